@@ -1,0 +1,8 @@
+//! Campaigns: the campaign file (schema and validation, errors with file, line and
+//! column) and the planner (who is in the audience, who is excluded and why).
+
+mod file;
+pub mod plan;
+pub mod preview;
+
+pub use file::{Campaign, SegmentField, SegmentRule, load};

@@ -1,0 +1,110 @@
+//! `herald campaign preview` and `herald campaign validate`: the exact messages the
+//! sending engine would hand to SMTP, before anyone sends.
+
+use super::Campaign;
+use super::plan::audience_query;
+use crate::app::App;
+use crate::consent::policy::{EligibleRecipient, Facts};
+use crate::domain::{Contact, EmailAddress, ExclusionReason};
+use crate::error::{Error, Result};
+use crate::render::{DkimKey, Rendered, Renderer};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+async fn facts(app: &App, campaign: &Campaign, contact: &Contact) -> Result<Facts> {
+    let suppressed = app.store.is_suppressed(&app.mac(&contact.email)).await?;
+    let lists = app.store.list_settings().await?;
+    Ok(Facts::of(contact, suppressed, &campaign.lists, &lists, campaign.purpose.as_ref()))
+}
+
+/// The message one contact would get. An excluded contact is refused (naming the
+/// reason) unless `force`.
+pub async fn preview_one(
+    app: &App,
+    campaign: &Campaign,
+    email: &EmailAddress,
+    force: bool,
+    dkim: Option<DkimKey>,
+) -> Result<(Rendered, Option<ExclusionReason>)> {
+    let contact =
+        app.store.contact(email.normalized()).await?.ok_or_else(|| Error::NotFound(format!("no contact {email}")))?;
+    let facts = facts(app, campaign, &contact).await?;
+    let renderer = Renderer::new(&app.config, &app.secrets.link_key, campaign, dkim)?;
+    let (recipient, excluded) = match EligibleRecipient::check(&campaign.policy, contact.clone(), &facts) {
+        Ok(r) => (r, None),
+        Err(reason) if force => (EligibleRecipient::for_preview_only(contact), Some(reason)),
+        Err(reason) => {
+            return Err(Error::Refused(format!(
+                "{email} is excluded from {} ({reason}): nothing would be sent; use --force to preview anyway",
+                campaign.name
+            )));
+        }
+    };
+    Ok((renderer.render(&recipient, 0, app.clock.now())?, excluded))
+}
+
+/// Writes `<contact id>.eml` for the first `limit` eligible contacts into `dir`.
+pub async fn preview_many(
+    app: &App,
+    campaign: &Campaign,
+    dir: &Path,
+    limit: usize,
+    dkim: Option<DkimKey>,
+) -> Result<Vec<PathBuf>> {
+    let renderer = Renderer::new(&app.config, &app.secrets.link_key, campaign, dkim)?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    for recipient in eligible_sample(app, campaign, limit).await? {
+        let message = renderer.render(&recipient, 0, app.clock.now())?;
+        let path = dir.join(format!("{}.eml", recipient.contact().id.unwrap_or_default()));
+        std::fs::write(&path, &message.bytes)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The first `limit` eligible contacts, each checked again by the pure policy.
+async fn eligible_sample(app: &App, campaign: &Campaign, limit: usize) -> Result<Vec<EligibleRecipient>> {
+    let q = audience_query(campaign);
+    let mut out = Vec::new();
+    let mut after = 0;
+    while out.len() < limit {
+        let page = app.store.audience(&q, after, 500).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        let ids: Vec<i64> =
+            page.iter().filter(|(_, reason)| reason.is_none()).map(|(id, _)| *id).take(limit - out.len()).collect();
+        for contact in app.store.contacts_by_id(&ids).await? {
+            let facts = facts(app, campaign, &contact).await?;
+            if let Ok(r) = EligibleRecipient::check(&campaign.policy, contact, &facts) {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ValidateReport {
+    pub campaign: String,
+    pub rendered: usize,
+    /// One line per contact whose message failed to render (strict mode: a missing
+    /// variable), by contact id.
+    pub errors: Vec<String>,
+}
+
+/// Checks the file, compiles every template and partial, and renders the campaign for
+/// up to `sample` eligible contacts.
+pub async fn validate(app: &App, campaign: &Campaign, sample: usize, dkim: Option<DkimKey>) -> Result<ValidateReport> {
+    let renderer = Renderer::new(&app.config, &app.secrets.link_key, campaign, dkim)?;
+    let mut report = ValidateReport { campaign: campaign.name.clone(), ..Default::default() };
+    for recipient in eligible_sample(app, campaign, sample).await? {
+        report.rendered += 1;
+        if let Err(e) = renderer.render(&recipient, 0, app.clock.now()) {
+            report.errors.push(e.to_string());
+        }
+    }
+    Ok(report)
+}

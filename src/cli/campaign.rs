@@ -1,0 +1,141 @@
+//! `herald campaign plan|preview|validate`.
+
+use super::{Context, output, parse_email};
+use crate::campaign::{self, plan, preview};
+use crate::domain::ExclusionReason;
+use crate::error::Result;
+use crate::render;
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Who is in the audience, who is eligible, and who is excluded, by reason.
+    Plan {
+        file: PathBuf,
+        /// Show, for one contact, each rule with pass/fail and the data it looked at.
+        #[arg(long, value_name = "EMAIL")]
+        explain: Option<String>,
+    },
+    /// The exact RFC 5322 message one contact would get (or .eml files with --out).
+    Preview {
+        file: PathBuf,
+        #[arg(long, value_name = "EMAIL", required_unless_present = "out")]
+        contact: Option<String>,
+        /// Write <contact id>.eml for the first --limit eligible contacts into DIR.
+        #[arg(long, value_name = "DIR", conflicts_with = "contact")]
+        out: Option<PathBuf>,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Preview for an excluded contact too (nothing is ever sent to them).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the file, compile every template, and render for a sample of eligible contacts.
+    Validate {
+        file: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        sample: usize,
+    },
+}
+
+pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
+    let app = ctx.open().await?;
+    match cmd {
+        CampaignCommand::Preview { file, contact: Some(email), force, .. } => {
+            let c = campaign::load(&file, &app.config.policy)?;
+            let email = parse_email(&email)?;
+            let dkim = render::dkim_key(&app.config, &ctx.env)?;
+            let (message, excluded) = preview::preview_one(&app, &c, &email, force, dkim).await?;
+            if let Some(reason) = excluded {
+                eprintln!("note: {email} is excluded ({reason}); this message would NOT be sent");
+            }
+            if ctx.json {
+                output::json(&serde_json::json!({
+                    "envelope_from": message.envelope_from,
+                    "to": message.to,
+                    "message_id": message.message_id,
+                    "excluded": excluded,
+                    "message": String::from_utf8_lossy(&message.bytes),
+                }));
+            } else {
+                use std::io::Write;
+                std::io::stdout().write_all(&message.bytes).map_err(|e| crate::error::Error::Internal(e.into()))?;
+            }
+            Ok(0)
+        }
+        CampaignCommand::Preview { file, out, limit, .. } => {
+            let c = campaign::load(&file, &app.config.policy)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("preview"));
+            let dkim = render::dkim_key(&app.config, &ctx.env)?;
+            let written = preview::preview_many(&app, &c, &dir, limit, dkim).await?;
+            if ctx.json {
+                output::json(&written);
+            } else {
+                println!(
+                    "Wrote {} message{} to {}",
+                    written.len(),
+                    if written.len() == 1 { "" } else { "s" },
+                    dir.display()
+                );
+            }
+            Ok(0)
+        }
+        CampaignCommand::Validate { file, sample } => {
+            let c = campaign::load(&file, &app.config.policy)?;
+            let dkim = render::dkim_key(&app.config, &ctx.env)?;
+            let report = preview::validate(&app, &c, sample, dkim).await?;
+            if ctx.json {
+                output::json(&report);
+            } else if report.errors.is_empty() {
+                println!(
+                    "{}: valid; templates compile and render for {} eligible contacts",
+                    file.display(),
+                    report.rendered
+                );
+            } else {
+                println!(
+                    "{}: {} of {} sample messages failed to render:",
+                    file.display(),
+                    report.errors.len(),
+                    report.rendered
+                );
+                for e in &report.errors {
+                    println!("  {e}");
+                }
+            }
+            Ok(if report.errors.is_empty() { 0 } else { 1 })
+        }
+        CampaignCommand::Plan { file, explain: None } => {
+            let c = campaign::load(&file, &app.config.policy)?;
+            let report = plan::plan(&app, &c).await?;
+            if ctx.json {
+                output::json(&report);
+                return Ok(0);
+            }
+            println!("Campaign {} ({})", report.campaign, file.display());
+            println!("  audience  {:>9}", report.audience);
+            println!("  eligible  {:>9}", report.eligible);
+            println!("  excluded  {:>9}", report.audience - report.eligible);
+            for reason in ExclusionReason::ALL {
+                println!("    {:<22}{:>9}", reason.as_str(), report.excluded.get(*reason));
+            }
+            Ok(0)
+        }
+        CampaignCommand::Plan { file, explain: Some(email) } => {
+            let c = campaign::load(&file, &app.config.policy)?;
+            let email = parse_email(&email)?;
+            let e = plan::explain(&app, &c, &email).await?;
+            if ctx.json {
+                output::json(&e);
+                return Ok(0);
+            }
+            println!("Campaign {}, contact #{}: {}", e.campaign, e.contact_id.unwrap_or_default(), e.verdict);
+            println!("  audience: {}", e.audience_note);
+            for r in &e.rules {
+                println!("  {:<7} {:<20} {}", r.result, r.rule.as_str(), r.looked_at);
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! `herald contacts import|show|set|bulk-set`.
+
+use super::{Context, actor, output, parse_email};
+use crate::app::App;
+use crate::consent::{Authority, ContactPatch, OutcomeKind};
+use crate::contacts::edit::{self, BulkSelection};
+use crate::contacts::import::{self, ImportOptions};
+use crate::contacts::parse_datetime;
+use crate::domain::{Contact, LegalBasis, ListName, OptInStatus, Purpose, SourceType, SubscriptionStatus};
+use crate::error::{Error, Result};
+use crate::store::Selection;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Import a CSV file (DESIGN §8); rejected rows go to FILE.rejects.csv with a reason.
+    Import {
+        file: PathBuf,
+        /// source_type of the contacts this file creates, where a row does not say.
+        #[arg(long, value_name = "TYPE", default_value = "import")]
+        source: SourceType,
+        /// Also subscribe every row to this list.
+        #[arg(long, value_name = "NAME")]
+        list: Option<ListName>,
+        /// Decide and count without writing to the database (the rejects file is written).
+        #[arg(long)]
+        dry_run: bool,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1000, hide = true)]
+        batch_size: usize,
+    },
+    /// The compliance card of one contact.
+    Show { email: String },
+    /// Change one contact (created if it does not exist); the change is ledgered.
+    Set {
+        email: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Subscribe to a list: NAME or NAME:STATUS (repeatable).
+        #[arg(long, value_name = "LIST")]
+        subscribe: Vec<String>,
+        #[arg(long, value_name = "LIST")]
+        unsubscribe: Vec<ListName>,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        /// A custom attribute, KEY=VALUE (repeatable).
+        #[arg(long = "attr", value_name = "KEY=VALUE")]
+        attributes: Vec<String>,
+    },
+    /// Apply a legal basis, source or opt-in status to many contacts at once.
+    #[command(group(clap::ArgGroup::new("selection").required(true).args(["list", "email_file", "where_source"])))]
+    BulkSet {
+        /// Every contact with a subscription (of any status) to this list.
+        #[arg(long)]
+        list: Option<ListName>,
+        /// The contacts named in this file, one address a line.
+        #[arg(long, value_name = "FILE")]
+        email_file: Option<PathBuf>,
+        /// Every contact with this source_type.
+        #[arg(long, value_name = "TYPE")]
+        where_source: Option<SourceType>,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+}
+
+/// The consent-relevant flags shared by `set` and `bulk-set`.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    #[arg(long = "opt-in", value_name = "STATUS")]
+    opt_in: Option<OptInStatus>,
+    #[arg(long, value_name = "BASIS")]
+    legal_basis: Option<LegalBasis>,
+    #[arg(long, value_name = "TEXT")]
+    legal_basis_note: Option<String>,
+    /// ISO 8601 date or date-time.
+    #[arg(long, value_name = "DATE")]
+    consent_date: Option<String>,
+    /// Grant a purpose (repeatable).
+    #[arg(long, value_name = "PURPOSE")]
+    grant: Vec<Purpose>,
+    /// Withdraw a purpose (repeatable).
+    #[arg(long, value_name = "PURPOSE")]
+    withdraw: Vec<Purpose>,
+    #[arg(long, value_name = "TYPE")]
+    source: Option<SourceType>,
+    #[arg(long, value_name = "TEXT")]
+    source_note: Option<String>,
+    /// Proof that the person asked: needed to lift a staff-recorded opt-out, an
+    /// unsubscription or a withdrawn purpose. Kept in the ledger.
+    #[arg(long, value_name = "TEXT")]
+    proof: Option<String>,
+    /// Name for the ledger (default: the login name).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+}
+
+impl ChangeArgs {
+    fn patch(&self, app: &App) -> Result<ContactPatch> {
+        let consent_date = self
+            .consent_date
+            .as_deref()
+            .map(|d| parse_datetime(d, app.clock.now()).map_err(|e| Error::Invalid(format!("--consent-date: {}", e.0))))
+            .transpose()?;
+        Ok(ContactPatch {
+            opt_in: self.opt_in,
+            legal_basis: self.legal_basis,
+            legal_basis_note: self.legal_basis_note.clone(),
+            consent_date,
+            source_type: self.source,
+            source_note: self.source_note.clone(),
+            grant: self.grant.clone(),
+            withdraw: self.withdraw.clone(),
+            ..Default::default()
+        })
+    }
+
+    fn authority(&self) -> Authority {
+        Authority::new(actor(self.actor.clone())).with_proof(self.proof.clone())
+    }
+}
+
+pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
+    let app = ctx.open().await?;
+    match cmd {
+        ContactsCommand::Import { file, source, list, dry_run, batch_size } => {
+            let opts = ImportOptions { source, list, dry_run, batch_size: batch_size.max(1) };
+            run_import(ctx, &app, file, opts).await
+        }
+        ContactsCommand::Show { email } => {
+            let email = parse_email(&email)?;
+            let contact = app
+                .store
+                .contact(email.normalized())
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("no contact {email}")))?;
+            let suppressed = app.store.is_suppressed(&app.mac(&email)).await?;
+            print_card(ctx.json, &contact, suppressed);
+            Ok(0)
+        }
+        ContactsCommand::Set {
+            email,
+            change,
+            subscribe,
+            unsubscribe,
+            first_name,
+            last_name,
+            company,
+            country,
+            attributes,
+        } => {
+            let email = parse_email(&email)?;
+            let mut patch = change.patch(&app)?;
+            patch.subscribe = subscribe.iter().map(|s| parse_subscription(s)).collect::<Result<_>>()?;
+            patch.unsubscribe = unsubscribe;
+            patch.identity.first_name = first_name;
+            patch.identity.last_name = last_name;
+            patch.identity.company = company;
+            patch.identity.country = country;
+            for kv in attributes {
+                let (k, v) =
+                    kv.split_once('=').ok_or_else(|| Error::Invalid(format!("--attr '{kv}': expected KEY=VALUE")))?;
+                patch.identity.attributes.insert(k.trim().to_owned(), v.to_owned());
+            }
+            let (contact, kind) = edit::set(&app, &email, &patch, &change.authority()).await?;
+            let suppressed = app.store.is_suppressed(&app.mac(&email)).await?;
+            if !ctx.json {
+                let what = match kind {
+                    OutcomeKind::Created => "Created",
+                    OutcomeKind::Updated => "Updated",
+                    OutcomeKind::Unchanged => "Unchanged:",
+                };
+                println!("{what} contact #{}", contact.id.unwrap_or_default());
+            }
+            print_card(ctx.json, &contact, suppressed);
+            Ok(0)
+        }
+        ContactsCommand::BulkSet { list, email_file, where_source, change } => {
+            let selection = match (list, email_file, where_source) {
+                (Some(l), _, _) => BulkSelection::Store(Selection::List(l.to_string())),
+                (_, Some(f), _) => BulkSelection::EmailFile(f),
+                (_, _, Some(s)) => BulkSelection::Store(Selection::Source(s)),
+                _ => {
+                    return Err(Error::Invalid("choose contacts with --list, --email-file or --where-source".into()));
+                }
+            };
+            let patch = change.patch(&app)?;
+            let report = edit::bulk_set(&app, &selection, &patch, &change.authority()).await?;
+            if ctx.json {
+                output::json(&report);
+            } else {
+                println!(
+                    "{} contacts matched: {} updated, {} unchanged, {} protected, {} rejected{}",
+                    report.matched,
+                    report.updated,
+                    report.unchanged,
+                    report.protected,
+                    report.rejected,
+                    if report.not_found > 0 {
+                        format!(", {} addresses not found", report.not_found)
+                    } else {
+                        String::new()
+                    }
+                );
+                for note in &report.notes {
+                    println!("  {note}");
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn parse_subscription(raw: &str) -> Result<(ListName, Option<SubscriptionStatus>)> {
+    let bad = |e: crate::domain::ParseError| Error::Invalid(format!("--subscribe '{raw}': {}", e.0));
+    match raw.split_once(':') {
+        Some((name, status)) => Ok((ListName::parse(name).map_err(bad)?, Some(status.parse().map_err(bad)?))),
+        None => Ok((ListName::parse(raw).map_err(bad)?, None)),
+    }
+}
+
+async fn run_import(ctx: &Context, app: &App, file: PathBuf, opts: ImportOptions) -> Result<i32> {
+    let dry_run = opts.dry_run;
+    let size = std::fs::metadata(&file).map(|m| m.len()).ok();
+    let progress = output::Progress::new(ctx.json, size, "importing");
+    let outcome =
+        import::import(app, &file, &opts, &|rows, bytes| progress.update(bytes, || format!("imported {rows} rows")))
+            .await;
+    progress.finish();
+    let outcome = outcome?;
+    let r = outcome.report;
+    if ctx.json {
+        output::json(&r);
+        return Ok(0);
+    }
+    let verb = if dry_run { "Dry run of" } else { "Imported" };
+    println!("{verb} {}: {} rows", file.display(), r.rows);
+    println!("  created    {:>9}", r.created);
+    println!("  updated    {:>9}", r.updated);
+    println!("  unchanged  {:>9}", r.unchanged);
+    match &outcome.rejects_file {
+        Some(path) => println!("  rejected   {:>9}  (rows with their reasons: {})", r.rejected, path.display()),
+        None => println!("  rejected   {:>9}", r.rejected),
+    }
+    println!("  suppressed {:>9}  (on the suppression list: not imported)", r.suppressed);
+    println!(
+        "  protected  {:>9}  (would have lifted a person's opt-out or locked record: that choice stays)",
+        r.protected
+    );
+    if dry_run {
+        println!("Nothing was written to the database.");
+    }
+    Ok(0)
+}
+
+/// The compliance card as JSON.
+#[derive(Serialize)]
+struct Card<'a> {
+    id: Option<i64>,
+    email: &'a str,
+    #[serde(flatten)]
+    identity: &'a crate::domain::Identity,
+    opt_in_status: OptInStatus,
+    legal_basis: Option<LegalBasis>,
+    legal_basis_note: &'a Option<String>,
+    consent_date: Option<chrono::DateTime<chrono::Utc>>,
+    source_type: SourceType,
+    source_note: &'a Option<String>,
+    purposes: &'a BTreeMap<Purpose, crate::domain::PurposeConsent>,
+    lists: &'a BTreeMap<ListName, SubscriptionStatus>,
+    processing: crate::domain::Processing,
+    bounce_status: crate::domain::BounceStatus,
+    consecutive_hard_bounces: u32,
+    suppressed: bool,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn print_card(json: bool, c: &Contact, suppressed: bool) {
+    if json {
+        output::json(&Card {
+            id: c.id,
+            email: c.email.as_str(),
+            identity: &c.identity,
+            opt_in_status: c.opt_in,
+            legal_basis: c.legal_basis,
+            legal_basis_note: &c.legal_basis_note,
+            consent_date: c.consent_date,
+            source_type: c.source_type,
+            source_note: &c.source_note,
+            purposes: &c.purposes,
+            lists: &c.lists,
+            processing: c.processing,
+            bounce_status: c.bounce.status,
+            consecutive_hard_bounces: c.bounce.consecutive_hard,
+            suppressed,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        });
+        return;
+    }
+    let opt = |v: &Option<String>| v.as_deref().map(output::clean).unwrap_or_else(|| "—".into());
+    let id = &c.identity;
+    println!("Contact #{}  {}", c.id.unwrap_or_default(), output::clean(c.email.as_str()));
+    let name = [&id.first_name, &id.last_name].iter().filter_map(|v| v.as_deref()).collect::<Vec<_>>().join(" ");
+    println!("  name              {}", if name.is_empty() { "—".into() } else { output::clean(&name) });
+    for (label, v) in [
+        ("company", &id.company),
+        ("title", &id.title),
+        ("phone", &id.phone),
+        ("website", &id.website),
+        ("country", &id.country),
+        ("crm_id", &id.crm_id),
+    ] {
+        if v.is_some() {
+            println!("  {label:<17} {}", opt(v));
+        }
+    }
+    println!("  opt_in_status     {}", c.opt_in);
+    let basis = c.legal_basis.map(|b| b.to_string()).unwrap_or_else(|| "— (none recorded)".into());
+    println!(
+        "  legal_basis       {basis}{}",
+        c.legal_basis_note.as_deref().map(|n| format!(" ({})", output::clean(n))).unwrap_or_default()
+    );
+    println!("  consent_date      {}", c.consent_date.map(|d| d.to_rfc3339()).unwrap_or_else(|| "—".into()));
+    println!(
+        "  source            {}{}",
+        c.source_type,
+        c.source_note.as_deref().map(|n| format!(" ({})", output::clean(n))).unwrap_or_default()
+    );
+    let purposes: Vec<String> =
+        c.purposes.iter().map(|(p, s)| format!("{p}: {} {}", s.state, s.at.format("%Y-%m-%d"))).collect();
+    println!("  purposes          {}", if purposes.is_empty() { "—".into() } else { purposes.join("; ") });
+    let lists: Vec<String> = c.lists.iter().map(|(l, s)| format!("{l}: {s}")).collect();
+    println!("  lists             {}", if lists.is_empty() { "—".into() } else { lists.join("; ") });
+    println!("  processing        {}", c.processing);
+    println!("  bounce            {} ({} consecutive hard)", c.bounce.status, c.bounce.consecutive_hard);
+    println!("  suppressed        {}", if suppressed { "YES: never mailed" } else { "no" });
+    if !id.attributes.is_empty() {
+        let attrs: Vec<String> =
+            id.attributes.iter().map(|(k, v)| format!("{}={}", output::clean(k), output::clean(v))).collect();
+        println!("  attributes        {}", attrs.join("; "));
+    }
+    println!(
+        "  created / updated {} / {}",
+        c.created_at.format("%Y-%m-%d %H:%M"),
+        c.updated_at.format("%Y-%m-%d %H:%M")
+    );
+}

@@ -1,0 +1,81 @@
+//! `herald init [DIR]`: scaffold a workspace (config, templates, an example contacts
+//! file and an example campaign), then create and migrate its database. Existing files
+//! are never overwritten.
+
+use super::{Context, output};
+use crate::app::App;
+use crate::clock::SystemClock;
+use crate::config::{self, Secrets};
+use crate::error::{Error, Result};
+use crate::store::Store;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to create the workspace in (default: the current folder).
+    dir: Option<PathBuf>,
+}
+
+/// (path in the workspace, content): the same files the repository ships.
+const FILES: &[(&str, &str)] = &[
+    ("config/herald.toml", include_str!("../../config/herald.toml")),
+    ("campaigns/example.toml", include_str!("../../config/campaigns/example.toml")),
+    ("contacts.example.csv", include_str!("../../config/contacts.example.csv")),
+    ("templates/example.html.hbs", include_str!("../../templates/example.html.hbs")),
+    ("templates/example.txt.hbs", include_str!("../../templates/example.txt.hbs")),
+    ("templates/partials/footer.html.hbs", include_str!("../../templates/partials/footer.html.hbs")),
+    ("templates/partials/footer.txt.hbs", include_str!("../../templates/partials/footer.txt.hbs")),
+];
+
+pub async fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    let mut created = Vec::new();
+    let mut kept = Vec::new();
+    for (rel, content) in FILES {
+        let path = dir.join(rel);
+        if path.exists() {
+            kept.push(rel.to_string());
+            continue;
+        }
+        write(&path, content)?;
+        created.push(rel.to_string());
+    }
+    let mut loaded = config::load(Some(&dir.join("config/herald.toml")), &ctx.env)?;
+    // The scaffolded config names paths relative to the workspace.
+    let data_dir = dir.join(&loaded.config.data.dir);
+    if let Some(rel) = loaded.config.database.url.strip_prefix("sqlite://").filter(|p| !Path::new(p).is_absolute()) {
+        loaded.config.database.url = format!("sqlite://{}", dir.join(rel).display());
+    }
+    loaded.config.data.dir = data_dir;
+    let secrets = Secrets::resolve(&loaded, &ctx.env)?;
+    let store = Store::connect(&loaded.config.database.url).await?;
+    store.migrate().await?;
+    App::with_store(&loaded, store.clone(), secrets, Arc::new(SystemClock)).await?;
+    store.close().await;
+    if ctx.json {
+        output::json(
+            &serde_json::json!({ "dir": dir, "created": created, "kept": kept, "database": loaded.config.database.url }),
+        );
+    } else {
+        println!("Herald workspace in {}", dir.display());
+        for f in &created {
+            println!("  created {f}");
+        }
+        for f in &kept {
+            println!("  kept    {f} (already there)");
+        }
+        println!("  database {} (migrated)", loaded.config.database.url);
+        println!("\nNext: cd {} && herald contacts import contacts.example.csv", dir.display());
+    }
+    Ok(0)
+}
+
+fn write(path: &Path, content: &str) -> Result<()> {
+    let fail = |e: std::io::Error| Error::Internal(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    std::fs::write(path, content).map_err(fail)
+}

@@ -1,0 +1,109 @@
+//! The command line (DESIGN §7): clap types, one file per command group, and the
+//! printing of human text or `--json`. Exit codes: 0 success, 1 the operation failed,
+//! 2 bad usage or invalid input.
+
+mod audit;
+mod campaign;
+mod contacts;
+mod db;
+mod init;
+mod output;
+mod suppression;
+
+use crate::app::App;
+use crate::config;
+use crate::error::{Error, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about = "Email campaigns that honour consent")]
+pub struct Cli {
+    /// Config file (default: config/herald.toml if present, else the embedded default).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Print one JSON document on stdout (errors as {"error": "..."}).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scaffold a workspace: config, templates, example contacts and campaign; create the database.
+    Init(init::InitArgs),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Contacts and their consent records.
+    #[command(subcommand)]
+    Contacts(Box<contacts::ContactsCommand>),
+    /// Campaigns: plan.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
+    /// The suppression list.
+    #[command(subcommand)]
+    Suppression(suppression::SuppressionCommand),
+    /// The consent ledger.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+/// What a command needs besides its arguments.
+pub(crate) struct Context {
+    pub json: bool,
+    pub config_path: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Context {
+    pub async fn open(&self) -> Result<App> {
+        let loaded = config::load(self.config_path.as_deref(), &self.env)?;
+        App::open(&loaded, &self.env).await
+    }
+}
+
+/// Parses the process arguments, runs the command, prints, and returns the exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let ctx = Context { json: cli.json, config_path: cli.config, env: std::env::vars().collect() };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return output::fail(ctx.json, &Error::Internal(e.into())),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init(args) => init::run(&ctx, args).await,
+            Command::Db(cmd) => db::run(&ctx, cmd).await,
+            Command::Contacts(cmd) => contacts::run(&ctx, *cmd).await,
+            Command::Campaign(cmd) => campaign::run(&ctx, cmd).await,
+            Command::Suppression(cmd) => suppression::run(&ctx, cmd).await,
+            Command::Audit(cmd) => audit::run(&ctx, cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => output::fail(ctx.json, &e),
+    }
+}
+
+/// `--actor NAME`, else the login name: the `cli:<user>` of ledger events.
+pub(crate) fn actor(name: Option<String>) -> crate::consent::Actor {
+    let user = name
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    crate::consent::Actor::Cli(user)
+}
+
+pub(crate) fn parse_email(raw: &str) -> Result<crate::domain::EmailAddress> {
+    crate::domain::EmailAddress::parse(raw).map_err(|e| Error::Invalid(e.0))
+}

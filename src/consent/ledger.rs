@@ -1,0 +1,186 @@
+//! The consent ledger: every change to a contact's consent-relevant state is an event,
+//! and the events of one contact form a hash chain (DESIGN §2):
+//! `hash = sha256(prev_hash || body)`, where `body` is the canonical JSON of the event.
+//!
+//! The body is stored verbatim and hashed as stored, so verification never depends on
+//! re-serialising. It carries the contact id and sequence number, so an event cannot be
+//! moved to another contact or another place in the chain without breaking a hash. The
+//! chain's head (last sequence number and hash) is kept per contact, so that removing
+//! the newest events is detected too.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The `prev_hash` of a contact's first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// `[old, new]`; `None` where the field had or has no value.
+pub type Change = [Option<String>; 2];
+
+/// An event before it is sealed into a contact's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventDraft {
+    pub actor: String,
+    pub action: String,
+    pub changes: BTreeMap<String, Change>,
+    pub evidence: BTreeMap<String, String>,
+}
+
+/// The canonical body. Field order is declaration order and the maps are sorted, so the
+/// same event always serialises to the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBody {
+    pub contact_id: i64,
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub changes: BTreeMap<String, Change>,
+    pub evidence: BTreeMap<String, String>,
+}
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub contact_id: i64,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub body: String,
+    pub hash: String,
+}
+
+/// The last link of a contact's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl Head {
+    pub fn genesis() -> Self {
+        Head { seq: 0, hash: GENESIS.to_owned() }
+    }
+}
+
+/// Ledger timestamps are kept to the microsecond, the precision both backends store.
+pub fn truncate(at: DateTime<Utc>) -> DateTime<Utc> {
+    let micros = at.timestamp_micros();
+    DateTime::from_timestamp_micros(micros).unwrap_or(at)
+}
+
+fn chain_hash(prev_hash: &str, body: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(body.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Seals `draft` as the event after `head` in the chain of `contact_id`, and returns the
+/// entry with the new head.
+pub fn seal(draft: &EventDraft, contact_id: i64, head: &Head, at: DateTime<Utc>) -> (Entry, Head) {
+    let at = truncate(at);
+    let seq = head.seq + 1;
+    let body = EventBody {
+        contact_id,
+        seq,
+        at: at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        actor: draft.actor.clone(),
+        action: draft.action.clone(),
+        changes: draft.changes.clone(),
+        evidence: draft.evidence.clone(),
+    };
+    let body = serde_json::to_string(&body).expect("event bodies always serialise");
+    let hash = chain_hash(&head.hash, &body);
+    let entry = Entry { contact_id, seq, at, body, hash: hash.clone() };
+    (entry, Head { seq, hash })
+}
+
+/// Checks one contact's chain: `entries` as stored, in sequence order; `head` as stored.
+/// Returns the first problem found, in words.
+pub fn verify(contact_id: i64, entries: &[Entry], head: &Head) -> Result<(), String> {
+    let mut expected = Head::genesis();
+    for entry in entries {
+        let want_seq = expected.seq + 1;
+        if entry.seq != want_seq {
+            return Err(format!("event #{want_seq} is missing or out of order (found #{})", entry.seq));
+        }
+        if chain_hash(&expected.hash, &entry.body) != entry.hash {
+            return Err(format!(
+                "event #{} was altered or does not follow the event before it (its hash does not match)",
+                entry.seq
+            ));
+        }
+        let body: EventBody =
+            serde_json::from_str(&entry.body).map_err(|_| format!("event #{} has an unreadable body", entry.seq))?;
+        let at = entry.at.to_rfc3339_opts(SecondsFormat::Micros, true);
+        if body.contact_id != contact_id || body.seq != entry.seq || body.at != at {
+            return Err(format!(
+                "event #{} was moved (its stored contact, number or time disagree with its content)",
+                entry.seq
+            ));
+        }
+        expected = Head { seq: entry.seq, hash: entry.hash.clone() };
+    }
+    if *head != expected {
+        return Err(format!(
+            "the chain ends at event #{} but the recorded head is event #{}: events were removed or the head was altered",
+            expected.seq, head.seq
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(action: &str) -> EventDraft {
+        let mut changes = BTreeMap::new();
+        changes.insert("opt_in_status".to_owned(), [Some("none".to_owned()), Some(action.to_owned())]);
+        EventDraft { actor: "cli:test".into(), action: action.into(), changes, evidence: BTreeMap::new() }
+    }
+
+    fn chain(n: usize) -> (Vec<Entry>, Head) {
+        let mut head = Head::genesis();
+        let mut entries = Vec::new();
+        for i in 0..n {
+            let at = DateTime::from_timestamp(1_700_000_000 + i as i64, 123_456_789).unwrap();
+            let (e, h) = seal(&draft(&format!("step{i}")), 7, &head, at);
+            entries.push(e);
+            head = h;
+        }
+        (entries, head)
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        let (entries, head) = chain(4);
+        assert_eq!(verify(7, &entries, &head), Ok(()));
+        assert_eq!(entries[0].at.timestamp_subsec_nanos(), 123_456_000, "truncated to micros");
+    }
+
+    #[test]
+    fn edited_removed_reordered_or_moved_events_are_caught() {
+        let (entries, head) = chain(4);
+
+        let mut edited = entries.clone();
+        edited[1].body = edited[1].body.replace("step1", "stepX");
+        assert!(verify(7, &edited, &head).unwrap_err().contains("altered"));
+
+        let mut removed = entries.clone();
+        removed.remove(1);
+        assert!(verify(7, &removed, &head).is_err());
+
+        let mut tail_removed = entries.clone();
+        tail_removed.pop();
+        assert!(verify(7, &tail_removed, &head).unwrap_err().contains("head"));
+
+        let mut reordered = entries.clone();
+        reordered.swap(1, 2);
+        assert!(verify(7, &reordered, &head).is_err());
+
+        assert!(verify(8, &entries, &head).unwrap_err().contains("moved"));
+    }
+}

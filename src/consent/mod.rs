@@ -1,0 +1,11 @@
+//! Consent: the rules that protect a person's choices, the tamper-evident ledger that
+//! keeps the evidence, and the suppression key. Everything here is pure: it takes data
+//! and returns data; the store persists what it returns.
+
+pub mod ledger;
+pub mod policy;
+mod rules;
+mod suppression;
+
+pub use rules::{Actor, Authority, ContactPatch, IdentityPatch, Outcome, OutcomeKind, Refusal, apply};
+pub use suppression::SuppressionKey;

@@ -1,0 +1,371 @@
+//! The one place that decides how a contact's record may change (DESIGN §2). Every path
+//! that edits a contact (CSV import, `contacts set`, `bulk-set`, later the web pages)
+//! builds a [`ContactPatch`], says who asks ([`Authority`]), and calls [`apply`]; the
+//! store only persists what comes back.
+
+use super::ledger::{Change, EventDraft};
+use crate::domain::{
+    ConsentState, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, Processing, Purpose, PurposeConsent,
+    SourceType, SubscriptionStatus,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Who is asking for a change. Its text form is the ledger's `actor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A staff member at the command line.
+    Cli(String),
+    /// A CSV import, named by its file.
+    Import(String),
+    /// The person themself (web pages, one-click links, replies).
+    Contact,
+    /// An automatic rule (bounce handling, retention).
+    System(String),
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Cli(user) => write!(f, "cli:{user}"),
+            Actor::Import(file) => write!(f, "import:{file}"),
+            Actor::Contact => f.write_str("contact"),
+            Actor::System(rule) => write!(f, "system:{rule}"),
+        }
+    }
+}
+
+/// The actor plus what backs the request up.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub actor: Actor,
+    /// Staff's proof that the person asked (`--proof`): required to lift an
+    /// `opted_out_user`, an `unsubscribed` list or a withdrawn purpose. Logged.
+    pub proof: Option<String>,
+    /// True only when the person has just confirmed a double opt-in themself: the one
+    /// thing that may lift their own opt-out or a suppression.
+    pub confirmed_double_opt_in: bool,
+    /// Stored with the ledger event (file and row, IP, user agent, form id, ...).
+    pub evidence: BTreeMap<String, String>,
+}
+
+impl Authority {
+    pub fn new(actor: Actor) -> Self {
+        Authority { actor, proof: None, confirmed_double_opt_in: false, evidence: BTreeMap::new() }
+    }
+
+    pub fn with_proof(mut self, proof: Option<String>) -> Self {
+        self.proof = proof.filter(|p| !p.trim().is_empty());
+        self
+    }
+
+    fn is_the_person(&self) -> bool {
+        self.actor == Actor::Contact && self.confirmed_double_opt_in
+    }
+
+    /// Staff with proof, or the person themself.
+    fn may_lift_staff_recorded_choice(&self) -> bool {
+        self.is_the_person() || (matches!(self.actor, Actor::Cli(_)) && self.proof.is_some())
+    }
+}
+
+/// Identity fields to overwrite; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityPatch {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub country: Option<String>,
+    pub crm_id: Option<String>,
+    /// Merged into the custom attributes key by key.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A requested change to one contact. Empty fields leave the record as it is: nothing
+/// in a patch can erase data by omission.
+#[derive(Debug, Clone, Default)]
+pub struct ContactPatch {
+    pub identity: IdentityPatch,
+    pub opt_in: Option<OptInStatus>,
+    pub legal_basis: Option<LegalBasis>,
+    pub legal_basis_note: Option<String>,
+    pub consent_date: Option<DateTime<Utc>>,
+    pub source_type: Option<SourceType>,
+    pub source_note: Option<String>,
+    pub grant: Vec<Purpose>,
+    pub withdraw: Vec<Purpose>,
+    /// `None` as status: `confirmed` when the resulting opt-in is `double_opt_in`, else
+    /// `unconfirmed` (DESIGN §8); never downgrades a confirmed subscription.
+    pub subscribe: Vec<(ListName, Option<SubscriptionStatus>)>,
+    pub unsubscribe: Vec<ListName>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeKind {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// The record after the change, and the evidence to append.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub contact: Contact,
+    pub kind: OutcomeKind,
+    /// Ledger event for the consent-relevant part of the change, if any.
+    pub event: Option<EventDraft>,
+    /// Parts of the request that were not carried out because they would have lifted a
+    /// person's choice; the rest of the request was.
+    pub protected: Vec<String>,
+}
+
+/// Why nothing at all was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the address is on the suppression list; only the person's own confirmed double opt-in can bring it back")]
+    Suppressed,
+    #[error("the record is {0}: it is locked until the person's request is resolved")]
+    Locked(Processing),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Applies `patch` to `current` (or creates the contact when `current` is `None`), as
+/// `authority` may. `suppressed` says whether the address is on the suppression list.
+pub fn apply(
+    current: Option<&Contact>,
+    email: &EmailAddress,
+    suppressed: bool,
+    patch: &ContactPatch,
+    authority: &Authority,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Refusal> {
+    let lifts_suppression = authority.is_the_person();
+    if suppressed && !lifts_suppression && (current.is_none() || matches!(authority.actor, Actor::Import(_))) {
+        return Err(Refusal::Suppressed);
+    }
+    if let Some(c) = current
+        && c.processing != Processing::Active
+    {
+        return Err(Refusal::Locked(c.processing));
+    }
+    let default_source = match authority.actor {
+        Actor::Import(_) => SourceType::Import,
+        Actor::Contact => SourceType::Webform,
+        Actor::Cli(_) | Actor::System(_) => SourceType::Manual,
+    };
+    let mut next = current
+        .cloned()
+        .unwrap_or_else(|| Contact::new(email.clone(), patch.source_type.unwrap_or(default_source), now));
+    let mut protected = Vec::new();
+
+    apply_identity(&mut next, &patch.identity);
+    if let Some(want) = patch.opt_in {
+        set_opt_in(&mut next, want, authority, &mut protected);
+    }
+    if let Some(basis) = patch.legal_basis {
+        next.legal_basis = Some(basis);
+    }
+    set_if_some(&mut next.legal_basis_note, &patch.legal_basis_note);
+    if patch.consent_date.is_some() {
+        next.consent_date = patch.consent_date;
+    }
+    if let Some(source) = patch.source_type {
+        next.source_type = source;
+    }
+    set_if_some(&mut next.source_note, &patch.source_note);
+    apply_purposes(&mut next, patch, authority, now, &mut protected);
+    apply_lists(&mut next, patch, authority, &mut protected);
+    check_invariants(&next, patch).map_err(Refusal::Invalid)?;
+
+    let changes = consent_changes(current, &next);
+    let kind = match current {
+        None => OutcomeKind::Created,
+        Some(before) if *before != next => OutcomeKind::Updated,
+        Some(_) => OutcomeKind::Unchanged,
+    };
+    if kind != OutcomeKind::Unchanged {
+        next.updated_at = now;
+    }
+    let event = (!changes.is_empty()).then(|| {
+        let mut evidence = authority.evidence.clone();
+        if let Some(proof) = &authority.proof {
+            evidence.insert("proof".into(), proof.clone());
+        }
+        EventDraft {
+            actor: authority.actor.to_string(),
+            action: if current.is_none() { "created" } else { "updated" }.into(),
+            changes,
+            evidence,
+        }
+    });
+    Ok(Outcome { contact: next, kind, event, protected })
+}
+
+fn set_if_some(field: &mut Option<String>, value: &Option<String>) {
+    if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+        *field = Some(v.clone());
+    }
+}
+
+fn apply_identity(next: &mut Contact, patch: &IdentityPatch) {
+    let id = &mut next.identity;
+    set_if_some(&mut id.first_name, &patch.first_name);
+    set_if_some(&mut id.last_name, &patch.last_name);
+    set_if_some(&mut id.company, &patch.company);
+    set_if_some(&mut id.title, &patch.title);
+    set_if_some(&mut id.phone, &patch.phone);
+    set_if_some(&mut id.website, &patch.website);
+    set_if_some(&mut id.country, &patch.country);
+    set_if_some(&mut id.crm_id, &patch.crm_id);
+    for (k, v) in &patch.attributes {
+        if !v.is_empty() {
+            id.attributes.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn set_opt_in(next: &mut Contact, want: OptInStatus, authority: &Authority, protected: &mut Vec<String>) {
+    let have = next.opt_in;
+    let allowed = match have {
+        _ if want == have => true,
+        // The person opted out themself: only they can undo it.
+        OptInStatus::OptedOutContact => authority.is_the_person(),
+        // Recorded by staff on the person's request: staff need proof to lift it.
+        OptInStatus::OptedOutUser => want == OptInStatus::OptedOutContact || authority.may_lift_staff_recorded_choice(),
+        _ => true,
+    };
+    if allowed {
+        next.opt_in = want;
+    } else if have == OptInStatus::OptedOutContact {
+        protected.push(format!(
+            "opt_in_status stays {have}: the person opted out themself, and only their own confirmed double opt-in can lift it"
+        ));
+    } else {
+        protected.push(format!("opt_in_status stays {have}: lifting it needs --proof that the person asked"));
+    }
+}
+
+fn apply_purposes(
+    next: &mut Contact,
+    patch: &ContactPatch,
+    authority: &Authority,
+    now: DateTime<Utc>,
+    protected: &mut Vec<String>,
+) {
+    let granted_at = patch.consent_date.unwrap_or(now);
+    for purpose in &patch.grant {
+        match next.purposes.get(purpose).map(|c| c.state) {
+            Some(ConsentState::Granted) => {}
+            Some(ConsentState::Withdrawn) if !authority.may_lift_staff_recorded_choice() => {
+                protected.push(format!(
+                    "purpose {purpose} stays withdrawn: re-granting it needs --proof that the person asked"
+                ));
+            }
+            _ => {
+                next.purposes.insert(purpose.clone(), PurposeConsent { state: ConsentState::Granted, at: granted_at });
+            }
+        }
+    }
+    // Withdrawals win over grants in the same request, and always take effect.
+    for purpose in &patch.withdraw {
+        if next.purposes.get(purpose).map(|c| c.state) != Some(ConsentState::Withdrawn) {
+            next.purposes.insert(purpose.clone(), PurposeConsent { state: ConsentState::Withdrawn, at: now });
+        }
+    }
+}
+
+fn apply_lists(next: &mut Contact, patch: &ContactPatch, authority: &Authority, protected: &mut Vec<String>) {
+    for (list, status) in &patch.subscribe {
+        let have = next.lists.get(list).copied();
+        let want = match status {
+            Some(s) => *s,
+            None if have == Some(SubscriptionStatus::Confirmed) => SubscriptionStatus::Confirmed,
+            None if next.opt_in == OptInStatus::DoubleOptIn => SubscriptionStatus::Confirmed,
+            None => SubscriptionStatus::Unconfirmed,
+        };
+        if have == Some(SubscriptionStatus::Unsubscribed)
+            && want != SubscriptionStatus::Unsubscribed
+            && !authority.may_lift_staff_recorded_choice()
+        {
+            protected
+                .push(format!("list {list} stays unsubscribed: re-subscribing needs --proof that the person asked"));
+            continue;
+        }
+        next.lists.insert(list.clone(), want);
+    }
+    for list in &patch.unsubscribe {
+        next.lists.insert(list.clone(), SubscriptionStatus::Unsubscribed);
+    }
+}
+
+/// Rules a record must satisfy after a change (DESIGN §2). Recording consent needs its
+/// date and at least one granted purpose; a later withdrawal of every purpose is still
+/// carried out (withdrawals always take effect), leaving a consent basis that allows
+/// nothing.
+fn check_invariants(c: &Contact, patch: &ContactPatch) -> Result<(), String> {
+    if c.legal_basis == Some(LegalBasis::Consent) {
+        if c.consent_date.is_none() {
+            return Err("legal_basis 'consent' needs a consent_date".into());
+        }
+        if patch.legal_basis == Some(LegalBasis::Consent) && c.granted_purposes().next().is_none() {
+            return Err("legal_basis 'consent' needs at least one granted purpose".into());
+        }
+    }
+    if c.legal_basis == Some(LegalBasis::Other) && c.legal_basis_note.as_deref().is_none_or(str::is_empty) {
+        return Err("legal_basis 'other' needs a legal_basis_note saying what the basis is".into());
+    }
+    if c.source_type == SourceType::Other && c.source_note.as_deref().is_none_or(str::is_empty) {
+        return Err("source_type 'other' needs a source_note saying where the contact came from".into());
+    }
+    Ok(())
+}
+
+/// The consent-relevant fields of a record, flattened to text for the ledger.
+fn consent_fields(c: &Contact) -> BTreeMap<String, String> {
+    let mut f = BTreeMap::new();
+    f.insert("opt_in_status".to_owned(), c.opt_in.to_string());
+    if let Some(b) = c.legal_basis {
+        f.insert("legal_basis".to_owned(), b.to_string());
+    }
+    if let Some(n) = &c.legal_basis_note {
+        f.insert("legal_basis_note".to_owned(), n.clone());
+    }
+    if let Some(d) = c.consent_date {
+        f.insert("consent_date".to_owned(), d.to_rfc3339_opts(SecondsFormat::Secs, true));
+    }
+    f.insert("source_type".to_owned(), c.source_type.to_string());
+    if let Some(n) = &c.source_note {
+        f.insert("source_note".to_owned(), n.clone());
+    }
+    for (p, consent) in &c.purposes {
+        f.insert(format!("purpose.{p}"), consent.state.to_string());
+    }
+    for (l, status) in &c.lists {
+        f.insert(format!("list.{l}"), status.to_string());
+    }
+    f.insert("processing".to_owned(), c.processing.to_string());
+    f
+}
+
+/// What changed, old → new, in the consent-relevant fields.
+pub(crate) fn consent_changes(before: Option<&Contact>, after: &Contact) -> BTreeMap<String, Change> {
+    let old = before.map(consent_fields).unwrap_or_default();
+    let new = consent_fields(after);
+    let mut changes = BTreeMap::new();
+    for key in old.keys().chain(new.keys()) {
+        let (o, n) = (old.get(key), new.get(key));
+        if o != n {
+            changes.insert(key.clone(), [o.cloned(), n.cloned()]);
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;

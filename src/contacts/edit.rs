@@ -1,0 +1,181 @@
+//! Staff edits: `contacts set` (one contact, all or nothing) and `contacts bulk-set`
+//! (many contacts, each decided on its own).
+
+use crate::app::App;
+use crate::consent::{Authority, ContactPatch, OutcomeKind, Refusal, apply};
+use crate::domain::{Contact, EmailAddress};
+use crate::error::{Error, Result};
+use crate::store::{ContactWrite, Selection};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Applies `patch` to one contact (creating it if needed). Anything the rules protect
+/// refuses the whole command: a staff member asking for it should know, and nothing
+/// half-done is written.
+pub async fn set(
+    app: &App,
+    email: &EmailAddress,
+    patch: &ContactPatch,
+    authority: &Authority,
+) -> Result<(Contact, OutcomeKind)> {
+    let now = app.clock.now();
+    let norm = email.normalized().to_owned();
+    let mac = app.mac(email);
+    let (ids, (mut contact, kind)) = app
+        .store
+        .modify(std::slice::from_ref(&norm), std::slice::from_ref(&mac), now, |loaded| {
+            let current = loaded.contacts.get(&norm);
+            let suppressed = loaded.suppressed.contains(&mac);
+            let outcome = apply(current, email, suppressed, patch, authority, now)?;
+            if !outcome.protected.is_empty() {
+                return Err(Error::Refused(outcome.protected.join("; ")));
+            }
+            let write = ContactWrite {
+                before: current.cloned(),
+                after: outcome.contact.clone(),
+                email_mac: mac.clone(),
+                events: outcome.event.into_iter().collect(),
+            };
+            let writes = if outcome.kind == OutcomeKind::Unchanged { Vec::new() } else { vec![write] };
+            Ok((writes, (outcome.contact, outcome.kind)))
+        })
+        .await?;
+    if contact.id.is_none() {
+        contact.id = ids.first().copied();
+    }
+    Ok((contact, kind))
+}
+
+/// Which contacts `bulk-set` changes.
+#[derive(Debug, Clone)]
+pub enum BulkSelection {
+    Store(Selection),
+    /// One address a line (blank lines and `#` comments skipped).
+    EmailFile(PathBuf),
+}
+
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct BulkReport {
+    pub matched: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Contacts whose record kept a protected choice (the rest of the change applied).
+    pub protected: u64,
+    /// Contacts the change would have made inconsistent (left unchanged).
+    pub rejected: u64,
+    /// Addresses of `--email-file` with no contact (never created by bulk-set).
+    pub not_found: u64,
+    /// The first few reasons for rejections and protections.
+    pub notes: Vec<String>,
+}
+
+const BATCH: usize = 500;
+const MAX_NOTES: usize = 10;
+
+pub async fn bulk_set(
+    app: &App,
+    selection: &BulkSelection,
+    patch: &ContactPatch,
+    authority: &Authority,
+) -> Result<BulkReport> {
+    let mut report = BulkReport::default();
+    match selection {
+        BulkSelection::Store(sel) => {
+            let mut after = 0;
+            loop {
+                let page = app.store.select(sel, after, BATCH as i64).await?;
+                let Some((last, _)) = page.last() else { break };
+                after = *last;
+                let norms: Vec<String> = page.into_iter().map(|(_, n)| n).collect();
+                apply_batch(app, &norms, patch, authority, &mut report).await?;
+            }
+        }
+        BulkSelection::EmailFile(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
+            let mut norms = Vec::new();
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let email = EmailAddress::parse(line)
+                    .map_err(|e| Error::Invalid(format!("{} line {}: {e}", path.display(), i + 1)))?;
+                norms.push(email.normalized().to_owned());
+            }
+            norms.sort_unstable();
+            norms.dedup();
+            for chunk in norms.chunks(BATCH) {
+                apply_batch(app, chunk, patch, authority, &mut report).await?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn apply_batch(
+    app: &App,
+    norms: &[String],
+    patch: &ContactPatch,
+    authority: &Authority,
+    report: &mut BulkReport,
+) -> Result<()> {
+    let now = app.clock.now();
+    let (_, counted) = app
+        .store
+        .modify(norms, &[], now, |loaded| {
+            let mut r = BulkReport::default();
+            let mut writes = Vec::new();
+            for norm in norms {
+                let Some(current) = loaded.contacts.get(norm) else {
+                    r.not_found += 1;
+                    continue;
+                };
+                r.matched += 1;
+                let id = current.id.unwrap_or_default();
+                match apply(Some(current), &current.email, false, patch, authority, now) {
+                    Err(refusal) => {
+                        let locked = matches!(refusal, Refusal::Locked(_));
+                        if locked {
+                            r.protected += 1
+                        } else {
+                            r.rejected += 1
+                        }
+                        r.notes.push(format!("contact {id}: {refusal}"));
+                    }
+                    Ok(outcome) => {
+                        match (outcome.protected.is_empty(), outcome.kind) {
+                            (false, _) => {
+                                r.protected += 1;
+                                r.notes.push(format!("contact {id}: {}", outcome.protected.join("; ")));
+                            }
+                            (true, OutcomeKind::Unchanged) => r.unchanged += 1,
+                            (true, _) => r.updated += 1,
+                        }
+                        if outcome.kind != OutcomeKind::Unchanged {
+                            writes.push(ContactWrite {
+                                before: Some(current.clone()),
+                                after: outcome.contact,
+                                email_mac: app.mac(&current.email),
+                                events: outcome.event.into_iter().collect(),
+                            });
+                        }
+                    }
+                }
+            }
+            Ok((writes, r))
+        })
+        .await?;
+    report.matched += counted.matched;
+    report.updated += counted.updated;
+    report.unchanged += counted.unchanged;
+    report.protected += counted.protected;
+    report.rejected += counted.rejected;
+    report.not_found += counted.not_found;
+    for note in counted.notes {
+        if report.notes.len() < MAX_NOTES {
+            report.notes.push(note);
+        }
+    }
+    Ok(())
+}

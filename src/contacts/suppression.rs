@@ -1,0 +1,39 @@
+//! `herald suppression add|remove|list`. Adding needs no justification; removing needs
+//! `--proof`, which is kept in the ledger of the contact holding the address.
+
+use crate::app::App;
+use crate::consent::Actor;
+use crate::consent::ledger::EventDraft;
+use crate::domain::EmailAddress;
+use crate::error::{Error, Result};
+use crate::store::Suppression;
+use std::collections::BTreeMap;
+
+fn event(actor: &Actor, action: &str, suppressed: [bool; 2], evidence: BTreeMap<String, String>) -> EventDraft {
+    let mut changes = BTreeMap::new();
+    changes.insert("suppressed".to_owned(), suppressed.map(|b| Some(b.to_string())));
+    EventDraft { actor: actor.to_string(), action: action.into(), changes, evidence }
+}
+
+/// Returns false if the address was already suppressed.
+pub async fn add(app: &App, email: &EmailAddress, reason: &str, actor: &Actor) -> Result<bool> {
+    let mut evidence = BTreeMap::new();
+    evidence.insert("reason".to_owned(), reason.to_owned());
+    let draft = event(actor, "suppressed", [false, true], evidence);
+    app.store.suppress(&app.mac(email), reason, &draft, app.clock.now()).await
+}
+
+/// Returns false if the address was not suppressed.
+pub async fn remove(app: &App, email: &EmailAddress, proof: &str, actor: &Actor) -> Result<bool> {
+    if proof.trim().is_empty() {
+        return Err(Error::Invalid("removing an address from the suppression list needs --proof saying why".into()));
+    }
+    let mut evidence = BTreeMap::new();
+    evidence.insert("proof".to_owned(), proof.to_owned());
+    let draft = event(actor, "unsuppressed", [true, false], evidence);
+    app.store.unsuppress(&app.mac(email), &draft, app.clock.now()).await
+}
+
+pub async fn list(app: &App) -> Result<Vec<Suppression>> {
+    app.store.suppression_list().await
+}

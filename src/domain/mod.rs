@@ -1,0 +1,20 @@
+//! Domain newtypes: each has one parsing constructor, so everything past the edge
+//! (CLI flags, CSV cells, config values) can trust it.
+
+mod contact;
+mod email;
+mod enums;
+mod name;
+
+pub use contact::{Bounce, Contact, Identity, PurposeConsent};
+pub use email::EmailAddress;
+pub use enums::{
+    BounceStatus, ConsentState, ExclusionReason, LegalBasis, OptInStatus, Processing, SourceType, SubscriptionStatus,
+};
+pub use name::{ListName, Purpose};
+
+/// A value from outside that does not parse: the message names the value and what was
+/// expected, ready to be shown to the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);

@@ -1,0 +1,24 @@
+//! Herald: an email-campaign sender that honours consent.
+//!
+//! # Layout
+//!
+//! - [`domain`]: newtypes with one parsing constructor each (addresses, consent vocabularies).
+//! - [`consent`]: the rules that protect people's choices, the hash-chained ledger, the
+//!   suppression key. Pure: data in, data out.
+//! - [`store`]: one storage surface over SQLite (embedded default) and PostgreSQL.
+//! - [`contacts`]: CSV import and staff edits, driving `consent` rules against the store.
+//! - [`config`]: the app config (TOML + `HERALD_<SECTION>__<KEY>` overrides) and secrets.
+//! - [`cli`]: clap types and printing; `main.rs` only calls [`cli::run`].
+//! - [`clock`]: time as an input.
+
+pub mod app;
+pub mod campaign;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod consent;
+pub mod contacts;
+pub mod domain;
+pub mod error;
+pub mod render;
+pub mod store;

@@ -1,0 +1,273 @@
+//! Rendering one message for one eligible recipient: handlebars templates (strict), the
+//! footer no template can remove, signed unsubscribe / preference links, the RFC 8058
+//! one-click headers, tracking only with consent, deterministic ids, DKIM.
+//!
+//! The sending engine calls [`Renderer::render`] for every message; it takes an
+//! [`EligibleRecipient`], which only the policy can produce.
+
+mod dkim;
+mod footer;
+pub mod headers;
+mod templates;
+pub mod token;
+mod tracking;
+
+pub use dkim::DkimKey;
+pub use token::{LinkToken, TokenError};
+
+use crate::campaign::Campaign;
+use crate::config::Config;
+use crate::consent::policy::{CampaignKind, EligibleRecipient};
+use crate::domain::Purpose;
+use crate::error::{Error, Result};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use templates::{FOOTER, MAIN, SUBJECT, Templates};
+
+/// How long links in a message stay valid for anything but a withdrawal.
+const LINK_LIFETIME_DAYS: i64 = 400;
+
+/// One message, ready for SMTP.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// VERP envelope sender.
+    pub envelope_from: String,
+    pub to: String,
+    pub message_id: String,
+    /// The RFC 5322 message, CRLF line ends.
+    pub bytes: Vec<u8>,
+}
+
+/// What the sender config must give for a campaign to render.
+#[derive(Debug, Clone)]
+struct Sender {
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    postal_address: String,
+    public_url: String,
+    bounce_domain: String,
+    domain: String,
+}
+
+/// The template context: the contact's fields (absent ones are missing, so strict mode
+/// catches a template that needs them), attributes, and Herald's links.
+#[derive(Serialize)]
+struct TemplateData<'a> {
+    email: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    company: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    website: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crm_id: Option<&'a str>,
+    attributes: &'a BTreeMap<String, String>,
+    campaign: &'a str,
+    unsubscribe_url: &'a str,
+    preferences_url: &'a str,
+    postal_address: &'a str,
+    sender_name: &'a str,
+    now: String,
+}
+
+/// Renders the messages of one campaign.
+pub struct Renderer {
+    campaign: Campaign,
+    templates: Templates,
+    sender: Sender,
+    link_key: Vec<u8>,
+    dkim: Option<DkimKey>,
+}
+
+fn required(value: &Option<String>, key: &str, why: &str) -> Result<String> {
+    value
+        .clone()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| Error::Invalid(format!("[sender] {key} is required {why}")))
+}
+
+impl Renderer {
+    /// Compiles the campaign's templates and checks the sender settings it needs.
+    pub fn new(config: &Config, link_key: &[u8], campaign: &Campaign, dkim: Option<DkimKey>) -> Result<Renderer> {
+        let s = &config.sender;
+        let marketing = campaign.kind() != CampaignKind::Transactional;
+        let from_text = campaign
+            .from
+            .clone()
+            .or_else(|| s.from.clone())
+            .ok_or_else(|| Error::Invalid("[sender] from is required".into()))?;
+        let from: Mailbox =
+            from_text.parse().map_err(|e| Error::Invalid(format!("sender address '{from_text}': {e}")))?;
+        let reply_to = campaign
+            .reply_to
+            .clone()
+            .or_else(|| s.reply_to.clone())
+            .map(|r| r.parse::<Mailbox>().map_err(|e| Error::Invalid(format!("reply-to address '{r}': {e}"))))
+            .transpose()?;
+        let why = "for marketing mail (it goes in every footer)";
+        let sender = Sender {
+            postal_address: if marketing {
+                required(&s.postal_address, "postal_address", why)?
+            } else {
+                s.postal_address.clone().unwrap_or_default()
+            },
+            public_url: required(&s.public_url, "public_url", "(the base of unsubscribe links)")?
+                .trim_end_matches('/')
+                .to_owned(),
+            bounce_domain: required(&s.bounce_domain, "bounce_domain", "(the domain of VERP envelope senders)")?,
+            domain: from.email.domain().to_owned(),
+            from,
+            reply_to,
+        };
+        let templates = Templates::load(&campaign.template, &campaign.path, &config.templates.dir, &campaign.subject)?;
+        Ok(Renderer { campaign: campaign.clone(), templates, sender, link_key: link_key.to_vec(), dkim })
+    }
+
+    /// The message for `recipient`. `send_id` goes into the VERP envelope sender.
+    pub fn render(&self, recipient: &EligibleRecipient, send_id: i64, now: DateTime<Utc>) -> Result<Rendered> {
+        let contact = recipient.contact();
+        let contact_id =
+            contact.id.ok_or_else(|| Error::Invalid("cannot render for a contact that is not stored yet".into()))?;
+        let c = &self.campaign;
+        let marketing = c.kind() != CampaignKind::Transactional;
+        let token = LinkToken {
+            contact_id,
+            campaign: c.name.clone(),
+            purpose: c.purpose.as_ref().map(|p| p.to_string()),
+            expires: now + Duration::days(LINK_LIFETIME_DAYS),
+        };
+        let signed = token.sign(&self.link_key);
+        let unsubscribe_url = format!("{}/u/{signed}", self.sender.public_url);
+        let preferences_url = format!("{}/p/{signed}", self.sender.public_url);
+        let id = &contact.identity;
+        let sender_name = self.sender.from.name.clone().unwrap_or_else(|| self.sender.domain.clone());
+        let data = TemplateData {
+            email: contact.email.as_str(),
+            first_name: id.first_name.as_deref(),
+            last_name: id.last_name.as_deref(),
+            company: id.company.as_deref(),
+            title: id.title.as_deref(),
+            phone: id.phone.as_deref(),
+            website: id.website.as_deref(),
+            country: id.country.as_deref(),
+            crm_id: id.crm_id.as_deref(),
+            attributes: &id.attributes,
+            campaign: &c.name,
+            unsubscribe_url: &unsubscribe_url,
+            preferences_url: &preferences_url,
+            postal_address: &self.sender.postal_address,
+            sender_name: &sender_name,
+            now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        };
+        let fail = |part: &str, e: handlebars::RenderError| {
+            Error::Invalid(format!("{}: rendering the {part} for contact #{contact_id}: {e}", c.path.display()))
+        };
+        let subject = headers::clean(&self.templates.text.render(SUBJECT, &data).map_err(|e| fail("subject", e))?);
+        let mut html = self.templates.html.render(MAIN, &data).map_err(|e| fail("HTML part", e))?;
+        let mut text = if self.templates.has_text {
+            self.templates.text.render(MAIN, &data).map_err(|e| fail("text part", e))?
+        } else {
+            html2text::from_read(html.as_bytes(), 78)
+                .map_err(|e| Error::Invalid(format!("{}: converting HTML to text: {e}", c.path.display())))?
+        };
+        if marketing {
+            let urls = [unsubscribe_url.as_str(), preferences_url.as_str()];
+            if !footer::html_shows(&html, &urls, &[self.sender.postal_address.as_str()]) {
+                let f = self.templates.html.render(FOOTER, &data).map_err(|e| fail("footer", e))?;
+                html = insert_before_body_end(&html, &f);
+            }
+            if !footer::text_shows(&text, &[urls[0], urls[1], self.sender.postal_address.as_str()]) {
+                let f = self.templates.text.render(FOOTER, &data).map_err(|e| fail("footer", e))?;
+                text = format!("{}\n{f}", text.trim_end());
+            }
+        }
+        if c.tracking && contact.granted(&Purpose::tracking()) {
+            let keep = [unsubscribe_url.as_str(), preferences_url.as_str()];
+            html = tracking::add_tracking(&html, &self.sender.public_url, &keep, &token, &self.link_key);
+        }
+
+        let message_id = headers::message_id(&self.link_key, &c.name, contact_id, &self.sender.domain);
+        let name =
+            [id.first_name.as_deref(), id.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let to_address = contact
+            .email
+            .as_str()
+            .parse()
+            .map_err(|e| Error::Invalid(format!("contact #{contact_id}: address not usable for SMTP: {e}")))?;
+        let to = Mailbox::new((!name.trim().is_empty()).then(|| headers::clean(&name)), to_address);
+        let envelope_from = headers::verp(&self.link_key, send_id, &self.sender.bounce_domain);
+        let mut builder = lettre::Message::builder()
+            .from(self.sender.from.clone())
+            .to(to)
+            .subject(subject)
+            .date(now.into())
+            .message_id(Some(message_id.clone()));
+        if let Some(r) = &self.sender.reply_to {
+            builder = builder.reply_to(r.clone());
+        }
+        let raw = |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
+        if marketing {
+            builder = builder
+                .raw_header(raw(
+                    "List-Unsubscribe",
+                    format!("<{unsubscribe_url}>, <mailto:unsubscribe+{signed}@{}>", self.sender.bounce_domain),
+                ))
+                .raw_header(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()))
+                .raw_header(raw("Precedence", "bulk".into()));
+        }
+        let list = c.lists.first().map(|l| l.as_str()).unwrap_or("herald");
+        builder = builder
+            .raw_header(raw("List-Id", format!("{list} <{list}.{}>", self.sender.domain)))
+            .raw_header(raw("Feedback-ID", format!("{}:{}", c.name, self.sender.domain)));
+        let boundary = format!("herald-{}", &message_id[1..17]);
+        let body = MultiPart::alternative()
+            .boundary(boundary)
+            .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
+            .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html));
+        let message = builder
+            .multipart(body)
+            .map_err(|e| Error::Invalid(format!("contact #{contact_id}: cannot build the message: {e}")))?;
+        let mut bytes = message.formatted();
+        if let Some(key) = &self.dkim {
+            let signature = key.sign(&bytes)?;
+            let mut signed = signature.into_bytes();
+            signed.extend_from_slice(&bytes);
+            bytes = signed;
+        }
+        Ok(Rendered { envelope_from, to: contact.email.as_str().to_owned(), message_id, bytes })
+    }
+}
+
+/// The DKIM key of the config's `[dkim]` section, from `HERALD_DKIM_KEY`.
+pub fn dkim_key(config: &Config, env: &[(String, String)]) -> Result<Option<DkimKey>> {
+    let Some(d) = &config.dkim else { return Ok(None) };
+    let pem = env.iter().find(|(k, _)| k == "HERALD_DKIM_KEY").map(|(_, v)| v.as_str()).ok_or_else(|| {
+        Error::Invalid("[dkim] is configured but HERALD_DKIM_KEY (the PKCS#8 PEM private key) is not set".into())
+    })?;
+    DkimKey::from_pem(&d.domain, &d.selector, &d.algorithm, pem).map(Some)
+}
+
+/// `insert` before the closing `</body>` when there is one, else at the end.
+pub(crate) fn insert_before_body_end(html: &str, insert: &str) -> String {
+    match html.to_ascii_lowercase().rfind("</body>") {
+        Some(pos) => format!("{}{insert}\n{}", &html[..pos], &html[pos..]),
+        None => format!("{html}\n{insert}"),
+    }
+}
+
+/// The postal address as it appears in HTML (escaped).
+pub(crate) fn escape_text(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
+}

@@ -1,0 +1,192 @@
+//! Handlebars templates in strict mode (a missing variable is an error, never an empty
+//! string): `NAME.html.hbs` and an optional `NAME.txt.hbs`, looked up beside the
+//! campaign file, then in the templates folder; partials and layouts from
+//! `templates/partials/` and `templates/layouts/`; helpers `default` and `date`.
+
+use crate::error::{Error, Result};
+use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason};
+use std::path::{Path, PathBuf};
+
+/// The footer Herald appends when a template does not show the links itself.
+pub const FOOTER_HTML: &str = include_str!("../../templates/partials/footer.html.hbs");
+pub const FOOTER_TEXT: &str = include_str!("../../templates/partials/footer.txt.hbs");
+
+/// HTML escaping of `&<>"'` and the backtick. (Handlebars' own default also escapes
+/// `=` and `_`, which mangles every URL put in an attribute.)
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            '`' => out.push_str("&#x60;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `{{default value "fallback"}}`: the value, or the fallback when it is missing or empty.
+fn default_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let value = h
+        .param(0)
+        .filter(|p| !p.is_value_missing())
+        .map(|p| p.value().clone())
+        .filter(|v| !v.is_null() && v.as_str() != Some(""));
+    let chosen = match value {
+        Some(v) => v,
+        None => h.param(1).map(|p| p.value().clone()).ok_or(RenderErrorReason::ParamNotFoundForIndex("default", 1))?,
+    };
+    let text = match chosen.as_str() {
+        Some(s) => s.to_owned(),
+        None => chosen.to_string(),
+    };
+    out.write(&text)?;
+    Ok(())
+}
+
+/// `{{date value "%e %B %Y"}}`: formats an ISO 8601 date or date-time.
+fn date_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
+    let raw = h
+        .param(0)
+        .and_then(|p| p.value().as_str().map(str::to_owned))
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("date", 0))?;
+    let format = h.param(1).and_then(|p| p.value().as_str().map(str::to_owned)).unwrap_or_else(|| "%Y-%m-%d".into());
+    let parsed = chrono::DateTime::parse_from_rfc3339(&raw)
+        .map(|d| d.naive_utc())
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(&raw, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+        })
+        .map_err(|_| RenderErrorReason::Other(format!("date: '{raw}' is not an ISO 8601 date")))?;
+    let mut text = String::new();
+    use std::fmt::Write;
+    write!(text, "{}", parsed.format(&format))
+        .map_err(|_| RenderErrorReason::Other(format!("date: bad format '{format}'")))?;
+    out.write(&text)?;
+    Ok(())
+}
+
+/// The compiled templates of one campaign: HTML (escaping) and text (no escaping).
+pub struct Templates {
+    pub html: Handlebars<'static>,
+    pub text: Handlebars<'static>,
+    /// False when the text part is generated from the HTML.
+    pub has_text: bool,
+}
+
+pub const MAIN: &str = "main";
+pub const SUBJECT: &str = "subject";
+pub const FOOTER: &str = "herald_footer";
+
+fn registry(escape: bool) -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    if escape {
+        hb.register_escape_fn(escape_html);
+    } else {
+        hb.register_escape_fn(handlebars::no_escape);
+    }
+    hb.register_helper("default", Box::new(default_helper));
+    hb.register_helper("date", Box::new(date_helper));
+    hb
+}
+
+fn find(name: &str, beside: &Path, dir: &Path, ext: &str) -> Option<PathBuf> {
+    let file = format!("{name}.{ext}.hbs");
+    [beside.join(&file), dir.join(&file)].into_iter().find(|p| p.is_file())
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("cannot read template {}: {e}", path.display())))
+}
+
+fn compile_error(path: &Path, e: handlebars::TemplateError) -> Error {
+    Error::Invalid(format!("{}: {e}", path.display()))
+}
+
+impl Templates {
+    /// Loads template `name` (beside `campaign_file`, else in `dir`), every partial and
+    /// layout, and the subject template.
+    pub fn load(name: &str, campaign_file: &Path, dir: &Path, subject: &str) -> Result<Templates> {
+        let beside = campaign_file.parent().unwrap_or(Path::new("."));
+        let html_path = find(name, beside, dir, "html").ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: template '{name}' not found (looked for {name}.html.hbs in {} and {})",
+                campaign_file.display(),
+                beside.display(),
+                dir.display()
+            ))
+        })?;
+        let text_path = find(name, beside, dir, "txt");
+        let mut html = registry(true);
+        let mut text = registry(false);
+        for sub in ["partials", "layouts"] {
+            let folder = dir.join(sub);
+            let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+            let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            paths.sort();
+            for path in paths {
+                let Some(file) = path.file_name().and_then(|f| f.to_str()) else { continue };
+                let Some(stem) = file.strip_suffix(".hbs") else { continue };
+                let source = read(&path)?;
+                // `footer.html.hbs` is the partial `footer` in HTML and `footer.html` everywhere.
+                let (base, kind) = stem.rsplit_once('.').unwrap_or((stem, ""));
+                html.register_partial(stem, &source).map_err(|e| compile_error(&path, e))?;
+                text.register_partial(stem, &source).map_err(|e| compile_error(&path, e))?;
+                match kind {
+                    "html" => html.register_partial(base, &source).map_err(|e| compile_error(&path, e))?,
+                    "txt" => text.register_partial(base, &source).map_err(|e| compile_error(&path, e))?,
+                    _ => {}
+                }
+            }
+        }
+        html.register_template_string(MAIN, read(&html_path)?).map_err(|e| compile_error(&html_path, e))?;
+        html.register_template_string(FOOTER, FOOTER_HTML)
+            .map_err(|e| compile_error(Path::new("footer.html.hbs"), e))?;
+        text.register_template_string(FOOTER, FOOTER_TEXT)
+            .map_err(|e| compile_error(Path::new("footer.txt.hbs"), e))?;
+        text.register_template_string(SUBJECT, subject).map_err(|e| compile_error(Path::new("subject"), e))?;
+        if let Some(p) = &text_path {
+            text.register_template_string(MAIN, read(p)?).map_err(|e| compile_error(p, e))?;
+        }
+        Ok(Templates { html, text, has_text: text_path.is_some() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_mode_refuses_missing_variables_but_default_fills_them() {
+        let hb = registry(true);
+        let data = serde_json::json!({ "first_name": "Ann" });
+        assert_eq!(hb.render_template("Hi {{first_name}}", &data).unwrap(), "Hi Ann");
+        assert!(hb.render_template("Hi {{last_name}}", &data).is_err());
+        assert_eq!(hb.render_template("Hi {{default last_name \"there\"}}", &data).unwrap(), "Hi there");
+        assert_eq!(
+            hb.render_template("{{date d \"%d.%m.%Y\"}}", &serde_json::json!({"d": "2025-03-01"})).unwrap(),
+            "01.03.2025"
+        );
+    }
+
+    #[test]
+    fn html_is_escaped_but_urls_are_left_readable() {
+        let hb = registry(true);
+        let data = serde_json::json!({ "n": "<script>&'", "u": "https://x.example/u/ab_c=d" });
+        assert_eq!(
+            hb.render_template("{{n}} {{u}}", &data).unwrap(),
+            "&lt;script&gt;&amp;&#x27; https://x.example/u/ab_c=d"
+        );
+        assert_eq!(registry(false).render_template("{{n}}", &data).unwrap(), "<script>&'");
+    }
+}

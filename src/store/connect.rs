@@ -1,0 +1,59 @@
+//! Opening a store from a database URL.
+
+use super::{Backend, Store};
+use crate::error::{Error, Result};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+impl Store {
+    /// Opens `sqlite://PATH` (created if missing, with its folder) or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| Error::Invalid(format!("database url '{url}': {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+                .pragma("cache_size", "-32768")
+                .pragma("temp_store", "memory")
+                .pragma("wal_autocheckpoint", "10000");
+            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
+            }
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(|e| {
+                Error::Internal(anyhow::Error::new(e).context(format!("cannot open the SQLite database {url}")))
+            })?;
+            Ok(Store { backend: Backend::Sqlite(pool) })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(|e| Error::Invalid(format!("database url: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .map_err(|e| {
+                    Error::Internal(
+                        anyhow::Error::new(e).context("cannot connect to PostgreSQL (check [database] url)"),
+                    )
+                })?;
+            Ok(Store { backend: Backend::Postgres(pool) })
+        } else {
+            Err(Error::Invalid(format!(
+                "database url must start with sqlite:// or postgres:// (got '{}')",
+                url.split(':').next().unwrap_or_default()
+            )))
+        }
+    }
+
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(p) => p.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+}

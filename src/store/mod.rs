@@ -1,0 +1,261 @@
+//! Storage: one surface over SQLite (the embedded default) and PostgreSQL (scale-out),
+//! chosen by the database URL.
+//!
+//! The SQL lives in `sql.rs`, which is compiled once per backend (`sqlite` and
+//! `postgres` below, each with its own `Db` type and `DIALECT`). sqlx's `Any` driver
+//! cannot carry timestamps or JSON, and code generic over `sqlx::Database` drowns in
+//! higher-ranked executor bounds; compiling the same module twice keeps one copy of the
+//! SQL with native types on both sides, and the few places where the dialects really
+//! differ branch on `DIALECT`.
+//!
+//! Every read-modify-write of contacts goes through [`Store::modify`], which loads the
+//! records inside the write transaction (row-locked on PostgreSQL, `BEGIN IMMEDIATE` on
+//! SQLite), so a withdrawal committed by someone else can never be overwritten by a
+//! stale copy.
+
+use crate::consent::ledger::{Entry, EventDraft, Head};
+use crate::domain::{Contact, ExclusionReason, ListName, OptInStatus, SourceType};
+use crate::error::{Error, Result};
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+mod sqlite {
+    pub(super) type Db = sqlx::Sqlite;
+    pub(super) const DIALECT: super::Dialect = super::Dialect::Sqlite;
+    pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+    include!("sql.rs");
+}
+
+mod postgres {
+    pub(super) type Db = sqlx::Postgres;
+    pub(super) const DIALECT: super::Dialect = super::Dialect::Postgres;
+    pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+    include!("sql.rs");
+}
+
+mod audience;
+mod connect;
+
+pub use audience::{AudienceQuery, SegmentColumn};
+
+/// The records a [`Store::modify`] plan sees, loaded and locked inside its transaction.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Existing contacts, by normalised address.
+    pub contacts: HashMap<String, Contact>,
+    /// Which of the asked-for suppression MACs are on the suppression list.
+    pub suppressed: HashSet<String>,
+}
+
+/// One contact to write: the record as loaded (`None` for a new one), as it should be
+/// stored, and the ledger events to append, in order.
+#[derive(Debug, Clone)]
+pub struct ContactWrite {
+    pub before: Option<Contact>,
+    pub after: Contact,
+    pub email_mac: String,
+    pub events: Vec<EventDraft>,
+}
+
+/// Which contacts a bulk operation touches.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    List(String),
+    Source(SourceType),
+}
+
+/// One row of the suppression list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Suppression {
+    pub mac: String,
+    pub reason: String,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    /// The address, where a contact record still holds it.
+    pub email: Option<String>,
+}
+
+/// One contact's chain as stored, for verification.
+#[derive(Debug, Clone)]
+pub struct StoredChain {
+    pub contact_id: i64,
+    pub email: String,
+    pub entries: Vec<Entry>,
+    pub head: Head,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Calls the same function of whichever backend this store runs on.
+macro_rules! dispatch {
+    ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {
+        match &$self.backend {
+            Backend::Sqlite(pool) => sqlite::$f(pool, $($arg),*).await,
+            Backend::Postgres(pool) => postgres::$f(pool, $($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
+            Backend::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// True when every migration this build knows has been applied.
+    pub async fn schema_is_current(&self) -> Result<bool> {
+        let (latest, applied) = match &self.backend {
+            Backend::Sqlite(pool) => {
+                (sqlite::MIGRATOR.iter().map(|m| m.version).max(), sqlite::applied_version(pool).await?)
+            }
+            Backend::Postgres(pool) => {
+                (postgres::MIGRATOR.iter().map(|m| m.version).max(), postgres::applied_version(pool).await?)
+            }
+        };
+        Ok(applied.is_some() && applied >= latest)
+    }
+
+    pub async fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        dispatch!(self.meta_get(key))
+    }
+
+    pub async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        dispatch!(self.meta_set(key, value))
+    }
+
+    /// Creates or updates the lists declared in the config.
+    pub async fn sync_lists(&self, lists: &[(String, bool, Option<String>)], now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self.sync_lists(lists, now))
+    }
+
+    /// Creates or updates the purposes declared in the config.
+    pub async fn sync_purposes(&self, purposes: &[(String, Option<String>)], now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self.sync_purposes(purposes, now))
+    }
+
+    /// Read-modify-write of a batch of contacts in one transaction. `plan` sees the
+    /// existing records for `norms` (normalised addresses) and which of `macs` are
+    /// suppressed, and returns the writes plus a result. On a write conflict with a
+    /// concurrent writer the whole batch is retried, so `plan` may run more than once.
+    pub async fn modify<T, F>(
+        &self,
+        norms: &[String],
+        macs: &[String],
+        now: DateTime<Utc>,
+        plan: F,
+    ) -> Result<(Vec<i64>, T)>
+    where
+        F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
+    {
+        dispatch!(self.modify(norms, macs, now, plan))
+    }
+
+    pub async fn contact(&self, norm: &str) -> Result<Option<Contact>> {
+        Ok(dispatch!(self.load_one(norm))?)
+    }
+
+    /// The contacts with these ids (missing ones are left out), in id order.
+    pub async fn contacts_by_id(&self, ids: &[i64]) -> Result<Vec<Contact>> {
+        dispatch!(self.contacts_by_id(ids))
+    }
+
+    pub async fn is_suppressed(&self, mac: &str) -> Result<bool> {
+        dispatch!(self.is_suppressed(mac))
+    }
+
+    /// Adds `mac` to the suppression list; for every contact holding that address,
+    /// appends `event` to its ledger. False if it was already there.
+    pub async fn suppress(&self, mac: &str, reason: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self.suppress(mac, reason, event, now))
+    }
+
+    /// Removes `mac` from the suppression list, with a ledger event like [`Store::suppress`].
+    pub async fn unsuppress(&self, mac: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self.unsuppress(mac, event, now))
+    }
+
+    pub async fn suppression_list(&self) -> Result<Vec<Suppression>> {
+        dispatch!(self.suppression_list())
+    }
+
+    pub async fn ledger(&self, contact_id: i64) -> Result<Vec<Entry>> {
+        dispatch!(self.ledger(contact_id))
+    }
+
+    /// Chains of the contacts after `after_id`, at most `limit` contacts, in id order.
+    pub async fn chains(&self, after_id: i64, limit: i64) -> Result<Vec<StoredChain>> {
+        dispatch!(self.chains(after_id, limit))
+    }
+
+    /// Normalised addresses of the selected contacts after `after_id`, in id order.
+    pub async fn select(&self, selection: &Selection, after_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+        dispatch!(self.select(selection, after_id, limit))
+    }
+
+    /// The audience's size and, per exclusion reason, how many are excluded (the rest
+    /// are eligible). Computed in the database: nothing is loaded per contact.
+    pub async fn plan_counts(&self, q: &AudienceQuery) -> Result<(i64, Vec<(Option<ExclusionReason>, i64)>)> {
+        dispatch!(self.plan_counts(q))
+    }
+
+    /// Each audience member after `after_id` (at most `limit`, in id order) with the
+    /// first reason that excludes them, or `None` when eligible.
+    pub async fn audience(
+        &self,
+        q: &AudienceQuery,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+        dispatch!(self.audience(q, after_id, limit))
+    }
+
+    /// Which lists need double opt-in.
+    pub async fn list_settings(&self) -> Result<std::collections::BTreeMap<ListName, bool>> {
+        dispatch!(self.list_settings())
+    }
+
+    pub async fn count_contacts(&self) -> Result<i64> {
+        dispatch!(self.count_contacts())
+    }
+
+    pub async fn count_by_opt_in(&self) -> Result<Vec<(OptInStatus, i64)>> {
+        dispatch!(self.count_by_opt_in())
+    }
+
+    /// Runs raw SQL; for tests that tamper with the database directly.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        dispatch!(self.execute_raw(sql))
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Internal(anyhow::anyhow!("unreadable {what} in the database: {e}"))
+}

@@ -1,0 +1,690 @@
+// The SQL of the store, compiled once per backend: the including module defines `Db`
+// and `DIALECT` (see mod.rs). Nothing outside `store/` writes SQL.
+
+use super::{AudienceQuery, ContactWrite, Dialect, Loaded, SegmentColumn, Selection, StoredChain, Suppression, corrupt};
+use crate::consent::policy::CampaignKind;
+use crate::domain::ExclusionReason;
+use crate::consent::ledger::{self, Entry, EventDraft, Head};
+use crate::domain::{
+    Bounce, Contact, EmailAddress, Identity, ListName, OptInStatus, Purpose, PurposeConsent,
+};
+use crate::error::{Error, Result};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Connection, QueryBuilder, Row};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+type Pool = sqlx::Pool<Db>;
+type Conn = <Db as sqlx::Database>::Connection;
+type DbRow = <Db as sqlx::Database>::Row;
+
+/// Rows per multi-row statement: well under both backends' bind-parameter limits.
+const CHUNK: usize = 400;
+/// Attempts of a read-modify-write that lost a race with a concurrent writer.
+const MAX_ATTEMPTS: u32 = 5;
+
+const CONTACT_COLUMNS: &str = "id, email, email_norm, first_name, last_name, company, title, phone, website, country, crm_id, \
+     attributes, opt_in_status, legal_basis, legal_basis_note, consent_date, source_type, source_note, processing, \
+     bounce_status, consecutive_hard_bounces, created_at, updated_at, ledger_seq, ledger_hash";
+
+pub(super) async fn applied_version(pool: &Pool) -> Result<Option<i64>> {
+    let exists: bool = match DIALECT {
+        Dialect::Sqlite => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')").fetch_one(pool).await?,
+        Dialect::Postgres => sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?,
+    };
+    if !exists {
+        return Ok(None);
+    }
+    Ok(sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await?)
+}
+
+pub(super) async fn meta_get(pool: &Pool, key: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(pool).await?)
+}
+
+pub(super) async fn meta_set(pool: &Pool, key: &str, value: &str) -> Result<()> {
+    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(key)
+        .bind(value)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn sync_lists(pool: &Pool, lists: &[(String, bool, Option<String>)], now: DateTime<Utc>) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    for (name, double_opt_in, description) in lists {
+        sqlx::query(
+            "INSERT INTO lists (name, double_opt_in, description, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET double_opt_in = excluded.double_opt_in, description = excluded.description",
+        )
+        .bind(name)
+        .bind(double_opt_in)
+        .bind(description)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn sync_purposes(pool: &Pool, purposes: &[(String, Option<String>)], now: DateTime<Utc>) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    for (name, description) in purposes {
+        sqlx::query(
+            "INSERT INTO purposes (name, description, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET description = excluded.description",
+        )
+        .bind(name)
+        .bind(description)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A write transaction. SQLite takes the write lock up front, so two writers queue on
+/// the busy timeout instead of failing on a lock upgrade.
+async fn begin_write(pool: &Pool) -> Result<sqlx::Transaction<'static, Db>> {
+    Ok(match DIALECT {
+        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Dialect::Postgres => pool.begin().await?,
+    })
+}
+
+fn lost_race(e: &Error) -> bool {
+    let Error::Internal(e) = e else { return false };
+    e.chain().any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(db)) => {
+            db.is_unique_violation() || matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
+        }
+        _ => false,
+    })
+}
+
+pub(super) async fn modify<T, F>(pool: &Pool, norms: &[String], macs: &[String], now: DateTime<Utc>, mut plan: F) -> Result<(Vec<i64>, T)>
+where
+    F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
+{
+    let mut attempt = 1;
+    loop {
+        match modify_once(pool, norms, macs, now, &mut plan).await {
+            Err(e) if attempt < MAX_ATTEMPTS && lost_race(&e) => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn modify_once<T, F>(pool: &Pool, norms: &[String], macs: &[String], now: DateTime<Utc>, plan: &mut F) -> Result<(Vec<i64>, T)>
+where
+    F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
+{
+    let mut tx = begin_write(pool).await?;
+    let (contacts, heads) = load_contacts(&mut tx, norms, true).await?;
+    let loaded = Loaded { contacts, suppressed: load_suppressed(&mut tx, macs).await? };
+    let (writes, out) = plan(&loaded)?;
+    let ids = write_contacts(&mut tx, &writes, &heads, now).await?;
+    tx.commit().await?;
+    Ok((ids, out))
+}
+
+/// Appends ` IN ($1, $2, ...)` for `values`.
+fn push_in<'q, T>(qb: &mut QueryBuilder<Db>, values: impl IntoIterator<Item = T>)
+where
+    T: 'q + sqlx::Encode<'q, Db> + sqlx::Type<Db>,
+{
+    qb.push(" IN (");
+    let mut sep = qb.separated(", ");
+    for v in values {
+        sep.push_bind(v);
+    }
+    sep.push_unseparated(")");
+}
+
+/// The records of `norms`, and their ledger heads by contact id.
+async fn load_contacts(conn: &mut Conn, norms: &[String], lock: bool) -> Result<(HashMap<String, Contact>, HashMap<i64, Head>)> {
+    let mut contacts = HashMap::with_capacity(norms.len());
+    let mut heads = HashMap::with_capacity(norms.len());
+    for chunk in norms.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE email_norm"));
+        push_in(&mut qb, chunk.iter().map(String::as_str));
+        if lock && DIALECT == Dialect::Postgres {
+            qb.push(" FOR UPDATE");
+        }
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            let c = contact_from_row(&row)?;
+            heads.insert(row.try_get("id")?, Head { seq: row.try_get("ledger_seq")?, hash: row.try_get("ledger_hash")? });
+            contacts.insert(c.email.normalized().to_owned(), c);
+        }
+    }
+    let ids: Vec<i64> = contacts.values().filter_map(|c| c.id).collect();
+    let by_id: HashMap<i64, String> = contacts.values().filter_map(|c| Some((c.id?, c.email.normalized().to_owned()))).collect();
+    for chunk in ids.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("SELECT contact_id, list, status FROM subscriptions WHERE contact_id");
+        push_in(&mut qb, chunk.iter().copied());
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            let id: i64 = row.try_get("contact_id")?;
+            let list = ListName::parse(row.try_get("list")?).map_err(|e| corrupt("list name", e))?;
+            let status = row.try_get::<&str, _>("status")?.parse().map_err(|e| corrupt("subscription", e))?;
+            if let Some(c) = by_id.get(&id).and_then(|n| contacts.get_mut(n)) {
+                c.lists.insert(list, status);
+            }
+        }
+        let mut qb = QueryBuilder::<Db>::new("SELECT contact_id, purpose, state, at FROM consents WHERE contact_id");
+        push_in(&mut qb, chunk.iter().copied());
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            let id: i64 = row.try_get("contact_id")?;
+            let purpose = Purpose::parse(row.try_get("purpose")?).map_err(|e| corrupt("purpose", e))?;
+            let state = row.try_get::<&str, _>("state")?.parse().map_err(|e| corrupt("consent", e))?;
+            let at = row.try_get("at")?;
+            if let Some(c) = by_id.get(&id).and_then(|n| contacts.get_mut(n)) {
+                c.purposes.insert(purpose, PurposeConsent { state, at });
+            }
+        }
+    }
+    Ok((contacts, heads))
+}
+
+fn contact_from_row(row: &DbRow) -> Result<Contact> {
+    fn parsed<T: std::str::FromStr<Err = crate::domain::ParseError>>(row: &DbRow, col: &str) -> Result<T> {
+        row.try_get::<&str, _>(col)?.parse().map_err(|e| corrupt(col, e))
+    }
+    let legal_basis: Option<&str> = row.try_get("legal_basis")?;
+    let Json(attributes): Json<BTreeMap<String, String>> = row.try_get("attributes")?;
+    Ok(Contact {
+        id: Some(row.try_get("id")?),
+        email: EmailAddress::parse(row.try_get("email")?).map_err(|e| corrupt("email", e))?,
+        identity: Identity {
+            first_name: row.try_get("first_name")?,
+            last_name: row.try_get("last_name")?,
+            company: row.try_get("company")?,
+            title: row.try_get("title")?,
+            phone: row.try_get("phone")?,
+            website: row.try_get("website")?,
+            country: row.try_get("country")?,
+            crm_id: row.try_get("crm_id")?,
+            attributes,
+        },
+        opt_in: parsed(row, "opt_in_status")?,
+        legal_basis: legal_basis.map(str::parse).transpose().map_err(|e| corrupt("legal_basis", e))?,
+        legal_basis_note: row.try_get("legal_basis_note")?,
+        consent_date: row.try_get("consent_date")?,
+        source_type: parsed(row, "source_type")?,
+        source_note: row.try_get("source_note")?,
+        purposes: BTreeMap::new(),
+        lists: BTreeMap::new(),
+        processing: parsed(row, "processing")?,
+        bounce: Bounce {
+            status: parsed(row, "bounce_status")?,
+            consecutive_hard: row.try_get::<i32, _>("consecutive_hard_bounces")?.max(0) as u32,
+        },
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn load_suppressed(conn: &mut Conn, macs: &[String]) -> Result<HashSet<String>> {
+    let mut found = HashSet::new();
+    for chunk in macs.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("SELECT mac FROM suppression WHERE mac");
+        push_in(&mut qb, chunk.iter().map(String::as_str));
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            found.insert(row.try_get::<String, _>("mac")?);
+        }
+    }
+    Ok(found)
+}
+
+/// Pushes one contact row in `WRITE_COLUMNS` order.
+fn push_contact(b: &mut sqlx::query_builder::Separated<'_, Db, &'static str>, id: i64, w: &ContactWrite, head: &Head) {
+    let c = &w.after;
+    let ident = &c.identity;
+    b.push_bind(id)
+        .push_bind(c.email.as_str().to_owned())
+        .push_bind(c.email.normalized().to_owned())
+        .push_bind(w.email_mac.clone())
+        .push_bind(ident.first_name.clone())
+        .push_bind(ident.last_name.clone())
+        .push_bind(ident.company.clone())
+        .push_bind(ident.title.clone())
+        .push_bind(ident.phone.clone())
+        .push_bind(ident.website.clone())
+        .push_bind(ident.country.clone())
+        .push_bind(ident.crm_id.clone())
+        .push_bind(Json(ident.attributes.clone()))
+        .push_bind(c.opt_in.as_str())
+        .push_bind(c.legal_basis.map(|b| b.as_str()))
+        .push_bind(c.legal_basis_note.clone())
+        .push_bind(c.consent_date)
+        .push_bind(c.source_type.as_str())
+        .push_bind(c.source_note.clone())
+        .push_bind(c.processing.as_str())
+        .push_bind(c.bounce.status.as_str())
+        .push_bind(c.bounce.consecutive_hard as i32)
+        .push_bind(c.created_at)
+        .push_bind(c.updated_at)
+        .push_bind(head.seq)
+        .push_bind(head.hash.clone());
+}
+
+const WRITE_COLUMNS: &str = "id, email, email_norm, email_mac, first_name, last_name, company, title, phone, website, country, \
+     crm_id, attributes, opt_in_status, legal_basis, legal_basis_note, consent_date, source_type, source_note, processing, \
+     bounce_status, consecutive_hard_bounces, created_at, updated_at, ledger_seq, ledger_hash";
+
+/// Ids for `n` new contacts, allocated inside the write transaction so that ledger
+/// events can be sealed (they name their contact) before the rows are written.
+async fn allocate_ids(conn: &mut Conn, n: usize) -> Result<Vec<i64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(match DIALECT {
+        // The transaction holds SQLite's write lock: nobody else can take these ids.
+        Dialect::Sqlite => {
+            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM contacts").fetch_one(&mut *conn).await?;
+            (max + 1..=max + n as i64).collect()
+        }
+        Dialect::Postgres => {
+            sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, $1)")
+                .bind(n as i64)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    })
+}
+
+async fn write_contacts(conn: &mut Conn, writes: &[ContactWrite], heads: &HashMap<i64, Head>, now: DateTime<Utc>) -> Result<Vec<i64>> {
+    let mut fresh = allocate_ids(conn, writes.iter().filter(|w| w.after.id.is_none()).count()).await?.into_iter();
+    let ids: Vec<i64> = writes.iter().map(|w| w.after.id.or_else(|| fresh.next())).collect::<Option<_>>().ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!("fewer contact ids were allocated than contacts to create"))
+    })?;
+    let mut entries = Vec::new();
+    let mut new_heads = Vec::with_capacity(writes.len());
+    for (w, id) in writes.iter().zip(&ids) {
+        let mut head = heads.get(id).cloned().unwrap_or_else(Head::genesis);
+        for draft in &w.events {
+            let (entry, next) = ledger::seal(draft, *id, &head, now);
+            entries.push(entry);
+            head = next;
+        }
+        new_heads.push(head);
+    }
+    let rows: Vec<(i64, &ContactWrite, &Head)> = writes
+        .iter()
+        .zip(&ids)
+        .zip(&new_heads)
+        .filter(|((w, _), _)| w.before.as_ref() != Some(&w.after) || !w.events.is_empty())
+        .map(|((w, id), h)| (*id, w, h))
+        .collect();
+    let updates: Vec<String> = WRITE_COLUMNS.split(", ").skip(1).map(|c| format!("{c} = excluded.{c}")).collect();
+    for chunk in rows.chunks(CHUNK / 2) {
+        let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO contacts ({WRITE_COLUMNS}) "));
+        qb.push_values(chunk, |mut b, (id, w, head)| push_contact(&mut b, *id, w, head));
+        qb.push(" ON CONFLICT (id) DO UPDATE SET ");
+        qb.push(updates.join(", "));
+        qb.build().execute(&mut *conn).await?;
+    }
+    write_subscriptions(conn, writes, &ids, now).await?;
+    write_consents(conn, writes, &ids).await?;
+    insert_entries(conn, &entries).await?;
+    Ok(ids)
+}
+
+async fn ensure_names(conn: &mut Conn, table: &str, names: HashSet<&str>, now: DateTime<Utc>) -> Result<()> {
+    let names: Vec<&str> = names.into_iter().collect();
+    for chunk in names.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO {table} (name, created_at) "));
+        qb.push_values(chunk, |mut b, name| {
+            b.push_bind(*name).push_bind(now);
+        });
+        qb.push(" ON CONFLICT (name) DO NOTHING");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_subscriptions(conn: &mut Conn, writes: &[ContactWrite], ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+    let rows: Vec<(i64, &str, &str)> = writes
+        .iter()
+        .zip(ids)
+        .flat_map(|(w, id)| {
+            w.after.lists.iter().filter(move |(l, s)| w.before.as_ref().and_then(|b| b.lists.get(*l)) != Some(*s)).map(move |(l, s)| (*id, l.as_str(), s.as_str()))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // Lists not declared in the config are created on first use (DESIGN §7).
+    let lists: HashSet<&str> = rows.iter().map(|r| r.1).collect();
+    let mut qb = QueryBuilder::<Db>::new("SELECT name FROM lists WHERE name");
+    push_in(&mut qb, lists.iter().copied());
+    let known: HashSet<String> = qb.build().fetch_all(&mut *conn).await?.iter().map(|r| r.try_get("name")).collect::<Result<_, _>>()?;
+    ensure_names(conn, "lists", lists.into_iter().filter(|l| !known.contains(*l)).collect(), now).await?;
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("INSERT INTO subscriptions (contact_id, list, status, updated_at) ");
+        qb.push_values(chunk, |mut b, (id, list, status)| {
+            b.push_bind(*id).push_bind(*list).push_bind(*status).push_bind(now);
+        });
+        qb.push(" ON CONFLICT (contact_id, list) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_consents(conn: &mut Conn, writes: &[ContactWrite], ids: &[i64]) -> Result<()> {
+    let rows: Vec<(i64, &str, PurposeConsent)> = writes
+        .iter()
+        .zip(ids)
+        .flat_map(|(w, id)| {
+            w.after.purposes.iter().filter(move |(p, s)| w.before.as_ref().and_then(|b| b.purposes.get(*p)) != Some(*s)).map(move |(p, s)| (*id, p.as_str(), *s))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now = rows[0].2.at;
+    ensure_names(conn, "purposes", rows.iter().map(|r| r.1).collect(), now).await?;
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("INSERT INTO consents (contact_id, purpose, state, at) ");
+        qb.push_values(chunk, |mut b, (id, purpose, consent)| {
+            b.push_bind(*id).push_bind(*purpose).push_bind(consent.state.as_str()).push_bind(consent.at);
+        });
+        qb.push(" ON CONFLICT (contact_id, purpose) DO UPDATE SET state = excluded.state, at = excluded.at");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn insert_entries(conn: &mut Conn, entries: &[Entry]) -> Result<()> {
+    for chunk in entries.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("INSERT INTO ledger (contact_id, seq, at, body, hash) ");
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(e.contact_id).push_bind(e.seq).push_bind(e.at).push_bind(e.body.as_str()).push_bind(e.hash.as_str());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends `event` to the chain of every contact holding the address `mac`; their
+/// heads are read (and on PostgreSQL locked) inside the caller's transaction, so
+/// concurrent appends queue up instead of forking a chain.
+async fn append_to_holders(conn: &mut Conn, mac: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<()> {
+    let lock = if DIALECT == Dialect::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT id, ledger_seq, ledger_hash FROM contacts WHERE email_mac = $1{lock}");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mac).fetch_all(&mut *conn).await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: i64 = r.try_get("id")?;
+        let head = Head { seq: r.try_get("ledger_seq")?, hash: r.try_get("ledger_hash")? };
+        let (entry, next) = ledger::seal(event, id, &head, now);
+        entries.push(entry);
+        sqlx::query("UPDATE contacts SET ledger_seq = $1, ledger_hash = $2 WHERE id = $3")
+            .bind(next.seq)
+            .bind(next.hash)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    insert_entries(conn, &entries).await
+}
+
+pub(super) async fn load_one(pool: &Pool, norm: &str) -> Result<Option<Contact>> {
+    let mut conn = pool.acquire().await?;
+    let (mut found, _) = load_contacts(&mut conn, &[norm.to_owned()], false).await?;
+    Ok(found.remove(norm))
+}
+
+pub(super) async fn contacts_by_id(pool: &Pool, ids: &[i64]) -> Result<Vec<Contact>> {
+    let mut conn = pool.acquire().await?;
+    let mut norms = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("SELECT email_norm FROM contacts WHERE id");
+        push_in(&mut qb, chunk.iter().copied());
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            norms.push(row.try_get::<String, _>("email_norm")?);
+        }
+    }
+    let (found, _) = load_contacts(&mut conn, &norms, false).await?;
+    let mut contacts: Vec<Contact> = found.into_values().collect();
+    contacts.sort_by_key(|c| c.id);
+    Ok(contacts)
+}
+
+pub(super) async fn is_suppressed(pool: &Pool, mac: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM suppression WHERE mac = $1").bind(mac).fetch_one(pool).await? > 0)
+}
+
+pub(super) async fn suppress(pool: &Pool, mac: &str, reason: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
+    let mut tx = begin_write(pool).await?;
+    let added = sqlx::query("INSERT INTO suppression (mac, reason, actor, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (mac) DO NOTHING")
+        .bind(mac)
+        .bind(reason)
+        .bind(&event.actor)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if added {
+        append_to_holders(&mut tx, mac, event, now).await?;
+    }
+    tx.commit().await?;
+    Ok(added)
+}
+
+pub(super) async fn unsuppress(pool: &Pool, mac: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
+    let mut tx = begin_write(pool).await?;
+    let removed = sqlx::query("DELETE FROM suppression WHERE mac = $1").bind(mac).execute(&mut *tx).await?.rows_affected() == 1;
+    if removed {
+        append_to_holders(&mut tx, mac, event, now).await?;
+    }
+    tx.commit().await?;
+    Ok(removed)
+}
+
+pub(super) async fn suppression_list(pool: &Pool) -> Result<Vec<Suppression>> {
+    let rows = sqlx::query(
+        "SELECT s.mac, s.reason, s.actor, s.created_at, \
+                (SELECT MIN(c.email) FROM contacts c WHERE c.email_mac = s.mac) AS email \
+         FROM suppression s ORDER BY s.created_at, s.mac",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Suppression {
+                mac: r.try_get("mac")?,
+                reason: r.try_get("reason")?,
+                actor: r.try_get("actor")?,
+                created_at: r.try_get("created_at")?,
+                email: r.try_get("email")?,
+            })
+        })
+        .collect()
+}
+
+fn entry_from_row(r: &DbRow) -> Result<Entry> {
+    Ok(Entry {
+        contact_id: r.try_get("contact_id")?,
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        body: r.try_get("body")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+pub(super) async fn ledger(pool: &Pool, contact_id: i64) -> Result<Vec<Entry>> {
+    let rows = sqlx::query("SELECT contact_id, seq, at, body, hash FROM ledger WHERE contact_id = $1 ORDER BY seq")
+        .bind(contact_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
+pub(super) async fn chains(pool: &Pool, after_id: i64, limit: i64) -> Result<Vec<StoredChain>> {
+    let contacts = sqlx::query("SELECT id, email, ledger_seq, ledger_hash FROM contacts WHERE id > $1 ORDER BY id LIMIT $2")
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    let (Some(first), Some(last)) = (contacts.first(), contacts.last()) else {
+        return Ok(Vec::new());
+    };
+    let (first, last): (i64, i64) = (first.try_get("id")?, last.try_get("id")?);
+    let mut chains: BTreeMap<i64, StoredChain> = BTreeMap::new();
+    for r in &contacts {
+        let contact_id = r.try_get("id")?;
+        let head = Head { seq: r.try_get("ledger_seq")?, hash: r.try_get("ledger_hash")? };
+        chains.insert(contact_id, StoredChain { contact_id, email: r.try_get("email")?, entries: Vec::new(), head });
+    }
+    // Ordered by the stored sequence number: a reordering shows up as a break.
+    let rows = sqlx::query("SELECT contact_id, seq, at, body, hash FROM ledger WHERE contact_id BETWEEN $1 AND $2 ORDER BY contact_id, seq")
+        .bind(first)
+        .bind(last)
+        .fetch_all(pool)
+        .await?;
+    for r in &rows {
+        let e = entry_from_row(r)?;
+        if let Some(c) = chains.get_mut(&e.contact_id) {
+            c.entries.push(e);
+        }
+    }
+    Ok(chains.into_values().collect())
+}
+
+pub(super) async fn select(pool: &Pool, selection: &Selection, after_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+    let query = match selection {
+        Selection::List(list) => sqlx::query(
+            "SELECT c.id, c.email_norm FROM contacts c JOIN subscriptions s ON s.contact_id = c.id \
+             WHERE s.list = $1 AND c.id > $2 ORDER BY c.id LIMIT $3",
+        )
+        .bind(list.as_str()),
+        Selection::Source(source) => {
+            sqlx::query("SELECT id, email_norm FROM contacts WHERE source_type = $1 AND id > $2 ORDER BY id LIMIT $3").bind(source.as_str())
+        }
+    };
+    let rows = query.bind(after_id).bind(limit).fetch_all(pool).await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
+pub(super) async fn count_contacts(pool: &Pool) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM contacts").fetch_one(pool).await?)
+}
+
+pub(super) async fn count_by_opt_in(pool: &Pool) -> Result<Vec<(OptInStatus, i64)>> {
+    let rows = sqlx::query("SELECT opt_in_status, COUNT(*) AS n FROM contacts GROUP BY opt_in_status ORDER BY opt_in_status").fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<&str, _>("opt_in_status")?.parse().map_err(|e| corrupt("opt_in_status", e))?, r.try_get("n")?)))
+        .collect()
+}
+
+pub(super) async fn execute_raw(pool: &Pool, sql: &str) -> Result<u64> {
+    let mut conn = pool.acquire().await?;
+    Ok(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut *conn).await?.rows_affected())
+}
+
+#[allow(dead_code)]
+async fn ping(conn: &mut Conn) -> Result<()> {
+    conn.ping().await?;
+    Ok(())
+}
+
+/// The audience with, per contact, the first exclusion reason (NULL when eligible): the
+/// SQL twin of `consent::policy::evaluate`, rule for rule and in the same order (a
+/// property test holds the two together).
+fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery) {
+    let p = &q.policy;
+    let marketing = p.kind == CampaignKind::Marketing;
+    qb.push(
+        "SELECT a.id, CASE \
+         WHEN a.processing = 'erased' THEN 'erased' \
+         WHEN a.processing IN ('restricted', 'erasure_requested') THEN 'restricted' \
+         WHEN a.bounce_status = 'confirmed' THEN 'confirmed_bounce' \
+         WHEN sp.mac IS NOT NULL THEN 'suppressed' ",
+    );
+    if p.kind != CampaignKind::Transactional {
+        qb.push("WHEN a.opt_in_status IN ('opted_out_user', 'opted_out_contact') THEN 'opted_out' ");
+        if marketing {
+            let accepted: Vec<String> = p.accept.statuses().iter().map(|s| format!("'{}'", s.as_str())).collect();
+            qb.push(format!("WHEN a.opt_in_status NOT IN ({}) THEN 'opt_in_insufficient' ", accepted.join(", ")));
+        }
+        qb.push(if marketing { "WHEN a.usable = 0 THEN 'not_subscribed' " } else { "WHEN a.subscribed = 0 THEN 'not_subscribed' " });
+        if marketing && let Some(purpose) = &p.purpose {
+            let interest = if p.legitimate_interest_purposes.contains(purpose) { "1 = 1" } else { "1 = 0" };
+            qb.push(format!(
+                "WHEN (CASE WHEN (a.legal_basis IS NULL OR a.legal_basis = 'consent') AND cp.state = 'granted' THEN 1 \
+                 WHEN a.legal_basis = 'legitimate_interest' AND {interest} AND (cp.state IS NULL OR cp.state <> 'withdrawn') THEN 1 \
+                 ELSE 0 END) = 0 THEN 'no_legal_basis' "
+            ));
+        }
+        // frequency_cap and unengaged need the delivery history of the sending engine;
+        // until it exists both counts are zero here and in the Rust facts alike.
+    }
+    qb.push(
+        "ELSE NULL END AS reason FROM (\
+         SELECT c.id, c.processing, c.bounce_status, c.opt_in_status, c.legal_basis, c.email_mac, \
+         MAX(CASE WHEN s.status = 'confirmed' THEN 1 WHEN s.status = 'unconfirmed' AND NOT l.double_opt_in THEN 1 ELSE 0 END) AS usable, \
+         MAX(CASE WHEN s.status <> 'unsubscribed' THEN 1 ELSE 0 END) AS subscribed \
+         FROM subscriptions s JOIN lists l ON l.name = s.list JOIN contacts c ON c.id = s.contact_id WHERE s.list",
+    );
+    push_in(qb, q.lists.iter().map(String::as_str));
+    for (column, values) in &q.segment {
+        match column {
+            SegmentColumn::Column(name) => {
+                qb.push(format!(" AND c.{name}"));
+            }
+            SegmentColumn::Attribute(key) => match DIALECT {
+                Dialect::Sqlite => {
+                    qb.push(" AND json_extract(c.attributes, ").push_bind(format!("$.\"{key}\"")).push(")");
+                }
+                Dialect::Postgres => {
+                    qb.push(" AND (c.attributes ->> ").push_bind(key.clone()).push(")");
+                }
+            },
+        }
+        push_in(qb, values.iter().map(String::as_str));
+    }
+    qb.push(
+        " GROUP BY c.id, c.processing, c.bounce_status, c.opt_in_status, c.legal_basis, c.email_mac) a \
+         LEFT JOIN suppression sp ON sp.mac = a.email_mac",
+    );
+    if let Some(purpose) = &p.purpose {
+        qb.push(" LEFT JOIN consents cp ON cp.contact_id = a.id AND cp.purpose = ").push_bind(purpose.as_str().to_owned());
+    }
+}
+
+fn reason_from(raw: Option<String>) -> Result<Option<ExclusionReason>> {
+    raw.map(|r| r.parse().map_err(|e| corrupt("exclusion reason", e))).transpose()
+}
+
+pub(super) async fn plan_counts(pool: &Pool, q: &AudienceQuery) -> Result<(i64, Vec<(Option<ExclusionReason>, i64)>)> {
+    let mut qb = QueryBuilder::<Db>::new("SELECT r.reason, COUNT(*) AS n FROM (");
+    push_audience(&mut qb, q);
+    qb.push(") r GROUP BY r.reason");
+    let mut total = 0;
+    let mut counts = Vec::new();
+    for row in qb.build().fetch_all(pool).await? {
+        let n: i64 = row.try_get("n")?;
+        total += n;
+        counts.push((reason_from(row.try_get("reason")?)?, n));
+    }
+    Ok((total, counts))
+}
+
+pub(super) async fn audience(pool: &Pool, q: &AudienceQuery, after_id: i64, limit: i64) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+    let mut qb = QueryBuilder::<Db>::new("SELECT r.id, r.reason FROM (");
+    push_audience(&mut qb, q);
+    qb.push(") r WHERE r.id > ").push_bind(after_id).push(" ORDER BY r.id LIMIT ").push_bind(limit);
+    let rows = qb.build().fetch_all(pool).await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, reason_from(r.try_get("reason")?)?))).collect()
+}
+
+pub(super) async fn list_settings(pool: &Pool) -> Result<BTreeMap<ListName, bool>> {
+    let rows = sqlx::query("SELECT name, double_opt_in FROM lists").fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| Ok((ListName::parse(r.try_get("name")?).map_err(|e| corrupt("list name", e))?, r.try_get("double_opt_in")?)))
+        .collect()
+}

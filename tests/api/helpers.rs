@@ -1,0 +1,157 @@
+//! Test harness: a fresh database per test (a SQLite file in a temp folder, or a fresh
+//! PostgreSQL schema), an `App` around it, and the `herald` binary for CLI tests.
+
+use herald::app::App;
+use herald::clock::{Clock, SystemClock};
+use herald::config::{self, Secrets};
+use herald::domain::{Contact, EmailAddress};
+use herald::store::Store;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+use tempfile::TempDir;
+
+pub const LINK_KEY: &str = "test-link-key-0123456789abcdef0123456789";
+pub const SUPPRESSION_KEY: &str = "test-suppression-key-0123456789abcdef01";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed test body.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($t:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body($t: $crate::helpers::TestDb) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                body($crate::helpers::TestDb::new($crate::helpers::Backend::Sqlite).await.expect("sqlite")).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                match $crate::helpers::TestDb::new($crate::helpers::Backend::Postgres).await {
+                    Some(t) => body(t).await,
+                    None => eprintln!("skipped on PostgreSQL: HERALD_TEST_POSTGRES_URL is not set"),
+                }
+            }
+        }
+    )*};
+}
+
+/// A fresh, migrated database and a workspace folder around it.
+pub struct TestDb {
+    pub dir: TempDir,
+    pub url: String,
+    pub app: App,
+}
+
+pub const CONFIG: &str = r#"
+[sender]
+from = "Acme <news@acme.example>"
+postal_address = "Acme Ltd, 1 Main St"
+public_url = "https://news.acme.example"
+bounce_domain = "bounces.acme.example"
+[lists.newsletter]
+double_opt_in = true
+[purposes.newsletter]
+[purposes.tracking]
+[secrets]
+source = "env"
+"#;
+
+pub fn env() -> Vec<(String, String)> {
+    vec![("HERALD_LINK_KEY".into(), LINK_KEY.into()), ("HERALD_SUPPRESSION_KEY".into(), SUPPRESSION_KEY.into())]
+}
+
+impl TestDb {
+    /// `None` for PostgreSQL when no server is configured.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("herald.db").display()),
+            Backend::Postgres => fresh_pg_schema().await?,
+        };
+        let config_path = dir.path().join("herald.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "[database]\nurl = \"{url}\"\n[data]\ndir = \"{}\"\n[templates]\ndir = \"{}\"\n{CONFIG}",
+                dir.path().join("data").display(),
+                dir.path().join("templates").display()
+            ),
+        )
+        .unwrap();
+        let app = open_app(&config_path, Arc::new(SystemClock)).await;
+        Some(TestDb { dir, url, app })
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("herald.toml")
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub async fn contact(&self, email: &str) -> Option<Contact> {
+        let e = EmailAddress::parse(email).unwrap();
+        self.app.store.contact(e.normalized()).await.unwrap()
+    }
+
+    /// Runs the `herald` binary against this database.
+    pub fn herald(&self, args: &[&str]) -> Output {
+        herald_in(self.dir.path(), &self.config_path(), args)
+    }
+}
+
+pub async fn open_app(config_path: &Path, clock: Arc<dyn Clock>) -> App {
+    let loaded = config::load(Some(config_path), &env()).expect("config");
+    let secrets = Secrets::resolve(&loaded, &env()).expect("secrets");
+    let store = Store::connect(&loaded.config.database.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    App::with_store(&loaded, store, secrets, clock).await.expect("app")
+}
+
+/// A new schema in the test PostgreSQL database, and a URL whose connections use it.
+async fn fresh_pg_schema() -> Option<String> {
+    let base = std::env::var("HERALD_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())?;
+    let schema = format!("herald_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let admin = sqlx::PgPool::connect(&base).await.expect("HERALD_TEST_POSTGRES_URL must be reachable");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.expect("create schema");
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+pub fn herald_in(cwd: &Path, config: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(cwd)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("HERALD_DATABASE__URL")
+        .envs(env())
+        .output()
+        .expect("run herald")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
+}

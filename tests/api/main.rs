@@ -1,0 +1,11 @@
+//! One integration-test binary (faster to build than one per file). Store-level tests
+//! run on SQLite always and on PostgreSQL when `HERALD_TEST_POSTGRES_URL` is set.
+
+mod helpers;
+
+mod cli;
+mod import;
+mod ledger;
+mod policy;
+mod render;
+mod rules;
