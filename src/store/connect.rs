@@ -2,6 +2,7 @@
 
 use super::{Backend, Store};
 use crate::error::{Error, Result};
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -20,7 +21,9 @@ impl Store {
                 .foreign_keys(true)
                 .pragma("cache_size", "-32768")
                 .pragma("temp_store", "memory")
-                .pragma("wal_autocheckpoint", "10000");
+                .pragma("wal_autocheckpoint", "10000")
+                // A full-audience plan takes a second or more by design: not a warning.
+                .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
             if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
@@ -30,7 +33,9 @@ impl Store {
             })?;
             Ok(Store { backend: Backend::Sqlite(pool) })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url).map_err(|e| Error::Invalid(format!("database url: {e}")))?;
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| Error::Invalid(format!("database url: {e}")))?
+                .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
             let pool = PgPoolOptions::new()
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(30))
