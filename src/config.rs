@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod secrets;
+mod sending;
 pub use secrets::Secrets;
+pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
 
 pub const DEFAULT_PATH: &str = "config/herald.toml";
 
@@ -41,6 +43,10 @@ pub struct Config {
     pub dns: DnsConfig,
     #[serde(default)]
     pub smtp: Vec<SmtpConfig>,
+    #[serde(default)]
+    pub sending: SendingConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
     #[serde(default)]
     pub secrets: SecretsConfig,
     pub dkim: Option<DkimConfig>,

@@ -21,4 +21,5 @@ pub mod contacts;
 pub mod domain;
 pub mod error;
 pub mod render;
+pub mod send;
 pub mod store;

@@ -100,7 +100,8 @@ pub fn load(path: &Path, defaults: &PolicyDefaults) -> Result<Campaign> {
     parse(path, &text, defaults)
 }
 
-fn parse(path: &Path, text: &str, defaults: &PolicyDefaults) -> Result<Campaign> {
+/// Validates campaign-file text; `path` names it in errors and anchors template look-up.
+pub fn parse(path: &Path, text: &str, defaults: &PolicyDefaults) -> Result<Campaign> {
     let at = |span: std::ops::Range<usize>, message: &str| {
         let (line, col) = line_col(text, span.start);
         Error::Invalid(format!("{}:{line}:{col}: {message}", path.display()))

@@ -5,4 +5,4 @@ mod file;
 pub mod plan;
 pub mod preview;
 
-pub use file::{Campaign, SegmentField, SegmentRule, load};
+pub use file::{Campaign, SegmentField, SegmentRule, load, parse};

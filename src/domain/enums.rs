@@ -148,6 +148,43 @@ vocabulary!(
     }
 );
 
+vocabulary!(
+    /// Where a campaign is in its life (DESIGN §4).
+    CampaignState, "campaign state", {
+        Scheduled => "scheduled",
+        Running => "running",
+        Paused => "paused",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
+);
+
+vocabulary!(
+    /// The state of one message to one person (DESIGN §4).
+    SendState, "send state", {
+        Queued => "queued",
+        Claimed => "claimed",
+        Transmitting => "transmitting",
+        Sent => "sent",
+        Deferred => "deferred",
+        Failed => "failed",
+        Skipped => "skipped",
+        InDoubt => "in_doubt",
+    }
+);
+
+vocabulary!(
+    /// What a bounce says (DESIGN §5): `hard` only when the address or its domain does
+    /// not exist.
+    BounceKind, "bounce kind", {
+        Hard => "hard",
+        Soft => "soft",
+        Complaint => "complaint",
+        AutoReply => "auto_reply",
+        Delayed => "delayed",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,8 @@ mod name;
 pub use contact::{Bounce, Contact, Identity, PurposeConsent};
 pub use email::EmailAddress;
 pub use enums::{
-    BounceStatus, ConsentState, ExclusionReason, LegalBasis, OptInStatus, Processing, SourceType, SubscriptionStatus,
+    BounceKind, BounceStatus, CampaignState, ConsentState, ExclusionReason, LegalBasis, OptInStatus, Processing,
+    SendState, SourceType, SubscriptionStatus,
 };
 pub use name::{ListName, Purpose};
 

@@ -1,11 +1,14 @@
 //! One integration-test binary (faster to build than one per file). Store-level tests
 //! run on SQLite always and on PostgreSQL when `HERALD_TEST_POSTGRES_URL` is set.
 
+mod fake_smtp;
 mod helpers;
 
 mod cli;
 mod import;
 mod ledger;
+mod outbox;
 mod policy;
+mod relay;
 mod render;
 mod rules;

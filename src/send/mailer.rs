@@ -1,0 +1,166 @@
+//! Where messages go: the configured `[[smtp]]` relays (several share the load), or, with
+//! none configured, the outbox folder of the embedded default.
+
+use super::outbox::FileOutbox;
+use super::relay::{RelayConfig, SmtpRelay, TlsMode};
+use super::send_error::{Accepted, SendError};
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+enum Transport {
+    Relays(Vec<(String, SmtpRelay)>),
+    Outbox { outbox: FileOutbox, slots: Semaphore, concurrency: usize },
+}
+
+/// The transport of one engine, built once from the config and reused for every message.
+pub struct Mailer {
+    transport: Transport,
+    next: AtomicUsize,
+}
+
+impl Mailer {
+    /// Relays from `[[smtp]]` (credentials from the environment variables they name), or
+    /// the outbox `<data dir>/outbox` when there are none.
+    pub fn from_config(config: &Config, env: &[(String, String)]) -> Result<Mailer> {
+        let timeout = Duration::from_secs(config.sending.timeout_seconds.max(1));
+        if config.smtp.is_empty() {
+            return Mailer::outbox(config.data.dir.join("outbox"), config.sending.outbox_concurrency);
+        }
+        let mut relays = Vec::new();
+        for (i, smtp) in config.smtp.iter().enumerate() {
+            let var = |name: &Option<String>| -> Result<Option<String>> {
+                let Some(name) = name else { return Ok(None) };
+                match env.iter().find(|(k, _)| k == name) {
+                    Some((_, v)) => Ok(Some(v.clone())),
+                    None => Err(Error::Invalid(format!(
+                        "[[smtp]] #{} ({}): the environment variable {name} is not set",
+                        i + 1,
+                        smtp.host
+                    ))),
+                }
+            };
+            let credentials = match (var(&smtp.username_env)?, var(&smtp.password_env)?) {
+                (Some(u), Some(p)) => Some((u, p)),
+                (None, None) => None,
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "[[smtp]] #{} ({}): give both username_env and password_env, or neither",
+                        i + 1,
+                        smtp.host
+                    )));
+                }
+            };
+            let relay = SmtpRelay::new(RelayConfig {
+                host: smtp.host.clone(),
+                port: smtp.port,
+                tls: match smtp.tls {
+                    config::TlsMode::None => TlsMode::None,
+                    config::TlsMode::Starttls => TlsMode::StartTls,
+                    config::TlsMode::Tls => TlsMode::Tls,
+                },
+                credentials,
+                max_connections: smtp.max_connections as usize,
+                hello_name: None,
+                timeout,
+            })
+            .map_err(|e| Error::Invalid(format!("[[smtp]] #{} ({}): {e}", i + 1, smtp.host)))?;
+            relays.push((format!("{}:{}", smtp.host, smtp.port), relay));
+        }
+        Ok(Mailer { transport: Transport::Relays(relays), next: AtomicUsize::new(0) })
+    }
+
+    pub fn outbox(dir: PathBuf, concurrency: usize) -> Result<Mailer> {
+        let outbox = FileOutbox::new(&dir)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create the outbox {}: {e}", dir.display())))?;
+        let concurrency = concurrency.max(1);
+        Ok(Mailer {
+            transport: Transport::Outbox { outbox, slots: Semaphore::new(concurrency), concurrency },
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// How many messages may be in flight at once: the relays' connections together.
+    pub fn concurrency(&self) -> usize {
+        match &self.transport {
+            Transport::Relays(relays) => relays.iter().map(|(_, r)| r.config().max_connections).sum(),
+            Transport::Outbox { concurrency, .. } => *concurrency,
+        }
+    }
+
+    pub fn relay_count(&self) -> usize {
+        match &self.transport {
+            Transport::Relays(relays) => relays.len(),
+            Transport::Outbox { .. } => 1,
+        }
+    }
+
+    /// The relay for the next message: the one with the most free connections, ties
+    /// broken round-robin.
+    pub fn pick(&self) -> usize {
+        let Transport::Relays(relays) = &self.transport else { return 0 };
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..relays.len())
+            .map(|k| (start + k) % relays.len())
+            .max_by_key(|i| {
+                let r = &relays[*i].1;
+                (r.config().max_connections.saturating_sub(r.open_connections()), usize::MAX - *i)
+            })
+            .unwrap_or(0)
+    }
+
+    /// A name for relay `i` (host:port, or `outbox`), stored with each attempt.
+    pub fn relay_name(&self, i: usize) -> String {
+        match &self.transport {
+            Transport::Relays(relays) => relays.get(i).map(|(n, _)| n.clone()).unwrap_or_default(),
+            Transport::Outbox { .. } => "outbox".into(),
+        }
+    }
+
+    /// Where the outbox writes, if this mailer is one.
+    pub fn outbox_dir(&self) -> Option<PathBuf> {
+        match &self.transport {
+            Transport::Outbox { outbox, .. } => Some(outbox.dir().to_path_buf()),
+            Transport::Relays(_) => None,
+        }
+    }
+
+    /// Sends one message through relay `relay` (MAIL, RCPT, `before_data`, DATA); `id`
+    /// names the outbox file.
+    pub async fn deliver<F, Fut>(
+        &self,
+        relay: usize,
+        id: &str,
+        envelope_from: &str,
+        rcpt: &str,
+        message: &[u8],
+        before_data: F,
+    ) -> std::result::Result<Accepted, SendError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        match &self.transport {
+            Transport::Relays(relays) => {
+                relays[relay % relays.len()].1.send(envelope_from, rcpt, message, before_data).await
+            }
+            Transport::Outbox { outbox, slots, .. } => {
+                let _slot = slots.acquire().await.expect("the outbox semaphore is never closed");
+                outbox.send(id, envelope_from, rcpt, message, before_data).await
+            }
+        }
+    }
+
+    /// Politely closes idle SMTP connections (QUIT).
+    pub async fn close(&self) {
+        if let Transport::Relays(relays) = &self.transport {
+            for (_, r) in relays {
+                r.close().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! One SMTP relay, driven command by command.
+//!
+//! [`SmtpRelay`] talks to a configured relay through lettre's low-level [`AsyncSmtpConnection`] instead of
+//! lettre's pooled `AsyncSmtpTransport`, because the high-level transport cannot do what a campaign sender
+//! needs: it sends NOOP before every reuse, fails the whole send (and drops the connection) at the first
+//! refused RCPT, and gives the caller no point between RCPT and DATA at which to record "this message is
+//! about to be transmitted". Here one call to [`SmtpRelay::send`] is one transaction with one recipient:
+//! MAIL, RCPT, a caller hook, DATA. Every outcome is classified ([`SendError`]) so the caller can tell a
+//! refused recipient from a sick relay, and a certain failure from an unknown outcome.
+//!
+//! The outcome types live in `send_error.rs` and are shared with `FileOutbox` (`outbox.rs`); all three files
+//! are siblings and refer to each other through `super::`.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::Address;
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+use tokio::sync::Semaphore;
+
+pub use super::send_error::{Accepted, Cause, SendError, Stage};
+
+/// How the connection to the relay is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain text for the whole session (only sensible for a relay on localhost or a private network).
+    None,
+    /// Plain connect, then STARTTLS; a relay that does not offer STARTTLS is refused (no silent downgrade).
+    StartTls,
+    /// Implicit TLS from the first byte ("SMTPS", usually port 465).
+    Tls,
+}
+
+/// Settings of one relay.
+#[derive(Clone)]
+pub struct RelayConfig {
+    /// Host name; also the name checked against the relay's TLS certificate.
+    pub host: String,
+    /// TCP port (25, 587, 465, ...).
+    pub port: u16,
+    /// How the session is secured.
+    pub tls: TlsMode,
+    /// User name and password for AUTH (PLAIN or LOGIN, whichever the relay offers).
+    pub credentials: Option<(String, String)>,
+    /// Most connections open to this relay at once, busy and idle together.
+    pub max_connections: usize,
+    /// Name sent with EHLO; `None` uses this machine's host name.
+    pub hello_name: Option<String>,
+    /// Limit on each network step: connecting, each command's reply, and sending the message with its reply.
+    pub timeout: Duration,
+}
+
+// Hand-written so that logging a config never prints the password.
+impl fmt::Debug for RelayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("credentials", &self.credentials.as_ref().map(|(user, _)| (user, "<redacted>")))
+            .field("max_connections", &self.max_connections)
+            .field("hello_name", &self.hello_name)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A [`RelayConfig`] that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayConfigError {
+    /// `max_connections` was 0 or absurdly large.
+    #[error("max_connections must be between 1 and {max}, got {got}", max = Semaphore::MAX_PERMITS)]
+    MaxConnections {
+        /// The configured value.
+        got: usize,
+    },
+    /// The TLS settings could not be built.
+    #[error("TLS setup for {host} failed: {reason}")]
+    Tls {
+        /// The relay host.
+        host: String,
+        /// lettre's explanation.
+        reason: String,
+    },
+}
+
+/// An open session; the guard keeps [`SmtpRelay::open_connections`] exact however the session ends.
+struct Conn {
+    smtp: AsyncSmtpConnection,
+    _live: LiveGuard,
+}
+
+struct LiveGuard(Arc<AtomicUsize>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A failed network step: lettre's error or our own deadline.
+enum StepError {
+    Smtp(SmtpError),
+    Timeout,
+}
+
+/// Runs one network step under the relay's timeout.
+async fn step<T>(limit: Duration, fut: impl Future<Output = Result<T, SmtpError>>) -> Result<T, StepError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(StepError::Smtp(err)),
+        Err(_) => Err(StepError::Timeout),
+    }
+}
+
+fn classify(stage: Stage, failure: StepError, reached_data: bool) -> SendError {
+    let err = match failure {
+        StepError::Timeout => return SendError::new(stage, Cause::Timeout, None, "timed out", reached_data),
+        StepError::Smtp(err) => err,
+    };
+    if let Some(code) = err.status() {
+        // For a negative reply lettre keeps the server's text (all lines joined) as the error's source.
+        let text = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
+        return SendError::new(stage, Cause::Reply, Some(code.into()), text, reached_data);
+    }
+    // A client error is lettre refusing before sending anything (no STARTTLS offered, no usable AUTH
+    // mechanism); everything else is the network or a connection that ended mid-reply.
+    let cause = if err.is_timeout() {
+        Cause::Timeout
+    } else if err.is_client() {
+        Cause::Local
+    } else {
+        Cause::Connection
+    };
+    SendError::new(stage, cause, None, err.to_string(), reached_data)
+}
+
+fn reply_text(response: &Response) -> String {
+    response.message().collect::<Vec<_>>().join(" ")
+}
+
+/// A pool of sessions to one relay, shared by all senders for the whole run.
+///
+/// At most `max_connections` sessions are open at once: a sender must hold a semaphore permit while it uses
+/// a session, and opens a new one only when no idle session is left, so idle + busy never exceeds the number
+/// of permits. Idle sessions are reused without NOOP; a stale one shows itself at MAIL, where nothing has
+/// been sent yet, and that one send is retried on a fresh session.
+pub struct SmtpRelay {
+    config: RelayConfig,
+    hello: ClientId,
+    tls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    idle: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+    live: Arc<AtomicUsize>,
+}
+
+impl SmtpRelay {
+    /// Checks the configuration and builds the TLS settings; opens no connection yet.
+    pub fn new(config: RelayConfig) -> Result<Self, RelayConfigError> {
+        if config.max_connections == 0 || config.max_connections > Semaphore::MAX_PERMITS {
+            return Err(RelayConfigError::MaxConnections { got: config.max_connections });
+        }
+        let tls = match config.tls {
+            TlsMode::None => None,
+            // rustls with the webpki roots, certificate and host name both verified.
+            TlsMode::StartTls | TlsMode::Tls => Some(
+                TlsParameters::new(config.host.clone())
+                    .map_err(|e| RelayConfigError::Tls { host: config.host.clone(), reason: e.to_string() })?,
+            ),
+        };
+        if config.tls == TlsMode::None && config.credentials.is_some() {
+            tracing::warn!(host = %config.host, "SMTP credentials will be sent without TLS");
+        }
+        let hello = config.hello_name.clone().map_or_else(ClientId::default, ClientId::Domain);
+        let credentials = config.credentials.clone().map(|(user, pass)| Credentials::new(user, pass));
+        let permits = Semaphore::new(config.max_connections);
+        Ok(Self { config, hello, tls, credentials, idle: Mutex::new(Vec::new()), permits, live: Arc::default() })
+    }
+
+    /// The configuration this relay was built from.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    /// Sessions currently open to the relay, busy or idle.
+    pub fn open_connections(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Sends `message` from `envelope_from` (empty for the null sender `<>`) to the single recipient `rcpt`.
+    ///
+    /// `before_data` runs after the relay accepted MAIL and RCPT and before DATA; the caller records there,
+    /// durably, that the message is being transmitted. If it returns `false` the transaction is reset and
+    /// the result is a [`Stage::Aborted`] error: nothing was transmitted. It is not called when MAIL or RCPT
+    /// fail. Dropping the returned future closes the session it was using.
+    pub async fn send<F, Fut>(
+        &self,
+        envelope_from: &str,
+        rcpt: &str,
+        message: &[u8],
+        before_data: F,
+    ) -> Result<Accepted, SendError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let (from, to) = parse_envelope(envelope_from, rcpt)?;
+        // The permit is the right to use one session; it is released when this call ends.
+        let Ok(_permit) = self.permits.acquire().await else {
+            return Err(SendError::new(Stage::Connect, Cause::Local, None, "relay is shut down", false));
+        };
+        let mut conn = self.start_transaction(from, &to, message).await?;
+        let limit = self.config.timeout;
+
+        if let Err(failure) = step(limit, conn.smtp.command(Rcpt::new(to, vec![]))).await {
+            let err = classify(Stage::Rcpt, failure, false);
+            self.end_open_transaction(conn, &err).await;
+            return Err(err);
+        }
+        if !before_data().await {
+            let err = SendError::new(Stage::Aborted, Cause::Aborted, None, "cancelled before DATA", false);
+            self.end_open_transaction(conn, &err).await;
+            return Err(err);
+        }
+        if let Err(failure) = step(limit, conn.smtp.command(Data)).await {
+            let err = classify(Stage::Data, failure, false);
+            self.end_open_transaction(conn, &err).await;
+            return Err(err);
+        }
+        // From here on a lost connection or timeout leaves it unknown whether the relay took the message.
+        // `message` dot-stuffs the content and sends the final ".".
+        match step(limit, conn.smtp.message(message)).await {
+            Ok(response) => {
+                self.release(conn);
+                Ok(Accepted { reply: reply_text(&response) })
+            }
+            Err(failure) => {
+                let err = classify(Stage::Data, failure, true);
+                // A negative reply to the final dot ends the transaction; the session is clean.
+                if err.session_usable() {
+                    self.release(conn);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Sends QUIT on every idle session and closes it. Busy sessions finish their send and are pooled again.
+    pub async fn close(&self) {
+        let idle: Vec<Conn> = std::mem::take(&mut *self.lock_idle());
+        for mut conn in idle {
+            // Best effort: the relay may already have dropped an idle session.
+            let _ = step(self.config.timeout, conn.smtp.command(Quit)).await;
+        }
+    }
+
+    /// Gets a session and has MAIL accepted on it. A reused session that turns out dead (connection gone,
+    /// or 421) is replaced by a fresh one once; nothing of the message has been sent at that point.
+    async fn start_transaction(&self, from: Option<Address>, to: &Address, message: &[u8]) -> Result<Conn, SendError> {
+        let mut fresh_only = false;
+        loop {
+            let pooled = if fresh_only { None } else { self.lock_idle().pop() };
+            let reused = pooled.is_some();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => self.connect().await?,
+            };
+            let params = match mail_parameters(&conn.smtp, from.as_ref(), to, message) {
+                Ok(params) => params,
+                Err(err) => {
+                    self.release(conn);
+                    return Err(err);
+                }
+            };
+            match step(self.config.timeout, conn.smtp.command(Mail::new(from.clone(), params))).await {
+                Ok(_) => return Ok(conn),
+                Err(failure) => {
+                    let err = classify(Stage::Mail, failure, false);
+                    let dead = err.cause == Cause::Connection || err.code == Some(421);
+                    if reused && dead {
+                        tracing::debug!(host = %self.config.host, error = %err, "idle SMTP session was dead; reconnecting");
+                        fresh_only = true;
+                        continue;
+                    }
+                    // A refused MAIL opens no transaction, so the session needs no RSET.
+                    if err.session_usable() {
+                        self.release(conn);
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// Opens a session: connect (implicit TLS if configured), greeting, EHLO, STARTTLS, AUTH.
+    async fn connect(&self) -> Result<Conn, SendError> {
+        let limit = self.config.timeout;
+        let implicit_tls = if self.config.tls == TlsMode::Tls { self.tls.clone() } else { None };
+        let server = (self.config.host.as_str(), self.config.port);
+        let connecting = AsyncSmtpConnection::connect_tokio1(server, Some(limit), &self.hello, implicit_tls, None);
+        let smtp = step(limit, connecting).await.map_err(|f| classify(Stage::Connect, f, false))?;
+        // Counted from here so that every early return below drops (and uncounts) the session.
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let mut conn = Conn { smtp, _live: LiveGuard(Arc::clone(&self.live)) };
+
+        if let (TlsMode::StartTls, Some(params)) = (self.config.tls, &self.tls) {
+            // lettre refuses (client error) when the relay does not offer STARTTLS: no plain-text fallback.
+            step(limit, conn.smtp.starttls(params.clone(), &self.hello))
+                .await
+                .map_err(|f| classify(Stage::Connect, f, false))?;
+        }
+        if let Some(credentials) = &self.credentials {
+            step(limit, conn.smtp.auth(DEFAULT_MECHANISMS, credentials))
+                .await
+                .map_err(|f| classify(Stage::Connect, f, false))?;
+        }
+        tracing::debug!(host = %self.config.host, open = self.open_connections(), "SMTP session opened");
+        Ok(conn)
+    }
+
+    /// After a failure with a transaction open (MAIL accepted): RSET and pool the session if the relay is
+    /// still talking normally, otherwise close it.
+    async fn end_open_transaction(&self, mut conn: Conn, err: &SendError) {
+        if (err.session_usable() || err.stage == Stage::Aborted)
+            && step(self.config.timeout, conn.smtp.command(Rset)).await.is_ok()
+        {
+            self.release(conn);
+        }
+    }
+
+    fn release(&self, conn: Conn) {
+        if !conn.smtp.has_broken() {
+            self.lock_idle().push(conn);
+        }
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
+        // The list stays consistent even if a holder panicked: every operation on it is a single push/pop.
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Parses the envelope; a bad address is a permanent, local error at the stage that would have carried it.
+pub(crate) fn parse_envelope(envelope_from: &str, rcpt: &str) -> Result<(Option<Address>, Address), SendError> {
+    let bad = |stage, what: &str, value: &str| {
+        SendError::new(stage, Cause::Local, None, format!("invalid {what} address {value:?}"), false)
+    };
+    let from = match envelope_from.trim() {
+        "" => None,
+        value => Some(value.parse::<Address>().map_err(|_| bad(Stage::Mail, "sender", value))?),
+    };
+    let to = rcpt.trim().parse::<Address>().map_err(|_| bad(Stage::Rcpt, "recipient", rcpt))?;
+    Ok((from, to))
+}
+
+/// MAIL parameters the content and addresses need, or a local error when the relay lacks the extension.
+fn mail_parameters(
+    smtp: &AsyncSmtpConnection,
+    from: Option<&Address>,
+    to: &Address,
+    message: &[u8],
+) -> Result<Vec<MailParameter>, SendError> {
+    let info = smtp.server_info();
+    let mut params = Vec::new();
+    let non_ascii = |a: &Address| !AsRef::<str>::as_ref(a).is_ascii();
+    if from.is_some_and(non_ascii) || non_ascii(to) {
+        if !info.supports_feature(Extension::SmtpUtfEight) {
+            let stage = if non_ascii(to) { Stage::Rcpt } else { Stage::Mail };
+            let text = "address is not ASCII and the relay does not offer SMTPUTF8";
+            return Err(SendError::new(stage, Cause::Local, None, text, false));
+        }
+        params.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() {
+        if !info.supports_feature(Extension::EightBitMime) {
+            let text = "message is not 7-bit and the relay does not offer 8BITMIME";
+            return Err(SendError::new(Stage::Data, Cause::Local, None, text, false));
+        }
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    Ok(params)
+}

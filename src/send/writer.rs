@@ -1,0 +1,144 @@
+//! The group-committing writer (DESIGN §4): every "about to transmit" mark and every
+//! outcome goes through one task that commits whatever has gathered in one transaction,
+//! so durability costs one commit per batch, not one per message.
+//!
+//! A mark is answered only after its commit: the worker sends DATA only once the row is
+//! durably `transmitting`. Outcomes are acknowledged by [`Writer::flush`], which the
+//! engine calls before it reports or exits.
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::store::{Mark, Outcome, Store};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests gathered into one commit at most.
+const MAX_BATCH: usize = 512;
+
+enum Request {
+    Mark(Mark, oneshot::Sender<Result<bool>>),
+    Outcome(Box<Outcome>),
+    Flush(oneshot::Sender<Result<()>>),
+}
+
+/// Handle to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Starts the writer for lease owner `owner`. A granted mark holds the row for
+    /// `transmit_lease`; the engine's heartbeat renews it while the reply is awaited.
+    pub fn spawn(
+        store: Store,
+        owner: String,
+        clock: Arc<dyn Clock>,
+        transmit_lease: Duration,
+    ) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let task = tokio::spawn(run(store, owner, clock, transmit_lease, rx));
+        (Writer { tx }, task)
+    }
+
+    /// Durably marks the send `transmitting`; false when the mark is refused (lease lost,
+    /// campaign no longer running, or the contact's record changed since the check).
+    pub async fn mark(&self, mark: Mark) -> Result<bool> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Request::Mark(mark, tx)).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Records an outcome with the next commit.
+    pub async fn record(&self, outcome: Outcome) -> Result<()> {
+        self.tx.send(Request::Outcome(Box::new(outcome))).await.map_err(|_| closed())
+    }
+
+    /// Waits until everything sent before is committed.
+    pub async fn flush(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Request::Flush(tx)).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+}
+
+fn closed() -> Error {
+    Error::Internal(anyhow::anyhow!("the send writer has stopped"))
+}
+
+async fn run(
+    store: Store,
+    owner: String,
+    clock: Arc<dyn Clock>,
+    transmit_lease: Duration,
+    mut rx: mpsc::Receiver<Request>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut marks = Vec::new();
+        let mut mark_replies = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut flushes = Vec::new();
+        for request in batch.drain(..) {
+            match request {
+                Request::Mark(m, reply) => {
+                    marks.push(m);
+                    mark_replies.push(reply);
+                }
+                Request::Outcome(o) => outcomes.push(*o),
+                Request::Flush(reply) => flushes.push(reply),
+            }
+        }
+        let result = commit(&store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await;
+        match result {
+            Ok(granted) => {
+                for (reply, ok) in mark_replies.into_iter().zip(granted) {
+                    let _ = reply.send(Ok(ok));
+                }
+                for reply in flushes {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                // Nothing of this batch was committed: refuse the marks (nothing is sent),
+                // and let the rows' leases expire into recovery.
+                tracing::error!(error = %e, marks = marks.len(), outcomes = outcomes.len(), "send writer: commit failed");
+                for reply in mark_replies {
+                    let _ = reply.send(Err(Error::Internal(anyhow::anyhow!("commit failed: {e}"))));
+                }
+                for reply in flushes {
+                    let _ = reply.send(Err(Error::Internal(anyhow::anyhow!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction, retried a few times on a transient database error.
+async fn commit(
+    store: &Store,
+    owner: &str,
+    clock: &dyn Clock,
+    transmit_lease: Duration,
+    marks: &[Mark],
+    outcomes: &[Outcome],
+) -> Result<Vec<bool>> {
+    if marks.is_empty() && outcomes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut attempt: u32 = 0;
+    loop {
+        let now = clock.now();
+        let lease = now + chrono::Duration::from_std(transmit_lease).unwrap_or(chrono::Duration::minutes(5));
+        match store.write_batch(owner, marks, lease, outcomes, now).await {
+            Ok(granted) => return Ok(granted),
+            Err(e) if attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "send writer: retrying commit");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

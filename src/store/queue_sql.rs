@@ -1,0 +1,445 @@
+// The SQL of the sending queue, compiled once per backend inside its module (see
+// mod.rs), beside `sql.rs`, whose helpers it uses.
+
+use super::super::queue::{
+    BounceRecord, CampaignCounts, CampaignRecord, Claim, FailedSend, History, Mark, NewCampaign, Outcome, Recovered,
+};
+use super::{DIALECT, Db, push_in};
+use crate::domain::{BounceKind, CampaignState, SendState};
+use crate::error::{Error, Result};
+use crate::store::{Dialect, corrupt};
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashMap;
+
+type Pool = sqlx::Pool<Db>;
+type DbRow = <Db as sqlx::Database>::Row;
+
+const CAMPAIGN_COLUMNS: &str = "id, name, kind, file_path, content, content_hash, state, state_reason, send_at, \
+     materialised_upto, materialised, created_at, updated_at, finished_at";
+
+fn campaign_from_row(r: &DbRow) -> Result<CampaignRecord> {
+    let state: String = r.try_get("state")?;
+    Ok(CampaignRecord {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        file_path: r.try_get("file_path")?,
+        content: r.try_get("content")?,
+        content_hash: r.try_get("content_hash")?,
+        state: state.parse().map_err(|e| corrupt("campaign state", e))?,
+        state_reason: r.try_get("state_reason")?,
+        send_at: r.try_get("send_at")?,
+        materialised_upto: r.try_get("materialised_upto")?,
+        materialised: r.try_get("materialised")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+pub(in crate::store) async fn campaign_by_name(pool: &Pool, name: &str) -> Result<Option<CampaignRecord>> {
+    let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE name = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(pool).await?.as_ref().map(campaign_from_row).transpose()
+}
+
+pub(in crate::store) async fn campaign_by_id(pool: &Pool, id: i64) -> Result<Option<CampaignRecord>> {
+    let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?.as_ref().map(campaign_from_row).transpose()
+}
+
+pub(in crate::store) async fn campaigns(pool: &Pool) -> Result<Vec<CampaignRecord>> {
+    let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?.iter().map(campaign_from_row).collect()
+}
+
+/// Scheduled campaigns whose time has come, and running ones (which a daemon resumes).
+pub(in crate::store) async fn active_campaigns(pool: &Pool, now: DateTime<Utc>) -> Result<Vec<CampaignRecord>> {
+    let sql = format!(
+        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE state = 'running' \
+         OR (state = 'scheduled' AND (send_at IS NULL OR send_at <= $1)) ORDER BY id"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(pool).await?.iter().map(campaign_from_row).collect()
+}
+
+pub(in crate::store) async fn create_campaign(pool: &Pool, c: &NewCampaign, now: DateTime<Utc>) -> Result<CampaignRecord> {
+    let inserted = sqlx::query(
+        "INSERT INTO campaigns (name, kind, file_path, content, content_hash, state, send_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&c.name)
+    .bind(&c.kind)
+    .bind(&c.file_path)
+    .bind(&c.content)
+    .bind(&c.content_hash)
+    .bind(c.state.as_str())
+    .bind(c.send_at)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    let record = campaign_by_name(pool, &c.name).await?.ok_or_else(|| Error::NotFound(c.name.clone()))?;
+    if inserted.rows_affected() == 0 {
+        return Err(Error::Refused(format!("a campaign named '{}' exists already", c.name)));
+    }
+    Ok(record)
+}
+
+/// Moves a campaign to `to` if it is in one of `from`; false when it was not.
+pub(in crate::store) async fn set_campaign_state(
+    pool: &Pool,
+    id: i64,
+    from: &[CampaignState],
+    to: CampaignState,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let finished = matches!(to, CampaignState::Completed | CampaignState::Cancelled).then_some(now);
+    let mut qb = QueryBuilder::<Db>::new("UPDATE campaigns SET state = ");
+    qb.push_bind(to.as_str()).push(", state_reason = ").push_bind(reason.map(str::to_owned));
+    qb.push(", updated_at = ").push_bind(now).push(", finished_at = ").push_bind(finished);
+    qb.push(" WHERE id = ").push_bind(id).push(" AND state");
+    push_in(&mut qb, from.iter().map(|s| s.as_str()));
+    Ok(qb.build().execute(pool).await?.rows_affected() > 0)
+}
+
+/// Queues `contact_ids` (the eligible ones of the audience batch that ended at `upto`)
+/// and moves the campaign's materialisation cursor, in one transaction.
+pub(in crate::store) async fn materialise(
+    pool: &Pool,
+    campaign_id: i64,
+    contact_ids: &[i64],
+    upto: i64,
+    done: bool,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    let mut inserted = 0;
+    for chunk in contact_ids.chunks(super::CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("INSERT INTO sends (campaign_id, contact_id, state, updated_at) ");
+        qb.push_values(chunk, |mut b, id| {
+            b.push_bind(campaign_id).push_bind(*id).push_bind("queued").push_bind(now);
+        });
+        qb.push(" ON CONFLICT (campaign_id, contact_id) DO NOTHING");
+        inserted += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+    sqlx::query("UPDATE campaigns SET materialised_upto = $1, materialised = $2, updated_at = $3 WHERE id = $4")
+        .bind(upto)
+        .bind(done)
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+fn claim_from_row(r: &DbRow) -> Result<Claim> {
+    Ok(Claim {
+        send_id: r.try_get("id")?,
+        campaign_id: r.try_get("campaign_id")?,
+        contact_id: r.try_get("contact_id")?,
+        attempts: r.try_get("attempts")?,
+        first_attempt_at: r.try_get("first_attempt_at")?,
+    })
+}
+
+/// Claims up to `limit` sends that are due (queued, or deferred with `due_at` passed) of
+/// running campaigns (only `campaign` if given) under `owner`'s lease. PostgreSQL skips
+/// rows another daemon holds locked; SQLite serialises writers, so one UPDATE … RETURNING
+/// is atomic there.
+pub(in crate::store) async fn claim(
+    pool: &Pool,
+    owner: &str,
+    campaign: Option<i64>,
+    limit: i64,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Claim>> {
+    let mut qb = QueryBuilder::<Db>::new("UPDATE sends SET state = 'claimed', lease_owner = ");
+    qb.push_bind(owner.to_owned()).push(", lease_until = ").push_bind(lease_until);
+    qb.push(", updated_at = ").push_bind(now);
+    qb.push(
+        " WHERE id IN (SELECT s.id FROM sends s JOIN campaigns c ON c.id = s.campaign_id \
+         WHERE c.state = 'running' AND (s.state = 'queued' OR (s.state = 'deferred' AND s.due_at <= ",
+    );
+    qb.push_bind(now).push("))");
+    if let Some(id) = campaign {
+        qb.push(" AND s.campaign_id = ").push_bind(id);
+    }
+    qb.push(" ORDER BY s.id LIMIT ").push_bind(limit);
+    if DIALECT == Dialect::Postgres {
+        qb.push(" FOR UPDATE OF s SKIP LOCKED");
+    }
+    qb.push(") AND state IN ('queued', 'deferred') RETURNING id, campaign_id, contact_id, attempts, first_attempt_at");
+    let rows = qb.build().fetch_all(pool).await?;
+    let mut claims: Vec<Claim> = rows.iter().map(claim_from_row).collect::<Result<_>>()?;
+    claims.sort_by_key(|c| c.send_id);
+    Ok(claims)
+}
+
+/// Extends the leases `owner` holds (claimed and transmitting rows).
+pub(in crate::store) async fn renew_leases(pool: &Pool, owner: &str, until: DateTime<Utc>) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE sends SET lease_until = $1 WHERE lease_owner = $2 AND state IN ('claimed', 'transmitting')",
+    )
+    .bind(until)
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// One group commit: the marks (each granted or not, in order) and the outcomes.
+pub(in crate::store) async fn write_batch(
+    pool: &Pool,
+    owner: &str,
+    marks: &[Mark],
+    transmit_lease: DateTime<Utc>,
+    outcomes: &[Outcome],
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>> {
+    let mut tx = match DIALECT {
+        // Take the write lock up front, as every other SQLite writer here does.
+        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Dialect::Postgres => pool.begin().await?,
+    };
+    let mut granted = Vec::with_capacity(marks.len());
+    for m in marks {
+        let done = sqlx::query(
+            "UPDATE sends SET state = 'transmitting', lease_until = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'claimed' AND lease_owner = $4 \
+             AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
+             AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = $5)",
+        )
+        .bind(transmit_lease)
+        .bind(now)
+        .bind(m.send_id)
+        .bind(owner)
+        .bind(m.ledger_seq)
+        .execute(&mut *tx)
+        .await?;
+        granted.push(done.rows_affected() == 1);
+    }
+    for o in outcomes {
+        let sent_at = (o.state == SendState::Sent).then_some(now);
+        let done = sqlx::query(
+            "UPDATE sends SET state = $1, reason = $2, attempts = $3, due_at = $4, relay = COALESCE($5, relay), \
+             smtp_code = $6, smtp_text = $7, first_attempt_at = COALESCE(first_attempt_at, $8), \
+             sent_at = COALESCE($9, sent_at), lease_owner = NULL, lease_until = NULL, updated_at = $10 \
+             WHERE id = $11 AND lease_owner = $12",
+        )
+        .bind(o.state.as_str())
+        .bind(&o.reason)
+        .bind(o.attempts)
+        .bind(o.due_at)
+        .bind(&o.relay)
+        .bind(o.smtp_code)
+        .bind(&o.smtp_text)
+        .bind(o.first_attempt_at)
+        .bind(sent_at)
+        .bind(now)
+        .bind(o.send_id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if let (Some(b), 1) = (&o.bounce, done.rows_affected()) {
+            insert_bounce(&mut tx, o.send_id, b, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(granted)
+}
+
+async fn insert_bounce(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    send_id: i64,
+    b: &BounceRecord,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO bounces (send_id, campaign_id, contact_id, kind, status, reason, diagnostic, source, received_at) \
+         SELECT id, campaign_id, contact_id, $1, $2, $3, $4, $5, $6 FROM sends WHERE id = $7",
+    )
+    .bind(b.kind.as_str())
+    .bind(&b.status)
+    .bind(&b.reason)
+    .bind(&b.diagnostic)
+    .bind(&b.source)
+    .bind(now)
+    .bind(send_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives `owner`'s claimed (not yet transmitting) rows back to the queue.
+pub(in crate::store) async fn release(pool: &Pool, owner: &str, now: DateTime<Utc>) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE sends SET state = CASE WHEN due_at IS NULL THEN 'queued' ELSE 'deferred' END, \
+         lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE lease_owner = $2 AND state = 'claimed'",
+    )
+    .bind(now)
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Expired leases: `claimed` rows go back to the queue (nothing was sent); `transmitting`
+/// rows become `in_doubt`, or are queued again when `resend`.
+pub(in crate::store) async fn recover(pool: &Pool, now: DateTime<Utc>, resend: bool) -> Result<Recovered> {
+    let mut tx = match DIALECT {
+        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Dialect::Postgres => pool.begin().await?,
+    };
+    let requeued = sqlx::query(
+        "UPDATE sends SET state = CASE WHEN due_at IS NULL THEN 'queued' ELSE 'deferred' END, \
+         lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE state = 'claimed' AND lease_until < $1",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let to = if resend { "queued" } else { "in_doubt" };
+    let in_doubt = sqlx::query(
+        "UPDATE sends SET state = $1, reason = 'in_doubt', lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+         WHERE state = 'transmitting' AND lease_until < $2",
+    )
+    .bind(to)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(Recovered { requeued, in_doubt, resent: if resend { in_doubt } else { 0 } })
+}
+
+pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<CampaignCounts> {
+    let mut counts = CampaignCounts::default();
+    let rows = sqlx::query(
+        "SELECT state, reason, COUNT(*) AS n FROM sends WHERE campaign_id = $1 GROUP BY state, reason",
+    )
+    .bind(campaign_id)
+    .fetch_all(pool)
+    .await?;
+    for r in &rows {
+        let state: String = r.try_get("state")?;
+        let state: SendState = state.parse().map_err(|e| corrupt("send state", e))?;
+        let n: i64 = r.try_get("n")?;
+        *counts.by_state.entry(state).or_default() += n;
+        if state == SendState::Skipped {
+            let reason: Option<String> = r.try_get("reason")?;
+            *counts.skipped.entry(reason.unwrap_or_else(|| "unknown".into())).or_default() += n;
+        }
+    }
+    let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM bounces WHERE campaign_id = $1 GROUP BY kind")
+        .bind(campaign_id)
+        .fetch_all(pool)
+        .await?;
+    for r in &rows {
+        let kind: String = r.try_get("kind")?;
+        let kind: BounceKind = kind.parse().map_err(|e| corrupt("bounce kind", e))?;
+        counts.bounces.insert(kind, r.try_get("n")?);
+    }
+    Ok(counts)
+}
+
+/// Counts by send state over every campaign (for `/metrics`).
+pub(in crate::store) async fn state_totals(pool: &Pool) -> Result<Vec<(SendState, i64)>> {
+    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM sends GROUP BY state").fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| {
+            let state: String = r.try_get("state")?;
+            Ok((state.parse().map_err(|e| corrupt("send state", e))?, r.try_get("n")?))
+        })
+        .collect()
+}
+
+pub(in crate::store) async fn bounce_totals(pool: &Pool) -> Result<Vec<(BounceKind, i64)>> {
+    let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM bounces GROUP BY kind").fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.try_get("kind")?;
+            Ok((kind.parse().map_err(|e| corrupt("bounce kind", e))?, r.try_get("n")?))
+        })
+        .collect()
+}
+
+/// The earliest retry time of the campaign's deferred sends.
+pub(in crate::store) async fn next_retry(pool: &Pool, campaign_id: i64) -> Result<Option<DateTime<Utc>>> {
+    let row = sqlx::query("SELECT MIN(due_at) AS due FROM sends WHERE campaign_id = $1 AND state = 'deferred'")
+        .bind(campaign_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get("due")?)
+}
+
+pub(in crate::store) async fn failures(pool: &Pool, campaign_id: i64, limit: i64) -> Result<Vec<FailedSend>> {
+    let rows = sqlx::query(
+        "SELECT id, contact_id, state, attempts, smtp_code, smtp_text, reason FROM sends \
+         WHERE campaign_id = $1 AND state IN ('failed', 'deferred', 'in_doubt') ORDER BY id LIMIT $2",
+    )
+    .bind(campaign_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let state: String = r.try_get("state")?;
+            Ok(FailedSend {
+                send_id: r.try_get("id")?,
+                contact_id: r.try_get("contact_id")?,
+                state: state.parse().map_err(|e| corrupt("send state", e))?,
+                attempts: r.try_get("attempts")?,
+                smtp_code: r.try_get("smtp_code")?,
+                smtp_text: r.try_get("smtp_text")?,
+                reason: r.try_get("reason")?,
+            })
+        })
+        .collect()
+}
+
+/// Delivery history of `contact_ids` for the frequency cap (marketing messages sent since
+/// `since`) and the engagement rule (the last `last_n` delivered messages).
+pub(in crate::store) async fn history(
+    pool: &Pool,
+    contact_ids: &[i64],
+    since: Option<DateTime<Utc>>,
+    last_n: Option<u32>,
+) -> Result<HashMap<i64, History>> {
+    let mut out: HashMap<i64, History> = HashMap::new();
+    for chunk in contact_ids.chunks(super::CHUNK) {
+        if let Some(since) = since {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT s.contact_id, COUNT(*) AS n FROM sends s JOIN campaigns c ON c.id = s.campaign_id \
+                 WHERE s.state = 'sent' AND c.kind = 'marketing' AND s.sent_at >= ",
+            );
+            qb.push_bind(since).push(" AND s.contact_id");
+            push_in(&mut qb, chunk.iter().copied());
+            qb.push(" GROUP BY s.contact_id");
+            for r in qb.build().fetch_all(pool).await? {
+                let n: i64 = r.try_get("n")?;
+                out.entry(r.try_get("contact_id")?).or_default().recent_marketing = n as u32;
+            }
+        }
+        if let Some(n) = last_n.filter(|n| *n > 0) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT contact_id, COUNT(*) AS n, \
+                 SUM(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS engaged \
+                 FROM (SELECT contact_id, opened_at, clicked_at, \
+                 ROW_NUMBER() OVER (PARTITION BY contact_id ORDER BY sent_at DESC, id DESC) AS k \
+                 FROM sends WHERE state = 'sent' AND contact_id",
+            );
+            push_in(&mut qb, chunk.iter().copied());
+            qb.push(") h WHERE k <= ").push_bind(n as i64).push(" GROUP BY contact_id");
+            for r in qb.build().fetch_all(pool).await? {
+                let delivered: i64 = r.try_get("n")?;
+                let engaged: i64 = r.try_get("engaged")?;
+                let h = out.entry(r.try_get("contact_id")?).or_default();
+                h.recent_delivered = delivered as u32;
+                h.recent_engaged = engaged > 0;
+            }
+        }
+    }
+    Ok(out)
+}
