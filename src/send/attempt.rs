@@ -1,0 +1,246 @@
+//! One attempt at one send: the send-time re-check, rendering, the recipient-domain
+//! check, the throttle, SMTP, and the outcome (DESIGN §4, §5). Everything it decides is
+//! returned as an [`Outcome`] for the group-committing writer.
+
+use super::dns::DomainStatus;
+use super::engine::{CampaignCtx, Shared};
+use super::reply::{ReplyClass, classify};
+use super::send_error::{SendError, Stage};
+use crate::config::OnDoubt;
+use crate::consent::policy::{EligibleRecipient, Facts};
+use crate::domain::{BounceKind, Contact, SendState};
+use crate::store::{BounceRecord, Claim, History, Mark, Outcome};
+use chrono::{DateTime, Utc};
+
+/// The data a claimed send is decided on, loaded per claimed batch.
+pub struct Loaded {
+    pub contact: Contact,
+    /// The ledger version the re-check saw: the "transmitting" mark is granted only if
+    /// it is still current, so a withdrawal committed in between stops the message.
+    pub ledger_seq: i64,
+    pub suppressed: bool,
+    pub history: History,
+}
+
+/// Runs one attempt and hands its outcome to the writer.
+pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, loaded: Option<Loaded>) {
+    let outcome = decide(shared, ctx, &claim, loaded).await;
+    shared.metrics.count(outcome.state);
+    if let Err(e) = shared.writer.record(outcome).await {
+        tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
+    }
+}
+
+async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> Outcome {
+    let now = shared.app.clock.now();
+    let attempts = claim.attempts;
+    let Some(loaded) = loaded else {
+        // The contact row is gone (it cannot be: erasure keeps the row); never send blind.
+        return skipped(claim, "erased");
+    };
+    let c = &ctx.campaign;
+    let mut facts = Facts::of(&loaded.contact, loaded.suppressed, &c.lists, &ctx.lists, c.purpose.as_ref());
+    facts.recent_marketing = loaded.history.recent_marketing;
+    facts.recent_delivered = loaded.history.recent_delivered;
+    facts.recent_engaged = loaded.history.recent_engaged;
+    let recipient = match EligibleRecipient::check(&c.policy, loaded.contact, &facts) {
+        Ok(r) => r,
+        Err(reason) => return skipped(claim, reason.as_str()),
+    };
+    let rendered = match ctx.renderer.render(&recipient, claim.send_id, now) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(send_id = claim.send_id, error = %e, "rendering failed");
+            let mut o = Outcome::bare(claim.send_id, SendState::Failed, attempts);
+            o.reason = Some(format!("render: {e}"));
+            return o;
+        }
+    };
+    let domain = recipient.contact().email.domain().to_owned();
+    match shared.dns.check(&domain).await {
+        DomainStatus::Exists => {}
+        DomainStatus::NoSuchDomain => {
+            let mut o = Outcome::bare(claim.send_id, SendState::Failed, attempts + 1);
+            o.reason = Some("the recipient's domain does not exist (no MX, A or AAAA record)".into());
+            o.first_attempt_at = Some(now);
+            o.bounce = Some(BounceRecord {
+                kind: BounceKind::Hard,
+                status: Some("5.1.2".into()),
+                reason: Some("no such domain".into()),
+                diagnostic: None,
+                source: "dns".into(),
+            });
+            return o;
+        }
+        DomainStatus::Transient(why) => {
+            return retry_or_fail(shared, claim, now, None, format!("DNS look-up failed: {why}"), None);
+        }
+    }
+
+    let relay = shared.mailer.pick();
+    let waited = shared.throttle.acquire(relay, &domain).await;
+    if !waited.is_zero() {
+        shared.metrics.throttled(waited);
+    }
+    let mark = Mark { send_id: claim.send_id, ledger_seq: loaded.ledger_seq };
+    let writer = shared.writer.clone();
+    let granted = std::sync::atomic::AtomicBool::new(false);
+    let result = shared
+        .mailer
+        .deliver(
+            relay,
+            &format!("{}-{}", c.name, claim.send_id),
+            &rendered.envelope_from,
+            &rendered.to,
+            &rendered.bytes,
+            || async {
+                let ok = writer.mark(mark).await.unwrap_or(false);
+                granted.store(ok, std::sync::atomic::Ordering::SeqCst);
+                ok
+            },
+        )
+        .await;
+    let now = shared.app.clock.now();
+    let relay_name = shared.mailer.relay_name(relay);
+    let first = claim.first_attempt_at.or(Some(now));
+    let mut o = match result {
+        Ok(accepted) => {
+            let mut o = Outcome::bare(claim.send_id, SendState::Sent, attempts + 1);
+            o.smtp_code = Some(250);
+            o.smtp_text = Some(truncate(&accepted.reply));
+            o
+        }
+        // The mark was refused (the contact changed, the campaign stopped, or the lease
+        // was lost): nothing was sent. Back to the queue; the next claim re-checks.
+        Err(e) if e.stage == Stage::Aborted && !granted.load(std::sync::atomic::Ordering::SeqCst) => {
+            let mut o = Outcome::bare(claim.send_id, SendState::Queued, attempts);
+            o.reason = Some("re-check before DATA".into());
+            return o;
+        }
+        Err(e) => failure(shared, ctx, claim, &domain, e, now),
+    };
+    o.relay = Some(relay_name);
+    o.first_attempt_at = first;
+    o
+}
+
+fn failure(
+    shared: &Shared,
+    ctx: &CampaignCtx,
+    claim: &Claim,
+    domain: &str,
+    e: SendError,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let code = e.code;
+    let text = truncate(&e.text);
+    if e.is_ambiguous() {
+        // DATA went out and no reply came back: the relay may have the message.
+        let state = match shared.cfg.on_doubt {
+            OnDoubt::Skip => SendState::InDoubt,
+            OnDoubt::Resend => SendState::Deferred,
+        };
+        let mut o = Outcome::bare(claim.send_id, state, claim.attempts + 1);
+        o.reason = Some("no reply to DATA".into());
+        o.smtp_text = Some(text);
+        if state == SendState::Deferred {
+            o.due_at = shared.next_retry(claim.attempts + 1, claim.first_attempt_at.unwrap_or(now), now);
+        }
+        return o;
+    }
+    let classified = code.map(|c| classify(c, &e.text));
+    if let Some(cl) = &classified
+        && cl.class == ReplyClass::Throttled
+    {
+        shared.throttle.on_throttled(domain);
+    }
+    if e.is_permanent() && e.is_relay_level() {
+        // The relay refused us (authentication, sender address): not about this person.
+        shared.pause(ctx.record.id, format!("relay refused the sender: {} {}", code.unwrap_or(0), text));
+        return retry_or_fail(shared, claim, now, code, text, None);
+    }
+    match classified {
+        Some(cl) if e.is_permanent() && matches!(cl.class, ReplyClass::HardBounce | ReplyClass::SoftBounce) => {
+            let kind = if cl.class == ReplyClass::HardBounce { BounceKind::Hard } else { BounceKind::Soft };
+            let status = cl.enhanced;
+            let mut o = Outcome::bare(claim.send_id, SendState::Failed, claim.attempts + 1);
+            o.smtp_code = code.map(i32::from);
+            o.smtp_text = Some(text.clone());
+            o.bounce = Some(BounceRecord {
+                kind,
+                status,
+                reason: Some(format!("{:?} at {}", e.cause, stage_name(e.stage))),
+                diagnostic: Some(text),
+                source: "smtp".into(),
+            });
+            o
+        }
+        _ if e.is_permanent() => {
+            let mut o = Outcome::bare(claim.send_id, SendState::Failed, claim.attempts + 1);
+            o.smtp_code = code.map(i32::from);
+            o.smtp_text = Some(text);
+            o
+        }
+        _ => retry_or_fail(shared, claim, now, code, text, None),
+    }
+}
+
+/// A transient failure: deferred with backoff, or failed once attempts or age run out.
+fn retry_or_fail(
+    shared: &Shared,
+    claim: &Claim,
+    now: DateTime<Utc>,
+    code: Option<u16>,
+    text: String,
+    bounce: Option<BounceRecord>,
+) -> Outcome {
+    let attempts = claim.attempts + 1;
+    let first = claim.first_attempt_at.unwrap_or(now);
+    let mut o = match shared.next_retry(attempts, first, now) {
+        Some(at) => {
+            let mut o = Outcome::bare(claim.send_id, SendState::Deferred, attempts);
+            o.due_at = Some(at);
+            o
+        }
+        None => {
+            let mut o = Outcome::bare(claim.send_id, SendState::Failed, attempts);
+            o.reason = Some("gave up: retries exhausted".into());
+            o.bounce = Some(BounceRecord {
+                kind: BounceKind::Soft,
+                status: None,
+                reason: Some("retries exhausted".into()),
+                diagnostic: Some(text.clone()),
+                source: "smtp".into(),
+            });
+            o
+        }
+    };
+    if bounce.is_some() {
+        o.bounce = bounce;
+    }
+    o.first_attempt_at = Some(first);
+    o.smtp_code = code.map(i32::from);
+    o.smtp_text = Some(text);
+    o
+}
+
+fn skipped(claim: &Claim, reason: &str) -> Outcome {
+    let mut o = Outcome::bare(claim.send_id, SendState::Skipped, claim.attempts);
+    o.reason = Some(reason.to_owned());
+    o
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Connect => "connect",
+        Stage::Mail => "MAIL",
+        Stage::Rcpt => "RCPT",
+        Stage::Data => "DATA",
+        Stage::Aborted => "abort",
+    }
+}
+
+/// Server replies are kept for `campaign status`, within reason.
+fn truncate(text: &str) -> String {
+    text.chars().take(500).collect()
+}

@@ -1,0 +1,458 @@
+//! The sending engine (DESIGN §4): claims due sends under a lease, runs one attempt per
+//! send on a bounded set of tasks (as many as the relays have connections), renews its
+//! leases while it works, recovers expired ones, pauses campaigns that trip the guard,
+//! and completes the ones that are done.
+
+use super::attempt::{self, Loaded};
+use super::dns::Dns;
+use super::mailer::Mailer;
+use super::retry::Backoff;
+use super::throttle::Throttle;
+use super::writer::Writer;
+use crate::app::App;
+use crate::campaign::{self, Campaign};
+use crate::config::{OnDoubt, SendingConfig};
+use crate::domain::{BounceKind, CampaignState, ListName, SendState};
+use crate::error::{Error, Result};
+use crate::render::{self, Renderer};
+use crate::store::{CampaignRecord, Claim, Recovered};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// A campaign as the workers need it: parsed from the stored copy of its file, with its
+/// renderer built once.
+pub struct CampaignCtx {
+    pub record: CampaignRecord,
+    pub campaign: Campaign,
+    pub renderer: Renderer,
+    pub lists: BTreeMap<ListName, bool>,
+}
+
+/// Counters of this process, for progress lines and `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    pub deferred: AtomicU64,
+    pub skipped: AtomicU64,
+    pub in_doubt: AtomicU64,
+    pub requeued: AtomicU64,
+    pub throttle_waits: AtomicU64,
+    pub throttle_wait_ms: AtomicU64,
+}
+
+impl Metrics {
+    pub fn count(&self, state: SendState) {
+        let counter = match state {
+            SendState::Sent => &self.sent,
+            SendState::Failed => &self.failed,
+            SendState::Deferred => &self.deferred,
+            SendState::Skipped => &self.skipped,
+            SendState::InDoubt => &self.in_doubt,
+            _ => &self.requeued,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn throttled(&self, waited: Duration) {
+        self.throttle_waits.fetch_add(1, Ordering::Relaxed);
+        self.throttle_wait_ms.fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Attempts this process has finished (any outcome but a return to the queue).
+    pub fn finished(&self) -> u64 {
+        [&self.sent, &self.failed, &self.deferred, &self.skipped, &self.in_doubt]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// What every attempt shares.
+pub struct Shared {
+    pub app: Arc<App>,
+    pub mailer: Arc<Mailer>,
+    pub throttle: Arc<Throttle>,
+    pub dns: Arc<Dns>,
+    pub writer: Writer,
+    pub cfg: SendingConfig,
+    pub backoff: Backoff,
+    pub metrics: Arc<Metrics>,
+    pub owner: String,
+    pauses: Mutex<Vec<(i64, String)>>,
+}
+
+impl Shared {
+    pub fn next_retry(&self, attempts: i32, first: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.backoff.next_retry(attempts.max(0) as u32, first, now, &mut rand::rng())
+    }
+
+    /// Asks the engine loop to pause a campaign (attempts cannot wait on the store).
+    pub fn pause(&self, campaign_id: i64, reason: String) {
+        self.pauses.lock().expect("pause list").push((campaign_id, reason));
+    }
+}
+
+/// The effects the engine works through; built from the config, or by tests.
+pub struct Deps {
+    pub mailer: Mailer,
+    pub throttle: Throttle,
+    pub dns: Dns,
+}
+
+impl Deps {
+    pub fn from_config(app: &App, env: &[(String, String)]) -> Result<Deps> {
+        Ok(Deps {
+            mailer: Mailer::from_config(&app.config, env)?,
+            throttle: super::throttle_from_config(&app.config)?,
+            dns: Dns::from_config(&app.config)?,
+        })
+    }
+}
+
+/// How a run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// `campaign send`: when nothing is due any more (deferred sends may remain).
+    Idle,
+    /// `campaign send --wait`: when nothing is open any more, retries included.
+    Done,
+    /// The daemon: until shut down.
+    Shutdown,
+}
+
+pub struct Engine {
+    shared: Arc<Shared>,
+    env: Vec<(String, String)>,
+    contexts: tokio::sync::Mutex<HashMap<i64, Arc<CampaignCtx>>>,
+    writer_task: tokio::task::JoinHandle<()>,
+}
+
+impl Engine {
+    pub fn new(app: Arc<App>, env: Vec<(String, String)>, deps: Deps) -> Engine {
+        let cfg = app.config.sending.clone();
+        let owner = lease_owner();
+        let lease = Duration::from_secs(cfg.lease_seconds.max(3));
+        let (writer, writer_task) = Writer::spawn(app.store.clone(), owner.clone(), app.clock.clone(), lease);
+        let backoff = Backoff {
+            base: Duration::from_secs(cfg.retry_base_seconds.max(1)),
+            max_delay: Duration::from_secs(cfg.retry_max_seconds.max(1)),
+            max_attempts: cfg.max_attempts.max(1),
+            max_age: Duration::from_secs(cfg.max_age_hours * 3600),
+            ..Backoff::default()
+        };
+        let shared = Shared {
+            app,
+            mailer: Arc::new(deps.mailer),
+            throttle: Arc::new(deps.throttle),
+            dns: Arc::new(deps.dns),
+            writer,
+            cfg,
+            backoff,
+            metrics: Arc::new(Metrics::default()),
+            owner,
+            pauses: Mutex::new(Vec::new()),
+        };
+        Engine { shared: Arc::new(shared), env, contexts: Default::default(), writer_task }
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    pub fn throttle(&self) -> Arc<Throttle> {
+        self.shared.throttle.clone()
+    }
+
+    pub fn mailer(&self) -> Arc<Mailer> {
+        self.shared.mailer.clone()
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.shared.cfg.lease_seconds.max(3) as i64)
+    }
+
+    /// Lease recovery (expired claims re-queued, expired transmissions in doubt).
+    pub async fn recover(&self) -> Result<Recovered> {
+        let app = &self.shared.app;
+        let recovered = app.store.recover(app.clock.now(), self.shared.cfg.on_doubt == OnDoubt::Resend).await?;
+        if recovered.in_doubt > 0 || recovered.requeued > 0 {
+            tracing::warn!(requeued = recovered.requeued, in_doubt = recovered.in_doubt, "recovered expired leases");
+        }
+        Ok(recovered)
+    }
+
+    /// Works through the queue of `campaign` (every running campaign if `None`) until
+    /// `until`, or until `shutdown` turns true. `tick` is called about once a second.
+    pub async fn run(
+        &self,
+        campaign: Option<i64>,
+        until: Until,
+        mut shutdown: watch::Receiver<bool>,
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<()> {
+        let shared = &self.shared;
+        let store = &shared.app.store;
+        let poll = Duration::from_millis(shared.cfg.poll_milliseconds.max(10));
+        let slots = Arc::new(Semaphore::new(shared.mailer.concurrency().max(1)));
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let heartbeat = self.spawn_heartbeat();
+        let mut last_tick = tokio::time::Instant::now();
+        let mut last_recover = tokio::time::Instant::now();
+        self.recover().await?;
+        let result: Result<()> = async {
+            loop {
+                if *shutdown.borrow() {
+                    return Ok(());
+                }
+                while tasks.try_join_next().is_some() {}
+                if last_tick.elapsed() >= Duration::from_secs(1) {
+                    self.apply_pauses().await?;
+                    self.guard(campaign).await?;
+                    tick();
+                    last_tick = tokio::time::Instant::now();
+                }
+                let free = slots.available_permits();
+                if free == 0 {
+                    tasks.join_next().await;
+                    continue;
+                }
+                let now = shared.app.clock.now();
+                let limit = (shared.cfg.batch_size.max(1)).min(free as i64 * 2);
+                let claims = store.claim(&shared.owner, campaign, limit, now + self.lease(), now).await?;
+                if claims.is_empty() {
+                    if !tasks.is_empty() {
+                        tasks.join_next().await;
+                        continue;
+                    }
+                    shared.writer.flush().await?;
+                    self.apply_pauses().await?;
+                    self.guard(campaign).await?;
+                    if until != Until::Shutdown
+                        && let Some(id) = campaign
+                    {
+                        let counts = store.campaign_counts(id).await?;
+                        let record = store.campaign_by_id(id).await?;
+                        let running = record.as_ref().is_some_and(|r| r.state == CampaignState::Running);
+                        let deferred = counts.get(SendState::Deferred);
+                        if !running || counts.open() == 0 || (until == Until::Idle && counts.open() == deferred) {
+                            return Ok(());
+                        }
+                    }
+                    if last_recover.elapsed() >= self.lease().to_std().unwrap_or(poll) / 2 {
+                        self.recover().await?;
+                        last_recover = tokio::time::Instant::now();
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+                self.dispatch(claims, &slots, &mut tasks).await?;
+            }
+        }
+        .await;
+        self.drain(&mut tasks).await;
+        heartbeat.abort();
+        shared.writer.flush().await?;
+        store.release(&shared.owner, shared.app.clock.now()).await?;
+        self.guard(campaign).await?;
+        tick();
+        result
+    }
+
+    /// Loads what the claimed batch is decided on and starts one attempt per claim.
+    async fn dispatch(&self, claims: Vec<Claim>, slots: &Arc<Semaphore>, tasks: &mut JoinSet<()>) -> Result<()> {
+        let shared = &self.shared;
+        let store = &shared.app.store;
+        let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
+        let mut contacts: HashMap<i64, (crate::domain::Contact, i64, bool)> =
+            store.contacts_for_send(&ids).await?.into_iter().filter_map(|t| Some((t.0.id?, t))).collect();
+        let mut by_campaign: BTreeMap<i64, Vec<Claim>> = BTreeMap::new();
+        for c in claims {
+            by_campaign.entry(c.campaign_id).or_default().push(c);
+        }
+        for (campaign_id, claims) in by_campaign {
+            let ctx = match self.context(campaign_id).await {
+                Ok(ctx) => ctx,
+                Err(e) => {
+                    // A campaign that cannot render (a template deleted since it started):
+                    // pause it with the reason; its claims go back to the queue.
+                    shared.pause(campaign_id, format!("cannot prepare the campaign: {e}"));
+                    for c in claims {
+                        shared
+                            .writer
+                            .record(crate::store::Outcome::bare(c.send_id, SendState::Queued, c.attempts))
+                            .await?;
+                    }
+                    continue;
+                }
+            };
+            let policy = &ctx.campaign.policy;
+            let now = shared.app.clock.now();
+            let since = policy.frequency_cap.map(|cap| now - chrono::Duration::days(i64::from(cap.days)));
+            let last_n = policy.exclude_unengaged;
+            let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
+            let mut history = if since.is_some() || last_n.is_some() {
+                store.history(&ids, since, last_n).await?
+            } else {
+                HashMap::new()
+            };
+            for claim in claims {
+                let loaded = contacts.remove(&claim.contact_id).map(|(contact, ledger_seq, suppressed)| Loaded {
+                    contact,
+                    ledger_seq,
+                    suppressed,
+                    history: history.remove(&claim.contact_id).unwrap_or_default(),
+                });
+                let permit = slots.clone().acquire_owned().await.expect("the slots are never closed");
+                let shared = self.shared.clone();
+                let ctx = ctx.clone();
+                tasks.spawn(async move {
+                    attempt::run(&shared, &ctx, claim, loaded).await;
+                    drop(permit);
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn context(&self, campaign_id: i64) -> Result<Arc<CampaignCtx>> {
+        let mut contexts = self.contexts.lock().await;
+        if let Some(ctx) = contexts.get(&campaign_id) {
+            return Ok(ctx.clone());
+        }
+        let app = &self.shared.app;
+        let record = app
+            .store
+            .campaign_by_id(campaign_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("campaign #{campaign_id}")))?;
+        let campaign = campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy)?;
+        let dkim = render::dkim_key(&app.config, &self.env)?;
+        let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?;
+        let lists = app.store.list_settings().await?;
+        let ctx = Arc::new(CampaignCtx { record, campaign, renderer, lists });
+        contexts.insert(campaign_id, ctx.clone());
+        Ok(ctx)
+    }
+
+    async fn apply_pauses(&self) -> Result<()> {
+        let pauses: Vec<(i64, String)> = std::mem::take(&mut *self.shared.pauses.lock().expect("pause list"));
+        for (id, reason) in pauses {
+            let app = &self.shared.app;
+            if app
+                .store
+                .set_campaign_state(
+                    id,
+                    &[CampaignState::Running],
+                    CampaignState::Paused,
+                    Some(&reason),
+                    app.clock.now(),
+                )
+                .await?
+            {
+                tracing::warn!(campaign_id = id, %reason, "campaign paused");
+            }
+        }
+        Ok(())
+    }
+
+    /// The campaign guard (pause on too many failures or hard bounces after `min_sample`
+    /// attempts), and completion of campaigns with nothing left to do.
+    async fn guard(&self, campaign: Option<i64>) -> Result<()> {
+        let app = &self.shared.app;
+        let cfg = &self.shared.cfg;
+        let now = app.clock.now();
+        let records = match campaign {
+            Some(id) => app.store.campaign_by_id(id).await?.into_iter().collect(),
+            None => app.store.active_campaigns(now).await?,
+        };
+        for r in records.into_iter().filter(|r| r.state == CampaignState::Running) {
+            let counts = app.store.campaign_counts(r.id).await?;
+            let attempted =
+                counts.get(SendState::Sent) + counts.get(SendState::Failed) + counts.get(SendState::InDoubt);
+            let failed = counts.get(SendState::Failed);
+            let hard = counts.bounces(BounceKind::Hard);
+            let reason = if attempted as u64 >= cfg.min_sample.max(1) {
+                if failed as f64 > cfg.max_error_rate * attempted as f64 {
+                    Some(format!(
+                        "error guard: {failed} of {attempted} attempted messages failed (max_error_rate {})",
+                        cfg.max_error_rate
+                    ))
+                } else if hard as f64 > cfg.max_bounce_rate * attempted as f64 {
+                    Some(format!(
+                        "bounce guard: {hard} hard bounces in {attempted} attempted messages (max_bounce_rate {})",
+                        cfg.max_bounce_rate
+                    ))
+                } else {
+                    None
+                }
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                if app
+                    .store
+                    .set_campaign_state(r.id, &[CampaignState::Running], CampaignState::Paused, Some(&reason), now)
+                    .await?
+                {
+                    tracing::warn!(campaign_id = r.id, %reason, "campaign paused");
+                }
+            } else if r.materialised && counts.open() == 0 {
+                app.store
+                    .set_campaign_state(r.id, &[CampaignState::Running], CampaignState::Completed, None, now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets in-flight attempts finish, for at most the SMTP timeout and a little more;
+    /// what is still running then is abandoned: a claimed row goes back to the queue
+    /// (release), a transmitting one ends in recovery as `in_doubt`.
+    async fn drain(&self, tasks: &mut JoinSet<()>) {
+        let limit = Duration::from_secs(self.shared.cfg.timeout_seconds.max(1) + 5);
+        if tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+            tracing::warn!(abandoned = tasks.len(), "shutdown: abandoning attempts that did not finish in time");
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+
+    fn spawn_heartbeat(&self) -> tokio::task::JoinHandle<()> {
+        let shared = self.shared.clone();
+        let lease = self.lease();
+        let every = (lease / 3).to_std().unwrap_or(Duration::from_secs(10));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let now = shared.app.clock.now();
+                if let Err(e) = shared.app.store.renew_leases(&shared.owner, now + lease).await {
+                    tracing::warn!(error = %e, "cannot renew leases");
+                }
+            }
+        })
+    }
+
+    /// Stops the writer and closes the SMTP connections.
+    pub async fn close(self) {
+        let _ = self.shared.writer.flush().await;
+        self.shared.mailer.close().await;
+        self.writer_task.abort();
+    }
+}
+
+/// Who holds a lease: host, process and a random tag (a restarted process is another
+/// owner, so it never mistakes a dead process's rows for its own).
+fn lease_owner() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "host".into());
+    format!("{host}/{}/{:08x}", std::process::id(), rand::random::<u32>())
+}
