@@ -1,4 +1,4 @@
-//! `herald campaign plan|preview|validate`.
+//! `herald campaign plan|preview|validate`; the lifecycle commands are in `send.rs`.
 
 use super::{Context, output, parse_email};
 use crate::campaign::{self, plan, preview};
@@ -31,6 +31,36 @@ pub enum CampaignCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Start (or resume) the campaign and send to completion in the foreground.
+    Send {
+        file: PathBuf,
+        /// Also wait for deferred messages' retries instead of leaving them to the daemon.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Record the campaign for the daemon, which starts it at its `send_at` (or at once).
+    Schedule {
+        file: PathBuf,
+    },
+    /// Counts by state, skip reasons, bounces, failures with their SMTP replies.
+    Status {
+        name: String,
+    },
+    /// Stop sending until `resume`.
+    Pause {
+        name: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Resume {
+        name: String,
+    },
+    /// Stop for good: nothing more is sent.
+    Cancel {
+        name: String,
+    },
+    /// Every campaign with its counts.
+    List,
     /// Check the file, compile every template, and render for a sample of eligible contacts.
     Validate {
         file: PathBuf,
@@ -40,6 +70,23 @@ pub enum CampaignCommand {
 }
 
 pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
+    use crate::domain::CampaignState;
+    let cmd = match cmd {
+        CampaignCommand::Send { file, wait } => return super::send::send(ctx, &file, wait).await,
+        CampaignCommand::Schedule { file } => return super::send::schedule(ctx, &file).await,
+        CampaignCommand::Status { name } => return super::send::status(ctx, &name).await,
+        CampaignCommand::Pause { name, reason } => {
+            return super::send::transition(ctx, &name, CampaignState::Paused, reason).await;
+        }
+        CampaignCommand::Resume { name } => {
+            return super::send::transition(ctx, &name, CampaignState::Running, None).await;
+        }
+        CampaignCommand::Cancel { name } => {
+            return super::send::transition(ctx, &name, CampaignState::Cancelled, None).await;
+        }
+        CampaignCommand::List => return super::send::list(ctx).await,
+        other => other,
+    };
     let app = ctx.open().await?;
     match cmd {
         CampaignCommand::Preview { file, contact: Some(email), force, .. } => {
@@ -137,5 +184,6 @@ pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
             }
             Ok(0)
         }
+        _ => unreachable!("lifecycle commands are handled above"),
     }
 }

@@ -8,6 +8,7 @@ mod contacts;
 mod db;
 mod init;
 mod output;
+mod send;
 mod suppression;
 
 use crate::app::App;
@@ -39,7 +40,7 @@ enum Command {
     /// Contacts and their consent records.
     #[command(subcommand)]
     Contacts(Box<contacts::ContactsCommand>),
-    /// Campaigns: plan.
+    /// Campaigns: plan, preview, send, and their lifecycle.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
     /// The suppression list.

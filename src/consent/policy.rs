@@ -57,6 +57,16 @@ pub enum CampaignKind {
     Reconfirm,
 }
 
+impl CampaignKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignKind::Marketing => "marketing",
+            CampaignKind::Transactional => "transactional",
+            CampaignKind::Reconfirm => "reconfirm",
+        }
+    }
+}
+
 /// Everything the rules need to know about the campaign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignPolicy {

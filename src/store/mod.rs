@@ -366,6 +366,11 @@ impl Store {
         dispatch!(self.qsql::recover(now, resend))
     }
 
+    /// Ends a cancelled campaign's open sends as skipped.
+    pub async fn cancel_open_sends(&self, campaign_id: i64, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self.qsql::cancel_open_sends(campaign_id, now))
+    }
+
     pub async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts> {
         dispatch!(self.qsql::counts(campaign_id))
     }

@@ -443,3 +443,17 @@ pub(in crate::store) async fn history(
     }
     Ok(out)
 }
+
+/// A cancelled campaign's open sends end as `skipped` (`cancelled`); claimed ones lose
+/// their lease, so the worker holding them records nothing over this.
+pub(in crate::store) async fn cancel_open_sends(pool: &Pool, campaign_id: i64, now: DateTime<Utc>) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE sends SET state = 'skipped', reason = 'cancelled', lease_owner = NULL, lease_until = NULL, \
+         updated_at = $1 WHERE campaign_id = $2 AND state IN ('queued', 'deferred', 'claimed')",
+    )
+    .bind(now)
+    .bind(campaign_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,259 @@
+//! `herald campaign send|schedule|status|pause|resume|cancel|list`: the campaign
+//! lifecycle of DESIGN §4 and §7.
+
+use super::{Context, output};
+use crate::app::App;
+use crate::campaign::{self, lifecycle};
+use crate::domain::CampaignState;
+use crate::error::{Error, Result};
+use crate::render::{self, Renderer};
+use crate::send::engine::{Deps, Engine, Until};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::watch;
+
+/// Reads and validates the file, and checks that its templates compile and the sender
+/// config is complete, before anything is recorded.
+fn load(app: &App, ctx: &Context, file: &Path) -> Result<(campaign::Campaign, String)> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Invalid(format!("cannot read campaign file {}: {e}", file.display())))?;
+    let c = campaign::parse(file, &text, &app.config.policy)?;
+    Renderer::new(&app.config, &app.secrets.link_key, &c, render::dkim_key(&app.config, &ctx.env)?)?;
+    Ok((c, text))
+}
+
+pub async fn send(ctx: &Context, file: &Path, wait: bool) -> Result<i32> {
+    let app = Arc::new(ctx.open().await?);
+    let (c, text) = load(&app, ctx, file)?;
+    let (record, _) = lifecycle::record(&app, &c, &text, CampaignState::Running).await?;
+    match record.state {
+        CampaignState::Cancelled => {
+            return Err(Error::Refused(format!("campaign '{}' was cancelled; give a new campaign a new name", c.name)));
+        }
+        CampaignState::Paused => {
+            return Err(Error::Refused(format!(
+                "campaign '{}' is paused ({}); run `herald campaign resume {}` first",
+                c.name,
+                record.state_reason.as_deref().unwrap_or("by hand"),
+                c.name
+            )));
+        }
+        CampaignState::Scheduled => {
+            app.store
+                .set_campaign_state(
+                    record.id,
+                    &[CampaignState::Scheduled],
+                    CampaignState::Running,
+                    None,
+                    app.clock.now(),
+                )
+                .await?;
+        }
+        CampaignState::Running | CampaignState::Completed => {}
+    }
+    lifecycle::materialise(&app, &record, &c).await?;
+    let engine = Engine::new(app.clone(), ctx.env.clone(), Deps::from_config(&app, &ctx.env)?);
+    let outbox = engine.mailer().outbox_dir();
+    let total = app.store.campaign_counts(record.id).await?;
+    let already = total.total() - total.open();
+    let progress = Progress::new(!ctx.json && std::io::stderr().is_terminal(), total.total() as u64, already as u64);
+    let metrics = engine.metrics();
+    let tick = || progress.update(metrics.finished(), metrics.sent.load(Ordering::Relaxed));
+    let stop = shutdown_signal();
+    let until = if wait { Until::Done } else { Until::Idle };
+    let result = engine.run(Some(record.id), until, stop, &tick).await;
+    engine.close().await;
+    progress.finish();
+    result?;
+    let record = lifecycle::find(&app, &c.name).await?;
+    let status = lifecycle::status(&app, &record).await?;
+    if ctx.json {
+        output::json(&status);
+    } else {
+        print_status(&status);
+        if let Some(dir) = outbox {
+            println!("  messages are in {}", dir.display());
+        }
+    }
+    Ok(if record.state == CampaignState::Paused { 1 } else { 0 })
+}
+
+pub async fn schedule(ctx: &Context, file: &Path) -> Result<i32> {
+    let app = ctx.open().await?;
+    let (c, text) = load(&app, ctx, file)?;
+    let (record, new) = lifecycle::record(&app, &c, &text, CampaignState::Scheduled).await?;
+    if ctx.json {
+        output::json(
+            &serde_json::json!({"campaign": record.name, "state": record.state, "send_at": record.send_at, "new": new}),
+        );
+    } else {
+        match record.send_at {
+            Some(at) => println!("Campaign {} is {}; the daemon starts it at {at}", record.name, record.state),
+            None => println!("Campaign {} is {}; the daemon starts it now", record.name, record.state),
+        }
+    }
+    Ok(0)
+}
+
+pub async fn status(ctx: &Context, name: &str) -> Result<i32> {
+    let app = ctx.open().await?;
+    let record = lifecycle::find(&app, name).await?;
+    let status = lifecycle::status(&app, &record).await?;
+    if ctx.json {
+        output::json(&status);
+    } else {
+        print_status(&status);
+    }
+    Ok(0)
+}
+
+pub async fn transition(ctx: &Context, name: &str, to: CampaignState, reason: Option<String>) -> Result<i32> {
+    let app = ctx.open().await?;
+    let reason = reason.or_else(|| (to == CampaignState::Paused).then(|| "paused by hand".to_owned()));
+    let record = lifecycle::transition(&app, name, to, reason.as_deref()).await?;
+    if ctx.json {
+        output::json(&serde_json::json!({"campaign": record.name, "state": record.state}));
+    } else {
+        println!("Campaign {} is {}", record.name, record.state);
+        if to == CampaignState::Running {
+            println!("  run `herald campaign send FILE` or the daemon to continue sending");
+        }
+    }
+    Ok(0)
+}
+
+pub async fn list(ctx: &Context) -> Result<i32> {
+    let app = ctx.open().await?;
+    let mut rows = Vec::new();
+    for r in app.store.campaigns().await? {
+        rows.push(lifecycle::status(&app, &r).await?);
+    }
+    if ctx.json {
+        output::json(&rows);
+    } else if rows.is_empty() {
+        println!("No campaigns yet");
+    } else {
+        println!("{:<32} {:<10} {:>8} {:>8} {:>8} {:>8}", "campaign", "state", "sent", "failed", "deferred", "open");
+        for s in rows {
+            println!(
+                "{:<32} {:<10} {:>8} {:>8} {:>8} {:>8}",
+                s.campaign, s.state, s.sent, s.failed, s.deferred, s.queued
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn print_status(s: &lifecycle::Status) {
+    println!("Campaign {}: {}", s.campaign, s.state);
+    if let Some(reason) = &s.reason {
+        println!("  why: {reason}");
+    }
+    println!("  sent      {:>9}", s.sent);
+    println!("  failed    {:>9}", s.failed);
+    match s.next_retry {
+        Some(at) => println!("  deferred  {:>9}   (next retry at {at})", s.deferred),
+        None => println!("  deferred  {:>9}", s.deferred),
+    }
+    println!("  in doubt  {:>9}", s.in_doubt);
+    println!("  open      {:>9}", s.queued);
+    let skipped: i64 = s.skipped.values().sum();
+    println!("  skipped   {:>9}", skipped);
+    for (reason, n) in &s.skipped {
+        println!("    {reason:<22}{n:>9}");
+    }
+    println!(
+        "  bounces: {} hard, {} soft, {} complaints (hard-bounce rate {:.2} %)",
+        s.hard_bounces,
+        s.soft_bounces,
+        s.complaints,
+        s.bounce_rate * 100.0
+    );
+    for f in s.failures.iter().take(10) {
+        println!(
+            "    send #{} contact #{} {} after {} attempt(s): {} {}",
+            f.send_id,
+            f.contact_id,
+            f.state,
+            f.attempts,
+            f.smtp_code.map(|c| c.to_string()).unwrap_or_default(),
+            f.smtp_text.as_deref().or(f.reason.as_deref()).unwrap_or("")
+        );
+    }
+}
+
+/// Turns true on Ctrl-C or SIGTERM: stop claiming, finish or release what is in flight.
+pub(crate) fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    let _ = tx.send(true);
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// A progress bar with rate and ETA on a terminal; plain lines every few seconds
+/// otherwise (logs, CI).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    already: u64,
+    last_line: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Progress {
+    fn new(terminal: bool, total: u64, already: u64) -> Progress {
+        let bar = terminal.then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages  {per_sec}  ETA {eta}  {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_position(already);
+            bar
+        });
+        Progress { bar, total, already, last_line: std::sync::Mutex::new(std::time::Instant::now()) }
+    }
+
+    fn update(&self, finished: u64, sent: u64) {
+        let done = self.already + finished;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done.min(self.total));
+                bar.set_message(format!("{sent} sent"));
+            }
+            None => {
+                let mut last = self.last_line.lock().expect("progress lock");
+                if last.elapsed() >= std::time::Duration::from_secs(5) {
+                    eprintln!("progress: {done}/{} attempted, {sent} sent in this run", self.total);
+                    *last = std::time::Instant::now();
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
