@@ -12,3 +12,4 @@ mod policy;
 mod relay;
 mod render;
 mod rules;
+mod send;

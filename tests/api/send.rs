@@ -1,0 +1,162 @@
+//! The sending engine against the fault-injecting SMTP server (issue #4): exactly one
+//! message per eligible person, nothing for anyone excluded, resume without duplicates,
+//! withdrawals mid-campaign, transient and permanent failures. On both backends.
+
+use crate::fake_smtp::{Behaviour, FakeSmtp, Matcher, Rule};
+use crate::helpers::*;
+use crate::on_both_backends;
+use herald::app::App;
+use herald::campaign::{self, lifecycle};
+use herald::clock::SystemClock;
+use herald::consent::Actor;
+use herald::domain::{CampaignState, EmailAddress};
+use herald::send::engine::{Deps, Engine, Until};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const CONTACTS: &str = "email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists\n\
+    ada@example.com,Ada,double_opt_in,consent,2025-01-01,newsletter,newsletter:confirmed\n\
+    bob@example.org,Bob,double_opt_in,consent,2025-01-01,newsletter,newsletter:confirmed\n\
+    cy@example.net,Cy,double_opt_in,consent,2025-01-01,newsletter,newsletter:confirmed\n\
+    carl@example.com,Carl,opted_out_contact,consent,2025-01-01,newsletter,newsletter:confirmed\n\
+    dana@example.com,Dana,double_opt_in,consent,2025-01-01,newsletter,newsletter:unsubscribed\n\
+    eve@example.com,Eve,double_opt_in,consent,2025-01-01,newsletter,newsletter:confirmed\n\
+    fay@example.com,Fay,single_opt_in_user,consent,2025-01-01,newsletter,newsletter:confirmed\n\
+    gus@example.com,Gus,double_opt_in,consent,2025-01-01,,newsletter:confirmed\n";
+
+const ELIGIBLE: [&str; 3] = ["ada@example.com", "bob@example.org", "cy@example.net"];
+
+const CAMPAIGN: &str = "name = \"spring\"\nsubject = \"Spring news for {{first_name}}\"\ntemplate = \"news\"\n\
+    lists = [\"newsletter\"]\npurpose = \"newsletter\"\n";
+
+/// Imports the fixture (Eve then suppressed), writes the campaign and its template, and
+/// reopens the app with `[[smtp]]` pointing at `fake`.
+async fn setup(t: &TestDb, fake: &FakeSmtp, extra: &str) -> (Arc<App>, PathBuf) {
+    let path = t.write("contacts.csv", CONTACTS);
+    herald::contacts::import::import(&t.app, &path, &Default::default(), &|_, _| {}).await.unwrap();
+    let eve = EmailAddress::parse("eve@example.com").unwrap();
+    herald::contacts::suppression::add(&t.app, &eve, "complaint", &Actor::Cli("test".into())).await.unwrap();
+    t.write("news.html.hbs", "<p>Hello {{first_name}}</p>");
+    let campaign = t.write("spring.toml", CAMPAIGN);
+    let config = std::fs::read_to_string(t.config_path()).unwrap();
+    std::fs::write(
+        t.config_path(),
+        format!(
+            "{config}\n[dns]\ncheck_domains = false\n[[smtp]]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             max_connections = 4\n[sending]\nlease_seconds = 3\npoll_milliseconds = 50\nretry_base_seconds = 1\n\
+             timeout_seconds = 5\nmin_sample = 1000\n{extra}",
+            fake.port()
+        ),
+    )
+    .unwrap();
+    (Arc::new(open_app(&t.config_path(), Arc::new(SystemClock)).await), campaign)
+}
+
+/// Starts (or resumes) the campaign and runs the engine until nothing is due.
+async fn send(app: &Arc<App>, file: &PathBuf) -> lifecycle::Status {
+    let text = std::fs::read_to_string(file).unwrap();
+    let c = campaign::parse(file, &text, &app.config.policy).unwrap();
+    let (record, _) = lifecycle::record(app, &c, &text, CampaignState::Running).await.unwrap();
+    lifecycle::materialise(app, &record, &c).await.unwrap();
+    let engine = Engine::new(app.clone(), env(), Deps::from_config(app, &env()).unwrap());
+    let (_stop, rx) = watch::channel(false);
+    engine.run(Some(record.id), Until::Idle, rx, &|| {}).await.unwrap();
+    engine.close().await;
+    let record = lifecycle::find(app, &c.name).await.unwrap();
+    lifecycle::status(app, &record).await.unwrap()
+}
+
+fn recipients(fake: &FakeSmtp) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for m in fake.received() {
+        for to in m.to {
+            *out.entry(to).or_default() += 1;
+        }
+    }
+    out
+}
+
+on_both_backends! {
+    async fn every_eligible_person_gets_exactly_one_message_and_the_excluded_nothing(t) {
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        let (app, file) = setup(&t, &fake, "").await;
+        let status = send(&app, &file).await;
+        let got = recipients(&fake);
+        assert_eq!(got.keys().map(String::as_str).collect::<Vec<_>>(), {
+            let mut e = ELIGIBLE.to_vec();
+            e.sort();
+            e
+        });
+        assert!(got.values().all(|n| *n == 1), "{got:?}");
+        assert_eq!((status.sent, status.failed, status.state), (3, 0, CampaignState::Completed));
+        for m in fake.received() {
+            let text = String::from_utf8_lossy(&m.data);
+            assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{text}");
+            assert!(text.contains("/u/") && text.contains("Acme Ltd, 1 Main St"), "footer missing: {text}");
+            assert!(m.from.starts_with("bounces+"), "VERP envelope sender: {}", m.from);
+            let name = if m.to[0].starts_with("ada") { "Ada" } else if m.to[0].starts_with("bob") { "Bob" } else { "Cy" };
+            assert!(text.contains(&format!("Hello {name}")), "personalised: {text}");
+        }
+    }
+
+    async fn sending_the_same_file_again_resumes_and_never_sends_twice(t) {
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        let (app, file) = setup(&t, &fake, "").await;
+        send(&app, &file).await;
+        let again = send(&app, &file).await;
+        assert_eq!(again.sent, 3);
+        assert_eq!(fake.count(), 3, "a second run sent again: {:?}", recipients(&fake));
+    }
+
+    async fn a_changed_file_under_a_started_name_is_refused_naming_what_changed(t) {
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        let (app, file) = setup(&t, &fake, "").await;
+        send(&app, &file).await;
+        std::fs::write(&file, CAMPAIGN.replace("Spring news", "Summer news")).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let c = campaign::parse(&file, &text, &app.config.policy).unwrap();
+        let err = lifecycle::record(&app, &c, &text, CampaignState::Running).await.unwrap_err().to_string();
+        assert!(err.contains("subject") && err.contains("new `name`"), "{err}");
+    }
+
+    async fn a_withdrawal_committed_mid_campaign_stops_messages_not_yet_transmitted(t) {
+        // Every SMTP reply takes 150 ms, so the batch is loaded and re-checked long
+        // before any DATA; the withdrawals land in between.
+        let fake = FakeSmtp::start(Behaviour { reply_delay: Duration::from_millis(150), ..Default::default() }).await;
+        let (app, file) = setup(&t, &fake, "").await;
+        let sending = {
+            let (app, file) = (app.clone(), file.clone());
+            tokio::spawn(async move { send(&app, &file).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for email in ELIGIBLE {
+            let e = EmailAddress::parse(email).unwrap();
+            herald::contacts::suppression::add(&t.app, &e, "asked by phone", &Actor::Cli("test".into())).await.unwrap();
+        }
+        let status = sending.await.unwrap();
+        assert_eq!(fake.count(), 0, "sent after the withdrawal: {:?}", recipients(&fake));
+        assert_eq!(status.skipped.get("suppressed"), Some(&3), "{status:?}");
+    }
+
+    async fn transient_failures_are_deferred_and_address_errors_fail_as_hard_bounces(t) {
+        let fake = FakeSmtp::start(Behaviour {
+            rules: vec![
+                Rule::rcpt(Matcher::Address("bob@example.org".into()), 451, "4.7.1 Greylisted, try again later"),
+                Rule::rcpt(Matcher::Address("cy@example.net".into()), 550, "5.1.1 <cy@example.net>: Recipient address rejected: User unknown"),
+            ],
+            ..Default::default()
+        })
+        .await;
+        let (app, file) = setup(&t, &fake, "").await;
+        let status = send(&app, &file).await;
+        assert_eq!((status.sent, status.failed, status.deferred), (1, 1, 1), "{status:?}");
+        assert_eq!((status.hard_bounces, status.soft_bounces), (1, 0));
+        assert!(status.next_retry.is_some());
+        let failed = status.failures.iter().find(|f| f.smtp_code == Some(550)).expect("the 550 is kept");
+        assert!(failed.smtp_text.as_deref().unwrap_or("").contains("User unknown"));
+        assert_eq!(recipients(&fake).keys().collect::<Vec<_>>(), ["ada@example.com"]);
+    }
+}
