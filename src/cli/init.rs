@@ -31,6 +31,26 @@ const FILES: &[(&str, &str)] = &[
 
 pub async fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    let (created, kept, url) = scaffold(ctx, &dir).await?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "dir": dir, "created": created, "kept": kept, "database": url }));
+    } else {
+        println!("Herald workspace in {}", dir.display());
+        for f in &created {
+            println!("  created {f}");
+        }
+        for f in &kept {
+            println!("  kept    {f} (already there)");
+        }
+        println!("  database {url} (migrated)");
+        println!("\nNext: cd {} && herald contacts import contacts.example.csv", dir.display());
+    }
+    Ok(0)
+}
+
+/// Writes the workspace files that are missing and creates the database; returns the
+/// files created, the files kept, and the database URL.
+pub async fn scaffold(ctx: &Context, dir: &Path) -> Result<(Vec<String>, Vec<String>, String)> {
     let mut created = Vec::new();
     let mut kept = Vec::new();
     for (rel, content) in FILES {
@@ -54,22 +74,7 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
     store.migrate().await?;
     App::with_store(&loaded, store.clone(), secrets, Arc::new(SystemClock)).await?;
     store.close().await;
-    if ctx.json {
-        output::json(
-            &serde_json::json!({ "dir": dir, "created": created, "kept": kept, "database": loaded.config.database.url }),
-        );
-    } else {
-        println!("Herald workspace in {}", dir.display());
-        for f in &created {
-            println!("  created {f}");
-        }
-        for f in &kept {
-            println!("  kept    {f} (already there)");
-        }
-        println!("  database {} (migrated)", loaded.config.database.url);
-        println!("\nNext: cd {} && herald contacts import contacts.example.csv", dir.display());
-    }
-    Ok(0)
+    Ok((created, kept, loaded.config.database.url))
 }
 
 fn write(path: &Path, content: &str) -> Result<()> {

@@ -6,6 +6,7 @@ mod audit;
 mod campaign;
 mod contacts;
 mod db;
+mod demo;
 mod init;
 mod output;
 mod send;
@@ -34,6 +35,8 @@ pub struct Cli {
 enum Command {
     /// Scaffold a workspace: config, templates, example contacts and campaign; create the database.
     Init(init::InitArgs),
+    /// The guided tour: a workspace, the example contacts, a plan, a send to the outbox.
+    Demo(demo::DemoArgs),
     /// Database maintenance.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -83,6 +86,7 @@ pub fn run() -> i32 {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Init(args) => init::run(&ctx, args).await,
+            Command::Demo(args) => demo::run(&ctx, args).await,
             Command::Db(cmd) => db::run(&ctx, cmd).await,
             Command::Contacts(cmd) => contacts::run(&ctx, *cmd).await,
             Command::Campaign(cmd) => campaign::run(&ctx, cmd).await,

@@ -344,7 +344,7 @@ mod tests;
 /// tests hand in a fake. An enum rather than `dyn`: the trait's method returns
 /// `impl Future`.
 pub enum Dns {
-    Hickory(HickoryCheck),
+    Hickory(Box<HickoryCheck>),
     Off(NoCheck),
     Fake(std::sync::Arc<FakeCheck>),
 }
@@ -355,7 +355,7 @@ impl Dns {
             return Ok(Dns::Off(NoCheck));
         }
         HickoryCheck::from_system(HickoryCheckConfig::default())
-            .map(Dns::Hickory)
+            .map(|h| Dns::Hickory(Box::new(h)))
             .map_err(|e| crate::error::Error::Internal(anyhow::anyhow!("cannot set up DNS look-ups: {e}")))
     }
 

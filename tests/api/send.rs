@@ -160,3 +160,27 @@ on_both_backends! {
         assert_eq!(recipients(&fake).keys().collect::<Vec<_>>(), ["ada@example.com"]);
     }
 }
+
+#[test]
+fn the_demo_sends_the_example_campaign_to_the_outbox_and_nothing_to_the_excluded() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .current_dir(dir.path())
+            .args(["demo", "ws", "--json"])
+            .env_remove("HERALD_DATABASE__URL")
+            .output()
+            .expect("run herald demo")
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!((report["sent"].as_i64(), report["state"].as_str()), (Some(2), Some("completed")), "{report}");
+    assert!(stderr(&out).contains("0 got a message"), "{}", stderr(&out));
+    let files = std::fs::read_dir(dir.path().join("ws/data/outbox")).unwrap().count();
+    assert_eq!(files, 2);
+    // Running it again resumes the completed campaign: nothing is sent twice.
+    let again = run();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(std::fs::read_dir(dir.path().join("ws/data/outbox")).unwrap().count(), 2);
+}
