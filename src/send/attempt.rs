@@ -73,7 +73,7 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Optio
             return o;
         }
         DomainStatus::Transient(why) => {
-            return retry_or_fail(shared, claim, now, None, format!("DNS look-up failed: {why}"), None);
+            return retry_or_fail(shared, claim, now, None, format!("DNS look-up failed: {why}"));
         }
     }
 
@@ -157,7 +157,7 @@ fn failure(
     if e.is_permanent() && e.is_relay_level() {
         // The relay refused us (authentication, sender address): not about this person.
         shared.pause(ctx.record.id, format!("relay refused the sender: {} {}", code.unwrap_or(0), text));
-        return retry_or_fail(shared, claim, now, code, text, None);
+        return retry_or_fail(shared, claim, now, code, text);
     }
     match classified {
         Some(cl) if e.is_permanent() && matches!(cl.class, ReplyClass::HardBounce | ReplyClass::SoftBounce) => {
@@ -181,19 +181,12 @@ fn failure(
             o.smtp_text = Some(text);
             o
         }
-        _ => retry_or_fail(shared, claim, now, code, text, None),
+        _ => retry_or_fail(shared, claim, now, code, text),
     }
 }
 
 /// A transient failure: deferred with backoff, or failed once attempts or age run out.
-fn retry_or_fail(
-    shared: &Shared,
-    claim: &Claim,
-    now: DateTime<Utc>,
-    code: Option<u16>,
-    text: String,
-    bounce: Option<BounceRecord>,
-) -> Outcome {
+fn retry_or_fail(shared: &Shared, claim: &Claim, now: DateTime<Utc>, code: Option<u16>, text: String) -> Outcome {
     let attempts = claim.attempts + 1;
     let first = claim.first_attempt_at.unwrap_or(now);
     let mut o = match shared.next_retry(attempts, first, now) {
@@ -215,9 +208,6 @@ fn retry_or_fail(
             o
         }
     };
-    if bounce.is_some() {
-        o.bounce = bounce;
-    }
     o.first_attempt_at = Some(first);
     o.smtp_code = code.map(i32::from);
     o.smtp_text = Some(text);

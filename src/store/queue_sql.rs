@@ -346,21 +346,23 @@ pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<Ca
 
 /// Counts by send state over every campaign (for `/metrics`).
 pub(in crate::store) async fn state_totals(pool: &Pool) -> Result<Vec<(SendState, i64)>> {
-    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM sends GROUP BY state").fetch_all(pool).await?;
-    rows.iter()
-        .map(|r| {
-            let state: String = r.try_get("state")?;
-            Ok((state.parse().map_err(|e| corrupt("send state", e))?, r.try_get("n")?))
-        })
-        .collect()
+    totals(pool, "SELECT state AS k, COUNT(*) AS n FROM sends GROUP BY state", "send state").await
 }
 
 pub(in crate::store) async fn bounce_totals(pool: &Pool) -> Result<Vec<(BounceKind, i64)>> {
-    let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM bounces GROUP BY kind").fetch_all(pool).await?;
+    totals(pool, "SELECT kind AS k, COUNT(*) AS n FROM bounces GROUP BY kind", "bounce kind").await
+}
+
+/// Runs a `SELECT k, n ... GROUP BY` and parses each `k` as a vocabulary value.
+async fn totals<K>(pool: &Pool, sql: &'static str, what: &str) -> Result<Vec<(K, i64)>>
+where
+    K: std::str::FromStr<Err = crate::domain::ParseError>,
+{
+    let rows = sqlx::query(sql).fetch_all(pool).await?;
     rows.iter()
         .map(|r| {
-            let kind: String = r.try_get("kind")?;
-            Ok((kind.parse().map_err(|e| corrupt("bounce kind", e))?, r.try_get("n")?))
+            let k: String = r.try_get("k")?;
+            Ok((k.parse().map_err(|e| corrupt(what, e))?, r.try_get("n")?))
         })
         .collect()
 }
