@@ -9,6 +9,10 @@
 //! - [`contacts`]: CSV import and staff edits, driving `consent` rules against the store.
 //! - [`config`]: the app config (TOML + `HERALD_<SECTION>__<KEY>` overrides) and secrets.
 //! - [`cli`]: clap types and printing; `main.rs` only calls [`cli::run`].
+//! - [`campaign`]: campaign files, the planner, the lifecycle (record, materialise, status).
+//! - [`render`]: templates, the footer no template can remove, headers, DKIM.
+//! - [`send`]: the engine: queue claims under leases, SMTP / outbox, throttles, retries.
+//! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server) with a graceful shutdown.
 //! - [`clock`]: time as an input.
 
 pub mod app;
@@ -18,8 +22,10 @@ pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod contacts;
+pub mod daemon;
 pub mod domain;
 pub mod error;
 pub mod render;
 pub mod send;
 pub mod store;
+pub mod web;

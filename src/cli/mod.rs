@@ -5,6 +5,7 @@
 mod audit;
 mod campaign;
 mod contacts;
+mod daemon;
 mod db;
 mod demo;
 mod init;
@@ -52,6 +53,8 @@ enum Command {
     /// The consent ledger.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Run in the background: scheduler, sending workers, HTTP server; SIGTERM drains and exits.
+    Daemon(daemon::DaemonArgs),
 }
 
 /// What a command needs besides its arguments.
@@ -92,6 +95,7 @@ pub fn run() -> i32 {
             Command::Campaign(cmd) => campaign::run(&ctx, cmd).await,
             Command::Suppression(cmd) => suppression::run(&ctx, cmd).await,
             Command::Audit(cmd) => audit::run(&ctx, cmd).await,
+            Command::Daemon(args) => daemon::run(&ctx, args).await,
         }
     });
     match result {

@@ -379,6 +379,10 @@ impl Store {
         dispatch!(self.qsql::state_totals())
     }
 
+    pub async fn campaign_state_totals(&self) -> Result<Vec<(crate::domain::CampaignState, i64)>> {
+        dispatch!(self.qsql::campaign_state_totals())
+    }
+
     pub async fn bounce_totals(&self) -> Result<Vec<(crate::domain::BounceKind, i64)>> {
         dispatch!(self.qsql::bounce_totals())
     }

@@ -122,7 +122,12 @@ pub(in crate::store) async fn materialise(
         qb.push(" ON CONFLICT (campaign_id, contact_id) DO NOTHING");
         inserted += qb.build().execute(&mut *tx).await?.rows_affected();
     }
-    sqlx::query("UPDATE campaigns SET materialised_upto = $1, materialised = $2, updated_at = $3 WHERE id = $4")
+    // Several daemons may materialise at once: the cursor only moves forward and
+    // `materialised` never turns false again.
+    sqlx::query(
+        "UPDATE campaigns SET materialised_upto = CASE WHEN materialised_upto > $1 THEN materialised_upto ELSE $1 END, \
+         materialised = (materialised OR $2), updated_at = $3 WHERE id = $4",
+    )
         .bind(upto)
         .bind(done)
         .bind(now)
@@ -347,6 +352,10 @@ pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<Ca
 /// Counts by send state over every campaign (for `/metrics`).
 pub(in crate::store) async fn state_totals(pool: &Pool) -> Result<Vec<(SendState, i64)>> {
     totals(pool, "SELECT state AS k, COUNT(*) AS n FROM sends GROUP BY state", "send state").await
+}
+
+pub(in crate::store) async fn campaign_state_totals(pool: &Pool) -> Result<Vec<(CampaignState, i64)>> {
+    totals(pool, "SELECT state AS k, COUNT(*) AS n FROM campaigns GROUP BY state", "campaign state").await
 }
 
 pub(in crate::store) async fn bounce_totals(pool: &Pool) -> Result<Vec<(BounceKind, i64)>> {

@@ -5,6 +5,7 @@ mod fake_smtp;
 mod helpers;
 
 mod cli;
+mod daemon;
 mod import;
 mod ledger;
 mod outbox;

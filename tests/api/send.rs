@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-const CONTACTS: &str = "email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists\n\
+pub(crate) const CONTACTS: &str = "email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists\n\
     ada@example.com,Ada,double_opt_in,consent,2025-01-01,newsletter,newsletter:confirmed\n\
     bob@example.org,Bob,double_opt_in,consent,2025-01-01,newsletter,newsletter:confirmed\n\
     cy@example.net,Cy,double_opt_in,consent,2025-01-01,newsletter,newsletter:confirmed\n\
@@ -35,7 +35,12 @@ const CAMPAIGN: &str = "name = \"spring\"\nsubject = \"Spring news for {{first_n
 /// Imports the fixture (Eve then suppressed), writes the campaign and its template, and
 /// reopens the app with `[[smtp]]` pointing at `fake`.
 async fn setup(t: &TestDb, fake: &FakeSmtp, extra: &str) -> (Arc<App>, PathBuf) {
-    let path = t.write("contacts.csv", CONTACTS);
+    setup_with(t, fake, CONTACTS, extra).await
+}
+
+/// [`setup`] with other contacts (the same CSV columns; Eve, if present, is suppressed).
+pub(crate) async fn setup_with(t: &TestDb, fake: &FakeSmtp, contacts: &str, extra: &str) -> (Arc<App>, PathBuf) {
+    let path = t.write("contacts.csv", contacts);
     herald::contacts::import::import(&t.app, &path, &Default::default(), &|_, _| {}).await.unwrap();
     let eve = EmailAddress::parse("eve@example.com").unwrap();
     herald::contacts::suppression::add(&t.app, &eve, "complaint", &Actor::Cli("test".into())).await.unwrap();
@@ -69,7 +74,7 @@ async fn send(app: &Arc<App>, file: &PathBuf) -> lifecycle::Status {
     lifecycle::status(app, &record).await.unwrap()
 }
 
-fn recipients(fake: &FakeSmtp) -> BTreeMap<String, usize> {
+pub(crate) fn recipients(fake: &FakeSmtp) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for m in fake.received() {
         for to in m.to {

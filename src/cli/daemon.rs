@@ -1,0 +1,40 @@
+//! `herald daemon`: see [`crate::daemon`].
+
+use super::Context;
+use crate::error::Result;
+use crate::send::engine::Deps;
+use std::io::Write;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Address of the HTTP server (default: `[web] listen`); port 0 picks a free one.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+}
+
+pub async fn run(ctx: &Context, args: DaemonArgs) -> Result<i32> {
+    let app = Arc::new(ctx.open().await?);
+    let listen = args.listen.unwrap_or_else(|| app.config.web.listen.clone());
+    let deps = Deps::from_config(&app, &ctx.env)?;
+    let outbox = deps.mailer.outbox_dir();
+    let shutdown = super::send::shutdown_signal();
+    let json = ctx.json;
+    crate::daemon::run(app, ctx.env.clone(), deps, &listen, shutdown, |addr| {
+        let mut out = std::io::stdout().lock();
+        if json {
+            let _ = writeln!(out, "{}", serde_json::json!({"listening": format!("http://{addr}")}));
+        } else {
+            let _ = writeln!(out, "herald daemon: listening on http://{addr} (/healthz, /metrics)");
+            if let Some(dir) = outbox {
+                let _ = writeln!(out, "  no [[smtp]] relay configured: messages go to {}", dir.display());
+            }
+        }
+        let _ = out.flush();
+    })
+    .await?;
+    if !json {
+        println!("herald daemon: stopped");
+    }
+    Ok(0)
+}

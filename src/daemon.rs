@@ -1,0 +1,145 @@
+//! `herald daemon` (DESIGN §6): the scheduler (due campaigns start, running ones are
+//! materialised), the engine over every running campaign (its loop also retries deferred
+//! sends and recovers expired leases), and the HTTP server. SIGTERM / Ctrl-C stop
+//! claiming, let in-flight attempts finish (bounded by the SMTP timeout), release the
+//! rest and exit. Several daemons on one PostgreSQL share the work through leases.
+
+use crate::app::App;
+use crate::campaign::{self, lifecycle};
+use crate::domain::CampaignState;
+use crate::error::{Error, Result};
+use crate::send::engine::{Deps, Engine, Until};
+use crate::web::{self, WebState};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the scheduler looks for campaigns to start or materialise.
+const SCHEDULE_EVERY: Duration = Duration::from_secs(1);
+/// How long the daemon waits after the engine fails (the database went away, say)
+/// before it tries again.
+const ENGINE_RETRY: Duration = Duration::from_secs(5);
+
+/// Runs until `shutdown` turns true. `listening` is told the bound address once the
+/// HTTP server accepts connections.
+pub async fn run(
+    app: Arc<App>,
+    env: Vec<(String, String)>,
+    deps: Deps,
+    listen: &str,
+    mut shutdown: watch::Receiver<bool>,
+    listening: impl FnOnce(SocketAddr),
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Invalid(format!("cannot listen on {listen} ([web] listen): {e}")))?;
+    let addr = listener.local_addr().map_err(|e| Error::Internal(e.into()))?;
+    let engine = Engine::new(app.clone(), env, deps);
+    let state = Arc::new(WebState {
+        app: app.clone(),
+        metrics: engine.metrics(),
+        throttle: engine.throttle(),
+        stopping: Default::default(),
+    });
+    let web = {
+        let stop = shutdown.clone();
+        let server = axum::serve(listener, web::router(state.clone())).with_graceful_shutdown(stopped(stop));
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "the HTTP server stopped");
+            }
+        })
+    };
+    listening(addr);
+    let scheduler = tokio::spawn(scheduler(app.clone(), shutdown.clone()));
+
+    loop {
+        match engine.run(None, Until::Shutdown, shutdown.clone(), &|| {}).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "the sending engine stopped; retrying in {}s", ENGINE_RETRY.as_secs());
+                tokio::select! {
+                    _ = tokio::time::sleep(ENGINE_RETRY) => {}
+                    _ = shutdown.changed() => {}
+                }
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    state.stopping.store(true, Ordering::Relaxed);
+    engine.close().await;
+    let _ = scheduler.await;
+    if tokio::time::timeout(Duration::from_secs(5), web).await.is_err() {
+        tracing::warn!("the HTTP server did not stop within 5 s");
+    }
+    Ok(())
+}
+
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = schedule_once(&app).await {
+            tracing::warn!(error = %e, "scheduler");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SCHEDULE_EVERY) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// Starts the scheduled campaigns whose `send_at` has passed and materialises the
+/// running ones that are not yet (or were interrupted while being) materialised.
+pub async fn schedule_once(app: &App) -> Result<()> {
+    let now = app.clock.now();
+    for record in app.store.active_campaigns(now).await? {
+        let record = if record.state == CampaignState::Scheduled {
+            // Another daemon may win the race: then it is running already.
+            if app
+                .store
+                .set_campaign_state(record.id, &[CampaignState::Scheduled], CampaignState::Running, None, now)
+                .await?
+            {
+                tracing::info!(campaign = %record.name, "scheduled campaign started");
+            }
+            match app.store.campaign_by_id(record.id).await? {
+                Some(r) if r.state == CampaignState::Running => r,
+                _ => continue,
+            }
+        } else {
+            record
+        };
+        if record.materialised {
+            continue;
+        }
+        match campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy) {
+            Ok(c) => {
+                let queued = lifecycle::materialise(app, &record, &c).await?;
+                tracing::info!(campaign = %record.name, queued, "campaign materialised");
+            }
+            Err(e) => {
+                let reason = format!("cannot prepare the campaign: {e}");
+                app.store
+                    .set_campaign_state(record.id, &[CampaignState::Running], CampaignState::Paused, Some(&reason), now)
+                    .await?;
+                tracing::warn!(campaign = %record.name, %reason, "campaign paused");
+            }
+        }
+    }
+    Ok(())
+}

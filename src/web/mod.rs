@@ -1,0 +1,58 @@
+//! The daemon's HTTP server (DESIGN §6 `web/`): the router and its shared state. For now
+//! it serves `/healthz` and `/metrics`; the consent pages (unsubscribe, preferences,
+//! confirm) and the provider webhooks join this router in later issues.
+
+mod metrics;
+
+use crate::app::App;
+use crate::send::engine::Metrics;
+use crate::send::throttle::Throttle;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What the handlers share.
+pub struct WebState {
+    pub app: Arc<App>,
+    pub metrics: Arc<Metrics>,
+    pub throttle: Arc<Throttle>,
+    /// Turns true when the daemon starts shutting down: `/healthz` then answers 503 so a
+    /// load balancer stops sending traffic here.
+    pub stopping: AtomicBool,
+}
+
+pub fn router(state: Arc<WebState>) -> Router {
+    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(state)
+}
+
+/// 200 `{"status":"ok"}` when the database answers; 503 with the reason otherwise.
+async fn healthz(State(s): State<Arc<WebState>>) -> Response {
+    if s.stopping.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "stopping"})))
+            .into_response();
+    }
+    match s.app.store.execute_raw("SELECT 1").await {
+        Ok(_) => axum::Json(serde_json::json!({"status": "ok", "database": s.app.store.backend_name()}))
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "error", "database": e.to_string()})))
+                .into_response()
+        }
+    }
+}
+
+/// The Prometheus text exposition format (version 0.0.4).
+async fn metrics(State(s): State<Arc<WebState>>) -> Response {
+    match metrics::render(&s.app, &s.metrics, &s.throttle).await {
+        Ok(body) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot read the database");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("# cannot read the database: {e}\n")).into_response()
+        }
+    }
+}
