@@ -200,11 +200,13 @@ impl Engine {
         let shared = &self.shared;
         let store = &shared.app.store;
         let poll = Duration::from_millis(shared.cfg.poll_milliseconds.max(10));
-        let slots = Arc::new(Semaphore::new(shared.mailer.concurrency().max(1)));
+        let concurrency = shared.mailer.concurrency().max(1);
+        let slots = Arc::new(Semaphore::new(concurrency));
         let mut tasks: JoinSet<()> = JoinSet::new();
         let heartbeat = self.spawn_heartbeat();
         let mut last_tick = tokio::time::Instant::now();
         let mut last_recover = tokio::time::Instant::now();
+        let mut rotation = Rotation::default();
         self.recover().await?;
         let result: Result<()> = async {
             loop {
@@ -218,14 +220,15 @@ impl Engine {
                     tick();
                     last_tick = tokio::time::Instant::now();
                 }
-                let free = slots.available_permits();
-                if free == 0 {
+                // Claim a batch only when the attempts already claimed would not keep
+                // every connection busy: few, larger claims keep the claim transactions
+                // out of the writer's way (on SQLite they would wait for each other).
+                if tasks.len() > concurrency {
                     tasks.join_next().await;
                     continue;
                 }
-                let now = shared.app.clock.now();
-                let limit = (shared.cfg.batch_size.max(1)).min(free as i64 * 2);
-                let claims = store.claim(&shared.owner, campaign, limit, now + self.lease(), now).await?;
+                let limit = shared.cfg.batch_size.max(1).max(2 * concurrency as i64);
+                let claims = self.claim(campaign, &mut rotation, limit).await?;
                 if claims.is_empty() {
                     if !tasks.is_empty() {
                         tasks.join_next().await;
@@ -266,6 +269,37 @@ impl Engine {
         self.guard(campaign).await?;
         tick();
         result
+    }
+
+    /// Claims a batch of `campaign`, or of the running campaigns in turn (so that one
+    /// large campaign does not hold back the others).
+    async fn claim(&self, campaign: Option<i64>, rotation: &mut Rotation, limit: i64) -> Result<Vec<Claim>> {
+        let store = &self.shared.app.store;
+        let now = self.shared.app.clock.now();
+        if let Some(id) = campaign {
+            return self.shared.writer.claim(id, limit, now + self.lease(), now).await;
+        }
+        if rotation.refreshed.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            rotation.ids = store
+                .active_campaigns(now)
+                .await?
+                .into_iter()
+                .filter(|r| r.state == CampaignState::Running)
+                .map(|r| r.id)
+                .collect();
+            rotation.refreshed = Some(tokio::time::Instant::now());
+        }
+        for _ in 0..rotation.ids.len() {
+            rotation.next = (rotation.next + 1) % rotation.ids.len();
+            let id = rotation.ids[rotation.next];
+            let claims = self.shared.writer.claim(id, limit, now + self.lease(), now).await?;
+            if !claims.is_empty() {
+                return Ok(claims);
+            }
+        }
+        // Nothing due anywhere: look at the campaigns afresh next time.
+        rotation.refreshed = None;
+        Ok(Vec::new())
     }
 
     /// Loads what the claimed batch is decided on and starts one attempt per claim.
@@ -312,10 +346,11 @@ impl Engine {
                     suppressed,
                     history: history.remove(&claim.contact_id).unwrap_or_default(),
                 });
-                let permit = slots.clone().acquire_owned().await.expect("the slots are never closed");
+                let slots = slots.clone();
                 let shared = self.shared.clone();
                 let ctx = ctx.clone();
                 tasks.spawn(async move {
+                    let permit = slots.acquire_owned().await.expect("the slots are never closed");
                     attempt::run(&shared, &ctx, claim, loaded).await;
                     drop(permit);
                 });
@@ -448,6 +483,14 @@ impl Engine {
         self.shared.mailer.close().await;
         self.writer_task.abort();
     }
+}
+
+/// The running campaigns the daemon claims from, in turn.
+#[derive(Default)]
+struct Rotation {
+    ids: Vec<i64>,
+    next: usize,
+    refreshed: Option<tokio::time::Instant>,
 }
 
 /// Who holds a lease: host, process and a random tag (a restarted process is another

@@ -304,10 +304,26 @@ impl SmtpRelay {
     /// Opens a session: connect (implicit TLS if configured), greeting, EHLO, STARTTLS, AUTH.
     async fn connect(&self) -> Result<Conn, SendError> {
         let limit = self.config.timeout;
-        let implicit_tls = if self.config.tls == TlsMode::Tls { self.tls.clone() } else { None };
         let server = (self.config.host.as_str(), self.config.port);
-        let connecting = AsyncSmtpConnection::connect_tokio1(server, Some(limit), &self.hello, implicit_tls, None);
-        let smtp = step(limit, connecting).await.map_err(|f| classify(Stage::Connect, f, false))?;
+        let smtp = if self.config.tls == TlsMode::Tls {
+            let connecting =
+                AsyncSmtpConnection::connect_tokio1(server, Some(limit), &self.hello, self.tls.clone(), None);
+            step(limit, connecting).await.map_err(|f| classify(Stage::Connect, f, false))?
+        } else {
+            // Our own socket, to turn Nagle's algorithm off: lettre writes the message and
+            // the final "." separately, and with Nagle on the second write waits for the
+            // relay's delayed ACK (~40 ms on Linux) on every message. (lettre's implicit-TLS
+            // connect above gives no access to its socket.)
+            let io_error =
+                |e: std::io::Error| SendError::new(Stage::Connect, Cause::Connection, None, e.to_string(), false);
+            let tcp = match tokio::time::timeout(limit, tokio::net::TcpStream::connect(server)).await {
+                Ok(tcp) => tcp.map_err(io_error)?,
+                Err(_) => return Err(SendError::new(Stage::Connect, Cause::Timeout, None, "timed out", false)),
+            };
+            tcp.set_nodelay(true).map_err(io_error)?;
+            let connecting = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello);
+            step(limit, connecting).await.map_err(|f| classify(Stage::Connect, f, false))?
+        };
         // Counted from here so that every early return below drops (and uncounts) the session.
         self.live.fetch_add(1, Ordering::SeqCst);
         let mut conn = Conn { smtp, _live: LiveGuard(Arc::clone(&self.live)) };

@@ -8,7 +8,7 @@
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::store::{Mark, Outcome, Store};
+use crate::store::{Claim, Mark, Outcome, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -18,8 +18,16 @@ const MAX_BATCH: usize = 512;
 
 enum Request {
     Mark(Mark, oneshot::Sender<Result<bool>>),
+    Claim(ClaimRequest, oneshot::Sender<Result<Vec<Claim>>>),
     Outcome(Box<Outcome>),
     Flush(oneshot::Sender<Result<()>>),
+}
+
+struct ClaimRequest {
+    campaign: i64,
+    limit: i64,
+    lease_until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
 }
 
 /// Handle to the writer task; cheap to clone.
@@ -47,6 +55,22 @@ impl Writer {
     pub async fn mark(&self, mark: Mark) -> Result<bool> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Request::Mark(mark, tx)).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Claims a batch of `campaign` (see [`Store::claim`]). Claims go through the writer
+    /// too, so that this process's writes never wait for each other's locks (on SQLite
+    /// a second writer would sleep in the busy handler).
+    pub async fn claim(
+        &self,
+        campaign: i64,
+        limit: i64,
+        lease_until: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Claim>> {
+        let (tx, rx) = oneshot::channel();
+        let request = ClaimRequest { campaign, limit, lease_until, now };
+        self.tx.send(Request::Claim(request, tx)).await.map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -80,8 +104,10 @@ async fn run(
         let mut mark_replies = Vec::new();
         let mut outcomes = Vec::new();
         let mut flushes = Vec::new();
+        let mut claims = Vec::new();
         for request in batch.drain(..) {
             match request {
+                Request::Claim(c, reply) => claims.push((c, reply)),
                 Request::Mark(m, reply) => {
                     marks.push(m);
                     mark_replies.push(reply);
@@ -111,6 +137,10 @@ async fn run(
                     let _ = reply.send(Err(Error::Internal(anyhow::anyhow!("commit failed: {e}"))));
                 }
             }
+        }
+        // After the commit: the marks waiting in it were the urgent part.
+        for (c, reply) in claims {
+            let _ = reply.send(store.claim(&owner, c.campaign, c.limit, c.lease_until, c.now).await);
         }
     }
 }

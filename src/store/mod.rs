@@ -331,7 +331,7 @@ impl Store {
     pub async fn claim(
         &self,
         owner: &str,
-        campaign: Option<i64>,
+        campaign: i64,
         limit: i64,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,

@@ -148,35 +148,45 @@ fn claim_from_row(r: &DbRow) -> Result<Claim> {
     })
 }
 
-/// Claims up to `limit` sends that are due (queued, or deferred with `due_at` passed) of
-/// running campaigns (only `campaign` if given) under `owner`'s lease. PostgreSQL skips
-/// rows another daemon holds locked; SQLite serialises writers, so one UPDATE … RETURNING
-/// is atomic there.
+/// Claims up to `limit` queued sends of `campaign` (if it is running), and up to `limit`
+/// of its deferred sends whose retry time has passed, under `owner`'s lease. Each half
+/// walks an index in order and stops at `limit` (never the whole campaign). PostgreSQL
+/// skips rows another daemon holds locked; SQLite serialises writers, so one
+/// UPDATE … RETURNING is atomic there.
 pub(in crate::store) async fn claim(
     pool: &Pool,
     owner: &str,
-    campaign: Option<i64>,
+    campaign: i64,
     limit: i64,
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Claim>> {
-    let mut qb = QueryBuilder::<Db>::new("UPDATE sends SET state = 'claimed', lease_owner = ");
-    qb.push_bind(owner.to_owned()).push(", lease_until = ").push_bind(lease_until);
-    qb.push(", updated_at = ").push_bind(now);
-    qb.push(
-        " WHERE id IN (SELECT s.id FROM sends s JOIN campaigns c ON c.id = s.campaign_id \
-         WHERE c.state = 'running' AND (s.state = 'queued' OR (s.state = 'deferred' AND s.due_at <= ",
+    // On PostgreSQL the rows are re-checked once locked. On SQLite the statement is atomic,
+    // and a state test out here would make SQLite walk the state index (every open send
+    // of the campaign) instead of looking up the ids.
+    let (lock, recheck) = match DIALECT {
+        Dialect::Postgres => (" FOR UPDATE SKIP LOCKED", "AND state IN ('queued', 'deferred') "),
+        Dialect::Sqlite => ("", ""),
+    };
+    let sql = format!(
+        "UPDATE sends SET state = 'claimed', lease_owner = $1, lease_until = $2, updated_at = $3 \
+         WHERE id IN (\
+           SELECT id FROM (SELECT id FROM sends WHERE state = 'queued' AND campaign_id = $4 \
+             ORDER BY id LIMIT $5{lock}) q \
+           UNION ALL \
+           SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND campaign_id = $4 AND due_at <= $3 \
+             ORDER BY due_at LIMIT $5{lock}) d) \
+         {recheck}AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $4 AND c.state = 'running') \
+         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at"
     );
-    qb.push_bind(now).push("))");
-    if let Some(id) = campaign {
-        qb.push(" AND s.campaign_id = ").push_bind(id);
-    }
-    qb.push(" ORDER BY s.id LIMIT ").push_bind(limit);
-    if DIALECT == Dialect::Postgres {
-        qb.push(" FOR UPDATE OF s SKIP LOCKED");
-    }
-    qb.push(") AND state IN ('queued', 'deferred') RETURNING id, campaign_id, contact_id, attempts, first_attempt_at");
-    let rows = qb.build().fetch_all(pool).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(campaign)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
     let mut claims: Vec<Claim> = rows.iter().map(claim_from_row).collect::<Result<_>>()?;
     claims.sort_by_key(|c| c.send_id);
     Ok(claims)
@@ -208,47 +218,57 @@ pub(in crate::store) async fn write_batch(
         Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
         Dialect::Postgres => pool.begin().await?,
     };
-    let mut granted = Vec::with_capacity(marks.len());
-    for m in marks {
-        let done = sqlx::query(
-            "UPDATE sends SET state = 'transmitting', lease_until = $1, updated_at = $2 \
-             WHERE id = $3 AND state = 'claimed' AND lease_owner = $4 \
-             AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
-             AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = $5)",
-        )
-        .bind(transmit_lease)
-        .bind(now)
-        .bind(m.send_id)
-        .bind(owner)
-        .bind(m.ledger_seq)
-        .execute(&mut *tx)
-        .await?;
-        granted.push(done.rows_affected() == 1);
+    // One statement for all the marks and one per chunk of outcomes: the batch costs a
+    // few round trips to the database, not two per message.
+    let mut granted_ids = std::collections::HashSet::new();
+    for chunk in marks.chunks(super::CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("WITH m(id, seq) AS (");
+        qb.push_values(chunk, |mut b, m| {
+            b.push_bind(m.send_id).push_bind(m.ledger_seq);
+        });
+        qb.push(") UPDATE sends SET state = 'transmitting', lease_until = ").push_bind(transmit_lease);
+        qb.push(", updated_at = ").push_bind(now);
+        qb.push(" FROM m WHERE sends.id = m.id AND sends.state = 'claimed' AND sends.lease_owner = ").push_bind(owner);
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
+             AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = m.seq) \
+             RETURNING sends.id",
+        );
+        for row in qb.build().fetch_all(&mut *tx).await? {
+            granted_ids.insert(row.try_get::<i64, _>(0)?);
+        }
     }
-    for o in outcomes {
-        let sent_at = (o.state == SendState::Sent).then_some(now);
-        let done = sqlx::query(
-            "UPDATE sends SET state = $1, reason = $2, attempts = $3, due_at = $4, relay = COALESCE($5, relay), \
-             smtp_code = $6, smtp_text = $7, first_attempt_at = COALESCE(first_attempt_at, $8), \
-             sent_at = COALESCE($9, sent_at), lease_owner = NULL, lease_until = NULL, updated_at = $10 \
-             WHERE id = $11 AND lease_owner = $12",
-        )
-        .bind(o.state.as_str())
-        .bind(&o.reason)
-        .bind(o.attempts)
-        .bind(o.due_at)
-        .bind(&o.relay)
-        .bind(o.smtp_code)
-        .bind(&o.smtp_text)
-        .bind(o.first_attempt_at)
-        .bind(sent_at)
-        .bind(now)
-        .bind(o.send_id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        if let (Some(b), 1) = (&o.bounce, done.rows_affected()) {
-            insert_bounce(&mut tx, o.send_id, b, now).await?;
+    let granted = marks.iter().map(|m| granted_ids.contains(&m.send_id)).collect();
+    for chunk in outcomes.chunks(super::CHUNK / 4) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "WITH o(id, state, reason, attempts, due_at, relay, smtp_code, smtp_text, first_attempt_at, sent_at) AS (",
+        );
+        qb.push_values(chunk, |mut b, o| {
+            b.push_bind(o.send_id)
+                .push_bind(o.state.as_str())
+                .push_bind(o.reason.clone())
+                .push_bind(o.attempts)
+                .push_bind(o.due_at)
+                .push_bind(o.relay.clone())
+                .push_bind(o.smtp_code)
+                .push_bind(o.smtp_text.clone())
+                .push_bind(o.first_attempt_at)
+                .push_bind((o.state == SendState::Sent).then_some(now));
+        });
+        qb.push(
+            ") UPDATE sends SET state = o.state, reason = o.reason, attempts = o.attempts, due_at = o.due_at, \
+             relay = COALESCE(o.relay, sends.relay), smtp_code = o.smtp_code, smtp_text = o.smtp_text, \
+             first_attempt_at = COALESCE(sends.first_attempt_at, o.first_attempt_at), \
+             sent_at = COALESCE(o.sent_at, sends.sent_at), lease_owner = NULL, lease_until = NULL, updated_at = ",
+        );
+        qb.push_bind(now).push(" FROM o WHERE sends.id = o.id AND sends.lease_owner = ").push_bind(owner);
+        qb.push(" RETURNING sends.id");
+        let updated: std::collections::HashSet<i64> =
+            qb.build().fetch_all(&mut *tx).await?.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+        for o in chunk {
+            if let (Some(b), true) = (&o.bounce, updated.contains(&o.send_id)) {
+                insert_bounce(&mut tx, o.send_id, b, now).await?;
+            }
         }
     }
     tx.commit().await?;

@@ -22,8 +22,14 @@ pub async fn render(app: &App, metrics: &Metrics, throttle: &Throttle) -> Result
     for s in SendState::ALL {
         sample(&mut out, "herald_sends", Some(("state", s.as_str())), count(&sends, *s));
     }
-    family(&mut out, "herald_queue_depth", "gauge", "Sends still to attempt: queued, claimed, or deferred for a retry.");
-    let depth = count(&sends, SendState::Queued) + count(&sends, SendState::Claimed) + count(&sends, SendState::Deferred);
+    family(
+        &mut out,
+        "herald_queue_depth",
+        "gauge",
+        "Sends still to attempt: queued, claimed, or deferred for a retry.",
+    );
+    let depth =
+        count(&sends, SendState::Queued) + count(&sends, SendState::Claimed) + count(&sends, SendState::Deferred);
     sample(&mut out, "herald_queue_depth", None, depth);
     family(&mut out, "herald_bounces", "gauge", "Bounce events by kind (from the database).");
     for k in BounceKind::ALL {

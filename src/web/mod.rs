@@ -36,11 +36,15 @@ async fn healthz(State(s): State<Arc<WebState>>) -> Response {
             .into_response();
     }
     match s.app.store.execute_raw("SELECT 1").await {
-        Ok(_) => axum::Json(serde_json::json!({"status": "ok", "database": s.app.store.backend_name()}))
-            .into_response(),
+        Ok(_) => {
+            axum::Json(serde_json::json!({"status": "ok", "database": s.app.store.backend_name()})).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "health check: the database does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "error", "database": e.to_string()})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "error", "database": e.to_string()})),
+            )
                 .into_response()
         }
     }

@@ -72,7 +72,8 @@ fn logs(t: &TestDb) -> String {
     for p in entries {
         let text = std::fs::read_to_string(&p).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        out += &format!("\n--- {} (last lines)\n{}", p.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        out +=
+            &format!("\n--- {} (last lines)\n{}", p.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
     }
     out
 }
@@ -105,7 +106,8 @@ async fn wait_until_done(t: &TestDb, name: &str, limit: Duration) -> serde_json:
 /// `n` eligible contacts `p00000@<domain>` over a few domains, and the fixture's
 /// excluded people (who must get nothing, however often the sender is killed).
 fn many_contacts(n: usize) -> String {
-    let mut csv = CONTACTS.lines().filter(|l| !ELIGIBLE_FIXTURE.iter().any(|e| l.starts_with(e))).collect::<Vec<_>>().join("\n");
+    let mut csv =
+        CONTACTS.lines().filter(|l| !ELIGIBLE_FIXTURE.iter().any(|e| l.starts_with(e))).collect::<Vec<_>>().join("\n");
     csv.push('\n');
     for i in 0..n {
         let domain = ["example.com", "example.org", "example.net"][i % 3];

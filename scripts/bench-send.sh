@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Sending benchmark (issue #4). Starts Postfix's smtp-sink on loopback, sends an
+# N-recipient campaign (default 20 000) from the embedded SQLite database through Herald
+# with 20 connections and no rate limit, then runs Postfix's raw client
+# `smtp-source -d -s 20 -m N -l SIZE` (connections reused, the same message size) against
+# the same sink. Prints both rates per run, the medians and their ratio (target >= 0.5).
+# Herald's time is the whole `herald campaign send` command: start-up, materialising the
+# sends, rendering, SMTP, and every state change committed.
+# Needs smtp-sink / smtp-source (Debian package `postfix`; installed if missing).
+# Usage: scripts/bench-send.sh [N] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-20000}
+runs=${2:-3}
+port=${BENCH_SMTP_PORT:-12525}
+if ! command -v smtp-sink >/dev/null && [ ! -x /usr/sbin/smtp-sink ]; then
+  echo "bench-send: installing postfix (for smtp-sink and smtp-source)" >&2
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
+cargo build --release --locked -q
+bin="$PWD/target/release/herald"
+work=$(mktemp -d)
+sink_pid=""
+cleanup() { [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+user=()
+[ "$(id -u)" = 0 ] && user=(-u nobody)
+smtp-sink "${user[@]}" -c "127.0.0.1:$port" 1024 >/dev/null 2>&1 &
+sink_pid=$!
+sleep 0.5
+
+cd "$work"
+"$bin" init . >/dev/null
+cat >> config/herald.toml <<TOML
+
+[[smtp]]
+host = "127.0.0.1"
+port = $port
+tls = "none"
+max_connections = 20
+TOML
+sed -i 's/^check_domains = true/check_domains = false/' config/herald.toml
+python3 - "$n" > contacts.csv <<'PY'
+import sys
+n = int(sys.argv[1])
+print("email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists")
+for i in range(n):
+    print(f"user{i}@example{i % 97}.com,First{i},double_opt_in,consent,2025-03-01,newsletter,newsletter:confirmed")
+PY
+"$bin" contacts import contacts.csv --json >/dev/null
+cp campaigns/example.toml campaign.toml
+sed -i '/^name *=/d; /^send_at *=/d' campaign.toml
+
+# The size of one message as Herald sends it, for smtp-source's -l.
+sed "1i name = \"bench-size\"" campaign.toml > size.toml
+"$bin" campaign preview size.toml --out preview --limit 1 >/dev/null
+size=$(stat -c %s preview/*.eml | head -n1)
+echo "message size: $size bytes; $n recipients; 20 connections"
+
+rates_h=(); rates_s=(); rss=()
+for run in $(seq 1 "$runs"); do
+  sed "1i name = \"bench-$run\"" campaign.toml > "run-$run.toml"
+  start=$(date +%s.%N)
+  /usr/bin/time -f '%M' -o rss.txt "$bin" campaign send "run-$run.toml" --json > "report-$run.json"
+  end=$(date +%s.%N)
+  h=$(awk -v a="$start" -v b="$end" -v n="$n" 'BEGIN {printf "%.0f", n / (b - a)}')
+  sent=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['sent'])" "report-$run.json")
+  [ "$sent" = "$n" ] || { echo "run $run: Herald sent $sent of $n" >&2; exit 1; }
+  start=$(date +%s.%N)
+  smtp-source -d -s 20 -m "$n" -l "$size" -f bench@acme.example -t user@example.com "127.0.0.1:$port" >/dev/null
+  end=$(date +%s.%N)
+  s=$(awk -v a="$start" -v b="$end" -v n="$n" 'BEGIN {printf "%.0f", n / (b - a)}')
+  r=$(awk -v k="$(cat rss.txt)" 'BEGIN {printf "%.1f", k / 1024}')
+  echo "run $run: herald $h msg/s (peak RSS $r MB), smtp-source $s msg/s, ratio $(awk -v h="$h" -v s="$s" 'BEGIN {printf "%.2f", h / s}')"
+  rates_h+=("$h"); rates_s+=("$s"); rss+=("$r")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mh=$(median "${rates_h[@]}"); ms=$(median "${rates_s[@]}")
+echo "median: herald $mh msg/s, smtp-source $ms msg/s, ratio $(awk -v h="$mh" -v s="$ms" 'BEGIN {printf "%.2f", h / s}') (target >= 0.5); herald peak RSS median $(median "${rss[@]}") MB"
