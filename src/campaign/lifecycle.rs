@@ -67,7 +67,7 @@ pub async fn materialise(app: &App, record: &CampaignRecord, campaign: &Campaign
     if record.materialised {
         return Ok(0);
     }
-    let query = audience_query(campaign);
+    let query = audience_query(campaign, app.clock.now());
     let mut after = record.materialised_upto;
     let mut queued = 0;
     loop {

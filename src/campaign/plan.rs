@@ -39,7 +39,7 @@ impl Serialize for Exclusions {
     }
 }
 
-pub fn audience_query(c: &Campaign) -> AudienceQuery {
+pub fn audience_query(c: &Campaign, now: chrono::DateTime<chrono::Utc>) -> AudienceQuery {
     AudienceQuery {
         lists: c.lists.iter().map(|l| l.to_string()).collect(),
         segment: c
@@ -54,11 +54,12 @@ pub fn audience_query(c: &Campaign) -> AudienceQuery {
             })
             .collect(),
         policy: c.policy.clone(),
+        now,
     }
 }
 
 pub async fn plan(app: &App, campaign: &Campaign) -> Result<PlanReport> {
-    let (audience, counts) = app.store.plan_counts(&audience_query(campaign)).await?;
+    let (audience, counts) = app.store.plan_counts(&audience_query(campaign, app.clock.now())).await?;
     let mut excluded = Exclusions::default();
     let mut eligible = 0;
     for (reason, n) in counts {
@@ -89,7 +90,8 @@ pub async fn explain(app: &App, campaign: &Campaign, email: &EmailAddress) -> Re
         app.store.contact(email.normalized()).await?.ok_or_else(|| Error::NotFound(format!("no contact {email}")))?;
     let suppressed = app.store.is_suppressed(&app.mac(email)).await?;
     let lists = app.store.list_settings().await?;
-    let facts = Facts::of(&contact, suppressed, &campaign.lists, &lists, campaign.purpose.as_ref());
+    let mut facts = Facts::of(&contact, suppressed, &campaign.lists, &lists, campaign.purpose.as_ref());
+    with_history(app, campaign, &mut facts, contact.id).await?;
     let subscribed = campaign.lists.iter().any(|l| contact.lists.contains_key(l));
     let mismatch = campaign.segment.iter().find(|rule| !segment_matches(&contact, &rule.field, &rule.values));
     let audience_note = match (subscribed, mismatch) {
@@ -118,6 +120,22 @@ pub async fn explain(app: &App, campaign: &Campaign, email: &EmailAddress) -> Re
         rules: policy::explain(&campaign.policy, &facts),
         verdict,
     })
+}
+
+/// Fills in the delivery history the frequency cap and the unengaged rule judge (the
+/// same figures the send-time re-check uses).
+pub async fn with_history(app: &App, campaign: &Campaign, facts: &mut Facts, contact_id: Option<i64>) -> Result<()> {
+    let p = &campaign.policy;
+    let Some(id) = contact_id else { return Ok(()) };
+    if p.frequency_cap.is_none() && p.exclude_unengaged.is_none() {
+        return Ok(());
+    }
+    let since = p.frequency_cap.map(|cap| app.clock.now() - chrono::Duration::days(i64::from(cap.days)));
+    let h = app.store.history(&[id], since, p.exclude_unengaged).await?.remove(&id).unwrap_or_default();
+    facts.recent_marketing = h.recent_marketing;
+    facts.recent_delivered = h.recent_delivered;
+    facts.recent_engaged = h.recent_engaged;
+    Ok(())
 }
 
 fn field_name(field: &SegmentField) -> String {

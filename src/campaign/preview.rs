@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 async fn facts(app: &App, campaign: &Campaign, contact: &Contact) -> Result<Facts> {
     let suppressed = app.store.is_suppressed(&app.mac(&contact.email)).await?;
     let lists = app.store.list_settings().await?;
-    Ok(Facts::of(contact, suppressed, &campaign.lists, &lists, campaign.purpose.as_ref()))
+    let mut facts = Facts::of(contact, suppressed, &campaign.lists, &lists, campaign.purpose.as_ref());
+    super::plan::with_history(app, campaign, &mut facts, contact.id).await?;
+    Ok(facts)
 }
 
 /// The message one contact would get. An excluded contact is refused (naming the
@@ -67,7 +69,7 @@ pub async fn preview_many(
 
 /// The first `limit` eligible contacts, each checked again by the pure policy.
 async fn eligible_sample(app: &App, campaign: &Campaign, limit: usize) -> Result<Vec<EligibleRecipient>> {
-    let q = audience_query(campaign);
+    let q = audience_query(campaign, app.clock.now());
     let mut out = Vec::new();
     let mut after = 0;
     while out.len() < limit {

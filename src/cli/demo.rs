@@ -79,7 +79,7 @@ fn say(ctx: &Context, line: &str) {
 
 /// The audience members the policy excludes, with the reason, by address.
 async fn excluded_addresses(app: &crate::app::App, c: &campaign::Campaign) -> Result<Vec<(String, ExclusionReason)>> {
-    let query = plan::audience_query(c);
+    let query = plan::audience_query(c, app.clock.now());
     let mut out = Vec::new();
     let mut after = 0;
     loop {

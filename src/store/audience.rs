@@ -16,4 +16,6 @@ pub struct AudienceQuery {
     pub lists: Vec<String>,
     pub segment: Vec<(SegmentColumn, Vec<String>)>,
     pub policy: CampaignPolicy,
+    /// The moment the frequency cap's window ends (its start is `days` before).
+    pub now: chrono::DateTime<chrono::Utc>,
 }

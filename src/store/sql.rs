@@ -650,8 +650,16 @@ fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery) {
                  ELSE 0 END) = 0 THEN 'no_legal_basis' "
             ));
         }
-        // frequency_cap and unengaged need the delivery history of the sending engine;
-        // until it exists both counts are zero here and in the Rust facts alike.
+        // Rules 9 and 10 read the delivery history (the `fc` and `ue` joins below), as
+        // `Store::history` does for the send-time re-check.
+        if marketing && let Some(cap) = p.frequency_cap {
+            qb.push(format!("WHEN COALESCE(fc.n, 0) >= {} THEN 'frequency_cap' ", cap.max));
+        }
+        if marketing && let Some(n) = p.exclude_unengaged.filter(|n| *n > 0) {
+            qb.push(format!(
+                "WHEN ct.state = 'granted' AND COALESCE(ue.n, 0) >= {n} AND COALESCE(ue.engaged, 0) = 0 THEN 'unengaged' "
+            ));
+        }
     }
     qb.push(
         "ELSE NULL END AS reason FROM (\
@@ -683,6 +691,27 @@ fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery) {
     );
     if let Some(purpose) = &p.purpose {
         qb.push(" LEFT JOIN consents cp ON cp.contact_id = a.id AND cp.purpose = ").push_bind(purpose.as_str().to_owned());
+    }
+    if marketing && let Some(cap) = p.frequency_cap {
+        // Marketing messages delivered within the window, per contact.
+        qb.push(
+            " LEFT JOIN (SELECT s.contact_id, COUNT(*) AS n FROM sends s JOIN campaigns k ON k.id = s.campaign_id \
+             WHERE s.state = 'sent' AND k.kind = 'marketing' AND s.sent_at >= ",
+        );
+        qb.push_bind(q.now - chrono::Duration::days(i64::from(cap.days)));
+        qb.push(" GROUP BY s.contact_id) fc ON fc.contact_id = a.id");
+    }
+    if marketing && let Some(n) = p.exclude_unengaged.filter(|n| *n > 0) {
+        // Of each contact's last n delivered messages: how many, and how many engaged.
+        qb.push(
+            " LEFT JOIN (SELECT contact_id, COUNT(*) AS n, \
+             SUM(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS engaged \
+             FROM (SELECT contact_id, opened_at, clicked_at, \
+             ROW_NUMBER() OVER (PARTITION BY contact_id ORDER BY sent_at DESC, id DESC) AS k \
+             FROM sends WHERE state = 'sent') h WHERE k <= ",
+        );
+        qb.push_bind(i64::from(n));
+        qb.push(" GROUP BY contact_id) ue ON ue.contact_id = a.id LEFT JOIN consents ct ON ct.contact_id = a.id AND ct.purpose = 'tracking'");
     }
 }
 

@@ -93,7 +93,7 @@ on_both_backends! {
         for round in 0..12 {
             let policy = random_policy(&mut rng);
             let lists: Vec<ListName> = match round % 3 { 0 => vec!["a"], 1 => vec!["b"], _ => vec!["a", "b"] }.into_iter().map(|l| ListName::parse(l).unwrap()).collect();
-            let q = AudienceQuery { lists: lists.iter().map(|l| l.to_string()).collect(), segment: vec![], policy: policy.clone() };
+            let q = AudienceQuery { lists: lists.iter().map(|l| l.to_string()).collect(), segment: vec![], policy: policy.clone(), now: Utc::now() };
             let from_sql: HashMap<i64, Option<ExclusionReason>> = t.app.store.audience(&q, 0, 10_000).await.unwrap().into_iter().collect();
             let mut members = 0;
             for i in 0..300 {
@@ -163,7 +163,7 @@ outsider@example.com,double_opt_in,consent,,2025-01-01,newsletter,,other,DE,pro
         let c = herald::campaign::load(&campaign, &t.app.config.policy).unwrap();
         let plan = plan::plan(&t.app, &c).await.unwrap();
         assert_eq!(plan.audience, 14);
-        let _ = audience_query(&c);
+        let _ = audience_query(&c, Utc::now());
         let e = plan::explain(&t.app, &c, &EmailAddress::parse("withdrawn@example.com").unwrap()).await.unwrap();
         assert_eq!(e.verdict, "no_legal_basis");
         let e = plan::explain(&t.app, &c, &EmailAddress::parse("france@example.com").unwrap()).await.unwrap();

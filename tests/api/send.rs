@@ -6,9 +6,10 @@ use crate::fake_smtp::{Behaviour, FakeSmtp, Matcher, Rule};
 use crate::helpers::*;
 use crate::on_both_backends;
 use herald::app::App;
-use herald::campaign::{self, lifecycle};
+use herald::campaign::{self, lifecycle, plan};
 use herald::clock::SystemClock;
 use herald::consent::Actor;
+use herald::domain::ExclusionReason;
 use herald::domain::{CampaignState, EmailAddress};
 use herald::send::engine::{Deps, Engine, Until};
 use std::collections::BTreeMap;
@@ -163,6 +164,46 @@ on_both_backends! {
         let failed = status.failures.iter().find(|f| f.smtp_code == Some(550)).expect("the 550 is kept");
         assert!(failed.smtp_text.as_deref().unwrap_or("").contains("User unknown"));
         assert_eq!(recipients(&fake).keys().collect::<Vec<_>>(), ["ada@example.com"]);
+    }
+
+    async fn the_frequency_cap_and_the_unengaged_rule_read_the_delivery_history(t) {
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        // Ada agreed to tracking; Bob and Cy did not (so they are never judged unengaged).
+        let contacts = CONTACTS.replace(
+            "ada@example.com,Ada,double_opt_in,consent,2025-01-01,newsletter,",
+            "ada@example.com,Ada,double_opt_in,consent,2025-01-01,newsletter;tracking,",
+        );
+        let (app, file) = setup_with(&t, &fake, &contacts, "").await;
+        assert_eq!(send(&app, &file).await.sent, 3);
+        let load = |name: &str, policy: &str| {
+            let path = t.write(&format!("{name}.toml"), format!("{}[policy]\n{policy}\n", CAMPAIGN.replace("spring", name)));
+            campaign::load(&path, &app.config.policy).unwrap()
+        };
+        let ada = EmailAddress::parse("ada@example.com").unwrap();
+
+        // One marketing message in the last 30 days is the cap: nobody gets a second.
+        let capped = load("capped", "frequency_cap = { max = 1, days = 30 }");
+        let report = plan::plan(&app, &capped).await.unwrap();
+        assert_eq!((report.eligible, report.excluded.get(ExclusionReason::FrequencyCap)), (0, 3), "{report:?}");
+        assert_eq!(plan::explain(&app, &capped, &ada).await.unwrap().verdict, "frequency_cap");
+        let roomy = load("roomy", "frequency_cap = { max = 2, days = 30 }");
+        assert_eq!(plan::plan(&app, &roomy).await.unwrap().eligible, 3);
+        // Sending the capped campaign sends nothing more.
+        let capped_file = t.dir.path().join("capped.toml");
+        let status = send(&app, &capped_file).await;
+        assert_eq!((status.sent, status.total), (0, 0), "{status:?}");
+        assert_eq!(fake.count(), 3);
+
+        // Ada's last delivered message was not opened: unengaged. Bob and Cy gave no
+        // tracking consent, so they are never judged.
+        let quiet = load("quiet", "exclude_unengaged = 1");
+        let report = plan::plan(&app, &quiet).await.unwrap();
+        assert_eq!((report.eligible, report.excluded.get(ExclusionReason::Unengaged)), (2, 1), "{report:?}");
+        assert_eq!(plan::explain(&app, &quiet, &ada).await.unwrap().verdict, "unengaged");
+        // Once she opens it she is engaged again.
+        t.app.store.execute_raw("UPDATE sends SET opened_at = sent_at WHERE state = 'sent'").await.unwrap();
+        assert_eq!(plan::plan(&app, &quiet).await.unwrap().eligible, 3);
+        assert_eq!(plan::explain(&app, &quiet, &ada).await.unwrap().verdict, "eligible");
     }
 }
 
