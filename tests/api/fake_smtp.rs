@@ -131,6 +131,8 @@ pub struct Received {
     pub data: Vec<u8>,
     /// Number of the connection it came on (1 for the first accepted connection).
     pub connection: u64,
+    /// When the end of its DATA arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]

@@ -205,6 +205,39 @@ on_both_backends! {
         assert_eq!(plan::plan(&app, &quiet).await.unwrap().eligible, 3);
         assert_eq!(plan::explain(&app, &quiet, &ada).await.unwrap().verdict, "eligible");
     }
+
+    async fn per_domain_rate_limits_hold_per_domain(t) {
+        // example.com is limited to 4/s (burst 4), every other domain to 8/s (burst 8).
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        let mut csv = CONTACTS.lines().next().unwrap().to_owned() + "\n";
+        for i in 0..12 {
+            for domain in ["example.com", "example.org"] {
+                csv += &format!("r{i}@{domain},R{i},double_opt_in,consent,2025-01-01,newsletter,newsletter:confirmed\n");
+            }
+        }
+        let limits = "[limits]\n[limits.domains]\n\"example.com\" = \"4/s\"\ndefault = \"8/s\"\n";
+        let (app, file) = setup_with(&t, &fake, &csv, limits).await;
+        assert_eq!(send(&app, &file).await.sent, 24);
+        let times = |domain: &str| {
+            let mut at: Vec<std::time::Instant> =
+                fake.received().iter().filter(|m| m.to[0].ends_with(domain)).map(|m| m.at).collect();
+            at.sort();
+            at
+        };
+        let (com, org) = (times("@example.com"), times("@example.org"));
+        assert_eq!((com.len(), org.len()), (12, 12));
+        // 12 messages at 4/s after a burst of 4 take at least (12 - 4) / 4 = 2 s; a little
+        // slack for the time between the throttle's grant and the server's receipt.
+        let span = |at: &[std::time::Instant]| at[at.len() - 1] - at[0];
+        assert!(span(&com) >= Duration::from_millis(1800), "example.com: 12 messages in {:?}", span(&com));
+        // In any one-second window: at most the burst plus one second's rate.
+        for (i, start) in com.iter().enumerate() {
+            let within = com[i..].iter().take_while(|t| **t - *start < Duration::from_secs(1)).count();
+            assert!(within <= 8, "{within} messages to example.com within one second");
+        }
+        // example.org is not held to example.com's limit.
+        assert!(span(&org) < span(&com), "example.org took {:?}, example.com {:?}", span(&org), span(&com));
+    }
 }
 
 #[test]

@@ -198,7 +198,7 @@ impl Session {
         let drop_after = behaviour.drop_after_data_reply.any(&to);
         let queue_id = {
             let mut received = lock(&self.shared.received);
-            received.push(Received { from, to, data, connection: self.id });
+            received.push(Received { from, to, data, connection: self.id, at: std::time::Instant::now() });
             received.len()
         };
         self.accepted_here += 1;
