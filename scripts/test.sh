@@ -2,6 +2,8 @@
 # Runs every check and test: formatting, clippy, and `cargo test` on SQLite and PostgreSQL.
 # Makes sure PostgreSQL is reachable first (starts the local server, or installs it from
 # Debian's packages on a machine that has none) and exports HERALD_TEST_POSTGRES_URL.
+# Then starts maildev (an SMTP test server with an HTTP API, installed from npm into
+# target/tools/maildev) and exports HERALD_TEST_MAILDEV_SMTP and HERALD_TEST_MAILDEV_API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +37,60 @@ ensure_postgres() {
 
 ensure_postgres
 echo "test.sh: PostgreSQL at ${HERALD_TEST_POSTGRES_URL%%@*}@… ready" >&2
+
+MAILDEV_VERSION="2.2.1"
+MAILDEV_SMTP_PORT="${HERALD_TEST_MAILDEV_SMTP_PORT:-11025}"
+MAILDEV_WEB_PORT="${HERALD_TEST_MAILDEV_WEB_PORT:-11080}"
+MAILDEV_PID=""
+
+maildev_ready() { curl -fsS "http://127.0.0.1:$MAILDEV_WEB_PORT/email" >/dev/null 2>&1; }
+
+stop_maildev() {
+  if [ -n "$MAILDEV_PID" ]; then
+    kill "$MAILDEV_PID" 2>/dev/null || true
+    wait "$MAILDEV_PID" 2>/dev/null || true
+  fi
+}
+
+ensure_maildev() {
+  local tools="$PWD/target/tools/maildev" log="$PWD/target/maildev.log"
+  if [ ! -x "$tools/node_modules/.bin/maildev" ]; then
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+      echo "test.sh: node and npm are needed to install maildev $MAILDEV_VERSION (the SMTP test server)" >&2
+      exit 1
+    fi
+    echo "test.sh: installing maildev $MAILDEV_VERSION from npm into $tools" >&2
+    mkdir -p "$tools"
+    npm install --no-save --no-audit --no-fund --prefix "$tools" "maildev@$MAILDEV_VERSION" >&2
+  fi
+  if ! command -v node >/dev/null; then
+    echo "test.sh: node is needed to run maildev (the SMTP test server)" >&2
+    exit 1
+  fi
+  if maildev_ready; then
+    echo "test.sh: reusing the maildev already answering on port $MAILDEV_WEB_PORT" >&2
+  else
+    trap stop_maildev EXIT
+    "$tools/node_modules/.bin/maildev" --ip 127.0.0.1 --web-ip 127.0.0.1 \
+      -s "$MAILDEV_SMTP_PORT" -w "$MAILDEV_WEB_PORT" >"$log" 2>&1 &
+    MAILDEV_PID=$!
+    for _ in $(seq 1 60); do
+      maildev_ready && break
+      kill -0 "$MAILDEV_PID" 2>/dev/null || break
+      sleep 0.5
+    done
+    if ! maildev_ready; then
+      echo "test.sh: maildev did not answer on port $MAILDEV_WEB_PORT; its log ($log):" >&2
+      tail -n 20 "$log" >&2 || true
+      exit 1
+    fi
+  fi
+  export HERALD_TEST_MAILDEV_SMTP="127.0.0.1:$MAILDEV_SMTP_PORT"
+  export HERALD_TEST_MAILDEV_API="http://127.0.0.1:$MAILDEV_WEB_PORT"
+}
+
+ensure_maildev
+echo "test.sh: maildev at $HERALD_TEST_MAILDEV_API (SMTP $HERALD_TEST_MAILDEV_SMTP) ready" >&2
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

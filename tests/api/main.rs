@@ -8,6 +8,7 @@ mod cli;
 mod daemon;
 mod import;
 mod ledger;
+mod maildev;
 mod outbox;
 mod policy;
 mod relay;

@@ -1,0 +1,202 @@
+//! A campaign sent through a real SMTP test server, maildev 2.2.1, and read back through
+//! its HTTP API. `scripts/test.sh` starts maildev and exports `HERALD_TEST_MAILDEV_SMTP`
+//! (host:port) and `HERALD_TEST_MAILDEV_API` (base URL); without them the test is skipped.
+//! All tests share one maildev, so every address gets a per-test tag in its local part
+//! (`ada+<tag>@example.com`) and only messages carrying that tag are looked at.
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use crate::send::CONTACTS;
+use herald::app::App;
+use herald::campaign::{self, lifecycle};
+use herald::clock::SystemClock;
+use herald::consent::Actor;
+use herald::domain::{CampaignState, EmailAddress};
+use herald::send::engine::{Deps, Engine, Until};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// (address in the fixture, first name) of everyone who should get a message.
+const ELIGIBLE: [(&str, &str); 3] = [("ada@example.com", "Ada"), ("bob@example.org", "Bob"), ("cy@example.net", "Cy")];
+
+/// Everyone in the fixture who must get nothing (and why, for the failure message).
+const EXCLUDED: [(&str, &str); 5] = [
+    ("carl@example.com", "opted out"),
+    ("dana@example.com", "unsubscribed from the list"),
+    ("eve@example.com", "suppressed"),
+    ("fay@example.com", "single opt-in"),
+    ("gus@example.com", "no consent to the purpose"),
+];
+
+const CAMPAIGN: &str = "name = \"spring\"\nsubject = \"Spring news for {{first_name}}\"\ntemplate = \"news\"\n\
+    lists = [\"newsletter\"]\npurpose = \"newsletter\"\n";
+
+struct Maildev {
+    smtp_host: String,
+    smtp_port: u16,
+    api: String,
+}
+
+impl Maildev {
+    fn from_env() -> Option<Maildev> {
+        let api = std::env::var("HERALD_TEST_MAILDEV_API").ok().filter(|v| !v.is_empty())?;
+        let smtp = std::env::var("HERALD_TEST_MAILDEV_SMTP").unwrap_or_else(|_| "127.0.0.1:1025".into());
+        let (host, port) = smtp.rsplit_once(':').expect("HERALD_TEST_MAILDEV_SMTP is host:port");
+        Some(Maildev {
+            smtp_host: host.to_owned(),
+            smtp_port: port.parse().expect("HERALD_TEST_MAILDEV_SMTP port"),
+            api: api.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Every message maildev holds whose recipient carries `tag`.
+    async fn messages(&self, http: &reqwest::Client, tag: &str) -> Vec<Value> {
+        let all: Vec<Value> = http
+            .get(format!("{}/email", self.api))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("GET /email")
+            .json()
+            .await
+            .expect("GET /email returns a JSON array");
+        all.into_iter().filter(|m| recipients(m).iter().any(|a| a.contains(tag))).collect()
+    }
+
+    /// Polls until at least `n` messages for `tag` arrived (or ~20 s passed), then looks
+    /// once more a moment later so that a late duplicate is seen too.
+    async fn wait_for(&self, http: &reqwest::Client, tag: &str, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.messages(http, tag).await;
+            if got.len() >= n {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                return self.messages(http, tag).await;
+            }
+            if Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The `to` addresses of one maildev message, lower-cased.
+fn recipients(m: &Value) -> Vec<String> {
+    m["to"]
+        .as_array()
+        .map(|to| to.iter().filter_map(|a| a["address"].as_str()).map(str::to_ascii_lowercase).collect())
+        .unwrap_or_default()
+}
+
+/// `ada@example.com` → `ada+<tag>@example.com`.
+fn tagged(address: &str, tag: &str) -> String {
+    let (local, domain) = address.split_once('@').unwrap();
+    format!("{local}+{tag}@{domain}")
+}
+
+/// Imports the fixture with tagged addresses (Eve then suppressed), writes the campaign
+/// and its template, and reopens the app with `[[smtp]]` pointing at maildev.
+async fn setup(t: &TestDb, maildev: &Maildev, tag: &str) -> (Arc<App>, PathBuf) {
+    let contacts: String = CONTACTS
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match line.split_once(',') {
+            Some((email, rest)) if i > 0 => format!("{},{rest}\n", tagged(email, tag)),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    let path = t.write("contacts.csv", contacts);
+    herald::contacts::import::import(&t.app, &path, &Default::default(), &|_, _| {}).await.unwrap();
+    let eve = EmailAddress::parse(&tagged("eve@example.com", tag)).unwrap();
+    herald::contacts::suppression::add(&t.app, &eve, "complaint", &Actor::Cli("test".into())).await.unwrap();
+    t.write("news.html.hbs", "<p>Hello {{first_name}}</p>");
+    let campaign = t.write("spring.toml", CAMPAIGN);
+    let config = std::fs::read_to_string(t.config_path()).unwrap();
+    std::fs::write(
+        t.config_path(),
+        format!(
+            "{config}\n[dns]\ncheck_domains = false\n[[smtp]]\nhost = \"{}\"\nport = {}\ntls = \"none\"\n\
+             max_connections = 4\n[sending]\nlease_seconds = 3\npoll_milliseconds = 50\nretry_base_seconds = 1\n\
+             timeout_seconds = 5\nmin_sample = 1000\n",
+            maildev.smtp_host, maildev.smtp_port
+        ),
+    )
+    .unwrap();
+    (Arc::new(open_app(&t.config_path(), Arc::new(SystemClock)).await), campaign)
+}
+
+/// Starts the campaign and runs the engine until nothing is due (as in `send.rs`).
+async fn send(app: &Arc<App>, file: &PathBuf) -> lifecycle::Status {
+    let text = std::fs::read_to_string(file).unwrap();
+    let c = campaign::parse(file, &text, &app.config.policy).unwrap();
+    let (record, _) = lifecycle::record(app, &c, &text, CampaignState::Running).await.unwrap();
+    lifecycle::materialise(app, &record, &c).await.unwrap();
+    let engine = Engine::new(app.clone(), env(), Deps::from_config(app, &env()).unwrap());
+    let (_stop, rx) = watch::channel(false);
+    engine.run(Some(record.id), Until::Idle, rx, &|| {}).await.unwrap();
+    engine.close().await;
+    let record = lifecycle::find(app, &c.name).await.unwrap();
+    lifecycle::status(app, &record).await.unwrap()
+}
+
+on_both_backends! {
+    async fn a_campaign_sent_through_maildev_arrives_once_per_eligible_person_with_footer_and_headers(t) {
+        let Some(maildev) = Maildev::from_env() else {
+            eprintln!("skipped: HERALD_TEST_MAILDEV_API is not set (scripts/test.sh starts maildev)");
+            return;
+        };
+        let tag = hex::encode(rand::random::<[u8; 6]>());
+        let (app, file) = setup(&t, &maildev, &tag).await;
+        let status = send(&app, &file).await;
+        assert_eq!((status.sent, status.failed, status.state), (3, 0, CampaignState::Completed), "{status:?}");
+
+        let http = reqwest::Client::new();
+        let messages = maildev.wait_for(&http, &tag, ELIGIBLE.len()).await;
+        let mut got: BTreeMap<String, usize> = BTreeMap::new();
+        for m in &messages {
+            for to in recipients(m) {
+                *got.entry(to).or_default() += 1;
+            }
+        }
+        for (address, _) in ELIGIBLE {
+            assert_eq!(got.get(&tagged(address, &tag)), Some(&1), "{address} must get exactly one message: {got:?}");
+        }
+        for (address, why) in EXCLUDED {
+            assert!(!got.contains_key(&tagged(address, &tag)), "{address} ({why}) got a message: {got:?}");
+        }
+        assert_eq!(messages.len(), ELIGIBLE.len(), "{got:?}");
+
+        for m in &messages {
+            let to = recipients(m).remove(0);
+            let name = ELIGIBLE.iter().find(|(a, _)| tagged(a, &tag) == to).map(|(_, n)| *n).unwrap();
+            let (html, text) = (m["html"].as_str().unwrap_or(""), m["text"].as_str().unwrap_or(""));
+            for (part, body) in [("html", html), ("text", text)] {
+                assert!(body.contains("Acme Ltd, 1 Main St"), "{to}: no postal address in the {part} part: {body}");
+                assert!(body.contains("/u/"), "{to}: no unsubscribe link in the {part} part: {body}");
+            }
+            assert_eq!(m["subject"].as_str(), Some(format!("Spring news for {name}").as_str()), "{to}");
+            assert!(html.contains(&format!("Hello {name}")), "{to}: not personalised: {html}");
+            let headers = &m["headers"];
+            let unsubscribe = headers["list-unsubscribe"].as_str().unwrap_or("");
+            assert!(unsubscribe.contains("<https://") && unsubscribe.contains("<mailto:"), "{to}: {headers}");
+            assert_eq!(headers["list-unsubscribe-post"].as_str(), Some("List-Unsubscribe=One-Click"), "{to}: {headers}");
+        }
+
+        let id = messages[0]["id"].as_str().expect("a message id");
+        let source = http
+            .get(format!("{}/email/{id}/source", maildev.api))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("GET /email/{id}/source")
+            .text()
+            .await
+            .unwrap();
+        assert!(source.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{source}");
+    }
+}
