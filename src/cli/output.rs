@@ -7,7 +7,11 @@ use serde::Serialize;
 
 pub fn json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        // A closed pipe (`herald ... --json | head`) is the reader's choice, not a crash.
+        Ok(text) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
         Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
 }

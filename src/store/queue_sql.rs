@@ -319,7 +319,8 @@ pub(in crate::store) async fn recover(pool: &Pool, now: DateTime<Utc>, resend: b
     };
     let requeued = sqlx::query(
         "UPDATE sends SET state = CASE WHEN due_at IS NULL THEN 'queued' ELSE 'deferred' END, \
-         lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE state = 'claimed' AND lease_until < $1",
+         lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+         WHERE lease_owner IS NOT NULL AND state = 'claimed' AND lease_until < $1",
     )
     .bind(now)
     .execute(&mut *tx)
@@ -328,7 +329,7 @@ pub(in crate::store) async fn recover(pool: &Pool, now: DateTime<Utc>, resend: b
     let to = if resend { "queued" } else { "in_doubt" };
     let in_doubt = sqlx::query(
         "UPDATE sends SET state = $1, reason = 'in_doubt', lease_owner = NULL, lease_until = NULL, updated_at = $2 \
-         WHERE state = 'transmitting' AND lease_until < $2",
+         WHERE lease_owner IS NOT NULL AND state = 'transmitting' AND lease_until < $2",
     )
     .bind(to)
     .bind(now)
@@ -371,7 +372,22 @@ pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<Ca
 
 /// Counts by send state over every campaign (for `/metrics`).
 pub(in crate::store) async fn state_totals(pool: &Pool) -> Result<Vec<(SendState, i64)>> {
-    totals(pool, "SELECT state AS k, COUNT(*) AS n FROM sends GROUP BY state", "send state").await
+    // Grouped by campaign first, so the counts stream out of `sends_states` in order
+    // (grouping by state alone would sort every send); summed here.
+    let per_campaign: Vec<(SendState, i64)> = totals(
+        pool,
+        "SELECT state AS k, COUNT(*) AS n FROM sends GROUP BY campaign_id, state",
+        "send state",
+    )
+    .await?;
+    let mut sums: Vec<(SendState, i64)> = Vec::new();
+    for (state, n) in per_campaign {
+        match sums.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, total)) => *total += n,
+            None => sums.push((state, n)),
+        }
+    }
+    Ok(sums)
 }
 
 pub(in crate::store) async fn campaign_state_totals(pool: &Pool) -> Result<Vec<(CampaignState, i64)>> {
