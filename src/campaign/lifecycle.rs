@@ -68,12 +68,15 @@ pub async fn materialise(app: &App, record: &CampaignRecord, campaign: &Campaign
         return Ok(0);
     }
     let query = audience_query(campaign, app.clock.now());
+    // Slices of contact ids, each judged on its own (bounded work per batch, whatever
+    // the lists and the segment), up to the newest contact when materialisation starts.
+    let last = app.store.max_contact_id().await?;
     let mut after = record.materialised_upto;
     let mut queued = 0;
     loop {
-        let batch = app.store.audience(&query, after, MATERIALISE_BATCH).await?;
-        let done = (batch.len() as i64) < MATERIALISE_BATCH;
-        let upto = batch.last().map(|(id, _)| *id).unwrap_or(after);
+        let upto = (after + MATERIALISE_BATCH).min(last.max(after));
+        let batch = app.store.audience_range(&query, after, upto).await?;
+        let done = upto >= last;
         let eligible: Vec<i64> = batch.iter().filter(|(_, reason)| reason.is_none()).map(|(id, _)| *id).collect();
         queued += app.store.materialise(record.id, &eligible, upto, done, app.clock.now()).await?;
         after = upto;

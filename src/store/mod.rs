@@ -259,6 +259,20 @@ impl Store {
         dispatch!(self.audience(q, after_id, limit))
     }
 
+    /// The audience members with contact ids in (after, upto] (materialisation's slices).
+    pub async fn audience_range(
+        &self,
+        q: &AudienceQuery,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+        dispatch!(self.audience_range(q, after, upto))
+    }
+
+    pub async fn max_contact_id(&self) -> Result<i64> {
+        dispatch!(self.max_contact_id())
+    }
+
     /// Which lists need double opt-in.
     pub async fn list_settings(&self) -> Result<std::collections::BTreeMap<ListName, bool>> {
         dispatch!(self.list_settings())

@@ -625,7 +625,9 @@ async fn ping(conn: &mut Conn) -> Result<()> {
 /// The audience with, per contact, the first exclusion reason (NULL when eligible): the
 /// SQL twin of `consent::policy::evaluate`, rule for rule and in the same order (a
 /// property test holds the two together).
-fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery) {
+///
+/// `window` narrows it to a slice of contact ids, so that a batch reads only its slice.
+fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery, window: Window) {
     let p = &q.policy;
     let marketing = p.kind == CampaignKind::Marketing;
     qb.push(
@@ -650,14 +652,29 @@ fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery) {
                  ELSE 0 END) = 0 THEN 'no_legal_basis' "
             ));
         }
-        // Rules 9 and 10 read the delivery history (the `fc` and `ue` joins below), as
-        // `Store::history` does for the send-time re-check.
+        // Rules 9 and 10 read the contact's delivery history (through `sends_contact`),
+        // as `Store::history` does for the send-time re-check.
         if marketing && let Some(cap) = p.frequency_cap {
-            qb.push(format!("WHEN COALESCE(fc.n, 0) >= {} THEN 'frequency_cap' ", cap.max));
+            // Marketing messages delivered within the window.
+            qb.push(
+                "WHEN (SELECT COUNT(*) FROM sends h JOIN campaigns k ON k.id = h.campaign_id \
+                 WHERE h.contact_id = a.id AND h.state = 'sent' AND k.kind = 'marketing' AND h.sent_at >= ",
+            );
+            qb.push_bind(q.now - chrono::Duration::days(i64::from(cap.days)));
+            qb.push(format!(") >= {} THEN 'frequency_cap' ", cap.max));
         }
         if marketing && let Some(n) = p.exclude_unengaged.filter(|n| *n > 0) {
+            // Tracking consent, at least n delivered messages, and none of the last n
+            // (by sent_at, then id) opened or clicked: an engaged message is among the
+            // last n when fewer than n delivered messages come after it.
             qb.push(format!(
-                "WHEN ct.state = 'granted' AND COALESCE(ue.n, 0) >= {n} AND COALESCE(ue.engaged, 0) = 0 THEN 'unengaged' "
+                "WHEN ct.state = 'granted' \
+                 AND (SELECT COUNT(*) FROM sends h WHERE h.contact_id = a.id AND h.state = 'sent') >= {n} \
+                 AND NOT EXISTS (SELECT 1 FROM sends e WHERE e.contact_id = a.id AND e.state = 'sent' \
+                   AND (e.opened_at IS NOT NULL OR e.clicked_at IS NOT NULL) \
+                   AND (SELECT COUNT(*) FROM sends l WHERE l.contact_id = a.id AND l.state = 'sent' \
+                     AND (l.sent_at > e.sent_at OR (l.sent_at = e.sent_at AND l.id > e.id))) < {n}) \
+                 THEN 'unengaged' "
             ));
         }
     }
@@ -685,34 +702,36 @@ fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery) {
         }
         push_in(qb, values.iter().map(String::as_str));
     }
-    qb.push(
-        " GROUP BY c.id, c.processing, c.bounce_status, c.opt_in_status, c.legal_basis, c.email_mac) a \
-         LEFT JOIN suppression sp ON sp.mac = a.email_mac",
-    );
+    match window {
+        Window::All => {}
+        Window::After { after, .. } => {
+            qb.push(" AND s.contact_id > ").push_bind(after);
+        }
+        Window::Range { after, upto } => {
+            qb.push(" AND s.contact_id > ").push_bind(after).push(" AND s.contact_id <= ").push_bind(upto);
+        }
+    }
+    qb.push(" GROUP BY c.id, c.processing, c.bounce_status, c.opt_in_status, c.legal_basis, c.email_mac");
+    if let Window::After { limit, .. } = window {
+        qb.push(" ORDER BY c.id LIMIT ").push_bind(limit);
+    }
+    qb.push(") a LEFT JOIN suppression sp ON sp.mac = a.email_mac");
     if let Some(purpose) = &p.purpose {
         qb.push(" LEFT JOIN consents cp ON cp.contact_id = a.id AND cp.purpose = ").push_bind(purpose.as_str().to_owned());
     }
-    if marketing && let Some(cap) = p.frequency_cap {
-        // Marketing messages delivered within the window, per contact.
-        qb.push(
-            " LEFT JOIN (SELECT s.contact_id, COUNT(*) AS n FROM sends s JOIN campaigns k ON k.id = s.campaign_id \
-             WHERE s.state = 'sent' AND k.kind = 'marketing' AND s.sent_at >= ",
-        );
-        qb.push_bind(q.now - chrono::Duration::days(i64::from(cap.days)));
-        qb.push(" GROUP BY s.contact_id) fc ON fc.contact_id = a.id");
+    if marketing && p.exclude_unengaged.is_some_and(|n| n > 0) {
+        qb.push(" LEFT JOIN consents ct ON ct.contact_id = a.id AND ct.purpose = 'tracking'");
     }
-    if marketing && let Some(n) = p.exclude_unengaged.filter(|n| *n > 0) {
-        // Of each contact's last n delivered messages: how many, and how many engaged.
-        qb.push(
-            " LEFT JOIN (SELECT contact_id, COUNT(*) AS n, \
-             SUM(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS engaged \
-             FROM (SELECT contact_id, opened_at, clicked_at, \
-             ROW_NUMBER() OVER (PARTITION BY contact_id ORDER BY sent_at DESC, id DESC) AS k \
-             FROM sends WHERE state = 'sent') h WHERE k <= ",
-        );
-        qb.push_bind(i64::from(n));
-        qb.push(" GROUP BY contact_id) ue ON ue.contact_id = a.id LEFT JOIN consents ct ON ct.contact_id = a.id AND ct.purpose = 'tracking'");
-    }
+}
+
+/// Which contacts an audience query looks at.
+#[derive(Debug, Clone, Copy)]
+enum Window {
+    All,
+    /// The first `limit` audience members after contact id `after`.
+    After { after: i64, limit: i64 },
+    /// The audience members with ids in (after, upto]: bounded work whatever the lists.
+    Range { after: i64, upto: i64 },
 }
 
 fn reason_from(raw: Option<String>) -> Result<Option<ExclusionReason>> {
@@ -721,7 +740,7 @@ fn reason_from(raw: Option<String>) -> Result<Option<ExclusionReason>> {
 
 pub(super) async fn plan_counts(pool: &Pool, q: &AudienceQuery) -> Result<(i64, Vec<(Option<ExclusionReason>, i64)>)> {
     let mut qb = QueryBuilder::<Db>::new("SELECT r.reason, COUNT(*) AS n FROM (");
-    push_audience(&mut qb, q);
+    push_audience(&mut qb, q, Window::All);
     qb.push(") r GROUP BY r.reason");
     let mut total = 0;
     let mut counts = Vec::new();
@@ -735,10 +754,23 @@ pub(super) async fn plan_counts(pool: &Pool, q: &AudienceQuery) -> Result<(i64, 
 
 pub(super) async fn audience(pool: &Pool, q: &AudienceQuery, after_id: i64, limit: i64) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
     let mut qb = QueryBuilder::<Db>::new("SELECT r.id, r.reason FROM (");
-    push_audience(&mut qb, q);
+    push_audience(&mut qb, q, Window::After { after: after_id, limit });
     qb.push(") r WHERE r.id > ").push_bind(after_id).push(" ORDER BY r.id LIMIT ").push_bind(limit);
     let rows = qb.build().fetch_all(pool).await?;
     rows.iter().map(|r| Ok((r.try_get("id")?, reason_from(r.try_get("reason")?)?))).collect()
+}
+
+/// The audience members with contact ids in (after, upto], in id order.
+pub(super) async fn audience_range(pool: &Pool, q: &AudienceQuery, after: i64, upto: i64) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+    let mut qb = QueryBuilder::<Db>::new("SELECT r.id, r.reason FROM (");
+    push_audience(&mut qb, q, Window::Range { after, upto });
+    qb.push(") r ORDER BY r.id");
+    let rows = qb.build().fetch_all(pool).await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, reason_from(r.try_get("reason")?)?))).collect()
+}
+
+pub(super) async fn max_contact_id(pool: &Pool) -> Result<i64> {
+    Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM contacts").fetch_one(pool).await?.unwrap_or(0))
 }
 
 pub(super) async fn list_settings(pool: &Pool) -> Result<BTreeMap<ListName, bool>> {
