@@ -30,9 +30,16 @@ impl Store {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
             }
-            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(|e| {
-                Error::Internal(anyhow::Error::new(e).context(format!("cannot open the SQLite database {url}")))
-            })?;
+            // A local file needs no ping before each use (it would cost a round trip to
+            // the connection's thread for every statement the engine runs).
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await
+                .map_err(|e| {
+                    Error::Internal(anyhow::Error::new(e).context(format!("cannot open the SQLite database {url}")))
+                })?;
             Ok(Store { backend: Backend::Sqlite(pool) })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
