@@ -24,8 +24,12 @@ impl App {
     /// and migrated on first use; a PostgreSQL database is shared by several daemons, so
     /// its migrations are an operator's deliberate step: `herald db migrate`.
     pub async fn open(loaded: &Loaded, env: &[(String, String)]) -> Result<App> {
+        App::open_for(loaded, env, crate::store::Workload::Default).await
+    }
+
+    pub async fn open_for(loaded: &Loaded, env: &[(String, String)], workload: crate::store::Workload) -> Result<App> {
         let secrets = Secrets::resolve(loaded, env)?;
-        let store = Store::connect(&loaded.config.database.url).await?;
+        let store = Store::connect_for(&loaded.config.database.url, workload).await?;
         if store.backend_name() == "sqlite" {
             store.migrate().await?;
         } else if !store.schema_is_current().await? {

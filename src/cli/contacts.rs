@@ -130,7 +130,10 @@ impl ChangeArgs {
 }
 
 pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
-    let app = ctx.open().await?;
+    let app = match cmd {
+        ContactsCommand::Import { .. } => ctx.open_for_import().await?,
+        _ => ctx.open().await?,
+    };
     match cmd {
         ContactsCommand::Import { file, source, list, dry_run, batch_size } => {
             let opts = ImportOptions { source, list, dry_run, batch_size: batch_size.max(1) };

@@ -69,6 +69,12 @@ impl Context {
         let loaded = config::load(self.config_path.as_deref(), &self.env)?;
         App::open(&loaded, &self.env).await
     }
+
+    /// [`open`](Self::open) for a bulk import (a larger SQLite page cache).
+    pub async fn open_for_import(&self) -> Result<App> {
+        let loaded = config::load(self.config_path.as_deref(), &self.env)?;
+        App::open_for(&loaded, &self.env, crate::store::Workload::BulkImport).await
+    }
 }
 
 /// Parses the process arguments, runs the command, prints, and returns the exit code.

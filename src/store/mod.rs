@@ -51,6 +51,7 @@ pub mod queue;
 
 use crate::domain::CampaignState;
 pub use audience::{AudienceQuery, SegmentColumn};
+pub use connect::Workload;
 pub use queue::{
     BounceRecord, CampaignCounts, CampaignRecord, Claim, FailedSend, History, Mark, NewCampaign, Outcome, Recovered,
 };

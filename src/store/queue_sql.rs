@@ -231,11 +231,20 @@ pub(in crate::store) async fn write_batch(
         qb.push(" FROM m WHERE sends.id = m.id AND sends.state = 'claimed' AND sends.lease_owner = ").push_bind(owner);
         qb.push(
             " AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
-             AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = m.seq) \
-             RETURNING sends.id",
+             AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = m.seq)",
         );
-        for row in qb.build().fetch_all(&mut *tx).await? {
-            granted_ids.insert(row.try_get::<i64, _>(0)?);
+        // No RETURNING: rows come back one message each from SQLite's thread. Nearly
+        // always every mark is granted; only when some were not, ask which.
+        let done = qb.build().execute(&mut *tx).await?.rows_affected();
+        if done == chunk.len() as u64 {
+            granted_ids.extend(chunk.iter().map(|m| m.send_id));
+        } else if done > 0 {
+            let mut q = QueryBuilder::<Db>::new("SELECT id FROM sends WHERE state = 'transmitting' AND lease_owner = ");
+            q.push_bind(owner).push(" AND id");
+            push_in(&mut q, chunk.iter().map(|m| m.send_id));
+            for row in q.build().fetch_all(&mut *tx).await? {
+                granted_ids.insert(row.try_get::<i64, _>(0)?);
+            }
         }
     }
     let granted = marks.iter().map(|m| granted_ids.contains(&m.send_id)).collect();
@@ -262,6 +271,11 @@ pub(in crate::store) async fn write_batch(
              sent_at = COALESCE(o.sent_at, sends.sent_at), lease_owner = NULL, lease_until = NULL, updated_at = ",
         );
         qb.push_bind(now).push(" FROM o WHERE sends.id = o.id AND sends.lease_owner = ").push_bind(owner);
+        if !chunk.iter().any(|o| o.bounce.is_some()) {
+            qb.build().execute(&mut *tx).await?;
+            continue;
+        }
+        // Bounces are recorded only for the outcomes that were written (lease still held).
         qb.push(" RETURNING sends.id");
         let updated: std::collections::HashSet<i64> =
             qb.build().fetch_all(&mut *tx).await?.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
