@@ -12,7 +12,7 @@ use super::writer::Writer;
 use crate::app::App;
 use crate::campaign::{self, Campaign};
 use crate::config::{OnDoubt, SendingConfig};
-use crate::domain::{BounceKind, CampaignState, ListName, SendState};
+use crate::domain::{CampaignState, ListName, SendState};
 use crate::error::{Error, Result};
 use crate::render::{self, Renderer};
 use crate::store::{CampaignRecord, Claim, Recovered};
@@ -391,72 +391,13 @@ impl Engine {
     async fn apply_pauses(&self) -> Result<()> {
         let pauses: Vec<(i64, String)> = std::mem::take(&mut *self.shared.pauses.lock().expect("pause list"));
         for (id, reason) in pauses {
-            let app = &self.shared.app;
-            if app
-                .store
-                .set_campaign_state(
-                    id,
-                    &[CampaignState::Running],
-                    CampaignState::Paused,
-                    Some(&reason),
-                    app.clock.now(),
-                )
-                .await?
-            {
-                tracing::warn!(campaign_id = id, %reason, "campaign paused");
-            }
+            super::guard::pause(&self.shared.app, id, &reason).await?;
         }
         Ok(())
     }
 
-    /// The campaign guard (pause on too many failures or hard bounces after `min_sample`
-    /// attempts), and completion of campaigns with nothing left to do.
     async fn guard(&self, campaign: Option<i64>) -> Result<()> {
-        let app = &self.shared.app;
-        let cfg = &self.shared.cfg;
-        let now = app.clock.now();
-        let records = match campaign {
-            Some(id) => app.store.campaign_by_id(id).await?.into_iter().collect(),
-            None => app.store.active_campaigns(now).await?,
-        };
-        for r in records.into_iter().filter(|r| r.state == CampaignState::Running) {
-            let counts = app.store.campaign_counts(r.id).await?;
-            let attempted =
-                counts.get(SendState::Sent) + counts.get(SendState::Failed) + counts.get(SendState::InDoubt);
-            let failed = counts.get(SendState::Failed);
-            let hard = counts.bounces(BounceKind::Hard);
-            let reason = if attempted as u64 >= cfg.min_sample.max(1) {
-                if failed as f64 > cfg.max_error_rate * attempted as f64 {
-                    Some(format!(
-                        "error guard: {failed} of {attempted} attempted messages failed (max_error_rate {})",
-                        cfg.max_error_rate
-                    ))
-                } else if hard as f64 > cfg.max_bounce_rate * attempted as f64 {
-                    Some(format!(
-                        "bounce guard: {hard} hard bounces in {attempted} attempted messages (max_bounce_rate {})",
-                        cfg.max_bounce_rate
-                    ))
-                } else {
-                    None
-                }
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                if app
-                    .store
-                    .set_campaign_state(r.id, &[CampaignState::Running], CampaignState::Paused, Some(&reason), now)
-                    .await?
-                {
-                    tracing::warn!(campaign_id = r.id, %reason, "campaign paused");
-                }
-            } else if r.materialised && counts.open() == 0 {
-                app.store
-                    .set_campaign_state(r.id, &[CampaignState::Running], CampaignState::Completed, None, now)
-                    .await?;
-            }
-        }
-        Ok(())
+        super::guard::check(&self.shared.app, &self.shared.cfg, campaign).await
     }
 
     /// Lets in-flight attempts finish, for at most the SMTP timeout and a little more;

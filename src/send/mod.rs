@@ -8,6 +8,7 @@
 pub mod attempt;
 pub mod dns;
 pub mod engine;
+pub mod guard;
 pub mod mailer;
 pub mod outbox;
 pub mod rate;

@@ -1,0 +1,104 @@
+//! The campaign guard (DESIGN §4): a running campaign pauses, with the reason kept for
+//! `campaign status`, once failures or hard bounces pass their limits after `min_sample`
+//! attempted messages; a materialised campaign with nothing open completes.
+
+use crate::app::App;
+use crate::config::SendingConfig;
+use crate::domain::{BounceKind, CampaignState, SendState};
+use crate::error::Result;
+use crate::store::CampaignCounts;
+
+/// Checks `campaign` (every active campaign if `None`).
+pub async fn check(app: &App, cfg: &SendingConfig, campaign: Option<i64>) -> Result<()> {
+    let now = app.clock.now();
+    let records = match campaign {
+        Some(id) => app.store.campaign_by_id(id).await?.into_iter().collect(),
+        None => app.store.active_campaigns(now).await?,
+    };
+    for r in records.into_iter().filter(|r| r.state == CampaignState::Running) {
+        let counts = app.store.campaign_counts(r.id).await?;
+        if let Some(reason) = verdict(cfg, &counts) {
+            pause(app, r.id, &reason).await?;
+        } else if r.materialised && counts.open() == 0 {
+            app.store.set_campaign_state(r.id, &[CampaignState::Running], CampaignState::Completed, None, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Why the campaign must pause, if it must.
+pub fn verdict(cfg: &SendingConfig, counts: &CampaignCounts) -> Option<String> {
+    let failed = counts.get(SendState::Failed);
+    let attempted = counts.get(SendState::Sent) + failed + counts.get(SendState::InDoubt);
+    let hard = counts.bounces(BounceKind::Hard);
+    if (attempted as u64) < cfg.min_sample.max(1) {
+        return None;
+    }
+    if failed as f64 > cfg.max_error_rate * attempted as f64 {
+        return Some(format!(
+            "error guard: {failed} of {attempted} attempted messages failed (max_error_rate {})",
+            cfg.max_error_rate
+        ));
+    }
+    if hard as f64 > cfg.max_bounce_rate * attempted as f64 {
+        return Some(format!(
+            "bounce guard: {hard} hard bounces in {attempted} attempted messages (max_bounce_rate {})",
+            cfg.max_bounce_rate
+        ));
+    }
+    None
+}
+
+/// Pauses a running campaign with `reason` (nothing happens if it is no longer running).
+pub async fn pause(app: &App, campaign_id: i64, reason: &str) -> Result<()> {
+    if app
+        .store
+        .set_campaign_state(
+            campaign_id,
+            &[CampaignState::Running],
+            CampaignState::Paused,
+            Some(reason),
+            app.clock.now(),
+        )
+        .await?
+    {
+        tracing::warn!(campaign_id, %reason, "campaign paused");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(sent: i64, failed: i64, hard: i64) -> CampaignCounts {
+        let mut c = CampaignCounts::default();
+        c.by_state.insert(SendState::Sent, sent);
+        c.by_state.insert(SendState::Failed, failed);
+        c.bounces.insert(BounceKind::Hard, hard);
+        c
+    }
+
+    fn cfg() -> SendingConfig {
+        SendingConfig { min_sample: 100, max_error_rate: 0.2, max_bounce_rate: 0.02, ..Default::default() }
+    }
+
+    #[test]
+    fn nothing_is_judged_before_the_minimum_sample() {
+        assert_eq!(verdict(&cfg(), &counts(10, 89, 89)), None);
+    }
+
+    #[test]
+    fn failures_past_the_error_rate_pause_with_the_figures() {
+        assert_eq!(verdict(&cfg(), &counts(80, 20, 0)), None, "exactly at the limit is allowed");
+        let why = verdict(&cfg(), &counts(79, 21, 0)).expect("pauses");
+        assert!(why.starts_with("error guard: 21 of 100"), "{why}");
+    }
+
+    #[test]
+    fn hard_bounces_past_the_bounce_rate_pause() {
+        assert_eq!(verdict(&cfg(), &counts(98, 2, 2)), None);
+        let why = verdict(&cfg(), &counts(97, 3, 3)).expect("pauses");
+        assert!(why.starts_with("bounce guard: 3 hard bounces in 100"), "{why}");
+    }
+}
