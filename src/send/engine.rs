@@ -245,17 +245,24 @@ impl Engine {
                     }
                     shared.writer.flush().await?;
                     self.apply_pauses().await?;
-                    self.guard(campaign).await?;
-                    if until != Until::Shutdown
-                        && let Some(id) = campaign
-                    {
-                        let counts = store.campaign_counts(id).await?;
-                        let record = store.campaign_by_id(id).await?;
-                        let running = record.as_ref().is_some_and(|r| r.state == CampaignState::Running);
-                        let deferred = counts.get(SendState::Deferred);
-                        if !running || counts.open() == 0 || (until == Until::Idle && counts.open() == deferred) {
-                            return Ok(());
+                    match campaign {
+                        // One count serves both the guard and the decision to stop.
+                        Some(id) if until != Until::Shutdown => {
+                            let Some(record) = store.campaign_by_id(id).await? else { return Ok(()) };
+                            let counts = store.campaign_counts(id).await?;
+                            let state = match record.state {
+                                CampaignState::Running => {
+                                    super::guard::judge(&shared.app, &shared.cfg, &record, &counts).await?
+                                }
+                                other => other,
+                            };
+                            let open = counts.open();
+                            let only_retries = until == Until::Idle && open == counts.get(SendState::Deferred);
+                            if state != CampaignState::Running || open == 0 || only_retries {
+                                return Ok(());
+                            }
                         }
+                        _ => self.guard(campaign).await?,
                     }
                     if last_recover.elapsed() >= self.lease().to_std().unwrap_or(poll) / 2 {
                         self.recover().await?;

@@ -6,7 +6,7 @@ use crate::app::App;
 use crate::config::SendingConfig;
 use crate::domain::{BounceKind, CampaignState, SendState};
 use crate::error::Result;
-use crate::store::CampaignCounts;
+use crate::store::{CampaignCounts, CampaignRecord};
 
 /// Checks `campaign` (every active campaign if `None`).
 pub async fn check(app: &App, cfg: &SendingConfig, campaign: Option<i64>) -> Result<()> {
@@ -17,13 +17,29 @@ pub async fn check(app: &App, cfg: &SendingConfig, campaign: Option<i64>) -> Res
     };
     for r in records.into_iter().filter(|r| r.state == CampaignState::Running) {
         let counts = app.store.campaign_counts(r.id).await?;
-        if let Some(reason) = verdict(cfg, &counts) {
-            pause(app, r.id, &reason).await?;
-        } else if r.materialised && counts.open() == 0 {
-            app.store.set_campaign_state(r.id, &[CampaignState::Running], CampaignState::Completed, None, now).await?;
-        }
+        judge(app, cfg, &r, &counts).await?;
     }
     Ok(())
+}
+
+/// Judges one running campaign on its `counts` (pause, complete, or neither); returns
+/// its state afterwards.
+pub async fn judge(
+    app: &App,
+    cfg: &SendingConfig,
+    record: &CampaignRecord,
+    counts: &CampaignCounts,
+) -> Result<CampaignState> {
+    if let Some(reason) = verdict(cfg, counts) {
+        pause(app, record.id, &reason).await?;
+        return Ok(CampaignState::Paused);
+    }
+    if record.materialised && counts.open() == 0 {
+        let now = app.clock.now();
+        app.store.set_campaign_state(record.id, &[CampaignState::Running], CampaignState::Completed, None, now).await?;
+        return Ok(CampaignState::Completed);
+    }
+    Ok(CampaignState::Running)
 }
 
 /// Why the campaign must pause, if it must.

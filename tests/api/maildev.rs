@@ -6,19 +6,14 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use crate::send::CONTACTS;
+use crate::send::{CONTACTS, send, setup_at};
 use herald::app::App;
-use herald::campaign::{self, lifecycle};
-use herald::clock::SystemClock;
-use herald::consent::Actor;
-use herald::domain::{CampaignState, EmailAddress};
-use herald::send::engine::{Deps, Engine, Until};
+use herald::domain::CampaignState;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// (address in the fixture, first name) of everyone who should get a message.
 const ELIGIBLE: [(&str, &str); 3] = [("ada@example.com", "Ada"), ("bob@example.org", "Bob"), ("cy@example.net", "Cy")];
@@ -31,9 +26,6 @@ const EXCLUDED: [(&str, &str); 5] = [
     ("fay@example.com", "single opt-in"),
     ("gus@example.com", "no consent to the purpose"),
 ];
-
-const CAMPAIGN: &str = "name = \"spring\"\nsubject = \"Spring news for {{first_name}}\"\ntemplate = \"news\"\n\
-    lists = [\"newsletter\"]\npurpose = \"newsletter\"\n";
 
 struct Maildev {
     smtp_host: String,
@@ -99,8 +91,7 @@ fn tagged(address: &str, tag: &str) -> String {
     format!("{local}+{tag}@{domain}")
 }
 
-/// Imports the fixture with tagged addresses (Eve then suppressed), writes the campaign
-/// and its template, and reopens the app with `[[smtp]]` pointing at maildev.
+/// The fixture with tagged addresses (Eve then suppressed), sent through maildev.
 async fn setup(t: &TestDb, maildev: &Maildev, tag: &str) -> (Arc<App>, PathBuf) {
     let contacts: String = CONTACTS
         .lines()
@@ -110,38 +101,8 @@ async fn setup(t: &TestDb, maildev: &Maildev, tag: &str) -> (Arc<App>, PathBuf) 
             _ => format!("{line}\n"),
         })
         .collect();
-    let path = t.write("contacts.csv", contacts);
-    herald::contacts::import::import(&t.app, &path, &Default::default(), &|_, _| {}).await.unwrap();
-    let eve = EmailAddress::parse(&tagged("eve@example.com", tag)).unwrap();
-    herald::contacts::suppression::add(&t.app, &eve, "complaint", &Actor::Cli("test".into())).await.unwrap();
-    t.write("news.html.hbs", "<p>Hello {{first_name}}</p>");
-    let campaign = t.write("spring.toml", CAMPAIGN);
-    let config = std::fs::read_to_string(t.config_path()).unwrap();
-    std::fs::write(
-        t.config_path(),
-        format!(
-            "{config}\n[dns]\ncheck_domains = false\n[[smtp]]\nhost = \"{}\"\nport = {}\ntls = \"none\"\n\
-             max_connections = 4\n[sending]\nlease_seconds = 3\npoll_milliseconds = 50\nretry_base_seconds = 1\n\
-             timeout_seconds = 5\nmin_sample = 1000\n",
-            maildev.smtp_host, maildev.smtp_port
-        ),
-    )
-    .unwrap();
-    (Arc::new(open_app(&t.config_path(), Arc::new(SystemClock)).await), campaign)
-}
-
-/// Starts the campaign and runs the engine until nothing is due (as in `send.rs`).
-async fn send(app: &Arc<App>, file: &PathBuf) -> lifecycle::Status {
-    let text = std::fs::read_to_string(file).unwrap();
-    let c = campaign::parse(file, &text, &app.config.policy).unwrap();
-    let (record, _) = lifecycle::record(app, &c, &text, CampaignState::Running).await.unwrap();
-    lifecycle::materialise(app, &record, &c).await.unwrap();
-    let engine = Engine::new(app.clone(), env(), Deps::from_config(app, &env()).unwrap());
-    let (_stop, rx) = watch::channel(false);
-    engine.run(Some(record.id), Until::Idle, rx, &|| {}).await.unwrap();
-    engine.close().await;
-    let record = lifecycle::find(app, &c.name).await.unwrap();
-    lifecycle::status(app, &record).await.unwrap()
+    let eve = tagged("eve@example.com", tag);
+    setup_at(t, &maildev.smtp_host, maildev.smtp_port, &contacts, &eve, "").await
 }
 
 on_both_backends! {

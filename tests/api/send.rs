@@ -41,9 +41,22 @@ async fn setup(t: &TestDb, fake: &FakeSmtp, extra: &str) -> (Arc<App>, PathBuf) 
 
 /// [`setup`] with other contacts (the same CSV columns; Eve, if present, is suppressed).
 pub(crate) async fn setup_with(t: &TestDb, fake: &FakeSmtp, contacts: &str, extra: &str) -> (Arc<App>, PathBuf) {
+    setup_at(t, "127.0.0.1", fake.port(), contacts, "eve@example.com", extra).await
+}
+
+/// Imports `contacts`, suppresses `suppressed`, writes the campaign and its template, and
+/// reopens the app with `[[smtp]]` pointing at `host:port`.
+pub(crate) async fn setup_at(
+    t: &TestDb,
+    host: &str,
+    port: u16,
+    contacts: &str,
+    suppressed: &str,
+    extra: &str,
+) -> (Arc<App>, PathBuf) {
     let path = t.write("contacts.csv", contacts);
     herald::contacts::import::import(&t.app, &path, &Default::default(), &|_, _| {}).await.unwrap();
-    let eve = EmailAddress::parse("eve@example.com").unwrap();
+    let eve = EmailAddress::parse(suppressed).unwrap();
     herald::contacts::suppression::add(&t.app, &eve, "complaint", &Actor::Cli("test".into())).await.unwrap();
     t.write("news.html.hbs", "<p>Hello {{first_name}}</p>");
     let campaign = t.write("spring.toml", CAMPAIGN);
@@ -51,10 +64,9 @@ pub(crate) async fn setup_with(t: &TestDb, fake: &FakeSmtp, contacts: &str, extr
     std::fs::write(
         t.config_path(),
         format!(
-            "{config}\n[dns]\ncheck_domains = false\n[[smtp]]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+            "{config}\n[dns]\ncheck_domains = false\n[[smtp]]\nhost = \"{host}\"\nport = {port}\ntls = \"none\"\n\
              max_connections = 4\n[sending]\nlease_seconds = 3\npoll_milliseconds = 50\nretry_base_seconds = 1\n\
-             timeout_seconds = 5\nmin_sample = 1000\n{extra}",
-            fake.port()
+             timeout_seconds = 5\nmin_sample = 1000\n{extra}"
         ),
     )
     .unwrap();
@@ -62,7 +74,7 @@ pub(crate) async fn setup_with(t: &TestDb, fake: &FakeSmtp, contacts: &str, extr
 }
 
 /// Starts (or resumes) the campaign and runs the engine until nothing is due.
-async fn send(app: &Arc<App>, file: &PathBuf) -> lifecycle::Status {
+pub(crate) async fn send(app: &Arc<App>, file: &PathBuf) -> lifecycle::Status {
     let text = std::fs::read_to_string(file).unwrap();
     let c = campaign::parse(file, &text, &app.config.policy).unwrap();
     let (record, _) = lifecycle::record(app, &c, &text, CampaignState::Running).await.unwrap();
