@@ -30,8 +30,10 @@ mod sqlite {
     pub(super) const DIALECT: super::Dialect = super::Dialect::Sqlite;
     pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
     include!("sql.rs");
+    include!("audience_sql.rs");
     pub(super) mod qsql {
         include!("queue_sql.rs");
+        include!("queue_reports_sql.rs");
     }
 }
 
@@ -40,8 +42,10 @@ mod postgres {
     pub(super) const DIALECT: super::Dialect = super::Dialect::Postgres;
     pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
     include!("sql.rs");
+    include!("audience_sql.rs");
     pub(super) mod qsql {
         include!("queue_sql.rs");
+        include!("queue_reports_sql.rs");
     }
 }
 

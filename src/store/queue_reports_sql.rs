@@ -1,0 +1,154 @@
+// The queue's reports (campaign counts, totals for /metrics, retries, failures, delivery
+// history), compiled once per backend inside the same module as `queue_sql.rs`, whose
+// imports and helpers they share.
+
+pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<CampaignCounts> {
+    let mut counts = CampaignCounts::default();
+    let rows = sqlx::query(
+        "SELECT state, reason, COUNT(*) AS n FROM sends WHERE campaign_id = $1 GROUP BY state, reason",
+    )
+    .bind(campaign_id)
+    .fetch_all(pool)
+    .await?;
+    for r in &rows {
+        let state: String = r.try_get("state")?;
+        let state: SendState = state.parse().map_err(|e| corrupt("send state", e))?;
+        let n: i64 = r.try_get("n")?;
+        *counts.by_state.entry(state).or_default() += n;
+        if state == SendState::Skipped {
+            let reason: Option<String> = r.try_get("reason")?;
+            *counts.skipped.entry(reason.unwrap_or_else(|| "unknown".into())).or_default() += n;
+        }
+    }
+    let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM bounces WHERE campaign_id = $1 GROUP BY kind")
+        .bind(campaign_id)
+        .fetch_all(pool)
+        .await?;
+    for r in &rows {
+        let kind: String = r.try_get("kind")?;
+        let kind: BounceKind = kind.parse().map_err(|e| corrupt("bounce kind", e))?;
+        counts.bounces.insert(kind, r.try_get("n")?);
+    }
+    Ok(counts)
+}
+
+/// Counts by send state over every campaign (for `/metrics`).
+pub(in crate::store) async fn state_totals(pool: &Pool) -> Result<Vec<(SendState, i64)>> {
+    // Grouped by campaign first, so the counts stream out of `sends_states` in order
+    // (grouping by state alone would sort every send); summed here.
+    let per_campaign: Vec<(SendState, i64)> = totals(
+        pool,
+        "SELECT state AS k, COUNT(*) AS n FROM sends GROUP BY campaign_id, state",
+        "send state",
+    )
+    .await?;
+    let mut sums: Vec<(SendState, i64)> = Vec::new();
+    for (state, n) in per_campaign {
+        match sums.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, total)) => *total += n,
+            None => sums.push((state, n)),
+        }
+    }
+    Ok(sums)
+}
+
+pub(in crate::store) async fn campaign_state_totals(pool: &Pool) -> Result<Vec<(CampaignState, i64)>> {
+    totals(pool, "SELECT state AS k, COUNT(*) AS n FROM campaigns GROUP BY state", "campaign state").await
+}
+
+pub(in crate::store) async fn bounce_totals(pool: &Pool) -> Result<Vec<(BounceKind, i64)>> {
+    totals(pool, "SELECT kind AS k, COUNT(*) AS n FROM bounces GROUP BY kind", "bounce kind").await
+}
+
+/// Runs a `SELECT k, n ... GROUP BY` and parses each `k` as a vocabulary value.
+async fn totals<K>(pool: &Pool, sql: &'static str, what: &str) -> Result<Vec<(K, i64)>>
+where
+    K: std::str::FromStr<Err = crate::domain::ParseError>,
+{
+    let rows = sqlx::query(sql).fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| {
+            let k: String = r.try_get("k")?;
+            Ok((k.parse().map_err(|e| corrupt(what, e))?, r.try_get("n")?))
+        })
+        .collect()
+}
+
+/// The earliest retry time of the campaign's deferred sends.
+pub(in crate::store) async fn next_retry(pool: &Pool, campaign_id: i64) -> Result<Option<DateTime<Utc>>> {
+    let row = sqlx::query("SELECT MIN(due_at) AS due FROM sends WHERE campaign_id = $1 AND state = 'deferred'")
+        .bind(campaign_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get("due")?)
+}
+
+pub(in crate::store) async fn failures(pool: &Pool, campaign_id: i64, limit: i64) -> Result<Vec<FailedSend>> {
+    let rows = sqlx::query(
+        "SELECT id, contact_id, state, attempts, smtp_code, smtp_text, reason FROM sends \
+         WHERE campaign_id = $1 AND state IN ('failed', 'deferred', 'in_doubt') ORDER BY id LIMIT $2",
+    )
+    .bind(campaign_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let state: String = r.try_get("state")?;
+            Ok(FailedSend {
+                send_id: r.try_get("id")?,
+                contact_id: r.try_get("contact_id")?,
+                state: state.parse().map_err(|e| corrupt("send state", e))?,
+                attempts: r.try_get("attempts")?,
+                smtp_code: r.try_get("smtp_code")?,
+                smtp_text: r.try_get("smtp_text")?,
+                reason: r.try_get("reason")?,
+            })
+        })
+        .collect()
+}
+
+/// Delivery history of `contact_ids` for the frequency cap (marketing messages sent since
+/// `since`) and the engagement rule (the last `last_n` delivered messages).
+pub(in crate::store) async fn history(
+    pool: &Pool,
+    contact_ids: &[i64],
+    since: Option<DateTime<Utc>>,
+    last_n: Option<u32>,
+) -> Result<HashMap<i64, History>> {
+    let mut out: HashMap<i64, History> = HashMap::new();
+    for chunk in contact_ids.chunks(super::CHUNK) {
+        if let Some(since) = since {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT s.contact_id, COUNT(*) AS n FROM sends s JOIN campaigns c ON c.id = s.campaign_id \
+                 WHERE s.state = 'sent' AND c.kind = 'marketing' AND s.sent_at >= ",
+            );
+            qb.push_bind(since).push(" AND s.contact_id");
+            push_in(&mut qb, chunk.iter().copied());
+            qb.push(" GROUP BY s.contact_id");
+            for r in qb.build().fetch_all(pool).await? {
+                let n: i64 = r.try_get("n")?;
+                out.entry(r.try_get("contact_id")?).or_default().recent_marketing = n as u32;
+            }
+        }
+        if let Some(n) = last_n.filter(|n| *n > 0) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT contact_id, COUNT(*) AS n, \
+                 SUM(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS engaged \
+                 FROM (SELECT contact_id, opened_at, clicked_at, \
+                 ROW_NUMBER() OVER (PARTITION BY contact_id ORDER BY sent_at DESC, id DESC) AS k \
+                 FROM sends WHERE state = 'sent' AND contact_id",
+            );
+            push_in(&mut qb, chunk.iter().copied());
+            qb.push(") h WHERE k <= ").push_bind(n as i64).push(" GROUP BY contact_id");
+            for r in qb.build().fetch_all(pool).await? {
+                let delivered: i64 = r.try_get("n")?;
+                let engaged: i64 = r.try_get("engaged")?;
+                let h = out.entry(r.try_get("contact_id")?).or_default();
+                h.recent_delivered = delivered as u32;
+                h.recent_engaged = engaged > 0;
+            }
+        }
+    }
+    Ok(out)
+}
