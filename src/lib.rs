@@ -12,6 +12,7 @@
 //! - [`campaign`]: campaign files, the planner, the lifecycle (record, materialise, status).
 //! - [`render`]: templates, the footer no template can remove, headers, DKIM.
 //! - [`send`]: the engine: queue claims under leases, SMTP / outbox, throttles, retries.
+//! - [`feedback`]: bounce reports, complaints and provider webhooks → events; the rules.
 //! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server) with a graceful shutdown.
 //! - [`clock`]: time as an input.
 
@@ -25,6 +26,7 @@ pub mod contacts;
 pub mod daemon;
 pub mod domain;
 pub mod error;
+pub mod feedback;
 pub mod render;
 pub mod send;
 pub mod store;

@@ -1,0 +1,7 @@
+//! Bounce feedback (DESIGN §5): inbound reports (DSNs, ARF complaints, auto-replies,
+//! the non-standard bounces real MTAs still send) and provider webhooks become
+//! [`BounceEvent`]s; the rules turn them into changes to the contact's record.
+
+pub mod event;
+
+pub use event::{BounceEvent, Classification};
