@@ -21,7 +21,7 @@ use lettre::Address;
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use tokio::sync::Semaphore;
@@ -95,7 +95,33 @@ pub enum RelayConfigError {
 /// An open session; the guard keeps [`SmtpRelay::open_connections`] exact however the session ends.
 struct Conn {
     smtp: AsyncSmtpConnection,
+    /// The relay offers PIPELINING (RFC 2920): MAIL and RCPT go in one write.
+    pipelining: bool,
     _live: LiveGuard,
+}
+
+/// Protocol text already in wire form (pipelined commands, or a dot-stuffed message with its final
+/// "."), written in one go through lettre's `command`.
+struct Raw<'a>(&'a str);
+
+impl fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The message as DATA carries it: a "." at the start of a line doubled (RFC 5321 4.5.2), then
+/// CRLF "." CRLF — the bytes lettre's `message` writes. `None` when the message is not UTF-8 text
+/// (lettre's `command` writes strings); such a message goes through `message` instead.
+fn dot_stuffed(message: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(message).ok()?;
+    let mut out = String::with_capacity(text.len() + 16);
+    if text.starts_with('.') {
+        out.push('.');
+    }
+    out.push_str(&text.replace("\r\n.", "\r\n.."));
+    out.push_str("\r\n.\r\n");
+    Some(out)
 }
 
 struct LiveGuard(Arc<AtomicUsize>);
@@ -218,14 +244,9 @@ impl SmtpRelay {
         let Ok(_permit) = self.permits.acquire().await else {
             return Err(SendError::new(Stage::Connect, Cause::Local, None, "relay is shut down", false));
         };
-        let mut conn = self.start_transaction(from, &to, message).await?;
+        let mut conn = self.start_transaction(from, to, message).await?;
         let limit = self.config.timeout;
 
-        if let Err(failure) = step(limit, conn.smtp.command(Rcpt::new(to, vec![]))).await {
-            let err = classify(Stage::Rcpt, failure, false);
-            self.end_open_transaction(conn, &err).await;
-            return Err(err);
-        }
         if !before_data().await {
             let err = SendError::new(Stage::Aborted, Cause::Aborted, None, "cancelled before DATA", false);
             self.end_open_transaction(conn, &err).await;
@@ -237,8 +258,13 @@ impl SmtpRelay {
             return Err(err);
         }
         // From here on a lost connection or timeout leaves it unknown whether the relay took the message.
-        // `message` dot-stuffs the content and sends the final ".".
-        match step(limit, conn.smtp.message(message)).await {
+        // The content goes dot-stuffed and with its final "." in one write (lettre's `message` writes
+        // them separately: two packets per message).
+        let sent = match dot_stuffed(message) {
+            Some(raw) => step(limit, conn.smtp.command(Raw(&raw))).await,
+            None => step(limit, conn.smtp.message(message)).await,
+        };
+        match sent {
             Ok(response) => {
                 self.release(conn);
                 Ok(Accepted { reply: reply_text(&response) })
@@ -263,9 +289,11 @@ impl SmtpRelay {
         }
     }
 
-    /// Gets a session and has MAIL accepted on it. A reused session that turns out dead (connection gone,
-    /// or 421) is replaced by a fresh one once; nothing of the message has been sent at that point.
-    async fn start_transaction(&self, from: Option<Address>, to: &Address, message: &[u8]) -> Result<Conn, SendError> {
+    /// Gets a session and has MAIL and RCPT accepted on it: one write when the relay offers PIPELINING
+    /// (RFC 2920), one round trip each otherwise. A reused session that turns out dead (connection gone,
+    /// or 421) at MAIL is replaced by a fresh one once; nothing of the message has been sent at that point.
+    async fn start_transaction(&self, from: Option<Address>, to: Address, message: &[u8]) -> Result<Conn, SendError> {
+        let limit = self.config.timeout;
         let mut fresh_only = false;
         loop {
             let pooled = if fresh_only { None } else { self.lock_idle().pop() };
@@ -274,30 +302,50 @@ impl SmtpRelay {
                 Some(conn) => conn,
                 None => self.connect().await?,
             };
-            let params = match mail_parameters(&conn.smtp, from.as_ref(), to, message) {
+            let params = match mail_parameters(&conn.smtp, from.as_ref(), &to, message) {
                 Ok(params) => params,
                 Err(err) => {
                     self.release(conn);
                     return Err(err);
                 }
             };
-            match step(self.config.timeout, conn.smtp.command(Mail::new(from.clone(), params))).await {
-                Ok(_) => return Ok(conn),
-                Err(failure) => {
-                    let err = classify(Stage::Mail, failure, false);
-                    let dead = err.cause == Cause::Connection || err.code == Some(421);
-                    if reused && dead {
-                        tracing::debug!(host = %self.config.host, error = %err, "idle SMTP session was dead; reconnecting");
-                        fresh_only = true;
-                        continue;
-                    }
-                    // A refused MAIL opens no transaction, so the session needs no RSET.
-                    if err.session_usable() {
+            let mail = Mail::new(from.clone(), params);
+            let rcpt = Rcpt::new(to.clone(), vec![]);
+            let mail_reply = if conn.pipelining {
+                step(limit, conn.smtp.command(Raw(&format!("{mail}{rcpt}")))).await
+            } else {
+                step(limit, conn.smtp.command(mail)).await
+            };
+            if let Err(failure) = mail_reply {
+                let err = classify(Stage::Mail, failure, false);
+                let dead = err.cause == Cause::Connection || err.code == Some(421);
+                if reused && dead {
+                    tracing::debug!(host = %self.config.host, error = %err, "idle SMTP session was dead; reconnecting");
+                    fresh_only = true;
+                    continue;
+                }
+                // A refused MAIL opens no transaction, so the session needs no RSET; a pipelined RCPT
+                // still has its (refused) reply to read first.
+                if err.session_usable() {
+                    if conn.pipelining {
+                        self.drain_pipelined_rcpt(conn).await;
+                    } else {
                         self.release(conn);
                     }
-                    return Err(err);
                 }
+                return Err(err);
             }
+            let rcpt_reply = if conn.pipelining {
+                step(limit, conn.smtp.read_response()).await
+            } else {
+                step(limit, conn.smtp.command(rcpt)).await
+            };
+            if let Err(failure) = rcpt_reply {
+                let err = classify(Stage::Rcpt, failure, false);
+                self.end_open_transaction(conn, &err).await;
+                return Err(err);
+            }
+            return Ok(conn);
         }
     }
 
@@ -326,7 +374,7 @@ impl SmtpRelay {
         };
         // Counted from here so that every early return below drops (and uncounts) the session.
         self.live.fetch_add(1, Ordering::SeqCst);
-        let mut conn = Conn { smtp, _live: LiveGuard(Arc::clone(&self.live)) };
+        let mut conn = Conn { smtp, pipelining: false, _live: LiveGuard(Arc::clone(&self.live)) };
 
         if let (TlsMode::StartTls, Some(params)) = (self.config.tls, &self.tls) {
             // lettre refuses (client error) when the relay does not offer STARTTLS: no plain-text fallback.
@@ -334,6 +382,14 @@ impl SmtpRelay {
                 .await
                 .map_err(|f| classify(Stage::Connect, f, false))?;
         }
+        // lettre keeps only the EHLO keywords it knows, and PIPELINING is not one of them: ask again.
+        let ehlo = step(limit, conn.smtp.command(Ehlo::new(self.hello.clone())))
+            .await
+            .map_err(|f| classify(Stage::Connect, f, false))?;
+        conn.pipelining = ehlo
+            .message()
+            .skip(1)
+            .any(|line| line.split_whitespace().next().is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING")));
         if let Some(credentials) = &self.credentials {
             step(limit, conn.smtp.auth(DEFAULT_MECHANISMS, credentials))
                 .await
@@ -350,6 +406,20 @@ impl SmtpRelay {
             && step(self.config.timeout, conn.smtp.command(Rset)).await.is_ok()
         {
             self.release(conn);
+        }
+    }
+
+    /// After a refused pipelined MAIL: reads the RCPT's reply (a refusal, since there is no transaction)
+    /// and pools the session if the relay answered at all. Should it have accepted the RCPT, RSET.
+    async fn drain_pipelined_rcpt(&self, mut conn: Conn) {
+        match step(self.config.timeout, conn.smtp.read_response()).await {
+            Err(StepError::Smtp(e)) if e.status().is_some() => self.release(conn),
+            Ok(_) => {
+                if step(self.config.timeout, conn.smtp.command(Rset)).await.is_ok() {
+                    self.release(conn);
+                }
+            }
+            Err(_) => {}
         }
     }
 
@@ -404,4 +474,18 @@ fn mail_parameters(
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dot_stuffed;
+
+    #[test]
+    fn dot_stuffing_doubles_leading_dots_and_ends_with_the_final_dot() {
+        let out = dot_stuffed(b".first\r\nmid.dle\r\n.\r\n..two\r\nend").unwrap();
+        assert_eq!(out, "..first\r\nmid.dle\r\n..\r\n...two\r\nend\r\n.\r\n");
+        // A bare LF does not start a line on the wire (lettre's codec agrees).
+        assert_eq!(dot_stuffed(b"a\n.b").unwrap(), "a\n.b\r\n.\r\n");
+        assert_eq!(dot_stuffed(&[0xff, b'x']), None, "not UTF-8: lettre's `message` sends it");
+    }
 }

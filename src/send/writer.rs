@@ -98,6 +98,13 @@ async fn run(
     transmit_lease: Duration,
     mut rx: mpsc::Receiver<Request>,
 ) {
+    let store = match store.dedicated().await {
+        Ok(own) => own,
+        Err(e) => {
+            tracing::warn!(error = %e, "send writer: no connection of its own; sharing the pool");
+            store
+        }
+    };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut marks = Vec::new();

@@ -85,6 +85,35 @@ impl Store {
         }
     }
 
+    /// A second handle to the same database over one connection of its own, for a task
+    /// that writes all the time (the send writer): SQLite keeps a connection's page cache
+    /// only while no other connection writes, so the writer's cache stays warm instead of
+    /// being re-read from the WAL at every commit.
+    pub async fn dedicated(&self) -> Result<Store> {
+        let failed =
+            |e: sqlx::Error| Error::Internal(anyhow::Error::new(e).context("cannot open a database connection"));
+        let backend = match &self.backend {
+            Backend::Sqlite(p) => Backend::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .test_before_acquire(false)
+                    .connect_with((*p.connect_options()).clone())
+                    .await
+                    .map_err(failed)?,
+            ),
+            Backend::Postgres(p) => Backend::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with((*p.connect_options()).clone())
+                    .await
+                    .map_err(failed)?,
+            ),
+        };
+        Ok(Store { backend })
+    }
+
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(p) => p.close().await,

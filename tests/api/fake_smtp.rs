@@ -118,6 +118,8 @@ pub struct Behaviour {
     pub max_connections: Option<usize>,
     /// Offer AUTH PLAIN and require these credentials before MAIL.
     pub auth: Option<(String, String)>,
+    /// Do not offer PIPELINING (offered by default, as by most relays).
+    pub no_pipelining: bool,
 }
 
 /// A message the server accepted.

@@ -62,7 +62,8 @@ async fn concurrent_sends_share_a_bounded_pool() {
     assert!(relay.open_connections() <= 4);
     let commands = fake.commands();
     assert_eq!(count(&commands, "NOOP"), 0, "no NOOP before reuse");
-    assert_eq!(count(&commands, "EHLO") as u64, fake.connections_total());
+    // lettre's EHLO, and Herald's own to learn whether the relay offers PIPELINING.
+    assert_eq!(count(&commands, "EHLO") as u64, 2 * fake.connections_total());
     // Dot-stuffing round trip, and the envelope as sent.
     let first = fake.received().into_iter().find(|r| r.to == ["r7@example.com"]).unwrap();
     assert_eq!(first.from, "news@herald.test");
@@ -119,6 +120,48 @@ async fn rcpt_421_discards_the_connection() {
     assert_eq!(relay.open_connections(), 0);
     send(&relay, "x@example.com").await.unwrap();
     assert_eq!(fake.connections_total(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_pipelined_mail_leaves_the_session_usable() {
+    // MAIL and RCPT go in one write; when MAIL is refused, the RCPT's reply (503) is read
+    // and the session is kept.
+    let blocked = Some((1, 550, "5.7.1 Sender blocked".to_owned()));
+    let fake = FakeSmtp::start(Behaviour { fail_after: blocked, ..Behaviour::default() }).await;
+    let relay = relay(&fake, 1);
+    send(&relay, "a@example.com").await.unwrap();
+    for rcpt in ["b@example.com", "c@example.com"] {
+        let err = send(&relay, rcpt).await.unwrap_err();
+        assert_eq!((err.stage, err.code), (Stage::Mail, Some(550)), "{err:?}");
+    }
+    assert_eq!(fake.connections_total(), 1, "the session survived both refusals");
+    assert_eq!(count(&fake.commands(), "RCPT"), 3, "RCPT was pipelined behind each MAIL");
+    assert_eq!(fake.count(), 1);
+}
+
+#[tokio::test]
+async fn without_pipelining_each_command_waits_for_its_reply() {
+    let blocked = Some((1, 550, "5.7.1 Sender blocked".to_owned()));
+    let rule = Rule::rcpt(Matcher::Address("bad@example.com".into()), 550, "5.1.1 <bad@example.com> User unknown");
+    let fake = FakeSmtp::start(Behaviour {
+        fail_after: blocked,
+        rules: vec![rule],
+        no_pipelining: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let relay = relay(&fake, 1);
+    let err = send(&relay, "bad@example.com").await.unwrap_err();
+    assert_eq!((err.stage, err.code), (Stage::Rcpt, Some(550)));
+    send(&relay, "a@example.com").await.unwrap();
+    let err = send(&relay, "b@example.com").await.unwrap_err();
+    assert_eq!((err.stage, err.code), (Stage::Mail, Some(550)));
+    // No RCPT follows the refused MAIL: the client waited for MAIL's reply.
+    assert_eq!(count(&fake.commands(), "RCPT"), 2);
+    assert_eq!(fake.connections_total(), 1);
+    let got = fake.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].data.starts_with(&message(0)), "dot-stuffed in one write, unstuffed by the server");
 }
 
 #[tokio::test]

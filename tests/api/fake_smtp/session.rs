@@ -74,8 +74,12 @@ impl Session {
                 self.reset();
                 let mut lines = vec![format!("fake.smtp greets {arg}")];
                 lines.extend(["8BITMIME", "SIZE 52428800", "ENHANCEDSTATUSCODES", "SMTPUTF8"].map(String::from));
-                if self.behaviour().auth.is_some() {
+                let behaviour = self.behaviour();
+                if behaviour.auth.is_some() {
                     lines.push("AUTH PLAIN".to_owned());
+                }
+                if !behaviour.no_pipelining {
+                    lines.push("PIPELINING".to_owned());
                 }
                 self.reply(250, &lines.join("\n")).await?;
             }
