@@ -91,8 +91,9 @@ impl std::fmt::Display for Provider {
     }
 }
 
-/// One inbound POST as the server received it.
-#[derive(Debug, Clone, Copy)]
+/// One inbound POST as the server received it. `Debug` shows header names and the body's
+/// length only: bodies carry addresses.
+#[derive(Clone, Copy)]
 pub struct WebhookRequest<'a> {
     /// Header names lower-cased; values as received.
     pub headers: &'a [(String, String)],
@@ -100,6 +101,17 @@ pub struct WebhookRequest<'a> {
     pub body: &'a [u8],
     /// Now, for timestamp windows.
     pub now: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for WebhookRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("WebhookRequest")
+            .field("headers", &names)
+            .field("body_len", &self.body.len())
+            .field("now", &self.now)
+            .finish()
+    }
 }
 
 impl WebhookRequest<'_> {
@@ -201,5 +213,16 @@ mod tests {
         assert_eq!(req.header("x-a"), Some("1"));
         assert_eq!(req.header("X-A"), Some("1"));
         assert_eq!(req.header("x-b"), None);
+    }
+
+    #[test]
+    fn debug_of_a_request_shows_no_body_and_no_header_values() {
+        let headers = vec![("authorization".to_string(), "Basic c2VjcmV0".to_string())];
+        let req = WebhookRequest { headers: &headers, body: b"{\"email\":\"a@example.com\"}", now: Utc::now() };
+        let shown = format!("{req:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("c2VjcmV0") && !shown.contains("example"),
+            "{shown}"
+        );
     }
 }
