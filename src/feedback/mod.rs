@@ -3,5 +3,6 @@
 //! [`BounceEvent`]s; the rules turn them into changes to the contact's record.
 
 pub mod event;
+pub mod webhooks;
 
 pub use event::{BounceEvent, Classification};
