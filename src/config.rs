@@ -13,8 +13,10 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod bounces;
 mod secrets;
 mod sending;
+pub use bounces::BouncesConfig;
 pub use secrets::Secrets;
 pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
 
@@ -47,6 +49,8 @@ pub struct Config {
     pub sending: SendingConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub bounces: BouncesConfig,
     #[serde(default)]
     pub secrets: SecretsConfig,
     pub dkim: Option<DkimConfig>,

@@ -3,6 +3,8 @@
 //! [`BounceEvent`]s; the rules turn them into changes to the contact's record.
 
 pub mod event;
+pub mod mapping;
+pub mod rules;
 pub mod webhooks;
 
 pub use event::{BounceEvent, Classification};

@@ -35,6 +35,9 @@ mod sqlite {
         include!("queue_sql.rs");
         include!("queue_reports_sql.rs");
     }
+    pub(super) mod fsql {
+        include!("feedback_sql.rs");
+    }
 }
 
 mod postgres {
@@ -46,6 +49,9 @@ mod postgres {
     pub(super) mod qsql {
         include!("queue_sql.rs");
         include!("queue_reports_sql.rs");
+    }
+    pub(super) mod fsql {
+        include!("feedback_sql.rs");
     }
 }
 
@@ -428,3 +434,6 @@ impl Store {
 fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Internal(anyhow::anyhow!("unreadable {what} in the database: {e}"))
 }
+
+pub mod feedback;
+pub use feedback::{BounceInsert, BounceRow, CleanCandidate, SendTarget, Streak};

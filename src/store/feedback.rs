@@ -1,0 +1,113 @@
+//! What the feedback rules (DESIGN §5) read and write: bounce events, the sends they map
+//! back to, a contact's bounce history since its last delivery, and the list-cleaning
+//! report.
+
+use super::{Backend, Store, postgres, sqlite};
+use crate::domain::BounceKind;
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The send a bounce is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendTarget {
+    pub send_id: i64,
+    pub campaign_id: i64,
+    pub campaign: String,
+    pub contact_id: i64,
+}
+
+/// One bounce event to record; `fingerprint` makes recording it twice a no-op.
+#[derive(Debug, Clone)]
+pub struct BounceInsert {
+    pub send_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub kind: BounceKind,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub diagnostic: Option<String>,
+    /// `smtp`, `dns`, `dsn`, `arf`, `auto_reply`, `inbound`, `webhook:<provider>`.
+    pub source: String,
+    pub fingerprint: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A contact's bounces since the last message that reached them (a `sent` send with no
+/// bounce recorded against it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streak {
+    /// Hard-bounced sends (an unmapped hard event counts on its own).
+    pub hard: i64,
+    /// Campaigns with a soft bounce.
+    pub soft_campaigns: i64,
+    /// Any bounce at all since the last delivery.
+    pub any: bool,
+}
+
+/// One row of `bounces list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BounceRow {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub kind: BounceKind,
+    pub email: Option<String>,
+    pub campaign: Option<String>,
+    pub send_id: Option<i64>,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub source: String,
+}
+
+/// A contact named by list cleaning.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanCandidate {
+    #[serde(skip)]
+    pub contact_id: i64,
+    pub email: String,
+    #[serde(skip)]
+    pub email_mac: String,
+    /// Soft-bounced campaigns, or messages without engagement, behind the verdict.
+    pub count: i64,
+}
+
+impl Store {
+    pub async fn send_target(&self, send_id: i64) -> Result<Option<SendTarget>> {
+        dispatch!(self.fsql::send_target(send_id))
+    }
+
+    /// The contact's sends, newest first.
+    pub async fn sends_of_contact(&self, contact_id: i64, limit: i64) -> Result<Vec<SendTarget>> {
+        dispatch!(self.fsql::sends_of_contact(contact_id, limit))
+    }
+
+    /// False when an event with the same fingerprint was recorded before.
+    pub async fn insert_bounce(&self, b: &BounceInsert) -> Result<bool> {
+        dispatch!(self.fsql::insert_bounce(b))
+    }
+
+    pub async fn bounce_streak(&self, contact_id: i64) -> Result<Streak> {
+        dispatch!(self.fsql::bounce_streak(contact_id))
+    }
+
+    pub async fn bounces(&self, campaign_id: Option<i64>, limit: i64) -> Result<Vec<BounceRow>> {
+        dispatch!(self.fsql::bounces(campaign_id, limit))
+    }
+
+    /// Contacts whose bounce state is `confirmed` but whose address is not suppressed.
+    pub async fn confirmed_unsuppressed(&self) -> Result<Vec<CleanCandidate>> {
+        dispatch!(self.fsql::confirmed_unsuppressed())
+    }
+
+    /// Contacts with soft bounces in at least `min_campaigns` campaigns since their last
+    /// delivery (and not yet confirmed).
+    pub async fn repeated_soft(&self, min_campaigns: i64) -> Result<Vec<CleanCandidate>> {
+        dispatch!(self.fsql::repeated_soft(min_campaigns))
+    }
+
+    /// Contacts with tracking consent, subscribed somewhere, who engaged with none of
+    /// their last `n` delivered messages (and have had at least `n`).
+    pub async fn unengaged(&self, n: i64) -> Result<Vec<CleanCandidate>> {
+        dispatch!(self.fsql::unengaged(n))
+    }
+}
