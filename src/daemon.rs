@@ -23,27 +23,56 @@ const SCHEDULE_EVERY: Duration = Duration::from_secs(1);
 /// before it tries again.
 const ENGINE_RETRY: Duration = Duration::from_secs(5);
 
-/// Runs until `shutdown` turns true. `listening` is told the bound address once the
-/// HTTP server accepts connections.
+/// Where the daemon listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    /// The HTTP server.
+    pub web: SocketAddr,
+    /// The inbound SMTP listener for the bounce domain, when `[bounces] listen` is set.
+    pub bounces: Option<SocketAddr>,
+}
+
+/// Runs until `shutdown` turns true. `listening` is told the bound addresses once the
+/// servers accept connections.
 pub async fn run(
     app: Arc<App>,
     env: Vec<(String, String)>,
     deps: Deps,
     listen: &str,
     mut shutdown: watch::Receiver<bool>,
-    listening: impl FnOnce(SocketAddr),
+    listening: impl FnOnce(Listening),
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::Invalid(format!("cannot listen on {listen} ([web] listen): {e}")))?;
     let addr = listener.local_addr().map_err(|e| Error::Internal(e.into()))?;
+    let bounces = match app.config.bounces.listen.as_deref() {
+        Some(addr) => Some(crate::feedback::listener::bind(addr).await?),
+        None => None,
+    };
+    let hooks = crate::feedback::webhooks::WebhookKeys::from_env(&env);
+    for warning in hooks.warnings() {
+        tracing::warn!("webhooks: {warning}");
+    }
+    let certs: Arc<dyn crate::feedback::webhooks::CertSource> = match crate::feedback::webhooks::HttpsCertSource::new() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "webhooks: no HTTPS client for SNS certificates; SES webhooks will answer 503");
+            Arc::new(crate::feedback::webhooks::NoCerts)
+        }
+    };
     let engine = Engine::new(app.clone(), env, deps);
     let state = Arc::new(WebState {
         app: app.clone(),
         metrics: engine.metrics(),
         throttle: engine.throttle(),
         stopping: Default::default(),
+        hooks,
+        certs,
     });
+    let bounces_addr = bounces.as_ref().and_then(|l| l.local_addr().ok());
+    let bounce_listener =
+        bounces.map(|l| tokio::spawn(crate::feedback::listener::serve(app.clone(), l, shutdown.clone())));
     let web = {
         let stop = shutdown.clone();
         let server = axum::serve(listener, web::router(state.clone())).with_graceful_shutdown(stopped(stop));
@@ -53,7 +82,7 @@ pub async fn run(
             }
         })
     };
-    listening(addr);
+    listening(Listening { web: addr, bounces: bounces_addr });
     let scheduler = tokio::spawn(scheduler(app.clone(), shutdown.clone()));
 
     loop {
@@ -74,6 +103,9 @@ pub async fn run(
     state.stopping.store(true, Ordering::Relaxed);
     engine.close().await;
     let _ = scheduler.await;
+    if let Some(l) = bounce_listener {
+        let _ = l.await;
+    }
     if tokio::time::timeout(Duration::from_secs(5), web).await.is_err() {
         tracing::warn!("the HTTP server did not stop within 5 s");
     }

@@ -20,12 +20,17 @@ pub async fn run(ctx: &Context, args: DaemonArgs) -> Result<i32> {
     let outbox = deps.mailer.outbox_dir();
     let shutdown = super::send::shutdown_signal();
     let json = ctx.json;
-    crate::daemon::run(app, ctx.env.clone(), deps, &listen, shutdown, |addr| {
+    crate::daemon::run(app, ctx.env.clone(), deps, &listen, shutdown, |at| {
         let mut out = std::io::stdout().lock();
+        let addr = at.web;
         if json {
-            let _ = writeln!(out, "{}", serde_json::json!({"listening": format!("http://{addr}")}));
+            let bounces = at.bounces.map(|a| format!("smtp://{a}"));
+            let _ = writeln!(out, "{}", serde_json::json!({"listening": format!("http://{addr}"), "bounces": bounces}));
         } else {
-            let _ = writeln!(out, "herald daemon: listening on http://{addr} (/healthz, /metrics)");
+            let _ = writeln!(out, "herald daemon: listening on http://{addr} (/healthz, /metrics, /hooks/PROVIDER)");
+            if let Some(b) = at.bounces {
+                let _ = writeln!(out, "  bounce listener (SMTP) on {b}");
+            }
             if let Some(dir) = outbox {
                 let _ = writeln!(out, "  no [[smtp]] relay configured: messages go to {}", dir.display());
             }

@@ -3,12 +3,14 @@
 //! 2 bad usage or invalid input.
 
 mod audit;
+mod bounces;
 mod campaign;
 mod contacts;
 mod daemon;
 mod db;
 mod demo;
 mod init;
+mod lists;
 mod output;
 mod send;
 mod suppression;
@@ -55,6 +57,12 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Run in the background: scheduler, sending workers, HTTP server; SIGTERM drains and exits.
     Daemon(daemon::DaemonArgs),
+    /// Bounces and complaints: classify, ingest, list.
+    #[command(subcommand)]
+    Bounces(bounces::BouncesCommand),
+    /// List hygiene.
+    #[command(subcommand)]
+    Lists(lists::ListsCommand),
 }
 
 /// What a command needs besides its arguments.
@@ -102,6 +110,8 @@ pub fn run() -> i32 {
             Command::Suppression(cmd) => suppression::run(&ctx, cmd).await,
             Command::Audit(cmd) => audit::run(&ctx, cmd).await,
             Command::Daemon(args) => daemon::run(&ctx, args).await,
+            Command::Bounces(cmd) => bounces::run(&ctx, cmd).await,
+            Command::Lists(cmd) => lists::run(&ctx, cmd).await,
         }
     });
     match result {

@@ -75,6 +75,21 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    /// The link key when it is already set (environment or the key file), without
+    /// generating one: for commands that open no database (`bounces classify`).
+    pub fn link_key_if_present(loaded: &Loaded, env: &[(String, String)]) -> Option<Vec<u8>> {
+        if let Some((_, v)) = env.iter().find(|(k, _)| k == "HERALD_LINK_KEY") {
+            return (v.len() >= MIN_KEY_LEN).then(|| v.clone().into_bytes());
+        }
+        let path = loaded.config.data.dir.join("secrets.toml");
+        if matches!(loaded.secret_source(), SecretSource::Generate) && path.exists() {
+            return load_or_generate(&path).ok()?.remove("link_key").map(String::into_bytes);
+        }
+        None
+    }
+}
+
 fn load_or_generate(path: &Path) -> Result<BTreeMap<&'static str, String>> {
     let io = |e: std::io::Error| Error::Internal(anyhow::anyhow!("key file {}: {e}", path.display()));
     if path.exists() {

@@ -2,9 +2,13 @@
 //! the non-standard bounces real MTAs still send) and provider webhooks become
 //! [`BounceEvent`]s; the rules turn them into changes to the contact's record.
 
+pub mod clean;
 pub mod event;
+pub mod ingest;
+pub mod listener;
 pub mod mapping;
 pub mod rules;
+pub mod unsubscribe;
 pub mod webhooks;
 
 pub use event::{BounceEvent, Classification};

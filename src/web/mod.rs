@@ -1,7 +1,8 @@
-//! The daemon's HTTP server (DESIGN §6 `web/`): the router and its shared state. For now
-//! it serves `/healthz` and `/metrics`; the consent pages (unsubscribe, preferences,
-//! confirm) and the provider webhooks join this router in later issues.
+//! The daemon's HTTP server (DESIGN §6 `web/`): the router and its shared state. It serves
+//! `/healthz`, `/metrics` and the bounce webhooks (`POST /hooks/{provider}`); the consent
+//! pages (unsubscribe, preferences, confirm) join this router in a later issue.
 
+pub mod hooks;
 mod metrics;
 
 use crate::app::App;
@@ -23,10 +24,19 @@ pub struct WebState {
     /// Turns true when the daemon starts shutting down: `/healthz` then answers 503 so a
     /// load balancer stops sending traffic here.
     pub stopping: AtomicBool,
+    /// Webhook credentials, from the environment only.
+    pub hooks: crate::feedback::webhooks::WebhookKeys,
+    /// Where SNS signing certificates come from.
+    pub certs: Arc<dyn crate::feedback::webhooks::CertSource>,
 }
 
 pub fn router(state: Arc<WebState>) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(state)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/hooks/{provider}", axum::routing::post(hooks::receive))
+        .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
+        .with_state(state)
 }
 
 /// 200 `{"status":"ok"}` when the database answers; 503 with the reason otherwise.

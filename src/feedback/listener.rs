@@ -1,0 +1,238 @@
+//! The daemon's inbound SMTP listener for the bounce domain (`[bounces] listen`): it
+//! takes mail for `<anything>@<bounce_domain>` only — VERP bounce addresses, complaint
+//! and auto-reply traffic, and the `unsubscribe+TOKEN@` mailto address — and never
+//! relays. Each message is size-limited, put through the feedback rules (or the
+//! unsubscribe) and only then answered `250`, so a message the relay saw accepted is
+//! recorded; a failure answers `451` and the sending MTA tries again (ingesting is
+//! idempotent).
+
+use super::ingest::{self, IngestReport};
+use super::unsubscribe;
+use crate::app::App;
+use crate::error::{Error, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Longest command line accepted (RFC 5321 allows 512 octets; a little slack).
+const MAX_LINE: u64 = 2048;
+/// Recipients per message.
+const MAX_RCPT: usize = 100;
+/// Idle time before the session is dropped.
+const IDLE: Duration = Duration::from_secs(120);
+
+/// Binds `[bounces] listen`; the bound address is returned so `:0` can be used in tests.
+pub async fn bind(listen: &str) -> Result<TcpListener> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Invalid(format!("cannot listen on {listen} ([bounces] listen): {e}")))
+}
+
+/// Serves until `shutdown` turns true.
+pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    let Some(domain) = app.config.sender.bounce_domain.clone() else {
+        tracing::error!("[bounces] listen is set but [sender] bounce_domain is not: the bounce listener is off");
+        return;
+    };
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let (app, domain) = (app.clone(), domain.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = Session::new(app, domain, stream).run().await {
+                            tracing::debug!(error = %e, "bounce listener: session ended");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bounce listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = shutdown.changed() => if *shutdown.borrow() { return },
+        }
+    }
+}
+
+struct Session {
+    app: Arc<App>,
+    domain: String,
+    stream: BufReader<TcpStream>,
+    from: Option<String>,
+    to: Vec<String>,
+}
+
+impl Session {
+    fn new(app: Arc<App>, domain: String, stream: TcpStream) -> Self {
+        Session { app, domain, stream: BufReader::new(stream), from: None, to: Vec::new() }
+    }
+
+    async fn reply(&mut self, text: &str) -> std::io::Result<()> {
+        self.stream.get_mut().write_all(text.as_bytes()).await?;
+        self.stream.get_mut().write_all(b"\r\n").await
+    }
+
+    async fn line(&mut self) -> std::io::Result<Option<String>> {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(IDLE, (&mut self.stream).take(MAX_LINE).read_until(b'\n', &mut buf)).await;
+        match read {
+            Err(_) | Ok(Ok(0)) => Ok(None),
+            Ok(Ok(_)) if !buf.ends_with(b"\n") => Err(std::io::Error::other("command line too long")),
+            Ok(Ok(_)) => Ok(Some(String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_owned())),
+            Ok(Err(e)) => Err(e),
+        }
+    }
+
+    async fn run(mut self) -> std::io::Result<()> {
+        let max = self.app.config.bounces.max_message_bytes;
+        self.reply(&format!("220 {} Herald bounce receiver", self.domain)).await?;
+        while let Some(line) = self.line().await? {
+            let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
+            match verb.to_ascii_uppercase().as_str() {
+                "EHLO" => {
+                    self.reset();
+                    let text = format!("250-{}\r\n250-SIZE {max}\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES", self.domain);
+                    self.reply(&text).await?;
+                }
+                "HELO" => {
+                    self.reset();
+                    self.reply(&format!("250 {}", self.domain)).await?;
+                }
+                "MAIL" => {
+                    if self.from.is_some() {
+                        self.reply("503 5.5.1 Nested MAIL command").await?;
+                    } else if let Some(from) = path(arg, "FROM:") {
+                        self.from = Some(from);
+                        self.reply("250 2.1.0 Ok").await?;
+                    } else {
+                        self.reply("501 5.5.4 Syntax: MAIL FROM:<address>").await?;
+                    }
+                }
+                "RCPT" => self.rcpt(arg).await?,
+                "DATA" => self.data(max).await?,
+                "RSET" => {
+                    self.reset();
+                    self.reply("250 2.0.0 Ok").await?;
+                }
+                "NOOP" => self.reply("250 2.0.0 Ok").await?,
+                "QUIT" => {
+                    self.reply("221 2.0.0 Bye").await?;
+                    return Ok(());
+                }
+                "VRFY" => self.reply("252 2.5.2 Cannot verify").await?,
+                _ => self.reply("502 5.5.2 Command not implemented").await?,
+            }
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.from = None;
+        self.to.clear();
+    }
+
+    async fn rcpt(&mut self, arg: &str) -> std::io::Result<()> {
+        if self.from.is_none() {
+            return self.reply("503 5.5.1 Need MAIL first").await;
+        }
+        let Some(to) = path(arg, "TO:") else {
+            return self.reply("501 5.5.4 Syntax: RCPT TO:<address>").await;
+        };
+        let ours = to.rsplit_once('@').is_some_and(|(local, d)| !local.is_empty() && d.eq_ignore_ascii_case(&self.domain));
+        if !ours {
+            // Never an open relay: only the bounce domain is served here.
+            return self.reply("550 5.7.1 Relaying denied").await;
+        }
+        if self.to.len() >= MAX_RCPT {
+            return self.reply("452 4.5.3 Too many recipients").await;
+        }
+        self.to.push(to);
+        self.reply("250 2.1.5 Ok").await
+    }
+
+    async fn data(&mut self, max: usize) -> std::io::Result<()> {
+        if self.to.is_empty() {
+            return self.reply("503 5.5.1 Need RCPT first").await;
+        }
+        self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
+        let mut message = Vec::new();
+        let mut too_big = false;
+        loop {
+            let mut line = Vec::new();
+            let n = tokio::time::timeout(IDLE, self.stream.read_until(b'\n', &mut line)).await;
+            match n {
+                Err(_) | Ok(Ok(0)) => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(_)) => {}
+            }
+            if line == b".\r\n" || line == b".\n" {
+                break;
+            }
+            let unstuffed = if line.starts_with(b"..") { &line[1..] } else { &line[..] };
+            if message.len() + unstuffed.len() > max {
+                too_big = true;
+            } else {
+                message.extend_from_slice(unstuffed);
+            }
+        }
+        let recipients = std::mem::take(&mut self.to);
+        self.from = None;
+        if too_big {
+            return self.reply(&format!("552 5.3.4 Message too big (limit {max} bytes)")).await;
+        }
+        match self.deliver(&recipients, &message).await {
+            Ok(()) => self.reply("250 2.0.0 Ok: recorded").await,
+            Err(e) => {
+                tracing::error!(error = %e, "bounce listener: cannot record a message");
+                self.reply("451 4.3.0 Cannot record the message now, try again later").await
+            }
+        }
+    }
+
+    async fn deliver(&self, recipients: &[String], message: &[u8]) -> Result<()> {
+        let mut as_feedback = false;
+        for to in recipients {
+            match unsubscribe::token_of(to) {
+                Some(token) => {
+                    let done = unsubscribe::by_token(&self.app, token).await?;
+                    tracing::info!(outcome = ?done, "bounce listener: mail to the unsubscribe address");
+                }
+                None => as_feedback = true,
+            }
+        }
+        if as_feedback {
+            let mut report = IngestReport::default();
+            ingest::ingest_message(&self.app, message, "smtp", &mut report).await?;
+            tracing::info!(events = report.events, hard = report.hard, complaints = report.complaints, "bounce listener: message recorded");
+        }
+        Ok(())
+    }
+}
+
+/// The address in `FROM:<a@b> PARAMS` / `TO:<a@b>`; `Some("")` for the null path.
+fn path(arg: &str, prefix: &str) -> Option<String> {
+    let rest = arg.trim();
+    let rest = rest.get(..prefix.len()).filter(|p| p.eq_ignore_ascii_case(prefix)).map(|_| &rest[prefix.len()..])?;
+    let rest = rest.trim_start();
+    let addr = match rest.strip_prefix('<') {
+        Some(r) => r.split_once('>')?.0,
+        None => rest.split_whitespace().next().unwrap_or(""),
+    };
+    Some(addr.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path;
+
+    #[test]
+    fn paths_are_read_with_or_without_brackets() {
+        assert_eq!(path("FROM:<> SIZE=100", "FROM:").as_deref(), Some(""));
+        assert_eq!(path("to:<Bounces+1.ab@B.example>", "TO:").as_deref(), Some("Bounces+1.ab@B.example"));
+        assert_eq!(path("TO: x@y", "TO:").as_deref(), Some("x@y"));
+        assert_eq!(path("TO x@y", "TO:"), None);
+    }
+}

@@ -1,0 +1,97 @@
+//! `POST /hooks/{provider}`: bounce and complaint webhooks (Amazon SES via SNS, SendGrid,
+//! Postmark, Mailgun, Herald's generic JSON). A body that fails authentication gets 401
+//! and changes nothing; an authenticated one is mapped back and put through the bounce
+//! rules, each event once (its provider id, or the body's hash and place, is its
+//! fingerprint).
+
+use super::WebState;
+use crate::feedback::mapping;
+use crate::feedback::rules::{self, Incoming};
+use crate::feedback::webhooks::{self, Provider, WebhookError, WebhookOutcome, WebhookRequest};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Largest webhook body accepted (providers batch events; SendGrid's batches stay far below).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+pub async fn receive(
+    State(s): State<Arc<WebState>>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(provider) = provider.parse::<Provider>() else {
+        return (StatusCode::NOT_FOUND, "no such webhook\n").into_response();
+    };
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let request = WebhookRequest { headers: &headers, body: &body, now: s.app.clock.now() };
+    let outcome = webhooks::handle(provider, &request, &s.hooks, s.certs.as_ref()).await;
+    let events = match outcome {
+        Ok(WebhookOutcome::Events(events)) => events,
+        Ok(WebhookOutcome::ConfirmSubscription { url }) => return confirm_subscription(&s, &url).await,
+        Err(e) => return refusal(provider, e),
+    };
+    let digest = hex::encode(&Sha256::digest(&body)[..16]);
+    let source = format!("webhook:{}", provider.as_str());
+    let mut recorded = 0;
+    for (i, pe) in events.iter().enumerate() {
+        let fingerprint = match &pe.provider_event_id {
+            Some(id) => format!("hook:{}:{id}", provider.as_str()),
+            None => format!("hook:{}:{digest}:{i}", provider.as_str()),
+        };
+        let result = async {
+            let target = mapping::resolve(&s.app, None, pe.message_id.as_deref(), &pe.event.recipient).await?;
+            rules::record(&s.app, &Incoming { event: &pe.event, target: &target, source: &source, fingerprint }).await
+        }
+        .await;
+        match result {
+            Ok(_) => recorded += 1,
+            Err(e) => {
+                // 500: the provider retries, and recording is idempotent.
+                tracing::error!(provider = provider.as_str(), error = %e, "webhook: cannot record an event");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "cannot record the events\n").into_response();
+            }
+        }
+    }
+    axum::Json(serde_json::json!({ "received": events.len(), "recorded": recorded })).into_response()
+}
+
+fn refusal(provider: Provider, e: WebhookError) -> Response {
+    let (status, text) = match e {
+        WebhookError::Unauthorized(why) => {
+            tracing::warn!(provider = provider.as_str(), reason = %why, "webhook refused: authentication failed");
+            (StatusCode::UNAUTHORIZED, "authentication failed".to_owned())
+        }
+        WebhookError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
+        WebhookError::NotConfigured => (StatusCode::NOT_FOUND, "this webhook is not configured".to_owned()),
+        WebhookError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    };
+    (status, format!("{text}\n")).into_response()
+}
+
+/// SNS asks to confirm a subscription by fetching its `SubscribeURL` (signature already
+/// checked); only an https URL on an SNS host is fetched.
+async fn confirm_subscription(s: &WebState, url: &str) -> Response {
+    let host = url.strip_prefix("https://").and_then(|r| r.split('/').next()).unwrap_or("");
+    let sns_host = host.starts_with("sns.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"));
+    if !sns_host || host.contains('@') {
+        return (StatusCode::BAD_REQUEST, "SubscribeURL is not an SNS address\n").into_response();
+    }
+    match s.certs.cert_pem(url).await {
+        Ok(_) => {
+            tracing::info!("webhook: SNS subscription confirmed");
+            axum::Json(serde_json::json!({ "subscribed": true })).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook: cannot confirm the SNS subscription");
+            (StatusCode::SERVICE_UNAVAILABLE, "cannot confirm the subscription\n").into_response()
+        }
+    }
+}
