@@ -2,6 +2,8 @@
 //! the non-standard bounces real MTAs still send) and provider webhooks become
 //! [`BounceEvent`]s; the rules turn them into changes to the contact's record.
 
+pub mod classify;
 pub mod event;
 
+pub use classify::classify;
 pub use event::{BounceEvent, Classification};

@@ -1,0 +1,243 @@
+//! From what a report says about one recipient — the enhanced status code (RFC 3463) and
+//! the remote server's words — to DESIGN §5's kind: `hard` only when the address or its
+//! domain does not exist or has moved; every other failure is `soft`, even with a 5xx.
+//!
+//! The words decide before the code: many MTAs send `5.0.0` for everything, or `5.1.1`
+//! for a full mailbox. A "user unknown" is believed only when nothing points elsewhere:
+//! a mailbox-status code (x.2.x) or a rejection of the message body (DATA) says the
+//! address was accepted and a filter spoke, so those stay soft.
+
+use super::dsn::is_status_code;
+use crate::domain::BounceKind;
+
+/// The kind of one recipient's failure and a short label of its cause (see
+/// [`crate::feedback::BounceEvent::reason`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Verdict {
+    pub kind: BounceKind,
+    pub reason: &'static str,
+}
+
+/// What is known about one recipient's failure.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Evidence<'a> {
+    /// Status field of a DSN, if any.
+    pub status: Option<&'a str>,
+    /// The server's words about this recipient, lower-cased; may be empty.
+    pub text: &'a str,
+    /// The report says delivery is still being attempted.
+    pub delayed: bool,
+    /// The report's text names the RCPT command as the one refused (`RCPT TO`), which
+    /// is where servers refuse addresses they do not have.
+    pub at_rcpt: bool,
+}
+
+/// Soft causes, checked in this order; the first match names the reason.
+const SOFT: &[(&str, &[&str])] = &[
+    ("mailbox_full", MAILBOX_FULL),
+    ("suspended", SUSPENDED),
+    ("too_large", TOO_LARGE),
+    ("spam_blocked", SPAM_BLOCKED),
+    ("policy", POLICY),
+    ("rate_limited", RATE_LIMITED),
+    ("expired", EXPIRED),
+    ("filtered", FILTERED),
+];
+
+const MAILBOX_FULL: &[&str] = &[
+    "mailbox full", "mailbox is full", "mailbox was full", "mail box full", "mailbox has exceeded",
+    "mailbox size limit", "mailbox exceeds", "mailbox would exceed", "quota", "mailbox is over",
+    "account is over", "user is over", "exceeded storage", "exceeded its storage", "out of storage",
+    "insufficient disk", "not enough disk", "not enough storage", "not enough space", "disk full",
+    "disk space", "full mailbox", "mailfolder is full", "inbox is full", "box is full", "account is full",
+    "storage space", "exceeding their", "exceeds the storage", "storage limit", "mailbox limit",
+];
+
+const SUSPENDED: &[&str] = &[
+    "suspended", "disabled", "deactivated", "inactive", "is frozen", "account locked", "account is locked",
+    "temporary locked", "temporarily locked", "is blocked", "account blocked", "account has expired",
+    "account expired", "discontinued", "not active", "on hold", "compte du destinataire est bloque",
+];
+
+const TOO_LARGE: &[&str] = &[
+    "too large", "too big", "size limit", "exceeds size", "exceeds the size", "message size",
+    "maximum size", "max message size", "sizelimit", "message length exceeds", "size exceeds",
+];
+
+const SPAM_BLOCKED: &[&str] = &[
+    "spam", "unsolicited", "bulk mail", "bulk email", "blacklist", "black list", "blocklist", "block list",
+    "blocked", "banned", "dnsbl", "rbl", "reputation", "virus", "malware", "infected", "phish",
+    "junk mail", "scored as", "content filter", "content rejected", "message content", "looks like",
+    "appears to be", "not wanted", "refused by", "rejected by", "rejected as", "spamprofiler",
+    "security polic", "listed at", "listed on",
+];
+
+const POLICY: &[&str] = &[
+    "policy", "dmarc", "spf", "dkim", "authenticat", "unauthenticated", "reverse dns", "ptr record",
+    "rdns", "dns ptr", "name lookup failed", "mismatches client", "client host rejected", "relay",
+    "access denied", "not permitted", "not allowed", "not accepted", "sender rejected",
+    "sender address rejected", "domain of sender", "sender verify", "sender domain", "protocol violation",
+    "rfc 5322", "rfc5322", "rfc 2822", "not rfc", "multiple addresses", "headers too large",
+    "not a member", "not member", "moderator", "members-only", "tls", "starttls", "encryption",
+    "mail exchanger", "helo", "ehlo", "command parameter", "syntax error", "not implemented",
+    "administrative prohibition", "prohibited", "forbidden", "denied", "refused", "rejected for",
+];
+
+const RATE_LIMITED: &[&str] = &[
+    "rate limit", "too many", "frequency limited", "rate of", "throttl", "try again later",
+    "try later", "please try again", "greylist", "graylist", "deferred", "unexpected volume",
+    "exceeded the", "limit exceeded", "service refuse", "not available, closing", "service unavailable",
+    "service currently unavailable", "temporarily",
+];
+
+const EXPIRED: &[&str] = &[
+    "expired", "timed out", "timeout", "time out", "connection refused", "no route to host",
+    "could not connect", "couldn't connect", "unable to connect", "connect to", "lost connection",
+    "network error", "network is unreachable", "hop count", "too many hops", "routing loop", "mail loop",
+    "loop detected", "retry time", "retry timeout", "has not been collected", "dns query failed",
+    "transaction failed", "mail system problem", "system error", "temporary failure",
+];
+
+const FILTERED: &[&str] = &["filtered", "filtering"];
+
+/// The address does not exist at its domain.
+const USER_UNKNOWN: &[&str] = &[
+    "user unknown", "unknown user", "no such user", "no such mailbox", "no such recipient",
+    "no such account", "no such person", "no such address", "unknown recipient", "recipient unknown",
+    "unknown mailbox", "mailbox unknown", "mailbox not found", "mailbox does not exist",
+    "mailbox unavailable", "mailbox is unavailable", "mailbox not available", "invalid mailbox",
+    "invalid recipient", "recipient invalid", "destinataire invalide", "user does not exist",
+    "user doesn't exist", "user not found", "users not found", "recipient not found", "recipnotfound",
+    "recipientnotfound", "address not found", "address does not exist", "address doesn't exist",
+    "recipient does not exist", "recipient doesn't exist", "account does not exist",
+    "account doesn't exist", "does not exist here", "no mailbox", "not a valid mailbox",
+    "not a valid user", "not a valid recipient", "is not a known user", "unknown address",
+    "address unknown", "bad destination mailbox", "bad recipient", "unknown local part",
+    "unknown or illegal user", "illegal user", "address rejected", "not our user", "not our customer",
+    "not listed in", "no account by that name", "recipient no longer", "no longer on server",
+    "non-existent", "nonexistent", "non existent", "not exist", "couldn't be found",
+    "could not be found", "invalid final delivery", "unknown account", "address invalid",
+    "invalid address", "not registered", "utilisateur inconnu", "destinataire inconnu",
+    "unbekannt", "no existe", "inesistente", "sconosciuto", "desconocido",
+];
+
+/// The domain does not exist or has no mail host.
+const HOST_UNKNOWN: &[&str] = &[
+    "host unknown", "unknown host", "host not found", "no such domain", "domain not found",
+    "domain does not exist", "domain doesn't exist", "domain name not found", "unknown domain",
+    "domain unknown", "invalid domain", "unrouteable address", "unroutable address",
+    "name or service not known", "nxdomain", "host name lookup failure", "illegal host/domain",
+    "no such host", "domain is not reachable", "domain must exist",
+];
+
+/// The mailbox has moved (sendmail's 551 "user not local").
+const MOVED: &[&str] = &["has moved", "user not local", "no longer at this", "address has changed"];
+
+/// The domain says it takes no mail at all (null MX, RFC 7505).
+const NOT_ACCEPTING: &[&str] = &[
+    "does not accept mail", "doesn't accept mail", "not accepting mail", "accepts no mail", "null mx",
+    "nullmx", "doesn't receive email", "does not receive email", "mail receiving disabled",
+];
+
+fn matches(text: &str, phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| text.contains(p))
+}
+
+/// The first RFC 3463 code in a text (`550 5.1.1 ...`, `#5.1.0`).
+pub(super) fn first_status_code(text: &str) -> Option<&str> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|t| t.trim_end_matches('.'))
+        .find(|t| is_status_code(t))
+}
+
+fn soft_reason(text: &str) -> Option<&'static str> {
+    SOFT.iter().find(|(_, phrases)| matches(text, phrases)).map(|(reason, _)| *reason)
+}
+
+fn hard_reason(text: &str) -> Option<&'static str> {
+    if matches(text, NOT_ACCEPTING) {
+        Some("not_accepting")
+    } else if matches(text, HOST_UNKNOWN) {
+        Some("host_unknown")
+    } else if matches(text, MOVED) {
+        Some("moved")
+    } else if matches(text, USER_UNKNOWN) {
+        Some("user_unknown")
+    } else {
+        None
+    }
+}
+
+/// Codes that by themselves say the address is bad (RFC 3463 §3.2, RFC 7505 §4.2).
+fn hard_code_reason(code: &str) -> Option<&'static str> {
+    match code.get(2..)? {
+        "1.1" | "1.3" => Some("user_unknown"),
+        "1.2" | "4.4" => Some("host_unknown"),
+        "1.6" => Some("moved"),
+        "1.10" => Some("not_accepting"),
+        _ => None,
+    }
+}
+
+/// Soft reason from the code alone.
+fn code_reason(code: &str) -> &'static str {
+    let detail = code.get(2..).unwrap_or("");
+    match detail {
+        "2.2" | "2.3.2" => "mailbox_full",
+        "2.1" => "suspended",
+        "2.3" | "3.4" => "too_large",
+        "4.7" => "expired",
+        _ if detail.starts_with("7.") => "policy",
+        _ if detail.starts_with("2.") => "filtered",
+        _ => "other",
+    }
+}
+
+/// A "user unknown" said in reply to the message body (the address was accepted at
+/// RCPT), or with no address at all (`550 : User unknown`): a filter, not a missing box.
+fn filter_disguised_as_unknown(text: &str) -> bool {
+    let after_data = text.contains("end of data") || text.contains(">>> data") || text.contains("after data");
+    let no_address = text.contains(" : user unknown") || text.contains("<>: user unknown");
+    after_data || no_address
+}
+
+/// Judges one recipient's failure.
+pub(super) fn judge(e: &Evidence<'_>) -> Verdict {
+    let text = e.text;
+    let status = e.status.filter(|s| is_status_code(s));
+    let code = match status {
+        Some(s) if !s.ends_with(".0.0") && !s.ends_with(".0") => Some(s),
+        _ => first_status_code(text).filter(|c| !c.ends_with(".0.0")).or(status),
+    };
+    let soft = soft_reason(text);
+    let soft_verdict = |reason: Option<&'static str>| Verdict {
+        kind: BounceKind::Soft,
+        reason: reason.or(soft).unwrap_or_else(|| code.map_or("other", code_reason)),
+    };
+    if e.delayed {
+        return Verdict { kind: BounceKind::Delayed, reason: soft.unwrap_or("delayed") };
+    }
+    if code.is_some_and(|c| c.starts_with('4')) || soft.is_some() {
+        return soft_verdict(None);
+    }
+    if code.is_some_and(|c| c.get(1..4) == Some(".2.")) {
+        return soft_verdict(Some(code.map_or("other", code_reason)));
+    }
+    if let Some(reason) = hard_reason(text) {
+        if reason == "user_unknown" && filter_disguised_as_unknown(text) {
+            return soft_verdict(Some("filtered"));
+        }
+        let code_backs_it = code.is_some_and(|c| c.starts_with("5.1.") || c == "5.4.4");
+        if reason != "user_unknown" || code_backs_it || e.at_rcpt {
+            return Verdict { kind: BounceKind::Hard, reason };
+        }
+        return soft_verdict(Some("other"));
+    }
+    if let Some(reason) = code.filter(|c| c.starts_with('5')).and_then(hard_code_reason) {
+        return Verdict { kind: BounceKind::Hard, reason };
+    }
+    soft_verdict(None)
+}
+
+#[cfg(test)]
+mod tests;
