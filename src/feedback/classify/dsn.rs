@@ -11,6 +11,8 @@ pub(super) struct DsnRecipient {
     /// `failed`, `delayed`, `delivered`, `relayed`, `expanded` (lower-cased), or empty.
     pub action: String,
     pub status: Option<String>,
+    /// What follows the code in the Status field: `5.2.1 (mailbox disabled)`.
+    pub status_comment: Option<String>,
     pub diagnostic: Option<String>,
     pub remote_mta: Option<String>,
 }
@@ -94,7 +96,11 @@ fn absorb(r: &mut DsnRecipient, block: &[Field]) {
             "action" if r.action.is_empty() => {
                 r.action = value.split([' ', '(', ';']).next().unwrap_or("").to_ascii_lowercase();
             }
-            "status" if r.status.is_none() => r.status = status_code(value),
+            "status" if r.status.is_none() => {
+                r.status = status_code(value);
+                let comment = value.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').trim();
+                r.status_comment = (!comment.is_empty()).then(|| comment.to_string());
+            }
             "diagnostic-code" if r.diagnostic.is_none() && !value.is_empty() => {
                 r.diagnostic = Some(value.to_string());
             }

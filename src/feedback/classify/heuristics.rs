@@ -48,7 +48,7 @@ const FINAL_PHRASES: &[&str] =
 /// Mail systems' own senders.
 pub(super) fn from_mail_system(parsed: &Parsed) -> bool {
     let from = parsed.header("from").unwrap_or("").to_ascii_lowercase();
-    ["mailer-daemon", "postmaster", "mail delivery", "mail-daemon", "mail administrator", "mailer daemon", "mdaemon"]
+    ["mailer-daemon", "postmaster", "post_master", "mail delivery", "mail-daemon", "mail administrator", "mailer daemon", "mdaemon"]
         .iter()
         .any(|s| from.contains(s))
 }
@@ -61,7 +61,10 @@ fn bounce_subject(parsed: &Parsed) -> bool {
 /// Looks like a failure or delay notice written as prose.
 pub(super) fn looks_like_bounce(parsed: &Parsed, notice_lower: &str) -> bool {
     let phrases = PHRASES.iter().any(|p| notice_lower.contains(p));
-    phrases || from_mail_system(parsed) || bounce_subject(parsed) && parsed.original.is_some()
+    let smtp_reply = notice_lower
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|t| t.len() == 3 && (t.starts_with('5') || t.starts_with('4')));
+    phrases || from_mail_system(parsed) || bounce_subject(parsed) && (parsed.original.is_some() || smtp_reply)
 }
 
 /// The notice (and subject) say delivery is still being tried.
@@ -94,7 +97,7 @@ fn is_noise_line(lower_line: &str) -> bool {
 /// indented list, Sendmail's fatal-errors list) or follows `RCPT TO:` is a recipient.
 fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
     let before = line.get(..found.start.saturating_sub(line_start)).unwrap_or("");
-    let before_trim = before.trim_start_matches(['>', ' ', '\t', '<', '"', '\'']);
+    let before_trim = before.trim_start_matches(['>', ' ', '\t', '<', '"', '\'', '*', '-']);
     let after = line.get(found.end.saturating_sub(line_start)..).unwrap_or("");
     let after = after.trim_start_matches(['>', '"', '\'']);
     let lower_before = before.to_ascii_lowercase();
@@ -155,13 +158,20 @@ fn context_after(lines: &[(usize, &str)], idx: usize) -> String {
     let mut out = String::new();
     for (i, &(_, line)) in lines.iter().enumerate().skip(idx).take(12) {
         let t = line.trim();
-        if i > idx && (t.is_empty() && !out.is_empty() || t.starts_with('<') && t.contains('@') && t.ends_with(':')) {
+        if i > idx && (t.is_empty() && !out.is_empty() || starts_with_address(t)) {
             break;
         }
         out.push_str(t);
         out.push(' ');
     }
     out.to_ascii_lowercase()
+}
+
+/// A line that begins with an address (the next recipient of a list).
+fn starts_with_address(line: &str) -> bool {
+    let t = line.trim_start_matches(['<', '"', '\'', '*', '-', ' ']);
+    let token = t.split([' ', '>', '"', ':', '\'', ',']).next().unwrap_or("");
+    token.contains('@') && address::normalize(token).is_some()
 }
 
 /// The text right after an address in the notice (for DSNs whose Diagnostic-Code is

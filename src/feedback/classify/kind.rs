@@ -30,6 +30,9 @@ pub(super) struct Evidence<'a> {
     /// The report's text names the RCPT command as the one refused (`RCPT TO`), which
     /// is where servers refuse addresses they do not have.
     pub at_rcpt: bool,
+    /// The reporting MTA itself delivered locally (`X-Postfix;`, `X-Unix;` without a
+    /// remote reply): its "unknown user" comes from its own user table, not a filter.
+    pub local: bool,
 }
 
 /// Soft causes, checked in this order; the first match names the reason.
@@ -56,7 +59,7 @@ const MAILBOX_FULL: &[&str] = &[
 const SUSPENDED: &[&str] = &[
     "suspended", "disabled", "deactivated", "inactive", "is frozen", "account locked", "account is locked",
     "temporary locked", "temporarily locked", "is blocked", "account blocked", "account has expired",
-    "account expired", "discontinued", "not active", "on hold", "compte du destinataire est bloque",
+    "account expired", "discontinued", "on hold", "compte du destinataire est bloque",
 ];
 
 const TOO_LARGE: &[&str] = &[
@@ -68,7 +71,7 @@ const SPAM_BLOCKED: &[&str] = &[
     "spam", "unsolicited", "bulk mail", "bulk email", "blacklist", "black list", "blocklist", "block list",
     "blocked", "banned", "dnsbl", "rbl", "reputation", "virus", "malware", "infected", "phish",
     "junk mail", "scored as", "content filter", "content rejected", "message content", "looks like",
-    "appears to be", "not wanted", "refused by", "rejected by", "rejected as", "spamprofiler",
+    "appears to be", "not wanted", "rejected as", "spamprofiler",
     "security polic", "listed at", "listed on",
 ];
 
@@ -79,13 +82,14 @@ const POLICY: &[&str] = &[
     "sender address rejected", "domain of sender", "sender verify", "sender domain", "protocol violation",
     "rfc 5322", "rfc5322", "rfc 2822", "not rfc", "multiple addresses", "headers too large",
     "not a member", "not member", "moderator", "members-only", "tls", "starttls", "encryption",
-    "mail exchanger", "helo", "ehlo", "command parameter", "syntax error", "not implemented",
+    "not be mail exchanger", "after mail from", "mail from command", "helo", "ehlo", "command parameter", "syntax error", "not implemented",
     "administrative prohibition", "prohibited", "forbidden", "denied", "refused", "rejected for",
+    "not authorized", "not authorised", "may not exist", "permission to post", "may not have permission",
 ];
 
 const RATE_LIMITED: &[&str] = &[
     "rate limit", "too many", "frequency limited", "rate of", "throttl", "try again later",
-    "try later", "please try again", "greylist", "graylist", "deferred", "unexpected volume",
+    "try later", "please try again", "greylist", "graylist", "unexpected volume",
     "exceeded the", "limit exceeded", "service refuse", "not available, closing", "service unavailable",
     "service currently unavailable", "temporarily",
 ];
@@ -104,7 +108,7 @@ const FILTERED: &[&str] = &["filtered", "filtering"];
 const USER_UNKNOWN: &[&str] = &[
     "user unknown", "unknown user", "no such user", "no such mailbox", "no such recipient",
     "no such account", "no such person", "no such address", "unknown recipient", "recipient unknown",
-    "unknown mailbox", "mailbox unknown", "mailbox not found", "mailbox does not exist",
+    "unknown mailbox", "mailbox unknown", "mailbox not found", "mailbox does not exist", "no mail box",
     "mailbox unavailable", "mailbox is unavailable", "mailbox not available", "invalid mailbox",
     "invalid recipient", "recipient invalid", "destinataire invalide", "user does not exist",
     "user doesn't exist", "user not found", "users not found", "recipient not found", "recipnotfound",
@@ -113,13 +117,26 @@ const USER_UNKNOWN: &[&str] = &[
     "account doesn't exist", "does not exist here", "no mailbox", "not a valid mailbox",
     "not a valid user", "not a valid recipient", "is not a known user", "unknown address",
     "address unknown", "bad destination mailbox", "bad recipient", "unknown local part",
-    "unknown or illegal user", "illegal user", "address rejected", "not our user", "not our customer",
+    "unknown or illegal user", "illegal user", "not our user", "not our customer",
     "not listed in", "no account by that name", "recipient no longer", "no longer on server",
     "non-existent", "nonexistent", "non existent", "not exist", "couldn't be found",
     "could not be found", "invalid final delivery", "unknown account", "address invalid",
-    "invalid address", "not registered", "utilisateur inconnu", "destinataire inconnu",
+    "invalid address", "not registered", "not an active address", "is not recognized", "not recognised", "utilisateur inconnu", "destinataire inconnu",
     "unbekannt", "no existe", "inesistente", "sconosciuto", "desconocido",
 ];
+
+/// Wordings specific enough to stand without a confirming status code or RCPT context:
+/// a stock "user unknown" is also what some filters answer.
+const USER_UNKNOWN_SPECIFIC: &[&str] = &[
+    "does not exist", "doesn't exist", "not exist", "not listed in", "is not recognized", "not recognised",
+    "user not found", "no mail box available", "no mailbox available",
+    "couldn't be found", "could not be found", "by that name", "not an active address", "recipnotfound",
+    "recipientnotfound", "invalid final delivery", "no longer on server", "recipient no longer",
+];
+
+/// `(first, then)`: the second phrase follows the first within a short span.
+const USER_UNKNOWN_PAIRS: &[(&str, &str)] = &[("user ", "not found"), ("user ", "unknown"), ("mailbox ", "unavailable")];
+const HOST_UNKNOWN_PAIRS: &[(&str, &str)] = &[("host ", "not found"), ("domain ", "not found")];
 
 /// The domain does not exist or has no mail host.
 const HOST_UNKNOWN: &[&str] = &[
@@ -127,7 +144,8 @@ const HOST_UNKNOWN: &[&str] = &[
     "domain does not exist", "domain doesn't exist", "domain name not found", "unknown domain",
     "domain unknown", "invalid domain", "unrouteable address", "unroutable address",
     "name or service not known", "nxdomain", "host name lookup failure", "illegal host/domain",
-    "no such host", "domain is not reachable", "domain must exist",
+    "no such host", "domain is not reachable", "domain must exist", "find a mail exchanger",
+    "no mail exchanger", "name service error", "malformed name server reply",
 ];
 
 /// The mailbox has moved (sendmail's 551 "user not local").
@@ -137,10 +155,41 @@ const MOVED: &[&str] = &["has moved", "user not local", "no longer at this", "ad
 const NOT_ACCEPTING: &[&str] = &[
     "does not accept mail", "doesn't accept mail", "not accepting mail", "accepts no mail", "null mx",
     "nullmx", "doesn't receive email", "does not receive email", "mail receiving disabled",
+    "not accepting network messages",
 ];
 
 fn matches(text: &str, phrases: &[&str]) -> bool {
     phrases.iter().any(|p| text.contains(p))
+}
+
+fn matches_pair(text: &str, pairs: &[(&str, &str)]) -> bool {
+    pairs.iter().any(|(first, then)| {
+        text.match_indices(first).any(|(i, _)| {
+            let rest = &text[i + first.len()..];
+            let window = &rest[..floor_boundary(rest, 60)];
+            window.contains(then)
+        })
+    })
+}
+
+fn floor_boundary(s: &str, max: usize) -> usize {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+/// "Address rejected" names the cause only when nothing follows it (`Recipient address
+/// rejected: Delivery not authorized` is about something else).
+fn bare_address_rejected(text: &str) -> bool {
+    text.match_indices("address rejected").any(|(i, m)| !text[i + m.len()..].trim_start().starts_with(':'))
+}
+
+/// The first SMTP reply code (`550`) of a server's words.
+fn reply_code(text: &str) -> Option<&str> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|t| t.len() == 3 && matches!(t.as_bytes().first(), Some(b'2' | b'4' | b'5')))
 }
 
 /// The first RFC 3463 code in a text (`550 5.1.1 ...`, `#5.1.0`).
@@ -150,18 +199,29 @@ pub(super) fn first_status_code(text: &str) -> Option<&str> {
         .find(|t| is_status_code(t))
 }
 
+/// Words that say the mailbox exists but is full (a report's prose may say so when its
+/// fields say "unknown").
+pub(super) fn says_mailbox_full(text: &str) -> bool {
+    matches(text, MAILBOX_FULL)
+}
+
+/// The text names the RCPT command (not ORCPT, the DSN parameter).
+pub(super) fn mentions_rcpt(text: &str) -> bool {
+    text.match_indices("rcpt").any(|(i, _)| i == 0 || !text.as_bytes()[i - 1].is_ascii_alphabetic())
+}
+
 fn soft_reason(text: &str) -> Option<&'static str> {
     SOFT.iter().find(|(_, phrases)| matches(text, phrases)).map(|(reason, _)| *reason)
 }
 
 fn hard_reason(text: &str) -> Option<&'static str> {
-    if matches(text, NOT_ACCEPTING) {
+    if matches(text, NOT_ACCEPTING) || matches!(reply_code(text), Some("521" | "556")) {
         Some("not_accepting")
-    } else if matches(text, HOST_UNKNOWN) {
+    } else if matches(text, HOST_UNKNOWN) || matches_pair(text, HOST_UNKNOWN_PAIRS) {
         Some("host_unknown")
     } else if matches(text, MOVED) {
         Some("moved")
-    } else if matches(text, USER_UNKNOWN) {
+    } else if matches(text, USER_UNKNOWN) || matches_pair(text, USER_UNKNOWN_PAIRS) || bare_address_rejected(text) {
         Some("user_unknown")
     } else {
         None
@@ -196,7 +256,8 @@ fn code_reason(code: &str) -> &'static str {
 /// A "user unknown" said in reply to the message body (the address was accepted at
 /// RCPT), or with no address at all (`550 : User unknown`): a filter, not a missing box.
 fn filter_disguised_as_unknown(text: &str) -> bool {
-    let after_data = text.contains("end of data") || text.contains(">>> data") || text.contains("after data");
+    let after_data =
+        ["end of data", ">>> data", "after data", "command data", "command: data"].iter().any(|p| text.contains(p));
     let no_address = text.contains(" : user unknown") || text.contains("<>: user unknown");
     after_data || no_address
 }
@@ -220,18 +281,31 @@ pub(super) fn judge(e: &Evidence<'_>) -> Verdict {
     if code.is_some_and(|c| c.starts_with('4')) || soft.is_some() {
         return soft_verdict(None);
     }
-    if code.is_some_and(|c| c.get(1..4) == Some(".2.")) {
+    // Mailbox status (x.2.x): the mailbox exists. Only X.2.1 ("mailbox disabled") is
+    // also what several MTAs send for a mailbox that is gone, so its words may decide.
+    let x21_unknown = code.is_some_and(|c| c.ends_with(".2.1")) && text.contains("user unknown");
+    if code.is_some_and(|c| c.get(1..4) == Some(".2.")) && !x21_unknown {
         return soft_verdict(Some(code.map_or("other", code_reason)));
     }
     if let Some(reason) = hard_reason(text) {
         if reason == "user_unknown" && filter_disguised_as_unknown(text) {
             return soft_verdict(Some("filtered"));
         }
-        let code_backs_it = code.is_some_and(|c| c.starts_with("5.1.") || c == "5.4.4");
-        if reason != "user_unknown" || code_backs_it || e.at_rcpt {
+        if reason != "user_unknown" {
             return Verdict { kind: BounceKind::Hard, reason };
         }
-        return soft_verdict(Some("other"));
+        // A content code (x.6) says something else failed; a system (x.3) or policy (x.7)
+        // code next to "unknown user" is believed only at RCPT or with specific words.
+        let subject = code.and_then(|c| c.split('.').nth(1));
+        let specific = matches(text, USER_UNKNOWN_SPECIFIC);
+        let contradicts = subject == Some("6") || matches!(subject, Some("3" | "7")) && !e.at_rcpt && !specific;
+        // A stock "user unknown" with no address code (x.1, x.2.1, x.5) and no RCPT or
+        // local-delivery context is also what filters answer: not enough for hard.
+        let confirmed = matches!(subject, Some("1" | "2" | "5")) || e.at_rcpt || e.local || specific;
+        if contradicts || !confirmed {
+            return soft_verdict(Some("other"));
+        }
+        return Verdict { kind: BounceKind::Hard, reason };
     }
     if let Some(reason) = code.filter(|c| c.starts_with('5')).and_then(hard_code_reason) {
         return Verdict { kind: BounceKind::Hard, reason };

@@ -110,8 +110,11 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
     if !reports.iter().any(|r| informative(&r)) {
         return false;
     }
-    let not_failed = |a: &str| matches!(a, "delivered" | "relayed" | "expanded");
-    if reports.iter().all(|r| not_failed(&r.action)) {
+    let not_failed = |r: &dsn::DsnRecipient| {
+        matches!(r.action.as_str(), "delivered" | "relayed" | "expanded" | "deliverable")
+            || r.status.as_deref().is_some_and(|s| s.starts_with("2."))
+    };
+    if reports.iter().all(not_failed) {
         return true; // a delivery notice: not a bounce, kind unknown
     }
     let diagnostics: String = reports.iter().filter_map(|r| r.diagnostic.as_deref()).collect::<Vec<_>>().join(" ");
@@ -121,7 +124,9 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
     out.is_bounce = true;
     let fallback = fallback_recipients(parsed, notice_lower);
     let mut unnamed = 0;
-    for r in reports.iter().filter(|r| !not_failed(&r.action)) {
+    let failed: Vec<&dsn::DsnRecipient> = reports.iter().filter(|r| !not_failed(r)).collect();
+    let notice_full = failed.len() == 1 && kind::says_mailbox_full(notice_lower);
+    for r in failed {
         let recipient = match &r.recipient {
             Some(a) => a.clone(),
             None => match fallback.get(unnamed) {
@@ -133,14 +138,24 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
             },
         };
         let diag = r.diagnostic.as_deref().map(clean_diagnostic).unwrap_or_default();
+        let diag_type =
+            r.diagnostic.as_deref().and_then(|d| d.split_once(';')).map(|(t, _)| t.trim().to_ascii_lowercase());
         let mut text = diag.to_ascii_lowercase();
+        if let Some(comment) = &r.status_comment {
+            text = format!("{text} {}", comment.to_ascii_lowercase());
+        }
         let context = heuristics::context_of(notice_lower, &recipient);
         let delayed = r.action == "delayed";
-        let at_rcpt = text.contains("rcpt") || notice_lower.contains("rcpt to");
-        let mut verdict = kind::judge(&Evidence { status: r.status.as_deref(), text: &text, delayed, at_rcpt });
-        if verdict.reason == "other" || text.is_empty() {
+        let at_rcpt = kind::mentions_rcpt(&text) || kind::mentions_rcpt(notice_lower);
+        let local = diag_type.as_deref().is_some_and(|t| t == "x-postfix" || t == "x-unix") && !text.contains("said:");
+        let evidence = |text: &str| kind::judge(&Evidence { status: r.status.as_deref(), text, delayed, at_rcpt, local });
+        let mut verdict = evidence(&text);
+        if verdict.reason == "other" || text.trim().is_empty() {
             text = format!("{text} {}", context.as_deref().unwrap_or(notice_lower));
-            verdict = kind::judge(&Evidence { status: r.status.as_deref(), text: &text, delayed, at_rcpt });
+            verdict = evidence(&text);
+        }
+        if verdict.kind == BounceKind::Hard && notice_full {
+            verdict = Verdict { kind: BounceKind::Soft, reason: "mailbox_full" };
         }
         let status = r.status.clone().or_else(|| kind::first_status_code(&diag).map(str::to_string));
         let diagnostic = (!diag.is_empty()).then_some(diag);
@@ -155,7 +170,7 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
 fn from_prose(parsed: &Parsed, notice_lower: &str, out: &mut Classification) {
     out.is_bounce = true;
     let delayed = heuristics::is_delay(parsed, notice_lower);
-    let at_rcpt = notice_lower.contains("rcpt to") || notice_lower.contains("rcpt_to");
+    let at_rcpt = kind::mentions_rcpt(notice_lower);
     let exclude = own_addresses(parsed);
     let mut mentions = heuristics::mentions(&parsed.notice, &exclude);
     if let Some(failed) = parsed.header("x-failed-recipients") {

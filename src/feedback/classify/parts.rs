@@ -229,7 +229,7 @@ fn split_inline_original(out: &mut Parsed) {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start_matches(['>', ' ', '\t']);
-        let is_marker = ORIGINAL_MARKERS.iter().any(|m| trimmed.contains(m)) && trimmed.len() < 120;
+        let is_marker = ORIGINAL_MARKERS.iter().any(|m| trimmed.contains(m)) && looks_like_separator(trimmed);
         let is_header_start = seen_text && (trimmed.starts_with("received: ") || trimmed.starts_with("return-path:"));
         if is_marker {
             cut = Some((start, offset));
@@ -249,6 +249,15 @@ fn split_inline_original(out: &mut Parsed) {
         out.original = fields::blocks(rest.trim_start_matches(['\r', '\n'])).into_iter().next();
     }
     out.notice.truncate(notice_end);
+}
+
+/// A marker phrase counts on a line of its own that looks like a separator, not inside a
+/// sentence ("delete your own text from the attached returned message").
+fn looks_like_separator(line: &str) -> bool {
+    let t = line.trim();
+    t.len() < 120
+        && (t.contains("--") || t.contains("==") || t.contains("**") || t.contains("follow") || t.contains("below")
+            || t.ends_with(':'))
 }
 
 fn cap(mut s: String, max: usize) -> String {

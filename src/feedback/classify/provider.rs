@@ -28,7 +28,9 @@ pub(super) fn ses(body: &str) -> Option<Notification> {
     }
     let json = body.get(start..)?;
     let end = json.rfind('}')?;
-    let mut value: Value = serde_json::from_str(json.get(..=end)?).ok()?;
+    // Mail transport may fold long JSON lines; line breaks are never JSON content here.
+    let json: String = json.get(..=end)?.chars().filter(|&c| c != '\n' && c != '\r').collect();
+    let mut value: Value = serde_json::from_str(&json).ok()?;
     if value.get("notificationType").is_none()
         && let Some(inner) = value.get("Message").and_then(Value::as_str)
     {
