@@ -84,7 +84,7 @@ pub(super) struct Mention {
 
 /// Lines whose addresses are never bounced recipients.
 fn is_noise_line(lower_line: &str) -> bool {
-    let l = lower_line.trim_start_matches(['>', ' ', '\t']);
+    let l = lower_line.trim_start_matches(['>', ' ', '\t', '*', '-']);
     ["from:", "reply-to:", "return-path:", "sender:", "message-id:", "received:", "envelope-from", "x-", "in-reply-to:", "references:", "by ", "for <", "id <"]
         .iter()
         .any(|p| l.starts_with(p))
@@ -97,20 +97,34 @@ fn is_noise_line(lower_line: &str) -> bool {
 /// indented list, Sendmail's fatal-errors list) or follows `RCPT TO:` is a recipient.
 fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
     let before = line.get(..found.start.saturating_sub(line_start)).unwrap_or("");
-    let before_trim = before.trim_start_matches(['>', ' ', '\t', '<', '"', '\'', '*', '-']);
+    let before_trim = before.trim_start_matches(['>', ' ', '\t', '<', '"', '\'', '*', '-', '[']);
     let after = line.get(found.end.saturating_sub(line_start)..).unwrap_or("");
-    let after = after.trim_start_matches(['>', '"', '\'']);
+    let after = after.trim_start_matches(['>', '"', '\'', ']', ')']);
     let lower_before = before.to_ascii_lowercase();
+    let quoted_header = ["to:", "cc:", "bcc:"].iter().any(|h| before_trim.to_ascii_lowercase().starts_with(h));
     let starts_line = before_trim.is_empty()
         && (after.trim().is_empty() || after.starts_with(':') || after.starts_with(' ') || after.starts_with("..."));
-    starts_line
-        || lower_before.ends_with("rcpt to:<")
-        || lower_before.ends_with("rcpt to: <")
-        || lower_before.ends_with("rcpt to:")
-        || lower_before.trim_end().ends_with("recipient address:")
-        || lower_before.trim_end().ends_with("recipient:")
-        || lower_before.trim_end().ends_with("addressed to:")
-        || lower_before.trim_end().ends_with("to:")
+    !quoted_header && starts_line
+        || ["rcpt to:", "rcpt to:<", "rcpt to: <", "recipient address:", "recipient:", "addressed to:", "expanded from:"]
+            .iter()
+            .any(|p| lower_before.trim_end().ends_with(p))
+        || is_reply_prefix(before_trim)
+}
+
+/// Sendmail's transcript lines name the recipient right after the reply code:
+/// `550 <addr>... User unknown`, `<<< 554 5.1.1 <addr>...`.
+fn is_reply_prefix(before: &str) -> bool {
+    let mut rest = before.trim();
+    let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    if code.len() != 3 || !matches!(code.as_bytes()[0], b'4' | b'5') {
+        return false;
+    }
+    rest = rest[3..].trim_start_matches(['-', ' ']);
+    let enhanced: &str = rest.split(' ').next().unwrap_or("");
+    if super::dsn::is_status_code(enhanced) {
+        rest = rest[enhanced.len()..].trim_start();
+    }
+    rest.trim_end_matches(['<', ' ']).is_empty()
 }
 
 /// Recipients named in a prose notice, strongest evidence first; `exclude` are the
@@ -118,6 +132,9 @@ fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
 pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
     let mut strong: Vec<Mention> = Vec::new();
     let mut weak: Vec<Mention> = Vec::new();
+    // The sender's own addresses count only as a list entry, and only when no other
+    // recipient is listed (mail to oneself).
+    let mut strong_own: Vec<Mention> = Vec::new();
     let lines: Vec<(usize, &str)> = line_offsets(notice);
     for (idx, &(start, line)) in lines.iter().enumerate().take(2_000) {
         if !line.contains('@') {
@@ -129,17 +146,28 @@ pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
         }
         for found in address::scan(line) {
             let found = Found { start: found.start + start, end: found.end + start, address: found.address };
-            if exclude.contains(&found.address) || address::is_system_mailbox(&found.address) {
+            if address::is_system_mailbox(&found.address) {
                 continue;
             }
-            let list = if is_strong(line, &found, start) { &mut strong } else { &mut weak };
+            let list = match (is_strong(line, &found, start), exclude.contains(&found.address)) {
+                (true, false) => &mut strong,
+                (true, true) => &mut strong_own,
+                (false, false) => &mut weak,
+                (false, true) => continue,
+            };
             if list.iter().any(|m| m.address == found.address) {
                 continue;
             }
             list.push(Mention { address: found.address, context: context_after(&lines, idx) });
         }
     }
-    if strong.is_empty() { weak } else { strong }
+    if !strong.is_empty() {
+        strong
+    } else if !weak.is_empty() {
+        weak
+    } else {
+        strong_own
+    }
 }
 
 fn line_offsets(text: &str) -> Vec<(usize, &str)> {

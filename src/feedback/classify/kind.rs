@@ -83,7 +83,7 @@ const POLICY: &[&str] = &[
     "rfc 5322", "rfc5322", "rfc 2822", "not rfc", "multiple addresses", "headers too large",
     "not a member", "not member", "moderator", "members-only", "tls", "starttls", "encryption",
     "not be mail exchanger", "after mail from", "mail from command", "helo", "ehlo", "command parameter", "syntax error", "not implemented",
-    "administrative prohibition", "prohibited", "forbidden", "denied", "refused", "rejected for",
+    "with attachments", "embedded images", "administrative prohibition", "prohibited", "forbidden", "denied", "refused", "rejected for",
     "not authorized", "not authorised", "may not exist", "permission to post", "may not have permission",
 ];
 

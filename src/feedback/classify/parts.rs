@@ -89,9 +89,13 @@ impl Walker {
                 }
             }
             PartType::Message(nested) => {
-                if self.out.original.is_none()
-                    && let Some(root) = nested.parts.first()
-                {
+                let Some(root) = nested.parts.first() else { return };
+                // A report forwarded as an attachment (a gateway's cover note around the
+                // real DSN): read the attached report instead of taking it as the original.
+                let (nested_type, nested_subtype) = content_type(root);
+                if nested_type == "multipart" && nested_subtype == "report" && self.out.dsn_texts.is_empty() {
+                    self.walk(nested, 0, depth + 1);
+                } else if self.out.original.is_none() {
                     self.out.original = Some(header_fields(root));
                 }
             }
@@ -100,7 +104,8 @@ impl Walker {
                 self.text_part(&ctype, &subtype, text, is_html);
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
-                if ctype == "message" || ctype == "text" {
+                // A multipart whose boundary was lost comes back as one opaque body.
+                if matches!(ctype.as_str(), "message" | "text" | "multipart") {
                     let text = String::from_utf8_lossy(bytes);
                     self.text_part(&ctype, &subtype, &text, false);
                 }
@@ -121,7 +126,7 @@ impl Walker {
                     self.out.original = fields::blocks(text).into_iter().next();
                 }
             }
-            ("message" | "text", _) | ("", _) => {
+            ("message" | "text" | "multipart", _) | ("", _) => {
                 if self.out.notice.len() >= MAX_NOTICE {
                     return;
                 }
@@ -256,8 +261,7 @@ fn split_inline_original(out: &mut Parsed) {
 fn looks_like_separator(line: &str) -> bool {
     let t = line.trim();
     t.len() < 120
-        && (t.contains("--") || t.contains("==") || t.contains("**") || t.contains("follow") || t.contains("below")
-            || t.ends_with(':'))
+        && (t.contains("--") || t.contains("==") || t.contains("**") || t.contains("follows") || t.contains("below"))
 }
 
 fn cap(mut s: String, max: usize) -> String {
