@@ -20,8 +20,7 @@ pub(super) fn complaint(parsed: &Parsed) -> Option<Complaint> {
     });
     if let Some(report) = report.filter(|_| is_arf(parsed)) {
         let fields: Vec<fields::Field> = fields::blocks(report).into_iter().flatten().collect();
-        let feedback_type =
-            fields::get(&fields, "feedback-type").unwrap_or("abuse").trim().to_ascii_lowercase();
+        let feedback_type = fields::get(&fields, "feedback-type").unwrap_or("abuse").trim().to_ascii_lowercase();
         let mut recipients: Vec<String> = fields
             .iter()
             .filter(|f| f.name == "original-rcpt-to" || f.name == "removal-recipient")

@@ -5,12 +5,38 @@ use super::parts::Parsed;
 
 /// Subject words of out-of-office and auto-reply messages in the languages seen most.
 const SUBJECTS: &[&str] = &[
-    "out of office", "out of the office", "automatic reply", "auto reply", "auto-reply", "autoreply",
-    "automatic response", "auto response", "auto-response", "autoresponse", "vacation", "on leave",
-    "away from the office", "away from my", "abwesenheit", "automatische antwort", "réponse automatique",
-    "reponse automatique", "absence", "respuesta automática", "respuesta automatica", "fuera de la oficina",
-    "risposta automatica", "fuori ufficio", "automatisch antwoord", "afwezig", "automatyczna odpowied",
-    "resposta automática", "autosvar", "automaattinen vastaus", "自動応答", "自动回复",
+    "out of office",
+    "out of the office",
+    "automatic reply",
+    "auto reply",
+    "auto-reply",
+    "autoreply",
+    "automatic response",
+    "auto response",
+    "auto-response",
+    "autoresponse",
+    "vacation",
+    "on leave",
+    "away from the office",
+    "away from my",
+    "abwesenheit",
+    "automatische antwort",
+    "réponse automatique",
+    "reponse automatique",
+    "absence",
+    "respuesta automática",
+    "respuesta automatica",
+    "fuera de la oficina",
+    "risposta automatica",
+    "fuori ufficio",
+    "automatisch antwoord",
+    "afwezig",
+    "automatyczna odpowied",
+    "resposta automática",
+    "autosvar",
+    "automaattinen vastaus",
+    "自動応答",
+    "自动回复",
 ];
 
 /// The message says of itself that software answered for a person.
@@ -22,7 +48,10 @@ pub(super) fn is_auto_reply(parsed: &Parsed) -> bool {
     if header("precedence").is_some_and(|v| v == "auto_reply") {
         return true;
     }
-    if ["x-autoreply", "x-autorespond", "x-autoresponder", "x-mail-autoreply"].iter().any(|h| parsed.header(h).is_some()) {
+    if ["x-autoreply", "x-autorespond", "x-autoresponder", "x-mail-autoreply"]
+        .iter()
+        .any(|h| parsed.header(h).is_some())
+    {
         return true;
     }
     let subject = header("subject").unwrap_or_default();

@@ -86,7 +86,14 @@ fn corpus_scores_meet_the_bars() {
         }
         let predicted: BTreeSet<String> = got.recipients().into_iter().map(str::to_string).collect();
         let label_kind = label["kind"].as_str().unwrap_or("unknown");
-        let show = |what: &str| format!("{id}: {what} (got {} {:?}, label {label_kind} {})", mapped_kind(&got), predicted, label["recipients"]);
+        let show = |what: &str| {
+            format!(
+                "{id}: {what} (got {} {:?}, label {label_kind} {})",
+                mapped_kind(&got),
+                predicted,
+                label["recipients"]
+            )
+        };
 
         if let Some(expected) = address_set(&label["recipients"]).filter(|_| label_kind != "other") {
             let alt = address_set(&label["alt_recipients"]);

@@ -8,36 +8,116 @@ use super::parts::Parsed;
 
 /// Subjects of delivery failure and delay notices.
 const SUBJECTS: &[&str] = &[
-    "undeliver", "undelivered", "delivery fail", "failure notice", "failure delivery", "failed delivery",
-    "returned mail", "delivery status", "non-delivery", "nondelivery", "non delivery", "not delivered",
-    "could not be delivered", "mail system error", "delivery problem", "delivery report", "delayed mail",
-    "delayed", "mail delivery", "delivery failure", "returned to sender", "error sending", "processing error",
-    "delivery notification", "unzustellbar", "nicht zustellbar", "non remis", "message status",
-    "mail not delivered", "mail could not be delivered", "returned message", "rejected mail",
-    "automatically rejected", "failed mail", "permanent error", "delivery warning",
+    "undeliver",
+    "undelivered",
+    "delivery fail",
+    "failure notice",
+    "failure delivery",
+    "failed delivery",
+    "returned mail",
+    "delivery status",
+    "non-delivery",
+    "nondelivery",
+    "non delivery",
+    "not delivered",
+    "could not be delivered",
+    "mail system error",
+    "delivery problem",
+    "delivery report",
+    "delayed mail",
+    "delayed",
+    "mail delivery",
+    "delivery failure",
+    "returned to sender",
+    "error sending",
+    "processing error",
+    "delivery notification",
+    "unzustellbar",
+    "nicht zustellbar",
+    "non remis",
+    "message status",
+    "mail not delivered",
+    "mail could not be delivered",
+    "returned message",
+    "rejected mail",
+    "automatically rejected",
+    "failed mail",
+    "permanent error",
+    "delivery warning",
 ];
 
 /// Phrases of delivery-failure notices.
 const PHRASES: &[&str] = &[
-    "qmail-send program", "could not be delivered", "couldn't be delivered", "was not delivered",
-    "wasn't delivered", "undeliverable", "delivery has failed", "delivery failed", "permanent error",
-    "permanent fatal error", "transcript of session follows", "unable to deliver", "address(es) failed",
-    "addresses failed", "following addresses had", "could not be sent", "failed to deliver",
-    "not be delivered", "delivery to the following", "delivery failure", "message could not",
-    "returned to sender", "could not deliver", "mail delivery software", "did not reach",
-    "had delivery problems", "could not reach", "couldn't reach", "has not been delivered",
-    "not yet been delivered", "delivery attempts", "delivery problem", "delivery of your message",
-    "message delivery", "failed recipient", "will not continue", "given up", "giving up",
-    "error transferring", "non-delivery", "non delivery", "delivery error", "failed to send",
-    "delivery has been delayed", "is delayed", "been delayed", "returned mail", "not delivered",
+    "qmail-send program",
+    "could not be delivered",
+    "couldn't be delivered",
+    "was not delivered",
+    "wasn't delivered",
+    "undeliverable",
+    "delivery has failed",
+    "delivery failed",
+    "permanent error",
+    "permanent fatal error",
+    "transcript of session follows",
+    "unable to deliver",
+    "address(es) failed",
+    "addresses failed",
+    "following addresses had",
+    "could not be sent",
+    "failed to deliver",
+    "not be delivered",
+    "delivery to the following",
+    "delivery failure",
+    "message could not",
+    "returned to sender",
+    "could not deliver",
+    "mail delivery software",
+    "did not reach",
+    "had delivery problems",
+    "could not reach",
+    "couldn't reach",
+    "has not been delivered",
+    "not yet been delivered",
+    "delivery attempts",
+    "delivery problem",
+    "delivery of your message",
+    "message delivery",
+    "failed recipient",
+    "will not continue",
+    "given up",
+    "giving up",
+    "error transferring",
+    "non-delivery",
+    "non delivery",
+    "delivery error",
+    "failed to send",
+    "delivery has been delayed",
+    "is delayed",
+    "been delayed",
+    "returned mail",
+    "not delivered",
 ];
 
 /// Phrases of delay warnings (delivery still being attempted).
 const DELAY_PHRASES: &[&str] = &[
-    "will continue to try", "will keep trying", "still being retried", "will be retried",
-    "will retry", "still trying", "not yet been delivered", "has been delayed", "been delayed",
-    "delivery is delayed", "message delayed", "delayed mail", "(delay)", "warning: message",
-    "delivery status notification (delay)", "no action is required", "delivery warning", ": warning",
+    "will continue to try",
+    "will keep trying",
+    "still being retried",
+    "will be retried",
+    "will retry",
+    "still trying",
+    "not yet been delivered",
+    "has been delayed",
+    "been delayed",
+    "delivery is delayed",
+    "message delayed",
+    "delayed mail",
+    "(delay)",
+    "warning: message",
+    "delivery status notification (delay)",
+    "no action is required",
+    "delivery warning",
+    ": warning",
     "is delayed",
 ];
 
@@ -48,9 +128,18 @@ const FINAL_PHRASES: &[&str] =
 /// Mail systems' own senders.
 pub(super) fn from_mail_system(parsed: &Parsed) -> bool {
     let from = parsed.header("from").unwrap_or("").to_ascii_lowercase();
-    ["mailer-daemon", "postmaster", "post_master", "mail delivery", "mail-daemon", "mail administrator", "mailer daemon", "mdaemon"]
-        .iter()
-        .any(|s| from.contains(s))
+    [
+        "mailer-daemon",
+        "postmaster",
+        "post_master",
+        "mail delivery",
+        "mail-daemon",
+        "mail administrator",
+        "mailer daemon",
+        "mdaemon",
+    ]
+    .iter()
+    .any(|s| from.contains(s))
 }
 
 fn bounce_subject(parsed: &Parsed) -> bool {
@@ -71,8 +160,9 @@ pub(super) fn looks_like_bounce(parsed: &Parsed, notice_lower: &str) -> bool {
 pub(super) fn is_delay(parsed: &Parsed, notice_lower: &str) -> bool {
     let subject = parsed.header("subject").unwrap_or("").to_ascii_lowercase();
     let says_delay = DELAY_PHRASES.iter().any(|p| subject.contains(p) || notice_lower.contains(p));
-    let says_final =
-        FINAL_PHRASES.iter().any(|p| notice_lower.contains(p)) || subject.contains("fail") || subject.contains("undeliver");
+    let says_final = FINAL_PHRASES.iter().any(|p| notice_lower.contains(p))
+        || subject.contains("fail")
+        || subject.contains("undeliver");
     says_delay && !says_final
 }
 
@@ -85,9 +175,23 @@ pub(super) struct Mention {
 /// Lines whose addresses are never bounced recipients.
 fn is_noise_line(lower_line: &str) -> bool {
     let l = lower_line.trim_start_matches(['>', ' ', '\t', '*', '-']);
-    ["from:", "reply-to:", "return-path:", "sender:", "message-id:", "received:", "envelope-from", "x-", "in-reply-to:", "references:", "by ", "for <", "id <"]
-        .iter()
-        .any(|p| l.starts_with(p))
+    [
+        "from:",
+        "reply-to:",
+        "return-path:",
+        "sender:",
+        "message-id:",
+        "received:",
+        "envelope-from",
+        "x-",
+        "in-reply-to:",
+        "references:",
+        "by ",
+        "for <",
+        "id <",
+    ]
+    .iter()
+    .any(|p| l.starts_with(p))
         || l.contains("http://")
         || l.contains("https://")
         || l.contains("mailto:") && !l.contains("user")
@@ -105,9 +209,17 @@ fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
     let starts_line = before_trim.is_empty()
         && (after.trim().is_empty() || after.starts_with(':') || after.starts_with(' ') || after.starts_with("..."));
     !quoted_header && starts_line
-        || ["rcpt to:", "rcpt to:<", "rcpt to: <", "recipient address:", "recipient:", "addressed to:", "expanded from:"]
-            .iter()
-            .any(|p| lower_before.trim_end().ends_with(p))
+        || [
+            "rcpt to:",
+            "rcpt to:<",
+            "rcpt to: <",
+            "recipient address:",
+            "recipient:",
+            "addressed to:",
+            "expanded from:",
+        ]
+        .iter()
+        .any(|p| lower_before.trim_end().ends_with(p))
         || is_reply_prefix(before_trim)
 }
 

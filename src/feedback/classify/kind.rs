@@ -7,8 +7,11 @@
 //! a mailbox-status code (x.2.x) or a rejection of the message body (DATA) says the
 //! address was accepted and a filter spoke, so those stay soft.
 
+mod phrases;
+
 use super::dsn::is_status_code;
 use crate::domain::BounceKind;
+use phrases::*;
 
 /// The kind of one recipient's failure and a short label of its cause (see
 /// [`crate::feedback::BounceEvent::reason`]).
@@ -34,129 +37,6 @@ pub(super) struct Evidence<'a> {
     /// remote reply): its "unknown user" comes from its own user table, not a filter.
     pub local: bool,
 }
-
-/// Soft causes, checked in this order; the first match names the reason.
-const SOFT: &[(&str, &[&str])] = &[
-    ("mailbox_full", MAILBOX_FULL),
-    ("suspended", SUSPENDED),
-    ("too_large", TOO_LARGE),
-    ("spam_blocked", SPAM_BLOCKED),
-    ("policy", POLICY),
-    ("rate_limited", RATE_LIMITED),
-    ("expired", EXPIRED),
-    ("filtered", FILTERED),
-];
-
-const MAILBOX_FULL: &[&str] = &[
-    "mailbox full", "mailbox is full", "mailbox was full", "mail box full", "mailbox has exceeded",
-    "mailbox size limit", "mailbox exceeds", "mailbox would exceed", "quota", "mailbox is over",
-    "account is over", "user is over", "exceeded storage", "exceeded its storage", "out of storage",
-    "insufficient disk", "not enough disk", "not enough storage", "not enough space", "disk full",
-    "disk space", "full mailbox", "mailfolder is full", "inbox is full", "box is full", "account is full",
-    "storage space", "exceeding their", "exceeds the storage", "storage limit", "mailbox limit",
-];
-
-const SUSPENDED: &[&str] = &[
-    "suspended", "disabled", "deactivated", "inactive", "is frozen", "account locked", "account is locked",
-    "temporary locked", "temporarily locked", "is blocked", "account blocked", "account has expired",
-    "account expired", "discontinued", "on hold", "compte du destinataire est bloque",
-];
-
-const TOO_LARGE: &[&str] = &[
-    "too large", "too big", "size limit", "exceeds size", "exceeds the size", "message size",
-    "maximum size", "max message size", "sizelimit", "message length exceeds", "size exceeds",
-];
-
-const SPAM_BLOCKED: &[&str] = &[
-    "spam", "unsolicited", "bulk mail", "bulk email", "blacklist", "black list", "blocklist", "block list",
-    "blocked", "banned", "dnsbl", "rbl", "reputation", "virus", "malware", "infected", "phish",
-    "junk mail", "scored as", "content filter", "content rejected", "message content", "looks like",
-    "appears to be", "not wanted", "rejected as", "spamprofiler",
-    "security polic", "listed at", "listed on",
-];
-
-const POLICY: &[&str] = &[
-    "policy", "dmarc", "spf", "dkim", "authenticat", "unauthenticated", "reverse dns", "ptr record",
-    "rdns", "dns ptr", "name lookup failed", "mismatches client", "client host rejected", "relay",
-    "access denied", "not permitted", "not allowed", "not accepted", "sender rejected",
-    "sender address rejected", "domain of sender", "sender verify", "sender domain", "protocol violation",
-    "rfc 5322", "rfc5322", "rfc 2822", "not rfc", "multiple addresses", "headers too large",
-    "not a member", "not member", "moderator", "members-only", "tls", "starttls", "encryption",
-    "not be mail exchanger", "after mail from", "mail from command", "helo", "ehlo", "command parameter", "syntax error", "not implemented",
-    "with attachments", "embedded images", "administrative prohibition", "prohibited", "forbidden", "denied", "refused", "rejected for",
-    "not authorized", "not authorised", "may not exist", "permission to post", "may not have permission",
-];
-
-const RATE_LIMITED: &[&str] = &[
-    "rate limit", "too many", "frequency limited", "rate of", "throttl", "try again later",
-    "try later", "please try again", "greylist", "graylist", "unexpected volume",
-    "exceeded the", "limit exceeded", "service refuse", "not available, closing", "service unavailable",
-    "service currently unavailable", "temporarily",
-];
-
-const EXPIRED: &[&str] = &[
-    "expired", "timed out", "timeout", "time out", "connection refused", "no route to host",
-    "could not connect", "couldn't connect", "unable to connect", "connect to", "lost connection",
-    "network error", "network is unreachable", "hop count", "too many hops", "routing loop", "mail loop",
-    "loop detected", "retry time", "retry timeout", "has not been collected", "dns query failed",
-    "transaction failed", "mail system problem", "system error", "temporary failure",
-];
-
-const FILTERED: &[&str] = &["filtered", "filtering"];
-
-/// The address does not exist at its domain.
-const USER_UNKNOWN: &[&str] = &[
-    "user unknown", "unknown user", "no such user", "no such mailbox", "no such recipient",
-    "no such account", "no such person", "no such address", "unknown recipient", "recipient unknown",
-    "unknown mailbox", "mailbox unknown", "mailbox not found", "mailbox does not exist", "no mail box",
-    "mailbox unavailable", "mailbox is unavailable", "mailbox not available", "invalid mailbox",
-    "invalid recipient", "recipient invalid", "destinataire invalide", "user does not exist",
-    "user doesn't exist", "user not found", "users not found", "recipient not found", "recipnotfound",
-    "recipientnotfound", "address not found", "address does not exist", "address doesn't exist",
-    "recipient does not exist", "recipient doesn't exist", "account does not exist",
-    "account doesn't exist", "does not exist here", "no mailbox", "not a valid mailbox",
-    "not a valid user", "not a valid recipient", "is not a known user", "unknown address",
-    "address unknown", "bad destination mailbox", "bad recipient", "unknown local part",
-    "unknown or illegal user", "illegal user", "not our user", "not our customer",
-    "not listed in", "no account by that name", "recipient no longer", "no longer on server",
-    "non-existent", "nonexistent", "non existent", "not exist", "couldn't be found",
-    "could not be found", "invalid final delivery", "unknown account", "address invalid",
-    "invalid address", "not registered", "not an active address", "is not recognized", "not recognised", "utilisateur inconnu", "destinataire inconnu",
-    "unbekannt", "no existe", "inesistente", "sconosciuto", "desconocido",
-];
-
-/// Wordings specific enough to stand without a confirming status code or RCPT context:
-/// a stock "user unknown" is also what some filters answer.
-const USER_UNKNOWN_SPECIFIC: &[&str] = &[
-    "does not exist", "doesn't exist", "not exist", "not listed in", "is not recognized", "not recognised",
-    "user not found", "no mail box available", "no mailbox available",
-    "couldn't be found", "could not be found", "by that name", "not an active address", "recipnotfound",
-    "recipientnotfound", "invalid final delivery", "no longer on server", "recipient no longer",
-];
-
-/// `(first, then)`: the second phrase follows the first within a short span.
-const USER_UNKNOWN_PAIRS: &[(&str, &str)] = &[("user ", "not found"), ("user ", "unknown"), ("mailbox ", "unavailable")];
-const HOST_UNKNOWN_PAIRS: &[(&str, &str)] = &[("host ", "not found"), ("domain ", "not found")];
-
-/// The domain does not exist or has no mail host.
-const HOST_UNKNOWN: &[&str] = &[
-    "host unknown", "unknown host", "host not found", "no such domain", "domain not found",
-    "domain does not exist", "domain doesn't exist", "domain name not found", "unknown domain",
-    "domain unknown", "invalid domain", "unrouteable address", "unroutable address",
-    "name or service not known", "nxdomain", "host name lookup failure", "illegal host/domain",
-    "no such host", "domain is not reachable", "domain must exist", "find a mail exchanger",
-    "no mail exchanger", "name service error", "malformed name server reply",
-];
-
-/// The mailbox has moved (sendmail's 551 "user not local").
-const MOVED: &[&str] = &["has moved", "user not local", "no longer at this", "address has changed"];
-
-/// The domain says it takes no mail at all (null MX, RFC 7505).
-const NOT_ACCEPTING: &[&str] = &[
-    "does not accept mail", "doesn't accept mail", "not accepting mail", "accepts no mail", "null mx",
-    "nullmx", "doesn't receive email", "does not receive email", "mail receiving disabled",
-    "not accepting network messages",
-];
 
 fn matches(text: &str, phrases: &[&str]) -> bool {
     phrases.iter().any(|p| text.contains(p))
@@ -194,9 +74,7 @@ fn reply_code(text: &str) -> Option<&str> {
 
 /// The first RFC 3463 code in a text (`550 5.1.1 ...`, `#5.1.0`).
 pub(super) fn first_status_code(text: &str) -> Option<&str> {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|t| t.trim_end_matches('.'))
-        .find(|t| is_status_code(t))
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.')).map(|t| t.trim_end_matches('.')).find(|t| is_status_code(t))
 }
 
 /// Words that say the mailbox exists but is full (a report's prose may say so when its

@@ -91,7 +91,8 @@ fn from_provider(notification: provider::Notification, out: &mut Classification)
             out.is_bounce = true;
             for r in recipients {
                 let text = r.diagnostic.as_deref().unwrap_or("").to_ascii_lowercase();
-                let mut verdict = kind::judge(&Evidence { status: r.status.as_deref(), text: &text, ..Default::default() });
+                let mut verdict =
+                    kind::judge(&Evidence { status: r.status.as_deref(), text: &text, ..Default::default() });
                 if !permanent && verdict.kind == BounceKind::Hard {
                     verdict = Verdict { kind: BounceKind::Soft, reason: "other" };
                 }
@@ -148,7 +149,8 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
         let delayed = r.action == "delayed";
         let at_rcpt = kind::mentions_rcpt(&text) || kind::mentions_rcpt(notice_lower);
         let local = diag_type.as_deref().is_some_and(|t| t == "x-postfix" || t == "x-unix") && !text.contains("said:");
-        let evidence = |text: &str| kind::judge(&Evidence { status: r.status.as_deref(), text, delayed, at_rcpt, local });
+        let evidence =
+            |text: &str| kind::judge(&Evidence { status: r.status.as_deref(), text, delayed, at_rcpt, local });
         let mut verdict = evidence(&text);
         if verdict.reason == "other" || text.trim().is_empty() {
             text = format!("{text} {}", context.as_deref().unwrap_or(notice_lower));
@@ -230,7 +232,9 @@ fn fallback_recipients(parsed: &Parsed, notice_lower: &str) -> Vec<String> {
 /// Addresses that are the report's own or the original sender's, never recipients.
 fn own_addresses(parsed: &Parsed) -> Vec<String> {
     let mut out = Vec::new();
-    for name in ["from", "to", "cc", "reply-to", "sender", "return-path", "delivered-to", "x-original-to", "envelope-to"] {
+    for name in
+        ["from", "to", "cc", "reply-to", "sender", "return-path", "delivered-to", "x-original-to", "envelope-to"]
+    {
         if let Some(v) = parsed.header(name) {
             out.extend(address::find_all(v));
         }

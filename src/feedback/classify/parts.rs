@@ -284,11 +284,19 @@ pub(super) fn html_to_text(html: &str) -> String {
         let after = &rest[open..];
         let close = after.find('>').map_or(after.len(), |c| c + 1);
         let tag = after[..close].to_ascii_lowercase();
-        if ["<br", "</p", "<p", "</div", "</tr", "<tr", "</li", "</h", "</table", "</td"].iter().any(|t| tag.starts_with(t)) {
+        if ["<br", "</p", "<p", "</div", "</tr", "<tr", "</li", "</h", "</table", "</td"]
+            .iter()
+            .any(|t| tag.starts_with(t))
+        {
             out.push('\n');
         }
         rest = &after[close..];
     }
     out.push_str(rest);
-    out.replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#64;", "@").replace("&amp;", "&")
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#64;", "@")
+        .replace("&amp;", "&")
 }

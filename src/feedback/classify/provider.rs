@@ -14,8 +14,13 @@ pub(super) struct ProviderRecipient {
 /// What a provider notification says.
 pub(super) enum Notification {
     /// A failure; `permanent` is the provider's own verdict (SES `bounceType`).
-    Bounce { permanent: bool, recipients: Vec<ProviderRecipient> },
-    Complaint { recipients: Vec<String> },
+    Bounce {
+        permanent: bool,
+        recipients: Vec<ProviderRecipient>,
+    },
+    Complaint {
+        recipients: Vec<String>,
+    },
     /// A delivery or other notice: not a bounce.
     Other,
 }
