@@ -5,7 +5,7 @@
 //! Run: `cargo bench --bench classify` (optionally `-- ROUNDS`).
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn corpus_dir() -> PathBuf {
@@ -14,7 +14,7 @@ fn corpus_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/bounces"))
 }
 
-fn load(dir: &PathBuf) -> Vec<Vec<u8>> {
+fn load(dir: &Path) -> Vec<Vec<u8>> {
     let Ok(entries) = std::fs::read_dir(dir.join("messages")) else { return Vec::new() };
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))

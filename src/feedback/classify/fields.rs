@@ -49,11 +49,12 @@ pub(super) fn blocks(text: &str) -> Vec<Vec<Field>> {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            if open && let Some(last) = current.last_mut() {
-                if last.value.len() < 4_096 {
-                    last.value.push(' ');
-                    last.value.push_str(line.trim());
-                }
+            if open
+                && let Some(last) = current.last_mut()
+                && last.value.len() < 4_096
+            {
+                last.value.push(' ');
+                last.value.push_str(line.trim());
             }
             continue;
         }

@@ -122,9 +122,8 @@ impl Walker {
                 self.out.feedback.get_or_insert_with(|| cap(text.to_string(), MAX_REPORT_TEXT));
             }
             ("text" | "message", "rfc822-headers" | "global-headers") | ("message", "rfc822" | "global") => {
-                if self.out.original.is_none() {
-                    self.out.original = fields::blocks(text).into_iter().next();
-                }
+                let original = self.out.original.take();
+                self.out.original = original.or_else(|| fields::blocks(text).into_iter().next());
             }
             ("message" | "text" | "multipart", _) | ("", _) => {
                 if self.out.notice.len() >= MAX_NOTICE {
