@@ -54,7 +54,8 @@ pub async fn run(
     for warning in hooks.warnings() {
         tracing::warn!("webhooks: {warning}");
     }
-    let certs: Arc<dyn crate::feedback::webhooks::CertSource> = match crate::feedback::webhooks::HttpsCertSource::new() {
+    let certs: Arc<dyn crate::feedback::webhooks::CertSource> = match crate::feedback::webhooks::HttpsCertSource::new()
+    {
         Ok(c) => Arc::new(c),
         Err(e) => {
             tracing::warn!(error = %e, "webhooks: no HTTPS client for SNS certificates; SES webhooks will answer 503");

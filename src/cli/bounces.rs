@@ -58,7 +58,7 @@ pub async fn run(ctx: &Context, cmd: BouncesCommand) -> Result<i32> {
             let app = ctx.open().await?;
             let tty = !ctx.json && std::io::stderr().is_terminal();
             let progress = |n: u64| {
-                if tty && n % 100 == 0 {
+                if tty && n.is_multiple_of(100) {
                     eprint!("\r{n} messages");
                 }
             };
@@ -170,7 +170,13 @@ fn classify_files(ctx: &Context, files: &[PathBuf]) -> Result<i32> {
 }
 
 fn print_ingest(r: &ingest::IngestReport) {
-    println!("Ingested {} message{}: {} event{}", r.messages, if r.messages == 1 { "" } else { "s" }, r.events, if r.events == 1 { "" } else { "s" });
+    println!(
+        "Ingested {} message{}: {} event{}",
+        r.messages,
+        if r.messages == 1 { "" } else { "s" },
+        r.events,
+        if r.events == 1 { "" } else { "s" }
+    );
     println!(
         "  hard {}  soft {}  delayed {}  complaints {}  auto-replies {}  not feedback {}",
         r.hard, r.soft, r.delayed, r.complaints, r.auto_replies, r.not_feedback

@@ -65,8 +65,9 @@ pub async fn clean(app: &App, apply_changes: bool) -> Result<CleanReport> {
         let actor = Actor::System("lists-clean".into());
         for c in &confirmed {
             if let Some(contact) = app.store.contacts_by_id(&[c.contact_id]).await?.into_iter().next() {
-                report.suppressed +=
-                    usize::from(crate::contacts::suppression::add(app, &contact.email, "confirmed hard bounce", &actor).await?);
+                report.suppressed += usize::from(
+                    crate::contacts::suppression::add(app, &contact.email, "confirmed hard bounce", &actor).await?,
+                );
             }
         }
         for c in &soft {
@@ -99,7 +100,9 @@ async fn unsubscribe_unengaged(app: &App, c: &CleanCandidate, n: u32) -> Result<
     let mac = app.mac(&contact.email);
     let now = app.clock.now();
     let mut authority = Authority::new(Actor::System("lists-clean".into()));
-    authority.evidence.insert("rule".into(), format!("unengaged: none of the last {n} delivered messages opened or clicked"));
+    authority
+        .evidence
+        .insert("rule".into(), format!("unengaged: none of the last {n} delivered messages opened or clicked"));
     let (_, changed) = app
         .store
         .modify(std::slice::from_ref(&norm), std::slice::from_ref(&mac), now, |loaded| {

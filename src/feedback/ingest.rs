@@ -3,7 +3,7 @@
 //! and put through the rules. Idempotent: every event's fingerprint is the hash of the
 //! message and the event's place in it, so the same message twice changes nothing twice.
 
-use super::mapping::{self, Target};
+use super::mapping;
 use super::rules::{self, Applied, Incoming};
 use super::{BounceEvent, Classification, classify::classify};
 use crate::app::App;

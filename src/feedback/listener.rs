@@ -94,7 +94,8 @@ impl Session {
             match verb.to_ascii_uppercase().as_str() {
                 "EHLO" => {
                     self.reset();
-                    let text = format!("250-{}\r\n250-SIZE {max}\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES", self.domain);
+                    let text =
+                        format!("250-{}\r\n250-SIZE {max}\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES", self.domain);
                     self.reply(&text).await?;
                 }
                 "HELO" => {
@@ -141,7 +142,8 @@ impl Session {
         let Some(to) = path(arg, "TO:") else {
             return self.reply("501 5.5.4 Syntax: RCPT TO:<address>").await;
         };
-        let ours = to.rsplit_once('@').is_some_and(|(local, d)| !local.is_empty() && d.eq_ignore_ascii_case(&self.domain));
+        let ours =
+            to.rsplit_once('@').is_some_and(|(local, d)| !local.is_empty() && d.eq_ignore_ascii_case(&self.domain));
         if !ours {
             // Never an open relay: only the bounce domain is served here.
             return self.reply("550 5.7.1 Relaying denied").await;
@@ -206,7 +208,12 @@ impl Session {
         if as_feedback {
             let mut report = IngestReport::default();
             ingest::ingest_message(&self.app, message, "smtp", &mut report).await?;
-            tracing::info!(events = report.events, hard = report.hard, complaints = report.complaints, "bounce listener: message recorded");
+            tracing::info!(
+                events = report.events,
+                hard = report.hard,
+                complaints = report.complaints,
+                "bounce listener: message recorded"
+            );
         }
         Ok(())
     }

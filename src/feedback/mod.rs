@@ -2,6 +2,7 @@
 //! the non-standard bounces real MTAs still send) and provider webhooks become
 //! [`BounceEvent`]s; the rules turn them into changes to the contact's record.
 
+pub mod classify;
 pub mod clean;
 pub mod event;
 pub mod ingest;
@@ -11,4 +12,5 @@ pub mod rules;
 pub mod unsubscribe;
 pub mod webhooks;
 
+pub use classify::classify;
 pub use event::{BounceEvent, Classification};

@@ -80,7 +80,8 @@ fn refusal(provider: Provider, e: WebhookError) -> Response {
 /// checked); only an https URL on an SNS host is fetched.
 async fn confirm_subscription(s: &WebState, url: &str) -> Response {
     let host = url.strip_prefix("https://").and_then(|r| r.split('/').next()).unwrap_or("");
-    let sns_host = host.starts_with("sns.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"));
+    let sns_host =
+        host.starts_with("sns.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"));
     if !sns_host || host.contains('@') {
         return (StatusCode::BAD_REQUEST, "SubscribeURL is not an SNS address\n").into_response();
     }

@@ -1,0 +1,345 @@
+//! The bounce classifier (DESIGN §5): one inbound message in, a [`Classification`] out.
+//! Pure and total — no I/O, and no input makes it panic or work without bound.
+//!
+//! The order of evidence: a complaint (ARF, unsubscribe request, provider JSON) first;
+//! then an RFC 3464 report's per-recipient fields; then an automatic reply; then a
+//! failure notice written as prose (the formats of qmail, Exim, Sendmail, Exchange, ...).
+//! Within each, the kind of every recipient's failure comes from [`kind`].
+
+mod address;
+mod arf;
+mod autoreply;
+mod dsn;
+mod fields;
+mod heuristics;
+mod kind;
+mod parts;
+mod provider;
+
+#[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+use super::event::{BounceEvent, Classification};
+use crate::domain::BounceKind;
+use kind::{Evidence, Verdict};
+use parts::Parsed;
+
+/// Input beyond this is not looked at: real reports are far smaller.
+const MAX_INPUT: usize = 4 * 1024 * 1024;
+/// Diagnostics are cut to this many bytes.
+const MAX_DIAGNOSTIC: usize = 1000;
+/// Prose notices are read up to this many bytes for their kind.
+const MAX_NOTICE_SCAN: usize = 16 * 1024;
+
+/// Classifies one raw message (RFC 5322, LF or CRLF line ends). Never panics.
+pub fn classify(raw: &[u8]) -> Classification {
+    let raw = raw.get(..MAX_INPUT).unwrap_or(raw);
+    // mail-parser promises not to panic; this keeps that promise for us too.
+    std::panic::catch_unwind(|| classify_unguarded(raw)).unwrap_or_default()
+}
+
+fn classify_unguarded(raw: &[u8]) -> Classification {
+    let parsed = parts::parse(raw);
+    let mut out = Classification {
+        original_message_id: original_message_id(&parsed),
+        envelope_hints: envelope_hints(&parsed),
+        ..Classification::default()
+    };
+    let notice_lower = {
+        let end = floor_char_boundary(&parsed.notice, MAX_NOTICE_SCAN);
+        parsed.notice[..end].to_ascii_lowercase()
+    };
+    if let Some(complaint) = arf::complaint(&parsed) {
+        let reason = if complaint.feedback_type == "unsubscribe" { "unsubscribe" } else { "complaint" };
+        out.kind = Some(BounceKind::Complaint);
+        out.events = complaint.recipients.into_iter().map(|r| event(r, BounceKind::Complaint, reason)).collect();
+        return out;
+    }
+    if let Some(notification) = provider::ses(&parsed.notice) {
+        from_provider(notification, &mut out);
+        return out;
+    }
+    let reports = dsn::parse(&parsed.dsn_texts);
+    if !reports.is_empty() && from_dsn(&parsed, &reports, &notice_lower, &mut out) {
+        return out;
+    }
+    if autoreply::is_auto_reply(&parsed) && !heuristics::from_mail_system(&parsed) {
+        out.kind = Some(BounceKind::AutoReply);
+        return out;
+    }
+    if heuristics::looks_like_bounce(&parsed, &notice_lower) {
+        from_prose(&parsed, &notice_lower, &mut out);
+    }
+    out
+}
+
+fn event(recipient: String, kind: BounceKind, reason: &str) -> BounceEvent {
+    BounceEvent { recipient, kind, status: None, reason: Some(reason.to_string()), diagnostic: None }
+}
+
+fn from_provider(notification: provider::Notification, out: &mut Classification) {
+    match notification {
+        provider::Notification::Complaint { recipients } => {
+            out.kind = Some(BounceKind::Complaint);
+            out.events = recipients.into_iter().map(|r| event(r, BounceKind::Complaint, "complaint")).collect();
+        }
+        provider::Notification::Bounce { permanent, recipients } => {
+            out.is_bounce = true;
+            for r in recipients {
+                let text = r.diagnostic.as_deref().unwrap_or("").to_ascii_lowercase();
+                let mut verdict =
+                    kind::judge(&Evidence { status: r.status.as_deref(), text: &text, ..Default::default() });
+                if !permanent && verdict.kind == BounceKind::Hard {
+                    verdict = Verdict { kind: BounceKind::Soft, reason: "other" };
+                }
+                out.events.push(make_event(r.address, verdict, r.status, r.diagnostic.as_deref()));
+            }
+            out.kind = overall(&out.events);
+        }
+        provider::Notification::Other => {}
+    }
+}
+
+/// Reads an RFC 3464 report. `false` when it names no recipient and no action, so
+/// the prose readers should try.
+fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, out: &mut Classification) -> bool {
+    let informative = |r: &&dsn::DsnRecipient| r.recipient.is_some() || !r.action.is_empty() || r.status.is_some();
+    if !reports.iter().any(|r| informative(&r)) {
+        return false;
+    }
+    let not_failed = |r: &dsn::DsnRecipient| {
+        matches!(r.action.as_str(), "delivered" | "relayed" | "expanded" | "deliverable")
+            || r.status.as_deref().is_some_and(|s| s.starts_with("2."))
+    };
+    if reports.iter().all(not_failed) {
+        return true; // a delivery notice: not a bounce, kind unknown
+    }
+    let diagnostics: String = reports.iter().filter_map(|r| r.diagnostic.as_deref()).collect::<Vec<_>>().join(" ");
+    if autoreply::is_challenge(&diagnostics.to_ascii_lowercase()) || autoreply::is_challenge(notice_lower) {
+        return true;
+    }
+    out.is_bounce = true;
+    let fallback = fallback_recipients(parsed, notice_lower);
+    let mut unnamed = 0;
+    let failed: Vec<&dsn::DsnRecipient> = reports.iter().filter(|r| !not_failed(r)).collect();
+    let notice_full = failed.len() == 1 && kind::says_mailbox_full(notice_lower);
+    for r in failed {
+        let recipient = match &r.recipient {
+            Some(a) => a.clone(),
+            None => match fallback.get(unnamed) {
+                Some(a) => {
+                    unnamed += 1;
+                    a.clone()
+                }
+                None => continue,
+            },
+        };
+        let diag = r.diagnostic.as_deref().map(clean_diagnostic).unwrap_or_default();
+        let diag_type =
+            r.diagnostic.as_deref().and_then(|d| d.split_once(';')).map(|(t, _)| t.trim().to_ascii_lowercase());
+        let mut text = diag.to_ascii_lowercase();
+        if let Some(comment) = &r.status_comment {
+            text = format!("{text} {}", comment.to_ascii_lowercase());
+        }
+        let context = heuristics::context_of(notice_lower, &recipient);
+        let delayed = r.action == "delayed";
+        let at_rcpt = kind::mentions_rcpt(&text) || kind::mentions_rcpt(notice_lower);
+        let local = diag_type.as_deref().is_some_and(|t| t == "x-postfix" || t == "x-unix") && !text.contains("said:");
+        let evidence =
+            |text: &str| kind::judge(&Evidence { status: r.status.as_deref(), text, delayed, at_rcpt, local });
+        let mut verdict = evidence(&text);
+        if verdict.reason == "other" || text.trim().is_empty() {
+            text = format!("{text} {}", context.as_deref().unwrap_or(notice_lower));
+            verdict = evidence(&text);
+        }
+        if verdict.kind == BounceKind::Hard && notice_full {
+            verdict = Verdict { kind: BounceKind::Soft, reason: "mailbox_full" };
+        }
+        let status = r.status.clone().or_else(|| kind::first_status_code(&diag).map(str::to_string));
+        let diagnostic = (!diag.is_empty()).then_some(diag);
+        out.events.push(make_event(recipient, verdict, status, diagnostic.as_deref()));
+    }
+    dedupe(&mut out.events);
+    out.kind = if out.events.is_empty() { judge_notice(parsed, notice_lower) } else { overall(&out.events) };
+    true
+}
+
+/// A failure notice in prose.
+fn from_prose(parsed: &Parsed, notice_lower: &str, out: &mut Classification) {
+    out.is_bounce = true;
+    let delayed = heuristics::is_delay(parsed, notice_lower);
+    let at_rcpt = kind::mentions_rcpt(notice_lower);
+    let exclude = own_addresses(parsed);
+    let mut mentions = heuristics::mentions(&parsed.notice, &exclude);
+    if let Some(failed) = parsed.header("x-failed-recipients") {
+        let listed = address::find_all(failed);
+        if !listed.is_empty() {
+            mentions.retain(|m| listed.contains(&m.address));
+            for a in listed {
+                if !mentions.iter().any(|m| m.address == a) {
+                    let context = heuristics::context_of(notice_lower, &a).unwrap_or_default();
+                    mentions.push(heuristics::Mention { address: a, context });
+                }
+            }
+        }
+    }
+    if mentions.is_empty() {
+        for a in parsed.original_header("to").map(address::find_all).unwrap_or_default() {
+            mentions.push(heuristics::Mention { address: a, context: String::new() });
+        }
+    }
+    for m in mentions.into_iter().take(100) {
+        let mut verdict = kind::judge(&Evidence { text: &m.context, delayed, at_rcpt, ..Default::default() });
+        if verdict.reason == "other" || m.context.is_empty() {
+            let text = format!("{} {notice_lower}", m.context);
+            verdict = kind::judge(&Evidence { text: &text, delayed, at_rcpt, ..Default::default() });
+        }
+        let status = kind::first_status_code(&m.context).map(str::to_string);
+        let diagnostic = diagnostic_line(&m.context);
+        out.events.push(make_event(m.address, verdict, status, diagnostic.as_deref()));
+    }
+    dedupe(&mut out.events);
+    out.kind = if out.events.is_empty() {
+        Some(kind::judge(&Evidence { text: notice_lower, delayed, at_rcpt, ..Default::default() }).kind)
+    } else {
+        overall(&out.events)
+    };
+}
+
+fn judge_notice(parsed: &Parsed, notice_lower: &str) -> Option<BounceKind> {
+    let delayed = heuristics::is_delay(parsed, notice_lower);
+    Some(kind::judge(&Evidence { text: notice_lower, delayed, ..Default::default() }).kind)
+}
+
+/// Recipients for report groups that do not name theirs: the X-Failed-Recipients
+/// header, else the notice's mentions, else the returned original's `To`.
+fn fallback_recipients(parsed: &Parsed, notice_lower: &str) -> Vec<String> {
+    if let Some(listed) = parsed.header("x-failed-recipients").map(address::find_all).filter(|l| !l.is_empty()) {
+        return listed;
+    }
+    let mentions: Vec<String> =
+        heuristics::mentions(notice_lower, &own_addresses(parsed)).into_iter().map(|m| m.address).collect();
+    if !mentions.is_empty() {
+        return mentions;
+    }
+    parsed.original_header("to").map(address::find_all).unwrap_or_default()
+}
+
+/// Addresses that are the report's own or the original sender's, never recipients.
+fn own_addresses(parsed: &Parsed) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in
+        ["from", "to", "cc", "reply-to", "sender", "return-path", "delivered-to", "x-original-to", "envelope-to"]
+    {
+        if let Some(v) = parsed.header(name) {
+            out.extend(address::find_all(v));
+        }
+    }
+    for name in ["from", "sender", "return-path", "reply-to"] {
+        if let Some(v) = parsed.original_header(name) {
+            out.extend(address::find_all(v));
+        }
+    }
+    out
+}
+
+fn make_event(recipient: String, verdict: Verdict, status: Option<String>, diagnostic: Option<&str>) -> BounceEvent {
+    BounceEvent {
+        recipient,
+        kind: verdict.kind,
+        status,
+        reason: Some(verdict.reason.to_string()),
+        diagnostic: diagnostic.map(clean_diagnostic).filter(|d| !d.is_empty()),
+    }
+}
+
+/// One recipient, one event: the first report of an address wins.
+fn dedupe(events: &mut Vec<BounceEvent>) {
+    let mut seen: Vec<String> = Vec::new();
+    events.retain(|e| {
+        if seen.contains(&e.recipient) {
+            false
+        } else {
+            seen.push(e.recipient.clone());
+            true
+        }
+    });
+}
+
+/// The message's kind from its recipients': hard if any is hard (that address must be
+/// counted), delayed only if all are delayed, else soft.
+fn overall(events: &[BounceEvent]) -> Option<BounceKind> {
+    if events.is_empty() {
+        return None;
+    }
+    let any = |k: BounceKind| events.iter().any(|e| e.kind == k);
+    if any(BounceKind::Hard) {
+        Some(BounceKind::Hard)
+    } else if events.iter().all(|e| e.kind == BounceKind::Delayed) {
+        Some(BounceKind::Delayed)
+    } else {
+        Some(BounceKind::Soft)
+    }
+}
+
+/// The first line of a prose context that reads like a server reply.
+fn diagnostic_line(context: &str) -> Option<String> {
+    let t = context.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// One line, whitespace collapsed, the address-type prefix (`smtp;`) dropped, capped.
+fn clean_diagnostic(raw: &str) -> String {
+    let raw = raw.trim();
+    let raw = match raw.split_once(';') {
+        Some((kind, rest)) if !kind.contains(char::is_whitespace) && kind.len() < 32 => rest,
+        _ => raw,
+    };
+    let mut out = String::with_capacity(raw.len().min(MAX_DIAGNOSTIC));
+    for word in raw.split_whitespace() {
+        if out.len() + word.len() + 1 > MAX_DIAGNOSTIC {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+fn original_message_id(parsed: &Parsed) -> Option<String> {
+    let id = parsed.original_header("message-id")?.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    (!id.is_empty() && id.len() < 1000).then(|| id.to_string())
+}
+
+/// Where Herald's VERP sender may appear (see [`Classification::envelope_hints`]).
+fn envelope_hints(parsed: &Parsed) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |value: Option<&str>| {
+        for a in value.map(address::find_all).unwrap_or_default() {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    };
+    for name in ["to", "delivered-to", "x-original-to", "envelope-to"] {
+        for f in parsed.headers.iter().filter(|f| f.name == name) {
+            add(Some(&f.value));
+        }
+    }
+    add(parsed.original_header("return-path"));
+    out
+}
+
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
