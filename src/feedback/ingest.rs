@@ -66,18 +66,27 @@ pub async fn ingest_paths(app: &App, paths: &[PathBuf], progress: &dyn Fn(u64)) 
             }
         };
         for raw in messages {
-            ingest_message(app, &raw, "inbound", &mut report).await?;
+            ingest_message(app, &raw, "inbound", &[], &mut report).await?;
             progress(report.messages);
         }
     }
     Ok(report)
 }
 
-/// Classifies one message, maps each event back and applies the rules.
-pub async fn ingest_message(app: &App, raw: &[u8], channel: &str, report: &mut IngestReport) -> Result<()> {
+/// Classifies one message, maps each event back and applies the rules. `envelope` are
+/// the addresses it was delivered to, when known (the listener's RCPT): a VERP address
+/// there maps the message even when its headers do not show it.
+pub async fn ingest_message(
+    app: &App,
+    raw: &[u8],
+    channel: &str,
+    envelope: &[String],
+    report: &mut IngestReport,
+) -> Result<()> {
     report.messages += 1;
     let c = classify(raw);
-    let verp = mapping::verp_send_id(&app.secrets.link_key, &c.envelope_hints);
+    let key = &app.secrets.link_key;
+    let verp = mapping::verp_send_id(key, envelope).or_else(|| mapping::verp_send_id(key, &c.envelope_hints));
     let digest = hex::encode(&Sha256::digest(raw)[..16]);
     let events = events_of(app, &c, verp).await?;
     if events.is_empty() {

@@ -195,19 +195,19 @@ impl Session {
     }
 
     async fn deliver(&self, recipients: &[String], message: &[u8]) -> Result<()> {
-        let mut as_feedback = false;
+        let mut feedback_to = Vec::new();
         for to in recipients {
             match unsubscribe::token_of(to) {
                 Some(token) => {
                     let done = unsubscribe::by_token(&self.app, token).await?;
                     tracing::info!(outcome = ?done, "bounce listener: mail to the unsubscribe address");
                 }
-                None => as_feedback = true,
+                None => feedback_to.push(to.clone()),
             }
         }
-        if as_feedback {
+        if !feedback_to.is_empty() {
             let mut report = IngestReport::default();
-            ingest::ingest_message(&self.app, message, "smtp", &mut report).await?;
+            ingest::ingest_message(&self.app, message, "smtp", &feedback_to, &mut report).await?;
             tracing::info!(
                 events = report.events,
                 hard = report.hard,

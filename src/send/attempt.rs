@@ -24,11 +24,39 @@ pub struct Loaded {
 
 /// Runs one attempt and hands its outcome to the writer.
 pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, loaded: Option<Loaded>) {
+    let contact_id = loaded.as_ref().and_then(|l| l.contact.id);
     let outcome = decide(shared, ctx, &claim, loaded).await;
     shared.metrics.count(outcome.state);
+    let evidence = outcome.bounce.as_ref().map(|b| bounce_evidence(b, &ctx.campaign.name, claim.send_id));
     if let Err(e) = shared.writer.record(outcome).await {
         tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
+        return;
     }
+    // A bounce at send time (a refused RCPT, a domain that does not exist) goes through
+    // the same rules as one reported later; they read the recorded bounce, so wait for
+    // its commit first (bounces are rare: the common path never waits here).
+    if let (Some(evidence), Some(contact_id)) = (evidence, contact_id)
+        && shared.writer.flush().await.is_ok()
+    {
+        let mut applied = crate::feedback::rules::Applied::default();
+        if let Err(e) = crate::feedback::rules::settle(&shared.app, contact_id, &evidence, &mut applied).await {
+            tracing::error!(send_id = claim.send_id, error = %e, "cannot apply the bounce rules");
+        }
+    }
+}
+
+fn bounce_evidence(b: &BounceRecord, campaign: &str, send_id: i64) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    out.insert("bounce_kind".into(), b.kind.to_string());
+    out.insert("source".into(), b.source.clone());
+    out.insert("campaign".into(), campaign.to_owned());
+    out.insert("send_id".into(), send_id.to_string());
+    for (k, v) in [("status", &b.status), ("reason", &b.reason)] {
+        if let Some(v) = v {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    out
 }
 
 async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> Outcome {

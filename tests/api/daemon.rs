@@ -20,7 +20,7 @@ use tokio::process::{Child, Command};
 /// killed process can leave between "transmitting" and its outcome.
 const CONNECTIONS: usize = 4;
 
-fn herald(t: &TestDb, args: &[&str], log: &str) -> Command {
+pub(crate) fn herald(t: &TestDb, args: &[&str], log: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_herald"));
     c.current_dir(t.dir.path())
         .arg("--config")
@@ -61,7 +61,7 @@ async fn daemon(t: &TestDb, log: &str) -> (Child, String) {
     (child, url)
 }
 
-fn logs(t: &TestDb) -> String {
+pub(crate) fn logs(t: &TestDb) -> String {
     let mut out = String::new();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(t.dir.path())
         .unwrap()
@@ -78,7 +78,7 @@ fn logs(t: &TestDb) -> String {
     out
 }
 
-async fn sigterm(child: &Child) {
+pub(crate) async fn sigterm(child: &Child) {
     let pid = child.id().expect("running").to_string();
     let status = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
     assert!(status.success());

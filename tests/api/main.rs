@@ -6,6 +6,7 @@ mod helpers;
 
 mod cli;
 mod daemon;
+mod feedback;
 mod import;
 mod ledger;
 mod maildev;

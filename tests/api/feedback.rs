@@ -1,0 +1,180 @@
+//! Issue #5 end to end: a campaign to the test SMTP server where one recipient is refused
+//! at RCPT (550 5.1.1), one is accepted and later bounced by a DSN delivered to the
+//! daemon's bounce listener, one complains through an ARF report to the same listener
+//! and one through a provider webhook. Every contact ends in the right state, the
+//! suppression list holds exactly the right addresses, forged or unauthenticated input
+//! changes nothing, ingesting twice changes nothing twice, and a re-import of the same
+//! CSV brings nobody back.
+
+use crate::daemon::{herald, logs, sigterm};
+use crate::fake_smtp::{Behaviour, FakeSmtp, Matcher, Rule};
+use crate::helpers::*;
+use crate::on_both_backends;
+use crate::send::{CONTACTS, send, setup_with};
+use herald::domain::{BounceStatus, OptInStatus};
+use hmac::{Hmac, KeyInit, Mac};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const WEBHOOK_SECRET: &str = "a-webhook-secret-of-some-length";
+
+fn contacts() -> String {
+    let mut csv = CONTACTS.to_owned();
+    for who in ["dan@example.org", "ed@example.net", "flo@example.com", "gil@example.org"] {
+        csv += &format!("{who},X,double_opt_in,consent,2025-01-01,newsletter,newsletter:confirmed\n");
+    }
+    csv
+}
+
+/// One SMTP transaction against `addr`; the reply codes in order (greeting first).
+async fn smtp(addr: &str, from: &str, rcpt: &str, data: &str) -> Vec<u16> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let mut codes = Vec::new();
+    async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> u16 {
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).await.unwrap();
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            }
+        }
+    }
+    codes.push(reply(&mut r).await);
+    for cmd in ["EHLO mx.example.net".to_owned(), format!("MAIL FROM:<{from}>"), format!("RCPT TO:<{rcpt}>")] {
+        w.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
+        codes.push(reply(&mut r).await);
+    }
+    if codes.last() == Some(&250) {
+        w.write_all(b"DATA\r\n").await.unwrap();
+        codes.push(reply(&mut r).await);
+        let body = data.replace("\r\n", "\n").replace('\n', "\r\n").replace("\r\n.", "\r\n..");
+        w.write_all(format!("{body}\r\n.\r\n").as_bytes()).await.unwrap();
+        codes.push(reply(&mut r).await);
+    }
+    w.write_all(b"QUIT\r\n").await.unwrap();
+    codes
+}
+
+fn dsn(verp: &str, rcpt: &str) -> String {
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\nTo: {verp}\nSubject: Undelivered Mail Returned to Sender\n\
+         MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n\n\
+         --b1\nContent-Type: text/plain\n\nThis is the mail system. Your message could not be delivered.\n\n\
+         --b1\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+         Final-Recipient: rfc822; {rcpt}\nAction: failed\nStatus: 5.1.1\n\
+         Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table\n\n\
+         --b1\nContent-Type: text/rfc822-headers\n\nFrom: news@acme.example\nTo: {rcpt}\nSubject: Spring news\n\n--b1--\n"
+    )
+}
+
+fn arf(verp: &str, rcpt: &str) -> String {
+    format!(
+        "From: feedback@fbl.example.com\nTo: {verp}\nSubject: Complaint\nMIME-Version: 1.0\n\
+         Content-Type: multipart/report; report-type=feedback-report; boundary=\"b2\"\n\n\
+         --b2\nContent-Type: text/plain\n\nThis is an email abuse report.\n\n\
+         --b2\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nUser-Agent: fbl/1.0\nVersion: 1\n\
+         Original-Rcpt-To: {rcpt}\n\n\
+         --b2\nContent-Type: message/rfc822\n\nReturn-Path: <{verp}>\nFrom: news@acme.example\nTo: {rcpt}\nSubject: Spring news\n\nHello\n\n--b2--\n"
+    )
+}
+
+fn signed(body: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+on_both_backends! {
+    async fn bounces_and_complaints_from_every_channel_clean_the_list_and_stay_clean(t) {
+        let fake = FakeSmtp::start(Behaviour {
+            rules: vec![Rule::rcpt(Matcher::Address("dan@example.org".into()), 550, "5.1.1 <dan@example.org>: User unknown")],
+            ..Default::default()
+        })
+        .await;
+        let csv = contacts();
+        let extra = "[bounces]\nhard_bounce_threshold = 1\nlisten = \"127.0.0.1:0\"\n";
+        let (app, file) = setup_with(&t, &fake, &csv, extra).await;
+        let status = send(&app, &file).await;
+        assert_eq!((status.sent, status.failed, status.hard_bounces), (6, 1, 1), "{status:?}");
+        let verp_of = |who: &str| fake.received().into_iter().find(|m| m.to == [who]).map(|m| m.from).unwrap();
+
+        // The daemon, with its bounce listener and webhooks.
+        let mut cmd = herald(&t, &["daemon", "--listen", "127.0.0.1:0", "--json"], "daemon.log");
+        cmd.env("HERALD_WEBHOOK_SECRET", WEBHOOK_SECRET);
+        let mut child = cmd.spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut line)).await.expect("daemon start").unwrap();
+        let started: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}{}", logs(&t)));
+        let web = started["listening"].as_str().unwrap().to_owned();
+        let mx = started["bounces"].as_str().expect("bounce listener").trim_start_matches("smtp://").to_owned();
+
+        // Never a relay; a forged VERP with a wrong MAC maps nothing.
+        assert_eq!(smtp(&mx, "", "someone@example.com", "x").await.last(), Some(&550));
+        let bob = verp_of("bob@example.org");
+        let (local, domain) = bob.split_once('@').unwrap();
+        let forged = format!("{}{}@{domain}", &local[..local.len() - 1], if local.ends_with('0') { '1' } else { '0' });
+        let codes = smtp(&mx, "", &forged, &dsn(&forged, "someone-else@example.org")).await;
+        assert_eq!(codes.last(), Some(&250), "{codes:?}");
+
+        // A DSN for Ed, twice; an ARF complaint about Flo.
+        let ed = verp_of("ed@example.net");
+        for _ in 0..2 {
+            assert_eq!(smtp(&mx, "", &ed, &dsn(&ed, "ed@example.net")).await.last(), Some(&250));
+        }
+        let flo = verp_of("flo@example.com");
+        assert_eq!(smtp(&mx, "", &flo, &arf(&flo, "flo@example.com")).await.last(), Some(&250));
+
+        // A webhook complaint about Gil: unauthenticated first (401, nothing changes).
+        let http = reqwest::Client::new();
+        let body = r#"{"events":[{"recipient":"gil@example.org","kind":"complaint","id":"evt-1"}]}"#;
+        let hook = format!("{web}/hooks/generic");
+        let refused = http.post(&hook).header("X-Herald-Signature", "sha256=00").body(body).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        assert_eq!(t.contact("gil@example.org").await.unwrap().opt_in, OptInStatus::DoubleOptIn);
+        let ok = http.post(&hook).header("X-Herald-Signature", signed(body)).body(body).send().await.unwrap();
+        assert_eq!(ok.status(), 200, "{}", ok.text().await.unwrap());
+
+        sigterm(&child).await;
+        assert!(tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("daemon stops").unwrap().success());
+
+        // Every contact in the right state.
+        for who in ["dan@example.org", "ed@example.net"] {
+            let c = t.contact(who).await.unwrap();
+            assert_eq!((c.bounce.status, c.bounce.consecutive_hard), (BounceStatus::Confirmed, 1), "{who}");
+        }
+        for who in ["flo@example.com", "gil@example.org"] {
+            let c = t.contact(who).await.unwrap();
+            assert_eq!((c.opt_in, c.bounce.status), (OptInStatus::OptedOutContact, BounceStatus::Ok), "{who}");
+        }
+        for who in ["ada@example.com", "bob@example.org", "cy@example.net"] {
+            let c = t.contact(who).await.unwrap();
+            assert_eq!((c.opt_in, c.bounce.status), (OptInStatus::DoubleOptIn, BounceStatus::Ok), "{who}");
+        }
+        // Exactly the right addresses suppressed: the fixture's Eve, and these four.
+        let listed = t.herald(&["suppression", "list", "--json"]);
+        let mut emails: Vec<String> = json(&listed)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["email"].as_str().unwrap_or("?").to_owned())
+            .collect();
+        emails.sort();
+        assert_eq!(emails, ["dan@example.org", "ed@example.net", "eve@example.com", "flo@example.com", "gil@example.org"]);
+        // Ed's DSN arrived twice but counts once; the forged one was kept unmatched.
+        let bounces = json(&t.herald(&["bounces", "list", "--json"]));
+        let ed_hard = bounces.as_array().unwrap().iter().filter(|b| b["email"] == "ed@example.net").count();
+        assert_eq!(ed_hard, 1, "{bounces}");
+        assert_eq!(t.contact("bob@example.org").await.unwrap().bounce.status, BounceStatus::Ok);
+
+        // Re-importing the same CSV resurrects nobody.
+        let report = json(&t.herald(&["contacts", "import", &t.write("again.csv", &csv).display().to_string(), "--json"]));
+        assert_eq!(report["suppressed"], 5, "{report}");
+        let plan = json(&t.herald(&["campaign", "plan", &file.display().to_string(), "--json"]));
+        assert_eq!(plan["eligible"], 3, "{plan}");
+        assert_eq!(t.contact("gil@example.org").await.unwrap().opt_in, OptInStatus::OptedOutContact);
+    }
+}
