@@ -178,3 +178,61 @@ on_both_backends! {
         assert_eq!(t.contact("gil@example.org").await.unwrap().opt_in, OptInStatus::OptedOutContact);
     }
 }
+
+on_both_backends! {
+    async fn the_bounce_commands_classify_ingest_idempotently_and_clean(t) {
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        // Ada agreed to tracking; nobody else did (so nobody else is ever judged unengaged).
+        let csv = contacts().replace(
+            "ada@example.com,Ada,double_opt_in,consent,2025-01-01,newsletter,",
+            "ada@example.com,Ada,double_opt_in,consent,2025-01-01,newsletter;tracking,",
+        );
+        let (app, file) = setup_with(&t, &fake, &csv, "[bounces]\nunengaged_after = 1\n").await;
+        assert_eq!(send(&app, &file).await.sent, 7);
+        let verp_of = |who: &str| fake.received().into_iter().find(|m| m.to == [who]).map(|m| m.from).unwrap();
+
+        // classify: the DESIGN §7 shape, in input order, send ids read from valid VERP only.
+        let ed = verp_of("ed@example.net");
+        let dsn_file = t.write("ed.eml", dsn(&ed, "ed@example.net"));
+        let arf_file = t.write("flo.eml", arf(&verp_of("flo@example.com"), "flo@example.com"));
+        let plain = t.write("plain.eml", "From: a@b.example\nTo: c@d.example\nSubject: hi\n\nhello\n");
+        let out = t.herald(&["bounces", "classify", "--json", &dsn_file.display().to_string(), &arf_file.display().to_string(), &plain.display().to_string()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v = json(&out);
+        let send_id = herald::feedback::mapping::verp_send_id(&app.secrets.link_key, &[ed.clone()]).unwrap();
+        assert_eq!(v[0], serde_json::json!({"file": dsn_file.display().to_string(), "is_bounce": true, "kind": "hard",
+            "recipients": ["ed@example.net"], "status": "5.1.1", "reason": v[0]["reason"], "send_id": send_id}));
+        assert_eq!((v[1]["kind"].as_str(), v[1]["is_bounce"].as_bool()), (Some("complaint"), Some(false)));
+        assert_eq!((v[2]["kind"].as_str(), v[2]["is_bounce"].as_bool()), (Some("unknown"), Some(false)));
+        let missing = t.herald(&["bounces", "classify", "--json", "/nonexistent.eml"]);
+        assert_eq!(missing.status.code(), Some(2));
+
+        // ingest an mbox of both, twice: the second time changes nothing.
+        let mbox = format!("From MAILER-DAEMON Mon Jan  1 00:00:00 2026\n{}\nFrom fbl Mon Jan  1 00:00:00 2026\n{}", dsn(&ed, "ed@example.net"), arf(&verp_of("flo@example.com"), "flo@example.com"));
+        let mbox = t.write("feedback.mbox", mbox);
+        let first = json(&t.herald(&["bounces", "ingest", "--json", &mbox.display().to_string()]));
+        assert_eq!((first["messages"].as_u64(), first["hard"].as_u64(), first["complaints"].as_u64(), first["duplicates"].as_u64()), (Some(2), Some(1), Some(1), Some(0)), "{first}");
+        let again = json(&t.herald(&["bounces", "ingest", "--json", &mbox.display().to_string()]));
+        assert_eq!((again["duplicates"].as_u64(), again["suppressed"].as_u64(), again["opted_out"].as_u64()), (Some(2), Some(0), Some(0)), "{again}");
+        // One hard bounce of three: Ed is `hard`, not yet confirmed or suppressed.
+        let ed_now = t.contact("ed@example.net").await.unwrap();
+        assert_eq!((ed_now.bounce.status, ed_now.bounce.consecutive_hard), (BounceStatus::Hard, 1));
+        assert_eq!(t.contact("flo@example.com").await.unwrap().opt_in, OptInStatus::OptedOutContact);
+        let listed = json(&t.herald(&["bounces", "list", "--campaign", "spring", "--json"]));
+        assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+
+        // lists clean: a contact confirmed by staff but never suppressed is reported, then suppressed.
+        t.app.store.execute_raw("UPDATE contacts SET bounce_status = 'confirmed' WHERE email_norm = 'cy@example.net'").await.unwrap();
+        let report = json(&t.herald(&["lists", "clean", "--json"]));
+        assert_eq!((report["confirmed_bounces"]["count"].as_u64(), report["applied"].as_bool()), (Some(1), Some(false)), "{report}");
+        let unengaged: Vec<&str> =
+            report["unengaged"]["contacts"].as_array().unwrap().iter().map(|c| c["email"].as_str().unwrap()).collect();
+        assert_eq!(unengaged, ["ada@example.com"], "only a contact with tracking consent is judged");
+        let applied = json(&t.herald(&["lists", "clean", "--apply", "--json"]));
+        assert_eq!(applied["suppressed"].as_u64(), Some(1), "{applied}");
+        assert_eq!(applied["unsubscribed"].as_u64(), Some(1), "{applied}");
+        assert_eq!(json(&t.herald(&["lists", "clean", "--json"]))["confirmed_bounces"]["count"].as_u64(), Some(0));
+        let ada = t.contact("ada@example.com").await.unwrap();
+        assert_eq!(ada.lists.values().map(|s| s.to_string()).collect::<Vec<_>>(), ["unsubscribed"]);
+    }
+}
