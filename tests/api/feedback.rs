@@ -199,7 +199,7 @@ on_both_backends! {
         let out = t.herald(&["bounces", "classify", "--json", &dsn_file.display().to_string(), &arf_file.display().to_string(), &plain.display().to_string()]);
         assert!(out.status.success(), "{}", stderr(&out));
         let v = json(&out);
-        let send_id = herald::feedback::mapping::verp_send_id(&app.secrets.link_key, &[ed.clone()]).unwrap();
+        let send_id = herald::feedback::mapping::verp_send_id(&app.secrets.link_key, std::slice::from_ref(&ed)).unwrap();
         assert_eq!(v[0], serde_json::json!({"file": dsn_file.display().to_string(), "is_bounce": true, "kind": "hard",
             "recipients": ["ed@example.net"], "status": "5.1.1", "reason": v[0]["reason"], "send_id": send_id}));
         assert_eq!((v[1]["kind"].as_str(), v[1]["is_bounce"].as_bool()), (Some("complaint"), Some(false)));
