@@ -9,10 +9,10 @@
 
 use super::rules::{self, Applied};
 use crate::app::App;
-use crate::consent::{Actor, Authority, ContactPatch, OutcomeKind, apply};
+use crate::consent::{Actor, Authority, ContactPatch};
 use crate::domain::SubscriptionStatus;
 use crate::error::Result;
-use crate::store::{CleanCandidate, ContactWrite};
+use crate::store::CleanCandidate;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -96,34 +96,11 @@ async fn unsubscribe_unengaged(app: &App, c: &CleanCandidate, n: u32) -> Result<
     let Some(contact) = app.store.contacts_by_id(&[c.contact_id]).await?.into_iter().next() else {
         return Ok(false);
     };
-    let norm = contact.email.normalized().to_owned();
-    let mac = app.mac(&contact.email);
-    let now = app.clock.now();
+    let lists = contact.lists.iter().filter(|(_, s)| **s != SubscriptionStatus::Unsubscribed).map(|(l, _)| l.clone());
+    let patch = ContactPatch { unsubscribe: lists.collect(), ..ContactPatch::default() };
     let mut authority = Authority::new(Actor::System("lists-clean".into()));
     authority
         .evidence
         .insert("rule".into(), format!("unengaged: none of the last {n} delivered messages opened or clicked"));
-    let (_, changed) = app
-        .store
-        .modify(std::slice::from_ref(&norm), std::slice::from_ref(&mac), now, |loaded| {
-            let Some(current) = loaded.contacts.get(&norm) else { return Ok((Vec::new(), false)) };
-            let lists =
-                current.lists.iter().filter(|(_, s)| **s != SubscriptionStatus::Unsubscribed).map(|(l, _)| l.clone());
-            let patch = ContactPatch { unsubscribe: lists.collect(), ..ContactPatch::default() };
-            match apply(Some(current), &current.email, loaded.suppressed.contains(&mac), &patch, &authority, now) {
-                Ok(o) if o.kind != OutcomeKind::Unchanged => {
-                    let write = ContactWrite {
-                        before: Some(current.clone()),
-                        after: o.contact,
-                        email_mac: mac.clone(),
-                        events: o.event.into_iter().collect(),
-                    };
-                    Ok((vec![write], true))
-                }
-                // Unchanged, or a locked (restricted) record: left as it is.
-                _ => Ok((Vec::new(), false)),
-            }
-        })
-        .await?;
-    Ok(changed)
+    rules::apply_patch(app, &contact, &patch, &authority).await
 }

@@ -118,12 +118,7 @@ pub async fn settle(
     evidence: &BTreeMap<String, String>,
     applied: &mut Applied,
 ) -> Result<()> {
-    let Some(contact) = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next() else {
-        return Ok(());
-    };
-    if contact.processing == Processing::Erased {
-        return Ok(());
-    }
+    let Some(contact) = live_contact(app, contact_id).await? else { return Ok(()) };
     let streak = app.store.bounce_streak(contact_id).await?;
     let rules = &app.config.bounces;
     let changed = write_contact(app, &contact, |current| {
@@ -168,29 +163,42 @@ async fn complain(
     evidence: &BTreeMap<String, String>,
     applied: &mut Applied,
 ) -> Result<()> {
-    let Some(contact) = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next() else {
-        return Ok(());
-    };
-    if contact.processing == Processing::Erased {
-        return Ok(());
-    }
+    let Some(contact) = live_contact(app, contact_id).await? else { return Ok(()) };
     let mut authority = Authority::new(Actor::System("complaint".into()));
     authority.evidence = evidence.clone();
     let patch = ContactPatch { opt_in: Some(OptInStatus::OptedOutContact), ..ContactPatch::default() };
+    let changed = apply_patch(app, &contact, &patch, &authority).await?;
+    applied.opted_out |= changed;
+    applied.suppressed |= crate::contacts::suppression::add(app, &contact.email, "complaint", &actor()).await?;
+    Ok(())
+}
+
+/// The contact, unless it is gone or erased (an erased record is never changed again).
+async fn live_contact(app: &App, contact_id: i64) -> Result<Option<Contact>> {
+    let contact = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next();
+    Ok(contact.filter(|c| c.processing != Processing::Erased))
+}
+
+/// Applies a consent patch the way every other edit does ([`apply`]), inside one write
+/// transaction; true when the record changed. A locked (restricted) record is left as it
+/// is: the caller's suppression, if any, still holds.
+pub(crate) async fn apply_patch(
+    app: &App,
+    contact: &Contact,
+    patch: &ContactPatch,
+    authority: &Authority,
+) -> Result<bool> {
     let now = app.clock.now();
-    let changed = write_contact(app, &contact, |current| {
-        match apply(Some(current), &current.email, false, &patch, &authority, now) {
+    let changed = write_contact(app, contact, |current| {
+        match apply(Some(current), &current.email, false, patch, authority, now) {
             Ok(outcome) if outcome.kind == OutcomeKind::Unchanged => Ok(None),
             Ok(outcome) => Ok(outcome.event.map(|e| (outcome.contact, e))),
-            // A restricted record is not edited; the suppression below still holds.
             Err(Refusal::Locked(_)) => Ok(None),
             Err(e) => Err(Error::Refused(e.to_string())),
         }
     })
     .await?;
-    applied.opted_out |= changed.is_some();
-    applied.suppressed |= crate::contacts::suppression::add(app, &contact.email, "complaint", &actor()).await?;
-    Ok(())
+    Ok(changed.is_some())
 }
 
 fn actor() -> Actor {

@@ -4,11 +4,10 @@
 //! of the unsubscribe URL; an expired one is still honoured (a withdrawal never expires).
 
 use crate::app::App;
-use crate::consent::{Actor, Authority, ContactPatch, OutcomeKind, apply};
+use crate::consent::{Actor, Authority, ContactPatch};
 use crate::domain::{ListName, Purpose};
 use crate::error::Result;
 use crate::render::token::{LinkToken, TokenError};
-use crate::store::ContactWrite;
 
 /// What mail to an unsubscribe address did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,27 +44,7 @@ pub async fn by_token(app: &App, token: &str) -> Result<Unsubscribed> {
     let mut authority = Authority::new(Actor::Contact);
     authority.evidence.insert("channel".into(), "mailto unsubscribe".into());
     authority.evidence.insert("campaign".into(), token.campaign.clone());
-    let norm = contact.email.normalized().to_owned();
-    let mac = app.mac(&contact.email);
-    let now = app.clock.now();
-    let (_, changed) = app
-        .store
-        .modify(std::slice::from_ref(&norm), std::slice::from_ref(&mac), now, |loaded| {
-            let Some(current) = loaded.contacts.get(&norm) else { return Ok((Vec::new(), false)) };
-            match apply(Some(current), &current.email, loaded.suppressed.contains(&mac), &patch, &authority, now) {
-                Ok(o) if o.kind != OutcomeKind::Unchanged => {
-                    let write = ContactWrite {
-                        before: Some(current.clone()),
-                        after: o.contact,
-                        email_mac: mac.clone(),
-                        events: o.event.into_iter().collect(),
-                    };
-                    Ok((vec![write], true))
-                }
-                _ => Ok((Vec::new(), false)),
-            }
-        })
-        .await?;
+    let changed = super::rules::apply_patch(app, &contact, &patch, &authority).await?;
     Ok(if changed { Unsubscribed::Done } else { Unsubscribed::AlreadyOut })
 }
 
