@@ -81,6 +81,21 @@ fn arf(verp: &str, rcpt: &str) -> String {
     )
 }
 
+/// Starts `herald daemon --json` (with the generic webhook's secret) and returns it with
+/// its HTTP base URL and its bounce listener's address.
+async fn daemon_with_listener(t: &TestDb) -> (tokio::process::Child, String, String) {
+    let mut cmd = herald(t, &["daemon", "--listen", "127.0.0.1:0", "--json"], "daemon.log");
+    cmd.env("HERALD_WEBHOOK_SECRET", WEBHOOK_SECRET);
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut line)).await.expect("daemon start").unwrap();
+    let started: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}{}", logs(t)));
+    let web = started["listening"].as_str().unwrap().to_owned();
+    let mx = started["bounces"].as_str().expect("bounce listener").trim_start_matches("smtp://").to_owned();
+    (child, web, mx)
+}
+
 fn signed(body: &str) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
     mac.update(body.as_bytes());
@@ -101,16 +116,7 @@ on_both_backends! {
         assert_eq!((status.sent, status.failed, status.hard_bounces), (6, 1, 1), "{status:?}");
         let verp_of = |who: &str| fake.received().into_iter().find(|m| m.to == [who]).map(|m| m.from).unwrap();
 
-        // The daemon, with its bounce listener and webhooks.
-        let mut cmd = herald(&t, &["daemon", "--listen", "127.0.0.1:0", "--json"], "daemon.log");
-        cmd.env("HERALD_WEBHOOK_SECRET", WEBHOOK_SECRET);
-        let mut child = cmd.spawn().unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut line)).await.expect("daemon start").unwrap();
-        let started: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}{}", logs(&t)));
-        let web = started["listening"].as_str().unwrap().to_owned();
-        let mx = started["bounces"].as_str().expect("bounce listener").trim_start_matches("smtp://").to_owned();
+        let (mut child, web, mx) = daemon_with_listener(&t).await;
 
         // Never a relay; a forged VERP with a wrong MAC maps nothing.
         assert_eq!(smtp(&mx, "", "someone@example.com", "x").await.last(), Some(&550));
@@ -154,6 +160,15 @@ on_both_backends! {
             let c = t.contact(who).await.unwrap();
             assert_eq!((c.opt_in, c.bounce.status), (OptInStatus::DoubleOptIn, BounceStatus::Ok), "{who}");
         }
+        // Each change is a ledger event with the bounce as its evidence.
+        let ed = t.contact("ed@example.net").await.unwrap();
+        let ledger = t.app.store.ledger(ed.id.unwrap()).await.unwrap();
+        let bounce = ledger.iter().map(|e| e.body.as_str()).find(|b| b.contains("\"action\":\"bounce\"")).expect("a bounce event");
+        assert!(bounce.contains("\"status\":\"5.1.1\"") && bounce.contains("\"campaign\":\"spring\""), "{bounce}");
+        let flo = t.contact("flo@example.com").await.unwrap();
+        let ledger = t.app.store.ledger(flo.id.unwrap()).await.unwrap();
+        assert!(ledger.iter().any(|e| e.body.contains("system:complaint") && e.body.contains("opted_out_contact")), "{ledger:?}");
+
         // Exactly the right addresses suppressed: the fixture's Eve, and these four.
         let listed = t.herald(&["suppression", "list", "--json"]);
         let mut emails: Vec<String> = json(&listed)
@@ -220,6 +235,19 @@ on_both_backends! {
         assert_eq!(t.contact("flo@example.com").await.unwrap().opt_in, OptInStatus::OptedOutContact);
         let listed = json(&t.herald(&["bounces", "list", "--campaign", "spring", "--json"]));
         assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+        assert_eq!(t.herald(&["bounces", "ingest", "/no/such/folder"]).status.code(), Some(2));
+
+        // A maildir with a delay notice for Cy: recorded, and nothing about Cy changes.
+        let delayed = dsn(&verp_of("cy@example.net"), "cy@example.net")
+            .replace("Action: failed\nStatus: 5.1.1", "Action: delayed\nStatus: 4.4.1")
+            .replace("550 5.1.1 <cy@example.net>: Recipient address rejected: User unknown in virtual mailbox table", "451 4.4.1 Connection timed out, will retry");
+        std::fs::create_dir_all(t.dir.path().join("Maildir/new")).unwrap();
+        std::fs::create_dir_all(t.dir.path().join("Maildir/cur")).unwrap();
+        t.write("Maildir/new/1.host", delayed);
+        let cy_before = t.contact("cy@example.net").await.unwrap();
+        let r = json(&t.herald(&["bounces", "ingest", "--json", &t.dir.path().join("Maildir").display().to_string()]));
+        assert_eq!((r["messages"].as_u64(), r["delayed"].as_u64(), r["hard"].as_u64()), (Some(1), Some(1), Some(0)), "{r}");
+        assert_eq!(t.contact("cy@example.net").await.unwrap(), cy_before);
 
         // lists clean: a contact confirmed by staff but never suppressed is reported, then suppressed.
         t.app.store.execute_raw("UPDATE contacts SET bounce_status = 'confirmed' WHERE email_norm = 'cy@example.net'").await.unwrap();
@@ -234,5 +262,34 @@ on_both_backends! {
         assert_eq!(json(&t.herald(&["lists", "clean", "--json"]))["confirmed_bounces"]["count"].as_u64(), Some(0));
         let ada = t.contact("ada@example.com").await.unwrap();
         assert_eq!(ada.lists.values().map(|s| s.to_string()).collect::<Vec<_>>(), ["unsubscribed"]);
+    }
+}
+
+on_both_backends! {
+    async fn the_bounce_listener_honours_the_unsubscribe_mailto_and_refuses_oversized_mail(t) {
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        let extra = "[bounces]\nlisten = \"127.0.0.1:0\"\nmax_message_bytes = 4096\n";
+        let (app, file) = setup_with(&t, &fake, CONTACTS, extra).await;
+        assert_eq!(send(&app, &file).await.sent, 3);
+        let to_bob = fake.received().into_iter().find(|m| m.to == ["bob@example.org"]).unwrap();
+        let text = String::from_utf8_lossy(&to_bob.data).replace("\r\n ", " ");
+        let start = text.find("mailto:").expect("a mailto in List-Unsubscribe") + "mailto:".len();
+        let mailto = text[start..].split('>').next().unwrap().to_owned();
+        assert!(mailto.starts_with("unsubscribe+"), "{mailto}");
+        let (child, _web, mx) = daemon_with_listener(&t).await;
+
+        // Too big: 552, nothing recorded.
+        let huge = format!("Subject: big\n\n{}\n", "x".repeat(8000));
+        assert_eq!(smtp(&mx, "", &mailto, &huge).await.last(), Some(&552));
+        assert_eq!(t.contact("bob@example.org").await.unwrap().lists.values().next().unwrap().to_string(), "confirmed");
+        // A forged token changes nothing; Bob's own mailto unsubscribes him from the campaign's list.
+        let forged = mailto.replacen("unsubscribe+", "unsubscribe+x", 1);
+        assert_eq!(smtp(&mx, "bob@example.org", &forged, "Subject: unsubscribe\n\n").await.last(), Some(&250));
+        assert_eq!(t.contact("bob@example.org").await.unwrap().lists.values().next().unwrap().to_string(), "confirmed");
+        assert_eq!(smtp(&mx, "bob@example.org", &mailto, "Subject: unsubscribe\n\n").await.last(), Some(&250));
+        let bob = t.contact("bob@example.org").await.unwrap();
+        assert_eq!(bob.lists.values().map(|s| s.to_string()).collect::<Vec<_>>(), ["unsubscribed"]);
+        assert_eq!(t.contact("ada@example.com").await.unwrap().lists.values().next().unwrap().to_string(), "confirmed");
+        sigterm(&child).await;
     }
 }
