@@ -165,6 +165,10 @@ pub(super) fn judge(e: &Evidence<'_>) -> Verdict {
     if code.is_some_and(|c| c.get(1..4) == Some(".2.")) && !x21_unknown {
         return soft_verdict(Some(code.map_or("other", code_reason)));
     }
+    // X.1.7 and X.1.8 are about the sender's address, not the recipient's.
+    if code.is_some_and(|c| c.ends_with(".1.7") || c.ends_with(".1.8")) {
+        return soft_verdict(Some("policy"));
+    }
     if let Some(reason) = hard_reason(text) {
         if reason == "user_unknown" && filter_disguised_as_unknown(text) {
             return soft_verdict(Some("filtered"));

@@ -148,6 +148,15 @@ fn redacted_arf_names_no_recipient() {
 }
 
 #[test]
+fn pre_arf_feedback_loop_is_a_complaint_about_the_original_recipient() {
+    let raw = "From: staff@fbl.example\nTo: fbl@sender.example\nSubject: complaint about message from 192.0.2.1\n\
+               MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=j\n\n--j\nContent-Type: text/plain\n\n\
+               This is a user complaint.\n\n--j\nContent-Type: message/rfc822\n\nFrom: news@sender.example\n\
+               To: reader@fbl.example\nMessage-ID: <j1@sender.example>\n\nHi\n--j--\n";
+    assert_eq!(kinds(&classify(raw.as_bytes())), (false, Some(BounceKind::Complaint), vec!["reader@fbl.example"]));
+}
+
+#[test]
 fn vacation_reply_is_an_auto_reply_not_a_bounce() {
     let raw = "From: Sam <sam@example.com>\nTo: news@sender.example\nSubject: Out of Office: Spring news\n\
                Auto-Submitted: auto-replied\n\nI am away until Monday.\n";

@@ -142,6 +142,12 @@ fn hedged_or_sender_side_failures_are_soft() {
 }
 
 #[test]
+fn sender_address_codes_are_soft() {
+    assert_eq!(kind_of(Some("5.1.7"), "501 5.1.7 Invalid address"), BounceKind::Soft);
+    assert_eq!(kind_of(Some("5.1.8"), "553 5.1.8 unknown user"), BounceKind::Soft);
+}
+
+#[test]
 fn unclassifiable_failures_are_soft_other() {
     assert_eq!(judge_with(Some("5.0.0"), "554 transaction failed", false).kind, BounceKind::Soft);
     assert_eq!(judge_with(None, "", false), Verdict { kind: BounceKind::Soft, reason: "other" });
