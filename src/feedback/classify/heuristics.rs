@@ -125,6 +125,11 @@ const DELAY_PHRASES: &[&str] = &[
 const FINAL_PHRASES: &[&str] =
     &["permanent", "given up", "giving up", "will not continue", "not be retried", "could not be delivered", "failed"];
 
+/// Recipients taken from one notice, per kind of evidence.
+const MAX_MENTIONS: usize = 100;
+/// Bytes of the server's reply kept after a mention.
+const MAX_CONTEXT: usize = 2_000;
+
 /// Mail systems' own senders.
 pub(super) fn from_mail_system(parsed: &Parsed) -> bool {
     let from = parsed.header("from").unwrap_or("").to_ascii_lowercase();
@@ -201,12 +206,18 @@ fn is_noise_line(lower_line: &str) -> bool {
 /// indented list, Sendmail's fatal-errors list) or follows `RCPT TO:` is a recipient.
 fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
     let before = line.get(..found.start.saturating_sub(line_start)).unwrap_or("");
+    // Only the few characters before an address tell how it is introduced; looking at no
+    // more keeps long lines of addresses linear.
+    let before = before.get(floor_boundary(before, before.len().saturating_sub(48))..).unwrap_or("");
+    let at_line_start = found.start.saturating_sub(line_start) == before.len();
     let before_trim = before.trim_start_matches(['>', ' ', '\t', '<', '"', '\'', '*', '-', '[']);
     let after = line.get(found.end.saturating_sub(line_start)..).unwrap_or("");
+    let after = after.get(..floor_boundary(after, 8)).unwrap_or("");
     let after = after.trim_start_matches(['>', '"', '\'', ']', ')']);
     let lower_before = before.to_ascii_lowercase();
     let quoted_header = ["to:", "cc:", "bcc:"].iter().any(|h| before_trim.to_ascii_lowercase().starts_with(h));
-    let starts_line = before_trim.is_empty()
+    let starts_line = at_line_start
+        && before_trim.is_empty()
         && (after.trim().is_empty() || after.starts_with(':') || after.starts_with(' ') || after.starts_with("..."));
     !quoted_header && starts_line
         || [
@@ -220,7 +231,16 @@ fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
         ]
         .iter()
         .any(|p| lower_before.trim_end().ends_with(p))
-        || is_reply_prefix(before_trim)
+        || at_line_start && is_reply_prefix(before_trim)
+}
+
+/// The largest char boundary at or below `at`.
+fn floor_boundary(s: &str, at: usize) -> usize {
+    let mut end = at.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }
 
 /// Sendmail's transcript lines name the recipient right after the reply code:
@@ -267,7 +287,7 @@ pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
                 (false, false) => &mut weak,
                 (false, true) => continue,
             };
-            if list.iter().any(|m| m.address == found.address) {
+            if list.iter().any(|m| m.address == found.address) || list.len() >= MAX_MENTIONS {
                 continue;
             }
             list.push(Mention { address: found.address, context: context_after(&lines, idx) });
@@ -298,10 +318,10 @@ fn context_after(lines: &[(usize, &str)], idx: usize) -> String {
     let mut out = String::new();
     for (i, &(_, line)) in lines.iter().enumerate().skip(idx).take(12) {
         let t = line.trim();
-        if i > idx && (t.is_empty() && !out.is_empty() || starts_with_address(t)) {
+        if i > idx && (t.is_empty() && !out.is_empty() || starts_with_address(t)) || out.len() >= MAX_CONTEXT {
             break;
         }
-        out.push_str(t);
+        out.push_str(&t[..floor_boundary(t, MAX_CONTEXT)]);
         out.push(' ');
     }
     out.to_ascii_lowercase()
@@ -314,10 +334,10 @@ fn starts_with_address(line: &str) -> bool {
     token.contains('@') && address::normalize(token).is_some()
 }
 
-/// The text right after an address in the notice (for DSNs whose Diagnostic-Code is
+/// The text right after an address in the (lower-cased) notice (for DSNs whose Diagnostic-Code is
 /// missing or says nothing).
 pub(super) fn context_of(notice: &str, address: &str) -> Option<String> {
     let lines = line_offsets(notice);
-    let idx = lines.iter().position(|(_, l)| l.to_ascii_lowercase().contains(address))?;
+    let idx = lines.iter().position(|(_, l)| l.contains(address))?;
     Some(context_after(&lines, idx))
 }

@@ -34,6 +34,8 @@ const MAX_INPUT: usize = 4 * 1024 * 1024;
 const MAX_DIAGNOSTIC: usize = 1000;
 /// Prose notices are read up to this many bytes for their kind.
 const MAX_NOTICE_SCAN: usize = 16 * 1024;
+/// Recipients reported per message.
+const MAX_EVENTS: usize = 100;
 
 /// Classifies one raw message (RFC 5322, LF or CRLF line ends). Never panics.
 pub fn classify(raw: &[u8]) -> Classification {
@@ -127,7 +129,9 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
     let mut unnamed = 0;
     let failed: Vec<&dsn::DsnRecipient> = reports.iter().filter(|r| !not_failed(r)).collect();
     let notice_full = failed.len() == 1 && kind::says_mailbox_full(notice_lower);
-    for r in failed {
+    let notice_at_rcpt = kind::mentions_rcpt(notice_lower);
+    let mut fallbacks = Fallbacks::default();
+    for r in failed.into_iter().take(MAX_EVENTS) {
         let recipient = match &r.recipient {
             Some(a) => a.clone(),
             None => match fallback.get(unnamed) {
@@ -147,14 +151,16 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
         }
         let context = heuristics::context_of(notice_lower, &recipient);
         let delayed = r.action == "delayed";
-        let at_rcpt = kind::mentions_rcpt(&text) || kind::mentions_rcpt(notice_lower);
+        let at_rcpt = notice_at_rcpt || kind::mentions_rcpt(&text);
         let local = diag_type.as_deref().is_some_and(|t| t == "x-postfix" || t == "x-unix") && !text.contains("said:");
         let evidence =
             |text: &str| kind::judge(&Evidence { status: r.status.as_deref(), text, delayed, at_rcpt, local });
         let mut verdict = evidence(&text);
         if verdict.reason == "other" || text.trim().is_empty() {
-            text = format!("{text} {}", context.as_deref().unwrap_or(notice_lower));
-            verdict = evidence(&text);
+            verdict = fallbacks.judge(|| {
+                text = format!("{text} {}", context.as_deref().unwrap_or(notice_lower));
+                evidence(&text)
+            });
         }
         if verdict.kind == BounceKind::Hard && notice_full {
             verdict = Verdict { kind: BounceKind::Soft, reason: "mailbox_full" };
@@ -192,11 +198,14 @@ fn from_prose(parsed: &Parsed, notice_lower: &str, out: &mut Classification) {
             mentions.push(heuristics::Mention { address: a, context: String::new() });
         }
     }
-    for m in mentions.into_iter().take(100) {
+    let mut fallbacks = Fallbacks::default();
+    for m in mentions.into_iter().take(MAX_EVENTS) {
         let mut verdict = kind::judge(&Evidence { text: &m.context, delayed, at_rcpt, ..Default::default() });
         if verdict.reason == "other" || m.context.is_empty() {
-            let text = format!("{} {notice_lower}", m.context);
-            verdict = kind::judge(&Evidence { text: &text, delayed, at_rcpt, ..Default::default() });
+            verdict = fallbacks.judge(|| {
+                let text = format!("{} {notice_lower}", m.context);
+                kind::judge(&Evidence { text: &text, delayed, at_rcpt, ..Default::default() })
+            });
         }
         let status = kind::first_status_code(&m.context).map(str::to_string);
         let diagnostic = diagnostic_line(&m.context);
@@ -208,6 +217,28 @@ fn from_prose(parsed: &Parsed, notice_lower: &str, out: &mut Classification) {
     } else {
         overall(&out.events)
     };
+}
+
+/// Judging a recipient against the whole notice (when its own words say nothing) is
+/// done for the first few; the rest reuse the last answer, so long lists stay cheap.
+#[derive(Default)]
+struct Fallbacks {
+    done: usize,
+    last: Option<Verdict>,
+}
+
+impl Fallbacks {
+    fn judge(&mut self, judge: impl FnOnce() -> Verdict) -> Verdict {
+        match self.last {
+            Some(v) if self.done >= 8 => v,
+            _ => {
+                self.done += 1;
+                let v = judge();
+                self.last = Some(v);
+                v
+            }
+        }
+    }
 }
 
 fn judge_notice(parsed: &Parsed, notice_lower: &str) -> Option<BounceKind> {
@@ -328,11 +359,12 @@ fn envelope_hints(parsed: &Parsed) -> Vec<String> {
         }
     };
     for name in ["to", "delivered-to", "x-original-to", "envelope-to"] {
-        for f in parsed.headers.iter().filter(|f| f.name == name) {
+        for f in parsed.headers.iter().filter(|f| f.name == name).take(16) {
             add(Some(&f.value));
         }
     }
     add(parsed.original_header("return-path"));
+    out.truncate(64);
     out
 }
 
