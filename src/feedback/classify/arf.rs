@@ -14,7 +14,7 @@ pub(super) struct Complaint {
 /// Reads a complaint, if the message is one.
 pub(super) fn complaint(parsed: &Parsed) -> Option<Complaint> {
     // An ARF whose report part lost its content type still has the fields in its text.
-    let head = &parsed.notice[..floor_boundary(&parsed.notice, 16 * 1024)];
+    let head = &parsed.notice[..parsed.notice.floor_char_boundary(16 * 1024)];
     let lower = head.to_ascii_lowercase();
     let in_notice = lower.lines().any(|l| l.starts_with("feedback-type:"))
         && (lower.contains("user-agent:") || lower.contains("version:"));
@@ -45,14 +45,6 @@ fn is_provider_fbl(parsed: &Parsed) -> bool {
     parsed.is_multipart
         && parsed.original.is_some()
         && parsed.header("subject").is_some_and(|s| s.to_ascii_lowercase().starts_with("complaint about message from"))
-}
-
-fn floor_boundary(s: &str, max: usize) -> usize {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }
 
 /// Apple Mail's "unsubscribe" button mails the list's `mailto:` unsubscribe address and

@@ -208,11 +208,11 @@ fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
     let before = line.get(..found.start.saturating_sub(line_start)).unwrap_or("");
     // Only the few characters before an address tell how it is introduced; looking at no
     // more keeps long lines of addresses linear.
-    let before = before.get(floor_boundary(before, before.len().saturating_sub(48))..).unwrap_or("");
+    let before = before.get(before.floor_char_boundary(before.len().saturating_sub(48))..).unwrap_or("");
     let at_line_start = found.start.saturating_sub(line_start) == before.len();
     let before_trim = before.trim_start_matches(['>', ' ', '\t', '<', '"', '\'', '*', '-', '[']);
     let after = line.get(found.end.saturating_sub(line_start)..).unwrap_or("");
-    let after = after.get(..floor_boundary(after, 8)).unwrap_or("");
+    let after = after.get(..after.floor_char_boundary(8)).unwrap_or("");
     let after = after.trim_start_matches(['>', '"', '\'', ']', ')']);
     let lower_before = before.to_ascii_lowercase();
     let quoted_header = ["to:", "cc:", "bcc:"].iter().any(|h| before_trim.to_ascii_lowercase().starts_with(h));
@@ -232,15 +232,6 @@ fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
         .iter()
         .any(|p| lower_before.trim_end().ends_with(p))
         || at_line_start && is_reply_prefix(before_trim)
-}
-
-/// The largest char boundary at or below `at`.
-fn floor_boundary(s: &str, at: usize) -> usize {
-    let mut end = at.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }
 
 /// Sendmail's transcript lines name the recipient right after the reply code:
@@ -290,7 +281,8 @@ pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
             if list.iter().any(|m| m.address == found.address) || list.len() >= MAX_MENTIONS {
                 continue;
             }
-            list.push(Mention { address: found.address, context: context_after(&lines, idx) });
+            let context = context_after(&lines, idx, &found.address);
+            list.push(Mention { address: found.address, context });
         }
     }
     if !strong.is_empty() {
@@ -313,31 +305,33 @@ fn line_offsets(text: &str) -> Vec<(usize, &str)> {
 }
 
 /// The line of a mention and those after it up to the next blank line (or the next
-/// line that starts with an address), lower-cased and joined: the server's reply.
-fn context_after(lines: &[(usize, &str)], idx: usize) -> String {
+/// line that starts with an address), joined: the server's reply.
+fn context_after(lines: &[(usize, &str)], idx: usize, address: &str) -> String {
     let mut out = String::new();
     for (i, &(_, line)) in lines.iter().enumerate().skip(idx).take(12) {
         let t = line.trim();
-        if i > idx && (t.is_empty() && !out.is_empty() || starts_with_address(t)) || out.len() >= MAX_CONTEXT {
+        if i > idx && (t.is_empty() && !out.is_empty() || starts_with_other_address(t, address))
+            || out.len() >= MAX_CONTEXT
+        {
             break;
         }
-        out.push_str(&t[..floor_boundary(t, MAX_CONTEXT)]);
+        out.push_str(&t[..t.floor_char_boundary(MAX_CONTEXT)]);
         out.push(' ');
     }
-    out.to_ascii_lowercase()
+    out
 }
 
-/// A line that begins with an address (the next recipient of a list).
-fn starts_with_address(line: &str) -> bool {
+/// A line that begins with another address (the next recipient of a list).
+fn starts_with_other_address(line: &str, address: &str) -> bool {
     let t = line.trim_start_matches(['<', '"', '\'', '*', '-', ' ']);
     let token = t.split([' ', '>', '"', ':', '\'', ',']).next().unwrap_or("");
-    token.contains('@') && address::normalize(token).is_some()
+    token.contains('@') && address::normalize(token).is_some_and(|a| a != address)
 }
 
-/// The text right after an address in the (lower-cased) notice (for DSNs whose Diagnostic-Code is
+/// The text right after an address (lower-cased) in the notice (for DSNs whose Diagnostic-Code is
 /// missing or says nothing).
 pub(super) fn context_of(notice: &str, address: &str) -> Option<String> {
     let lines = line_offsets(notice);
-    let idx = lines.iter().position(|(_, l)| l.contains(address))?;
-    Some(context_after(&lines, idx))
+    let idx = lines.iter().position(|(_, l)| l.contains(address) || l.to_ascii_lowercase().contains(address))?;
+    Some(context_after(&lines, idx, address))
 }

@@ -46,18 +46,10 @@ fn matches_pair(text: &str, pairs: &[(&str, &str)]) -> bool {
     pairs.iter().any(|(first, then)| {
         text.match_indices(first).any(|(i, _)| {
             let rest = &text[i + first.len()..];
-            let window = &rest[..floor_boundary(rest, 60)];
+            let window = &rest[..rest.floor_char_boundary(60)];
             window.contains(then)
         })
     })
-}
-
-fn floor_boundary(s: &str, max: usize) -> usize {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }
 
 /// "Address rejected" names the cause only when nothing follows it (`Recipient address
