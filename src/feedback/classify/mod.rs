@@ -200,11 +200,7 @@ fn from_prose(parsed: &Parsed, notice_lower: &str, out: &mut Classification) {
         out.events.push(make_event(m.address, verdict, status, Some(&m.context)));
     }
     dedupe(&mut out.events);
-    out.kind = if out.events.is_empty() {
-        Some(kind::judge(&Evidence { text: notice_lower, delayed, at_rcpt, ..Default::default() }).kind)
-    } else {
-        overall(&out.events)
-    };
+    out.kind = if out.events.is_empty() { judge_notice(parsed, notice_lower) } else { overall(&out.events) };
 }
 
 /// The recipients of a prose notice: those its X-Failed-Recipients header lists (Exim),
@@ -251,9 +247,13 @@ impl Fallbacks {
     }
 }
 
+/// The kind of a failure notice that names no recipient: from its words, or unknown
+/// (`None`) when they say nothing about the cause.
 fn judge_notice(parsed: &Parsed, notice_lower: &str) -> Option<BounceKind> {
     let delayed = heuristics::is_delay(parsed, notice_lower);
-    Some(kind::judge(&Evidence { text: notice_lower, delayed, ..Default::default() }).kind)
+    let at_rcpt = kind::mentions_rcpt(notice_lower);
+    let verdict = kind::judge(&Evidence { text: notice_lower, delayed, at_rcpt, ..Default::default() });
+    (verdict.reason != "other").then_some(verdict.kind)
 }
 
 /// Recipients for report groups that do not name theirs: the X-Failed-Recipients

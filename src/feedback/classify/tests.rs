@@ -87,6 +87,22 @@ fn mailbox_full_with_a_user_unknown_code_is_soft() {
 }
 
 #[test]
+fn local_delivery_agent_saying_unknown_user_is_hard() {
+    let raw = dsn("failed", "5.0.0", "x")
+        .replace("Diagnostic-Code: smtp; x", "Diagnostic-Code: X-Postfix; unknown user: \"kim\"");
+    assert_eq!(classify(raw.as_bytes()).kind, Some(BounceKind::Hard));
+    let remote = dsn("failed", "5.0.0", "550 <kim@example.org>: User unknown");
+    assert_eq!(classify(remote.as_bytes()).kind, Some(BounceKind::Soft));
+}
+
+#[test]
+fn prose_saying_mailbox_full_overrides_an_unknown_user_field() {
+    let raw = dsn("failed", "5.1.1", "550 5.1.1 <kim@example.org>... User unknown")
+        .replace("Delivery report.", "Your message was rejected: not enough disk space.");
+    assert_eq!(classify(raw.as_bytes()).kind, Some(BounceKind::Soft));
+}
+
+#[test]
 fn spam_block_is_soft() {
     let c = classify(dsn("failed", "5.7.1", "554 5.7.1 Message rejected: listed on a DNSBL").as_bytes());
     assert_eq!(c.kind, Some(BounceKind::Soft));
@@ -295,6 +311,13 @@ fn report_forwarded_as_an_attachment_is_read() {
          --outer\nContent-Type: message/rfc822\n\n{inner}\n--outer--\n"
     );
     assert_eq!(kinds(&classify(raw.as_bytes())), (true, Some(BounceKind::Hard), vec!["kim@example.org"]));
+}
+
+#[test]
+fn failure_notice_that_says_nothing_more_is_a_bounce_of_unknown_kind() {
+    let raw = "From: MAILER-DAEMON@relay.example\nTo: news@sender.example\nSubject: Undeliverable\n\n\
+               Your message could not be delivered.\n";
+    assert_eq!(kinds(&classify(raw.as_bytes())), (true, None, vec![]));
 }
 
 #[test]

@@ -121,8 +121,14 @@ fn host_unknown_wording_is_hard() {
 #[test]
 fn moved_and_not_accepting_wording_is_hard() {
     assert_eq!(judge_with(None, "551 User not local; please try <b@example.org>", false).reason, "moved");
-    assert_eq!(judge_with(None, "556 example.net does not accept mail (nullMX)", false).reason, "not_accepting");
+    assert_eq!(judge_with(None, "example.net does not accept mail (nullMX)", false).reason, "not_accepting");
     assert_eq!(judge_with(None, "521 mail.example.net", false).reason, "not_accepting");
+}
+
+#[test]
+fn user_then_unknown_a_few_words_apart_is_user_unknown() {
+    assert_eq!(judge_with(None, "550 User joe@example.net unknown", true).reason, "user_unknown");
+    assert_eq!(judge_with(None, "550 User joe@example.net unknown", true).kind, BounceKind::Hard);
 }
 
 #[test]
