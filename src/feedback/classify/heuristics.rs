@@ -119,6 +119,10 @@ const DELAY_PHRASES: &[&str] = &[
     "delivery warning",
     ": warning",
     "is delayed",
+    "delivery delayed",
+    "warning message only",
+    "transient non-fatal",
+    "could not send message for past",
 ];
 
 /// Phrases that say the failure is final, which overrides delay wording.
