@@ -201,9 +201,15 @@ fn is_noise_line(lower_line: &str) -> bool {
     ]
     .iter()
     .any(|p| l.starts_with(p))
-        || l.contains("http://")
-        || l.contains("https://")
-        || l.contains("mailto:") && !l.contains("user")
+}
+
+/// An address inside a link (`...?email=a@b.example`, `mailto:a@b.example`) is the
+/// link's, not a recipient.
+fn inside_link(line: &str, start_in_line: usize) -> bool {
+    let before = line.get(..start_in_line).unwrap_or("");
+    let before = before.get(before.floor_char_boundary(before.len().saturating_sub(256))..).unwrap_or("");
+    let token = before.rsplit(char::is_whitespace).next().unwrap_or("");
+    token.contains("://") || token.contains("mailto:") || token.ends_with('=') || token.ends_with('/')
 }
 
 /// How sure a mention is: an address that starts its line (qmail `<addr>:`, Exim's
@@ -273,7 +279,7 @@ pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
         }
         for found in address::scan(line) {
             let found = Found { start: found.start + start, end: found.end + start, address: found.address };
-            if address::is_system_mailbox(&found.address) {
+            if address::is_system_mailbox(&found.address) || inside_link(line, found.start - start) {
                 continue;
             }
             let list = match (is_strong(line, &found, start), exclude.contains(&found.address)) {

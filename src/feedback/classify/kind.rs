@@ -132,6 +132,19 @@ fn filter_disguised_as_unknown(text: &str) -> bool {
     after_data || no_address
 }
 
+/// Whether a "user unknown" in the server's words is to be believed, given the code.
+fn user_unknown_believed(e: &Evidence<'_>, code: Option<&str>) -> bool {
+    let subject = code.and_then(|c| c.split('.').nth(1));
+    let specific = matches(e.text, USER_UNKNOWN_SPECIFIC);
+    // A content code (x.6) says something else failed; a system (x.3) or policy (x.7)
+    // code next to "unknown user" is believed only at RCPT or with specific words.
+    let contradicts = subject == Some("6") || matches!(subject, Some("3" | "7")) && !e.at_rcpt && !specific;
+    // A stock "user unknown" with no address code (x.1, x.2.1, x.5) and no RCPT or
+    // local-delivery context is also what filters answer: not enough for hard.
+    let confirmed = matches!(subject, Some("1" | "2" | "5")) || e.at_rcpt || e.local || specific;
+    confirmed && !contradicts
+}
+
 /// Judges one recipient's failure.
 pub(super) fn judge(e: &Evidence<'_>) -> Verdict {
     let text = e.text;
@@ -161,25 +174,11 @@ pub(super) fn judge(e: &Evidence<'_>) -> Verdict {
     if code.is_some_and(|c| c.ends_with(".1.7") || c.ends_with(".1.8")) {
         return soft_verdict(Some("policy"));
     }
-    if let Some(reason) = hard_reason(text) {
-        if reason == "user_unknown" && filter_disguised_as_unknown(text) {
-            return soft_verdict(Some("filtered"));
-        }
-        if reason != "user_unknown" {
-            return Verdict { kind: BounceKind::Hard, reason };
-        }
-        // A content code (x.6) says something else failed; a system (x.3) or policy (x.7)
-        // code next to "unknown user" is believed only at RCPT or with specific words.
-        let subject = code.and_then(|c| c.split('.').nth(1));
-        let specific = matches(text, USER_UNKNOWN_SPECIFIC);
-        let contradicts = subject == Some("6") || matches!(subject, Some("3" | "7")) && !e.at_rcpt && !specific;
-        // A stock "user unknown" with no address code (x.1, x.2.1, x.5) and no RCPT or
-        // local-delivery context is also what filters answer: not enough for hard.
-        let confirmed = matches!(subject, Some("1" | "2" | "5")) || e.at_rcpt || e.local || specific;
-        if contradicts || !confirmed {
-            return soft_verdict(Some("other"));
-        }
-        return Verdict { kind: BounceKind::Hard, reason };
+    match hard_reason(text) {
+        Some("user_unknown") if filter_disguised_as_unknown(text) => return soft_verdict(Some("filtered")),
+        Some("user_unknown") if !user_unknown_believed(e, code) => return soft_verdict(Some("other")),
+        Some(reason) => return Verdict { kind: BounceKind::Hard, reason },
+        None => {}
     }
     if let Some(reason) = code.filter(|c| c.starts_with('5')).and_then(hard_code_reason) {
         return Verdict { kind: BounceKind::Hard, reason };

@@ -256,6 +256,15 @@ fn provider_prose_with_several_recipients_keeps_each_reason() {
 }
 
 #[test]
+fn addresses_inside_links_are_not_recipients() {
+    let raw = "From: MAILER-DAEMON@relay.example\nTo: news@sender.example\nSubject: Undeliverable\n\n\
+               Delivery to the following recipient failed permanently:\n\n\
+               \x20   kai@example.com: 550 5.1.1 no such user, see https://help.example/?p=NoSuchUser\n\n\
+               Manage alerts: https://relay.example/prefs?email=ops@sender.example\n";
+    assert_eq!(kinds(&classify(raw.as_bytes())), (true, Some(BounceKind::Hard), vec!["kai@example.com"]));
+}
+
+#[test]
 fn prose_delay_warning_is_delayed() {
     let raw = "From: Mail Delivery System <MAILER-DAEMON@relay.example>\nTo: news@sender.example\n\
                Subject: Warning: message 1abc delayed 24 hours\n\n\
