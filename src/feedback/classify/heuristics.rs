@@ -181,6 +181,23 @@ pub(super) struct Mention {
     pub context: String,
 }
 
+/// Words of a sentence about a failed address.
+const FAILURE_WORDS: &[&str] = &[
+    "not ",
+    "n't",
+    "fail",
+    "unknown",
+    "invalid",
+    "undeliver",
+    "reject",
+    "error",
+    "addressed",
+    "unable",
+    "denied",
+    "no such",
+    "bounce",
+];
+
 /// Lines whose addresses are never bounced recipients.
 fn is_noise_line(lower_line: &str) -> bool {
     let l = lower_line.trim_start_matches(['>', ' ', '\t', '*', '-']);
@@ -264,6 +281,8 @@ fn is_reply_prefix(before: &str) -> bool {
 /// report's own and the original sender's addresses.
 pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
     let mut strong: Vec<Mention> = Vec::new();
+    // Addresses in sentences: those on a line about the failure first, then any.
+    let mut weak_failing: Vec<Mention> = Vec::new();
     let mut weak: Vec<Mention> = Vec::new();
     // The sender's own addresses count only as a list entry, and only when no other
     // recipient is listed (mail to oneself).
@@ -277,6 +296,7 @@ pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
         if is_noise_line(&lower) {
             continue;
         }
+        let about_failure = FAILURE_WORDS.iter().any(|w| lower.contains(w));
         for found in address::scan(line) {
             let found = Found { start: found.start + start, end: found.end + start, address: found.address };
             if address::is_system_mailbox(&found.address) || inside_link(line, found.start - start) {
@@ -285,6 +305,7 @@ pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
             let list = match (is_strong(line, &found, start), exclude.contains(&found.address)) {
                 (true, false) => &mut strong,
                 (true, true) => &mut strong_own,
+                (false, false) if about_failure => &mut weak_failing,
                 (false, false) => &mut weak,
                 (false, true) => continue,
             };
@@ -295,13 +316,7 @@ pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
             list.push(Mention { address: found.address, context });
         }
     }
-    if !strong.is_empty() {
-        strong
-    } else if !weak.is_empty() {
-        weak
-    } else {
-        strong_own
-    }
+    [strong, weak_failing, weak, strong_own].into_iter().find(|list| !list.is_empty()).unwrap_or_default()
 }
 
 fn line_offsets(text: &str) -> Vec<(usize, &str)> {
