@@ -43,6 +43,7 @@ impl Parsed {
     }
 }
 
+/// Reads a raw message into its parts; text mail-parser cannot parse is all notice.
 pub(super) fn parse(raw: &[u8]) -> Parsed {
     let mut out = Parsed::default();
     let Some(message) = MessageParser::default().parse(raw) else {
