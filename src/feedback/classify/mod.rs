@@ -167,8 +167,10 @@ impl DsnReader<'_> {
             let at_rcpt = self.at_rcpt || kind::mentions_rcpt(text);
             kind::judge(&Evidence { status: r.status.as_deref(), text, delayed: r.action == "delayed", at_rcpt, local })
         };
+        // The notice is read only when the fields say nothing of the cause: its prose (and
+        // anything pasted into it) must not overrule a definite code.
         let mut verdict = evidence(&text);
-        if verdict.reason == "other" || text.trim().is_empty() {
+        if verdict.reason == "other" {
             verdict = fallbacks.judge(|| {
                 let context = heuristics::context_of(self.notice, recipient).map(|c| c.to_ascii_lowercase());
                 evidence(&format!("{text} {}", context.as_deref().unwrap_or(self.notice_lower)))
