@@ -53,12 +53,19 @@ fn valid_domain(domain: &str) -> bool {
         && domain.rsplit('.').next().is_some_and(|tld| !tld.is_empty() && !tld.bytes().all(|c| c.is_ascii_digit()))
 }
 
-/// Every address in free text, in order of appearance, normalised, without duplicates.
+/// At most this many addresses are taken from one text: reports name a few.
+const MAX_ADDRESSES: usize = 256;
+
+/// Every address in free text (up to [`MAX_ADDRESSES`]), in order of appearance,
+/// normalised, without duplicates.
 pub(super) fn find_all(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for found in scan(text) {
         if !out.contains(&found.address) {
             out.push(found.address);
+            if out.len() == MAX_ADDRESSES {
+                break;
+            }
         }
     }
     out
@@ -77,7 +84,9 @@ pub(super) fn scan(text: &str) -> Vec<Found> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut from = 0;
-    while let Some(pos) = bytes.get(from..).and_then(|rest| rest.iter().position(|&c| c == b'@')) {
+    while out.len() < 4 * MAX_ADDRESSES
+        && let Some(pos) = bytes.get(from..).and_then(|rest| rest.iter().position(|&c| c == b'@'))
+    {
         let at = from + pos;
         from = at + 1;
         let mut start = at;

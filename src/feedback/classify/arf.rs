@@ -13,33 +13,38 @@ pub(super) struct Complaint {
 
 /// Reads a complaint, if the message is one.
 pub(super) fn complaint(parsed: &Parsed) -> Option<Complaint> {
-    let report = parsed.feedback.as_deref().or_else(|| {
-        // An ARF whose report part lost its content type still has the field.
-        let lower = parsed.notice.get(..parsed.notice.len().min(16 * 1024))?.to_ascii_lowercase();
-        lower.lines().any(|l| l.starts_with("feedback-type:")).then_some(parsed.notice.as_str())
-    });
-    if let Some(report) = report.filter(|_| is_arf(parsed)) {
-        let fields: Vec<fields::Field> = fields::blocks(report).into_iter().flatten().collect();
-        let feedback_type = fields::get(&fields, "feedback-type").unwrap_or("abuse").trim().to_ascii_lowercase();
-        let mut recipients: Vec<String> = fields
-            .iter()
-            .filter(|f| f.name == "original-rcpt-to" || f.name == "removal-recipient")
-            .filter_map(|f| address::normalize(&f.value))
-            .collect();
-        if recipients.is_empty() {
-            recipients = parsed.original_header("to").map(address::find_all).unwrap_or_default();
-        }
-        recipients.dedup();
-        return Some(Complaint { recipients, feedback_type });
+    // An ARF whose report part lost its content type still has the fields in its text.
+    let head = &parsed.notice[..parsed.notice.floor_char_boundary(16 * 1024)];
+    let lower = head.to_ascii_lowercase();
+    let in_notice = lower.lines().any(|l| l.starts_with("feedback-type:"))
+        && (lower.contains("user-agent:") || lower.contains("version:"));
+    let is_arf = parsed.report_type.as_deref() == Some("feedback-report") || parsed.feedback.is_some() || in_notice;
+    if !is_arf && !is_provider_fbl(parsed) {
+        return unsubscribe_request(parsed);
     }
-    unsubscribe_request(parsed)
+    let report = parsed.feedback.as_deref().or(in_notice.then_some(head)).unwrap_or("");
+    let fields: Vec<fields::Field> = fields::blocks(report).into_iter().flatten().collect();
+    let feedback_type = fields::get(&fields, "feedback-type").unwrap_or("abuse").trim().to_ascii_lowercase();
+    let mut recipients: Vec<String> = fields
+        .iter()
+        .filter(|f| f.name == "original-rcpt-to" || f.name == "removal-recipient")
+        .filter_map(|f| address::normalize(&f.value))
+        .collect();
+    if recipients.is_empty() {
+        // Hotmail's feedback loop names the recipient in a header of the returned message.
+        let original = parsed.original_header("x-hmxmroriginalrecipient").or_else(|| parsed.original_header("to"));
+        recipients = original.map(address::find_all).unwrap_or_default();
+    }
+    recipients.dedup();
+    Some(Complaint { recipients, feedback_type })
 }
 
-fn is_arf(parsed: &Parsed) -> bool {
-    parsed.report_type.as_deref() == Some("feedback-report") || parsed.feedback.is_some() || {
-        let lower = parsed.notice.to_ascii_lowercase();
-        lower.contains("feedback-type:") && (lower.contains("user-agent:") || lower.contains("version:"))
-    }
+/// Feedback loops that predate ARF (Hotmail's JMRP, Amazon SES complaints) forward the
+/// complained-about message in a `multipart/mixed` titled "complaint about message from".
+fn is_provider_fbl(parsed: &Parsed) -> bool {
+    parsed.is_multipart
+        && parsed.original.is_some()
+        && parsed.header("subject").is_some_and(|s| s.to_ascii_lowercase().starts_with("complaint about message from"))
 }
 
 /// Apple Mail's "unsubscribe" button mails the list's `mailto:` unsubscribe address and

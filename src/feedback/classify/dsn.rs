@@ -17,6 +17,15 @@ pub(super) struct DsnRecipient {
     pub remote_mta: Option<String>,
 }
 
+impl DsnRecipient {
+    /// The report says delivery failed or is delayed (not delivered, relayed, expanded,
+    /// or verified deliverable; not a 2.x.x success).
+    pub fn is_failure(&self) -> bool {
+        !matches!(self.action.as_str(), "delivered" | "relayed" | "expanded" | "deliverable")
+            && !self.status.as_deref().is_some_and(|s| s.starts_with("2."))
+    }
+}
+
 /// Per-recipient groups from the DSN texts; per-message fields (Reporting-MTA, ...)
 /// are only used to fill an Action or Status a recipient group leaves out.
 pub(super) fn parse(texts: &[String]) -> Vec<DsnRecipient> {

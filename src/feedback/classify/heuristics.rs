@@ -119,11 +119,20 @@ const DELAY_PHRASES: &[&str] = &[
     "delivery warning",
     ": warning",
     "is delayed",
+    "delivery delayed",
+    "warning message only",
+    "transient non-fatal",
+    "could not send message for past",
 ];
 
 /// Phrases that say the failure is final, which overrides delay wording.
 const FINAL_PHRASES: &[&str] =
     &["permanent", "given up", "giving up", "will not continue", "not be retried", "could not be delivered", "failed"];
+
+/// Recipients taken from one notice, per kind of evidence.
+const MAX_MENTIONS: usize = 100;
+/// Bytes of the server's reply kept after a mention.
+const MAX_CONTEXT: usize = 2_000;
 
 /// Mail systems' own senders.
 pub(super) fn from_mail_system(parsed: &Parsed) -> bool {
@@ -172,6 +181,23 @@ pub(super) struct Mention {
     pub context: String,
 }
 
+/// Words of a sentence about a failed address.
+const FAILURE_WORDS: &[&str] = &[
+    "not ",
+    "n't",
+    "fail",
+    "unknown",
+    "invalid",
+    "undeliver",
+    "reject",
+    "error",
+    "addressed",
+    "unable",
+    "denied",
+    "no such",
+    "bounce",
+];
+
 /// Lines whose addresses are never bounced recipients.
 fn is_noise_line(lower_line: &str) -> bool {
     let l = lower_line.trim_start_matches(['>', ' ', '\t', '*', '-']);
@@ -192,21 +218,33 @@ fn is_noise_line(lower_line: &str) -> bool {
     ]
     .iter()
     .any(|p| l.starts_with(p))
-        || l.contains("http://")
-        || l.contains("https://")
-        || l.contains("mailto:") && !l.contains("user")
+}
+
+/// An address inside a link (`...?email=a@b.example`, `mailto:a@b.example`) is the
+/// link's, not a recipient.
+fn inside_link(line: &str, start_in_line: usize) -> bool {
+    let before = line.get(..start_in_line).unwrap_or("");
+    let before = before.get(before.floor_char_boundary(before.len().saturating_sub(256))..).unwrap_or("");
+    let token = before.rsplit(char::is_whitespace).next().unwrap_or("");
+    token.contains("://") || token.contains("mailto:") || token.ends_with('=') || token.ends_with('/')
 }
 
 /// How sure a mention is: an address that starts its line (qmail `<addr>:`, Exim's
 /// indented list, Sendmail's fatal-errors list) or follows `RCPT TO:` is a recipient.
 fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
     let before = line.get(..found.start.saturating_sub(line_start)).unwrap_or("");
+    // Only the few characters before an address tell how it is introduced; looking at no
+    // more keeps long lines of addresses linear.
+    let before = before.get(before.floor_char_boundary(before.len().saturating_sub(48))..).unwrap_or("");
+    let at_line_start = found.start.saturating_sub(line_start) == before.len();
     let before_trim = before.trim_start_matches(['>', ' ', '\t', '<', '"', '\'', '*', '-', '[']);
     let after = line.get(found.end.saturating_sub(line_start)..).unwrap_or("");
+    let after = after.get(..after.floor_char_boundary(8)).unwrap_or("");
     let after = after.trim_start_matches(['>', '"', '\'', ']', ')']);
     let lower_before = before.to_ascii_lowercase();
     let quoted_header = ["to:", "cc:", "bcc:"].iter().any(|h| before_trim.to_ascii_lowercase().starts_with(h));
-    let starts_line = before_trim.is_empty()
+    let starts_line = at_line_start
+        && before_trim.is_empty()
         && (after.trim().is_empty() || after.starts_with(':') || after.starts_with(' ') || after.starts_with("..."));
     !quoted_header && starts_line
         || [
@@ -220,7 +258,7 @@ fn is_strong(line: &str, found: &Found, line_start: usize) -> bool {
         ]
         .iter()
         .any(|p| lower_before.trim_end().ends_with(p))
-        || is_reply_prefix(before_trim)
+        || at_line_start && is_reply_prefix(before_trim)
 }
 
 /// Sendmail's transcript lines name the recipient right after the reply code:
@@ -243,6 +281,8 @@ fn is_reply_prefix(before: &str) -> bool {
 /// report's own and the original sender's addresses.
 pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
     let mut strong: Vec<Mention> = Vec::new();
+    // Addresses in sentences: those on a line about the failure first, then any.
+    let mut weak_failing: Vec<Mention> = Vec::new();
     let mut weak: Vec<Mention> = Vec::new();
     // The sender's own addresses count only as a list entry, and only when no other
     // recipient is listed (mail to oneself).
@@ -256,30 +296,27 @@ pub(super) fn mentions(notice: &str, exclude: &[String]) -> Vec<Mention> {
         if is_noise_line(&lower) {
             continue;
         }
+        let about_failure = FAILURE_WORDS.iter().any(|w| lower.contains(w));
         for found in address::scan(line) {
             let found = Found { start: found.start + start, end: found.end + start, address: found.address };
-            if address::is_system_mailbox(&found.address) {
+            if address::is_system_mailbox(&found.address) || inside_link(line, found.start - start) {
                 continue;
             }
             let list = match (is_strong(line, &found, start), exclude.contains(&found.address)) {
                 (true, false) => &mut strong,
                 (true, true) => &mut strong_own,
+                (false, false) if about_failure => &mut weak_failing,
                 (false, false) => &mut weak,
                 (false, true) => continue,
             };
-            if list.iter().any(|m| m.address == found.address) {
+            if list.iter().any(|m| m.address == found.address) || list.len() >= MAX_MENTIONS {
                 continue;
             }
-            list.push(Mention { address: found.address, context: context_after(&lines, idx) });
+            let context = context_after(&lines, idx, &found.address);
+            list.push(Mention { address: found.address, context });
         }
     }
-    if !strong.is_empty() {
-        strong
-    } else if !weak.is_empty() {
-        weak
-    } else {
-        strong_own
-    }
+    [strong, weak_failing, weak, strong_own].into_iter().find(|list| !list.is_empty()).unwrap_or_default()
 }
 
 fn line_offsets(text: &str) -> Vec<(usize, &str)> {
@@ -293,31 +330,33 @@ fn line_offsets(text: &str) -> Vec<(usize, &str)> {
 }
 
 /// The line of a mention and those after it up to the next blank line (or the next
-/// line that starts with an address), lower-cased and joined: the server's reply.
-fn context_after(lines: &[(usize, &str)], idx: usize) -> String {
+/// line that starts with an address), joined: the server's reply.
+fn context_after(lines: &[(usize, &str)], idx: usize, address: &str) -> String {
     let mut out = String::new();
     for (i, &(_, line)) in lines.iter().enumerate().skip(idx).take(12) {
         let t = line.trim();
-        if i > idx && (t.is_empty() && !out.is_empty() || starts_with_address(t)) {
+        if i > idx && (t.is_empty() && !out.is_empty() || starts_with_other_address(t, address))
+            || out.len() >= MAX_CONTEXT
+        {
             break;
         }
-        out.push_str(t);
+        out.push_str(&t[..t.floor_char_boundary(MAX_CONTEXT)]);
         out.push(' ');
     }
-    out.to_ascii_lowercase()
+    out
 }
 
-/// A line that begins with an address (the next recipient of a list).
-fn starts_with_address(line: &str) -> bool {
+/// A line that begins with another address (the next recipient of a list).
+fn starts_with_other_address(line: &str, address: &str) -> bool {
     let t = line.trim_start_matches(['<', '"', '\'', '*', '-', ' ']);
     let token = t.split([' ', '>', '"', ':', '\'', ',']).next().unwrap_or("");
-    token.contains('@') && address::normalize(token).is_some()
+    token.contains('@') && address::normalize(token).is_some_and(|a| a != address)
 }
 
-/// The text right after an address in the notice (for DSNs whose Diagnostic-Code is
+/// The text right after an address (lower-cased) in the notice (for DSNs whose Diagnostic-Code is
 /// missing or says nothing).
 pub(super) fn context_of(notice: &str, address: &str) -> Option<String> {
     let lines = line_offsets(notice);
-    let idx = lines.iter().position(|(_, l)| l.to_ascii_lowercase().contains(address))?;
-    Some(context_after(&lines, idx))
+    let idx = lines.iter().position(|(_, l)| l.contains(address) || l.to_ascii_lowercase().contains(address))?;
+    Some(context_after(&lines, idx, address))
 }

@@ -46,18 +46,10 @@ fn matches_pair(text: &str, pairs: &[(&str, &str)]) -> bool {
     pairs.iter().any(|(first, then)| {
         text.match_indices(first).any(|(i, _)| {
             let rest = &text[i + first.len()..];
-            let window = &rest[..floor_boundary(rest, 60)];
+            let window = &rest[..rest.floor_char_boundary(60)];
             window.contains(then)
         })
     })
-}
-
-fn floor_boundary(s: &str, max: usize) -> usize {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }
 
 /// "Address rejected" names the cause only when nothing follows it (`Recipient address
@@ -140,6 +132,19 @@ fn filter_disguised_as_unknown(text: &str) -> bool {
     after_data || no_address
 }
 
+/// Whether a "user unknown" in the server's words is to be believed, given the code.
+fn user_unknown_believed(e: &Evidence<'_>, code: Option<&str>) -> bool {
+    let subject = code.and_then(|c| c.split('.').nth(1));
+    let specific = matches(e.text, USER_UNKNOWN_SPECIFIC);
+    // A content code (x.6) says something else failed; a system (x.3) or policy (x.7)
+    // code next to "unknown user" is believed only at RCPT or with specific words.
+    let contradicts = subject == Some("6") || matches!(subject, Some("3" | "7")) && !e.at_rcpt && !specific;
+    // A stock "user unknown" with no address code (x.1, x.2.1, x.5) and no RCPT or
+    // local-delivery context is also what filters answer: not enough for hard.
+    let confirmed = matches!(subject, Some("1" | "2" | "5")) || e.at_rcpt || e.local || specific;
+    confirmed && !contradicts
+}
+
 /// Judges one recipient's failure.
 pub(super) fn judge(e: &Evidence<'_>) -> Verdict {
     let text = e.text;
@@ -165,25 +170,15 @@ pub(super) fn judge(e: &Evidence<'_>) -> Verdict {
     if code.is_some_and(|c| c.get(1..4) == Some(".2.")) && !x21_unknown {
         return soft_verdict(Some(code.map_or("other", code_reason)));
     }
-    if let Some(reason) = hard_reason(text) {
-        if reason == "user_unknown" && filter_disguised_as_unknown(text) {
-            return soft_verdict(Some("filtered"));
-        }
-        if reason != "user_unknown" {
-            return Verdict { kind: BounceKind::Hard, reason };
-        }
-        // A content code (x.6) says something else failed; a system (x.3) or policy (x.7)
-        // code next to "unknown user" is believed only at RCPT or with specific words.
-        let subject = code.and_then(|c| c.split('.').nth(1));
-        let specific = matches(text, USER_UNKNOWN_SPECIFIC);
-        let contradicts = subject == Some("6") || matches!(subject, Some("3" | "7")) && !e.at_rcpt && !specific;
-        // A stock "user unknown" with no address code (x.1, x.2.1, x.5) and no RCPT or
-        // local-delivery context is also what filters answer: not enough for hard.
-        let confirmed = matches!(subject, Some("1" | "2" | "5")) || e.at_rcpt || e.local || specific;
-        if contradicts || !confirmed {
-            return soft_verdict(Some("other"));
-        }
-        return Verdict { kind: BounceKind::Hard, reason };
+    // X.1.7 and X.1.8 are about the sender's address, not the recipient's.
+    if code.is_some_and(|c| c.ends_with(".1.7") || c.ends_with(".1.8")) {
+        return soft_verdict(Some("policy"));
+    }
+    match hard_reason(text) {
+        Some("user_unknown") if filter_disguised_as_unknown(text) => return soft_verdict(Some("filtered")),
+        Some("user_unknown") if !user_unknown_believed(e, code) => return soft_verdict(Some("other")),
+        Some(reason) => return Verdict { kind: BounceKind::Hard, reason },
+        None => {}
     }
     if let Some(reason) = code.filter(|c| c.starts_with('5')).and_then(hard_code_reason) {
         return Verdict { kind: BounceKind::Hard, reason };

@@ -34,6 +34,8 @@ const MAX_INPUT: usize = 4 * 1024 * 1024;
 const MAX_DIAGNOSTIC: usize = 1000;
 /// Prose notices are read up to this many bytes for their kind.
 const MAX_NOTICE_SCAN: usize = 16 * 1024;
+/// Recipients reported per message.
+const MAX_EVENTS: usize = 100;
 
 /// Classifies one raw message (RFC 5322, LF or CRLF line ends). Never panics.
 pub fn classify(raw: &[u8]) -> Classification {
@@ -50,7 +52,7 @@ fn classify_unguarded(raw: &[u8]) -> Classification {
         ..Classification::default()
     };
     let notice_lower = {
-        let end = floor_char_boundary(&parsed.notice, MAX_NOTICE_SCAN);
+        let end = parsed.notice.floor_char_boundary(MAX_NOTICE_SCAN);
         parsed.notice[..end].to_ascii_lowercase()
     };
     if let Some(complaint) = arf::complaint(&parsed) {
@@ -107,65 +109,78 @@ fn from_provider(notification: provider::Notification, out: &mut Classification)
 /// Reads an RFC 3464 report. `false` when it names no recipient and no action, so
 /// the prose readers should try.
 fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, out: &mut Classification) -> bool {
-    let informative = |r: &&dsn::DsnRecipient| r.recipient.is_some() || !r.action.is_empty() || r.status.is_some();
-    if !reports.iter().any(|r| informative(&r)) {
+    if !reports.iter().any(|r| r.recipient.is_some() || !r.action.is_empty() || r.status.is_some()) {
         return false;
     }
-    let not_failed = |r: &dsn::DsnRecipient| {
-        matches!(r.action.as_str(), "delivered" | "relayed" | "expanded" | "deliverable")
-            || r.status.as_deref().is_some_and(|s| s.starts_with("2."))
-    };
-    if reports.iter().all(not_failed) {
+    let failed: Vec<&dsn::DsnRecipient> = reports.iter().filter(|r| r.is_failure()).collect();
+    if failed.is_empty() {
         return true; // a delivery notice: not a bounce, kind unknown
     }
-    let diagnostics: String = reports.iter().filter_map(|r| r.diagnostic.as_deref()).collect::<Vec<_>>().join(" ");
-    if autoreply::is_challenge(&diagnostics.to_ascii_lowercase()) || autoreply::is_challenge(notice_lower) {
+    let diagnostics: Vec<&str> = reports.iter().filter_map(|r| r.diagnostic.as_deref()).collect();
+    if autoreply::is_challenge(&diagnostics.join(" ").to_ascii_lowercase()) || autoreply::is_challenge(notice_lower) {
         return true;
     }
     out.is_bounce = true;
-    let fallback = fallback_recipients(parsed, notice_lower);
-    let mut unnamed = 0;
-    let failed: Vec<&dsn::DsnRecipient> = reports.iter().filter(|r| !not_failed(r)).collect();
-    let notice_full = failed.len() == 1 && kind::says_mailbox_full(notice_lower);
-    for r in failed {
-        let recipient = match &r.recipient {
-            Some(a) => a.clone(),
-            None => match fallback.get(unnamed) {
-                Some(a) => {
-                    unnamed += 1;
-                    a.clone()
-                }
-                None => continue,
-            },
-        };
+    let mut unnamed = fallback_recipients(parsed, notice_lower).into_iter();
+    let reader = DsnReader {
+        notice: &parsed.notice,
+        notice_lower,
+        at_rcpt: kind::mentions_rcpt(notice_lower),
+        // The prose of a one-recipient report may say "mailbox full" where its fields
+        // say "unknown": the mailbox exists.
+        notice_full: failed.len() == 1 && kind::says_mailbox_full(notice_lower),
+    };
+    let mut fallbacks = Fallbacks::default();
+    for r in failed.into_iter().take(MAX_EVENTS) {
+        let Some(recipient) = r.recipient.clone().or_else(|| unnamed.next()) else { continue };
+        let verdict = reader.judge(r, &recipient, &mut fallbacks);
         let diag = r.diagnostic.as_deref().map(clean_diagnostic).unwrap_or_default();
-        let diag_type =
-            r.diagnostic.as_deref().and_then(|d| d.split_once(';')).map(|(t, _)| t.trim().to_ascii_lowercase());
-        let mut text = diag.to_ascii_lowercase();
-        if let Some(comment) = &r.status_comment {
-            text = format!("{text} {}", comment.to_ascii_lowercase());
-        }
-        let context = heuristics::context_of(notice_lower, &recipient);
-        let delayed = r.action == "delayed";
-        let at_rcpt = kind::mentions_rcpt(&text) || kind::mentions_rcpt(notice_lower);
-        let local = diag_type.as_deref().is_some_and(|t| t == "x-postfix" || t == "x-unix") && !text.contains("said:");
-        let evidence =
-            |text: &str| kind::judge(&Evidence { status: r.status.as_deref(), text, delayed, at_rcpt, local });
-        let mut verdict = evidence(&text);
-        if verdict.reason == "other" || text.trim().is_empty() {
-            text = format!("{text} {}", context.as_deref().unwrap_or(notice_lower));
-            verdict = evidence(&text);
-        }
-        if verdict.kind == BounceKind::Hard && notice_full {
-            verdict = Verdict { kind: BounceKind::Soft, reason: "mailbox_full" };
-        }
         let status = r.status.clone().or_else(|| kind::first_status_code(&diag).map(str::to_string));
-        let diagnostic = (!diag.is_empty()).then_some(diag);
-        out.events.push(make_event(recipient, verdict, status, diagnostic.as_deref()));
+        out.events.push(make_event(recipient, verdict, status, Some(&diag)));
     }
     dedupe(&mut out.events);
     out.kind = if out.events.is_empty() { judge_notice(parsed, notice_lower) } else { overall(&out.events) };
     true
+}
+
+/// What a report's prose adds to its per-recipient fields.
+struct DsnReader<'a> {
+    notice: &'a str,
+    notice_lower: &'a str,
+    at_rcpt: bool,
+    notice_full: bool,
+}
+
+impl DsnReader<'_> {
+    /// The kind of one recipient's failure: from its Diagnostic-Code and Status (with
+    /// the Status comment), else from the notice's words about it.
+    fn judge(&self, r: &dsn::DsnRecipient, recipient: &str, fallbacks: &mut Fallbacks) -> Verdict {
+        let diagnostic = r.diagnostic.as_deref().unwrap_or("");
+        let mut text = clean_diagnostic(diagnostic).to_ascii_lowercase();
+        if let Some(comment) = &r.status_comment {
+            text = format!("{text} {}", comment.to_ascii_lowercase());
+        }
+        // Postfix and Sendmail name their own delivery agents: the local user table spoke.
+        let diagnostic_type = diagnostic.split_once(';').map(|(t, _)| t.trim().to_ascii_lowercase());
+        let local = diagnostic_type.is_some_and(|t| t == "x-postfix" || t == "x-unix") && !text.contains("said:");
+        let evidence = |text: &str| {
+            let at_rcpt = self.at_rcpt || kind::mentions_rcpt(text);
+            kind::judge(&Evidence { status: r.status.as_deref(), text, delayed: r.action == "delayed", at_rcpt, local })
+        };
+        // The notice is read only when the fields say nothing of the cause: its prose (and
+        // anything pasted into it) must not overrule a definite code.
+        let mut verdict = evidence(&text);
+        if verdict.reason == "other" {
+            verdict = fallbacks.judge(|| {
+                let context = heuristics::context_of(self.notice, recipient).map(|c| c.to_ascii_lowercase());
+                evidence(&format!("{text} {}", context.as_deref().unwrap_or(self.notice_lower)))
+            });
+        }
+        if verdict.kind == BounceKind::Hard && self.notice_full {
+            verdict = Verdict { kind: BounceKind::Soft, reason: "mailbox_full" };
+        }
+        verdict
+    }
 }
 
 /// A failure notice in prose.
@@ -173,17 +188,34 @@ fn from_prose(parsed: &Parsed, notice_lower: &str, out: &mut Classification) {
     out.is_bounce = true;
     let delayed = heuristics::is_delay(parsed, notice_lower);
     let at_rcpt = kind::mentions_rcpt(notice_lower);
-    let exclude = own_addresses(parsed);
-    let mut mentions = heuristics::mentions(&parsed.notice, &exclude);
-    if let Some(failed) = parsed.header("x-failed-recipients") {
-        let listed = address::find_all(failed);
-        if !listed.is_empty() {
-            mentions.retain(|m| listed.contains(&m.address));
-            for a in listed {
-                if !mentions.iter().any(|m| m.address == a) {
-                    let context = heuristics::context_of(notice_lower, &a).unwrap_or_default();
-                    mentions.push(heuristics::Mention { address: a, context });
-                }
+    let mut fallbacks = Fallbacks::default();
+    for m in prose_recipients(parsed).into_iter().take(MAX_EVENTS) {
+        let context = m.context.to_ascii_lowercase();
+        let mut verdict = kind::judge(&Evidence { text: &context, delayed, at_rcpt, ..Default::default() });
+        if verdict.reason == "other" || context.is_empty() {
+            verdict = fallbacks.judge(|| {
+                let text = format!("{context} {notice_lower}");
+                kind::judge(&Evidence { text: &text, delayed, at_rcpt, ..Default::default() })
+            });
+        }
+        let status = kind::first_status_code(&m.context).map(str::to_string);
+        out.events.push(make_event(m.address, verdict, status, Some(&m.context)));
+    }
+    dedupe(&mut out.events);
+    out.kind = if out.events.is_empty() { judge_notice(parsed, notice_lower) } else { overall(&out.events) };
+}
+
+/// The recipients of a prose notice: those its X-Failed-Recipients header lists (Exim),
+/// else those the text names, else the returned original's `To`.
+fn prose_recipients(parsed: &Parsed) -> Vec<heuristics::Mention> {
+    let mut mentions = heuristics::mentions(&parsed.notice, &own_addresses(parsed));
+    let listed = parsed.header("x-failed-recipients").map(address::find_all).unwrap_or_default();
+    if !listed.is_empty() {
+        mentions.retain(|m| listed.contains(&m.address));
+        for a in listed {
+            if !mentions.iter().any(|m| m.address == a) {
+                let context = heuristics::context_of(&parsed.notice, &a).unwrap_or_default();
+                mentions.push(heuristics::Mention { address: a, context });
             }
         }
     }
@@ -192,27 +224,38 @@ fn from_prose(parsed: &Parsed, notice_lower: &str, out: &mut Classification) {
             mentions.push(heuristics::Mention { address: a, context: String::new() });
         }
     }
-    for m in mentions.into_iter().take(100) {
-        let mut verdict = kind::judge(&Evidence { text: &m.context, delayed, at_rcpt, ..Default::default() });
-        if verdict.reason == "other" || m.context.is_empty() {
-            let text = format!("{} {notice_lower}", m.context);
-            verdict = kind::judge(&Evidence { text: &text, delayed, at_rcpt, ..Default::default() });
-        }
-        let status = kind::first_status_code(&m.context).map(str::to_string);
-        let diagnostic = diagnostic_line(&m.context);
-        out.events.push(make_event(m.address, verdict, status, diagnostic.as_deref()));
-    }
-    dedupe(&mut out.events);
-    out.kind = if out.events.is_empty() {
-        Some(kind::judge(&Evidence { text: notice_lower, delayed, at_rcpt, ..Default::default() }).kind)
-    } else {
-        overall(&out.events)
-    };
+    mentions
 }
 
+/// Judging a recipient against the whole notice (when its own words say nothing) is
+/// done for the first few; the rest reuse the last answer, so long lists stay cheap.
+#[derive(Default)]
+struct Fallbacks {
+    done: usize,
+    last: Option<Verdict>,
+}
+
+impl Fallbacks {
+    fn judge(&mut self, judge: impl FnOnce() -> Verdict) -> Verdict {
+        match self.last {
+            Some(v) if self.done >= 8 => v,
+            _ => {
+                self.done += 1;
+                let v = judge();
+                self.last = Some(v);
+                v
+            }
+        }
+    }
+}
+
+/// The kind of a failure notice that names no recipient: from its words, or unknown
+/// (`None`) when they say nothing about the cause.
 fn judge_notice(parsed: &Parsed, notice_lower: &str) -> Option<BounceKind> {
     let delayed = heuristics::is_delay(parsed, notice_lower);
-    Some(kind::judge(&Evidence { text: notice_lower, delayed, ..Default::default() }).kind)
+    let at_rcpt = kind::mentions_rcpt(notice_lower);
+    let verdict = kind::judge(&Evidence { text: notice_lower, delayed, at_rcpt, ..Default::default() });
+    (verdict.reason != "other").then_some(verdict.kind)
 }
 
 /// Recipients for report groups that do not name theirs: the X-Failed-Recipients
@@ -286,12 +329,6 @@ fn overall(events: &[BounceEvent]) -> Option<BounceKind> {
     }
 }
 
-/// The first line of a prose context that reads like a server reply.
-fn diagnostic_line(context: &str) -> Option<String> {
-    let t = context.trim();
-    (!t.is_empty()).then(|| t.to_string())
-}
-
 /// One line, whitespace collapsed, the address-type prefix (`smtp;`) dropped, capped.
 fn clean_diagnostic(raw: &str) -> String {
     let raw = raw.trim();
@@ -328,18 +365,11 @@ fn envelope_hints(parsed: &Parsed) -> Vec<String> {
         }
     };
     for name in ["to", "delivered-to", "x-original-to", "envelope-to"] {
-        for f in parsed.headers.iter().filter(|f| f.name == name) {
+        for f in parsed.headers.iter().filter(|f| f.name == name).take(16) {
             add(Some(&f.value));
         }
     }
     add(parsed.original_header("return-path"));
+    out.truncate(64);
     out
-}
-
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }

@@ -43,6 +43,7 @@ impl Parsed {
     }
 }
 
+/// Reads a raw message into its parts; text mail-parser cannot parse is all notice.
 pub(super) fn parse(raw: &[u8]) -> Parsed {
     let mut out = Parsed::default();
     let Some(message) = MessageParser::default().parse(raw) else {
@@ -264,13 +265,7 @@ fn looks_like_separator(line: &str) -> bool {
 }
 
 fn cap(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
+    s.truncate(s.floor_char_boundary(max));
     s
 }
 

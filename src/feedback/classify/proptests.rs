@@ -143,6 +143,15 @@ proptest! {
 }
 
 #[test]
+fn many_addresses_cost_bounded_work() {
+    let many: String = (0..200_000).map(|i| format!("u{i}@example.com, ")).collect();
+    let raw = format!("From: MAILER-DAEMON@x.example\nTo: {many}\nSubject: failure notice\n\n{many}\n");
+    let start = std::time::Instant::now();
+    let _ = super::classify(raw.as_bytes());
+    assert!(start.elapsed() < std::time::Duration::from_secs(10), "took {:?}", start.elapsed());
+}
+
+#[test]
 fn huge_input_is_cut_and_still_answers() {
     let mut raw = SEEDS[0].as_bytes().to_vec();
     raw.extend(std::iter::repeat_n(b'x', 6 * 1024 * 1024));

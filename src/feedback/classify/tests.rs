@@ -87,6 +87,22 @@ fn mailbox_full_with_a_user_unknown_code_is_soft() {
 }
 
 #[test]
+fn local_delivery_agent_saying_unknown_user_is_hard() {
+    let raw = dsn("failed", "5.0.0", "x")
+        .replace("Diagnostic-Code: smtp; x", "Diagnostic-Code: X-Postfix; unknown user: \"kim\"");
+    assert_eq!(classify(raw.as_bytes()).kind, Some(BounceKind::Hard));
+    let remote = dsn("failed", "5.0.0", "550 <kim@example.org>: User unknown");
+    assert_eq!(classify(remote.as_bytes()).kind, Some(BounceKind::Soft));
+}
+
+#[test]
+fn prose_saying_mailbox_full_overrides_an_unknown_user_field() {
+    let raw = dsn("failed", "5.1.1", "550 5.1.1 <kim@example.org>... User unknown")
+        .replace("Delivery report.", "Your message was rejected: not enough disk space.");
+    assert_eq!(classify(raw.as_bytes()).kind, Some(BounceKind::Soft));
+}
+
+#[test]
 fn spam_block_is_soft() {
     let c = classify(dsn("failed", "5.7.1", "554 5.7.1 Message rejected: listed on a DNSBL").as_bytes());
     assert_eq!(c.kind, Some(BounceKind::Soft));
@@ -145,6 +161,15 @@ fn redacted_arf_names_no_recipient() {
                --fb\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\n\n\
                --fb\nContent-Type: message/rfc822\n\nFrom: news@sender.example\nTo: undisclosed-recipients:;\n\nHi\n--fb--\n";
     assert_eq!(kinds(&classify(raw.as_bytes())), (false, Some(BounceKind::Complaint), vec![]));
+}
+
+#[test]
+fn pre_arf_feedback_loop_is_a_complaint_about_the_original_recipient() {
+    let raw = "From: staff@fbl.example\nTo: fbl@sender.example\nSubject: complaint about message from 192.0.2.1\n\
+               MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=j\n\n--j\nContent-Type: text/plain\n\n\
+               This is a user complaint.\n\n--j\nContent-Type: message/rfc822\n\nFrom: news@sender.example\n\
+               To: reader@fbl.example\nMessage-ID: <j1@sender.example>\n\nHi\n--j--\n";
+    assert_eq!(kinds(&classify(raw.as_bytes())), (false, Some(BounceKind::Complaint), vec!["reader@fbl.example"]));
 }
 
 #[test]
@@ -231,6 +256,15 @@ fn provider_prose_with_several_recipients_keeps_each_reason() {
 }
 
 #[test]
+fn addresses_inside_links_are_not_recipients() {
+    let raw = "From: MAILER-DAEMON@relay.example\nTo: news@sender.example\nSubject: Undeliverable\n\n\
+               Delivery to the following recipient failed permanently:\n\n\
+               \x20   kai@example.com: 550 5.1.1 no such user, see https://help.example/?p=NoSuchUser\n\n\
+               Manage alerts: https://relay.example/prefs?email=ops@sender.example\n";
+    assert_eq!(kinds(&classify(raw.as_bytes())), (true, Some(BounceKind::Hard), vec!["kai@example.com"]));
+}
+
+#[test]
 fn prose_delay_warning_is_delayed() {
     let raw = "From: Mail Delivery System <MAILER-DAEMON@relay.example>\nTo: news@sender.example\n\
                Subject: Warning: message 1abc delayed 24 hours\n\n\
@@ -286,6 +320,13 @@ fn report_forwarded_as_an_attachment_is_read() {
          --outer\nContent-Type: message/rfc822\n\n{inner}\n--outer--\n"
     );
     assert_eq!(kinds(&classify(raw.as_bytes())), (true, Some(BounceKind::Hard), vec!["kim@example.org"]));
+}
+
+#[test]
+fn failure_notice_that_says_nothing_more_is_a_bounce_of_unknown_kind() {
+    let raw = "From: MAILER-DAEMON@relay.example\nTo: news@sender.example\nSubject: Undeliverable\n\n\
+               Your message could not be delivered.\n";
+    assert_eq!(kinds(&classify(raw.as_bytes())), (true, None, vec![]));
 }
 
 #[test]

@@ -121,8 +121,14 @@ fn host_unknown_wording_is_hard() {
 #[test]
 fn moved_and_not_accepting_wording_is_hard() {
     assert_eq!(judge_with(None, "551 User not local; please try <b@example.org>", false).reason, "moved");
-    assert_eq!(judge_with(None, "556 example.net does not accept mail (nullMX)", false).reason, "not_accepting");
+    assert_eq!(judge_with(None, "example.net does not accept mail (nullMX)", false).reason, "not_accepting");
     assert_eq!(judge_with(None, "521 mail.example.net", false).reason, "not_accepting");
+}
+
+#[test]
+fn user_then_unknown_a_few_words_apart_is_user_unknown() {
+    assert_eq!(judge_with(None, "550 User joe@example.net unknown", true).reason, "user_unknown");
+    assert_eq!(judge_with(None, "550 User joe@example.net unknown", true).kind, BounceKind::Hard);
 }
 
 #[test]
@@ -139,6 +145,12 @@ fn hedged_or_sender_side_failures_are_soft() {
         BounceKind::Soft
     );
     assert_eq!(kind_of(None, "after MAIL FROM: 553 5.1.0 example.com does not exist"), BounceKind::Soft);
+}
+
+#[test]
+fn sender_address_codes_are_soft() {
+    assert_eq!(kind_of(Some("5.1.7"), "501 5.1.7 Invalid address"), BounceKind::Soft);
+    assert_eq!(kind_of(Some("5.1.8"), "553 5.1.8 unknown user"), BounceKind::Soft);
 }
 
 #[test]
