@@ -198,7 +198,7 @@ impl Engine {
                 // Claim a batch only when the attempts already claimed would not keep
                 // every connection busy: few, larger claims keep the claim transactions
                 // out of the writer's way (on SQLite they would wait for each other).
-                // At least once a second the loop comes round for the ticks and the guard.
+                // At least once a second the loop comes round (ticks, guard, shutdown).
                 let mut batch_places = tokio::select! {
                     p = places.clone().acquire_many_owned(limit as u32) => p.expect("the places are never closed"),
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
