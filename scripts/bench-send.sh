@@ -20,7 +20,7 @@ if ! command -v smtp-sink >/dev/null && [ ! -x /usr/sbin/smtp-sink ]; then
 fi
 export PATH="$PATH:/usr/sbin"
 cargo build --release --locked -q
-bin="$PWD/target/release/herald"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/herald"
 work=$(mktemp -d)
 sink_pid=""
 cleanup() { [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$work"; }

@@ -6,6 +6,7 @@
 use super::attempt::{self, Loaded};
 use super::dns::Dns;
 use super::mailer::Mailer;
+pub use super::metrics::Metrics;
 use super::retry::Backoff;
 use super::throttle::Throttle;
 use super::writer::Writer;
@@ -19,10 +20,9 @@ use crate::store::{CampaignRecord, Claim, Recovered};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// How often a running engine checks the campaign guard (and completion).
@@ -35,46 +35,6 @@ pub struct CampaignCtx {
     pub campaign: Campaign,
     pub renderer: Renderer,
     pub lists: BTreeMap<ListName, bool>,
-}
-
-/// Counters of this process, for progress lines and `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub sent: AtomicU64,
-    pub failed: AtomicU64,
-    pub deferred: AtomicU64,
-    pub skipped: AtomicU64,
-    pub in_doubt: AtomicU64,
-    pub requeued: AtomicU64,
-    pub throttle_waits: AtomicU64,
-    pub throttle_wait_ms: AtomicU64,
-}
-
-impl Metrics {
-    pub fn count(&self, state: SendState) {
-        let counter = match state {
-            SendState::Sent => &self.sent,
-            SendState::Failed => &self.failed,
-            SendState::Deferred => &self.deferred,
-            SendState::Skipped => &self.skipped,
-            SendState::InDoubt => &self.in_doubt,
-            _ => &self.requeued,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn throttled(&self, waited: Duration) {
-        self.throttle_waits.fetch_add(1, Ordering::Relaxed);
-        self.throttle_wait_ms.fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
-    }
-
-    /// Attempts this process has finished (any outcome but a return to the queue).
-    pub fn finished(&self) -> u64 {
-        [&self.sent, &self.failed, &self.deferred, &self.skipped, &self.in_doubt]
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
-    }
 }
 
 /// What every attempt shares.
@@ -205,6 +165,12 @@ impl Engine {
         let poll = Duration::from_millis(shared.cfg.poll_milliseconds.max(10));
         let concurrency = shared.mailer.concurrency().max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
+        let limit = shared.cfg.batch_size.max(1).max(2 * concurrency as i64);
+        // A place for every attempt claimed and not finished: a batch is claimed once no
+        // more than `concurrency` remain (enough to keep every connection busy meanwhile).
+        // Waiting for a whole batch's worth of places wakes this loop once per batch, not
+        // once per finished attempt.
+        let places = Arc::new(Semaphore::new(concurrency + limit as usize));
         let mut tasks: JoinSet<()> = JoinSet::new();
         let heartbeat = self.spawn_heartbeat();
         let mut last_tick = tokio::time::Instant::now();
@@ -232,13 +198,14 @@ impl Engine {
                 // Claim a batch only when the attempts already claimed would not keep
                 // every connection busy: few, larger claims keep the claim transactions
                 // out of the writer's way (on SQLite they would wait for each other).
-                if tasks.len() > concurrency {
-                    tasks.join_next().await;
-                    continue;
-                }
-                let limit = shared.cfg.batch_size.max(1).max(2 * concurrency as i64);
+                // At least once a second the loop comes round (ticks, guard, shutdown).
+                let mut batch_places = tokio::select! {
+                    p = places.clone().acquire_many_owned(limit as u32) => p.expect("the places are never closed"),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                };
                 let claims = self.claim(campaign, &mut rotation, limit).await?;
                 if claims.is_empty() {
+                    drop(batch_places);
                     if !tasks.is_empty() {
                         tasks.join_next().await;
                         continue;
@@ -274,7 +241,7 @@ impl Engine {
                     }
                     continue;
                 }
-                self.dispatch(claims, &slots, &mut tasks).await?;
+                self.dispatch(claims, &slots, &mut batch_places, &mut tasks).await?;
             }
         }
         .await;
@@ -318,8 +285,15 @@ impl Engine {
         Ok(Vec::new())
     }
 
-    /// Loads what the claimed batch is decided on and starts one attempt per claim.
-    async fn dispatch(&self, claims: Vec<Claim>, slots: &Arc<Semaphore>, tasks: &mut JoinSet<()>) -> Result<()> {
+    /// Loads what the claimed batch is decided on and starts one attempt per claim, each
+    /// holding one of `places` until it ends.
+    async fn dispatch(
+        &self,
+        claims: Vec<Claim>,
+        slots: &Arc<Semaphore>,
+        places: &mut OwnedSemaphorePermit,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<()> {
         let shared = &self.shared;
         let store = &shared.app.store;
         let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
@@ -365,10 +339,13 @@ impl Engine {
                 let slots = slots.clone();
                 let shared = self.shared.clone();
                 let ctx = ctx.clone();
+                // (A claim can return more than a batch, queued and due retries together:
+                // the extra attempts hold no place.)
+                let place = places.split(1);
                 tasks.spawn(async move {
                     let permit = slots.acquire_owned().await.expect("the slots are never closed");
                     attempt::run(&shared, &ctx, claim, loaded).await;
-                    drop(permit);
+                    drop((permit, place));
                 });
             }
         }

@@ -10,6 +10,7 @@ pub mod dns;
 pub mod engine;
 pub mod guard;
 pub mod mailer;
+pub mod metrics;
 pub mod outbox;
 pub mod rate;
 pub mod relay;

@@ -217,7 +217,7 @@ impl Store {
     /// For the send-time re-check: each contact with its ledger sequence number and
     /// whether its address is suppressed.
     pub async fn contacts_for_send(&self, ids: &[i64]) -> Result<Vec<(Contact, i64, bool)>> {
-        dispatch!(self.contacts_for_send(ids))
+        dispatch!(self.qsql::contacts_for_send(ids))
     }
 
     pub async fn is_suppressed(&self, mac: &str) -> Result<bool> {

@@ -1,6 +1,7 @@
-// The queue's reports (campaign counts, totals for /metrics, retries, failures, delivery
-// history), compiled once per backend inside the same module as `queue_sql.rs`, whose
-// imports and helpers they share.
+// The queue's reports (campaign counts, totals for /metrics, retries, failures) and what
+// an attempt is decided on (the contacts of a claimed batch, delivery history), compiled
+// once per backend inside the same module as `queue_sql.rs`, whose imports and helpers
+// they share.
 
 pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<CampaignCounts> {
     let mut counts = CampaignCounts::default();
@@ -150,5 +151,52 @@ pub(in crate::store) async fn history(
             }
         }
     }
+    Ok(out)
+}
+
+/// For the send-time re-check: the contacts with `ids`, each with its ledger sequence
+/// number (the version a "transmitting" mark is conditional on) and whether its address
+/// is suppressed, in id order; missing contacts are left out. One statement, one row per
+/// contact (lists and consents as JSON arrays): on SQLite every statement and every row
+/// is a hand-off to the connection's thread, and this runs for every claimed batch.
+pub(in crate::store) async fn contacts_for_send(pool: &Pool, ids: &[i64]) -> Result<Vec<(Contact, i64, bool)>> {
+    let (lists, purposes) = match DIALECT {
+        Dialect::Sqlite => (
+            "SELECT json_group_array(json_array(s.list, s.status)) FROM subscriptions s WHERE s.contact_id = k.id",
+            "SELECT json_group_array(json_array(p.purpose, p.state, p.at)) FROM consents p WHERE p.contact_id = k.id",
+        ),
+        Dialect::Postgres => (
+            "SELECT COALESCE(json_agg(json_build_array(s.list, s.status)), '[]') FROM subscriptions s \
+             WHERE s.contact_id = k.id",
+            "SELECT COALESCE(json_agg(json_build_array(p.purpose, p.state, p.at)), '[]') FROM consents p \
+             WHERE p.contact_id = k.id",
+        ),
+    };
+    let columns = super::CONTACT_COLUMNS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(super::CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(format!(
+            "SELECT {columns}, ({lists}) AS lists_json, ({purposes}) AS purposes_json, \
+             EXISTS (SELECT 1 FROM suppression x WHERE x.mac = k.email_mac) AS suppressed \
+             FROM contacts k WHERE k.id"
+        ));
+        push_in(&mut qb, chunk.iter().copied());
+        for row in qb.build().fetch_all(pool).await? {
+            let mut contact = super::contact_from_row(&row)?;
+            let Json(lists): Json<Vec<(String, String)>> = row.try_get("lists_json")?;
+            for (list, status) in lists {
+                let list = ListName::parse(&list).map_err(|e| corrupt("list name", e))?;
+                contact.lists.insert(list, status.parse().map_err(|e| corrupt("subscription", e))?);
+            }
+            let Json(purposes): Json<Vec<(String, String, DateTime<Utc>)>> = row.try_get("purposes_json")?;
+            for (purpose, state, at) in purposes {
+                let purpose = Purpose::parse(&purpose).map_err(|e| corrupt("purpose", e))?;
+                let state = state.parse().map_err(|e| corrupt("consent", e))?;
+                contact.purposes.insert(purpose, PurposeConsent { state, at });
+            }
+            out.push((contact, row.try_get("ledger_seq")?, row.try_get("suppressed")?));
+        }
+    }
+    out.sort_by_key(|(c, _, _): &(Contact, i64, bool)| c.id);
     Ok(out)
 }

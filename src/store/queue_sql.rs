@@ -5,15 +5,17 @@ use super::super::queue::{
     BounceRecord, CampaignCounts, CampaignRecord, Claim, FailedSend, History, Mark, NewCampaign, Outcome, Recovered,
 };
 use super::{DIALECT, Db, push_in};
-use crate::domain::{BounceKind, CampaignState, SendState};
+use crate::domain::{BounceKind, CampaignState, Contact, ListName, Purpose, PurposeConsent, SendState};
 use crate::error::{Error, Result};
 use crate::store::{Dialect, corrupt};
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 use std::collections::HashMap;
 
 type Pool = sqlx::Pool<Db>;
 type DbRow = <Db as sqlx::Database>::Row;
+type Conn = <Db as sqlx::Database>::Connection;
 
 const CAMPAIGN_COLUMNS: &str = "id, name, kind, file_path, content, content_hash, state, state_reason, send_at, \
      materialised_upto, materialised, created_at, updated_at, finished_at";
@@ -204,7 +206,11 @@ pub(in crate::store) async fn renew_leases(pool: &Pool, owner: &str, until: Date
     Ok(done.rows_affected())
 }
 
-/// One group commit: the marks (each granted or not, in order) and the outcomes.
+/// One group commit: the marks (each granted or not, in order) and the outcomes. A batch
+/// that is one statement (the usual case under load: a few marks, or a few outcomes) runs
+/// as that statement alone, which SQLite commits by itself; a larger one runs in a
+/// transaction. (On SQLite, BEGIN and COMMIT are each a round trip to the connection's
+/// thread that waits for an acknowledgement: they would double the cost of a commit.)
 pub(in crate::store) async fn write_batch(
     pool: &Pool,
     owner: &str,
@@ -213,13 +219,36 @@ pub(in crate::store) async fn write_batch(
     outcomes: &[Outcome],
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>> {
+    let statements = marks.len().div_ceil(super::CHUNK) + outcomes.len().div_ceil(OUTCOME_CHUNK);
+    let bounces = outcomes.iter().any(|o| o.bounce.is_some());
+    let mut conn = pool.acquire().await?;
+    if statements <= 1 && !bounces {
+        let granted = write_marks(&mut conn, owner, marks, transmit_lease, now).await?;
+        write_outcomes(&mut conn, owner, outcomes, now).await?;
+        return Ok(granted);
+    }
     let mut tx = match DIALECT {
         // Take the write lock up front, as every other SQLite writer here does.
-        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-        Dialect::Postgres => pool.begin().await?,
+        Dialect::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
+        Dialect::Postgres => sqlx::Connection::begin(&mut *conn).await?,
     };
-    // One statement for all the marks and one per chunk of outcomes: the batch costs a
-    // few round trips to the database, not two per message.
+    let granted = write_marks(&mut tx, owner, marks, transmit_lease, now).await?;
+    write_outcomes(&mut tx, owner, outcomes, now).await?;
+    tx.commit().await?;
+    Ok(granted)
+}
+
+/// Outcomes per statement (ten bind parameters each).
+const OUTCOME_CHUNK: usize = super::CHUNK / 4;
+
+/// The "transmitting" marks, one statement per chunk; whether each was granted, in order.
+async fn write_marks(
+    conn: &mut Conn,
+    owner: &str,
+    marks: &[Mark],
+    transmit_lease: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>> {
     let mut granted_ids = std::collections::HashSet::new();
     for chunk in marks.chunks(super::CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("WITH m(id, seq) AS (");
@@ -234,21 +263,28 @@ pub(in crate::store) async fn write_batch(
              AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = m.seq)",
         );
         // No RETURNING: rows come back one message each from SQLite's thread. Nearly
-        // always every mark is granted; only when some were not, ask which.
-        let done = qb.build().execute(&mut *tx).await?.rows_affected();
+        // always every mark is granted; only when some were not, ask which (a row this
+        // owner holds as `transmitting` can only have been granted just now).
+        let done = qb.build().execute(&mut *conn).await?.rows_affected();
         if done == chunk.len() as u64 {
             granted_ids.extend(chunk.iter().map(|m| m.send_id));
         } else if done > 0 {
             let mut q = QueryBuilder::<Db>::new("SELECT id FROM sends WHERE state = 'transmitting' AND lease_owner = ");
             q.push_bind(owner).push(" AND id");
             push_in(&mut q, chunk.iter().map(|m| m.send_id));
-            for row in q.build().fetch_all(&mut *tx).await? {
+            for row in q.build().fetch_all(&mut *conn).await? {
                 granted_ids.insert(row.try_get::<i64, _>(0)?);
             }
         }
     }
-    let granted = marks.iter().map(|m| granted_ids.contains(&m.send_id)).collect();
-    for chunk in outcomes.chunks(super::CHUNK / 4) {
+    Ok(marks.iter().map(|m| granted_ids.contains(&m.send_id)).collect())
+}
+
+/// The outcomes, one statement per chunk; each ends its row's lease. A bounce is
+/// recorded only for an outcome that was written (lease still held), so a batch with
+/// bounces must run in a transaction.
+async fn write_outcomes(conn: &mut Conn, owner: &str, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<()> {
+    for chunk in outcomes.chunks(OUTCOME_CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(
             "WITH o(id, state, reason, attempts, due_at, relay, smtp_code, smtp_text, first_attempt_at, sent_at) AS (",
         );
@@ -272,29 +308,22 @@ pub(in crate::store) async fn write_batch(
         );
         qb.push_bind(now).push(" FROM o WHERE sends.id = o.id AND sends.lease_owner = ").push_bind(owner);
         if !chunk.iter().any(|o| o.bounce.is_some()) {
-            qb.build().execute(&mut *tx).await?;
+            qb.build().execute(&mut *conn).await?;
             continue;
         }
-        // Bounces are recorded only for the outcomes that were written (lease still held).
         qb.push(" RETURNING sends.id");
         let updated: std::collections::HashSet<i64> =
-            qb.build().fetch_all(&mut *tx).await?.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+            qb.build().fetch_all(&mut *conn).await?.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
         for o in chunk {
             if let (Some(b), true) = (&o.bounce, updated.contains(&o.send_id)) {
-                insert_bounce(&mut tx, o.send_id, b, now).await?;
+                insert_bounce(conn, o.send_id, b, now).await?;
             }
         }
     }
-    tx.commit().await?;
-    Ok(granted)
+    Ok(())
 }
 
-async fn insert_bounce(
-    tx: &mut sqlx::Transaction<'static, Db>,
-    send_id: i64,
-    b: &BounceRecord,
-    now: DateTime<Utc>,
-) -> Result<()> {
+async fn insert_bounce(conn: &mut Conn, send_id: i64, b: &BounceRecord, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "INSERT INTO bounces (send_id, campaign_id, contact_id, kind, status, reason, diagnostic, source, received_at) \
          SELECT id, campaign_id, contact_id, $1, $2, $3, $4, $5, $6 FROM sends WHERE id = $7",
@@ -306,7 +335,7 @@ async fn insert_bounce(
     .bind(&b.source)
     .bind(now)
     .bind(send_id)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -451,36 +451,6 @@ pub(super) async fn contacts_by_id(pool: &Pool, ids: &[i64]) -> Result<Vec<Conta
     Ok(contacts)
 }
 
-/// For the send-time re-check: the contacts with `ids`, each with its ledger sequence
-/// number (the version a "transmitting" mark is conditional on) and whether its
-/// address is suppressed. Missing contacts are left out.
-pub(super) async fn contacts_for_send(pool: &Pool, ids: &[i64]) -> Result<Vec<(Contact, i64, bool)>> {
-    let mut conn = pool.acquire().await?;
-    let mut norms = Vec::with_capacity(ids.len());
-    let mut macs = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new("SELECT email_norm, email_mac FROM contacts WHERE id");
-        push_in(&mut qb, chunk.iter().copied());
-        for row in qb.build().fetch_all(&mut *conn).await? {
-            norms.push(row.try_get::<String, _>("email_norm")?);
-            macs.push(row.try_get::<String, _>("email_mac")?);
-        }
-    }
-    let (found, heads) = load_contacts(&mut conn, &norms, false).await?;
-    let suppressed = load_suppressed(&mut conn, &macs).await?;
-    let mut out: Vec<(Contact, i64, bool)> = norms
-        .iter()
-        .zip(&macs)
-        .filter_map(|(norm, mac)| {
-            let c = found.get(norm)?.clone();
-            let seq = heads.get(&c.id?)?.seq;
-            Some((c, seq, suppressed.contains(mac)))
-        })
-        .collect();
-    out.sort_by_key(|(c, _, _)| c.id);
-    Ok(out)
-}
-
 pub(super) async fn is_suppressed(pool: &Pool, mac: &str) -> Result<bool> {
     Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM suppression WHERE mac = $1").bind(mac).fetch_one(pool).await? > 0)
 }
