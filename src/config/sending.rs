@@ -57,7 +57,7 @@ impl Default for SendingConfig {
             max_error_rate: 0.2,
             max_bounce_rate: 0.02,
             min_sample: 100,
-            batch_size: 50,
+            batch_size: 200,
             outbox_concurrency: 4,
             timeout_seconds: 60,
             poll_milliseconds: 1000,
