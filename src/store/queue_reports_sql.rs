@@ -21,7 +21,11 @@ pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<Ca
             *counts.skipped.entry(reason.unwrap_or_else(|| "unknown".into())).or_default() += n;
         }
     }
-    let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM bounces WHERE campaign_id = $1 GROUP BY kind")
+    // One per send: the same bounce reported through two channels (a DSN and a webhook)
+    // is one bounced message.
+    let rows = sqlx::query(
+        "SELECT kind, COUNT(DISTINCT COALESCE(send_id, -id)) AS n FROM bounces WHERE campaign_id = $1 GROUP BY kind",
+    )
         .bind(campaign_id)
         .fetch_all(pool)
         .await?;

@@ -144,6 +144,11 @@ on_both_backends! {
         let ok = http.post(&hook).header("X-Herald-Signature", signed(body)).body(body).send().await.unwrap();
         assert_eq!(ok.status(), 200, "{}", ok.text().await.unwrap());
 
+        // Ed's bounce reported again, through a webhook this time.
+        let again = r#"{"events":[{"recipient":"ed@example.net","kind":"hard","status":"5.1.1","id":"evt-2"}]}"#;
+        let ok = http.post(&hook).header("X-Herald-Signature", signed(again)).body(again).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+
         sigterm(&child).await;
         assert!(tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("daemon stops").unwrap().success());
 
@@ -181,8 +186,12 @@ on_both_backends! {
         assert_eq!(emails, ["dan@example.org", "ed@example.net", "eve@example.com", "flo@example.com", "gil@example.org"]);
         // Ed's DSN arrived twice but counts once; the forged one was kept unmatched.
         let bounces = json(&t.herald(&["bounces", "list", "--json"]));
-        let ed_hard = bounces.as_array().unwrap().iter().filter(|b| b["email"] == "ed@example.net").count();
+        let ed_dsn = |b: &&serde_json::Value| b["email"] == "ed@example.net" && b["source"] == "dsn:smtp";
+        let ed_hard = bounces.as_array().unwrap().iter().filter(ed_dsn).count();
         assert_eq!(ed_hard, 1, "{bounces}");
+        // Ed's bounce came again through the webhook: still one bounced send.
+        let status = json(&t.herald(&["campaign", "status", "spring", "--json"]));
+        assert_eq!(status["hard_bounces"], 2, "Dan's and Ed's sends: {status}");
         assert_eq!(t.contact("bob@example.org").await.unwrap().bounce.status, BounceStatus::Ok);
 
         // Re-importing the same CSV resurrects nobody.
