@@ -97,4 +97,4 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked "$@"
 # The bounce classifier's scores on the labelled corpus (the test above already enforced
 # the bars; this prints the figures, or that the corpus folder is absent).
-cargo test --locked --lib feedback::classify::corpus_tests -- --nocapture 2>&1 | grep -E '^bounce corpus' || true
+cargo test --locked --lib feedback::classify::corpus_tests -- --nocapture 2>&1 | grep -E '^bounce corpus|^test result'
