@@ -164,7 +164,9 @@ impl Session {
         let mut too_big = false;
         loop {
             let mut line = Vec::new();
-            let n = tokio::time::timeout(IDLE, self.stream.read_until(b'\n', &mut line)).await;
+            // Each read is capped: a line longer than the whole limit is already too big.
+            let cap = max as u64 + 3;
+            let n = tokio::time::timeout(IDLE, (&mut self.stream).take(cap).read_until(b'\n', &mut line)).await;
             match n {
                 Err(_) | Ok(Ok(0)) => return Ok(()),
                 Ok(Err(e)) => return Err(e),
