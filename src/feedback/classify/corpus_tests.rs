@@ -101,7 +101,10 @@ fn corpus_scores_meet_the_bars() {
             recipients.add(ok, || show("recipients"));
         }
         let mapped = mapped_kind(&got);
-        let scored = if id.starts_with("flufl-") {
+        // A source whose notion of kind is "permanent vs temporary failure" (the README's
+        // rule for it): a permanent failure is right as hard, or as soft when still a bounce.
+        let basis = label["kind_basis"].as_str().unwrap_or("");
+        let scored = if basis.contains("permanent") && basis.contains("temporary") {
             match label_kind {
                 "hard" => Some(mapped == "hard" || mapped == "soft" && got.is_bounce),
                 "soft" => Some(mapped == "soft"),
