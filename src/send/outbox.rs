@@ -12,8 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::relay::parse_envelope;
 use super::send_error::{Accepted, Cause, SendError, Stage};
+use super::wire::parse_envelope;
 
 /// Longest encoded file name stem; leaves room for ".eml" and the temporary-file decorations under the
 /// usual 255-byte file name limit.
