@@ -64,10 +64,10 @@ pub async fn clean(app: &App, apply_changes: bool) -> Result<CleanReport> {
     if apply_changes {
         let actor = Actor::System("lists-clean".into());
         for c in &confirmed {
-            if let Some(contact) = app.store.contacts_by_id(&[c.contact_id]).await?.into_iter().next() {
-                report.suppressed += usize::from(
-                    crate::contacts::suppression::add(app, &contact.email, "confirmed hard bounce", &actor).await?,
-                );
+            // The candidate carries its address: no need to load the whole record.
+            if let Ok(email) = crate::domain::EmailAddress::parse(&c.email) {
+                report.suppressed +=
+                    usize::from(crate::contacts::suppression::add(app, &email, "confirmed hard bounce", &actor).await?);
             }
         }
         for c in &soft {

@@ -236,25 +236,45 @@ where
     Ok(written)
 }
 
-/// The bounce as ledger evidence. No diagnostic text beyond a short excerpt.
 fn evidence(incoming: &Incoming<'_>) -> BTreeMap<String, String> {
     let e = incoming.event;
-    let mut out = BTreeMap::new();
-    out.insert("bounce_kind".into(), e.kind.to_string());
-    out.insert("source".into(), incoming.source.to_owned());
+    let send = incoming.target.send().map(|s| (s.campaign.as_str(), s.send_id));
+    let mut out = bounce_evidence(
+        e.kind,
+        incoming.source,
+        e.status.as_deref(),
+        e.reason.as_deref(),
+        e.diagnostic.as_deref(),
+        send,
+    );
     out.insert("fingerprint".into(), incoming.fingerprint.clone());
-    if let Some(s) = &e.status {
-        out.insert("status".into(), s.clone());
+    out
+}
+
+/// A bounce as ledger evidence: what it was, where it came from, the send (campaign and
+/// id) it is about; of the server's words only a short excerpt.
+pub fn bounce_evidence(
+    kind: BounceKind,
+    source: &str,
+    status: Option<&str>,
+    reason: Option<&str>,
+    diagnostic: Option<&str>,
+    send: Option<(&str, i64)>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    out.insert("bounce_kind".into(), kind.to_string());
+    out.insert("source".into(), source.to_owned());
+    for (key, value) in [("status", status), ("reason", reason)] {
+        if let Some(v) = value {
+            out.insert(key.into(), v.to_owned());
+        }
     }
-    if let Some(r) = &e.reason {
-        out.insert("reason".into(), r.clone());
-    }
-    if let Some(d) = &e.diagnostic {
+    if let Some(d) = diagnostic {
         out.insert("diagnostic".into(), d.chars().take(300).collect());
     }
-    if let Some(send) = incoming.target.send() {
-        out.insert("campaign".into(), send.campaign.clone());
-        out.insert("send_id".into(), send.send_id.to_string());
+    if let Some((campaign, send_id)) = send {
+        out.insert("campaign".into(), campaign.to_owned());
+        out.insert("send_id".into(), send_id.to_string());
     }
     out
 }

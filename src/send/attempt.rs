@@ -27,7 +27,11 @@ pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, loaded: Optio
     let contact_id = loaded.as_ref().and_then(|l| l.contact.id);
     let outcome = decide(shared, ctx, &claim, loaded).await;
     shared.metrics.count(outcome.state);
-    let evidence = outcome.bounce.as_ref().map(|b| bounce_evidence(b, &ctx.campaign.name, claim.send_id));
+    // The send-time reply is kept on the send itself; the evidence names it by its code.
+    let send = Some((ctx.campaign.name.as_str(), claim.send_id));
+    let evidence = outcome.bounce.as_ref().map(|b| {
+        crate::feedback::rules::bounce_evidence(b.kind, &b.source, b.status.as_deref(), b.reason.as_deref(), None, send)
+    });
     if let Err(e) = shared.writer.record(outcome).await {
         tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
         return;
@@ -43,20 +47,6 @@ pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, loaded: Optio
             tracing::error!(send_id = claim.send_id, error = %e, "cannot apply the bounce rules");
         }
     }
-}
-
-fn bounce_evidence(b: &BounceRecord, campaign: &str, send_id: i64) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    out.insert("bounce_kind".into(), b.kind.to_string());
-    out.insert("source".into(), b.source.clone());
-    out.insert("campaign".into(), campaign.to_owned());
-    out.insert("send_id".into(), send_id.to_string());
-    for (k, v) in [("status", &b.status), ("reason", &b.reason)] {
-        if let Some(v) = v {
-            out.insert(k.into(), v.clone());
-        }
-    }
-    out
 }
 
 async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> Outcome {
