@@ -1,10 +1,13 @@
 //! The types of the sending queue as the store sees them (DESIGN §4): campaigns, claimed
 //! sends, the writes of the group-committing writer, and the counts of `campaign status`.
-//! The SQL is in `queue_sql.rs`, compiled once per backend like `sql.rs`.
+//! The SQL is in `queue_sql.rs` and `queue_reports_sql.rs`, compiled once per backend like
+//! `sql.rs`; the [`Store`] methods over it are at the end of this file.
 
+use super::{Backend, Store, postgres, sqlite};
 use crate::domain::{BounceKind, CampaignState, SendState};
+use crate::error::Result;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A started (or scheduled) campaign.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,4 +174,131 @@ pub struct Recovered {
     pub in_doubt: u64,
     /// Of those, re-queued because `on_doubt = "resend"`.
     pub resent: u64,
+}
+
+/// The sending queue (DESIGN §4).
+impl Store {
+    pub async fn campaign_by_name(&self, name: &str) -> Result<Option<CampaignRecord>> {
+        dispatch!(self.qsql::campaign_by_name(name))
+    }
+
+    pub async fn campaign_by_id(&self, id: i64) -> Result<Option<CampaignRecord>> {
+        dispatch!(self.qsql::campaign_by_id(id))
+    }
+
+    pub async fn campaigns(&self) -> Result<Vec<CampaignRecord>> {
+        dispatch!(self.qsql::campaigns())
+    }
+
+    /// Running campaigns, and scheduled ones whose `send_at` has come.
+    pub async fn active_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<CampaignRecord>> {
+        dispatch!(self.qsql::active_campaigns(now))
+    }
+
+    /// Records a new campaign; refused if the name is taken.
+    pub async fn create_campaign(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<CampaignRecord> {
+        dispatch!(self.qsql::create_campaign(c, now))
+    }
+
+    /// Moves campaign `id` to `to` if it is in one of `from`; false when it was not.
+    pub async fn set_campaign_state(
+        &self,
+        id: i64,
+        from: &[CampaignState],
+        to: CampaignState,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        dispatch!(self.qsql::set_campaign_state(id, from, to, reason, now))
+    }
+
+    /// Queues `contact_ids` and moves the materialisation cursor to `upto`, atomically.
+    pub async fn materialise(
+        &self,
+        campaign_id: i64,
+        contact_ids: &[i64],
+        upto: i64,
+        done: bool,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self.qsql::materialise(campaign_id, contact_ids, upto, done, now))
+    }
+
+    /// Claims up to `limit` due sends of running campaigns under `owner`'s lease.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        campaign: i64,
+        limit: i64,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>> {
+        dispatch!(self.qsql::claim(owner, campaign, limit, lease_until, now))
+    }
+
+    pub async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self.qsql::renew_leases(owner, until))
+    }
+
+    /// One group commit of marks (each granted or not) and outcomes.
+    pub async fn write_batch(
+        &self,
+        owner: &str,
+        marks: &[Mark],
+        transmit_lease: DateTime<Utc>,
+        outcomes: &[Outcome],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        dispatch!(self.qsql::write_batch(owner, marks, transmit_lease, outcomes, now))
+    }
+
+    /// Gives `owner`'s claimed rows back to the queue (shutdown, pause).
+    pub async fn release(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self.qsql::release(owner, now))
+    }
+
+    /// Lease recovery: expired claimed rows are re-queued, expired transmitting rows
+    /// become `in_doubt` (or are re-queued when `resend`).
+    pub async fn recover(&self, now: DateTime<Utc>, resend: bool) -> Result<Recovered> {
+        dispatch!(self.qsql::recover(now, resend))
+    }
+
+    /// Ends a cancelled campaign's open sends as skipped.
+    pub async fn cancel_open_sends(&self, campaign_id: i64, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self.qsql::cancel_open_sends(campaign_id, now))
+    }
+
+    pub async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts> {
+        dispatch!(self.qsql::counts(campaign_id))
+    }
+
+    pub async fn send_state_totals(&self) -> Result<Vec<(crate::domain::SendState, i64)>> {
+        dispatch!(self.qsql::state_totals())
+    }
+
+    pub async fn campaign_state_totals(&self) -> Result<Vec<(crate::domain::CampaignState, i64)>> {
+        dispatch!(self.qsql::campaign_state_totals())
+    }
+
+    pub async fn bounce_totals(&self) -> Result<Vec<(crate::domain::BounceKind, i64)>> {
+        dispatch!(self.qsql::bounce_totals())
+    }
+
+    pub async fn next_retry(&self, campaign_id: i64) -> Result<Option<DateTime<Utc>>> {
+        dispatch!(self.qsql::next_retry(campaign_id))
+    }
+
+    pub async fn failures(&self, campaign_id: i64, limit: i64) -> Result<Vec<FailedSend>> {
+        dispatch!(self.qsql::failures(campaign_id, limit))
+    }
+
+    /// Delivery history for the frequency cap and the engagement rule.
+    pub async fn history(
+        &self,
+        contact_ids: &[i64],
+        since: Option<DateTime<Utc>>,
+        last_n: Option<u32>,
+    ) -> Result<HashMap<i64, History>> {
+        dispatch!(self.qsql::history(contact_ids, since, last_n))
+    }
 }
