@@ -164,13 +164,17 @@ impl Engine {
         let store = &shared.app.store;
         let poll = Duration::from_millis(shared.cfg.poll_milliseconds.max(10));
         let concurrency = shared.mailer.concurrency().max(1);
-        let slots = Arc::new(Semaphore::new(concurrency));
+        // Twice as many attempts as connections: while one attempt uses a session, the next is
+        // ready behind it, so that a relay that pipelines gets the next message's commands in the
+        // same write as this one's content (see `relay.rs`). Only an attempt holding a session
+        // marks its send `transmitting`, so at most one per connection is ever in doubt.
+        let slots = Arc::new(Semaphore::new(2 * concurrency));
         let limit = shared.cfg.batch_size.max(1).max(2 * concurrency as i64);
         // A place for every attempt claimed and not finished: a batch is claimed once no
         // more than `concurrency` remain (enough to keep every connection busy meanwhile).
         // Waiting for a whole batch's worth of places wakes this loop once per batch, not
         // once per finished attempt.
-        let places = Arc::new(Semaphore::new(concurrency + limit as usize));
+        let places = Arc::new(Semaphore::new(2 * concurrency + limit as usize));
         let mut tasks: JoinSet<()> = JoinSet::new();
         let heartbeat = self.spawn_heartbeat();
         let mut last_tick = tokio::time::Instant::now();

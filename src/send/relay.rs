@@ -12,6 +12,7 @@
 //! are siblings and refer to each other through `super::`. What goes on the wire besides lettre's commands (the
 //! envelope checks, MAIL parameters, pipelined and dot-stuffed text) is in `wire.rs`.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +26,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 pub use super::send_error::{Accepted, Cause, SendError, Stage};
 use super::wire::{Raw, dot_stuffed, mail_parameters, parse_envelope};
@@ -153,18 +154,153 @@ fn reply_text(response: &Response) -> String {
 
 /// A pool of sessions to one relay, shared by all senders for the whole run.
 ///
-/// At most `max_connections` sessions are open at once: a sender must hold a semaphore permit while it uses
-/// a session, and opens a new one only when no idle session is left, so idle + busy never exceeds the number
-/// of permits. Idle sessions are reused without NOOP; a stale one shows itself at MAIL, where nothing has
-/// been sent yet, and that one send is retried on a fresh session.
+/// At most `max_connections` sessions are open at once: a sender must hold a permit (the right to use one
+/// session) while it uses a session, and opens a new one only when it got no idle session with its permit,
+/// so idle + busy never exceeds the number of permits. A session goes with its permit from sender to sender.
+/// Idle sessions are reused without NOOP; a stale one shows itself at MAIL, where nothing has been sent
+/// yet, and that one send is retried on a fresh session.
+///
+/// Senders that find no free permit wait in line. When the relay offers PIPELINING, a sender about to
+/// write its message takes the first in line and writes that sender's MAIL, RCPT and DATA behind its own
+/// message's final "." in the same write (RFC 2920 allows commands after the content), then passes the
+/// session on: one round trip per message instead of two.
 pub struct SmtpRelay {
     config: RelayConfig,
     hello: ClientId,
     tls: Option<TlsParameters>,
     credentials: Option<Credentials>,
-    idle: Mutex<Vec<Conn>>,
-    permits: Semaphore,
+    sessions: Arc<Sessions>,
     live: Arc<AtomicUsize>,
+}
+
+/// The permits, the idle sessions and the senders waiting for a session.
+struct Sessions {
+    state: Mutex<SessionState>,
+}
+
+struct SessionState {
+    idle: Vec<Conn>,
+    /// Permits no sender holds.
+    free: usize,
+    waiting: VecDeque<Waiter>,
+}
+
+/// A sender waiting for a session, with its envelope so that another sender can pipeline its commands.
+struct Waiter {
+    from: Option<Address>,
+    to: Address,
+    eight_bit: bool,
+    tx: oneshot::Sender<Handoff>,
+}
+
+/// What a waiting sender is given: a permit, and a session in one of three states.
+struct Handoff {
+    permit: Permit,
+    session: Given,
+}
+
+enum Given {
+    /// No session: open one.
+    None,
+    /// An idle session (no transaction).
+    Idle(Conn),
+    /// A session on which this sender's MAIL, RCPT and DATA went out behind the previous message: their
+    /// replies are still to be read.
+    Pipelined(Conn),
+}
+
+/// The right to use one session, held for one send. Dropped, it passes to the first sender in line, with
+/// the session put in it by [`Permit::keep`] (if any), or goes back to the pool.
+struct Permit {
+    sessions: Arc<Sessions>,
+    held: bool,
+    conn: Option<Conn>,
+}
+
+impl Permit {
+    /// The session is clean (no transaction open) and goes with this permit when it is released.
+    fn keep(&mut self, conn: Conn) {
+        if !conn.smtp.has_broken() {
+            self.conn = Some(conn);
+        }
+    }
+
+    /// Passes this permit (and nothing else) to `waiter` with `session`; false, with the permit still
+    /// held here, if the waiter has gone.
+    fn pass(&mut self, waiter: Waiter, session: Given) -> bool {
+        let handoff = Handoff { permit: Permit { sessions: self.sessions.clone(), held: true, conn: None }, session };
+        match waiter.tx.send(handoff) {
+            Ok(()) => {
+                self.held = false;
+                true
+            }
+            Err(mut back) => {
+                back.permit.held = false;
+                false
+            }
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if self.held {
+            self.sessions.give(self.conn.take());
+        }
+    }
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionState> {
+        // The state stays consistent even if a holder panicked: no operation on it can fail half-way.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A permit comes back: to the first sender still waiting (with `conn`), or to the pool.
+    fn give(self: &Arc<Self>, mut conn: Option<Conn>) {
+        loop {
+            let waiter = {
+                let mut state = self.lock();
+                match state.waiting.pop_front() {
+                    Some(w) => w,
+                    None => {
+                        if let Some(c) = conn {
+                            state.idle.push(c);
+                        }
+                        state.free += 1;
+                        return;
+                    }
+                }
+            };
+            let session = conn.take().map_or(Given::None, Given::Idle);
+            let handoff = Handoff { permit: Permit { sessions: self.clone(), held: true, conn: None }, session };
+            match waiter.tx.send(handoff) {
+                Ok(()) => return,
+                Err(mut back) => {
+                    back.permit.held = false;
+                    if let Given::Idle(c) = std::mem::replace(&mut back.session, Given::None) {
+                        conn = Some(c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The first sender still waiting, taken out of the line.
+    fn next_waiter(&self) -> Option<Waiter> {
+        let mut state = self.lock();
+        while let Some(w) = state.waiting.pop_front() {
+            if !w.tx.is_closed() {
+                return Some(w);
+            }
+        }
+        None
+    }
+
+    /// Puts a waiter back at the head of the line.
+    fn requeue(&self, waiter: Waiter) {
+        self.lock().waiting.push_front(waiter);
+    }
 }
 
 impl SmtpRelay {
@@ -186,8 +322,9 @@ impl SmtpRelay {
         }
         let hello = config.hello_name.clone().map_or_else(ClientId::default, ClientId::Domain);
         let credentials = config.credentials.clone().map(|(user, pass)| Credentials::new(user, pass));
-        let permits = Semaphore::new(config.max_connections);
-        Ok(Self { config, hello, tls, credentials, idle: Mutex::new(Vec::new()), permits, live: Arc::default() })
+        let state = SessionState { idle: Vec::new(), free: config.max_connections, waiting: VecDeque::new() };
+        let sessions = Arc::new(Sessions { state: Mutex::new(state) });
+        Ok(Self { config, hello, tls, credentials, sessions, live: Arc::default() })
     }
 
     /// The configuration this relay was built from.
@@ -218,97 +355,177 @@ impl SmtpRelay {
         Fut: Future<Output = bool>,
     {
         let (from, to) = parse_envelope(envelope_from, rcpt)?;
-        // The permit is the right to use one session; it is released when this call ends.
-        let Ok(_permit) = self.permits.acquire().await else {
-            return Err(SendError::new(Stage::Connect, Cause::Local, None, "relay is shut down", false));
-        };
-        let mut conn = self.start_transaction(from, to, message).await?;
+        let eight_bit = !message.is_ascii();
+        let (mut permit, given) = self.acquire(&from, &to, eight_bit).await?;
+        let (mut conn, in_data) = self.start_transaction(&mut permit, given, from, to, eight_bit).await?;
         let limit = self.config.timeout;
 
         if !before_data().await {
             let err = SendError::new(Stage::Aborted, Cause::Aborted, None, "cancelled before DATA", false);
-            self.end_open_transaction(conn, &err).await;
+            if in_data {
+                // The relay has said 354: the only way out of the data phase without a message is to
+                // close the session (a relay never delivers a message whose final "." did not come).
+                drop(conn);
+            } else {
+                self.end_open_transaction(&mut permit, conn, &err).await;
+            }
             return Err(err);
         }
-        if let Err(failure) = step(limit, conn.smtp.command(Data)).await {
+        if !in_data && let Err(failure) = step(limit, conn.smtp.command(Data)).await {
             let err = classify(Stage::Data, failure, false);
-            self.end_open_transaction(conn, &err).await;
+            self.end_open_transaction(&mut permit, conn, &err).await;
             return Err(err);
         }
         // From here on a lost connection or timeout leaves it unknown whether the relay took the message.
         // The content goes dot-stuffed and with its final "." in one write (lettre's `message` writes
-        // them separately: two packets per message).
-        let sent = match dot_stuffed(message) {
-            Some(raw) => step(limit, conn.smtp.command(Raw(&raw))).await,
-            None => step(limit, conn.smtp.message(message)).await,
+        // them separately: two packets per message), followed by the next sender's MAIL, RCPT and DATA
+        // when one is waiting and the relay pipelines.
+        let Some(mut raw) = dot_stuffed(message) else {
+            let sent = step(limit, conn.smtp.message(message)).await;
+            return self.finish(&mut permit, conn, sent, None);
         };
-        match sent {
-            Ok(response) => {
-                self.release(conn);
-                Ok(Accepted { reply: reply_text(&response) })
-            }
-            Err(failure) => {
-                let err = classify(Stage::Data, failure, true);
-                // A negative reply to the final dot ends the transaction; the session is clean.
-                if err.session_usable() {
-                    self.release(conn);
+        let next = if conn.pipelining { self.sessions.next_waiter() } else { None };
+        let next = match next {
+            Some(w) => match mail_parameters(&conn.smtp, w.from.as_ref(), &w.to, w.eight_bit) {
+                Ok(params) => {
+                    let mail = Mail::new(w.from.clone(), params);
+                    let rcpt = Rcpt::new(w.to.clone(), vec![]);
+                    raw.push_str(&format!("{mail}{rcpt}{Data}"));
+                    Some(w)
                 }
-                Err(err)
+                Err(_) => {
+                    // It finds out for itself on the session it is given.
+                    self.sessions.requeue(w);
+                    None
+                }
+            },
+            None => None,
+        };
+        let sent = step(limit, conn.smtp.command(Raw(&raw))).await;
+        self.finish(&mut permit, conn, sent, next)
+    }
+
+    /// The reply to the final "." is in: the outcome, and the session passed on (to `next`, whose commands
+    /// followed the message, or to the pool) if it can carry another transaction.
+    fn finish(
+        &self,
+        permit: &mut Permit,
+        conn: Conn,
+        sent: Result<Response, StepError>,
+        next: Option<Waiter>,
+    ) -> Result<Accepted, SendError> {
+        let result = match sent {
+            Ok(response) => Ok(Accepted { reply: reply_text(&response) }),
+            Err(failure) => Err(classify(Stage::Data, failure, true)),
+        };
+        // A negative reply to the final dot ends the transaction; the session is clean.
+        let usable = match &result {
+            Ok(_) => true,
+            Err(err) => err.session_usable(),
+        };
+        match next {
+            // The next sender's commands are on this session: it reads their replies. If it has gone
+            // meanwhile, the session (with commands in flight) is closed.
+            Some(waiter) if usable && !conn.smtp.has_broken() => {
+                let _ = permit.pass(waiter, Given::Pipelined(conn));
             }
+            // The session is gone with the next sender's commands: the next sender opens another.
+            Some(waiter) => {
+                drop(conn);
+                let _ = permit.pass(waiter, Given::None);
+            }
+            None if usable => permit.keep(conn),
+            None => {}
+        }
+        result
+    }
+
+    /// A permit for one send: a free one (with an idle session if there is one), or the next one given
+    /// back, after waiting in line.
+    async fn acquire(
+        &self,
+        from: &Option<Address>,
+        to: &Address,
+        eight_bit: bool,
+    ) -> Result<(Permit, Given), SendError> {
+        let rx = {
+            let mut state = self.sessions.lock();
+            if state.free > 0 {
+                state.free -= 1;
+                let given = state.idle.pop().map_or(Given::None, Given::Idle);
+                return Ok((Permit { sessions: self.sessions.clone(), held: true, conn: None }, given));
+            }
+            let (tx, rx) = oneshot::channel();
+            state.waiting.push_back(Waiter { from: from.clone(), to: to.clone(), eight_bit, tx });
+            rx
+        };
+        match rx.await {
+            Ok(handoff) => Ok((handoff.permit, handoff.session)),
+            Err(_) => Err(SendError::new(Stage::Connect, Cause::Local, None, "relay is shut down", false)),
         }
     }
 
     /// Sends QUIT on every idle session and closes it. Busy sessions finish their send and are pooled again.
     pub async fn close(&self) {
-        let idle: Vec<Conn> = std::mem::take(&mut *self.lock_idle());
+        let idle: Vec<Conn> = std::mem::take(&mut self.sessions.lock().idle);
         for mut conn in idle {
             // Best effort: the relay may already have dropped an idle session.
             let _ = step(self.config.timeout, conn.smtp.command(Quit)).await;
         }
     }
 
-    /// Gets a session and has MAIL and RCPT accepted on it: one write when the relay offers PIPELINING
-    /// (RFC 2920), one round trip each otherwise. A reused session that turns out dead (connection gone,
-    /// or 421) at MAIL is replaced by a fresh one once; nothing of the message has been sent at that point.
-    async fn start_transaction(&self, from: Option<Address>, to: Address, message: &[u8]) -> Result<Conn, SendError> {
+    /// Gets a session and has MAIL and RCPT accepted on it: when the relay offers PIPELINING (RFC 2920),
+    /// MAIL, RCPT and DATA in one write (or already written by the previous sender: `Given::Pipelined`), and
+    /// the session comes back in the data phase (`true`: the relay said 354); otherwise one round trip each
+    /// for MAIL and RCPT. A reused session that turns out dead (connection gone, or 421) at MAIL is replaced
+    /// by a fresh one once; nothing of the message has been sent at that point.
+    async fn start_transaction(
+        &self,
+        permit: &mut Permit,
+        mut given: Given,
+        from: Option<Address>,
+        to: Address,
+        eight_bit: bool,
+    ) -> Result<(Conn, bool), SendError> {
         let limit = self.config.timeout;
-        let mut fresh_only = false;
         loop {
-            let pooled = if fresh_only { None } else { self.lock_idle().pop() };
-            let reused = pooled.is_some();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => self.connect().await?,
+            let (mut conn, written, reused) = match std::mem::replace(&mut given, Given::None) {
+                Given::Pipelined(conn) => (conn, true, true),
+                Given::Idle(conn) => (conn, false, true),
+                Given::None => (self.connect().await?, false, false),
             };
-            let params = match mail_parameters(&conn.smtp, from.as_ref(), &to, message) {
-                Ok(params) => params,
-                Err(err) => {
-                    self.release(conn);
-                    return Err(err);
-                }
-            };
-            let mail = Mail::new(from.clone(), params);
-            let rcpt = Rcpt::new(to.clone(), vec![]);
-            let mail_reply = if conn.pipelining {
-                step(limit, conn.smtp.command(Raw(&format!("{mail}{rcpt}")))).await
+            let mail_reply = if written {
+                step(limit, conn.smtp.read_response()).await
             } else {
-                step(limit, conn.smtp.command(mail)).await
+                let params = match mail_parameters(&conn.smtp, from.as_ref(), &to, eight_bit) {
+                    Ok(params) => params,
+                    Err(err) => {
+                        permit.keep(conn);
+                        return Err(err);
+                    }
+                };
+                let mail = Mail::new(from.clone(), params);
+                if conn.pipelining {
+                    let rcpt = Rcpt::new(to.clone(), vec![]);
+                    step(limit, conn.smtp.command(Raw(&format!("{mail}{rcpt}{Data}")))).await
+                } else {
+                    step(limit, conn.smtp.command(mail)).await
+                }
             };
             if let Err(failure) = mail_reply {
                 let err = classify(Stage::Mail, failure, false);
                 let dead = err.cause == Cause::Connection || err.code == Some(421);
                 if reused && dead {
                     tracing::debug!(host = %self.config.host, error = %err, "idle SMTP session was dead; reconnecting");
-                    fresh_only = true;
                     continue;
                 }
-                // A refused MAIL opens no transaction, so the session needs no RSET; a pipelined RCPT
-                // still has its (refused) reply to read first.
+                // A refused MAIL opens no transaction; a pipelined RCPT and DATA still have their
+                // (refused) replies to read first.
                 if err.session_usable() {
                     if conn.pipelining {
-                        self.drain_pipelined_rcpt(conn).await;
+                        self.drain_pipelined(permit, conn, 2).await;
                     } else {
-                        self.release(conn);
+                        permit.keep(conn);
                     }
                 }
                 return Err(err);
@@ -316,14 +533,27 @@ impl SmtpRelay {
             let rcpt_reply = if conn.pipelining {
                 step(limit, conn.smtp.read_response()).await
             } else {
-                step(limit, conn.smtp.command(rcpt)).await
+                step(limit, conn.smtp.command(Rcpt::new(to.clone(), vec![]))).await
             };
             if let Err(failure) = rcpt_reply {
                 let err = classify(Stage::Rcpt, failure, false);
-                self.end_open_transaction(conn, &err).await;
+                if conn.pipelining {
+                    // DATA without a recipient is refused; MAIL's transaction is still open.
+                    self.drain_pipelined(permit, conn, 1).await;
+                } else {
+                    self.end_open_transaction(permit, conn, &err).await;
+                }
                 return Err(err);
             }
-            return Ok(conn);
+            if !conn.pipelining {
+                return Ok((conn, false));
+            }
+            if let Err(failure) = step(limit, conn.smtp.read_response()).await {
+                let err = classify(Stage::Data, failure, false);
+                self.end_open_transaction(permit, conn, &err).await;
+                return Err(err);
+            }
+            return Ok((conn, true));
         }
     }
 
@@ -379,36 +609,27 @@ impl SmtpRelay {
 
     /// After a failure with a transaction open (MAIL accepted): RSET and pool the session if the relay is
     /// still talking normally, otherwise close it.
-    async fn end_open_transaction(&self, mut conn: Conn, err: &SendError) {
+    async fn end_open_transaction(&self, permit: &mut Permit, mut conn: Conn, err: &SendError) {
         if (err.session_usable() || err.stage == Stage::Aborted)
             && step(self.config.timeout, conn.smtp.command(Rset)).await.is_ok()
         {
-            self.release(conn);
+            permit.keep(conn);
         }
     }
 
-    /// After a refused pipelined MAIL: reads the RCPT's reply (a refusal, since there is no transaction)
-    /// and pools the session if the relay answered at all. Should it have accepted the RCPT, RSET.
-    async fn drain_pipelined_rcpt(&self, mut conn: Conn) {
-        match step(self.config.timeout, conn.smtp.read_response()).await {
-            Err(StepError::Smtp(e)) if e.status().is_some() => self.release(conn),
-            Ok(_) => {
-                if step(self.config.timeout, conn.smtp.command(Rset)).await.is_ok() {
-                    self.release(conn);
-                }
+    /// After a refusal in a pipelined group: reads the `pending` replies still to come (refusals: there
+    /// is no transaction, or no recipient), then RSET (MAIL may have opened a transaction) and pools the
+    /// session if the relay answered throughout. Should the relay have accepted a command that needed
+    /// what it refused (a 354 to DATA without a recipient), the session is closed instead.
+    async fn drain_pipelined(&self, permit: &mut Permit, mut conn: Conn, pending: usize) {
+        for _ in 0..pending {
+            match step(self.config.timeout, conn.smtp.read_response()).await {
+                Err(StepError::Smtp(e)) if e.status().is_some() => {}
+                _ => return,
             }
-            Err(_) => {}
         }
-    }
-
-    fn release(&self, conn: Conn) {
-        if !conn.smtp.has_broken() {
-            self.lock_idle().push(conn);
+        if step(self.config.timeout, conn.smtp.command(Rset)).await.is_ok() {
+            permit.keep(conn);
         }
-    }
-
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
-        // The list stays consistent even if a holder panicked: every operation on it is a single push/pop.
-        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

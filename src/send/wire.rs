@@ -52,7 +52,7 @@ pub(super) fn mail_parameters(
     smtp: &AsyncSmtpConnection,
     from: Option<&Address>,
     to: &Address,
-    message: &[u8],
+    eight_bit: bool,
 ) -> Result<Vec<MailParameter>, SendError> {
     let info = smtp.server_info();
     let mut params = Vec::new();
@@ -65,7 +65,7 @@ pub(super) fn mail_parameters(
         }
         params.push(MailParameter::SmtpUtfEight);
     }
-    if !message.is_ascii() {
+    if eight_bit {
         if !info.supports_feature(Extension::EightBitMime) {
             let text = "message is not 7-bit and the relay does not offer 8BITMIME";
             return Err(SendError::new(Stage::Data, Cause::Local, None, text, false));

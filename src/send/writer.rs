@@ -8,7 +8,7 @@
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::store::{Claim, Mark, Outcome, Store};
+use crate::store::{Claim, HeldConn, Mark, Outcome, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -105,6 +105,7 @@ async fn run(
             store
         }
     };
+    let mut store = store.hold();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut marks = Vec::new();
@@ -123,7 +124,7 @@ async fn run(
                 Request::Flush(reply) => flushes.push(reply),
             }
         }
-        let result = commit(&store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await;
+        let result = commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await;
         match result {
             Ok(granted) => {
                 for (reply, ok) in mark_replies.into_iter().zip(granted) {
@@ -154,7 +155,7 @@ async fn run(
 
 /// One transaction, retried a few times on a transient database error.
 async fn commit(
-    store: &Store,
+    store: &mut HeldConn,
     owner: &str,
     clock: &dyn Clock,
     transmit_lease: Duration,

@@ -224,32 +224,8 @@ impl Store {
         dispatch!(self.qsql::materialise(campaign_id, contact_ids, upto, done, now))
     }
 
-    /// Claims up to `limit` due sends of running campaigns under `owner`'s lease.
-    pub async fn claim(
-        &self,
-        owner: &str,
-        campaign: i64,
-        limit: i64,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Claim>> {
-        dispatch!(self.qsql::claim(owner, campaign, limit, lease_until, now))
-    }
-
     pub async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
         dispatch!(self.qsql::renew_leases(owner, until))
-    }
-
-    /// One group commit of marks (each granted or not) and outcomes.
-    pub async fn write_batch(
-        &self,
-        owner: &str,
-        marks: &[Mark],
-        transmit_lease: DateTime<Utc>,
-        outcomes: &[Outcome],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<bool>> {
-        dispatch!(self.qsql::write_batch(owner, marks, transmit_lease, outcomes, now))
     }
 
     /// Gives `owner`'s claimed rows back to the queue (shutdown, pause).
@@ -300,5 +276,77 @@ impl Store {
         last_n: Option<u32>,
     ) -> Result<HashMap<i64, History>> {
         dispatch!(self.qsql::history(contact_ids, since, last_n))
+    }
+}
+
+/// One database connection held for as long as a writer runs: no pool round trip per
+/// commit (on SQLite, returning a connection to the pool is a task of its own, which a
+/// busy runtime runs late, and the next commit waits for it). A connection that fails
+/// is dropped and a fresh one taken for the next call.
+pub struct HeldConn {
+    store: Store,
+    conn: Option<Held>,
+}
+
+enum Held {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+/// Calls the same function of whichever backend the held connection is.
+macro_rules! on_held {
+    ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {{
+        let result = match $self.take().await? {
+            Held::Sqlite(c) => sqlite::qsql::$f(c, $($arg),*).await,
+            Held::Postgres(c) => postgres::qsql::$f(c, $($arg),*).await,
+        };
+        if result.is_err() {
+            $self.conn = None;
+        }
+        result
+    }};
+}
+
+impl Store {
+    /// A connection of this store's pool to hold (see [`HeldConn`]).
+    pub fn hold(&self) -> HeldConn {
+        HeldConn { store: self.clone(), conn: None }
+    }
+}
+
+impl HeldConn {
+    async fn take(&mut self) -> Result<&mut Held> {
+        if self.conn.is_none() {
+            self.conn = Some(match &self.store.backend {
+                Backend::Sqlite(pool) => Held::Sqlite(pool.acquire().await?),
+                Backend::Postgres(pool) => Held::Postgres(pool.acquire().await?),
+            });
+        }
+        Ok(self.conn.as_mut().expect("just set"))
+    }
+
+    /// Claims up to `limit` due sends of `campaign` (if it is running) under `owner`'s
+    /// lease: queued ones in order, and deferred ones whose retry time has passed.
+    pub async fn claim(
+        &mut self,
+        owner: &str,
+        campaign: i64,
+        limit: i64,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>> {
+        on_held!(self.claim(owner, campaign, limit, lease_until, now))
+    }
+
+    /// One group commit of marks (each granted or not) and outcomes.
+    pub async fn write_batch(
+        &mut self,
+        owner: &str,
+        marks: &[Mark],
+        transmit_lease: DateTime<Utc>,
+        outcomes: &[Outcome],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        on_held!(self.write_batch(owner, marks, transmit_lease, outcomes, now))
     }
 }

@@ -156,7 +156,7 @@ fn claim_from_row(r: &DbRow) -> Result<Claim> {
 /// skips rows another daemon holds locked; SQLite serialises writers, so one
 /// UPDATE … RETURNING is atomic there.
 pub(in crate::store) async fn claim(
-    pool: &Pool,
+    conn: &mut Conn,
     owner: &str,
     campaign: i64,
     limit: i64,
@@ -187,7 +187,7 @@ pub(in crate::store) async fn claim(
         .bind(now)
         .bind(campaign)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     let mut claims: Vec<Claim> = rows.iter().map(claim_from_row).collect::<Result<_>>()?;
     claims.sort_by_key(|c| c.send_id);
@@ -206,79 +206,146 @@ pub(in crate::store) async fn renew_leases(pool: &Pool, owner: &str, until: Date
     Ok(done.rows_affected())
 }
 
-/// One group commit: the marks (each granted or not, in order) and the outcomes. A batch
-/// that is one statement (the usual case under load: a few marks, or a few outcomes) runs
-/// as that statement alone, which SQLite commits by itself; a larger one runs in a
+/// One group commit: the marks (each granted or not, in order) and the outcomes. Marks
+/// and outcomes go together in one statement per chunk, so the usual batch (a few of
+/// each) is one statement that SQLite commits by itself; a larger one runs in a
 /// transaction. (On SQLite, BEGIN and COMMIT are each a round trip to the connection's
 /// thread that waits for an acknowledgement: they would double the cost of a commit.)
+/// A batch with bounces also runs in a transaction: a bounce is recorded only for an
+/// outcome that was written.
 pub(in crate::store) async fn write_batch(
-    pool: &Pool,
+    conn: &mut Conn,
     owner: &str,
     marks: &[Mark],
     transmit_lease: DateTime<Utc>,
     outcomes: &[Outcome],
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>> {
-    let statements = marks.len().div_ceil(super::CHUNK) + outcomes.len().div_ceil(OUTCOME_CHUNK);
     let bounces = outcomes.iter().any(|o| o.bounce.is_some());
-    let mut conn = pool.acquire().await?;
-    if statements <= 1 && !bounces {
-        let granted = write_marks(&mut conn, owner, marks, transmit_lease, now).await?;
-        write_outcomes(&mut conn, owner, outcomes, now).await?;
-        return Ok(granted);
+    let writes: Vec<Write> =
+        marks.iter().map(Write::Mark).chain(outcomes.iter().filter(|o| o.bounce.is_none()).map(Write::Outcome)).collect();
+    if writes.len() <= WRITE_CHUNK && !bounces {
+        let granted = write_rows(conn, owner, &writes, transmit_lease, now).await?;
+        return Ok(marks.iter().map(|m| granted.contains(&m.send_id)).collect());
     }
     let mut tx = match DIALECT {
         // Take the write lock up front, as every other SQLite writer here does.
         Dialect::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
         Dialect::Postgres => sqlx::Connection::begin(&mut *conn).await?,
     };
-    let granted = write_marks(&mut tx, owner, marks, transmit_lease, now).await?;
-    write_outcomes(&mut tx, owner, outcomes, now).await?;
+    let mut granted = std::collections::HashSet::new();
+    for chunk in writes.chunks(WRITE_CHUNK) {
+        granted.extend(write_rows(&mut tx, owner, chunk, transmit_lease, now).await?);
+    }
+    let with_bounces: Vec<Outcome> = outcomes.iter().filter(|o| o.bounce.is_some()).cloned().collect();
+    write_outcomes(&mut tx, owner, &with_bounces, now).await?;
     tx.commit().await?;
+    Ok(marks.iter().map(|m| granted.contains(&m.send_id)).collect())
+}
+
+/// One row of a group commit.
+enum Write<'a> {
+    Mark(&'a Mark),
+    Outcome(&'a Outcome),
+}
+
+/// Marks and outcomes per statement (twelve bind parameters each).
+const WRITE_CHUNK: usize = super::CHUNK / 4;
+
+/// Marks and outcomes in one statement; the ids of the marks granted.
+///
+/// A mark turns a `claimed` row this owner holds into `transmitting`, only while its
+/// campaign runs and its contact's record is the one the re-check saw; an outcome ends
+/// the row's lease with its result. (No row is both: an outcome comes after its mark's
+/// commit.)
+async fn write_rows(
+    conn: &mut Conn,
+    owner: &str,
+    rows: &[Write<'_>],
+    transmit_lease: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<i64>> {
+    let mut granted = std::collections::HashSet::new();
+    if rows.is_empty() {
+        return Ok(granted);
+    }
+    let mut qb = QueryBuilder::<Db>::new(
+        "WITH w(id, mark, seq, state, reason, attempts, due_at, relay, smtp_code, smtp_text, first_attempt_at, \
+         sent_at) AS (",
+    );
+    qb.push_values(rows, |mut b, row| match row {
+        Write::Mark(m) => {
+            b.push_bind(m.send_id)
+                .push_bind(true)
+                .push_bind(m.ledger_seq)
+                .push_bind(SendState::Transmitting.as_str())
+                .push_bind(None::<String>)
+                .push_bind(0i32)
+                .push_bind(None::<DateTime<Utc>>)
+                .push_bind(None::<String>)
+                .push_bind(None::<i32>)
+                .push_bind(None::<String>)
+                .push_bind(None::<DateTime<Utc>>)
+                .push_bind(None::<DateTime<Utc>>);
+        }
+        Write::Outcome(o) => {
+            b.push_bind(o.send_id)
+                .push_bind(false)
+                .push_bind(0i64)
+                .push_bind(o.state.as_str())
+                .push_bind(o.reason.clone())
+                .push_bind(o.attempts)
+                .push_bind(o.due_at)
+                .push_bind(o.relay.clone())
+                .push_bind(o.smtp_code)
+                .push_bind(o.smtp_text.clone())
+                .push_bind(o.first_attempt_at)
+                .push_bind((o.state == SendState::Sent).then_some(now));
+        }
+    });
+    qb.push(
+        ") UPDATE sends SET state = w.state, \
+         reason = CASE WHEN w.mark THEN sends.reason ELSE w.reason END, \
+         attempts = CASE WHEN w.mark THEN sends.attempts ELSE w.attempts END, \
+         due_at = CASE WHEN w.mark THEN sends.due_at ELSE w.due_at END, \
+         relay = COALESCE(w.relay, sends.relay), \
+         smtp_code = CASE WHEN w.mark THEN sends.smtp_code ELSE w.smtp_code END, \
+         smtp_text = CASE WHEN w.mark THEN sends.smtp_text ELSE w.smtp_text END, \
+         first_attempt_at = COALESCE(sends.first_attempt_at, w.first_attempt_at), \
+         sent_at = COALESCE(w.sent_at, sends.sent_at), \
+         lease_owner = CASE WHEN w.mark THEN sends.lease_owner END, \
+         lease_until = CASE WHEN w.mark THEN ",
+    );
+    qb.push_bind(transmit_lease).push(" END, updated_at = ").push_bind(now);
+    qb.push(" FROM w WHERE sends.id = w.id AND sends.lease_owner = ").push_bind(owner);
+    qb.push(
+        " AND (NOT w.mark OR (sends.state = 'claimed' \
+           AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
+           AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = w.seq)))",
+    );
+    // No RETURNING: rows come back one message each from SQLite's thread. Nearly always
+    // every row is written; only when some were not, ask which marks were granted (a row
+    // this owner holds as `transmitting` can only have been granted just now).
+    let done = qb.build().execute(&mut *conn).await?.rows_affected();
+    let marks = rows.iter().filter_map(|r| match r {
+        Write::Mark(m) => Some(m.send_id),
+        Write::Outcome(_) => None,
+    });
+    if done == rows.len() as u64 {
+        granted.extend(marks);
+    } else if marks.clone().next().is_some() {
+        let mut q = QueryBuilder::<Db>::new("SELECT id FROM sends WHERE state = 'transmitting' AND lease_owner = ");
+        q.push_bind(owner).push(" AND id");
+        push_in(&mut q, marks);
+        for row in q.build().fetch_all(&mut *conn).await? {
+            granted.insert(row.try_get::<i64, _>(0)?);
+        }
+    }
     Ok(granted)
 }
 
 /// Outcomes per statement (ten bind parameters each).
 const OUTCOME_CHUNK: usize = super::CHUNK / 4;
-
-/// The "transmitting" marks, one statement per chunk; whether each was granted, in order.
-async fn write_marks(
-    conn: &mut Conn,
-    owner: &str,
-    marks: &[Mark],
-    transmit_lease: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Vec<bool>> {
-    let mut granted_ids = std::collections::HashSet::new();
-    for chunk in marks.chunks(super::CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new("WITH m(id, seq) AS (");
-        qb.push_values(chunk, |mut b, m| {
-            b.push_bind(m.send_id).push_bind(m.ledger_seq);
-        });
-        qb.push(") UPDATE sends SET state = 'transmitting', lease_until = ").push_bind(transmit_lease);
-        qb.push(", updated_at = ").push_bind(now);
-        qb.push(" FROM m WHERE sends.id = m.id AND sends.state = 'claimed' AND sends.lease_owner = ").push_bind(owner);
-        qb.push(
-            " AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
-             AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = m.seq)",
-        );
-        // No RETURNING: rows come back one message each from SQLite's thread. Nearly
-        // always every mark is granted; only when some were not, ask which (a row this
-        // owner holds as `transmitting` can only have been granted just now).
-        let done = qb.build().execute(&mut *conn).await?.rows_affected();
-        if done == chunk.len() as u64 {
-            granted_ids.extend(chunk.iter().map(|m| m.send_id));
-        } else if done > 0 {
-            let mut q = QueryBuilder::<Db>::new("SELECT id FROM sends WHERE state = 'transmitting' AND lease_owner = ");
-            q.push_bind(owner).push(" AND id");
-            push_in(&mut q, chunk.iter().map(|m| m.send_id));
-            for row in q.build().fetch_all(&mut *conn).await? {
-                granted_ids.insert(row.try_get::<i64, _>(0)?);
-            }
-        }
-    }
-    Ok(marks.iter().map(|m| granted_ids.contains(&m.send_id)).collect())
-}
 
 /// The outcomes, one statement per chunk; each ends its row's lease. A bounce is
 /// recorded only for an outcome that was written (lease still held), so a batch with

@@ -147,6 +147,7 @@ struct Shared {
     max_seen: AtomicUsize,
     total: AtomicU64,
     refused: AtomicU64,
+    pipelined_after_data: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -199,6 +200,12 @@ impl FakeSmtp {
     /// Number of accepted messages.
     pub fn count(&self) -> usize {
         lock(&self.shared.received).len()
+    }
+
+    /// Messages whose final dot arrived with more commands behind it in the same read (a client
+    /// pipelining the next transaction behind the content).
+    pub fn pipelined_after_data(&self) -> u64 {
+        self.shared.pipelined_after_data.load(Ordering::SeqCst)
     }
 
     /// Command verbs received so far (`EHLO`, `MAIL`, `RCPT`, `DATA`, `RSET`, `NOOP`, ...), all sessions.

@@ -234,11 +234,25 @@ async fn negative_reply_after_data_is_definite_and_keeps_the_connection() {
 
 #[tokio::test]
 async fn before_data_false_sends_nothing() {
+    // A pipelining relay has said 354 to DATA (sent with MAIL and RCPT) by the time the hook runs:
+    // the only clean way out is to close the session without the final ".".
     let fake = FakeSmtp::start(Behaviour::default()).await;
     let relay = relay(&fake, 1);
     let err = relay.send("news@herald.test", "a@example.com", &message(1), || async { false }).await.unwrap_err();
     assert_eq!((err.stage, err.cause), (Stage::Aborted, Cause::Aborted));
     assert!(!err.is_permanent() && !err.is_transient() && !err.reached_data);
+    assert_eq!(relay.open_connections(), 0, "the session in the data phase is closed");
+    send(&relay, "a@example.com").await.unwrap();
+    assert_eq!(fake.count(), 1, "only the second message arrived");
+    assert_eq!(fake.connections_total(), 2);
+}
+
+#[tokio::test]
+async fn before_data_false_resets_a_session_that_does_not_pipeline() {
+    let fake = FakeSmtp::start(Behaviour { no_pipelining: true, ..Behaviour::default() }).await;
+    let relay = relay(&fake, 1);
+    let err = relay.send("news@herald.test", "a@example.com", &message(1), || async { false }).await.unwrap_err();
+    assert_eq!((err.stage, err.cause), (Stage::Aborted, Cause::Aborted));
     assert_eq!(fake.count(), 0);
     let commands = fake.commands();
     assert_eq!(count(&commands, "DATA"), 0);
@@ -390,4 +404,106 @@ async fn implicit_tls_to_a_plain_server_fails_at_connect() {
     assert_eq!(err.stage, Stage::Connect, "{err}");
     assert!(err.is_transient() && err.is_relay_level(), "{err:?}");
     assert_eq!(fake.count(), 0);
+}
+
+/// The content of message `n`'s reply, and the recipient the server recorded for it.
+fn queued_as(reply: &str) -> String {
+    reply.rsplit(' ').next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn waiting_senders_are_pipelined_behind_the_message_on_one_session() {
+    let fake = FakeSmtp::start(Behaviour::default()).await;
+    let relay = relay(&fake, 1);
+    let send_n = |n: usize| {
+        let relay = &relay;
+        async move { relay.send("news@herald.test", &format!("r{n}@example.com"), &message(n), || async { true }).await }
+    };
+    // The first takes the one session; the other three wait in line and each has its MAIL, RCPT
+    // and DATA written behind the previous message's final dot.
+    let (a, b, c, d) = tokio::join!(send_n(1), send_n(2), send_n(3), send_n(4));
+    let replies: Vec<String> = [a, b, c, d].into_iter().map(|r| queued_as(&r.expect("sent").reply)).collect();
+    let received = fake.received();
+    assert_eq!(received.len(), 4);
+    assert_eq!(fake.connections_total(), 1);
+    for (n, (reply, got)) in replies.iter().zip(&received).enumerate() {
+        // Each sender read its own replies: the n-th message is the n-th sender's, and its
+        // reply names the n-th queue id.
+        assert_eq!(got.to, vec![format!("r{}@example.com", n + 1)]);
+        assert!(String::from_utf8_lossy(&got.data).contains(&format!("Subject: n{}", n + 1)));
+        assert_eq!(*reply, format!("FAKE{}", n + 1), "replies {replies:?}");
+    }
+    let commands = fake.commands();
+    assert_eq!((count(&commands, "MAIL"), count(&commands, "DATA"), count(&commands, "RSET")), (4, 4, 0));
+    assert_eq!(fake.pipelined_after_data(), 3, "the next transaction came with each message but the last");
+}
+
+#[tokio::test]
+async fn a_refused_recipient_pipelined_behind_a_message_leaves_the_session_usable() {
+    let rule = Rule::rcpt(Matcher::Address("bad@example.com".into()), 550, "5.1.1 <bad@example.com> User unknown");
+    let fake = FakeSmtp::start(Behaviour { rules: vec![rule], ..Behaviour::default() }).await;
+    let relay = relay(&fake, 1);
+    let (a, bad, c) =
+        tokio::join!(send(&relay, "a@example.com"), send(&relay, "bad@example.com"), send(&relay, "c@example.com"));
+    assert!(a.is_ok() && c.is_ok(), "{a:?} {c:?}");
+    let err = bad.unwrap_err();
+    assert_eq!((err.stage, err.code), (Stage::Rcpt, Some(550)));
+    assert_eq!(fake.count(), 2);
+    assert_eq!(fake.connections_total(), 1, "the session carried on after the refusal");
+}
+
+#[tokio::test]
+async fn a_session_lost_after_the_dot_sends_the_next_in_line_to_a_new_one() {
+    let behaviour =
+        Behaviour { drop_before_data_reply: Matcher::Address("a@example.com".into()), ..Behaviour::default() };
+    let fake = FakeSmtp::start(behaviour).await;
+    let relay = relay(&fake, 1);
+    let (a, b) = tokio::join!(send(&relay, "a@example.com"), send(&relay, "b@example.com"));
+    let err = a.unwrap_err();
+    assert!(err.reached_data && err.is_ambiguous(), "{err:?}");
+    b.expect("the next sender opens a new session");
+    assert_eq!(fake.count(), 1);
+    assert_eq!(fake.connections_total(), 2);
+    assert!(relay.open_connections() <= 1);
+}
+
+#[tokio::test]
+async fn a_sender_that_stops_waiting_does_not_hold_up_the_line() {
+    let fake = FakeSmtp::start(Behaviour::default()).await;
+    let relay = relay(&fake, 1);
+    // b gives up while a is still before its DATA: a's message goes alone, the session stays open.
+    let slow_hook = || async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        true
+    };
+    let first = message(1);
+    let (a, gave_up) = tokio::join!(
+        relay.send("news@herald.test", "a@example.com", &first, slow_hook),
+        tokio::time::timeout(Duration::from_millis(50), send(&relay, "b@example.com"))
+    );
+    a.expect("sent");
+    assert!(gave_up.is_err(), "b stopped waiting");
+    send(&relay, "c@example.com").await.expect("the session is free again");
+    assert_eq!(fake.count(), 2);
+    assert_eq!(fake.connections_total(), 1);
+    assert_eq!(fake.pipelined_after_data(), 0, "nobody was waiting when a's message went");
+}
+
+#[tokio::test]
+async fn a_sender_that_stops_waiting_after_its_commands_went_out_gets_nothing_sent() {
+    let fake =
+        FakeSmtp::start(Behaviour { data_reply_delay: Duration::from_millis(300), ..Behaviour::default() }).await;
+    let relay = relay(&fake, 1);
+    // b's MAIL, RCPT and DATA go out behind a's message, then b gives up: the session, in the
+    // middle of b's transaction, is closed; b's message never went.
+    let (a, gave_up) = tokio::join!(
+        send(&relay, "a@example.com"),
+        tokio::time::timeout(Duration::from_millis(100), send(&relay, "b@example.com"))
+    );
+    a.expect("sent");
+    assert!(gave_up.is_err(), "b stopped waiting");
+    send(&relay, "c@example.com").await.expect("a new session");
+    let to: Vec<Vec<String>> = fake.received().into_iter().map(|r| r.to).collect();
+    assert_eq!(to, vec![vec!["a@example.com".to_owned()], vec!["c@example.com".to_owned()]]);
+    assert_eq!(fake.connections_total(), 2);
 }

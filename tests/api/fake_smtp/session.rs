@@ -179,6 +179,9 @@ impl Session {
                 return Ok(Next::Close);
             }
             if line == b".\r\n" || line == b".\n" {
+                if !self.stream.buffer().is_empty() {
+                    self.shared.pipelined_after_data.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 break;
             }
             // Dot-unstuffing: a leading dot was doubled by the client.
