@@ -5,7 +5,7 @@
 use super::dns::DomainStatus;
 use super::engine::{CampaignCtx, Shared};
 use super::reply::{ReplyClass, classify};
-use super::send_error::{SendError, Stage};
+use super::send_error::{Accepted, SendError, Stage};
 use crate::config::OnDoubt;
 use crate::consent::policy::{EligibleRecipient, Facts};
 use crate::domain::{BounceKind, Contact, SendState};
@@ -25,14 +25,14 @@ pub struct Loaded {
 /// Runs one attempt and hands its outcome to the writer.
 pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, loaded: Option<Loaded>) {
     let contact_id = loaded.as_ref().and_then(|l| l.contact.id);
-    let outcome = decide(shared, ctx, &claim, loaded).await;
+    let (outcome, recorded) = decide(shared, ctx, &claim, loaded).await;
     shared.metrics.count(outcome.state);
     // The send-time reply is kept on the send itself; the evidence names it by its code.
     let send = Some((ctx.campaign.name.as_str(), claim.send_id));
     let evidence = outcome.bounce.as_ref().map(|b| {
         crate::feedback::rules::bounce_evidence(b.kind, &b.source, b.status.as_deref(), b.reason.as_deref(), None, send)
     });
-    if let Err(e) = shared.writer.record(outcome).await {
+    if !recorded && let Err(e) = shared.writer.record(outcome) {
         tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
         return;
     }
@@ -49,12 +49,29 @@ pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, loaded: Optio
     }
 }
 
-async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> Outcome {
+/// The outcome of the attempt, and whether it has been handed to the writer already.
+async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> (Outcome, bool) {
+    match try_send(shared, ctx, claim, loaded).await {
+        Tried::Recorded(o) => (o, true),
+        Tried::Decided(o) => (o, false),
+    }
+}
+
+enum Tried {
+    /// Handed to the writer when the relay replied to the content, before the session went on
+    /// to the next message (so that at most one send per session is ever `transmitting`).
+    Recorded(Outcome),
+    /// Decided without the content going out.
+    Decided(Outcome),
+}
+
+async fn try_send(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> Tried {
+    use Tried::Decided;
     let now = shared.app.clock.now();
     let attempts = claim.attempts;
     let Some(loaded) = loaded else {
         // The contact row is gone (it cannot be: erasure keeps the row); never send blind.
-        return skipped(claim, "erased");
+        return Decided(skipped(claim, "erased"));
     };
     let c = &ctx.campaign;
     let mut facts = Facts::of(&loaded.contact, loaded.suppressed, &c.lists, &ctx.lists, c.purpose.as_ref());
@@ -63,7 +80,7 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Optio
     facts.recent_engaged = loaded.history.recent_engaged;
     let recipient = match EligibleRecipient::check(&c.policy, loaded.contact, &facts) {
         Ok(r) => r,
-        Err(reason) => return skipped(claim, reason.as_str()),
+        Err(reason) => return Decided(skipped(claim, reason.as_str())),
     };
     let rendered = match ctx.renderer.render(&recipient, claim.send_id, now) {
         Ok(r) => r,
@@ -71,7 +88,7 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Optio
             tracing::error!(send_id = claim.send_id, error = %e, "rendering failed");
             let mut o = Outcome::bare(claim.send_id, SendState::Failed, attempts);
             o.reason = Some(format!("render: {e}"));
-            return o;
+            return Decided(o);
         }
     };
     let domain = recipient.contact().email.domain().to_owned();
@@ -88,10 +105,10 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Optio
                 diagnostic: None,
                 source: "dns".into(),
             });
-            return o;
+            return Decided(o);
         }
         DomainStatus::Transient(why) => {
-            return retry_or_fail(shared, claim, now, None, format!("DNS look-up failed: {why}"));
+            return Decided(retry_or_fail(shared, claim, now, None, format!("DNS look-up failed: {why}")));
         }
     }
 
@@ -103,6 +120,9 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Optio
     let mark = Mark { send_id: claim.send_id, ledger_seq: loaded.ledger_seq };
     let writer = shared.writer.clone();
     let granted = std::sync::atomic::AtomicBool::new(false);
+    let relay_name = shared.mailer.relay_name(relay);
+    let first = claim.first_attempt_at;
+    let handed = std::sync::Mutex::new(None);
     let result = shared
         .mailer
         .deliver(
@@ -116,29 +136,52 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Optio
                 granted.store(ok, std::sync::atomic::Ordering::SeqCst);
                 ok
             },
+            |result| {
+                let o = after_content(shared, ctx, claim, &domain, result, &relay_name, first);
+                if let Err(e) = shared.writer.record(o.clone()) {
+                    tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
+                }
+                *handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(o);
+            },
         )
         .await;
-    let now = shared.app.clock.now();
-    let relay_name = shared.mailer.relay_name(relay);
-    let first = claim.first_attempt_at.or(Some(now));
-    let mut o = match result {
-        Ok(accepted) => {
-            let mut o = Outcome::bare(claim.send_id, SendState::Sent, attempts + 1);
-            o.smtp_code = Some(250);
-            o.smtp_text = Some(truncate(&accepted.reply));
-            o
-        }
+    if let Some(o) = handed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        return Tried::Recorded(o);
+    }
+    match result {
         // The mark was refused (the contact changed, the campaign stopped, or the lease
         // was lost): nothing was sent. Back to the queue; the next claim re-checks.
         Err(e) if e.stage == Stage::Aborted && !granted.load(std::sync::atomic::Ordering::SeqCst) => {
             let mut o = Outcome::bare(claim.send_id, SendState::Queued, attempts);
             o.reason = Some("re-check before DATA".into());
-            return o;
+            Decided(o)
         }
-        Err(e) => failure(shared, ctx, claim, &domain, e, now),
+        result => Decided(after_content(shared, ctx, claim, &domain, &result, &relay_name, first)),
+    }
+}
+
+/// The outcome of an attempt that reached the relay.
+fn after_content(
+    shared: &Shared,
+    ctx: &CampaignCtx,
+    claim: &Claim,
+    domain: &str,
+    result: &Result<Accepted, SendError>,
+    relay_name: &str,
+    first: Option<DateTime<Utc>>,
+) -> Outcome {
+    let now = shared.app.clock.now();
+    let mut o = match result {
+        Ok(accepted) => {
+            let mut o = Outcome::bare(claim.send_id, SendState::Sent, claim.attempts + 1);
+            o.smtp_code = Some(250);
+            o.smtp_text = Some(truncate(&accepted.reply));
+            o
+        }
+        Err(e) => failure(shared, ctx, claim, domain, e, now),
     };
-    o.relay = Some(relay_name);
-    o.first_attempt_at = first;
+    o.relay = Some(relay_name.to_owned());
+    o.first_attempt_at = first.or(Some(now));
     o
 }
 
@@ -147,7 +190,7 @@ fn failure(
     ctx: &CampaignCtx,
     claim: &Claim,
     domain: &str,
-    e: SendError,
+    e: &SendError,
     now: DateTime<Utc>,
 ) -> Outcome {
     let code = e.code;

@@ -315,10 +315,7 @@ impl Engine {
                     // pause it with the reason; its claims go back to the queue.
                     shared.pause(campaign_id, format!("cannot prepare the campaign: {e}"));
                     for c in claims {
-                        shared
-                            .writer
-                            .record(crate::store::Outcome::bare(c.send_id, SendState::Queued, c.attempts))
-                            .await?;
+                        shared.writer.record(crate::store::Outcome::bare(c.send_id, SendState::Queued, c.attempts))?;
                     }
                     continue;
                 }

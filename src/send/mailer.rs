@@ -130,8 +130,10 @@ impl Mailer {
     }
 
     /// Sends one message through relay `relay` (MAIL, RCPT, `before_data`, DATA); `id`
-    /// names the outbox file.
-    pub async fn deliver<F, Fut>(
+    /// names the outbox file. `after_reply` gets the result once the content went out and
+    /// before the session serves another message (see [`SmtpRelay::send_and_then`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn deliver<F, Fut, A>(
         &self,
         relay: usize,
         id: &str,
@@ -139,18 +141,34 @@ impl Mailer {
         rcpt: &str,
         message: &[u8],
         before_data: F,
+        after_reply: A,
     ) -> std::result::Result<Accepted, SendError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = bool>,
+        A: FnOnce(&std::result::Result<Accepted, SendError>),
     {
         match &self.transport {
             Transport::Relays(relays) => {
-                relays[relay % relays.len()].1.send(envelope_from, rcpt, message, before_data).await
+                relays[relay % relays.len()]
+                    .1
+                    .send_and_then(envelope_from, rcpt, message, before_data, after_reply)
+                    .await
             }
             Transport::Outbox { outbox, slots, .. } => {
                 let _slot = slots.acquire().await.expect("the outbox semaphore is never closed");
-                outbox.send(id, envelope_from, rcpt, message, before_data).await
+                let written = std::sync::atomic::AtomicBool::new(false);
+                let result = outbox
+                    .send(id, envelope_from, rcpt, message, || async {
+                        let go = before_data().await;
+                        written.store(go, Ordering::SeqCst);
+                        go
+                    })
+                    .await;
+                if written.load(Ordering::SeqCst) {
+                    after_reply(&result);
+                }
+                result
             }
         }
     }

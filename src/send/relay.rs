@@ -354,6 +354,26 @@ impl SmtpRelay {
         F: FnOnce() -> Fut,
         Fut: Future<Output = bool>,
     {
+        self.send_and_then(envelope_from, rcpt, message, before_data, |_| {}).await
+    }
+
+    /// [`SmtpRelay::send`], calling `after_reply` with the result as soon as the content went out and the
+    /// relay replied to it (or did not), before the session passes to another sender: what the caller
+    /// records there comes before anything the next sender on this session records. Not called when the
+    /// content never went out.
+    pub async fn send_and_then<F, Fut, A>(
+        &self,
+        envelope_from: &str,
+        rcpt: &str,
+        message: &[u8],
+        before_data: F,
+        after_reply: A,
+    ) -> Result<Accepted, SendError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = bool>,
+        A: FnOnce(&Result<Accepted, SendError>),
+    {
         let (from, to) = parse_envelope(envelope_from, rcpt)?;
         let eight_bit = !message.is_ascii();
         let (mut permit, given) = self.acquire(&from, &to, eight_bit).await?;
@@ -382,7 +402,7 @@ impl SmtpRelay {
         // when one is waiting and the relay pipelines.
         let Some(mut raw) = dot_stuffed(message) else {
             let sent = step(limit, conn.smtp.message(message)).await;
-            return self.finish(&mut permit, conn, sent, None);
+            return self.finish(&mut permit, conn, sent, None, after_reply);
         };
         let next = if conn.pipelining { self.sessions.next_waiter() } else { None };
         let next = match next {
@@ -402,22 +422,24 @@ impl SmtpRelay {
             None => None,
         };
         let sent = step(limit, conn.smtp.command(Raw(&raw))).await;
-        self.finish(&mut permit, conn, sent, next)
+        self.finish(&mut permit, conn, sent, next, after_reply)
     }
 
-    /// The reply to the final "." is in: the outcome, and the session passed on (to `next`, whose commands
-    /// followed the message, or to the pool) if it can carry another transaction.
+    /// The reply to the final "." is in: the outcome (first to `after_reply`), and the session passed on
+    /// (to `next`, whose commands followed the message, or to the pool) if it can carry another transaction.
     fn finish(
         &self,
         permit: &mut Permit,
         conn: Conn,
         sent: Result<Response, StepError>,
         next: Option<Waiter>,
+        after_reply: impl FnOnce(&Result<Accepted, SendError>),
     ) -> Result<Accepted, SendError> {
         let result = match sent {
             Ok(response) => Ok(Accepted { reply: reply_text(&response) }),
             Err(failure) => Err(classify(Stage::Data, failure, true)),
         };
+        after_reply(&result);
         // A negative reply to the final dot ends the transaction; the session is clean.
         let usable = match &result {
             Ok(_) => true,

@@ -31,9 +31,13 @@ struct ClaimRequest {
 }
 
 /// Handle to the writer task; cheap to clone.
+///
+/// The queue is unbounded so that an outcome can be handed over without waiting (see
+/// [`Writer::record`]); what is in it is bounded by the attempts in flight, each of which
+/// hands over at most one mark and one outcome.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Request>,
+    tx: mpsc::UnboundedSender<Request>,
 }
 
 impl Writer {
@@ -45,7 +49,7 @@ impl Writer {
         clock: Arc<dyn Clock>,
         transmit_lease: Duration,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(store, owner, clock, transmit_lease, rx));
         (Writer { tx }, task)
     }
@@ -54,7 +58,7 @@ impl Writer {
     /// campaign no longer running, or the contact's record changed since the check).
     pub async fn mark(&self, mark: Mark) -> Result<bool> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Mark(mark, tx)).await.map_err(|_| closed())?;
+        self.tx.send(Request::Mark(mark, tx)).map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -70,19 +74,21 @@ impl Writer {
     ) -> Result<Vec<Claim>> {
         let (tx, rx) = oneshot::channel();
         let request = ClaimRequest { campaign, limit, lease_until, now };
-        self.tx.send(Request::Claim(request, tx)).await.map_err(|_| closed())?;
+        self.tx.send(Request::Claim(request, tx)).map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 
-    /// Records an outcome with the next commit.
-    pub async fn record(&self, outcome: Outcome) -> Result<()> {
-        self.tx.send(Request::Outcome(Box::new(outcome))).await.map_err(|_| closed())
+    /// Records an outcome with the next commit. It goes in the queue at once: anything handed
+    /// over after it (such as the mark of the next message on the same session) is committed
+    /// with it or later, never before.
+    pub fn record(&self, outcome: Outcome) -> Result<()> {
+        self.tx.send(Request::Outcome(Box::new(outcome))).map_err(|_| closed())
     }
 
     /// Waits until everything sent before is committed.
     pub async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Flush(tx)).await.map_err(|_| closed())?;
+        self.tx.send(Request::Flush(tx)).map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 }
@@ -96,7 +102,7 @@ async fn run(
     owner: String,
     clock: Arc<dyn Clock>,
     transmit_lease: Duration,
-    mut rx: mpsc::Receiver<Request>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
 ) {
     let store = match store.dedicated().await {
         Ok(own) => own,
