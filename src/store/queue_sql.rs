@@ -225,7 +225,7 @@ pub(in crate::store) async fn write_batch(
     let writes: Vec<Write> =
         marks.iter().map(Write::Mark).chain(outcomes.iter().filter(|o| o.bounce.is_none()).map(Write::Outcome)).collect();
     if writes.len() <= WRITE_CHUNK && !bounces {
-        let granted = write_rows(conn, owner, &writes, transmit_lease, now).await?;
+        let granted = write_rows(conn, owner, &writes, transmit_lease, now).await?.granted;
         return Ok(marks.iter().map(|m| granted.contains(&m.send_id)).collect());
     }
     let mut tx = match DIALECT {
@@ -235,10 +235,17 @@ pub(in crate::store) async fn write_batch(
     };
     let mut granted = std::collections::HashSet::new();
     for chunk in writes.chunks(WRITE_CHUNK) {
-        granted.extend(write_rows(&mut tx, owner, chunk, transmit_lease, now).await?);
+        granted.extend(write_rows(&mut tx, owner, chunk, transmit_lease, now).await?.granted);
     }
-    let with_bounces: Vec<Outcome> = outcomes.iter().filter(|o| o.bounce.is_some()).cloned().collect();
-    write_outcomes(&mut tx, owner, &with_bounces, now).await?;
+    // A bounce is recorded only for an outcome that was written (its lease still held):
+    // one statement each (bounces are rare), to know which.
+    for o in outcomes {
+        if let Some(b) = &o.bounce
+            && write_rows(&mut tx, owner, &[Write::Outcome(o)], transmit_lease, now).await?.rows == 1
+        {
+            insert_bounce(&mut tx, o.send_id, b, now).await?;
+        }
+    }
     tx.commit().await?;
     Ok(marks.iter().map(|m| granted.contains(&m.send_id)).collect())
 }
@@ -252,7 +259,14 @@ enum Write<'a> {
 /// Marks and outcomes per statement (twelve bind parameters each).
 const WRITE_CHUNK: usize = super::CHUNK / 4;
 
-/// Marks and outcomes in one statement; the ids of the marks granted.
+/// What one statement of a group commit wrote.
+struct Written {
+    rows: u64,
+    /// The marks granted.
+    granted: std::collections::HashSet<i64>,
+}
+
+/// Marks and outcomes in one statement.
 ///
 /// A mark turns a `claimed` row this owner holds into `transmitting`, only while its
 /// campaign runs and its contact's record is the one the re-check saw; an outcome ends
@@ -264,10 +278,10 @@ async fn write_rows(
     rows: &[Write<'_>],
     transmit_lease: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<std::collections::HashSet<i64>> {
+) -> Result<Written> {
     let mut granted = std::collections::HashSet::new();
     if rows.is_empty() {
-        return Ok(granted);
+        return Ok(Written { rows: 0, granted });
     }
     let mut qb = QueryBuilder::<Db>::new(
         "WITH w(id, mark, seq, state, reason, attempts, due_at, relay, smtp_code, smtp_text, first_attempt_at, \
@@ -341,53 +355,7 @@ async fn write_rows(
             granted.insert(row.try_get::<i64, _>(0)?);
         }
     }
-    Ok(granted)
-}
-
-/// Outcomes per statement (ten bind parameters each).
-const OUTCOME_CHUNK: usize = super::CHUNK / 4;
-
-/// The outcomes, one statement per chunk; each ends its row's lease. A bounce is
-/// recorded only for an outcome that was written (lease still held), so a batch with
-/// bounces must run in a transaction.
-async fn write_outcomes(conn: &mut Conn, owner: &str, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<()> {
-    for chunk in outcomes.chunks(OUTCOME_CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new(
-            "WITH o(id, state, reason, attempts, due_at, relay, smtp_code, smtp_text, first_attempt_at, sent_at) AS (",
-        );
-        qb.push_values(chunk, |mut b, o| {
-            b.push_bind(o.send_id)
-                .push_bind(o.state.as_str())
-                .push_bind(o.reason.clone())
-                .push_bind(o.attempts)
-                .push_bind(o.due_at)
-                .push_bind(o.relay.clone())
-                .push_bind(o.smtp_code)
-                .push_bind(o.smtp_text.clone())
-                .push_bind(o.first_attempt_at)
-                .push_bind((o.state == SendState::Sent).then_some(now));
-        });
-        qb.push(
-            ") UPDATE sends SET state = o.state, reason = o.reason, attempts = o.attempts, due_at = o.due_at, \
-             relay = COALESCE(o.relay, sends.relay), smtp_code = o.smtp_code, smtp_text = o.smtp_text, \
-             first_attempt_at = COALESCE(sends.first_attempt_at, o.first_attempt_at), \
-             sent_at = COALESCE(o.sent_at, sends.sent_at), lease_owner = NULL, lease_until = NULL, updated_at = ",
-        );
-        qb.push_bind(now).push(" FROM o WHERE sends.id = o.id AND sends.lease_owner = ").push_bind(owner);
-        if !chunk.iter().any(|o| o.bounce.is_some()) {
-            qb.build().execute(&mut *conn).await?;
-            continue;
-        }
-        qb.push(" RETURNING sends.id");
-        let updated: std::collections::HashSet<i64> =
-            qb.build().fetch_all(&mut *conn).await?.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
-        for o in chunk {
-            if let (Some(b), true) = (&o.bounce, updated.contains(&o.send_id)) {
-                insert_bounce(conn, o.send_id, b, now).await?;
-            }
-        }
-    }
-    Ok(())
+    Ok(Written { rows: done, granted })
 }
 
 async fn insert_bounce(conn: &mut Conn, send_id: i64, b: &BounceRecord, now: DateTime<Utc>) -> Result<()> {
