@@ -17,6 +17,7 @@ pub mod relay;
 pub mod reply;
 pub mod retry;
 pub mod send_error;
+mod sessions;
 pub mod throttle;
 mod wire;
 pub mod writer;

@@ -12,11 +12,10 @@
 //! are siblings and refer to each other through `super::`. What goes on the wire besides lettre's commands (the
 //! envelope checks, MAIL parameters, pipelined and dot-stuffed text) is in `wire.rs`.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::Address;
@@ -26,9 +25,10 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 
 pub use super::send_error::{Accepted, Cause, SendError, Stage};
+use super::sessions::{Given, Permit, Sessions, Waiter};
 use super::wire::{Raw, dot_stuffed, mail_parameters, parse_envelope};
 
 /// How the connection to the relay is secured.
@@ -96,10 +96,11 @@ pub enum RelayConfigError {
 }
 
 /// An open session; the guard keeps [`SmtpRelay::open_connections`] exact however the session ends.
-struct Conn {
-    smtp: AsyncSmtpConnection,
-    /// The relay offers PIPELINING (RFC 2920): MAIL and RCPT go in one write.
-    pipelining: bool,
+pub(super) struct Conn {
+    pub(super) smtp: AsyncSmtpConnection,
+    /// The relay offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write, and the next
+    /// transaction's commands may follow a message's final ".".
+    pub(super) pipelining: bool,
     _live: LiveGuard,
 }
 
@@ -173,136 +174,6 @@ pub struct SmtpRelay {
     live: Arc<AtomicUsize>,
 }
 
-/// The permits, the idle sessions and the senders waiting for a session.
-struct Sessions {
-    state: Mutex<SessionState>,
-}
-
-struct SessionState {
-    idle: Vec<Conn>,
-    /// Permits no sender holds.
-    free: usize,
-    waiting: VecDeque<Waiter>,
-}
-
-/// A sender waiting for a session, with its envelope so that another sender can pipeline its commands.
-struct Waiter {
-    from: Option<Address>,
-    to: Address,
-    eight_bit: bool,
-    tx: oneshot::Sender<Handoff>,
-}
-
-/// What a waiting sender is given: a permit, and a session in one of three states.
-struct Handoff {
-    permit: Permit,
-    session: Given,
-}
-
-enum Given {
-    /// No session: open one.
-    None,
-    /// An idle session (no transaction).
-    Idle(Conn),
-    /// A session on which this sender's MAIL, RCPT and DATA went out behind the previous message: their
-    /// replies are still to be read.
-    Pipelined(Conn),
-}
-
-/// The right to use one session, held for one send. Dropped, it passes to the first sender in line, with
-/// the session put in it by [`Permit::keep`] (if any), or goes back to the pool.
-struct Permit {
-    sessions: Arc<Sessions>,
-    held: bool,
-    conn: Option<Conn>,
-}
-
-impl Permit {
-    /// The session is clean (no transaction open) and goes with this permit when it is released.
-    fn keep(&mut self, conn: Conn) {
-        if !conn.smtp.has_broken() {
-            self.conn = Some(conn);
-        }
-    }
-
-    /// Passes this permit (and nothing else) to `waiter` with `session`; false, with the permit still
-    /// held here, if the waiter has gone.
-    fn pass(&mut self, waiter: Waiter, session: Given) -> bool {
-        let handoff = Handoff { permit: Permit { sessions: self.sessions.clone(), held: true, conn: None }, session };
-        match waiter.tx.send(handoff) {
-            Ok(()) => {
-                self.held = false;
-                true
-            }
-            Err(mut back) => {
-                back.permit.held = false;
-                false
-            }
-        }
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        if self.held {
-            self.sessions.give(self.conn.take());
-        }
-    }
-}
-
-impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, SessionState> {
-        // The state stays consistent even if a holder panicked: no operation on it can fail half-way.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// A permit comes back: to the first sender still waiting (with `conn`), or to the pool.
-    fn give(self: &Arc<Self>, mut conn: Option<Conn>) {
-        loop {
-            let waiter = {
-                let mut state = self.lock();
-                match state.waiting.pop_front() {
-                    Some(w) => w,
-                    None => {
-                        if let Some(c) = conn {
-                            state.idle.push(c);
-                        }
-                        state.free += 1;
-                        return;
-                    }
-                }
-            };
-            let session = conn.take().map_or(Given::None, Given::Idle);
-            let handoff = Handoff { permit: Permit { sessions: self.clone(), held: true, conn: None }, session };
-            match waiter.tx.send(handoff) {
-                Ok(()) => return,
-                Err(mut back) => {
-                    back.permit.held = false;
-                    if let Given::Idle(c) = std::mem::replace(&mut back.session, Given::None) {
-                        conn = Some(c);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The first sender still waiting, taken out of the line.
-    fn next_waiter(&self) -> Option<Waiter> {
-        let mut state = self.lock();
-        while let Some(w) = state.waiting.pop_front() {
-            if !w.tx.is_closed() {
-                return Some(w);
-            }
-        }
-        None
-    }
-
-    /// Puts a waiter back at the head of the line.
-    fn requeue(&self, waiter: Waiter) {
-        self.lock().waiting.push_front(waiter);
-    }
-}
-
 impl SmtpRelay {
     /// Checks the configuration and builds the TLS settings; opens no connection yet.
     pub fn new(config: RelayConfig) -> Result<Self, RelayConfigError> {
@@ -322,8 +193,7 @@ impl SmtpRelay {
         }
         let hello = config.hello_name.clone().map_or_else(ClientId::default, ClientId::Domain);
         let credentials = config.credentials.clone().map(|(user, pass)| Credentials::new(user, pass));
-        let state = SessionState { idle: Vec::new(), free: config.max_connections, waiting: VecDeque::new() };
-        let sessions = Arc::new(Sessions { state: Mutex::new(state) });
+        let sessions = Sessions::new(config.max_connections);
         Ok(Self { config, hello, tls, credentials, sessions, live: Arc::default() })
     }
 
@@ -376,7 +246,7 @@ impl SmtpRelay {
     {
         let (from, to) = parse_envelope(envelope_from, rcpt)?;
         let eight_bit = !message.is_ascii();
-        let (mut permit, given) = self.acquire(&from, &to, eight_bit).await?;
+        let (mut permit, given) = self.sessions.acquire(&from, &to, eight_bit).await?;
         let (mut conn, in_data) = self.start_transaction(&mut permit, given, from, to, eight_bit).await?;
         let limit = self.config.timeout;
 
@@ -449,12 +319,12 @@ impl SmtpRelay {
             // The next sender's commands are on this session: it reads their replies. If it has gone
             // meanwhile, the session (with commands in flight) is closed.
             Some(waiter) if usable && !conn.smtp.has_broken() => {
-                let _ = permit.pass(waiter, Given::Pipelined(conn));
+                permit.pass(waiter, Given::Pipelined(conn));
             }
             // The session is gone with the next sender's commands: the next sender opens another.
             Some(waiter) => {
                 drop(conn);
-                let _ = permit.pass(waiter, Given::None);
+                permit.pass(waiter, Given::None);
             }
             None if usable => permit.keep(conn),
             None => {}
@@ -462,34 +332,9 @@ impl SmtpRelay {
         result
     }
 
-    /// A permit for one send: a free one (with an idle session if there is one), or the next one given
-    /// back, after waiting in line.
-    async fn acquire(
-        &self,
-        from: &Option<Address>,
-        to: &Address,
-        eight_bit: bool,
-    ) -> Result<(Permit, Given), SendError> {
-        let rx = {
-            let mut state = self.sessions.lock();
-            if state.free > 0 {
-                state.free -= 1;
-                let given = state.idle.pop().map_or(Given::None, Given::Idle);
-                return Ok((Permit { sessions: self.sessions.clone(), held: true, conn: None }, given));
-            }
-            let (tx, rx) = oneshot::channel();
-            state.waiting.push_back(Waiter { from: from.clone(), to: to.clone(), eight_bit, tx });
-            rx
-        };
-        match rx.await {
-            Ok(handoff) => Ok((handoff.permit, handoff.session)),
-            Err(_) => Err(SendError::new(Stage::Connect, Cause::Local, None, "relay is shut down", false)),
-        }
-    }
-
     /// Sends QUIT on every idle session and closes it. Busy sessions finish their send and are pooled again.
     pub async fn close(&self) {
-        let idle: Vec<Conn> = std::mem::take(&mut self.sessions.lock().idle);
+        let idle = self.sessions.take_idle();
         for mut conn in idle {
             // Best effort: the relay may already have dropped an idle session.
             let _ = step(self.config.timeout, conn.smtp.command(Quit)).await;
