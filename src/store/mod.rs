@@ -38,6 +38,7 @@ mod sqlite {
     include!("audience_sql.rs");
     pub(super) mod qsql {
         include!("queue_sql.rs");
+        include!("queue_writes_sql.rs");
         include!("queue_reports_sql.rs");
     }
     pub(super) mod fsql {
@@ -55,6 +56,7 @@ mod postgres {
     include!("audience_sql.rs");
     pub(super) mod qsql {
         include!("queue_sql.rs");
+        include!("queue_writes_sql.rs");
         include!("queue_reports_sql.rs");
     }
     pub(super) mod fsql {
