@@ -3,7 +3,7 @@
 //! returned as an [`Outcome`] for the group-committing writer.
 
 use super::dns::DomainStatus;
-use super::engine::{CampaignCtx, Shared};
+use super::shared::{CampaignCtx, Shared};
 use super::reply::{ReplyClass, classify};
 use super::send_error::{Accepted, SendError, Stage};
 use crate::config::OnDoubt;

@@ -1,23 +1,22 @@
 //! The sending engine (DESIGN §4): claims due sends under a lease, runs one attempt per
-//! send on a bounded set of tasks (as many as the relays have connections), renews its
+//! send on a bounded set of tasks (twice as many as the relays have connections), renews its
 //! leases while it works, recovers expired ones, pauses campaigns that trip the guard,
 //! and completes the ones that are done.
 
 use super::attempt::{self, Loaded};
-use super::dns::Dns;
 use super::mailer::Mailer;
 pub use super::metrics::Metrics;
 use super::retry::Backoff;
+pub use super::shared::{CampaignCtx, Deps, Shared};
 use super::throttle::Throttle;
 use super::writer::Writer;
 use crate::app::App;
-use crate::campaign::{self, Campaign};
-use crate::config::{OnDoubt, SendingConfig};
-use crate::domain::{CampaignState, ListName, SendState};
+use crate::campaign;
+use crate::config::OnDoubt;
+use crate::domain::{CampaignState, SendState};
 use crate::error::{Error, Result};
 use crate::render::{self, Renderer};
-use crate::store::{CampaignRecord, Claim, Recovered};
-use chrono::{DateTime, Utc};
+use crate::store::{Claim, Recovered};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -27,57 +26,6 @@ use tokio::task::JoinSet;
 
 /// How often a running engine checks the campaign guard (and completion).
 const GUARD_EVERY: Duration = Duration::from_secs(5);
-
-/// A campaign as the workers need it: parsed from the stored copy of its file, with its
-/// renderer built once.
-pub struct CampaignCtx {
-    pub record: CampaignRecord,
-    pub campaign: Campaign,
-    pub renderer: Renderer,
-    pub lists: BTreeMap<ListName, bool>,
-}
-
-/// What every attempt shares.
-pub struct Shared {
-    pub app: Arc<App>,
-    pub mailer: Arc<Mailer>,
-    pub throttle: Arc<Throttle>,
-    pub dns: Arc<Dns>,
-    pub writer: Writer,
-    pub cfg: SendingConfig,
-    pub backoff: Backoff,
-    pub metrics: Arc<Metrics>,
-    pub owner: String,
-    pauses: Mutex<Vec<(i64, String)>>,
-}
-
-impl Shared {
-    pub fn next_retry(&self, attempts: i32, first: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.backoff.next_retry(attempts.max(0) as u32, first, now, &mut rand::rng())
-    }
-
-    /// Asks the engine loop to pause a campaign (attempts cannot wait on the store).
-    pub fn pause(&self, campaign_id: i64, reason: String) {
-        self.pauses.lock().expect("pause list").push((campaign_id, reason));
-    }
-}
-
-/// The effects the engine works through; built from the config, or by tests.
-pub struct Deps {
-    pub mailer: Mailer,
-    pub throttle: Throttle,
-    pub dns: Dns,
-}
-
-impl Deps {
-    pub fn from_config(app: &App, env: &[(String, String)]) -> Result<Deps> {
-        Ok(Deps {
-            mailer: Mailer::from_config(&app.config, env)?,
-            throttle: super::throttle_from_config(&app.config)?,
-            dns: Dns::from_config(&app.config)?,
-        })
-    }
-}
 
 /// How a run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,8 +322,7 @@ impl Engine {
     }
 
     async fn apply_pauses(&self) -> Result<()> {
-        let pauses: Vec<(i64, String)> = std::mem::take(&mut *self.shared.pauses.lock().expect("pause list"));
-        for (id, reason) in pauses {
+        for (id, reason) in self.shared.take_pauses() {
             super::guard::pause(&self.shared.app, id, &reason).await?;
         }
         Ok(())

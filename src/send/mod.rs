@@ -18,6 +18,7 @@ pub mod reply;
 pub mod retry;
 pub mod send_error;
 mod sessions;
+mod shared;
 pub mod throttle;
 mod wire;
 pub mod writer;
