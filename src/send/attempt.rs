@@ -3,9 +3,9 @@
 //! returned as an [`Outcome`] for the group-committing writer.
 
 use super::dns::DomainStatus;
-use super::shared::{CampaignCtx, Shared};
 use super::reply::{ReplyClass, classify};
 use super::send_error::{Accepted, SendError, Stage};
+use super::shared::{CampaignCtx, Shared};
 use crate::config::OnDoubt;
 use crate::consent::policy::{EligibleRecipient, Facts};
 use crate::domain::{BounceKind, Contact, SendState};
@@ -25,7 +25,10 @@ pub struct Loaded {
 /// Runs one attempt and hands its outcome to the writer.
 pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, loaded: Option<Loaded>) {
     let contact_id = loaded.as_ref().and_then(|l| l.contact.id);
-    let (outcome, recorded) = decide(shared, ctx, &claim, loaded).await;
+    let (outcome, recorded) = match decide(shared, ctx, &claim, loaded).await {
+        Tried::Recorded(o) => (o, true),
+        Tried::Decided(o) => (o, false),
+    };
     shared.metrics.count(outcome.state);
     // The send-time reply is kept on the send itself; the evidence names it by its code.
     let send = Some((ctx.campaign.name.as_str(), claim.send_id));
@@ -49,14 +52,7 @@ pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, loaded: Optio
     }
 }
 
-/// The outcome of the attempt, and whether it has been handed to the writer already.
-async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> (Outcome, bool) {
-    match try_send(shared, ctx, claim, loaded).await {
-        Tried::Recorded(o) => (o, true),
-        Tried::Decided(o) => (o, false),
-    }
-}
-
+/// The outcome of an attempt, and whether it has been handed to the writer already.
 enum Tried {
     /// Handed to the writer when the relay replied to the content, before the session went on
     /// to the next message (so that at most one send per session is ever `transmitting`).
@@ -65,7 +61,7 @@ enum Tried {
     Decided(Outcome),
 }
 
-async fn try_send(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> Tried {
+async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> Tried {
     use Tried::Decided;
     let now = shared.app.clock.now();
     let attempts = claim.attempts;
