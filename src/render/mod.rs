@@ -8,6 +8,7 @@
 mod dkim;
 mod footer;
 pub mod headers;
+mod mime;
 mod templates;
 pub mod token;
 mod tracking;
@@ -21,8 +22,7 @@ use crate::consent::policy::{CampaignKind, EligibleRecipient};
 use crate::domain::Purpose;
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::Mailbox;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use templates::{FOOTER, MAIN, SUBJECT, Templates};
@@ -85,6 +85,8 @@ struct TemplateData<'a> {
 /// Renders the messages of one campaign.
 pub struct Renderer {
     campaign: Campaign,
+    /// The headers every message of the campaign shares, encoded once.
+    fixed: mime::FixedHeaders,
     templates: Templates,
     sender: Sender,
     link_key: Vec<u8>,
@@ -132,7 +134,15 @@ impl Renderer {
             reply_to,
         };
         let templates = Templates::load(&campaign.template, &campaign.path, &config.templates.dir, &campaign.subject)?;
-        Ok(Renderer { campaign: campaign.clone(), templates, sender, link_key: link_key.to_vec(), dkim })
+        let list = campaign.lists.first().map(|l| l.as_str()).unwrap_or("herald");
+        let fixed = mime::FixedHeaders::new(
+            &sender.from,
+            sender.reply_to.as_ref(),
+            marketing,
+            format!("{list} <{list}.{}>", sender.domain),
+            format!("{}:{}", campaign.name, sender.domain),
+        );
+        Ok(Renderer { campaign: campaign.clone(), fixed, templates, sender, link_key: link_key.to_vec(), dkim })
     }
 
     /// The message for `recipient`. `send_id` goes into the VERP envelope sender.
@@ -174,10 +184,14 @@ impl Renderer {
         let fail = |part: &str, e: handlebars::RenderError| {
             Error::Invalid(format!("{}: rendering the {part} for contact #{contact_id}: {e}", c.path.display()))
         };
-        let subject = headers::clean(&self.templates.text.render(SUBJECT, &data).map_err(|e| fail("subject", e))?);
-        let mut html = self.templates.html.render(MAIN, &data).map_err(|e| fail("HTML part", e))?;
+        // One JSON context for every template of the message (each `render` would convert
+        // the data again).
+        let data = handlebars::Context::wraps(&data).map_err(|e| fail("template data", e))?;
+        let subject =
+            headers::clean(&self.templates.text.render_with_context(SUBJECT, &data).map_err(|e| fail("subject", e))?);
+        let mut html = self.templates.html.render_with_context(MAIN, &data).map_err(|e| fail("HTML part", e))?;
         let mut text = if self.templates.has_text {
-            self.templates.text.render(MAIN, &data).map_err(|e| fail("text part", e))?
+            self.templates.text.render_with_context(MAIN, &data).map_err(|e| fail("text part", e))?
         } else {
             html2text::from_read(html.as_bytes(), 78)
                 .map_err(|e| Error::Invalid(format!("{}: converting HTML to text: {e}", c.path.display())))?
@@ -185,11 +199,11 @@ impl Renderer {
         if marketing {
             let urls = [unsubscribe_url.as_str(), preferences_url.as_str()];
             if !footer::html_shows(&html, &urls, &[self.sender.postal_address.as_str()]) {
-                let f = self.templates.html.render(FOOTER, &data).map_err(|e| fail("footer", e))?;
+                let f = self.templates.html.render_with_context(FOOTER, &data).map_err(|e| fail("footer", e))?;
                 html = insert_before_body_end(&html, &f);
             }
             if !footer::text_shows(&text, &[urls[0], urls[1], self.sender.postal_address.as_str()]) {
-                let f = self.templates.text.render(FOOTER, &data).map_err(|e| fail("footer", e))?;
+                let f = self.templates.text.render_with_context(FOOTER, &data).map_err(|e| fail("footer", e))?;
                 text = format!("{}\n{f}", text.trim_end());
             }
         }
@@ -208,38 +222,19 @@ impl Renderer {
             .map_err(|e| Error::Invalid(format!("contact #{contact_id}: address not usable for SMTP: {e}")))?;
         let to = Mailbox::new((!name.trim().is_empty()).then(|| headers::clean(&name)), to_address);
         let envelope_from = headers::verp(&self.link_key, send_id, &self.sender.bounce_domain);
-        let mut builder = lettre::Message::builder()
-            .from(self.sender.from.clone())
-            .to(to)
-            .subject(subject)
-            .date(now.into())
-            .message_id(Some(message_id.clone()));
-        if let Some(r) = &self.sender.reply_to {
-            builder = builder.reply_to(r.clone());
-        }
-        let raw = |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
-        if marketing {
-            builder = builder
-                .raw_header(raw(
-                    "List-Unsubscribe",
-                    format!("<{unsubscribe_url}>, <mailto:unsubscribe+{signed}@{}>", self.sender.bounce_domain),
-                ))
-                .raw_header(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()))
-                .raw_header(raw("Precedence", "bulk".into()));
-        }
-        let list = c.lists.first().map(|l| l.as_str()).unwrap_or("herald");
-        builder = builder
-            .raw_header(raw("List-Id", format!("{list} <{list}.{}>", self.sender.domain)))
-            .raw_header(raw("Feedback-ID", format!("{}:{}", c.name, self.sender.domain)));
         let boundary = format!("herald-{}", &message_id[1..17]);
-        let body = MultiPart::alternative()
-            .boundary(boundary)
-            .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
-            .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html));
-        let message = builder
-            .multipart(body)
-            .map_err(|e| Error::Invalid(format!("contact #{contact_id}: cannot build the message: {e}")))?;
-        let mut bytes = message.formatted();
+        let list_unsubscribe = marketing
+            .then(|| format!("<{unsubscribe_url}>, <mailto:unsubscribe+{signed}@{}>", self.sender.bounce_domain));
+        let mut bytes = self.fixed.assemble(mime::Varying {
+            to,
+            subject,
+            date: now.into(),
+            message_id: &message_id,
+            list_unsubscribe,
+            boundary: &boundary,
+            text,
+            html,
+        });
         if let Some(key) = &self.dkim {
             let signature = key.sign(&bytes)?;
             let mut signed = signature.into_bytes();

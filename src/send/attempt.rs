@@ -9,6 +9,7 @@ use super::shared::{CampaignCtx, Shared};
 use crate::config::OnDoubt;
 use crate::consent::policy::{EligibleRecipient, Facts};
 use crate::domain::{BounceKind, Contact, SendState};
+use crate::render::Rendered;
 use crate::store::{BounceRecord, Claim, History, Mark, Outcome};
 use chrono::{DateTime, Utc};
 
@@ -22,10 +23,64 @@ pub struct Loaded {
     pub history: History,
 }
 
+/// What an attempt starts from: the send-time re-check and the rendering, done before the
+/// attempt runs (off the tasks that drive SMTP sessions, see the engine's `dispatch`).
+pub enum Prepared {
+    /// Decided without sending: skipped by the re-check, or the message did not render.
+    Decided(Outcome),
+    /// A message for an eligible recipient.
+    Message(Message),
+}
+
+pub struct Message {
+    rendered: Rendered,
+    domain: String,
+    contact_id: i64,
+    ledger_seq: i64,
+}
+
+/// The send-time re-check with the data loaded for the claim, and the rendering.
+pub fn prepare(ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>, now: DateTime<Utc>) -> Prepared {
+    let Some(loaded) = loaded else {
+        // The contact row is gone (it cannot be: erasure keeps the row); never send blind.
+        return Prepared::Decided(skipped(claim, "erased"));
+    };
+    let c = &ctx.campaign;
+    let mut facts = Facts::of(&loaded.contact, loaded.suppressed, &c.lists, &ctx.lists, c.purpose.as_ref());
+    facts.recent_marketing = loaded.history.recent_marketing;
+    facts.recent_delivered = loaded.history.recent_delivered;
+    facts.recent_engaged = loaded.history.recent_engaged;
+    let contact_id = loaded.contact.id.unwrap_or_default();
+    let recipient = match EligibleRecipient::check(&c.policy, loaded.contact, &facts) {
+        Ok(r) => r,
+        Err(reason) => return Prepared::Decided(skipped(claim, reason.as_str())),
+    };
+    match ctx.renderer.render(&recipient, claim.send_id, now) {
+        Ok(rendered) => Prepared::Message(Message {
+            rendered,
+            domain: recipient.contact().email.domain().to_owned(),
+            contact_id,
+            ledger_seq: loaded.ledger_seq,
+        }),
+        Err(e) => {
+            tracing::error!(send_id = claim.send_id, error = %e, "rendering failed");
+            let mut o = Outcome::bare(claim.send_id, SendState::Failed, claim.attempts);
+            o.reason = Some(format!("render: {e}"));
+            Prepared::Decided(o)
+        }
+    }
+}
+
 /// Runs one attempt and hands its outcome to the writer.
-pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, loaded: Option<Loaded>) {
-    let contact_id = loaded.as_ref().and_then(|l| l.contact.id);
-    let (outcome, recorded) = match decide(shared, ctx, &claim, loaded).await {
+pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, prepared: Prepared) {
+    let (tried, contact_id) = match prepared {
+        Prepared::Decided(o) => (Tried::Decided(o), None),
+        Prepared::Message(m) => {
+            let contact_id = m.contact_id;
+            (decide(shared, ctx, &claim, m).await, Some(contact_id))
+        }
+    };
+    let (outcome, recorded) = match tried {
         Tried::Recorded(o) => (o, true),
         Tried::Decided(o) => (o, false),
     };
@@ -61,33 +116,11 @@ enum Tried {
     Decided(Outcome),
 }
 
-async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>) -> Tried {
+async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, message: Message) -> Tried {
     use Tried::Decided;
     let now = shared.app.clock.now();
     let attempts = claim.attempts;
-    let Some(loaded) = loaded else {
-        // The contact row is gone (it cannot be: erasure keeps the row); never send blind.
-        return Decided(skipped(claim, "erased"));
-    };
-    let c = &ctx.campaign;
-    let mut facts = Facts::of(&loaded.contact, loaded.suppressed, &c.lists, &ctx.lists, c.purpose.as_ref());
-    facts.recent_marketing = loaded.history.recent_marketing;
-    facts.recent_delivered = loaded.history.recent_delivered;
-    facts.recent_engaged = loaded.history.recent_engaged;
-    let recipient = match EligibleRecipient::check(&c.policy, loaded.contact, &facts) {
-        Ok(r) => r,
-        Err(reason) => return Decided(skipped(claim, reason.as_str())),
-    };
-    let rendered = match ctx.renderer.render(&recipient, claim.send_id, now) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(send_id = claim.send_id, error = %e, "rendering failed");
-            let mut o = Outcome::bare(claim.send_id, SendState::Failed, attempts);
-            o.reason = Some(format!("render: {e}"));
-            return Decided(o);
-        }
-    };
-    let domain = recipient.contact().email.domain().to_owned();
+    let Message { rendered, domain, ledger_seq, .. } = message;
     match shared.dns.check(&domain).await {
         DomainStatus::Exists => {}
         DomainStatus::NoSuchDomain => {
@@ -113,7 +146,7 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Optio
     if !waited.is_zero() {
         shared.metrics.throttled(waited);
     }
-    let mark = Mark { send_id: claim.send_id, ledger_seq: loaded.ledger_seq };
+    let mark = Mark { send_id: claim.send_id, ledger_seq };
     let writer = shared.writer.clone();
     let granted = std::sync::atomic::AtomicBool::new(false);
     let relay_name = shared.mailer.relay_name(relay);
@@ -123,7 +156,7 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, loaded: Optio
         .mailer
         .deliver(
             relay,
-            &format!("{}-{}", c.name, claim.send_id),
+            &format!("{}-{}", ctx.campaign.name, claim.send_id),
             &rendered.envelope_from,
             &rendered.to,
             &rendered.bytes,

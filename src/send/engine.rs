@@ -27,6 +27,9 @@ use tokio::task::JoinSet;
 /// How often a running engine checks the campaign guard (and completion).
 const GUARD_EVERY: Duration = Duration::from_secs(5);
 
+/// Claims re-checked and rendered per trip to a blocking thread.
+const PREPARE_CHUNK: usize = 25;
+
 /// How a run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
@@ -278,24 +281,52 @@ impl Engine {
             } else {
                 HashMap::new()
             };
-            for claim in claims {
-                let loaded = contacts.remove(&claim.contact_id).map(|(contact, ledger_seq, suppressed)| Loaded {
-                    contact,
-                    ledger_seq,
-                    suppressed,
-                    history: history.remove(&claim.contact_id).unwrap_or_default(),
-                });
-                let slots = slots.clone();
-                let shared = self.shared.clone();
-                let ctx = ctx.clone();
-                // (A claim can return more than a batch, queued and due retries together:
-                // the extra attempts hold no place.)
-                let place = places.split(1);
-                tasks.spawn(async move {
-                    let permit = slots.acquire_owned().await.expect("the slots are never closed");
-                    attempt::run(&shared, &ctx, claim, loaded).await;
-                    drop((permit, place));
-                });
+            let loaded: Vec<(Claim, Option<Loaded>)> = claims
+                .into_iter()
+                .map(|claim| {
+                    let loaded = contacts.remove(&claim.contact_id).map(|(contact, ledger_seq, suppressed)| Loaded {
+                        contact,
+                        ledger_seq,
+                        suppressed,
+                        history: history.remove(&claim.contact_id).unwrap_or_default(),
+                    });
+                    (claim, loaded)
+                })
+                .collect();
+            // The re-check and the rendering run on a blocking thread, a chunk at a time: the
+            // tasks that drive the SMTP sessions and the writer are never held up behind them.
+            let mut rest = loaded.into_iter();
+            loop {
+                let chunk: Vec<_> = rest.by_ref().take(PREPARE_CHUNK).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                let for_thread = ctx.clone();
+                let now = shared.app.clock.now();
+                let prepared = tokio::task::spawn_blocking(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(claim, loaded)| {
+                            let p = attempt::prepare(&for_thread, &claim, loaded, now);
+                            (claim, p)
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(|e| Error::Internal(anyhow::anyhow!("preparing messages: {e}")))?;
+                for (claim, prepared) in prepared {
+                    let slots = slots.clone();
+                    let shared = self.shared.clone();
+                    let ctx = ctx.clone();
+                    // (A claim can return more than a batch, queued and due retries together:
+                    // the extra attempts hold no place.)
+                    let place = places.split(1);
+                    tasks.spawn(async move {
+                        let permit = slots.acquire_owned().await.expect("the slots are never closed");
+                        attempt::run(&shared, &ctx, claim, prepared).await;
+                        drop((permit, place));
+                    });
+                }
             }
         }
         Ok(())
