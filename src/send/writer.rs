@@ -16,6 +16,13 @@ use tokio::sync::{mpsc, oneshot};
 /// Requests gathered into one commit at most.
 const MAX_BATCH: usize = 512;
 
+/// How long outcomes that came alone wait for a mark to be committed with. An attempt hands
+/// its outcome over just before the next message on its session asks for its mark: committed
+/// at once, the outcome would take a commit of its own, and that mark would wait for it. Held,
+/// it goes with that mark (or, as before, with any mark that comes first), and nothing is
+/// weakened: an outcome is still committed no later than the next mark of its session.
+const HOLD: Duration = Duration::from_millis(2);
+
 enum Request {
     Mark(Mark, oneshot::Sender<Result<bool>>),
     Claim(ClaimRequest, oneshot::Sender<Result<Vec<Claim>>>),
@@ -113,10 +120,24 @@ async fn run(
     };
     let mut store = store.hold();
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // Outcomes that came without a mark, held back for the next mark (see `HOLD`).
+    let mut held: Vec<Outcome> = Vec::new();
+    loop {
+        let timed_out = if held.is_empty() {
+            if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                break;
+            }
+            false
+        } else {
+            match tokio::time::timeout(HOLD, rx.recv_many(&mut batch, MAX_BATCH)).await {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(_) => true,
+            }
+        };
         let mut marks = Vec::new();
         let mut mark_replies = Vec::new();
-        let mut outcomes = Vec::new();
+        let mut outcomes = std::mem::take(&mut held);
         let mut flushes = Vec::new();
         let mut claims = Vec::new();
         for request in batch.drain(..) {
@@ -129,6 +150,10 @@ async fn run(
                 Request::Outcome(o) => outcomes.push(*o),
                 Request::Flush(reply) => flushes.push(reply),
             }
+        }
+        if marks.is_empty() && flushes.is_empty() && claims.is_empty() && !timed_out && outcomes.len() < MAX_BATCH {
+            held = outcomes;
+            continue;
         }
         let result = commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await;
         match result {
