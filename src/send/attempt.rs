@@ -148,10 +148,11 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, message: Mess
     }
     let mark = Mark { send_id: claim.send_id, ledger_seq };
     let writer = shared.writer.clone();
-    let granted = std::sync::atomic::AtomicBool::new(false);
+    let granted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let relay_name = shared.mailer.relay_name(relay);
     let first = claim.first_attempt_at;
     let handed = std::sync::Mutex::new(None);
+    let granting = granted.clone();
     let result = shared
         .mailer
         .deliver(
@@ -160,10 +161,15 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, message: Mess
             &rendered.envelope_from,
             &rendered.to,
             &rendered.bytes,
-            || async {
-                let ok = writer.mark(mark).await.unwrap_or(false);
-                granted.store(ok, std::sync::atomic::Ordering::SeqCst);
-                ok
+            // The mark goes to the writer when this is called (by this attempt, or by the attempt
+            // whose message this one's commands follow on a pipelining session).
+            move || {
+                let marked = writer.mark_now(mark);
+                async move {
+                    let ok = marked.await.unwrap_or(false);
+                    granting.store(ok, std::sync::atomic::Ordering::SeqCst);
+                    ok
+                }
             },
             |result| {
                 let o = after_content(shared, ctx, claim, &domain, result, &relay_name, first);

@@ -144,8 +144,8 @@ impl Mailer {
         after_reply: A,
     ) -> std::result::Result<Accepted, SendError>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = bool>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
         A: FnOnce(&std::result::Result<Accepted, SendError>),
     {
         match &self.transport {

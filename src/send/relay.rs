@@ -28,7 +28,7 @@ use lettre::transport::smtp::response::Response;
 use tokio::sync::Semaphore;
 
 pub use super::send_error::{Accepted, Cause, SendError, Stage};
-use super::sessions::{Given, Permit, Sessions, Waiter};
+use super::sessions::{BeforeData, Given, Permit, Sessions, Waiter};
 use super::wire::{Raw, dot_stuffed, mail_parameters, parse_envelope};
 
 /// How the connection to the relay is secured.
@@ -209,10 +209,15 @@ impl SmtpRelay {
 
     /// Sends `message` from `envelope_from` (empty for the null sender `<>`) to the single recipient `rcpt`.
     ///
-    /// `before_data` runs after the relay accepted MAIL and RCPT and before DATA; the caller records there,
-    /// durably, that the message is being transmitted. If it returns `false` the transaction is reset and
-    /// the result is a [`Stage::Aborted`] error: nothing was transmitted. It is not called when MAIL or RCPT
-    /// fail. Dropping the returned future closes the session it was using.
+    /// `before_data` runs before the message's content goes out; the caller records there, durably, that the
+    /// message is being transmitted. If it returns `false` the transaction is ended and the result is a
+    /// [`Stage::Aborted`] error: nothing was transmitted. Its result is awaited only once the relay has
+    /// accepted MAIL and RCPT (and DATA, when pipelining); on a session that does not pipeline it is not
+    /// called at all when MAIL or RCPT fail. When this sender's commands follow another sender's message
+    /// (PIPELINING), that sender calls `before_data` the moment the relay has replied to its own message,
+    /// before this sender's replies are read (the future it returns is awaited by this sender, and not at
+    /// all after a refusal): a refused MAIL or RCPT then comes after the call, and the caller must still
+    /// record the refusal. Dropping the returned future closes the session it was using.
     pub async fn send<F, Fut>(
         &self,
         envelope_from: &str,
@@ -221,8 +226,8 @@ impl SmtpRelay {
         before_data: F,
     ) -> Result<Accepted, SendError>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = bool>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
     {
         self.send_and_then(envelope_from, rcpt, message, before_data, |_| {}).await
     }
@@ -240,17 +245,18 @@ impl SmtpRelay {
         after_reply: A,
     ) -> Result<Accepted, SendError>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = bool>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
         A: FnOnce(&Result<Accepted, SendError>),
     {
         let (from, to) = parse_envelope(envelope_from, rcpt)?;
         let eight_bit = !message.is_ascii();
-        let (mut permit, given) = self.sessions.acquire(&from, &to, eight_bit).await?;
+        let before_data = BeforeData::new(before_data);
+        let (mut permit, given) = self.sessions.acquire(&from, &to, eight_bit, &before_data).await?;
         let (mut conn, in_data) = self.start_transaction(&mut permit, given, from, to, eight_bit).await?;
         let limit = self.config.timeout;
 
-        if !before_data().await {
+        if !before_data.run().await {
             let err = SendError::new(Stage::Aborted, Cause::Aborted, None, "cancelled before DATA", false);
             if in_data {
                 // The relay has said 354: the only way out of the data phase without a message is to
@@ -317,8 +323,11 @@ impl SmtpRelay {
         };
         match next {
             // The next sender's commands are on this session: it reads their replies. If it has gone
-            // meanwhile, the session (with commands in flight) is closed.
+            // meanwhile, the session (with commands in flight) is closed. Its `before_data` starts now,
+            // behind what `after_reply` recorded, rather than once it has been woken and has read its
+            // replies: the two then overlap (its result is awaited only after the 354).
             Some(waiter) if usable && !conn.smtp.has_broken() => {
+                waiter.before_data.start();
                 permit.pass(waiter, Given::Pipelined(conn));
             }
             // The session is gone with the next sender's commands: the next sender opens another.

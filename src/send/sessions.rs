@@ -3,6 +3,8 @@
 //! behind the previous message (PIPELINING).
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use lettre::Address;
@@ -23,12 +25,59 @@ struct SessionState {
     waiting: VecDeque<Waiter>,
 }
 
-/// A sender waiting for a session, with its envelope so that another sender can pipeline its commands.
+/// A sender waiting for a session, with its envelope so that another sender can pipeline its commands,
+/// and its "about to transmit" step, which that sender starts when it passes the session on.
 pub(super) struct Waiter {
     pub(super) from: Option<Address>,
     pub(super) to: Address,
     pub(super) eight_bit: bool,
+    pub(super) before_data: Arc<BeforeData>,
     tx: oneshot::Sender<Handoff>,
+}
+
+type Step = Pin<Box<dyn Future<Output = bool> + Send>>;
+
+/// A sender's `before_data` (see [`super::relay::SmtpRelay::send`]), called once: by the sender itself
+/// when its transaction reached DATA, or earlier by the sender whose message its commands followed, the
+/// moment that message's reply is in (so that the step runs while the session is being passed on).
+pub(super) struct BeforeData(Mutex<Started>);
+
+enum Started {
+    No(Box<dyn FnOnce() -> Step + Send>),
+    Yes(Step),
+    Taken,
+}
+
+impl BeforeData {
+    pub(super) fn new<F, Fut>(f: F) -> Arc<BeforeData>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        Arc::new(BeforeData(Mutex::new(Started::No(Box::new(move || Box::pin(f()))))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Started> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Calls the step now, if nobody has; its result is awaited by [`BeforeData::run`].
+    pub(super) fn start(&self) {
+        let mut started = self.lock();
+        if let Started::No(f) = std::mem::replace(&mut *started, Started::Taken) {
+            *started = Started::Yes(f());
+        }
+    }
+
+    /// The step's result, calling it first if it has not been started.
+    pub(super) async fn run(&self) -> bool {
+        let step = match std::mem::replace(&mut *self.lock(), Started::Taken) {
+            Started::No(f) => f(),
+            Started::Yes(step) => step,
+            Started::Taken => return false,
+        };
+        step.await
+    }
 }
 
 /// What a waiting sender is given: a permit, and a session in one of three states.
@@ -106,6 +155,7 @@ impl Sessions {
         from: &Option<Address>,
         to: &Address,
         eight_bit: bool,
+        before_data: &Arc<BeforeData>,
     ) -> Result<(Permit, Given), SendError> {
         let rx = {
             let mut state = self.lock();
@@ -115,7 +165,13 @@ impl Sessions {
                 return Ok((Permit::new(self), given));
             }
             let (tx, rx) = oneshot::channel();
-            state.waiting.push_back(Waiter { from: from.clone(), to: to.clone(), eight_bit, tx });
+            state.waiting.push_back(Waiter {
+                from: from.clone(),
+                to: to.clone(),
+                eight_bit,
+                before_data: before_data.clone(),
+                tx,
+            });
             rx
         };
         match rx.await {

@@ -16,6 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 /// Requests gathered into one commit at most.
 const MAX_BATCH: usize = 512;
 
+/// Most marks and outcomes committed through the direct SQLite connection at once (more
+/// go through the store's chunked, transactional path).
+const DIRECT_MAX: usize = 256;
+
 /// How long outcomes that came alone wait for a mark to be committed with. An attempt hands
 /// its outcome over just before the next message on its session asks for its mark: committed
 /// at once, the outcome would take a commit of its own, and that mark would wait for it. Held,
@@ -64,9 +68,19 @@ impl Writer {
     /// Durably marks the send `transmitting`; false when the mark is refused (lease lost,
     /// campaign no longer running, or the contact's record changed since the check).
     pub async fn mark(&self, mark: Mark) -> Result<bool> {
+        self.mark_now(mark).await
+    }
+
+    /// [`Writer::mark`], with the mark in the queue as soon as this is called (not when the
+    /// future is first polled): whatever is handed over after this call is committed with it
+    /// or later.
+    pub fn mark_now(&self, mark: Mark) -> impl std::future::Future<Output = Result<bool>> + Send + use<> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Mark(mark, tx)).map_err(|_| closed())?;
-        rx.await.map_err(|_| closed())?
+        let sent = self.tx.send(Request::Mark(mark, tx)).map_err(|_| closed());
+        async move {
+            sent?;
+            rx.await.map_err(|_| closed())?
+        }
     }
 
     /// Claims a batch of `campaign` (see [`Store::claim`]). Claims go through the writer
@@ -118,6 +132,15 @@ async fn run(
             store
         }
     };
+    // On SQLite, the common commit runs here, without sqlx's thread (see `store/direct.rs`).
+    let mut direct = match store.direct_sqlite() {
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "send writer: no direct SQLite connection; committing through the pool");
+            None
+        }
+        None => None,
+    };
     let mut store = store.hold();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Outcomes that came without a mark, held back for the next mark (see `HOLD`).
@@ -155,7 +178,11 @@ async fn run(
             held = outcomes;
             continue;
         }
-        let result = commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await;
+        let plain = marks.len() + outcomes.len() <= DIRECT_MAX && outcomes.iter().all(|o| o.bounce.is_none());
+        let result = match direct.as_mut().filter(|_| plain) {
+            Some(d) => d.write_batch(&owner, &marks, &outcomes, clock.now()),
+            None => commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await,
+        };
         match result {
             Ok(granted) => {
                 for (reply, ok) in mark_replies.into_iter().zip(granted) {
@@ -179,7 +206,11 @@ async fn run(
         }
         // After the commit: the marks waiting in it were the urgent part.
         for (c, reply) in claims {
-            let _ = reply.send(store.claim(&owner, c.campaign, c.limit, c.lease_until, c.now).await);
+            let claimed = match direct.as_mut() {
+                Some(d) => d.claim(&owner, c.campaign, c.limit, c.lease_until, c.now),
+                None => store.claim(&owner, c.campaign, c.limit, c.lease_until, c.now).await,
+            };
+            let _ = reply.send(claimed);
         }
     }
 }

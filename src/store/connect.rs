@@ -118,6 +118,17 @@ impl Store {
         Ok(Store { backend })
     }
 
+    /// The send writer's direct connection (see `direct.rs`) on a SQLite store; `None` on
+    /// PostgreSQL, or for an in-memory database (its connections do not share it).
+    pub fn direct_sqlite(&self) -> Option<Result<super::DirectSqlite>> {
+        let Backend::Sqlite(p) = &self.backend else { return None };
+        let path = p.connect_options().get_filename().to_path_buf();
+        if path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:") {
+            return None;
+        }
+        Some(super::DirectSqlite::open(&path))
+    }
+
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(p) => p.close().await,

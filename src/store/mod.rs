@@ -66,6 +66,8 @@ mod postgres {
 
 mod audience;
 mod connect;
+mod direct;
+pub use direct::DirectSqlite;
 
 pub use audience::{AudienceQuery, SegmentColumn};
 pub use connect::Workload;

@@ -75,10 +75,11 @@ async fn rcpt_550_is_permanent_and_keeps_the_connection() {
     let rule = Rule::rcpt(Matcher::Address("bad@example.com".into()), 550, "5.1.1 <bad@example.com> User unknown");
     let fake = FakeSmtp::start(Behaviour { rules: vec![rule], ..Behaviour::default() }).await;
     let relay = relay(&fake, 1);
-    let called = AtomicBool::new(false);
+    let called = Arc::new(AtomicBool::new(false));
+    let calling = called.clone();
     let err = relay
-        .send("news@herald.test", "bad@example.com", &message(1), || async {
-            called.store(true, Ordering::SeqCst);
+        .send("news@herald.test", "bad@example.com", &message(1), move || async move {
+            calling.store(true, Ordering::SeqCst);
             true
         })
         .await
@@ -450,6 +451,34 @@ async fn a_refused_recipient_pipelined_behind_a_message_leaves_the_session_usabl
     assert_eq!((err.stage, err.code), (Stage::Rcpt, Some(550)));
     assert_eq!(fake.count(), 2);
     assert_eq!(fake.connections_total(), 1, "the session carried on after the refusal");
+}
+
+#[tokio::test]
+async fn a_waiting_senders_step_before_data_starts_when_the_message_ahead_is_answered() {
+    // b's commands follow a's message; b's `before_data` is called as soon as a's reply is in,
+    // before b's own replies are read. Here b's RCPT is refused: the step was called (the caller
+    // must record the refusal after it), its future was never awaited, and nothing of b's went out.
+    let rule = Rule::rcpt(Matcher::Address("bad@example.com".into()), 550, "5.1.1 <bad@example.com> User unknown");
+    let fake = FakeSmtp::start(Behaviour { rules: vec![rule], ..Behaviour::default() }).await;
+    let relay = relay(&fake, 1);
+    let called = Arc::new(AtomicBool::new(false));
+    let calling = called.clone();
+    let second = message(2);
+    let (a, bad) = tokio::join!(
+        send(&relay, "a@example.com"),
+        relay.send("news@herald.test", "bad@example.com", &second, move || {
+            // What the engine does here (the mark's request) happens when the step is called,
+            // not when its future is awaited (it never is, after a refusal).
+            calling.store(true, Ordering::SeqCst);
+            async { true }
+        })
+    );
+    a.expect("sent");
+    let err = bad.unwrap_err();
+    assert_eq!((err.stage, err.code), (Stage::Rcpt, Some(550)));
+    assert_eq!(fake.pipelined_after_data(), 1, "bad's commands followed a's message");
+    assert!(called.load(Ordering::SeqCst), "the step was started with a's reply");
+    assert_eq!(fake.count(), 1, "only a's message went");
 }
 
 #[tokio::test]

@@ -178,6 +178,31 @@ on_both_backends! {
         assert_eq!(recipients(&fake).keys().collect::<Vec<_>>(), ["ada@example.com"]);
     }
 
+    async fn refusals_behind_a_message_on_one_session_are_recorded_after_their_early_marks(t) {
+        // One session: Bob's and Cy's commands go out behind the message before theirs, and
+        // their marks are committed before their refused RCPTs are read. The refusals must
+        // still be recorded (nothing left transmitting, nothing in doubt), and only Ada gets
+        // a message.
+        let fake = FakeSmtp::start(Behaviour {
+            rules: vec![
+                Rule::rcpt(Matcher::Address("bob@example.org".into()), 451, "4.7.1 Greylisted, try again later"),
+                Rule::rcpt(Matcher::Address("cy@example.net".into()), 550, "5.1.1 <cy@example.net>: User unknown"),
+            ],
+            ..Default::default()
+        })
+        .await;
+        let (_, file) = setup(&t, &fake, "").await;
+        let config = std::fs::read_to_string(t.config_path()).unwrap();
+        std::fs::write(t.config_path(), config.replace("max_connections = 4", "max_connections = 1")).unwrap();
+        let app = Arc::new(open_app(&t.config_path(), Arc::new(SystemClock)).await);
+        let status = send(&app, &file).await;
+        assert_eq!((status.sent, status.failed, status.deferred, status.in_doubt), (1, 1, 1, 0), "{status:?}");
+        assert_eq!((status.hard_bounces, status.soft_bounces), (1, 0));
+        assert_eq!(recipients(&fake).keys().collect::<Vec<_>>(), ["ada@example.com"]);
+        assert!(fake.pipelined_after_data() >= 1, "a refused recipient's commands followed a message");
+        assert_eq!(fake.connections_total(), 1);
+    }
+
     async fn the_frequency_cap_and_the_unengaged_rule_read_the_delivery_history(t) {
         let fake = FakeSmtp::start(Behaviour::default()).await;
         // Ada agreed to tracking; Bob and Cy did not (so they are never judged unengaged).
