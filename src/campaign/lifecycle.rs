@@ -71,18 +71,24 @@ pub async fn materialise(app: &App, record: &CampaignRecord, campaign: &Campaign
     // Slices of contact ids, each judged on its own (bounded work per batch, whatever
     // the lists and the segment), up to the newest contact when materialisation starts.
     let last = app.store.max_contact_id().await?;
+    let slice_end = |after: i64| (after + MATERIALISE_BATCH).min(last.max(after));
     let mut after = record.materialised_upto;
+    let mut upto = slice_end(after);
+    let mut batch = app.store.audience_range(&query, after, upto).await?;
     let mut queued = 0;
     loop {
-        let upto = (after + MATERIALISE_BATCH).min(last.max(after));
-        let batch = app.store.audience_range(&query, after, upto).await?;
         let done = upto >= last;
         let eligible: Vec<i64> = batch.iter().filter(|(_, reason)| reason.is_none()).map(|(id, _)| *id).collect();
-        queued += app.store.materialise(record.id, &eligible, upto, done, app.clock.now()).await?;
-        after = upto;
+        let queue = app.store.materialise(record.id, &eligible, upto, done, app.clock.now());
         if done {
-            return Ok(queued);
+            return Ok(queued + queue.await?);
         }
+        // The next slice is judged (a read, on another connection) while this one is written.
+        after = upto;
+        upto = slice_end(after);
+        let (written, next) = tokio::join!(queue, app.store.audience_range(&query, after, upto));
+        queued += written?;
+        batch = next?;
     }
 }
 
