@@ -131,7 +131,7 @@ impl DirectSqlite {
     }
 
     /// Claims up to `limit` due sends of `campaign` under `owner`'s lease: the statement of
-    /// `queue_sql.rs`'s `claim` on SQLite.
+    /// `queue_sql.rs`'s `claim` (`claim_sql`) on SQLite.
     pub fn claim(
         &mut self,
         owner: &str,
@@ -140,20 +140,8 @@ impl DirectSqlite {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "UPDATE sends SET state = 'claimed', lease_owner = ?1, lease_until = ?2, updated_at = ?3 \
-                 WHERE id IN (\
-                   SELECT id FROM (SELECT id FROM sends WHERE state = 'queued' AND campaign_id = ?4 \
-                     ORDER BY id LIMIT ?5) q \
-                   UNION ALL \
-                   SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND campaign_id = ?4 AND due_at <= ?3 \
-                     ORDER BY due_at LIMIT ?5) d) \
-                 AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = ?4 AND c.state = 'running') \
-                 RETURNING id, campaign_id, contact_id, attempts, first_attempt_at",
-            )
-            .map_err(failed)?;
+        // SQLite numbers `$1`..`$5` in order of first appearance, which is their order.
+        let mut stmt = self.conn.prepare_cached(&super::sqlite::qsql::claim_sql()).map_err(failed)?;
         let rows = stmt
             .query_map(rusqlite::params![owner, at(lease_until), at(now), campaign, limit], |r| {
                 Ok((

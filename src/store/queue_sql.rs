@@ -155,14 +155,9 @@ fn claim_from_row(r: &DbRow) -> Result<Claim> {
 /// walks an index in order and stops at `limit` (never the whole campaign). PostgreSQL
 /// skips rows another daemon holds locked; SQLite serialises writers, so one
 /// UPDATE … RETURNING is atomic there.
-pub(in crate::store) async fn claim(
-    conn: &mut Conn,
-    owner: &str,
-    campaign: i64,
-    limit: i64,
-    lease_until: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Vec<Claim>> {
+/// The claim statement: `$1` owner, `$2` lease expiry, `$3` now, `$4` campaign, `$5` limit.
+/// (Also run by the SQLite send writer through rusqlite, `direct.rs`.)
+pub(in crate::store) fn claim_sql() -> String {
     // On PostgreSQL the rows are re-checked once locked. On SQLite the statement is atomic,
     // and a state test out here would make SQLite walk the state index (every open send
     // of the campaign) instead of looking up the ids.
@@ -170,7 +165,7 @@ pub(in crate::store) async fn claim(
         Dialect::Postgres => (" FOR UPDATE SKIP LOCKED", "AND state IN ('queued', 'deferred') "),
         Dialect::Sqlite => ("", ""),
     };
-    let sql = format!(
+    format!(
         "UPDATE sends SET state = 'claimed', lease_owner = $1, lease_until = $2, updated_at = $3 \
          WHERE id IN (\
            SELECT id FROM (SELECT id FROM sends WHERE state = 'queued' AND campaign_id = $4 \
@@ -180,7 +175,18 @@ pub(in crate::store) async fn claim(
              ORDER BY due_at LIMIT $5{lock}) d) \
          {recheck}AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $4 AND c.state = 'running') \
          RETURNING id, campaign_id, contact_id, attempts, first_attempt_at"
-    );
+    )
+}
+
+pub(in crate::store) async fn claim(
+    conn: &mut Conn,
+    owner: &str,
+    campaign: i64,
+    limit: i64,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Claim>> {
+    let sql = claim_sql();
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(owner)
         .bind(lease_until)
