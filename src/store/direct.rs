@@ -71,7 +71,9 @@ impl DirectSqlite {
     /// record is the one the re-check saw; an outcome ends the row's lease with its result.
     /// Here each is a prepared statement run once per row (no thread hand-off makes a statement
     /// per row cheap), and a mark leaves the lease as the claim and the heartbeat keep it, so
-    /// that it rewrites one index entry, not two.
+    /// that it rewrites one index entry, not two; a claim whose lease has run out (the process
+    /// stalled past the heartbeat) is refused its mark instead, as recovery may take it back
+    /// at any moment.
     pub fn write_batch(
         &mut self,
         owner: &str,
@@ -89,7 +91,7 @@ impl DirectSqlite {
             let mut mark = tx
                 .prepare_cached(
                     "UPDATE sends SET state = 'transmitting', updated_at = ?1 \
-                     WHERE id = ?2 AND lease_owner = ?3 AND state = 'claimed' \
+                     WHERE id = ?2 AND lease_owner = ?3 AND state = 'claimed' AND lease_until > ?1 \
                      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
                      AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = ?4)",
                 )

@@ -64,8 +64,9 @@ struct Written {
 
 /// Marks and outcomes in one statement.
 ///
-/// A mark turns a `claimed` row this owner holds into `transmitting`, only while its
-/// campaign runs and its contact's record is the one the re-check saw; an outcome ends
+/// A mark turns a `claimed` row this owner holds into `transmitting`, only while its lease
+/// lasts (recovery may take back a claim whose lease ran out), its campaign runs and its
+/// contact's record is the one the re-check saw; an outcome ends
 /// the row's lease with its result. (No row is both: an outcome comes after its mark's
 /// commit.)
 async fn write_rows(
@@ -128,9 +129,9 @@ async fn write_rows(
     );
     qb.push_bind(transmit_lease).push(" END, updated_at = ").push_bind(now);
     qb.push(" FROM w WHERE sends.id = w.id AND sends.lease_owner = ").push_bind(owner);
+    qb.push(" AND (NOT w.mark OR (sends.state = 'claimed' AND sends.lease_until > ").push_bind(now);
     qb.push(
-        " AND (NOT w.mark OR (sends.state = 'claimed' \
-           AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
+        " AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
            AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = w.seq)))",
     );
     // No RETURNING: rows come back one message each from SQLite's thread. Nearly always

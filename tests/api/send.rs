@@ -203,6 +203,33 @@ on_both_backends! {
         assert_eq!(fake.connections_total(), 1);
     }
 
+    async fn a_claim_whose_lease_ran_out_is_refused_its_mark(t) {
+        // A process that stalled past its heartbeat may have its claims taken back by recovery
+        // at any moment: such a claim must not become `transmitting` (it would then be counted
+        // in doubt, or sent twice with on_doubt = "resend").
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        let (_, file) = setup(&t, &fake, "").await;
+        let clock = Arc::new(herald::clock::FixedClock::new(chrono::Utc::now()));
+        let app = Arc::new(open_app(&t.config_path(), clock.clone()).await);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let c = campaign::parse(&file, &text, &app.config.policy).unwrap();
+        let (record, _) = lifecycle::record(&app, &c, &text, CampaignState::Running).await.unwrap();
+        lifecycle::materialise(&app, &record, &c).await.unwrap();
+        let lease = Duration::from_secs(3);
+        let (writer, _task) =
+            herald::send::writer::Writer::spawn(app.store.clone(), "test/1/owner".into(), clock.clone(), lease);
+        let now = app.clock.now();
+        let claims = writer.claim(record.id, 10, now + chrono::Duration::seconds(3), now).await.unwrap();
+        assert!(claims.len() >= 2, "{claims:?}");
+        let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
+        let seqs: BTreeMap<i64, i64> =
+            app.store.contacts_for_send(&ids).await.unwrap().into_iter().map(|(k, seq, _)| (k.id.unwrap(), seq)).collect();
+        let mark = |i: usize| herald::store::Mark { send_id: claims[i].send_id, ledger_seq: seqs[&claims[i].contact_id] };
+        assert!(writer.mark(mark(0)).await.unwrap(), "within its lease, a claim is marked");
+        clock.advance(chrono::Duration::seconds(4));
+        assert!(!writer.mark(mark(1)).await.unwrap(), "a claim whose lease ran out is not");
+    }
+
     async fn the_frequency_cap_and_the_unengaged_rule_read_the_delivery_history(t) {
         let fake = FakeSmtp::start(Behaviour::default()).await;
         // Ada agreed to tracking; Bob and Cy did not (so they are never judged unengaged).
