@@ -148,11 +148,9 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, message: Mess
     }
     let mark = Mark { send_id: claim.send_id, ledger_seq };
     let writer = shared.writer.clone();
-    let granted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let relay_name = shared.mailer.relay_name(relay);
     let first = claim.first_attempt_at;
     let handed = std::sync::Mutex::new(None);
-    let granting = granted.clone();
     let result = shared
         .mailer
         .deliver(
@@ -165,11 +163,7 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, message: Mess
             // whose message this one's commands follow on a pipelining session).
             move || {
                 let marked = writer.mark_now(mark);
-                async move {
-                    let ok = marked.await.unwrap_or(false);
-                    granting.store(ok, std::sync::atomic::Ordering::SeqCst);
-                    ok
-                }
+                async move { marked.await.unwrap_or(false) }
             },
             |result| {
                 let o = after_content(shared, ctx, claim, &domain, result, &relay_name, first);
@@ -185,8 +179,9 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, message: Mess
     }
     match result {
         // The mark was refused (the contact changed, the campaign stopped, or the lease
-        // was lost): nothing was sent. Back to the queue; the next claim re-checks.
-        Err(e) if e.stage == Stage::Aborted && !granted.load(std::sync::atomic::Ordering::SeqCst) => {
+        // was lost): nothing was sent (an abort comes only from a refused mark). Back to the
+        // queue; the next claim re-checks.
+        Err(e) if e.stage == Stage::Aborted => {
             let mut o = Outcome::bare(claim.send_id, SendState::Queued, attempts);
             o.reason = Some("re-check before DATA".into());
             Decided(o)
