@@ -16,10 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 /// Requests gathered into one commit at most.
 const MAX_BATCH: usize = 512;
 
-/// Most marks and outcomes committed through the direct SQLite connection at once (more
-/// go through the store's chunked, transactional path).
-const DIRECT_MAX: usize = 256;
-
 /// How long outcomes that came alone wait for a mark to be committed with. An attempt hands
 /// its outcome over just before the next message on its session asks for its mark: committed
 /// at once, the outcome would take a commit of its own, and that mark would wait for it. Held,
@@ -178,7 +174,8 @@ async fn run(
             held = outcomes;
             continue;
         }
-        let plain = marks.len() + outcomes.len() <= DIRECT_MAX && outcomes.iter().all(|o| o.bounce.is_none());
+        // A bounce is recorded with its outcome by the store's path (`insert_bounce`).
+        let plain = outcomes.iter().all(|o| o.bounce.is_none());
         let result = match direct.as_mut().filter(|_| plain) {
             Some(d) => d.write_batch(&owner, &marks, &outcomes, clock.now()),
             None => commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await,

@@ -10,9 +10,9 @@
 //! same pragmas and the same text encoding of timestamps as sqlx's (so comparisons between
 //! values written by either stay right). rusqlite links the same `libsqlite3-sys` as sqlx.
 //!
-//! Only the common commit goes this way (marks and outcomes without a bounce); claims,
-//! bounces and everything else stay on sqlx. Both connections are used by the one writer
-//! task, one after the other, so they never wait for each other's locks.
+//! Claims and the common commit (marks and outcomes without a bounce) go this way; a commit
+//! with a bounce, and everything else, stays on sqlx. Both connections are used by the one
+//! writer task, one after the other, so they never wait for each other's locks.
 
 use super::queue::{Claim, Mark, Outcome};
 use crate::domain::SendState;
