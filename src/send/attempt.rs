@@ -9,9 +9,11 @@ use super::shared::{CampaignCtx, Shared};
 use crate::config::OnDoubt;
 use crate::consent::policy::{EligibleRecipient, Facts};
 use crate::domain::{BounceKind, Contact, SendState};
+use crate::error::Result;
 use crate::render::Rendered;
-use crate::store::{BounceRecord, Claim, History, Mark, Outcome};
+use crate::store::{BounceRecord, Claim, History, Mark, Outcome, Store};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// The data a claimed send is decided on, loaded per claimed batch.
 pub struct Loaded {
@@ -21,6 +23,39 @@ pub struct Loaded {
     pub ledger_seq: i64,
     pub suppressed: bool,
     pub history: History,
+}
+
+/// The contacts of a claimed batch by id, as [`crate::store::Store::contacts_for_send`] loads
+/// them: the contact, its ledger version, and whether it is suppressed.
+pub type Contacts = HashMap<i64, (Contact, i64, bool)>;
+
+/// What each of one campaign's claims is decided on: its contact (taken out of `contacts`)
+/// and the delivery history the campaign's policy reads (frequency cap, unengaged rule).
+pub async fn load(
+    store: &Store,
+    ctx: &CampaignCtx,
+    claims: Vec<Claim>,
+    contacts: &mut Contacts,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Claim, Option<Loaded>)>> {
+    let policy = &ctx.campaign.policy;
+    let since = policy.frequency_cap.map(|cap| now - chrono::Duration::days(i64::from(cap.days)));
+    let last_n = policy.exclude_unengaged;
+    let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
+    let mut history =
+        if since.is_some() || last_n.is_some() { store.history(&ids, since, last_n).await? } else { HashMap::new() };
+    Ok(claims
+        .into_iter()
+        .map(|claim| {
+            let loaded = contacts.remove(&claim.contact_id).map(|(contact, ledger_seq, suppressed)| Loaded {
+                contact,
+                ledger_seq,
+                suppressed,
+                history: history.remove(&claim.contact_id).unwrap_or_default(),
+            });
+            (claim, loaded)
+        })
+        .collect())
 }
 
 /// What an attempt starts from: the send-time re-check and the rendering, done before the

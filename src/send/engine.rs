@@ -3,7 +3,7 @@
 //! leases while it works, recovers expired ones, pauses campaigns that trip the guard,
 //! and completes the ones that are done.
 
-use super::attempt::{self, Loaded};
+use super::attempt;
 use super::mailer::Mailer;
 pub use super::metrics::Metrics;
 use super::retry::Backoff;
@@ -252,7 +252,7 @@ impl Engine {
         let shared = &self.shared;
         let store = &shared.app.store;
         let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
-        let mut contacts: HashMap<i64, (crate::domain::Contact, i64, bool)> =
+        let mut contacts: attempt::Contacts =
             store.contacts_for_send(&ids).await?.into_iter().filter_map(|t| Some((t.0.id?, t))).collect();
         let mut by_campaign: BTreeMap<i64, Vec<Claim>> = BTreeMap::new();
         for c in claims {
@@ -271,28 +271,7 @@ impl Engine {
                     continue;
                 }
             };
-            let policy = &ctx.campaign.policy;
-            let now = shared.app.clock.now();
-            let since = policy.frequency_cap.map(|cap| now - chrono::Duration::days(i64::from(cap.days)));
-            let last_n = policy.exclude_unengaged;
-            let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
-            let mut history = if since.is_some() || last_n.is_some() {
-                store.history(&ids, since, last_n).await?
-            } else {
-                HashMap::new()
-            };
-            let loaded: Vec<(Claim, Option<Loaded>)> = claims
-                .into_iter()
-                .map(|claim| {
-                    let loaded = contacts.remove(&claim.contact_id).map(|(contact, ledger_seq, suppressed)| Loaded {
-                        contact,
-                        ledger_seq,
-                        suppressed,
-                        history: history.remove(&claim.contact_id).unwrap_or_default(),
-                    });
-                    (claim, loaded)
-                })
-                .collect();
+            let loaded = attempt::load(store, &ctx, claims, &mut contacts, shared.app.clock.now()).await?;
             // The re-check and the rendering run on a blocking thread, a chunk at a time: the
             // tasks that drive the SMTP sessions and the writer are never held up behind them.
             let mut rest = loaded.into_iter();
