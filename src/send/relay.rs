@@ -10,16 +10,15 @@
 //!
 //! The outcome types live in `send_error.rs` and are shared with `FileOutbox` (`outbox.rs`); all three files
 //! are siblings and refer to each other through `super::`. What goes on the wire besides lettre's commands (the
-//! envelope checks, MAIL parameters, pipelined and dot-stuffed text) is in `wire.rs`.
+//! envelope checks, MAIL parameters, pipelined and dot-stuffed text) is in `wire.rs`; one network step under
+//! the timeout and its classification in `step.rs`; the settings in `relay_config.rs`; the sessions themselves,
+//! their permits and the line of waiting senders in `sessions.rs`.
 
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use lettre::Address;
-use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt, Rset};
@@ -27,131 +26,11 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::sync::Semaphore;
 
+pub use super::relay_config::{RelayConfig, RelayConfigError, TlsMode};
 pub use super::send_error::{Accepted, Cause, SendError, Stage};
-use super::sessions::{BeforeData, Given, Permit, Sessions, Waiter};
+use super::sessions::{BeforeData, Conn, Given, Permit, Sessions, Waiter};
+use super::step::{StepError, classify, reply_text, step};
 use super::wire::{Raw, dot_stuffed, mail_parameters, parse_envelope};
-
-/// How the connection to the relay is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Plain text for the whole session (only sensible for a relay on localhost or a private network).
-    None,
-    /// Plain connect, then STARTTLS; a relay that does not offer STARTTLS is refused (no silent downgrade).
-    StartTls,
-    /// Implicit TLS from the first byte ("SMTPS", usually port 465).
-    Tls,
-}
-
-/// Settings of one relay.
-#[derive(Clone)]
-pub struct RelayConfig {
-    /// Host name; also the name checked against the relay's TLS certificate.
-    pub host: String,
-    /// TCP port (25, 587, 465, ...).
-    pub port: u16,
-    /// How the session is secured.
-    pub tls: TlsMode,
-    /// User name and password for AUTH (PLAIN or LOGIN, whichever the relay offers).
-    pub credentials: Option<(String, String)>,
-    /// Most connections open to this relay at once, busy and idle together.
-    pub max_connections: usize,
-    /// Name sent with EHLO; `None` uses this machine's host name.
-    pub hello_name: Option<String>,
-    /// Limit on each network step: connecting, each command's reply, and sending the message with its reply.
-    pub timeout: Duration,
-}
-
-// Hand-written so that logging a config never prints the password.
-impl fmt::Debug for RelayConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RelayConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
-            .field("credentials", &self.credentials.as_ref().map(|(user, _)| (user, "<redacted>")))
-            .field("max_connections", &self.max_connections)
-            .field("hello_name", &self.hello_name)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
-
-/// A [`RelayConfig`] that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum RelayConfigError {
-    /// `max_connections` was 0 or absurdly large.
-    #[error("max_connections must be between 1 and {max}, got {got}", max = Semaphore::MAX_PERMITS)]
-    MaxConnections {
-        /// The configured value.
-        got: usize,
-    },
-    /// The TLS settings could not be built.
-    #[error("TLS setup for {host} failed: {reason}")]
-    Tls {
-        /// The relay host.
-        host: String,
-        /// lettre's explanation.
-        reason: String,
-    },
-}
-
-/// An open session; the guard keeps [`SmtpRelay::open_connections`] exact however the session ends.
-pub(super) struct Conn {
-    pub(super) smtp: AsyncSmtpConnection,
-    /// The relay offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write, and the next
-    /// transaction's commands may follow a message's final ".".
-    pub(super) pipelining: bool,
-    _live: LiveGuard,
-}
-
-struct LiveGuard(Arc<AtomicUsize>);
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// A failed network step: lettre's error or our own deadline.
-enum StepError {
-    Smtp(SmtpError),
-    Timeout,
-}
-
-/// Runs one network step under the relay's timeout.
-async fn step<T>(limit: Duration, fut: impl Future<Output = Result<T, SmtpError>>) -> Result<T, StepError> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(StepError::Smtp(err)),
-        Err(_) => Err(StepError::Timeout),
-    }
-}
-
-fn classify(stage: Stage, failure: StepError, reached_data: bool) -> SendError {
-    let err = match failure {
-        StepError::Timeout => return SendError::new(stage, Cause::Timeout, None, "timed out", reached_data),
-        StepError::Smtp(err) => err,
-    };
-    if let Some(code) = err.status() {
-        // For a negative reply lettre keeps the server's text (all lines joined) as the error's source.
-        let text = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
-        return SendError::new(stage, Cause::Reply, Some(code.into()), text, reached_data);
-    }
-    // A client error is lettre refusing before sending anything (no STARTTLS offered, no usable AUTH
-    // mechanism); everything else is the network or a connection that ended mid-reply.
-    let cause = if err.is_timeout() {
-        Cause::Timeout
-    } else if err.is_client() {
-        Cause::Local
-    } else {
-        Cause::Connection
-    };
-    SendError::new(stage, cause, None, err.to_string(), reached_data)
-}
-
-fn reply_text(response: &Response) -> String {
-    response.message().collect::<Vec<_>>().join(" ")
-}
 
 /// A pool of sessions to one relay, shared by all senders for the whole run.
 ///
@@ -457,8 +336,7 @@ impl SmtpRelay {
             step(limit, connecting).await.map_err(|f| classify(Stage::Connect, f, false))?
         };
         // Counted from here so that every early return below drops (and uncounts) the session.
-        self.live.fetch_add(1, Ordering::SeqCst);
-        let mut conn = Conn { smtp, pipelining: false, _live: LiveGuard(Arc::clone(&self.live)) };
+        let mut conn = Conn::new(smtp, &self.live);
 
         if let (TlsMode::StartTls, Some(params)) = (self.config.tls, &self.tls) {
             // lettre refuses (client error) when the relay does not offer STARTTLS: no plain-text fallback.

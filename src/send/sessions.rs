@@ -5,13 +5,39 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lettre::Address;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
 use tokio::sync::oneshot;
 
-use super::relay::Conn;
 use super::send_error::{Cause, SendError, Stage};
+
+/// An open session; the guard keeps [`super::relay::SmtpRelay::open_connections`] exact however the session ends.
+pub(super) struct Conn {
+    pub(super) smtp: AsyncSmtpConnection,
+    /// The relay offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write, and the next
+    /// transaction's commands may follow a message's final ".".
+    pub(super) pipelining: bool,
+    _live: LiveGuard,
+}
+
+struct LiveGuard(Arc<AtomicUsize>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Conn {
+    /// A session just opened, counted in `live` until it is dropped.
+    pub(super) fn new(smtp: AsyncSmtpConnection, live: &Arc<AtomicUsize>) -> Conn {
+        live.fetch_add(1, Ordering::SeqCst);
+        Conn { smtp, pipelining: false, _live: LiveGuard(Arc::clone(live)) }
+    }
+}
 
 /// The permits, the idle sessions and the senders waiting for a session.
 pub(super) struct Sessions {
