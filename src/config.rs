@@ -14,9 +14,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod bounces;
+mod import;
 mod secrets;
 mod sending;
 pub use bounces::BouncesConfig;
+pub use import::ImportConfig;
 pub use secrets::Secrets;
 pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
 
@@ -51,6 +53,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub bounces: BouncesConfig,
+    #[serde(default)]
+    pub import: ImportConfig,
     #[serde(default)]
     pub secrets: SecretsConfig,
     pub dkim: Option<DkimConfig>,

@@ -5,7 +5,7 @@
 
 use super::ledger::{Change, EventDraft};
 use crate::domain::{
-    ConsentState, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, Processing, Purpose, PurposeConsent,
+    ConsentState, ParseError, check_text, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, Processing, Purpose, PurposeConsent,
     SourceType, SubscriptionStatus,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -144,6 +144,7 @@ pub fn apply(
     authority: &Authority,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Refusal> {
+    check_patch_text(patch, authority).map_err(|e| Refusal::Invalid(e.0))?;
     let lifts_suppression = authority.is_the_person();
     if suppressed && !lifts_suppression && (current.is_none() || matches!(authority.actor, Actor::Import(_))) {
         return Err(Refusal::Suppressed);
@@ -204,6 +205,35 @@ pub fn apply(
         }
     });
     Ok(Outcome { contact: next, kind, event, protected })
+}
+
+/// Every text a patch would store (and the staff's proof, which the ledger keeps) is free
+/// of control characters, whichever path built the patch: the one check for all of them.
+fn check_patch_text(patch: &ContactPatch, authority: &Authority) -> Result<(), ParseError> {
+    let id = &patch.identity;
+    let fields = [
+        ("first_name", &id.first_name),
+        ("last_name", &id.last_name),
+        ("company", &id.company),
+        ("title", &id.title),
+        ("phone", &id.phone),
+        ("website", &id.website),
+        ("country", &id.country),
+        ("crm_id", &id.crm_id),
+        ("legal_basis_note", &patch.legal_basis_note),
+        ("source_note", &patch.source_note),
+        ("proof", &authority.proof),
+    ];
+    for (field, value) in fields {
+        if let Some(v) = value {
+            check_text(field, v)?;
+        }
+    }
+    for (name, value) in &id.attributes {
+        check_text("an attribute name", name)?;
+        check_text(&format!("attribute '{}'", name), value)?;
+    }
+    Ok(())
 }
 
 fn set_if_some(field: &mut Option<String>, value: &Option<String>) {

@@ -296,3 +296,29 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn control_characters_in_any_stored_text_refuse_the_change_whoever_asks() {
+    let named = |f: fn(&mut ContactPatch)| {
+        let mut p = ContactPatch::default();
+        f(&mut p);
+        p
+    };
+    let patches = [
+        ("first_name", named(|p| p.identity.first_name = Some("Ni\0ck".into()))),
+        ("crm_id", named(|p| p.identity.crm_id = Some("7\r\nBcc: x".into()))),
+        ("source_note", named(|p| p.source_note = Some("fair\u{1b}".into()))),
+        ("attribute 'plan'", named(|p| _ = p.identity.attributes.insert("plan".into(), "pro\0".into()))),
+        ("attribute name", named(|p| _ = p.identity.attributes.insert("pl\nan".into(), "pro".into()))),
+    ];
+    for (field, patch) in patches {
+        for who in [staff(), import(), person_confirming()] {
+            match apply(None, &email(), false, &patch, &who, now()) {
+                Err(Refusal::Invalid(why)) => assert!(why.contains(field) && why.contains("control"), "{why}"),
+                other => panic!("{field} by {}: {other:?}", who.actor),
+            }
+        }
+    }
+    let tab = named(|p| p.identity.company = Some("Smith\tJones".into()));
+    assert!(apply(None, &email(), false, &tab, &staff(), now()).is_ok(), "tab is ordinary text");
+}

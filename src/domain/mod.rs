@@ -5,6 +5,7 @@ mod contact;
 mod email;
 mod enums;
 mod name;
+mod text;
 
 pub use contact::{Bounce, Contact, Identity, PurposeConsent};
 pub use email::EmailAddress;
@@ -13,6 +14,7 @@ pub use enums::{
     SendState, SourceType, SubscriptionStatus,
 };
 pub use name::{ListName, Purpose};
+pub use text::check_text;
 
 /// A value from outside that does not parse: the message names the value and what was
 /// expected, ready to be shown to the person who typed it.
