@@ -6,6 +6,8 @@ pub mod audit;
 mod csv_row;
 pub mod edit;
 pub mod import;
+mod records;
+mod rejects;
 pub mod suppression;
 
 pub use csv_row::parse_datetime;
