@@ -168,7 +168,10 @@ pub fn parse_datetime(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Pars
 
 /// Parses one data row. The error is the reason written to the rejects file.
 pub(super) fn parse_row(cols: &Columns, record: &ByteRecord, now: DateTime<Utc>) -> Result<RowRequest, String> {
-    if record.len() > cols.len() && record.iter().skip(cols.len()).any(|f| !f.iter().all(u8::is_ascii_whitespace)) {
+    // A row with fewer fields has lost a separator somewhere: its values would land in
+    // the wrong columns. Extra fields are tolerated only when blank (trailing commas).
+    let extra_data = record.iter().skip(cols.len()).any(|f| !f.iter().all(u8::is_ascii_whitespace));
+    if record.len() < cols.len() || extra_data {
         return Err(format!("the row has {} fields but the header has {}", record.len(), cols.len()));
     }
     let email = EmailAddress::parse(cell(record, cols.email)?).map_err(|e| e.0)?;

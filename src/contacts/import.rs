@@ -1,11 +1,16 @@
 //! `herald contacts import`: a CSV file (DESIGN §8) streamed in batches, each batch one
-//! read-modify-write transaction. Memory holds one batch, whatever the file's size.
-//! Rejected rows go to `<file>.rejects.csv` with their reason; nothing valid is lost
-//! because a neighbouring row is bad.
+//! read-modify-write transaction. Memory holds one batch of rows, each bounded by the
+//! `[import]` caps ([`super::records`]), whatever the file's size or shape. Rejected rows
+//! go to `<file>.rejects.csv` with their reason and raw text; nothing valid is lost
+//! because a neighbouring row is bad, and the rejects file is created before anything
+//! is imported.
 
 use super::csv_row::{Columns, RowRequest, parse_row};
+use super::records::{Record, Records};
+use super::rejects::Rejects;
 use crate::app::App;
 use crate::consent::ledger::EventDraft;
+use crate::config::ImportConfig;
 use crate::consent::{Actor, Authority, OutcomeKind, Refusal, apply};
 use crate::domain::{Contact, ListName, SourceType};
 use crate::error::{Error, Result};
@@ -60,6 +65,13 @@ pub fn rejects_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{stem}.rejects.csv"))
 }
 
+/// What a batch may hold beyond its row count: the rows' bytes plus a per-cell overhead.
+/// Each row is held several times over while its batch is decided (cells, the patch, the
+/// record before and after), so a batch of large rows is cut short to stay well inside
+/// the import's memory budget.
+const BATCH_WEIGHT: usize = 4 << 20;
+const CELL_WEIGHT: usize = 64;
+
 /// Imports `path`. `progress(rows, bytes_read)` is called after each batch.
 pub async fn import(
     app: &App,
@@ -68,38 +80,40 @@ pub async fn import(
     progress: &dyn Fn(u64, u64),
 ) -> Result<ImportOutcome> {
     let shown = path.display().to_string();
+    let limits = checked(&app.config.import)?;
     let mut file = File::open(path).map_err(|e| Error::Invalid(format!("cannot open {shown}: {e}")))?;
     sniff(&mut file, &shown)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 16, file));
-    let mut header = ByteRecord::new();
-    if !reader.read_byte_record(&mut header).map_err(|e| Error::Invalid(format!("{shown}: {e}")))? {
-        return Err(Error::Invalid(format!("{shown} is empty: expected a header row with an 'email' column")));
-    }
+    let mut records = Records::new(BufReader::with_capacity(1 << 16, file), limits);
+    let read_error = |e: std::io::Error| Error::Internal(anyhow::anyhow!("reading {shown}: {e}"));
+    let header = match records.next_record().map_err(read_error)? {
+        None => return Err(Error::Invalid(format!("{shown} is empty: expected a header row with an 'email' column"))),
+        Some(Record { fields: Err(why), line, .. }) => {
+            return Err(Error::Invalid(format!("{shown} line {line}: the header row cannot be read: {why}")));
+        }
+        Some(Record { fields: Ok(fields), .. }) => fields,
+    };
     let names = header_names(&header).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
     let cols = Columns::from_header(&names).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
 
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| shown.clone());
     let ctx = BatchContext { app, cols: &cols, opts, actor: Actor::Import(file_name) };
-    let mut rejects = Rejects::new(rejects_path(path), cols.names());
+    let mut rejects = Rejects::create(rejects_path(path), cols.names())?;
     let mut report = ImportReport::default();
     let mut batch = Vec::with_capacity(opts.batch_size);
+    let mut weight = 0;
     loop {
-        let mut record = ByteRecord::new();
-        let more = reader
-            .read_byte_record(&mut record)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("reading {shown}: {e}")))?;
-        if more {
-            let line = record.position().map_or(0, |p| p.line());
-            batch.push((line, record));
+        let record = records.next_record().map_err(read_error)?;
+        let more = record.is_some();
+        if let Some(record) = record {
+            weight += record.raw.len() + CELL_WEIGHT * record.fields.as_ref().map_or(0, |f| f.len());
+            batch.push(record);
         }
-        if batch.len() >= opts.batch_size || (!more && !batch.is_empty()) {
+        if batch.len() >= opts.batch_size || weight >= BATCH_WEIGHT || (!more && !batch.is_empty()) {
             let counted = ctx.run(&batch, &mut rejects).await?;
             report = add(report, counted);
             batch.clear();
-            progress(report.rows, reader.position().byte());
+            weight = 0;
+            progress(report.rows, records.bytes_read());
         }
         if !more {
             break;
@@ -118,6 +132,20 @@ pub async fn import(
         "import finished"
     );
     Ok(ImportOutcome { report, rejects_file })
+}
+
+/// The caps of `[import]`, refused when one is zero (every row would be rejected).
+fn checked(limits: &ImportConfig) -> Result<ImportConfig> {
+    for (key, value) in [
+        ("max_cell_bytes", limits.max_cell_bytes),
+        ("max_row_bytes", limits.max_row_bytes),
+        ("max_columns", limits.max_columns),
+    ] {
+        if value == 0 {
+            return Err(Error::Invalid(format!("[import] {key} must be at least 1")));
+        }
+    }
+    Ok(limits.clone())
 }
 
 /// Refuses, before anything is written, files that are not CSV text at all.
@@ -184,13 +212,17 @@ struct Slot {
 }
 
 impl BatchContext<'_> {
-    async fn run(&self, batch: &[(u64, ByteRecord)], rejects: &mut Rejects) -> Result<ImportReport> {
+    async fn run(&self, batch: &[Record], rejects: &mut Rejects) -> Result<ImportReport> {
         let now = self.app.clock.now();
         let mut valid: Vec<(usize, RowRequest)> = Vec::with_capacity(batch.len());
         let mut report = ImportReport { rows: batch.len() as u64, ..Default::default() };
         let mut rejected = Vec::new();
-        for (i, (_, record)) in batch.iter().enumerate() {
-            match parse_row(self.cols, record, now) {
+        for (i, record) in batch.iter().enumerate() {
+            let parsed = match &record.fields {
+                Ok(fields) => parse_row(self.cols, fields, now),
+                Err(why) => Err(why.to_string()),
+            };
+            match parsed {
                 Ok(row) => valid.push((i, row)),
                 Err(reason) => {
                     report.rejected += 1;
@@ -213,9 +245,10 @@ impl BatchContext<'_> {
         rejected.extend(late);
         rejected.sort_by_key(|(i, _)| *i);
         for (i, reason) in rejected {
-            let (line, record) = &batch[i];
-            rejects.write(record, &format!("line {line}: {reason}"))?;
+            let record = &batch[i];
+            rejects.write(record.fields.as_ref().ok(), &record.raw, &format!("line {}: {reason}", record.line))?;
         }
+        rejects.flush()?;
         Ok(add(report, decided))
     }
 
@@ -226,7 +259,7 @@ impl BatchContext<'_> {
         loaded: &crate::store::Loaded,
         valid: &[(usize, RowRequest)],
         macs: &HashMap<&str, String>,
-        batch: &[(u64, ByteRecord)],
+        batch: &[Record],
         now: DateTime<Utc>,
     ) -> Result<(Vec<ContactWrite>, (ImportReport, Vec<(usize, String)>))> {
         let mut report = ImportReport::default();
@@ -248,7 +281,7 @@ impl BatchContext<'_> {
                 patch.source_type = Some(self.opts.source);
             }
             let mut authority = Authority::new(self.actor.clone());
-            authority.evidence.insert("line".into(), batch[*i].0.to_string());
+            authority.evidence.insert("line".into(), batch[*i].line.to_string());
             let suppressed = loaded.suppressed.contains(&slot.mac);
             match apply(slot.current.as_ref(), &row.email, suppressed, &patch, &authority, now) {
                 Err(Refusal::Suppressed) => report.suppressed += 1,
@@ -287,57 +320,5 @@ impl BatchContext<'_> {
                 .collect()
         };
         Ok((writes, (report, late_rejects)))
-    }
-}
-
-/// The rejects file: the original columns plus `reason`. Created on the first rejected
-/// row; a stale one from an earlier run of the same file is removed.
-struct Rejects {
-    path: PathBuf,
-    header: Vec<String>,
-    writer: Option<csv::Writer<File>>,
-}
-
-impl Rejects {
-    fn new(path: PathBuf, header: &[String]) -> Self {
-        Rejects { path, header: header.to_vec(), writer: None }
-    }
-
-    fn write(&mut self, record: &ByteRecord, reason: &str) -> Result<()> {
-        let io = |e: csv::Error| Error::Internal(anyhow::anyhow!("writing the rejects file: {e}"));
-        if self.writer.is_none() {
-            let mut w = csv::Writer::from_path(&self.path).map_err(io)?;
-            let mut header = self.header.clone();
-            header.push("reason".into());
-            w.write_record(&header).map_err(io)?;
-            self.writer = Some(w);
-        }
-        let w = self.writer.as_mut().expect("writer was just created");
-        let mut out = ByteRecord::new();
-        for field in record.iter() {
-            out.push_field(field);
-        }
-        while out.len() < self.header.len() {
-            out.push_field(b"");
-        }
-        out.push_field(reason.as_bytes());
-        w.write_byte_record(&out).map_err(io)
-    }
-
-    fn finish(self) -> Result<Option<PathBuf>> {
-        match self.writer {
-            Some(mut w) => {
-                w.flush().map_err(|e| Error::Internal(anyhow::anyhow!("writing the rejects file: {e}")))?;
-                Ok(Some(self.path))
-            }
-            None => {
-                if self.path.exists() {
-                    std::fs::remove_file(&self.path).map_err(|e| {
-                        Error::Internal(anyhow::anyhow!("removing the stale {}: {e}", self.path.display()))
-                    })?;
-                }
-                Ok(None)
-            }
-        }
     }
 }

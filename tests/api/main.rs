@@ -8,6 +8,7 @@ mod cli;
 mod daemon;
 mod feedback;
 mod import;
+mod import_bounds;
 mod ledger;
 mod maildev;
 mod outbox;
