@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(keys(None).unwrap().link_keys(), [b"n".repeat(40).as_slice()]);
         let rotated = keys(Some(&"o".repeat(40))).unwrap();
         assert_eq!(rotated.link_keys(), [b"n".repeat(40).as_slice(), b"o".repeat(40).as_slice()]);
-        let err = keys(Some("tiny-value")).err().expect("a short previous key is refused").to_string();
+        let err = keys(Some("tiny-value")).expect_err("a short previous key is refused").to_string();
         assert!(err.contains(PREVIOUS_LINK_KEY) && !err.contains("tiny-value"), "the value is never shown: {err}");
     }
 

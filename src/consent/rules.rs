@@ -218,9 +218,8 @@ fn set_if_some(field: &mut Option<String>, value: &Option<String>) {
 /// preference centre or [`unsubscribe_from_everything`]: leaving one list is not
 /// leaving every campaign of the same purpose.
 pub fn unsubscribe_from_message(contact: &Contact, campaign_lists: &[ListName]) -> ContactPatch {
-    let reached = campaign_lists.iter().filter(|l| {
-        contact.lists.get(*l).is_some_and(|s| *s != SubscriptionStatus::Unsubscribed)
-    });
+    let reached =
+        campaign_lists.iter().filter(|l| contact.lists.get(*l).is_some_and(|s| *s != SubscriptionStatus::Unsubscribed));
     ContactPatch { unsubscribe: reached.cloned().collect(), ..ContactPatch::default() }
 }
 

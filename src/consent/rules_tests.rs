@@ -304,12 +304,24 @@ fn an_unsubscribe_from_a_message_leaves_its_lists_and_nothing_more() {
     use SubscriptionStatus::{Confirmed, Unconfirmed, Unsubscribed};
     #[allow(clippy::type_complexity)]
     let cases: [(&str, &[(&str, SubscriptionStatus)], &[&str], &[(&str, SubscriptionStatus)]); 5] = [
-        ("a vip campaign leaves vip only", &[("vip", Confirmed), ("news", Confirmed)], &["vip"],
-            &[("vip", Unsubscribed), ("news", Confirmed)]),
-        ("every campaign list the person was on", &[("vip", Confirmed), ("news", Unconfirmed)], &["vip", "news"],
-            &[("vip", Unsubscribed), ("news", Unsubscribed)]),
-        ("a campaign list the person was never on stays absent", &[("news", Confirmed)], &["vip", "news"],
-            &[("news", Unsubscribed)]),
+        (
+            "a vip campaign leaves vip only",
+            &[("vip", Confirmed), ("news", Confirmed)],
+            &["vip"],
+            &[("vip", Unsubscribed), ("news", Confirmed)],
+        ),
+        (
+            "every campaign list the person was on",
+            &[("vip", Confirmed), ("news", Unconfirmed)],
+            &["vip", "news"],
+            &[("vip", Unsubscribed), ("news", Unsubscribed)],
+        ),
+        (
+            "a campaign list the person was never on stays absent",
+            &[("news", Confirmed)],
+            &["vip", "news"],
+            &[("news", Unsubscribed)],
+        ),
         ("already out: nothing to do", &[("vip", Unsubscribed)], &["vip"], &[("vip", Unsubscribed)]),
         ("a campaign with no lists changes no list", &[("vip", Confirmed)], &[], &[("vip", Confirmed)]),
     ];
@@ -333,8 +345,15 @@ fn an_unsubscribe_from_a_message_leaves_its_lists_and_nothing_more() {
 #[test]
 fn unsubscribing_from_everything_is_the_persons_own_opt_out() {
     for start in [OptInStatus::DoubleOptIn, OptInStatus::SingleOptInUser, OptInStatus::OptedOutUser] {
-        let out = apply(Some(&existing(start)), &email(), false, &unsubscribe_from_everything(), &Authority::new(Actor::Contact), now())
-            .unwrap();
+        let out = apply(
+            Some(&existing(start)),
+            &email(),
+            false,
+            &unsubscribe_from_everything(),
+            &Authority::new(Actor::Contact),
+            now(),
+        )
+        .unwrap();
         assert_eq!(out.contact.opt_in, OptInStatus::OptedOutContact, "from {start}");
     }
 }

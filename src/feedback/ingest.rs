@@ -87,7 +87,8 @@ pub async fn ingest_message(
     report.messages += 1;
     let c = classify(raw);
     let keys = app.secrets.link_keys();
-    let verp = mapping::verp_send_id_any(&keys, envelope).or_else(|| mapping::verp_send_id_any(&keys, &c.envelope_hints));
+    let verp =
+        mapping::verp_send_id_any(&keys, envelope).or_else(|| mapping::verp_send_id_any(&keys, &c.envelope_hints));
     let digest = hex::encode(&Sha256::digest(raw)[..16]);
     let events = events_of(app, &c, verp).await?;
     if events.is_empty() {

@@ -125,7 +125,13 @@ async fn live_contact(app: &App, contact_id: i64) -> Result<Option<Contact>> {
     Ok(contact.filter(|c| c.processing != Processing::Erased))
 }
 
-fn record(app: &App, via: &str, done: Unsubscribed, contact_id: Option<i64>, campaign: Option<String>) -> MailtoUnsubscribe {
+fn record(
+    app: &App,
+    via: &str,
+    done: Unsubscribed,
+    contact_id: Option<i64>,
+    campaign: Option<String>,
+) -> MailtoUnsubscribe {
     MailtoUnsubscribe {
         received_at: app.clock.now(),
         via: via.into(),

@@ -48,7 +48,8 @@ pub async fn receive(
         };
         let result = async {
             let message_id = pe.message_id.as_deref();
-            let target = mapping::resolve(&s.app, None, message_id, &pe.event.recipient, Channel::Authenticated).await?;
+            let target =
+                mapping::resolve(&s.app, None, message_id, &pe.event.recipient, Channel::Authenticated).await?;
             rules::record(&s.app, &Incoming { event: &pe.event, target: &target, source: &source, fingerprint }).await
         }
         .await;

@@ -88,7 +88,10 @@ async fn daemon_with_listener(t: &TestDb) -> (tokio::process::Child, String, Str
 }
 
 /// [`daemon_with_listener`] with more environment (another link key, say).
-pub(crate) async fn daemon_with_listener_env(t: &TestDb, env: &[(&str, &str)]) -> (tokio::process::Child, String, String) {
+pub(crate) async fn daemon_with_listener_env(
+    t: &TestDb,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, String) {
     let mut cmd = herald(t, &["daemon", "--listen", "127.0.0.1:0", "--json"], "daemon.log");
     cmd.env("HERALD_WEBHOOK_SECRET", WEBHOOK_SECRET);
     cmd.envs(env.iter().copied());
