@@ -10,6 +10,21 @@ use crate::store::Store;
 use std::sync::Arc;
 
 const KEY_FINGERPRINT: &str = "suppression_key_fingerprint";
+const LINK_KEY_FINGERPRINT: &str = "link_key_fingerprint";
+
+/// What the link key is compared with the one of the last run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKeyCheck {
+    /// No run recorded one before (a new database).
+    First,
+    Same,
+    /// Another key than last time: links in mail sent before stop verifying unless the
+    /// old key is `HERALD_LINK_KEY_PREVIOUS`.
+    Changed {
+        /// The old key is set as `HERALD_LINK_KEY_PREVIOUS`: a planned rotation.
+        previous_matches: bool,
+    },
+}
 
 pub struct App {
     pub config: crate::config::Config,
@@ -45,6 +60,18 @@ impl App {
     pub async fn with_store(loaded: &Loaded, store: Store, secrets: Secrets, clock: Arc<dyn Clock>) -> Result<App> {
         let suppression = SuppressionKey::new(&secrets.suppression_key);
         check_key(&store, &suppression).await?;
+        match check_link_key(&store, &secrets).await? {
+            LinkKeyCheck::Changed { previous_matches: true } => tracing::info!(
+                "the link key (HERALD_LINK_KEY) was rotated since the last run; links signed with the previous key \
+                 (HERALD_LINK_KEY_PREVIOUS) still work"
+            ),
+            LinkKeyCheck::Changed { previous_matches: false } => tracing::warn!(
+                "the link key (HERALD_LINK_KEY) is not the one of the last run: unsubscribe and preference links, \
+                 VERP bounce addresses and Message-IDs of mail sent before no longer verify. Set the old key as \
+                 HERALD_LINK_KEY_PREVIOUS during a rotation"
+            ),
+            LinkKeyCheck::First | LinkKeyCheck::Same => {}
+        }
         let now = clock.now();
         let lists: Vec<_> =
             loaded.config.lists.iter().map(|(n, l)| (n.to_string(), l.double_opt_in, l.description.clone())).collect();
@@ -73,4 +100,27 @@ async fn check_key(store: &Store, key: &SuppressionKey) -> Result<()> {
                 .into(),
         )),
     }
+}
+
+/// A keyed fingerprint of a link key (never the key): what the meta table remembers.
+fn link_key_fingerprint(key: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+    m.update(b"herald:link-key-check");
+    hex::encode(&m.finalize().into_bytes()[..8])
+}
+
+/// The link key may change (a rotation), unlike the suppression key, but never unnoticed:
+/// its fingerprint is kept in the meta table and compared at each start.
+pub async fn check_link_key(store: &Store, secrets: &Secrets) -> Result<LinkKeyCheck> {
+    let fingerprint = link_key_fingerprint(&secrets.link_key);
+    let check = match store.meta_get(LINK_KEY_FINGERPRINT).await? {
+        None => LinkKeyCheck::First,
+        Some(stored) if stored == fingerprint => return Ok(LinkKeyCheck::Same),
+        Some(stored) => LinkKeyCheck::Changed {
+            previous_matches: secrets.link_key_previous.as_deref().is_some_and(|k| link_key_fingerprint(k) == stored),
+        },
+    };
+    store.meta_set(LINK_KEY_FINGERPRINT, &fingerprint).await?;
+    Ok(check)
 }

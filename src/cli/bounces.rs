@@ -27,6 +27,10 @@ pub enum BouncesCommand {
         /// Only this campaign's.
         #[arg(long)]
         campaign: Option<String>,
+        /// Only reports tied to no message Herald sent (no valid VERP, no keyed Message-ID,
+        /// no authenticated webhook): kept for review, they changed nothing.
+        #[arg(long)]
+        unmatched: bool,
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
@@ -73,7 +77,7 @@ pub async fn run(ctx: &Context, cmd: BouncesCommand) -> Result<i32> {
             }
             Ok(if report.errors.is_empty() { 0 } else { 2 })
         }
-        BouncesCommand::List { campaign, limit } => {
+        BouncesCommand::List { campaign, unmatched, limit } => {
             let app = ctx.open().await?;
             let campaign_id = match &campaign {
                 Some(name) => Some(
@@ -85,18 +89,23 @@ pub async fn run(ctx: &Context, cmd: BouncesCommand) -> Result<i32> {
                 ),
                 None => None,
             };
-            let rows = app.store.bounces(campaign_id, limit.max(1)).await?;
+            let rows = app.store.bounces(campaign_id, unmatched, limit.max(1)).await?;
             if ctx.json {
                 output::json(&rows);
                 return Ok(0);
             }
-            println!("{} bounce{}", rows.len(), if rows.len() == 1 { "" } else { "s" });
+            let what = if unmatched { "unmatched report" } else { "bounce" };
+            println!("{} {what}{}", rows.len(), if rows.len() == 1 { "" } else { "s" });
             for r in rows {
                 println!(
                     "  {}  {:<10} {:<36} {:<20} {:<7} {}",
                     r.received_at.format("%Y-%m-%d %H:%M"),
                     r.kind,
-                    r.email.as_deref().map(output::clean).unwrap_or_else(|| "(unmatched)".into()),
+                    match (r.email.as_deref().map(output::clean), r.unmatched) {
+                        (Some(email), true) => format!("(unmatched) {email}"),
+                        (Some(email), false) => email,
+                        (None, _) => "(unmatched)".into(),
+                    },
                     r.campaign.as_deref().map(output::clean).unwrap_or_default(),
                     r.status.as_deref().unwrap_or("-"),
                     output::clean(r.reason.as_deref().unwrap_or("")),

@@ -19,7 +19,12 @@ pub struct Secrets {
     pub link_key: Vec<u8>,
     /// HMAC key of the suppression list.
     pub suppression_key: Vec<u8>,
+    /// The link key before a rotation (`HERALD_LINK_KEY_PREVIOUS`, optional): links,
+    /// VERP addresses and Message-IDs of mail sent under it still verify (DESIGN §11).
+    pub link_key_previous: Option<Vec<u8>>,
 }
+
+const PREVIOUS_LINK_KEY: &str = "HERALD_LINK_KEY_PREVIOUS";
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,10 +73,27 @@ impl Secrets {
                 }
             }
         }
+        let link_key_previous = match from_env(PREVIOUS_LINK_KEY) {
+            Some(v) if v.len() < MIN_KEY_LEN => {
+                return Err(Error::Invalid(format!(
+                    "{PREVIOUS_LINK_KEY} is too short: a key needs at least {MIN_KEY_LEN} characters"
+                )));
+            }
+            Some(v) => Some(v.into_bytes()),
+            None => None,
+        };
         Ok(Secrets {
             link_key: values.remove("link_key").unwrap_or_default().into_bytes(),
             suppression_key: values.remove("suppression_key").unwrap_or_default().into_bytes(),
+            link_key_previous,
         })
+    }
+
+    /// The keys a link token, VERP address or Message-ID is checked against: the current
+    /// link key first, then the previous one during a rotation. New ones are always made
+    /// with the current key.
+    pub fn link_keys(&self) -> Vec<&[u8]> {
+        std::iter::once(self.link_key.as_slice()).chain(self.link_key_previous.as_deref()).collect()
     }
 }
 
@@ -146,6 +168,24 @@ mod tests {
         assert!(err.contains("HERALD_LINK_KEY") && err.contains("HERALD_SUPPRESSION_KEY"), "{err}");
         let env = vec![("HERALD_LINK_KEY".to_owned(), "short".to_owned())];
         assert!(Secrets::resolve(&loaded(dir.path(), Some("herald.toml")), &env).is_err());
+    }
+
+    #[test]
+    fn a_previous_link_key_is_optional_held_to_the_same_strength_and_checked_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = |previous: Option<&str>| {
+            let mut env = vec![
+                ("HERALD_LINK_KEY".to_owned(), "n".repeat(40)),
+                ("HERALD_SUPPRESSION_KEY".to_owned(), "s".repeat(40)),
+            ];
+            env.extend(previous.map(|p| (PREVIOUS_LINK_KEY.to_owned(), p.to_owned())));
+            Secrets::resolve(&loaded(dir.path(), Some("herald.toml")), &env)
+        };
+        assert_eq!(keys(None).unwrap().link_keys(), [b"n".repeat(40).as_slice()]);
+        let rotated = keys(Some(&"o".repeat(40))).unwrap();
+        assert_eq!(rotated.link_keys(), [b"n".repeat(40).as_slice(), b"o".repeat(40).as_slice()]);
+        let err = keys(Some("tiny-value")).expect_err("a short previous key is refused").to_string();
+        assert!(err.contains(PREVIOUS_LINK_KEY) && !err.contains("tiny-value"), "the value is never shown: {err}");
     }
 
     #[test]

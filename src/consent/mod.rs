@@ -7,5 +7,8 @@ pub mod policy;
 mod rules;
 mod suppression;
 
-pub use rules::{Actor, Authority, ContactPatch, IdentityPatch, Outcome, OutcomeKind, Refusal, apply};
+pub use rules::{
+    Actor, Authority, ContactPatch, IdentityPatch, Outcome, OutcomeKind, Refusal, apply, unsubscribe_from_everything,
+    unsubscribe_from_message,
+};
 pub use suppression::SuppressionKey;

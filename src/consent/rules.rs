@@ -242,6 +242,23 @@ fn set_if_some(field: &mut Option<String>, value: &Option<String>) {
     }
 }
 
+/// What an unsubscribe link or a message's List-Unsubscribe mailto asks for: the person
+/// leaves the lists that message was sent for — those of the campaign's `lists` they
+/// were on, so reached through — and nothing more. Purposes change only through the
+/// preference centre or [`unsubscribe_from_everything`]: leaving one list is not
+/// leaving every campaign of the same purpose.
+pub fn unsubscribe_from_message(contact: &Contact, campaign_lists: &[ListName]) -> ContactPatch {
+    let reached =
+        campaign_lists.iter().filter(|l| contact.lists.get(*l).is_some_and(|s| *s != SubscriptionStatus::Unsubscribed));
+    ContactPatch { unsubscribe: reached.cloned().collect(), ..ContactPatch::default() }
+}
+
+/// "Unsubscribe from everything": the person's own opt-out (`opted_out_contact`), which
+/// only their own confirmed double opt-in can lift.
+pub fn unsubscribe_from_everything() -> ContactPatch {
+    ContactPatch { opt_in: Some(OptInStatus::OptedOutContact), ..ContactPatch::default() }
+}
+
 fn apply_identity(next: &mut Contact, patch: &IdentityPatch) {
     let id = &mut next.identity;
     set_if_some(&mut id.first_name, &patch.first_name);

@@ -321,4 +321,64 @@ fn control_characters_in_any_stored_text_refuse_the_change_whoever_asks() {
     }
     let tab = named(|p| p.identity.company = Some("Smith\tJones".into()));
     assert!(apply(None, &email(), false, &tab, &staff(), now()).is_ok(), "tab is ordinary text");
+
+/// Issue 19: an unsubscribe from a message leaves the lists it was sent for, never a
+/// purpose, and never touches a list the message was not sent for.
+#[test]
+fn an_unsubscribe_from_a_message_leaves_its_lists_and_nothing_more() {
+    use SubscriptionStatus::{Confirmed, Unconfirmed, Unsubscribed};
+    #[allow(clippy::type_complexity)]
+    let cases: [(&str, &[(&str, SubscriptionStatus)], &[&str], &[(&str, SubscriptionStatus)]); 5] = [
+        (
+            "a vip campaign leaves vip only",
+            &[("vip", Confirmed), ("news", Confirmed)],
+            &["vip"],
+            &[("vip", Unsubscribed), ("news", Confirmed)],
+        ),
+        (
+            "every campaign list the person was on",
+            &[("vip", Confirmed), ("news", Unconfirmed)],
+            &["vip", "news"],
+            &[("vip", Unsubscribed), ("news", Unsubscribed)],
+        ),
+        (
+            "a campaign list the person was never on stays absent",
+            &[("news", Confirmed)],
+            &["vip", "news"],
+            &[("news", Unsubscribed)],
+        ),
+        ("already out: nothing to do", &[("vip", Unsubscribed)], &["vip"], &[("vip", Unsubscribed)]),
+        ("a campaign with no lists changes no list", &[("vip", Confirmed)], &[], &[("vip", Confirmed)]),
+    ];
+    for (case, before, campaign, after) in cases {
+        let mut c = existing(OptInStatus::DoubleOptIn);
+        for (l, s) in before {
+            c.lists.insert(list(l), *s);
+        }
+        c.purposes.insert(purpose("newsletter"), PurposeConsent { state: ConsentState::Granted, at: now() });
+        let lists: Vec<ListName> = campaign.iter().map(|l| list(l)).collect();
+        let patch = unsubscribe_from_message(&c, &lists);
+        assert!(patch.withdraw.is_empty() && patch.opt_in.is_none(), "{case}: only lists change");
+        let out = apply(Some(&c), &email(), false, &patch, &Authority::new(Actor::Contact), now()).unwrap();
+        let want: BTreeMap<ListName, SubscriptionStatus> = after.iter().map(|(l, s)| (list(l), *s)).collect();
+        assert_eq!(out.contact.lists, want, "{case}");
+        assert!(out.contact.granted(&purpose("newsletter")), "{case}: the purpose stays granted");
+        assert_eq!(out.contact.opt_in, OptInStatus::DoubleOptIn, "{case}");
+    }
+}
+
+#[test]
+fn unsubscribing_from_everything_is_the_persons_own_opt_out() {
+    for start in [OptInStatus::DoubleOptIn, OptInStatus::SingleOptInUser, OptInStatus::OptedOutUser] {
+        let out = apply(
+            Some(&existing(start)),
+            &email(),
+            false,
+            &unsubscribe_from_everything(),
+            &Authority::new(Actor::Contact),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(out.contact.opt_in, OptInStatus::OptedOutContact, "from {start}");
+    }
 }

@@ -3,7 +3,7 @@
 //! and put through the rules. Idempotent: every event's fingerprint is the hash of the
 //! message and the event's place in it, so the same message twice changes nothing twice.
 
-use super::mapping;
+use super::mapping::{self, Channel};
 use super::rules::{self, Applied, Incoming};
 use super::{BounceEvent, Classification, classify::classify};
 use crate::app::App;
@@ -27,7 +27,8 @@ pub struct IngestReport {
     pub auto_replies: u64,
     /// Events recorded before (nothing changed twice).
     pub duplicates: u64,
-    /// Events no contact could be found for (recorded without one).
+    /// Events tied to no message Herald sent (no valid VERP or keyed Message-ID), or to
+    /// no contact: recorded for review (`bounces list --unmatched`), nothing changed.
     pub unmatched: u64,
     pub confirmed: u64,
     pub opted_out: u64,
@@ -85,8 +86,9 @@ pub async fn ingest_message(
 ) -> Result<()> {
     report.messages += 1;
     let c = classify(raw);
-    let key = &app.secrets.link_key;
-    let verp = mapping::verp_send_id(key, envelope).or_else(|| mapping::verp_send_id(key, &c.envelope_hints));
+    let keys = app.secrets.link_keys();
+    let verp =
+        mapping::verp_send_id_any(&keys, envelope).or_else(|| mapping::verp_send_id_any(&keys, &c.envelope_hints));
     let digest = hex::encode(&Sha256::digest(raw)[..16]);
     let events = events_of(app, &c, verp).await?;
     if events.is_empty() {
@@ -95,7 +97,8 @@ pub async fn ingest_message(
     }
     let source = source_of(&c, channel);
     for (i, event) in events.iter().enumerate() {
-        let target = mapping::resolve(app, verp, c.original_message_id.as_deref(), &event.recipient).await?;
+        let message_id = c.original_message_id.as_deref();
+        let target = mapping::resolve(app, verp, message_id, &event.recipient, Channel::Inbound).await?;
         let incoming = Incoming { event, target: &target, source: &source, fingerprint: format!("msg:{digest}:{i}") };
         let applied = rules::record(app, &incoming).await?;
         report.count(event.kind, applied);

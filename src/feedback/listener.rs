@@ -183,11 +183,11 @@ impl Session {
             }
         }
         let recipients = std::mem::take(&mut self.to);
-        self.from = None;
+        let envelope_from = self.from.take().unwrap_or_default();
         if too_big {
             return self.reply(&format!("552 5.3.4 Message too big (limit {max} bytes)")).await;
         }
-        match self.deliver(&recipients, &message).await {
+        match self.deliver(&envelope_from, &recipients, &message).await {
             Ok(()) => self.reply("250 2.0.0 Ok: recorded").await,
             Err(e) => {
                 tracing::error!(error = %e, "bounce listener: cannot record a message");
@@ -196,12 +196,12 @@ impl Session {
         }
     }
 
-    async fn deliver(&self, recipients: &[String], message: &[u8]) -> Result<()> {
+    async fn deliver(&self, envelope_from: &str, recipients: &[String], message: &[u8]) -> Result<()> {
         let mut feedback_to = Vec::new();
         for to in recipients {
             match unsubscribe::token_of(to) {
                 Some(token) => {
-                    let done = unsubscribe::by_token(&self.app, token).await?;
+                    let done = unsubscribe::by_mail(&self.app, token, envelope_from, message).await?;
                     tracing::info!(outcome = ?done, "bounce listener: mail to the unsubscribe address");
                 }
                 None => feedback_to.push(to.clone()),

@@ -40,7 +40,7 @@ pub struct Incoming<'a> {
 pub struct Applied {
     /// Recorded before (the same message or event again): nothing changed twice.
     pub duplicate: bool,
-    /// No contact could be found for it.
+    /// Tied to no message Herald sent (or to no contact): recorded for review only.
     pub unmatched: bool,
     /// The contact's bounce state changed.
     pub bounce_changed: bool,
@@ -69,10 +69,13 @@ pub async fn record(app: &App, incoming: &Incoming<'_>) -> Result<Applied> {
             source: incoming.source.to_owned(),
             fingerprint: incoming.fingerprint.clone(),
             received_at: app.clock.now(),
+            unmatched: !incoming.target.is_matched(),
         })
         .await?;
     let mut applied = Applied { duplicate: !inserted, ..Applied::default() };
-    let Some(contact_id) = incoming.target.contact_id() else {
+    let (true, Some(contact_id)) = (incoming.target.is_matched(), incoming.target.contact_id()) else {
+        // Tied to no message Herald sent (a forged or unprovable report): kept for
+        // review, and it changes nobody.
         applied.unmatched = true;
         return Ok(applied);
     };

@@ -1,21 +1,47 @@
 //! The `mailto:unsubscribe+TOKEN@<bounce_domain>` of every message's List-Unsubscribe
-//! header: mail to it unsubscribes the person from the campaign's lists (and withdraws
-//! the campaign's purpose when the token names one). The token is the signed link token
-//! of the unsubscribe URL; an expired one is still honoured (a withdrawal never expires).
+//! header: mail to it unsubscribes the person from the lists that message was sent for
+//! (the campaign's lists they were on), nothing more (issue 19: no purpose is
+//! withdrawn). The token is the signed link token of the unsubscribe URL, checked with
+//! the current link key and then `HERALD_LINK_KEY_PREVIOUS`; an expired one is still
+//! honoured (a withdrawal never expires).
+//!
+//! A token that cannot be verified (mangled by a mail client, or signed with a key no
+//! longer configured) does not drop the request: as RFC 8058 reads a mailto unsubscribe,
+//! the sender of the mail asked, so when the mail's `From` (else its envelope sender) is
+//! a contact, that contact is unsubscribed from everything (`opted_out_contact`). A
+//! `From` can be forged; the harm of a forged opt-out (a person gets less mail) is
+//! smaller than an ignored real one, and the ledger event keeps the evidence (how the
+//! person was found, the mail's `Authentication-Results`). Every such mail is recorded,
+//! whatever came of it.
 
 use crate::app::App;
-use crate::consent::{Actor, Authority, ContactPatch};
-use crate::domain::{ListName, Purpose};
+use crate::consent::{Actor, Authority, unsubscribe_from_everything, unsubscribe_from_message};
+use crate::domain::{Contact, EmailAddress, ListName, Processing};
 use crate::error::Result;
 use crate::render::token::{LinkToken, TokenError};
+use crate::store::MailtoUnsubscribe;
 
 /// What mail to an unsubscribe address did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unsubscribed {
     Done,
     AlreadyOut,
-    /// Forged, mangled, or for a contact that no longer exists: ignored.
+    /// Forged, mangled, or for a contact that no longer exists, and its sender is no
+    /// contact: recorded, nothing changed.
     NotRecognised,
+    /// The token could not be verified; the mail's sender, a contact, was unsubscribed
+    /// from everything.
+    SenderOptedOut,
+}
+
+impl Unsubscribed {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unsubscribed::Done | Unsubscribed::SenderOptedOut => "done",
+            Unsubscribed::AlreadyOut => "already_out",
+            Unsubscribed::NotRecognised => "not_recognised",
+        }
+    }
 }
 
 /// The token in an `unsubscribe+TOKEN@domain` address, if it is one.
@@ -23,35 +49,96 @@ pub fn token_of(address: &str) -> Option<&str> {
     address.split_once('@').and_then(|(local, _)| local.strip_prefix("unsubscribe+")).filter(|t| !t.is_empty())
 }
 
-pub async fn by_token(app: &App, token: &str) -> Result<Unsubscribed> {
-    let token = match LinkToken::verify(token, &app.secrets.link_key, app.clock.now()) {
-        Ok(t) => t,
-        Err(TokenError::Expired) => match expired_but_signed(app, token) {
-            Some(t) => t,
-            None => return Ok(Unsubscribed::NotRecognised),
+/// One mail to `unsubscribe+TOKEN@`: `envelope_from` is its SMTP `MAIL FROM`, `message`
+/// the mail itself (its `From` names the sender).
+pub async fn by_mail(app: &App, token: &str, envelope_from: &str, message: &[u8]) -> Result<Unsubscribed> {
+    let (done, record) = match verified(app, token) {
+        Some(token) => match live_contact(app, token.contact_id).await? {
+            Some(contact) => {
+                let done = from_message(app, &contact, &token).await?;
+                (done, record(app, "token", done, contact.id, Some(token.campaign)))
+            }
+            None => by_sender(app, envelope_from, message).await?,
         },
-        Err(_) => return Ok(Unsubscribed::NotRecognised),
+        None => by_sender(app, envelope_from, message).await?,
     };
-    let Some(contact) = app.store.contacts_by_id(&[token.contact_id]).await?.into_iter().next() else {
-        return Ok(Unsubscribed::NotRecognised);
-    };
+    app.store.record_mailto_unsubscribe(&record).await?;
+    Ok(done)
+}
+
+/// The token, verified with any configured link key; an expired one whose signature is
+/// good too (a withdrawal never expires).
+fn verified(app: &App, token: &str) -> Option<LinkToken> {
+    app.secrets.link_keys().into_iter().find_map(|key| match LinkToken::verify(token, key, app.clock.now()) {
+        Ok(t) => Some(t),
+        Err(TokenError::Expired) => LinkToken::verify(token, key, chrono::DateTime::<chrono::Utc>::MIN_UTC).ok(),
+        Err(_) => None,
+    })
+}
+
+async fn from_message(app: &App, contact: &Contact, token: &LinkToken) -> Result<Unsubscribed> {
     let lists = match app.store.campaign_by_name(&token.campaign).await? {
         Some(c) => campaign_lists(&c.content),
         None => Vec::new(),
     };
-    let purposes: Vec<Purpose> = token.purpose.as_deref().and_then(|p| Purpose::parse(p).ok()).into_iter().collect();
-    let patch = ContactPatch { unsubscribe: lists, withdraw: purposes, ..ContactPatch::default() };
+    let patch = unsubscribe_from_message(contact, &lists);
     let mut authority = Authority::new(Actor::Contact);
     authority.evidence.insert("channel".into(), "mailto unsubscribe".into());
     authority.evidence.insert("campaign".into(), token.campaign.clone());
-    let changed = super::rules::apply_patch(app, &contact, &patch, &authority).await?;
+    let changed = super::rules::apply_patch(app, contact, &patch, &authority).await?;
     Ok(if changed { Unsubscribed::Done } else { Unsubscribed::AlreadyOut })
 }
 
-/// An expired token whose signature is good: verified again with the expiry ignored.
-fn expired_but_signed(app: &App, token: &str) -> Option<LinkToken> {
-    let far = chrono::DateTime::<chrono::Utc>::MIN_UTC;
-    LinkToken::verify(token, &app.secrets.link_key, far).ok()
+/// The fallback for a token that cannot be verified: the sender of the mail, when a
+/// contact, leaves everything.
+async fn by_sender(app: &App, envelope_from: &str, message: &[u8]) -> Result<(Unsubscribed, MailtoUnsubscribe)> {
+    let parsed = mail_parser::MessageParser::default().parse_headers(message);
+    let header_from = parsed.as_ref().and_then(|m| m.from()).and_then(|a| a.first()).and_then(|a| a.address());
+    let candidates = [("from header", header_from), ("envelope sender", Some(envelope_from))];
+    for (found_by, address) in candidates {
+        let Some(email) = address.and_then(|a| EmailAddress::parse(a).ok()) else { continue };
+        let Some(contact) = app.store.contact(email.normalized()).await? else { continue };
+        if contact.processing == Processing::Erased {
+            continue;
+        }
+        let mut authority = Authority::new(Actor::Contact);
+        let evidence = &mut authority.evidence;
+        evidence.insert("channel".into(), "mailto unsubscribe".into());
+        evidence.insert(
+            "why".into(),
+            "the unsubscribe token could not be verified; the mail's sender is this contact (RFC 8058 mailto)".into(),
+        );
+        evidence.insert("sender_found_by".into(), found_by.into());
+        if let Some(auth) = parsed.as_ref().and_then(|m| m.header_raw("Authentication-Results")) {
+            evidence.insert("authentication_results".into(), auth.trim().chars().take(300).collect());
+        }
+        let changed = super::rules::apply_patch(app, &contact, &unsubscribe_from_everything(), &authority).await?;
+        let done = if changed { Unsubscribed::SenderOptedOut } else { Unsubscribed::AlreadyOut };
+        return Ok((done, record(app, "sender", done, contact.id, None)));
+    }
+    let done = Unsubscribed::NotRecognised;
+    Ok((done, record(app, "none", done, None, None)))
+}
+
+async fn live_contact(app: &App, contact_id: i64) -> Result<Option<Contact>> {
+    let contact = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next();
+    Ok(contact.filter(|c| c.processing != Processing::Erased))
+}
+
+fn record(
+    app: &App,
+    via: &str,
+    done: Unsubscribed,
+    contact_id: Option<i64>,
+    campaign: Option<String>,
+) -> MailtoUnsubscribe {
+    MailtoUnsubscribe {
+        received_at: app.clock.now(),
+        via: via.into(),
+        outcome: done.as_str().into(),
+        contact_id,
+        campaign,
+    }
 }
 
 /// The `lists` of a campaign file (its stored content).

@@ -31,6 +31,8 @@ pub struct BounceInsert {
     pub source: String,
     pub fingerprint: String,
     pub received_at: DateTime<Utc>,
+    /// Not tied to a message Herald sent: kept for review, counted nowhere, changes nothing.
+    pub unmatched: bool,
 }
 
 /// A contact's bounces since the last message that reached them (a `sent` send with no
@@ -57,6 +59,21 @@ pub struct BounceRow {
     pub status: Option<String>,
     pub reason: Option<String>,
     pub source: String,
+    /// Not tied to a message Herald sent (DESIGN §5): it changed nothing.
+    pub unmatched: bool,
+}
+
+/// One mail to the List-Unsubscribe mailto address and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MailtoUnsubscribe {
+    pub received_at: DateTime<Utc>,
+    /// `token` (a verified link token), `sender` (the mail's sender is a contact) or `none`.
+    pub via: String,
+    /// `done`, `already_out` or `not_recognised`.
+    pub outcome: String,
+    #[serde(skip)]
+    pub contact_id: Option<i64>,
+    pub campaign: Option<String>,
 }
 
 /// A contact named by list cleaning.
@@ -81,7 +98,8 @@ impl Store {
         dispatch!(self.fsql::sends_of_contact(contact_id, limit))
     }
 
-    /// False when an event with the same fingerprint was recorded before.
+    /// False when the event was recorded before: the same fingerprint, or a bounce of the
+    /// same kind for the same send (one bounce per send and kind, whatever the wrapper).
     pub async fn insert_bounce(&self, b: &BounceInsert) -> Result<bool> {
         dispatch!(self.fsql::insert_bounce(b))
     }
@@ -90,8 +108,18 @@ impl Store {
         dispatch!(self.fsql::bounce_streak(contact_id))
     }
 
-    pub async fn bounces(&self, campaign_id: Option<i64>, limit: i64) -> Result<Vec<BounceRow>> {
-        dispatch!(self.fsql::bounces(campaign_id, limit))
+    /// Newest first; with `unmatched_only`, only the reports kept for review.
+    pub async fn bounces(&self, campaign_id: Option<i64>, unmatched_only: bool, limit: i64) -> Result<Vec<BounceRow>> {
+        dispatch!(self.fsql::bounces(campaign_id, unmatched_only, limit))
+    }
+
+    pub async fn record_mailto_unsubscribe(&self, m: &MailtoUnsubscribe) -> Result<()> {
+        dispatch!(self.fsql::record_mailto_unsubscribe(m))
+    }
+
+    /// Newest first.
+    pub async fn mailto_unsubscribes(&self, limit: i64) -> Result<Vec<MailtoUnsubscribe>> {
+        dispatch!(self.fsql::mailto_unsubscribes(limit))
     }
 
     /// Contacts whose bounce state is `confirmed` but whose address is not suppressed.

@@ -1,6 +1,6 @@
 // The SQL of bounce feedback (see feedback.rs), compiled once per backend.
 
-use super::super::feedback::{BounceInsert, BounceRow, CleanCandidate, SendTarget, Streak};
+use super::super::feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 use super::Db;
 use crate::domain::BounceKind;
 use crate::error::Result;
@@ -43,8 +43,8 @@ pub(in crate::store) async fn sends_of_contact(pool: &Pool, contact_id: i64, lim
 
 pub(in crate::store) async fn insert_bounce(pool: &Pool, b: &BounceInsert) -> Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO bounces (send_id, campaign_id, contact_id, kind, status, reason, diagnostic, source, fingerprint, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (fingerprint) DO NOTHING",
+        "INSERT INTO bounces (send_id, campaign_id, contact_id, kind, status, reason, diagnostic, source, fingerprint, received_at, unmatched) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
     )
     .bind(b.send_id)
     .bind(b.campaign_id)
@@ -56,6 +56,7 @@ pub(in crate::store) async fn insert_bounce(pool: &Pool, b: &BounceInsert) -> Re
     .bind(&b.source)
     .bind(&b.fingerprint)
     .bind(b.received_at)
+    .bind(b.unmatched)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -71,7 +72,7 @@ pub(in crate::store) async fn bounce_streak(pool: &Pool, contact_id: i64) -> Res
            COUNT(DISTINCT CASE WHEN b.kind = 'hard' THEN COALESCE(b.send_id, -b.id) END) AS hard, \
            COUNT(DISTINCT CASE WHEN b.kind = 'soft' THEN COALESCE(b.campaign_id, -b.id) END) AS soft, \
            COUNT(CASE WHEN b.kind = 'hard' OR b.kind = 'soft' THEN 1 END) AS any_bounce \
-         FROM bounces b WHERE b.contact_id = $1 \
+         FROM bounces b WHERE b.contact_id = $1 AND NOT b.unmatched \
            AND (b.received_at > {LAST_DELIVERY} OR {LAST_DELIVERY} IS NULL)"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(contact_id).fetch_one(pool).await?;
@@ -82,13 +83,21 @@ pub(in crate::store) async fn bounce_streak(pool: &Pool, contact_id: i64) -> Res
     })
 }
 
-pub(in crate::store) async fn bounces(pool: &Pool, campaign_id: Option<i64>, limit: i64) -> Result<Vec<BounceRow>> {
+pub(in crate::store) async fn bounces(
+    pool: &Pool,
+    campaign_id: Option<i64>,
+    unmatched_only: bool,
+    limit: i64,
+) -> Result<Vec<BounceRow>> {
     let rows = sqlx::query(
-        "SELECT b.id, b.received_at, b.kind, k.email, c.name AS campaign, b.send_id, b.status, b.reason, b.source \
+        "SELECT b.id, b.received_at, b.kind, k.email, c.name AS campaign, b.send_id, b.status, b.reason, b.source, \
+           b.unmatched \
          FROM bounces b LEFT JOIN contacts k ON k.id = b.contact_id LEFT JOIN campaigns c ON c.id = b.campaign_id \
-         WHERE (CAST($1 AS BIGINT) IS NULL OR b.campaign_id = $1) ORDER BY b.received_at DESC, b.id DESC LIMIT $2",
+         WHERE (CAST($1 AS BIGINT) IS NULL OR b.campaign_id = $1) AND (b.unmatched OR NOT $2) \
+         ORDER BY b.received_at DESC, b.id DESC LIMIT $3",
     )
     .bind(campaign_id)
+    .bind(unmatched_only)
     .bind(limit)
     .fetch_all(pool)
     .await?;
@@ -105,6 +114,42 @@ pub(in crate::store) async fn bounces(pool: &Pool, campaign_id: Option<i64>, lim
                 status: r.try_get("status")?,
                 reason: r.try_get("reason")?,
                 source: r.try_get("source")?,
+                unmatched: r.try_get("unmatched")?,
+            })
+        })
+        .collect()
+}
+
+pub(in crate::store) async fn record_mailto_unsubscribe(pool: &Pool, m: &MailtoUnsubscribe) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO mailto_unsubscribes (received_at, via, outcome, contact_id, campaign) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(m.received_at)
+    .bind(&m.via)
+    .bind(&m.outcome)
+    .bind(m.contact_id)
+    .bind(&m.campaign)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(in crate::store) async fn mailto_unsubscribes(pool: &Pool, limit: i64) -> Result<Vec<MailtoUnsubscribe>> {
+    let rows = sqlx::query(
+        "SELECT received_at, via, outcome, contact_id, campaign FROM mailto_unsubscribes \
+         ORDER BY received_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MailtoUnsubscribe {
+                received_at: r.try_get("received_at")?,
+                via: r.try_get("via")?,
+                outcome: r.try_get("outcome")?,
+                contact_id: r.try_get("contact_id")?,
+                campaign: r.try_get("campaign")?,
             })
         })
         .collect()
@@ -138,7 +183,7 @@ pub(in crate::store) async fn repeated_soft(pool: &Pool, min_campaigns: i64) -> 
     let sql = format!(
         "SELECT k.id, k.email, k.email_mac, COUNT(DISTINCT COALESCE(b.campaign_id, -b.id)) AS n \
          FROM bounces b JOIN contacts k ON k.id = b.contact_id \
-         WHERE b.kind = 'soft' AND k.bounce_status <> 'confirmed' AND k.processing <> 'erased' \
+         WHERE b.kind = 'soft' AND NOT b.unmatched AND k.bounce_status <> 'confirmed' AND k.processing <> 'erased' \
            AND (b.received_at > {LAST_DELIVERY} OR {LAST_DELIVERY} IS NULL) \
          GROUP BY k.id, k.email, k.email_mac HAVING COUNT(DISTINCT COALESCE(b.campaign_id, -b.id)) >= $1 ORDER BY k.id"
     );

@@ -320,4 +320,4 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 
 pub mod feedback;
 pub mod queue;
-pub use feedback::{BounceInsert, BounceRow, CleanCandidate, SendTarget, Streak};
+pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};

@@ -62,7 +62,9 @@ pub(in crate::store) async fn campaign_state_totals(pool: &Pool) -> Result<Vec<(
 }
 
 pub(in crate::store) async fn bounce_totals(pool: &Pool) -> Result<Vec<(BounceKind, i64)>> {
-    totals(pool, "SELECT kind AS k, COUNT(*) AS n FROM bounces GROUP BY kind", "bounce kind").await
+    // Bounced sends, as `campaign status` counts them (one per send and kind); reports
+    // tied to no send are counted apart (`unmatched_bounces`).
+    totals(pool, "SELECT kind AS k, COUNT(*) AS n FROM bounces WHERE send_id IS NOT NULL GROUP BY kind", "bounce kind").await
 }
 
 /// Runs a `SELECT k, n ... GROUP BY` and parses each `k` as a vocabulary value.

@@ -158,7 +158,8 @@ async fn write_rows(
 async fn insert_bounce(conn: &mut Conn, send_id: i64, b: &BounceRecord, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "INSERT INTO bounces (send_id, campaign_id, contact_id, kind, status, reason, diagnostic, source, received_at) \
-         SELECT id, campaign_id, contact_id, $1, $2, $3, $4, $5, $6 FROM sends WHERE id = $7",
+         SELECT id, campaign_id, contact_id, $1, $2, $3, $4, $5, $6 FROM sends WHERE id = $7 \
+         ON CONFLICT DO NOTHING",
     )
     .bind(b.kind.as_str())
     .bind(&b.status)

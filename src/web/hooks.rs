@@ -5,7 +5,7 @@
 //! fingerprint).
 
 use super::WebState;
-use crate::feedback::mapping;
+use crate::feedback::mapping::{self, Channel};
 use crate::feedback::rules::{self, Incoming};
 use crate::feedback::webhooks::{self, Provider, WebhookError, WebhookOutcome, WebhookRequest};
 use axum::body::Bytes;
@@ -47,7 +47,9 @@ pub async fn receive(
             None => format!("hook:{}:{digest}:{i}", provider.as_str()),
         };
         let result = async {
-            let target = mapping::resolve(&s.app, None, pe.message_id.as_deref(), &pe.event.recipient).await?;
+            let message_id = pe.message_id.as_deref();
+            let target =
+                mapping::resolve(&s.app, None, message_id, &pe.event.recipient, Channel::Authenticated).await?;
             rules::record(&s.app, &Incoming { event: &pe.event, target: &target, source: &source, fingerprint }).await
         }
         .await;

@@ -31,7 +31,12 @@ pub async fn render(app: &App, metrics: &Metrics, throttle: &Throttle) -> Result
     let depth =
         count(&sends, SendState::Queued) + count(&sends, SendState::Claimed) + count(&sends, SendState::Deferred);
     sample(&mut out, "herald_queue_depth", None, depth);
-    family(&mut out, "herald_bounces", "gauge", "Bounce events by kind (from the database).");
+    family(
+        &mut out,
+        "herald_bounces",
+        "gauge",
+        "Bounced sends by kind, one per send and kind as `campaign status` counts them (from the database).",
+    );
     for k in BounceKind::ALL {
         sample(&mut out, "herald_bounces", Some(("kind", k.as_str())), count(&bounces, *k));
     }

@@ -28,7 +28,7 @@ fn contacts() -> String {
 }
 
 /// One SMTP transaction against `addr`; the reply codes in order (greeting first).
-async fn smtp(addr: &str, from: &str, rcpt: &str, data: &str) -> Vec<u16> {
+pub(crate) async fn smtp(addr: &str, from: &str, rcpt: &str, data: &str) -> Vec<u16> {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
@@ -58,7 +58,7 @@ async fn smtp(addr: &str, from: &str, rcpt: &str, data: &str) -> Vec<u16> {
     codes
 }
 
-fn dsn(verp: &str, rcpt: &str) -> String {
+pub(crate) fn dsn(verp: &str, rcpt: &str) -> String {
     format!(
         "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\nTo: {verp}\nSubject: Undelivered Mail Returned to Sender\n\
          MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n\n\
@@ -70,7 +70,7 @@ fn dsn(verp: &str, rcpt: &str) -> String {
     )
 }
 
-fn arf(verp: &str, rcpt: &str) -> String {
+pub(crate) fn arf(verp: &str, rcpt: &str) -> String {
     format!(
         "From: feedback@fbl.example.com\nTo: {verp}\nSubject: Complaint\nMIME-Version: 1.0\n\
          Content-Type: multipart/report; report-type=feedback-report; boundary=\"b2\"\n\n\
@@ -84,8 +84,17 @@ fn arf(verp: &str, rcpt: &str) -> String {
 /// Starts `herald daemon --json` (with the generic webhook's secret) and returns it with
 /// its HTTP base URL and its bounce listener's address.
 async fn daemon_with_listener(t: &TestDb) -> (tokio::process::Child, String, String) {
+    daemon_with_listener_env(t, &[]).await
+}
+
+/// [`daemon_with_listener`] with more environment (another link key, say).
+pub(crate) async fn daemon_with_listener_env(
+    t: &TestDb,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, String) {
     let mut cmd = herald(t, &["daemon", "--listen", "127.0.0.1:0", "--json"], "daemon.log");
     cmd.env("HERALD_WEBHOOK_SECRET", WEBHOOK_SECRET);
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
@@ -291,13 +300,19 @@ on_both_backends! {
         let huge = format!("Subject: big\n\n{}\n", "x".repeat(8000));
         assert_eq!(smtp(&mx, "", &mailto, &huge).await.last(), Some(&552));
         assert_eq!(t.contact("bob@example.org").await.unwrap().lists.values().next().unwrap().to_string(), "confirmed");
-        // A forged token changes nothing; Bob's own mailto unsubscribes him from the campaign's list.
+        // A forged token from someone who is no contact changes nothing (from a contact, it
+        // unsubscribes that sender: see feedback_trust); Bob's own mailto unsubscribes him
+        // from the campaign's list.
         let forged = mailto.replacen("unsubscribe+", "unsubscribe+x", 1);
-        assert_eq!(smtp(&mx, "bob@example.org", &forged, "Subject: unsubscribe\n\n").await.last(), Some(&250));
+        assert_eq!(smtp(&mx, "someone@example.net", &forged, "Subject: unsubscribe\n\n").await.last(), Some(&250));
         assert_eq!(t.contact("bob@example.org").await.unwrap().lists.values().next().unwrap().to_string(), "confirmed");
         assert_eq!(smtp(&mx, "bob@example.org", &mailto, "Subject: unsubscribe\n\n").await.last(), Some(&250));
         let bob = t.contact("bob@example.org").await.unwrap();
         assert_eq!(bob.lists.values().map(|s| s.to_string()).collect::<Vec<_>>(), ["unsubscribed"]);
+        // Issue 19: the list the message was sent for, nothing more — the campaign's
+        // purpose stays granted (it changes through the preference centre).
+        assert!(bob.granted(&herald::domain::Purpose::parse("newsletter").unwrap()), "{bob:?}");
+        assert_eq!(bob.opt_in, OptInStatus::DoubleOptIn);
         assert_eq!(t.contact("ada@example.com").await.unwrap().lists.values().next().unwrap().to_string(), "confirmed");
         sigterm(&child).await;
     }

@@ -7,6 +7,7 @@ mod helpers;
 mod cli;
 mod daemon;
 mod feedback;
+mod feedback_trust;
 mod import;
 mod import_bounds;
 mod ledger;
