@@ -15,6 +15,7 @@
 //! - [`feedback`]: bounce reports, complaints and provider webhooks → events; the rules.
 //! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server) with a graceful shutdown.
 //! - [`clock`]: time as an input.
+//! - [`private_files`]: the modes of the files that hold personal data (0700 / 0600).
 
 pub mod app;
 pub mod campaign;
@@ -27,6 +28,7 @@ pub mod daemon;
 pub mod domain;
 pub mod error;
 pub mod feedback;
+pub mod private_files;
 pub mod render;
 pub mod send;
 pub mod store;

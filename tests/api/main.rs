@@ -12,6 +12,8 @@ mod ledger;
 mod maildev;
 mod outbox;
 mod policy;
+#[cfg(unix)]
+mod private_files;
 mod relay;
 mod render;
 mod rules;
