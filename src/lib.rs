@@ -15,6 +15,7 @@
 //! - [`feedback`]: bounce reports, complaints and provider webhooks → events; the rules.
 //! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server) with a graceful shutdown.
 //! - [`clock`]: time as an input.
+//! - [`logging`]: the log filter (dependencies capped at `warn`).
 //! - [`private_files`]: the modes of the files that hold personal data (0700 / 0600).
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod daemon;
 pub mod domain;
 pub mod error;
 pub mod feedback;
+pub mod logging;
 pub mod private_files;
 pub mod render;
 pub mod send;
