@@ -15,6 +15,7 @@
 //! - [`feedback`]: bounce reports, complaints and provider webhooks → events; the rules.
 //! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server) with a graceful shutdown.
 //! - [`clock`]: time as an input.
+//! - [`connections`]: what the daemon's servers let clients hold (caps per server and per IP).
 //! - [`logging`]: the log filter (dependencies capped at `warn`).
 //! - [`private_files`]: the modes of the files that hold personal data (0700 / 0600).
 
@@ -23,6 +24,7 @@ pub mod campaign;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod consent;
 pub mod contacts;
 pub mod daemon;

@@ -33,7 +33,8 @@ pub fn directives(herald_log: Option<&str>, rust_log: Option<&str>) -> String {
     let herald_level = herald_level.unwrap_or(DEFAULT_LEVEL);
     // A quieter bare level (`error`, `off`) quietens the dependencies too.
     let others = herald_level.min(OTHERS_CAP);
-    let mut out = vec![others.to_string().to_lowercase(), format!("{HERALD}={}", herald_level.to_string().to_lowercase())];
+    let mut out =
+        vec![others.to_string().to_lowercase(), format!("{HERALD}={}", herald_level.to_string().to_lowercase())];
     out.extend(named.into_iter().map(str::to_owned));
     out.join(",")
 }

@@ -198,7 +198,10 @@ mod tests {
 
     fn refusal(key: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
-        let env = vec![("HERALD_LINK_KEY".to_owned(), key.to_owned()), ("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned())];
+        let env = vec![
+            ("HERALD_LINK_KEY".to_owned(), key.to_owned()),
+            ("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned()),
+        ];
         match Secrets::resolve(&loaded(dir.path(), Some("herald.toml")), &env) {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
@@ -237,7 +240,10 @@ mod tests {
         )
         .unwrap();
         let err = Secrets::resolve(&loaded(dir.path(), None), &[]).unwrap_err().to_string();
-        assert!(err.contains("secrets.toml") && err.contains("link_key") && err.contains("openssl rand -hex 32"), "{err}");
+        assert!(
+            err.contains("secrets.toml") && err.contains("link_key") && err.contains("openssl rand -hex 32"),
+            "{err}"
+        );
     }
 
     #[cfg(unix)]

@@ -50,7 +50,10 @@ impl Store {
             // The database holds personal data: its folder 0700, the file (and so its
             // -wal and -shm, which SQLite creates with the database's mode) 0600.
             let file = options.get_filename();
-            if !file.as_os_str().is_empty() && !file.to_string_lossy().contains(":memory:") && !url.contains("mode=memory") {
+            if !file.as_os_str().is_empty()
+                && !file.to_string_lossy().contains(":memory:")
+                && !url.contains("mode=memory")
+            {
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
                     crate::private_files::create_dir(dir)
                         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;

@@ -9,6 +9,7 @@ mod daemon;
 mod feedback;
 mod import;
 mod ledger;
+mod limits;
 mod logs;
 mod maildev;
 mod outbox;
