@@ -17,10 +17,12 @@ mod bounces;
 mod import;
 mod secrets;
 mod sending;
+mod web;
 pub use bounces::BouncesConfig;
 pub use import::ImportConfig;
 pub use secrets::Secrets;
 pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
+pub use web::WebConfig;
 
 pub const DEFAULT_PATH: &str = "config/herald.toml";
 
@@ -124,23 +126,6 @@ pub struct SenderConfig {
     pub public_url: Option<String>,
     /// Domain of the VERP envelope senders.
     pub bounce_domain: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebConfig {
-    #[serde(default = "default_listen")]
-    pub listen: String,
-}
-
-impl Default for WebConfig {
-    fn default() -> Self {
-        WebConfig { listen: default_listen() }
-    }
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:8080".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

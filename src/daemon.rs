@@ -75,13 +75,8 @@ pub async fn run(
     let bounce_listener =
         bounces.map(|l| tokio::spawn(crate::feedback::listener::serve(app.clone(), l, shutdown.clone())));
     let web = {
-        let stop = shutdown.clone();
-        let server = axum::serve(listener, web::router(state.clone())).with_graceful_shutdown(stopped(stop));
-        tokio::spawn(async move {
-            if let Err(e) = server.await {
-                tracing::error!(error = %e, "the HTTP server stopped");
-            }
-        })
+        let (router, config, stop) = (web::router(state.clone()), app.config.web.clone(), shutdown.clone());
+        tokio::spawn(async move { web::serve::serve(listener, router, &config, stop).await })
     };
     listening(Listening { web: addr, bounces: bounces_addr });
     let scheduler = tokio::spawn(scheduler(app.clone(), shutdown.clone()));
@@ -113,7 +108,8 @@ pub async fn run(
     Ok(())
 }
 
-async fn stopped(mut shutdown: watch::Receiver<bool>) {
+/// Resolves once `shutdown` is true (or its sender is gone).
+pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         if shutdown.changed().await.is_err() {
             return;

@@ -15,18 +15,24 @@
 //! - [`feedback`]: bounce reports, complaints and provider webhooks → events; the rules.
 //! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server) with a graceful shutdown.
 //! - [`clock`]: time as an input.
+//! - [`connections`]: what the daemon's servers let clients hold (caps per server and per IP).
+//! - [`logging`]: the log filter (dependencies capped at `warn`).
+//! - [`private_files`]: the modes of the files that hold personal data (0700 / 0600).
 
 pub mod app;
 pub mod campaign;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod consent;
 pub mod contacts;
 pub mod daemon;
 pub mod domain;
 pub mod error;
 pub mod feedback;
+pub mod logging;
+pub mod private_files;
 pub mod render;
 pub mod send;
 pub mod store;

@@ -2,6 +2,8 @@
 //! turn them into changes to a contact's record.
 
 use serde::Deserialize;
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -20,6 +22,28 @@ pub struct BouncesConfig {
     /// `lists clean`: contacts with tracking consent who engaged with none of their last N
     /// delivered messages are reported as unengaged (unset: not judged).
     pub unengaged_after: Option<u32>,
+    /// The listener's sessions at once over all clients; above it a new connection is
+    /// answered `421` and closed (a sending MTA tries again later).
+    pub max_connections: NonZeroUsize,
+    /// The listener's sessions at once from one IP address.
+    pub max_connections_per_ip: NonZeroUsize,
+    /// Messages received (DATA) at once; above it DATA is answered `452` (try later).
+    /// Each one may hold up to `max_message_bytes` in memory while it is recorded.
+    pub max_concurrent_messages: NonZeroUsize,
+    /// A session that sends no command (or no line of its message) for this long is closed.
+    pub idle_timeout_seconds: NonZeroU64,
+    /// The whole of one message (DATA to the final dot) must arrive within this time.
+    pub message_timeout_seconds: NonZeroU64,
+}
+
+impl BouncesConfig {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_seconds.get())
+    }
+
+    pub fn message_timeout(&self) -> Duration {
+        Duration::from_secs(self.message_timeout_seconds.get())
+    }
 }
 
 impl Default for BouncesConfig {
@@ -30,6 +54,11 @@ impl Default for BouncesConfig {
             hard_bounce_threshold: 3,
             soft_bounce_limit: 5,
             unengaged_after: None,
+            max_connections: NonZeroUsize::new(100).expect("non-zero"),
+            max_connections_per_ip: NonZeroUsize::new(20).expect("non-zero"),
+            max_concurrent_messages: NonZeroUsize::new(4).expect("non-zero"),
+            idle_timeout_seconds: NonZeroU64::new(60).expect("non-zero"),
+            message_timeout_seconds: NonZeroU64::new(300).expect("non-zero"),
         }
     }
 }

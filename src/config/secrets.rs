@@ -2,6 +2,11 @@
 //! environment only; on the embedded default (and after `herald init`) a key missing
 //! from the environment is generated once and kept in `<data>/secrets.toml`, readable
 //! by its owner only.
+//!
+//! A key must be strong: at least 32 bytes with at least 16 different byte values, or a
+//! hex / base64 encoding of such bytes (`openssl rand -hex 32` gives 256 bits). 32
+//! spaces or 11 × `€` are long enough but guessable, and a guessed suppression key turns
+//! the suppression list back into addresses.
 
 use super::{Loaded, SecretSource};
 use crate::error::{Error, Result};
@@ -10,7 +15,38 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-const MIN_KEY_LEN: usize = 32;
+/// Bytes a key needs (after decoding, when it is hex or base64).
+const MIN_KEY_BYTES: usize = 32;
+/// Different byte values a key needs among them.
+const MIN_DISTINCT_BYTES: usize = 16;
+/// What the errors tell the operator to do.
+const HOW_TO_MAKE_ONE: &str = "make one with `openssl rand -hex 32`";
+
+/// Why a key is refused; `None` when it is strong enough. A key is used as it is
+/// written (its bytes, not decoded), so an encoded key is judged by what it encodes.
+fn weakness(key: &str) -> Option<String> {
+    use base64::Engine as _;
+    let strong = |bytes: &[u8]| {
+        let distinct = bytes.iter().collect::<std::collections::BTreeSet<_>>().len();
+        bytes.len() >= MIN_KEY_BYTES && distinct >= MIN_DISTINCT_BYTES
+    };
+    let decoded = [
+        hex::decode(key).ok(),
+        base64::engine::general_purpose::STANDARD.decode(key).ok(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key).ok(),
+    ];
+    if strong(key.as_bytes()) || decoded.iter().flatten().any(|b| strong(b)) {
+        return None;
+    }
+    Some(if key.len() < MIN_KEY_BYTES {
+        format!("too short ({} bytes): a key needs at least {MIN_KEY_BYTES} random bytes", key.len())
+    } else {
+        format!(
+            "too weak: a key needs at least {MIN_KEY_BYTES} bytes with at least {MIN_DISTINCT_BYTES} different values, \
+             or a hex / base64 key of 256 bits"
+        )
+    })
+}
 
 /// The keys Herald signs and hashes with. Never printed, never logged.
 #[derive(Clone)]
@@ -42,12 +78,10 @@ impl Secrets {
         let mut missing = Vec::new();
         for (name, var) in KEYS {
             match from_env(var) {
-                Some(v) if v.len() < MIN_KEY_LEN => {
-                    return Err(Error::Invalid(format!(
-                        "{var} is too short: a key needs at least {MIN_KEY_LEN} characters"
-                    )));
-                }
                 Some(v) => {
+                    if let Some(why) = weakness(&v) {
+                        return Err(Error::Invalid(format!("{var} is {why}; {HOW_TO_MAKE_ONE}")));
+                    }
                     values.insert(name, v);
                 }
                 None => missing.push((name, var)),
@@ -58,7 +92,7 @@ impl Secrets {
                 SecretSource::Env => {
                     let vars: Vec<&str> = missing.iter().map(|(_, v)| *v).collect();
                     return Err(Error::Invalid(format!(
-                        "missing secret{} {}: set {} in the environment (at least {MIN_KEY_LEN} random characters, e.g. `openssl rand -hex 32`), \
+                        "missing secret{} {}: set {} in the environment (a random key of 256 bits: {HOW_TO_MAKE_ONE}), \
                          or set [secrets] source = \"generate\" to keep generated keys in the data folder",
                         if vars.len() > 1 { "s" } else { "" },
                         vars.join(" and "),
@@ -102,7 +136,7 @@ impl Secrets {
     /// generating one: for commands that open no database (`bounces classify`).
     pub fn link_key_if_present(loaded: &Loaded, env: &[(String, String)]) -> Option<Vec<u8>> {
         if let Some((_, v)) = env.iter().find(|(k, _)| k == "HERALD_LINK_KEY") {
-            return (v.len() >= MIN_KEY_LEN).then(|| v.clone().into_bytes());
+            return weakness(v).is_none().then(|| v.clone().into_bytes());
         }
         let path = loaded.config.data.dir.join("secrets.toml");
         if matches!(loaded.secret_source(), SecretSource::Generate) && path.exists() {
@@ -120,15 +154,19 @@ fn load_or_generate(path: &Path) -> Result<BTreeMap<&'static str, String>> {
             toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
         let mut out = BTreeMap::new();
         for (name, _) in KEYS {
-            let value = table.get(name).and_then(|v| v.as_str()).filter(|v| v.len() >= MIN_KEY_LEN);
-            let value =
-                value.ok_or_else(|| Error::Invalid(format!("{}: '{name}' is missing or too short", path.display())))?;
+            let value = table
+                .get(name)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| Error::Invalid(format!("{}: '{name}' is missing; {HOW_TO_MAKE_ONE}", path.display())))?;
+            if let Some(why) = weakness(value) {
+                return Err(Error::Invalid(format!("{}: '{name}' is {why}; {HOW_TO_MAKE_ONE}", path.display())));
+            }
             out.insert(name, value.to_owned());
         }
         return Ok(out);
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::private_files::create_dir(dir).map_err(io)?;
     }
     let mut out = BTreeMap::new();
     let mut text = String::from(
@@ -141,11 +179,7 @@ fn load_or_generate(path: &Path) -> Result<BTreeMap<&'static str, String>> {
         text.push_str(&format!("{name} = \"{key}\"\n"));
         out.insert(name, key);
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(io)?;
+    let mut file = crate::private_files::file_options().write(true).create_new(true).open(path).map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     Ok(out)
 }
@@ -196,10 +230,70 @@ mod tests {
         assert_eq!(first.suppression_key, second.suppression_key);
         assert_eq!(first.link_key.len(), 64);
         assert_ne!(first.link_key, first.suppression_key);
-        let env = vec![("HERALD_SUPPRESSION_KEY".to_owned(), "x".repeat(40))];
-        assert_eq!(
-            Secrets::resolve(&loaded(dir.path(), None), &env).unwrap().suppression_key,
-            "x".repeat(40).into_bytes()
+        let env = vec![("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned())];
+        assert_eq!(Secrets::resolve(&loaded(dir.path(), None), &env).unwrap().suppression_key, STRONG.as_bytes());
+    }
+
+    const STRONG: &str = "correct-horse-battery-staple-0123456789";
+
+    fn refusal(key: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("HERALD_LINK_KEY".to_owned(), key.to_owned()),
+            ("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned()),
+        ];
+        match Secrets::resolve(&loaded(dir.path(), Some("herald.toml")), &env) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn long_but_guessable_keys_are_refused_with_how_to_make_one() {
+        for weak in [" ".repeat(32), "€".repeat(11), "ab".repeat(20), "0".repeat(64), "short".to_owned()] {
+            let err = refusal(&weak);
+            assert!(err.contains("HERALD_LINK_KEY") && err.contains("openssl rand -hex 32"), "{weak:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn random_keys_are_accepted_raw_hex_or_base64() {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        for strong in [
+            STRONG.to_owned(),
+            hex::encode(bytes),
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        ] {
+            assert_eq!(refusal(&strong), "", "{strong}");
+        }
+    }
+
+    #[test]
+    fn a_weak_key_in_the_key_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("secrets.toml"),
+            format!("link_key = \"{}\"\nsuppression_key = \"{STRONG}\"\n", " ".repeat(40)),
+        )
+        .unwrap();
+        let err = Secrets::resolve(&loaded(dir.path(), None), &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("secrets.toml") && err.contains("link_key") && err.contains("openssl rand -hex 32"),
+            "{err}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_generated_key_file_and_its_folder_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        Secrets::resolve(&loaded(&data, None), &[]).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&data), mode(&data.join("secrets.toml"))), (0o700, 0o600));
     }
 }

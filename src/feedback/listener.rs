@@ -5,23 +5,30 @@
 //! unsubscribe) and only then answered `250`, so a message the relay saw accepted is
 //! recorded; a failure answers `451` and the sending MTA tries again (ingesting is
 //! idempotent).
+//!
+//! What clients may hold is bounded (issue 12, point 7; `[bounces]` keys): sessions in
+//! all and per IP address (above them a newcomer gets `421` and is closed — a sending
+//! MTA retries later), an idle time per command or message line, a time for a whole
+//! message, and messages received at once (above it DATA gets `452`), so the memory
+//! messages take is at most `max_concurrent_messages × max_message_bytes` (and a little
+//! for parsing), and it is freed when each message is recorded.
 
 use super::ingest::{self, IngestReport};
 use super::unsubscribe;
 use crate::app::App;
+use crate::connections::{Connections, Held, WhenFull};
 use crate::error::{Error, Result};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 
 /// Longest command line accepted (RFC 5321 allows 512 octets; a little slack).
 const MAX_LINE: u64 = 2048;
 /// Recipients per message.
 const MAX_RCPT: usize = 100;
-/// Idle time before the session is dropped.
-const IDLE: Duration = Duration::from_secs(120);
 
 /// Binds `[bounces] listen`; the bound address is returned so `:0` can be used in tests.
 pub async fn bind(listen: &str) -> Result<TcpListener> {
@@ -36,13 +43,25 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Re
         tracing::error!("[bounces] listen is set but [sender] bounce_domain is not: the bounce listener is off");
         return;
     };
+    let limits = &app.config.bounces;
+    let held = Connections::new(limits.max_connections.get(), limits.max_connections_per_ip.get(), WhenFull::Refuse);
+    let messages = Arc::new(Semaphore::new(limits.max_concurrent_messages.get()));
+    let mut refused: u64 = 0;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let (app, domain) = (app.clone(), domain.clone());
+                Ok((stream, peer)) => {
+                    let Some(place) = held.admit(peer.ip()) else {
+                        let _ = stream.try_write(format!("421 4.7.0 {domain} Too many connections, try again later\r\n").as_bytes());
+                        refused += 1;
+                        if refused.is_power_of_two() {
+                            tracing::warn!(refused, "bounce listener: connection caps reached; refusing new connections");
+                        }
+                        continue;
+                    };
+                    let session = Session::new(app.clone(), domain.clone(), stream, place, messages.clone());
                     tokio::spawn(async move {
-                        if let Err(e) = Session::new(app, domain, stream).run().await {
+                        if let Err(e) = session.run().await {
                             tracing::debug!(error = %e, "bounce listener: session ended");
                         }
                     });
@@ -63,11 +82,26 @@ struct Session {
     stream: BufReader<TcpStream>,
     from: Option<String>,
     to: Vec<String>,
+    /// This session's place among the listener's connections, freed when it ends.
+    _place: Held,
+    /// Permits to receive a message; see `[bounces] max_concurrent_messages`.
+    messages: Arc<Semaphore>,
+    idle: Duration,
 }
 
 impl Session {
-    fn new(app: Arc<App>, domain: String, stream: TcpStream) -> Self {
-        Session { app, domain, stream: BufReader::new(stream), from: None, to: Vec::new() }
+    fn new(app: Arc<App>, domain: String, stream: TcpStream, place: Held, messages: Arc<Semaphore>) -> Self {
+        let idle = app.config.bounces.idle_timeout();
+        Session {
+            app,
+            domain,
+            stream: BufReader::new(stream),
+            from: None,
+            to: Vec::new(),
+            _place: place,
+            messages,
+            idle,
+        }
     }
 
     async fn reply(&mut self, text: &str) -> std::io::Result<()> {
@@ -77,7 +111,7 @@ impl Session {
 
     async fn line(&mut self) -> std::io::Result<Option<String>> {
         let mut buf = Vec::new();
-        let read = tokio::time::timeout(IDLE, (&mut self.stream).take(MAX_LINE).read_until(b'\n', &mut buf)).await;
+        let read = tokio::time::timeout(self.idle, (&mut self.stream).take(MAX_LINE).read_until(b'\n', &mut buf)).await;
         match read {
             Err(_) | Ok(Ok(0)) => Ok(None),
             Ok(Ok(_)) if !buf.ends_with(b"\n") => Err(std::io::Error::other("command line too long")),
@@ -159,14 +193,20 @@ impl Session {
         if self.to.is_empty() {
             return self.reply("503 5.5.1 Need RCPT first").await;
         }
+        // Held until the message is recorded: it bounds the memory messages take.
+        let Ok(_receiving) = self.messages.clone().try_acquire_owned() else {
+            return self.reply("452 4.3.1 Too many messages at once, try again later").await;
+        };
         self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
+        let deadline = Instant::now() + self.app.config.bounces.message_timeout();
         let mut message = Vec::new();
         let mut too_big = false;
         loop {
             let mut line = Vec::new();
             // Each read is capped: a line longer than the whole limit is already too big.
             let cap = max as u64 + 3;
-            let n = tokio::time::timeout(IDLE, (&mut self.stream).take(cap).read_until(b'\n', &mut line)).await;
+            let until = deadline.min(Instant::now() + self.idle);
+            let n = tokio::time::timeout_at(until, (&mut self.stream).take(cap).read_until(b'\n', &mut line)).await;
             match n {
                 Err(_) | Ok(Ok(0)) => return Ok(()),
                 Ok(Err(e)) => return Err(e),

@@ -29,7 +29,8 @@ impl FileOutbox {
     /// Uses `dir`, creating it (and its parents) if needed.
     pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
         let dir = dir.into();
-        fs::create_dir_all(&dir)?;
+        // Messages carry addresses and names: the folder is its owner's only.
+        crate::private_files::create_dir(&dir)?;
         Ok(Self { dir })
     }
 
@@ -116,7 +117,7 @@ fn write_atomically(target: &Path, content: &[u8]) -> Result<(), SendError> {
 }
 
 fn write_new_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut file = fs::File::create_new(path)?;
+    let mut file = crate::private_files::file_options().write(true).create_new(true).open(path)?;
     file.write_all(content)?;
     file.sync_all()
 }

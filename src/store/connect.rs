@@ -47,9 +47,19 @@ impl Store {
                 .pragma("wal_autocheckpoint", "10000")
                 // A full-audience plan takes a second or more by design: not a warning.
                 .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
-            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
+            // The database holds personal data: its folder 0700, the file (and so its
+            // -wal and -shm, which SQLite creates with the database's mode) 0600.
+            let file = options.get_filename();
+            if !file.as_os_str().is_empty()
+                && !file.to_string_lossy().contains(":memory:")
+                && !url.contains("mode=memory")
+            {
+                if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    crate::private_files::create_dir(dir)
+                        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
+                }
+                crate::private_files::ensure_file(file)
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create {}: {e}", file.display())))?;
             }
             // A local file needs no ping before each use (it would cost a round trip to
             // the connection's thread for every statement the engine runs).

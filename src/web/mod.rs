@@ -1,9 +1,11 @@
 //! The daemon's HTTP server (DESIGN §6 `web/`): the router and its shared state. It serves
 //! `/healthz`, `/metrics` and the bounce webhooks (`POST /hooks/{provider}`); the consent
 //! pages (unsubscribe, preferences, confirm) join this router in a later issue.
+//! [`serve`] is the accept loop with its caps and timeouts.
 
 pub mod hooks;
 mod metrics;
+pub mod serve;
 
 use crate::app::App;
 use crate::send::engine::Metrics;

@@ -11,9 +11,13 @@ mod feedback_trust;
 mod import;
 mod import_bounds;
 mod ledger;
+mod limits;
+mod logs;
 mod maildev;
 mod outbox;
 mod policy;
+#[cfg(unix)]
+mod private_files;
 mod relay;
 mod render;
 mod rules;
