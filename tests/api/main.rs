@@ -14,5 +14,6 @@ mod outbox;
 mod policy;
 mod relay;
 mod render;
+mod render_hostile;
 mod rules;
 mod send;
