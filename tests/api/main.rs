@@ -9,6 +9,7 @@ mod daemon;
 mod feedback;
 mod import;
 mod ledger;
+mod ledger_replay;
 mod maildev;
 mod outbox;
 mod policy;

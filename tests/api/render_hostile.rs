@@ -145,6 +145,6 @@ async fn the_log_helper_is_not_available_so_contact_data_stays_out_of_logs() {
     let lists = t.app.store.list_settings().await.unwrap();
     let facts = Facts::of(&contact, false, &c.lists, &lists, c.purpose.as_ref());
     let recipient = EligibleRecipient::check(&c.policy, contact, &facts).expect("eligible");
-    let err = renderer.render(&recipient, 1, t.app.clock.now()).err().expect("unknown helper").to_string();
+    let err = renderer.render(&recipient, 1, t.app.clock.now()).expect_err("unknown helper").to_string();
     assert!(err.contains("log"), "{err}");
 }
