@@ -6,6 +6,7 @@ pub mod audit;
 mod csv_row;
 pub mod edit;
 pub mod import;
+pub mod parse;
 pub mod suppression;
 
 pub use csv_row::parse_datetime;
