@@ -9,8 +9,13 @@ use clap::Subcommand;
 pub enum AuditCommand {
     /// A contact's consent history, oldest first.
     Log { email: String },
-    /// Recompute every contact's hash chain; exit 1 if any is broken.
-    Verify,
+    /// Recompute every contact's hash chain and replay it against the stored record;
+    /// exit 1 if any chain is broken or any record does not follow from its chain.
+    Verify {
+        /// Also print the digest of every chain head (anchor it elsewhere, compare later).
+        #[arg(long)]
+        digest: bool,
+    },
 }
 
 pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<i32> {
@@ -36,24 +41,49 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<i32> {
             }
             Ok(0)
         }
-        AuditCommand::Verify => {
+        AuditCommand::Verify { digest } => {
             let progress = output::Progress::new(ctx.json, None, "verifying");
             let report = audit::verify(&app, &|n| progress.update(n, || format!("verified {n} contacts"))).await?;
             progress.finish();
             if ctx.json {
                 output::json(&report);
-            } else if report.broken.is_empty() {
-                println!(
-                    "Ledger intact: {} contacts, {} events, every chain verifies.",
-                    report.contacts, report.events
-                );
             } else {
-                println!("Ledger BROKEN for {} of {} contacts:", report.broken.len(), report.contacts);
-                for b in &report.broken {
-                    println!("  contact #{} ({}): {}", b.contact_id, output::clean(&b.email), b.problem);
+                print_report(&report);
+                if digest {
+                    println!("Digest of all chain heads: {}", report.digest);
                 }
             }
-            Ok(if report.broken.is_empty() { 0 } else { 1 })
+            Ok(if report.intact() { 0 } else { 1 })
+        }
+    }
+}
+
+fn print_report(report: &audit::VerifyReport) {
+    if report.intact() {
+        println!(
+            "Ledger intact: {} contacts, {} events, every chain verifies and replays to the stored state.",
+            report.contacts, report.events
+        );
+        return;
+    }
+    if !report.broken.is_empty() {
+        println!("Ledger BROKEN for {} of {} contacts:", report.broken.len(), report.contacts);
+        for b in &report.broken {
+            println!("  contact #{} ({}): {}", b.contact_id, output::clean(&b.email), b.problem);
+        }
+    }
+    if !report.diverged.is_empty() {
+        println!(
+            "Stored state does NOT follow from the ledger for {} of {} contacts (changed outside Herald):",
+            report.diverged.len(),
+            report.contacts
+        );
+        let show = |v: &Option<String>| v.as_deref().map(output::clean).unwrap_or_else(|| "—".into());
+        for d in &report.diverged {
+            println!("  contact #{} ({}):", d.contact_id, output::clean(&d.email));
+            for m in &d.fields {
+                println!("       {}: ledger says {}, stored {}", m.field, show(&m.ledger), show(&m.stored));
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod ledger;
 pub mod policy;
+pub mod replay;
 mod rules;
 mod suppression;
 

@@ -373,7 +373,7 @@ fn check_invariants(c: &Contact, patch: &ContactPatch) -> Result<(), String> {
 }
 
 /// The consent-relevant fields of a record, flattened to text for the ledger.
-fn consent_fields(c: &Contact) -> BTreeMap<String, String> {
+pub(crate) fn consent_fields(c: &Contact) -> BTreeMap<String, String> {
     let mut f = BTreeMap::new();
     f.insert("opt_in_status".to_owned(), c.opt_in.to_string());
     if let Some(b) = c.legal_basis {

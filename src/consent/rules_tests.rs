@@ -321,6 +321,7 @@ fn control_characters_in_any_stored_text_refuse_the_change_whoever_asks() {
     }
     let tab = named(|p| p.identity.company = Some("Smith\tJones".into()));
     assert!(apply(None, &email(), false, &tab, &staff(), now()).is_ok(), "tab is ordinary text");
+}
 
 /// Issue 19: an unsubscribe from a message leaves the lists it was sent for, never a
 /// purpose, and never touches a list the message was not sent for.

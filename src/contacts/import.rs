@@ -173,7 +173,7 @@ fn sniff(file: &mut File, shown: &str) -> Result<()> {
     Ok(())
 }
 
-fn header_names(header: &ByteRecord) -> std::result::Result<Vec<String>, String> {
+pub(super) fn header_names(header: &ByteRecord) -> std::result::Result<Vec<String>, String> {
     header
         .iter()
         .enumerate()

@@ -8,6 +8,7 @@ pub mod edit;
 pub mod import;
 mod records;
 mod rejects;
+pub mod parse;
 pub mod suppression;
 
 pub use csv_row::parse_datetime;

@@ -14,6 +14,7 @@
 //! for parsing), and it is freed when each message is recorded.
 
 use super::ingest::{self, IngestReport};
+use super::smtp_command::{Command, parse_command};
 use super::unsubscribe;
 use crate::app::App;
 use crate::connections::{Connections, Held, WhenFull};
@@ -124,41 +125,36 @@ impl Session {
         let max = self.app.config.bounces.max_message_bytes;
         self.reply(&format!("220 {} Herald bounce receiver", self.domain)).await?;
         while let Some(line) = self.line().await? {
-            let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
-            match verb.to_ascii_uppercase().as_str() {
-                "EHLO" => {
+            match parse_command(&line) {
+                Command::Ehlo => {
                     self.reset();
                     let text =
                         format!("250-{}\r\n250-SIZE {max}\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES", self.domain);
                     self.reply(&text).await?;
                 }
-                "HELO" => {
+                Command::Helo => {
                     self.reset();
                     self.reply(&format!("250 {}", self.domain)).await?;
                 }
-                "MAIL" => {
-                    if self.from.is_some() {
-                        self.reply("503 5.5.1 Nested MAIL command").await?;
-                    } else if let Some(from) = path(arg, "FROM:") {
-                        self.from = Some(from);
-                        self.reply("250 2.1.0 Ok").await?;
-                    } else {
-                        self.reply("501 5.5.4 Syntax: MAIL FROM:<address>").await?;
-                    }
+                Command::Mail(_) if self.from.is_some() => self.reply("503 5.5.1 Nested MAIL command").await?,
+                Command::Mail(Some(from)) => {
+                    self.from = Some(from);
+                    self.reply("250 2.1.0 Ok").await?;
                 }
-                "RCPT" => self.rcpt(arg).await?,
-                "DATA" => self.data(max).await?,
-                "RSET" => {
+                Command::Mail(None) => self.reply("501 5.5.4 Syntax: MAIL FROM:<address>").await?,
+                Command::Rcpt(to) => self.rcpt(to).await?,
+                Command::Data => self.data(max).await?,
+                Command::Rset => {
                     self.reset();
                     self.reply("250 2.0.0 Ok").await?;
                 }
-                "NOOP" => self.reply("250 2.0.0 Ok").await?,
-                "QUIT" => {
+                Command::Noop => self.reply("250 2.0.0 Ok").await?,
+                Command::Quit => {
                     self.reply("221 2.0.0 Bye").await?;
                     return Ok(());
                 }
-                "VRFY" => self.reply("252 2.5.2 Cannot verify").await?,
-                _ => self.reply("502 5.5.2 Command not implemented").await?,
+                Command::Vrfy => self.reply("252 2.5.2 Cannot verify").await?,
+                Command::Unknown => self.reply("502 5.5.2 Command not implemented").await?,
             }
         }
         Ok(())
@@ -169,11 +165,11 @@ impl Session {
         self.to.clear();
     }
 
-    async fn rcpt(&mut self, arg: &str) -> std::io::Result<()> {
+    async fn rcpt(&mut self, to: Option<String>) -> std::io::Result<()> {
         if self.from.is_none() {
             return self.reply("503 5.5.1 Need MAIL first").await;
         }
-        let Some(to) = path(arg, "TO:") else {
+        let Some(to) = to else {
             return self.reply("501 5.5.4 Syntax: RCPT TO:<address>").await;
         };
         let ours =
@@ -258,30 +254,5 @@ impl Session {
             );
         }
         Ok(())
-    }
-}
-
-/// The address in `FROM:<a@b> PARAMS` / `TO:<a@b>`; `Some("")` for the null path.
-fn path(arg: &str, prefix: &str) -> Option<String> {
-    let rest = arg.trim();
-    let rest = rest.get(..prefix.len()).filter(|p| p.eq_ignore_ascii_case(prefix)).map(|_| &rest[prefix.len()..])?;
-    let rest = rest.trim_start();
-    let addr = match rest.strip_prefix('<') {
-        Some(r) => r.split_once('>')?.0,
-        None => rest.split_whitespace().next().unwrap_or(""),
-    };
-    Some(addr.trim().to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::path;
-
-    #[test]
-    fn paths_are_read_with_or_without_brackets() {
-        assert_eq!(path("FROM:<> SIZE=100", "FROM:").as_deref(), Some(""));
-        assert_eq!(path("to:<Bounces+1.ab@B.example>", "TO:").as_deref(), Some("Bounces+1.ab@B.example"));
-        assert_eq!(path("TO: x@y", "TO:").as_deref(), Some("x@y"));
-        assert_eq!(path("TO x@y", "TO:"), None);
     }
 }

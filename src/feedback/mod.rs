@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod listener;
 pub mod mapping;
 pub mod rules;
+pub mod smtp_command;
 pub mod unsubscribe;
 pub mod webhooks;
 

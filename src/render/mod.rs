@@ -8,10 +8,12 @@
 mod dkim;
 mod footer;
 pub mod headers;
+mod helpers;
 mod mime;
 mod templates;
 pub mod token;
 mod tracking;
+mod unescaped;
 
 pub use dkim::DkimKey;
 pub use token::{LinkToken, TokenError};

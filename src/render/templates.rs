@@ -1,10 +1,12 @@
 //! Handlebars templates in strict mode (a missing variable is an error, never an empty
 //! string): `NAME.html.hbs` and an optional `NAME.txt.hbs`, looked up beside the
 //! campaign file, then in the templates folder; partials and layouts from
-//! `templates/partials/` and `templates/layouts/`; helpers `default` and `date`.
+//! `templates/partials/` and `templates/layouts/`; helpers `default` and `date`
+//! (see `helpers`). HTML templates may not use the triple-stash (see `unescaped`).
 
+use super::{helpers, unescaped};
 use crate::error::{Error, Result};
-use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason};
+use handlebars::Handlebars;
 use std::path::{Path, PathBuf};
 
 /// The footer Herald appends when a template does not show the links itself.
@@ -29,52 +31,6 @@ fn escape_html(s: &str) -> String {
     out
 }
 
-/// `{{default value "fallback"}}`: the value, or the fallback when it is missing or empty.
-fn default_helper(
-    h: &Helper,
-    _: &Handlebars,
-    _: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let value = h
-        .param(0)
-        .filter(|p| !p.is_value_missing())
-        .map(|p| p.value().clone())
-        .filter(|v| !v.is_null() && v.as_str() != Some(""));
-    let chosen = match value {
-        Some(v) => v,
-        None => h.param(1).map(|p| p.value().clone()).ok_or(RenderErrorReason::ParamNotFoundForIndex("default", 1))?,
-    };
-    let text = match chosen.as_str() {
-        Some(s) => s.to_owned(),
-        None => chosen.to_string(),
-    };
-    out.write(&text)?;
-    Ok(())
-}
-
-/// `{{date value "%e %B %Y"}}`: formats an ISO 8601 date or date-time.
-fn date_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
-    let raw = h
-        .param(0)
-        .and_then(|p| p.value().as_str().map(str::to_owned))
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex("date", 0))?;
-    let format = h.param(1).and_then(|p| p.value().as_str().map(str::to_owned)).unwrap_or_else(|| "%Y-%m-%d".into());
-    let parsed = chrono::DateTime::parse_from_rfc3339(&raw)
-        .map(|d| d.naive_utc())
-        .or_else(|_| {
-            chrono::NaiveDate::parse_from_str(&raw, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
-        })
-        .map_err(|_| RenderErrorReason::Other(format!("date: '{raw}' is not an ISO 8601 date")))?;
-    let mut text = String::new();
-    use std::fmt::Write;
-    write!(text, "{}", parsed.format(&format))
-        .map_err(|_| RenderErrorReason::Other(format!("date: bad format '{format}'")))?;
-    out.write(&text)?;
-    Ok(())
-}
-
 /// The compiled templates of one campaign: HTML (escaping) and text (no escaping).
 pub struct Templates {
     pub html: Handlebars<'static>,
@@ -95,8 +51,7 @@ fn registry(escape: bool) -> Handlebars<'static> {
     } else {
         hb.register_escape_fn(handlebars::no_escape);
     }
-    hb.register_helper("default", Box::new(default_helper));
-    hb.register_helper("date", Box::new(date_helper));
+    helpers::register(&mut hb);
     hb
 }
 
@@ -140,7 +95,12 @@ impl Templates {
                 let source = read(&path)?;
                 // `footer.html.hbs` is the partial `footer` in HTML and `footer.html` everywhere.
                 let (base, kind) = stem.rsplit_once('.').unwrap_or((stem, ""));
-                html.register_partial(stem, &source).map_err(|e| compile_error(&path, e))?;
+                // Text partials stay out of the HTML registry: they are the only sources
+                // that may use the triple-stash.
+                if kind != "txt" {
+                    unescaped::refuse(&path, &source)?;
+                    html.register_partial(stem, &source).map_err(|e| compile_error(&path, e))?;
+                }
                 text.register_partial(stem, &source).map_err(|e| compile_error(&path, e))?;
                 match kind {
                     "html" => html.register_partial(base, &source).map_err(|e| compile_error(&path, e))?,
@@ -149,7 +109,9 @@ impl Templates {
                 }
             }
         }
-        html.register_template_string(MAIN, read(&html_path)?).map_err(|e| compile_error(&html_path, e))?;
+        let main = read(&html_path)?;
+        unescaped::refuse(&html_path, &main)?;
+        html.register_template_string(MAIN, main).map_err(|e| compile_error(&html_path, e))?;
         html.register_template_string(FOOTER, FOOTER_HTML)
             .map_err(|e| compile_error(Path::new("footer.html.hbs"), e))?;
         text.register_template_string(FOOTER, FOOTER_TEXT)

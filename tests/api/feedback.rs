@@ -209,6 +209,11 @@ on_both_backends! {
         let plan = json(&t.herald(&["campaign", "plan", &file.display().to_string(), "--json"]));
         assert_eq!(plan["eligible"], 3, "{plan}");
         assert_eq!(t.contact("gil@example.org").await.unwrap().opt_in, OptInStatus::OptedOutContact);
+
+        // Every change above (bounces, complaints, webhooks, re-import) went through the
+        // ledger: each record replays from its chain.
+        let ledger = herald::contacts::audit::verify(&t.app, &|_| {}).await.unwrap();
+        assert!(ledger.intact(), "broken {:?}, diverged {:?}", ledger.broken, ledger.diverged);
     }
 }
 
@@ -280,6 +285,12 @@ on_both_backends! {
         assert_eq!(json(&t.herald(&["lists", "clean", "--json"]))["confirmed_bounces"]["count"].as_u64(), Some(0));
         let ada = t.contact("ada@example.com").await.unwrap();
         assert_eq!(ada.lists.values().map(|s| s.to_string()).collect::<Vec<_>>(), ["unsubscribed"]);
+
+        // The bounce state set by hand above is the one change the ledger did not see.
+        let ledger = herald::contacts::audit::verify(&t.app, &|_| {}).await.unwrap();
+        let diverged: Vec<(String, Vec<String>)> =
+            ledger.diverged.iter().map(|d| (d.email.clone(), d.fields.iter().map(|m| m.field.clone()).collect())).collect();
+        assert_eq!(diverged, [("cy@example.net".to_owned(), vec!["bounce_status".to_owned()])], "{:?}", ledger.broken);
     }
 }
 
@@ -315,5 +326,7 @@ on_both_backends! {
         assert_eq!(bob.opt_in, OptInStatus::DoubleOptIn);
         assert_eq!(t.contact("ada@example.com").await.unwrap().lists.values().next().unwrap().to_string(), "confirmed");
         sigterm(&child).await;
+        let ledger = herald::contacts::audit::verify(&t.app, &|_| {}).await.unwrap();
+        assert!(ledger.intact(), "the mailto unsubscribe is ledgered: {:?} {:?}", ledger.broken, ledger.diverged);
     }
 }
