@@ -107,10 +107,13 @@ impl Secrets {
                 }
             }
         }
+        // The previous key is held only to the length rule keys had before the strength
+        // rule: rotating away from a weak key is how an operator fixes one, and links signed
+        // with it must keep working meanwhile.
         let link_key_previous = match from_env(PREVIOUS_LINK_KEY) {
-            Some(v) if v.len() < MIN_KEY_LEN => {
+            Some(v) if v.len() < MIN_KEY_BYTES => {
                 return Err(Error::Invalid(format!(
-                    "{PREVIOUS_LINK_KEY} is too short: a key needs at least {MIN_KEY_LEN} characters"
+                    "{PREVIOUS_LINK_KEY} is too short: a key needs at least {MIN_KEY_BYTES} characters"
                 )));
             }
             Some(v) => Some(v.into_bytes()),
