@@ -49,6 +49,10 @@ pub async fn serve(listener: TcpListener, router: Router, config: &WebConfig, sh
                 Ok((stream, peer)) => match held.admit(peer.ip()) {
                     Some(place) => {
                         connections.spawn(connection(stream, peer, service.clone(), place, timeouts, shutdown.clone()));
+                        // Let the new connection read what it was sent before the next
+                        // accept: a request that has arrived (a health check in the
+                        // middle of a burst) is then in hand, so never evicted.
+                        tokio::task::yield_now().await;
                     }
                     None => {
                         let _ = stream.try_write(BUSY);
