@@ -104,10 +104,10 @@ impl Connections {
         } else {
             None
         };
-        if let Some(scope) = full {
-            if self.when_full == WhenFull::Refuse || !inner.evict_oldest_idle(scope) {
-                return None;
-            }
+        if let Some(scope) = full
+            && (self.when_full == WhenFull::Refuse || !inner.evict_oldest_idle(scope))
+        {
+            return None;
         }
         let id = inner.next;
         inner.next += 1;

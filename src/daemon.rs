@@ -1,6 +1,7 @@
 //! `herald daemon` (DESIGN §6): the scheduler (due campaigns start, running ones are
 //! materialised), the engine over every running campaign (its loop also retries deferred
-//! sends and recovers expired leases), and the HTTP server. SIGTERM / Ctrl-C stop
+//! sends and recovers expired leases), the HTTP server ([`web::serve`]: caps and
+//! timeouts on what clients hold) and the bounce listener. SIGTERM / Ctrl-C stop
 //! claiming, let in-flight attempts finish (bounded by the SMTP timeout), release the
 //! rest and exit. Several daemons on one PostgreSQL share the work through leases.
 

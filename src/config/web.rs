@@ -19,8 +19,8 @@ pub struct WebConfig {
     /// Time a client has to send a request's headers; a kept-alive connection waiting for
     /// its next request is closed after this long too.
     pub header_timeout_seconds: NonZeroU64,
-    /// A connection that is not being answered and moves no byte for this long is closed
-    /// (a client that stops reading its response, or sending its body).
+    /// A connection that moves no byte for this long is closed, even with a request in
+    /// hand (a client that stops sending its body, or reading its response).
     pub idle_timeout_seconds: NonZeroU64,
 }
 

@@ -5,8 +5,8 @@
 //! IP; when full, the oldest connection that is not being answered is closed for the
 //! newcomer), hyper closes a connection whose headers do not arrive within
 //! `[web] header_timeout_seconds` (which also bounds a kept-alive connection's wait for
-//! its next request), and a connection that is not being answered and moves no byte for
-//! `[web] idle_timeout_seconds` is closed. On shutdown the listener closes, idle
+//! its next request), and a connection that moves no byte for `[web]
+//! idle_timeout_seconds` is closed (a body or a response stalled half-way). On shutdown the listener closes, idle
 //! connections close at once and requests in hand are answered.
 
 use crate::config::WebConfig;
@@ -49,6 +49,10 @@ pub async fn serve(listener: TcpListener, router: Router, config: &WebConfig, sh
                 Ok((stream, peer)) => match held.admit(peer.ip()) {
                     Some(place) => {
                         connections.spawn(connection(stream, peer, service.clone(), place, timeouts, shutdown.clone()));
+                        // Let the new connection read what it was sent before the next
+                        // accept: a request that has arrived (a health check in the
+                        // middle of a burst) is then in hand, so never evicted.
+                        tokio::task::yield_now().await;
                     }
                     None => {
                         let _ = stream.try_write(BUSY);
@@ -109,25 +113,27 @@ async fn connection(
     tokio::select! {
         _ = conn.as_mut() => return,
         _ = place.slot.evicted() => return,
-        _ = idle(&activity, &place, timeouts.idle) => return,
+        _ = idle(&activity, timeouts.idle) => return,
         _ = crate::daemon::stopped(shutdown) => {}
     }
     // Shutting down: an idle connection closes now, a request in hand is answered.
     conn.as_mut().graceful_shutdown();
     tokio::select! {
         _ = conn.as_mut() => {}
-        _ = idle(&activity, &place, timeouts.idle) => {}
+        _ = idle(&activity, timeouts.idle) => {}
     }
 }
 
-/// Resolves once the connection has been idle (not answering, no byte moved) for `limit`.
-async fn idle(activity: &Activity, place: &Held, limit: Duration) {
+/// Resolves once the connection has moved no byte for `limit`, whether or not a request
+/// is in hand: a client that stops sending its body or reading its response holds a
+/// request as much as one that never sends it. No handler of the daemon takes that long.
+async fn idle(activity: &Activity, limit: Duration) {
     loop {
         let quiet = activity.quiet_for();
-        if quiet >= limit && place.slot.is_idle() {
+        if quiet >= limit {
             return;
         }
-        tokio::time::sleep(limit.saturating_sub(quiet).max(Duration::from_millis(100))).await;
+        tokio::time::sleep(limit - quiet).await;
     }
 }
 

@@ -102,6 +102,20 @@ on_both_backends! {
         stop(&t, child).await;
     }
 
+    async fn a_request_whose_body_stops_half_way_is_dropped_after_the_idle_timeout(t) {
+        let (child, web, _) = daemon_with(&t, "[web]\nidle_timeout_seconds = 1\n").await;
+        let mut stalled = TcpStream::connect(&web).await.unwrap();
+        stalled
+            .write_all(b"POST /hooks/generic HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"half\":")
+            .await
+            .unwrap();
+        let start = Instant::now();
+        assert!(closed(&mut stalled, Duration::from_secs(5)).await, "a stalled body holds its connection");
+        assert!(start.elapsed() < Duration::from_secs(4), "closed after {:?}", start.elapsed());
+        assert_eq!(healthz(&web).await, 200);
+        stop(&t, child).await;
+    }
+
     async fn a_flood_of_idle_connections_is_cut_to_the_caps_and_healthz_keeps_answering(t) {
         let (child, web, _) =
             daemon_with(&t, "[web]\nmax_connections = 50\nmax_connections_per_ip = 20\n").await;
@@ -120,6 +134,28 @@ on_both_backends! {
         assert!(open <= 20, "{open} of the flood's 200 connections are still held (cap 20 per address)");
         // The survivors are the newest: the oldest idle ones made room.
         assert!(closed(&mut flood[0], Duration::from_millis(20)).await, "the oldest connection is still held");
+        stop(&t, child).await;
+    }
+
+    async fn when_every_place_is_taken_by_requests_in_hand_a_newcomer_gets_503_at_once(t) {
+        let (child, web, _) = daemon_with(&t, "[web]\nmax_connections_per_ip = 2\n").await;
+        let mut in_hand = Vec::new();
+        for _ in 0..2 {
+            let mut c = TcpStream::connect(&web).await.unwrap();
+            c.write_all(b"POST /hooks/generic HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{").await.unwrap();
+            in_hand.push(c);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut newcomer = TcpStream::connect(&web).await.unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(2), newcomer.read_to_string(&mut answer))
+            .await
+            .expect("answered at once")
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+        drop(in_hand);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(healthz(&web).await, 200, "places are free again");
         stop(&t, child).await;
     }
 
