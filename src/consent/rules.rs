@@ -5,8 +5,8 @@
 
 use super::ledger::{Change, EventDraft};
 use crate::domain::{
-    ConsentState, ParseError, check_text, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, Processing, Purpose, PurposeConsent,
-    SourceType, SubscriptionStatus,
+    ConsentState, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose,
+    PurposeConsent, SourceType, SubscriptionStatus, check_text,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! One CSV row of DESIGN §8 → the address and the patch it asks for.
 
 use crate::consent::{ContactPatch, IdentityPatch};
-use crate::domain::{EmailAddress, ListName, ParseError, Purpose, SubscriptionStatus};
+use crate::domain::{EmailAddress, ListName, ParseError, Purpose, SubscriptionStatus, check_text};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use csv::ByteRecord;
 
@@ -70,6 +70,7 @@ impl Columns {
             if name.is_empty() {
                 continue;
             }
+            check_text(&format!("header column {}", i + 1), name).map_err(|e| e.0)?;
             let lower = name.to_lowercase();
             if !seen.insert(lower.clone()) {
                 return Err(format!("the header names column '{name}' twice"));
@@ -250,6 +251,8 @@ mod tests {
         let h = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(Columns::from_header(&h(&["name", "mail"])).unwrap_err().contains("no 'email' column"));
         assert!(Columns::from_header(&h(&["email", "Email"])).unwrap_err().contains("twice"));
+        let err = Columns::from_header(&h(&["email", "pl\0an"])).unwrap_err();
+        assert!(err.starts_with("header column 2 contains the control character U+0000"), "{err}");
         let cols = Columns::from_header(&h(&[" EMAIL ", "plan", ""])).unwrap();
         assert_eq!(cols.attributes, vec![("plan".to_owned(), 1)]);
     }

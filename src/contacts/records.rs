@@ -32,11 +32,20 @@ pub(super) struct Record {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Refused {
     /// A quoted field opened on `line` is not closed before the end of that line.
-    UnclosedQuote { line: u64 },
-    RowTooLong { limit: usize },
+    UnclosedQuote {
+        line: u64,
+    },
+    RowTooLong {
+        limit: usize,
+    },
     /// Column `column` (1-based) is longer than `limit` bytes.
-    CellTooLong { column: usize, limit: usize },
-    TooManyColumns { limit: usize },
+    CellTooLong {
+        column: usize,
+        limit: usize,
+    },
+    TooManyColumns {
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for Refused {
@@ -51,7 +60,9 @@ impl std::fmt::Display for Refused {
             Refused::CellTooLong { column, limit } => {
                 write!(f, "column {column} is longer than {limit} bytes (import.max_cell_bytes)")
             }
-            Refused::TooManyColumns { limit } => write!(f, "the row has more than {limit} columns (import.max_columns)"),
+            Refused::TooManyColumns { limit } => {
+                write!(f, "the row has more than {limit} columns (import.max_columns)")
+            }
         }
     }
 }

@@ -31,7 +31,14 @@ mod tests {
 
     #[test]
     fn nul_line_breaks_and_other_control_characters_are_refused_naming_field_and_character() {
-        for (bad, code) in [("Ni\0ck", "U+0000"), ("a\nb", "U+000A"), ("a\r", "U+000D"), ("\u{1b}[31m", "U+001B"), ("x\u{7f}", "U+007F"), ("x\u{85}", "U+0085")] {
+        for (bad, code) in [
+            ("Ni\0ck", "U+0000"),
+            ("a\nb", "U+000A"),
+            ("a\r", "U+000D"),
+            ("\u{1b}[31m", "U+001B"),
+            ("x\u{7f}", "U+007F"),
+            ("x\u{85}", "U+0085"),
+        ] {
             let err = check_text("company", bad).unwrap_err().0;
             assert!(err.starts_with("company contains") && err.contains(code), "{bad:?}: {err}");
         }

@@ -132,7 +132,8 @@ async fn a_name_with_cr_lf_cannot_inject_headers() {
     // stored before that still must not inject headers.
     let csv = "email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists\n\
                \"eve@example.com\",Eve,double_opt_in,consent,2025-01-01,newsletter,newsletter\n";
-    let legacy = |c: &mut herald::domain::Contact| c.identity.first_name = Some("Eve\r\nBcc: victim@example.com".into());
+    let legacy =
+        |c: &mut herald::domain::Contact| c.identity.first_name = Some("Eve\r\nBcc: victim@example.com".into());
     let m = render_stored("crlf", "<p>Hi {{first_name}}</p>", None, csv, "eve@example.com", "", legacy).await;
     let headers = header_lines(&m);
     assert!(!headers.iter().any(|h| h.to_ascii_lowercase().starts_with("bcc:")), "{headers:?}");
