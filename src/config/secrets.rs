@@ -208,19 +208,22 @@ mod tests {
     }
 
     #[test]
-    fn a_previous_link_key_is_optional_held_to_the_same_strength_and_checked_second() {
+    fn a_previous_link_key_is_optional_held_to_the_length_rule_and_checked_second() {
         let dir = tempfile::tempdir().unwrap();
+        let current = "0123456789abcdef".repeat(4);
         let keys = |previous: Option<&str>| {
             let mut env = vec![
-                ("HERALD_LINK_KEY".to_owned(), "n".repeat(40)),
-                ("HERALD_SUPPRESSION_KEY".to_owned(), "s".repeat(40)),
+                ("HERALD_LINK_KEY".to_owned(), current.clone()),
+                ("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned()),
             ];
             env.extend(previous.map(|p| (PREVIOUS_LINK_KEY.to_owned(), p.to_owned())));
             Secrets::resolve(&loaded(dir.path(), Some("herald.toml")), &env)
         };
-        assert_eq!(keys(None).unwrap().link_keys(), [b"n".repeat(40).as_slice()]);
+        assert_eq!(keys(None).unwrap().link_keys(), [current.as_bytes()]);
+        // A long but weak old key is still accepted as the previous one: rotating away from
+        // it is how an operator replaces it, and its links must keep working meanwhile.
         let rotated = keys(Some(&"o".repeat(40))).unwrap();
-        assert_eq!(rotated.link_keys(), [b"n".repeat(40).as_slice(), b"o".repeat(40).as_slice()]);
+        assert_eq!(rotated.link_keys(), [current.as_bytes(), b"o".repeat(40).as_slice()]);
         let err = keys(Some("tiny-value")).expect_err("a short previous key is refused").to_string();
         assert!(err.contains(PREVIOUS_LINK_KEY) && !err.contains("tiny-value"), "the value is never shown: {err}");
     }
