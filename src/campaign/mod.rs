@@ -2,6 +2,7 @@
 //! column) and the planner (who is in the audience, who is excluded and why).
 
 mod file;
+pub mod check;
 pub mod lifecycle;
 pub mod plan;
 pub mod preview;

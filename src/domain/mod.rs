@@ -4,6 +4,7 @@
 mod contact;
 mod email;
 mod enums;
+mod fault;
 mod name;
 
 pub use contact::{Bounce, Contact, Identity, PurposeConsent};
@@ -12,6 +13,7 @@ pub use enums::{
     BounceKind, BounceStatus, CampaignState, ConsentState, ExclusionReason, LegalBasis, OptInStatus, Processing,
     SendState, SourceType, SubscriptionStatus,
 };
+pub use fault::Fault;
 pub use name::{ListName, Purpose};
 
 /// A value from outside that does not parse: the message names the value and what was

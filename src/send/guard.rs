@@ -3,8 +3,9 @@
 //! attempted messages; a materialised campaign with nothing open completes.
 
 use crate::app::App;
+use crate::campaign::lifecycle::FAULT_GUARD;
 use crate::config::SendingConfig;
-use crate::domain::{BounceKind, CampaignState, SendState};
+use crate::domain::{BounceKind, CampaignState, Fault, SendState};
 use crate::error::Result;
 use crate::store::{CampaignCounts, CampaignRecord};
 
@@ -30,7 +31,11 @@ pub async fn judge(
     record: &CampaignRecord,
     counts: &CampaignCounts,
 ) -> Result<CampaignState> {
-    if let Some(reason) = verdict(cfg, counts) {
+    let tried = counts.get(SendState::Sent)
+        + counts.get(SendState::Failed)
+        + counts.get(SendState::InDoubt)
+        + counts.get(SendState::Deferred);
+    if let Some(reason) = fault_verdict(cfg, &record.name, tried, counts.faults, None).or_else(|| verdict(cfg, counts)) {
         pause(app, record.id, &reason).await?;
         return Ok(CampaignState::Paused);
     }
@@ -63,6 +68,20 @@ pub fn verdict(cfg: &SendingConfig, counts: &CampaignCounts) -> Option<String> {
         ));
     }
     None
+}
+
+/// Why the campaign must pause for failures that are Herald's or the relay's (a render
+/// error, a relay that refuses connections, see [`Fault`]): more than `max_error_rate` of
+/// the `tried` attempts once `min_sample` were made. `last` is the latest fault's reason.
+pub fn fault_verdict(cfg: &SendingConfig, name: &str, tried: i64, faults: i64, last: Option<&str>) -> Option<String> {
+    if (tried as u64) < cfg.min_sample.max(1) || faults as f64 <= cfg.max_error_rate * tried as f64 {
+        return None;
+    }
+    let last = last.filter(|r| Fault::of_reason(r).is_some()).map(|r| format!(" (last: {r})")).unwrap_or_default();
+    Some(format!(
+        "{FAULT_GUARD} {faults} of {tried} attempts failed on Herald's or the relay's side, not the recipients'{last}; \
+         fix the cause, then run `herald campaign retry {name}`"
+    ))
 }
 
 /// Pauses a running campaign with `reason` (nothing happens if it is no longer running).
