@@ -131,6 +131,18 @@ mod tests {
     }
 
     #[test]
+    fn herald_or_relay_faults_pause_once_the_sample_is_in_naming_the_last_one() {
+        let cfg = SendingConfig { min_sample: 5, max_error_rate: 0.2, ..Default::default() };
+        assert_eq!(fault_verdict(&cfg, "vip", 4, 4, None), None, "before the sample");
+        assert_eq!(fault_verdict(&cfg, "vip", 5, 1, None), None, "at the rate");
+        let why = fault_verdict(&cfg, "vip", 5, 2, Some("relay: 127.0.0.1:2525 at connect: refused")).expect("pauses");
+        assert!(why.starts_with("fault guard: 2 of 5 attempts"), "{why}");
+        assert!(why.contains("(last: relay: 127.0.0.1:2525") && why.contains("herald campaign retry vip"), "{why}");
+        let why = fault_verdict(&cfg, "vip", 5, 2, Some("no reply to DATA")).expect("pauses");
+        assert!(!why.contains("last:"), "a reason that is not a fault is not named as one: {why}");
+    }
+
+    #[test]
     fn hard_bounces_past_the_bounce_rate_pause() {
         assert_eq!(verdict(&cfg(), &counts(98, 2, 2)), None);
         let why = verdict(&cfg(), &counts(97, 3, 3)).expect("pauses");
