@@ -46,8 +46,11 @@ pub async fn record_with(
             counts.get(SendState::Sent) + counts.get(SendState::InDoubt) + counts.get(SendState::Transmitting);
         if delivered > 0 && !new_revision {
             let file = campaign.path.display().to_string();
-            let started_from =
-                if existing.file_path == file { String::new() } else { format!(" (started from {})", existing.file_path) };
+            let started_from = if existing.file_path == file {
+                String::new()
+            } else {
+                format!(" (started from {})", existing.file_path)
+            };
             return Err(Error::Refused(format!(
                 "campaign '{}' has delivered {delivered} message(s) from its recorded content (sha256 {}){started_from}, \
                  and {file} now differs (sha256 {}); changed: {}. Run `herald campaign send {file} --new-revision` \
@@ -72,7 +75,9 @@ pub async fn record_with(
         let number = app.store.revise_campaign(existing.id, &revision, now).await?;
         // A completed campaign has recipients left under the new content (its audience is
         // judged again); it runs again.
-        app.store.set_campaign_state(existing.id, &[CampaignState::Completed], CampaignState::Running, None, now).await?;
+        app.store
+            .set_campaign_state(existing.id, &[CampaignState::Completed], CampaignState::Running, None, now)
+            .await?;
         tracing::info!(campaign_id = existing.id, revision = number, delivered, "campaign content revised");
         return Ok((find(app, &campaign.name).await?, false));
     }

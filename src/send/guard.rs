@@ -35,7 +35,8 @@ pub async fn judge(
         + counts.get(SendState::Failed)
         + counts.get(SendState::InDoubt)
         + counts.get(SendState::Deferred);
-    if let Some(reason) = fault_verdict(cfg, &record.name, tried, counts.faults, None).or_else(|| verdict(cfg, counts)) {
+    if let Some(reason) = fault_verdict(cfg, &record.name, tried, counts.faults, None).or_else(|| verdict(cfg, counts))
+    {
         pause(app, record.id, &reason).await?;
         return Ok(CampaignState::Paused);
     }

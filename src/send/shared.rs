@@ -79,7 +79,13 @@ impl Shared {
         if t.halted {
             return None;
         }
-        let reason = super::guard::fault_verdict(&self.cfg, name, t.attempted as i64, t.faults as i64, outcome.reason.as_deref())?;
+        let reason = super::guard::fault_verdict(
+            &self.cfg,
+            name,
+            t.attempted as i64,
+            t.faults as i64,
+            outcome.reason.as_deref(),
+        )?;
         t.halted = true;
         Some(reason)
     }

@@ -323,5 +323,5 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 pub mod feedback;
 pub mod queue;
 mod revisions;
-pub use revisions::Revision;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, SendTarget, Streak};
+pub use revisions::Revision;
