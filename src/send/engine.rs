@@ -317,15 +317,19 @@ impl Engine {
 
     async fn context(&self, campaign_id: i64) -> Result<Arc<CampaignCtx>> {
         let mut contexts = self.contexts.lock().await;
-        if let Some(ctx) = contexts.get(&campaign_id) {
-            return Ok(ctx.clone());
-        }
         let app = &self.shared.app;
         let record = app
             .store
             .campaign_by_id(campaign_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("campaign #{campaign_id}")))?;
+        // A campaign revised while this engine runs (`campaign send --new-revision`) is
+        // rendered from its new content from the next batch on.
+        if let Some(ctx) = contexts.get(&campaign_id)
+            && ctx.record.content_hash == record.content_hash
+        {
+            return Ok(ctx.clone());
+        }
         let campaign = campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy)?;
         let dkim = render::dkim_key(&app.config, &self.env)?;
         let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?;
