@@ -120,6 +120,21 @@ on_both_backends! {
         assert!(t.app.store.campaign_by_name("spring").await.unwrap().is_none(), "nothing recorded");
     }
 
+    async fn with_wait_send_waits_for_a_relay_to_come_up(t) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (_, file) = setup_at(&t, "127.0.0.1", port, CONTACTS, "eve@example.com", "").await;
+        let sending = {
+            let (dir, config, file) = (t.dir.path().to_path_buf(), t.config_path(), file.clone());
+            tokio::task::spawn_blocking(move || herald_in(&dir, &config, &["campaign", "send", file.to_str().unwrap(), "--wait"]))
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let fake = FakeSmtp::start_on(port, Behaviour::default()).await;
+        let out = sending.await.unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("waiting for a relay: 127.0.0.1:{port}")), "{}", stderr(&out));
+        assert_eq!(fake.count(), 3);
+    }
+
     async fn status_says_queued_and_a_completed_campaign_says_it_is_already_complete(t) {
         let fake = FakeSmtp::start(Behaviour::default()).await;
         let (_, file) = setup_with(&t, &fake, CONTACTS, "").await;
