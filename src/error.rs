@@ -14,6 +14,9 @@ pub enum Error {
     /// The operation would break a rule that protects a person's choice; nothing was written.
     #[error("refused: {0}")]
     Refused(String),
+    /// Something Herald depends on (the relays) cannot be reached; nothing was sent.
+    #[error("{0}")]
+    Unavailable(String),
     /// Storage or I/O failed; the operation may be retried.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

@@ -26,9 +26,27 @@ struct RawCampaign {
     kind: CampaignKind,
     from: Option<String>,
     reply_to: Option<String>,
-    send_at: Option<Spanned<toml::value::Datetime>>,
+    send_at: Option<Spanned<SendAt>>,
     #[serde(default)]
     policy: RawPolicy,
+}
+
+/// `send_at = 2026-12-01T09:00:00Z` (a TOML date-time) or `send_at = "2026-12-01T09:00:00Z"`
+/// (an RFC 3339 string, as most people quote dates).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SendAt {
+    Toml(toml::value::Datetime),
+    Text(String),
+}
+
+impl SendAt {
+    fn text(&self) -> String {
+        match self {
+            SendAt::Toml(d) => d.to_string(),
+            SendAt::Text(s) => s.trim().to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +162,7 @@ pub fn parse(path: &Path, text: &str, defaults: &PolicyDefaults) -> Result<Campa
     let send_at = raw
         .send_at
         .map(|s| {
-            DateTime::parse_from_rfc3339(&s.get_ref().to_string())
+            DateTime::parse_from_rfc3339(&s.get_ref().text())
                 .map(|d| d.with_timezone(&Utc))
                 .map_err(|_| at(s.span(), "send_at needs a date, a time and an offset, e.g. 2026-12-01T09:00:00Z"))
         })
@@ -244,6 +262,16 @@ mod tests {
         assert_eq!(c.segment[1].values, vec!["DE", "FR"]);
         assert_eq!(c.policy.frequency_cap, Some(FrequencyCap { max: 4, days: 30 }));
         assert_eq!(c.send_at.unwrap().to_rfc3339(), "2026-12-01T09:00:00+00:00");
+    }
+
+    #[test]
+    fn send_at_takes_a_toml_date_time_or_an_rfc_3339_string() {
+        for value in ["2026-12-01T10:00:00+01:00", "\"2026-12-01T10:00:00+01:00\"", "\"2026-12-01T09:00:00Z\""] {
+            let c = parse_str(&format!("{OK}send_at = {value}\n")).unwrap();
+            assert_eq!(c.send_at.unwrap().to_rfc3339(), "2026-12-01T09:00:00+00:00", "{value}");
+        }
+        let err = parse_str(&format!("{OK}send_at = \"next tuesday\"\n")).unwrap_err().to_string();
+        assert!(err.starts_with("campaigns/spring.toml:5:11") && err.contains("offset"), "{err}");
     }
 
     #[test]

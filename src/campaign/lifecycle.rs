@@ -7,7 +7,7 @@ use super::plan::audience_query;
 use crate::app::App;
 use crate::domain::{BounceKind, CampaignState, SendState};
 use crate::error::{Error, Result};
-use crate::store::{CampaignCounts, CampaignRecord, FailedSend, NewCampaign};
+use crate::store::{CampaignCounts, CampaignRecord, FailedSend, NewCampaign, Revision};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -15,24 +15,71 @@ use std::collections::BTreeMap;
 /// Audience members judged per materialisation batch.
 const MATERIALISE_BATCH: i64 = 5_000;
 
-/// Records the campaign (or finds it, refusing a changed file), in state `start_as`
-/// when new. Returns the record and whether it was new.
+/// Records the campaign (or finds it, refusing a changed file once anything has been
+/// delivered), in state `start_as` when new. Returns the record and whether it was new.
 pub async fn record(
     app: &App,
     campaign: &Campaign,
     content: &str,
     start_as: CampaignState,
 ) -> Result<(CampaignRecord, bool)> {
+    record_with(app, campaign, content, start_as, false).await
+}
+
+/// [`record`], and a changed file for a started campaign: accepted as its next revision
+/// while nothing has been delivered, or with `new_revision` (the recipients already sent
+/// to are never sent to again); refused otherwise, naming the changed keys and the two
+/// content hashes.
+pub async fn record_with(
+    app: &App,
+    campaign: &Campaign,
+    content: &str,
+    start_as: CampaignState,
+    new_revision: bool,
+) -> Result<(CampaignRecord, bool)> {
     if let Some(existing) = app.store.campaign_by_name(&campaign.name).await? {
-        if existing.content_hash != campaign.content_hash {
+        if existing.content_hash == campaign.content_hash {
+            return Ok((existing, false));
+        }
+        let counts = app.store.campaign_counts(existing.id).await?;
+        let delivered =
+            counts.get(SendState::Sent) + counts.get(SendState::InDoubt) + counts.get(SendState::Transmitting);
+        if delivered > 0 && !new_revision {
+            let file = campaign.path.display().to_string();
+            let started_from = if existing.file_path == file {
+                String::new()
+            } else {
+                format!(" (started from {})", existing.file_path)
+            };
             return Err(Error::Refused(format!(
-                "campaign '{}' was started from a different file ({}); changed: {}. Give the changed campaign a new `name`",
+                "campaign '{}' has delivered {delivered} message(s) from its recorded content (sha256 {}){started_from}, \
+                 and {file} now differs (sha256 {}); changed: {}. Run `herald campaign send {file} --new-revision` \
+                 to send the new content to the recipients not yet sent to, or give the changed campaign a new `name`",
                 campaign.name,
-                existing.file_path,
+                short_hash(&existing.content_hash),
+                short_hash(&campaign.content_hash),
                 changed_keys(&existing.content, content)
             )));
         }
-        return Ok((existing, false));
+        if existing.state == CampaignState::Cancelled {
+            return Ok((existing, false));
+        }
+        let revision = Revision {
+            file_path: campaign.path.display().to_string(),
+            content: content.to_owned(),
+            content_hash: campaign.content_hash.clone(),
+            kind: campaign.kind().as_str().to_owned(),
+            send_at: campaign.send_at,
+        };
+        let now = app.clock.now();
+        let number = app.store.revise_campaign(existing.id, &revision, now).await?;
+        // A completed campaign has recipients left under the new content (its audience is
+        // judged again); it runs again.
+        app.store
+            .set_campaign_state(existing.id, &[CampaignState::Completed], CampaignState::Running, None, now)
+            .await?;
+        tracing::info!(campaign_id = existing.id, revision = number, delivered, "campaign content revised");
+        return Ok((find(app, &campaign.name).await?, false));
     }
     let new = NewCampaign {
         name: campaign.name.clone(),
@@ -44,6 +91,11 @@ pub async fn record(
         send_at: campaign.send_at,
     };
     Ok((app.store.create_campaign(&new, app.clock.now()).await?, true))
+}
+
+/// Enough of a content hash to tell two apart on a terminal.
+fn short_hash(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
 }
 
 /// The top-level keys (and `policy.*` keys) whose values differ between two versions of
@@ -111,6 +163,27 @@ pub async fn transition(app: &App, name: &str, to: CampaignState, reason: Option
     find(app, name).await
 }
 
+/// `campaign retry NAME`: the sends that failed (or wait for a retry) on Herald's or the
+/// relay's side go back to the queue; never a recipient's refusal, never a sent one. A
+/// campaign the fault guard paused, or that completed, runs again. Returns how many.
+pub async fn retry(app: &App, name: &str) -> Result<(CampaignRecord, u64)> {
+    let record = find(app, name).await?;
+    if record.state == CampaignState::Cancelled {
+        return Err(Error::Refused(format!("campaign '{name}' was cancelled; nothing is sent for it any more")));
+    }
+    let now = app.clock.now();
+    let requeued = app.store.requeue_faults(record.id, now).await?;
+    let guarded = record.state_reason.as_deref().is_some_and(|r| r.starts_with(FAULT_GUARD));
+    if requeued > 0 && (record.state == CampaignState::Completed || guarded) {
+        let from = [CampaignState::Completed, CampaignState::Paused];
+        app.store.set_campaign_state(record.id, &from, CampaignState::Running, None, now).await?;
+    }
+    Ok((find(app, name).await?, requeued))
+}
+
+/// How the fault guard's pause reason starts (see `send::guard::fault_verdict`).
+pub const FAULT_GUARD: &str = "fault guard:";
+
 pub async fn find(app: &App, name: &str) -> Result<CampaignRecord> {
     app.store.campaign_by_name(name).await?.ok_or_else(|| Error::NotFound(format!("no campaign named '{name}'")))
 }
@@ -132,6 +205,11 @@ pub struct Status {
     pub queued: i64,
     pub total: i64,
     pub bounce_rate: f64,
+    /// Which content the campaign runs from: 1, then one more per accepted change.
+    pub revision: i64,
+    /// Failed or waiting for a retry through Herald's or the relay's fault (not the
+    /// recipient's): `campaign retry NAME` puts them back in the queue.
+    pub faults: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,6 +236,8 @@ pub async fn status(app: &App, record: &CampaignRecord) -> Result<Status> {
         queued: counts.get(SendState::Queued) + counts.get(SendState::Claimed) + counts.get(SendState::Transmitting),
         total: counts.total(),
         bounce_rate: if attempted > 0 { hard as f64 / attempted as f64 } else { 0.0 },
+        revision: app.store.campaign_revision(record.id).await?,
+        faults: counts.faults,
         reason: record.state_reason.clone(),
         next_retry: app.store.next_retry(record.id).await?,
         failures: app.store.failures(record.id, 20).await?,

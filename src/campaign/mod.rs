@@ -1,6 +1,7 @@
 //! Campaigns: the campaign file (schema and validation, errors with file, line and
 //! column) and the planner (who is in the audience, who is excluded and why).
 
+pub mod check;
 mod file;
 pub mod lifecycle;
 pub mod plan;

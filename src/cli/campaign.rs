@@ -34,13 +34,29 @@ pub enum CampaignCommand {
     /// Start (or resume) the campaign and send to completion in the foreground.
     Send {
         file: PathBuf,
-        /// Also wait for deferred messages' retries instead of leaving them to the daemon.
+        /// Also wait for deferred messages' retries instead of leaving them to the daemon,
+        /// and for a relay to come up when none can be reached.
         #[arg(long)]
         wait: bool,
+        /// Record and start the campaign even when nobody is eligible.
+        #[arg(long)]
+        allow_empty: bool,
+        /// The file changed after messages went out: continue with the new content for the
+        /// recipients not yet sent to (recorded as a new revision).
+        #[arg(long)]
+        new_revision: bool,
     },
     /// Record the campaign for the daemon, which starts it at its `send_at` (or at once).
     Schedule {
         file: PathBuf,
+        /// Record the campaign even when nobody is eligible.
+        #[arg(long)]
+        allow_empty: bool,
+    },
+    /// Queue again the sends that failed on Herald's or the relay's side (a render error,
+    /// an unreachable relay), once the cause is fixed; never a recipient's refusal.
+    Retry {
+        name: String,
     },
     /// Counts by state, skip reasons, bounces, failures with their SMTP replies.
     Status {
@@ -61,19 +77,31 @@ pub enum CampaignCommand {
     },
     /// Every campaign with its counts.
     List,
-    /// Check the file, compile every template, and render for a sample of eligible contacts.
+    /// The checks `send` makes, without recording or sending: the file, the lists and
+    /// purposes it names, the templates for every eligible contact, a non-empty audience,
+    /// and full messages for a sample.
     Validate {
         file: PathBuf,
         #[arg(long, default_value_t = 50)]
         sample: usize,
+        /// An empty audience is not an error.
+        #[arg(long)]
+        allow_empty: bool,
     },
 }
 
 pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
     use crate::domain::CampaignState;
     let cmd = match cmd {
-        CampaignCommand::Send { file, wait } => return super::send::send(ctx, &file, wait).await,
-        CampaignCommand::Schedule { file } => return super::send::schedule(ctx, &file).await,
+        CampaignCommand::Send { file, wait, allow_empty, new_revision } => {
+            let flags = super::send::SendFlags { wait, allow_empty, new_revision };
+            return super::send::send(ctx, &file, flags).await;
+        }
+        CampaignCommand::Schedule { file, allow_empty } => return super::send::schedule(ctx, &file, allow_empty).await,
+        CampaignCommand::Retry { name } => return super::send::retry(ctx, &name).await,
+        CampaignCommand::Validate { file, sample, allow_empty } => {
+            return super::send::validate(ctx, &file, sample, allow_empty).await;
+        }
         CampaignCommand::Status { name } => return super::send::status(ctx, &name).await,
         CampaignCommand::Pause { name, reason } => {
             return super::send::transition(ctx, &name, CampaignState::Paused, reason).await;
@@ -127,31 +155,6 @@ pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
                 );
             }
             Ok(0)
-        }
-        CampaignCommand::Validate { file, sample } => {
-            let c = campaign::load(&file, &app.config.policy)?;
-            let dkim = render::dkim_key(&app.config, &ctx.env)?;
-            let report = preview::validate(&app, &c, sample, dkim).await?;
-            if ctx.json {
-                output::json(&report);
-            } else if report.errors.is_empty() {
-                println!(
-                    "{}: valid; templates compile and render for {} eligible contacts",
-                    file.display(),
-                    report.rendered
-                );
-            } else {
-                println!(
-                    "{}: {} of {} sample messages failed to render:",
-                    file.display(),
-                    report.errors.len(),
-                    report.rendered
-                );
-                for e in &report.errors {
-                    println!("  {e}");
-                }
-            }
-            Ok(if report.errors.is_empty() { 0 } else { 1 })
         }
         CampaignCommand::Plan { file, explain: None } => {
             let c = campaign::load(&file, &app.config.policy)?;

@@ -47,7 +47,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     }
 
     say(&ctx, "\n3. Sending:");
-    let code = super::send::send(&ctx, &file, false).await?;
+    let code = super::send::send(&ctx, &file, Default::default()).await?;
 
     let outbox = app.config.data.dir.join("outbox");
     let delivered = outbox_recipients(&outbox);

@@ -1,33 +1,86 @@
-//! `herald campaign send|schedule|status|pause|resume|cancel|list`: the campaign
-//! lifecycle of DESIGN §4 and §7.
+//! `herald campaign send|schedule|validate|retry|status|pause|resume|cancel|list`: the
+//! campaign lifecycle of DESIGN §4 and §7.
 
 use super::{Context, output};
 use crate::app::App;
-use crate::campaign::{self, lifecycle};
+use crate::campaign::{self, check, lifecycle, preview};
 use crate::domain::CampaignState;
 use crate::error::{Error, Result};
 use crate::render::{self, Renderer};
 use crate::send::engine::{Deps, Engine, Until};
+use crate::send::mailer::Mailer;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
+/// What `campaign send` was asked to do besides sending.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendFlags {
+    /// Wait for deferred retries, and for a relay to come up.
+    pub wait: bool,
+    /// Record the campaign even when nobody is eligible.
+    pub allow_empty: bool,
+    /// Continue a campaign that has delivered with its changed file's content.
+    pub new_revision: bool,
+}
+
 /// Reads and validates the file, and checks that its templates compile and the sender
-/// config is complete, before anything is recorded.
-fn load(app: &App, ctx: &Context, file: &Path) -> Result<(campaign::Campaign, String)> {
+/// config is complete. Returns the campaign, the file's text, and its renderer.
+fn load(app: &App, ctx: &Context, file: &Path) -> Result<(campaign::Campaign, String, Renderer)> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::Invalid(format!("cannot read campaign file {}: {e}", file.display())))?;
     let c = campaign::parse(file, &text, &app.config.policy)?;
-    Renderer::new(&app.config, &app.secrets.link_key, &c, render::dkim_key(&app.config, &ctx.env)?)?;
-    Ok((c, text))
+    let renderer = Renderer::new(&app.config, &app.secrets.link_key, &c, render::dkim_key(&app.config, &ctx.env)?)?;
+    Ok((c, text, renderer))
 }
 
-pub async fn send(ctx: &Context, file: &Path, wait: bool) -> Result<i32> {
+/// The checks before anything is recorded (see [`check`]), for content not recorded yet
+/// under this name (a new campaign, or a changed file): a file already recorded was
+/// checked when it was, and its audience has since been sent to.
+async fn checked(app: &App, ctx: &Context, file: &Path, allow_empty: bool) -> Result<(campaign::Campaign, String)> {
+    let (c, text, renderer) = load(app, ctx, file)?;
+    let recorded = app.store.campaign_by_name(&c.name).await?;
+    if recorded.is_some_and(|r| r.content_hash == c.content_hash) {
+        return Ok((c, text));
+    }
+    check::names_exist(app, &c).await?;
+    let readiness = check::readiness(app, &c, &renderer).await?;
+    match readiness.refusal(&file.display().to_string(), allow_empty) {
+        Some(refusal) => Err(refusal),
+        None => Ok((c, text)),
+    }
+}
+
+/// Every relay is unreachable: an error naming each `host:port` and why, or, with
+/// `wait`, a note and another look every `retry_base_seconds`, until one answers.
+async fn relays_reachable(app: &App, mailer: &Mailer, wait: bool) -> Result<()> {
+    let timeout = std::time::Duration::from_secs(app.config.sending.timeout_seconds.max(1));
+    loop {
+        let down = mailer.unreachable(timeout).await;
+        if down.is_empty() || down.len() < mailer.relay_count() {
+            return Ok(());
+        }
+        let named: Vec<String> = down.iter().map(|(relay, why)| format!("{relay} ({why})")).collect();
+        if !wait {
+            return Err(Error::Unavailable(format!(
+                "no relay can be reached: {}; nothing was sent. Check [[smtp]] in the config, or pass --wait \
+                 to wait for a relay",
+                named.join(", ")
+            )));
+        }
+        eprintln!("waiting for a relay: {}", named.join(", "));
+        tokio::time::sleep(std::time::Duration::from_secs(app.config.sending.retry_base_seconds.max(1))).await;
+    }
+}
+
+pub async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
     let app = Arc::new(ctx.open().await?);
-    let (c, text) = load(&app, ctx, file)?;
-    let (record, _) = lifecycle::record(&app, &c, &text, CampaignState::Running).await?;
+    let (c, text) = checked(&app, ctx, file, flags.allow_empty).await?;
+    let deps = Deps::from_config(&app, &ctx.env)?;
+    relays_reachable(&app, &deps.mailer, flags.wait).await?;
+    let (record, _) = lifecycle::record_with(&app, &c, &text, CampaignState::Running, flags.new_revision).await?;
     match record.state {
         CampaignState::Cancelled => {
             return Err(Error::Refused(format!("campaign '{}' was cancelled; give a new campaign a new name", c.name)));
@@ -40,6 +93,18 @@ pub async fn send(ctx: &Context, file: &Path, wait: bool) -> Result<i32> {
                 c.name
             )));
         }
+        CampaignState::Completed => {
+            let status = lifecycle::status(&app, &record).await?;
+            if ctx.json {
+                output::json(&status);
+            } else {
+                println!(
+                    "Campaign {} is already complete ({} sent, {} failed); nothing more to send",
+                    c.name, status.sent, status.failed
+                );
+            }
+            return Ok(0);
+        }
         CampaignState::Scheduled => {
             app.store
                 .set_campaign_state(
@@ -51,10 +116,10 @@ pub async fn send(ctx: &Context, file: &Path, wait: bool) -> Result<i32> {
                 )
                 .await?;
         }
-        CampaignState::Running | CampaignState::Completed => {}
+        CampaignState::Running => {}
     }
     lifecycle::materialise(&app, &record, &c).await?;
-    let engine = Engine::new(app.clone(), ctx.env.clone(), Deps::from_config(&app, &ctx.env)?);
+    let engine = Engine::new(app.clone(), ctx.env.clone(), deps);
     let outbox = engine.mailer().outbox_dir();
     let total = app.store.campaign_counts(record.id).await?;
     let already = total.total() - total.open();
@@ -62,7 +127,7 @@ pub async fn send(ctx: &Context, file: &Path, wait: bool) -> Result<i32> {
     let metrics = engine.metrics();
     let tick = || progress.update(metrics.finished(), metrics.sent.load(Ordering::Relaxed));
     let stop = shutdown_signal();
-    let until = if wait { Until::Done } else { Until::Idle };
+    let until = if flags.wait { Until::Done } else { Until::Idle };
     let result = engine.run(Some(record.id), until, stop, &tick).await;
     engine.close().await;
     progress.finish();
@@ -80,9 +145,9 @@ pub async fn send(ctx: &Context, file: &Path, wait: bool) -> Result<i32> {
     Ok(if record.state == CampaignState::Paused { 1 } else { 0 })
 }
 
-pub async fn schedule(ctx: &Context, file: &Path) -> Result<i32> {
+pub async fn schedule(ctx: &Context, file: &Path, allow_empty: bool) -> Result<i32> {
     let app = ctx.open().await?;
-    let (c, text) = load(&app, ctx, file)?;
+    let (c, text) = checked(&app, ctx, file, allow_empty).await?;
     let (record, new) = lifecycle::record(&app, &c, &text, CampaignState::Scheduled).await?;
     if ctx.json {
         output::json(
@@ -92,6 +157,70 @@ pub async fn schedule(ctx: &Context, file: &Path) -> Result<i32> {
         match record.send_at {
             Some(at) => println!("Campaign {} is {}; the daemon starts it at {at}", record.name, record.state),
             None => println!("Campaign {} is {}; the daemon starts it now", record.name, record.state),
+        }
+    }
+    Ok(0)
+}
+
+/// `campaign validate FILE`: the checks `send` makes, and the rendered sample, without
+/// recording or sending anything. Exit 0 when `send` would go ahead.
+pub async fn validate(ctx: &Context, file: &Path, sample: usize, allow_empty: bool) -> Result<i32> {
+    let app = ctx.open().await?;
+    let (c, _, renderer) = load(&app, ctx, file)?;
+    check::names_exist(&app, &c).await?;
+    let readiness = check::readiness(&app, &c, &renderer).await?;
+    let report = preview::validate(&app, &c, sample, render::dkim_key(&app.config, &ctx.env)?).await?;
+    let refusal = readiness.refusal(&file.display().to_string(), allow_empty);
+    let ok = refusal.is_none() && report.errors.is_empty();
+    if ctx.json {
+        let mut v = serde_json::to_value(&report).map_err(|e| Error::Internal(e.into()))?;
+        v["audience"] = readiness.audience.into();
+        v["eligible"] = readiness.eligible.into();
+        v["excluded"] = serde_json::to_value(&readiness.excluded).map_err(|e| Error::Internal(e.into()))?;
+        v["missing"] = serde_json::to_value(&readiness.missing).map_err(|e| Error::Internal(e.into()))?;
+        v["valid"] = ok.into();
+        output::json(&v);
+    } else {
+        match &refusal {
+            Some(refusal) => println!("{refusal}"),
+            None => println!(
+                "{}: valid; {} eligible contacts ({}); templates compile and render for all of them",
+                file.display(),
+                readiness.eligible,
+                readiness.exclusion_summary()
+            ),
+        }
+        if !report.errors.is_empty() {
+            println!("{} of {} sample messages failed to render:", report.errors.len(), report.rendered);
+            for e in &report.errors {
+                println!("  {e}");
+            }
+        }
+    }
+    Ok(match refusal {
+        Some(e) => e.exit_code(),
+        None if !report.errors.is_empty() => 1,
+        None => 0,
+    })
+}
+
+/// `campaign retry NAME`.
+pub async fn retry(ctx: &Context, name: &str) -> Result<i32> {
+    let app = ctx.open().await?;
+    let (record, requeued) = lifecycle::retry(&app, name).await?;
+    if ctx.json {
+        output::json(&serde_json::json!({"campaign": record.name, "requeued": requeued, "state": record.state}));
+    } else {
+        println!(
+            "Campaign {}: {requeued} send(s) that failed on Herald's or the relay's side are queued again; it is {}",
+            record.name, record.state
+        );
+        match record.state {
+            CampaignState::Running if requeued > 0 => {
+                println!("  run `herald campaign send FILE` or the daemon to send them")
+            }
+            CampaignState::Paused => println!("  run `herald campaign resume {}` to send them", record.name),
+            _ => {}
         }
     }
     Ok(0)
@@ -135,7 +264,7 @@ pub async fn list(ctx: &Context) -> Result<i32> {
     } else if rows.is_empty() {
         println!("No campaigns yet");
     } else {
-        println!("{:<32} {:<10} {:>8} {:>8} {:>8} {:>8}", "campaign", "state", "sent", "failed", "deferred", "open");
+        println!("{:<32} {:<10} {:>8} {:>8} {:>8} {:>8}", "campaign", "state", "sent", "failed", "deferred", "queued");
         for s in rows {
             println!(
                 "{:<32} {:<10} {:>8} {:>8} {:>8} {:>8}",
@@ -158,7 +287,10 @@ fn print_status(s: &lifecycle::Status) {
         None => println!("  deferred  {:>9}", s.deferred),
     }
     println!("  in doubt  {:>9}", s.in_doubt);
-    println!("  open      {:>9}", s.queued);
+    if s.faults > 0 {
+        println!("  faults    {:>9}   (Herald's or the relay's; `herald campaign retry {}`)", s.faults, s.campaign);
+    }
+    println!("  queued    {:>9}", s.queued);
     let skipped: i64 = s.skipped.values().sum();
     println!("  skipped   {:>9}", skipped);
     for (reason, n) in &s.skipped {

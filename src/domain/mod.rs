@@ -4,6 +4,7 @@
 mod contact;
 mod email;
 mod enums;
+mod fault;
 mod name;
 mod text;
 
@@ -13,6 +14,7 @@ pub use enums::{
     BounceKind, BounceStatus, CampaignState, ConsentState, ExclusionReason, LegalBasis, OptInStatus, Processing,
     SendState, SourceType, SubscriptionStatus,
 };
+pub use fault::Fault;
 pub use name::{ListName, Purpose};
 pub use text::check_text;
 

@@ -21,7 +21,7 @@ pub use token::{LinkToken, TokenError};
 use crate::campaign::Campaign;
 use crate::config::Config;
 use crate::consent::policy::{CampaignKind, EligibleRecipient};
-use crate::domain::Purpose;
+use crate::domain::{Contact, Purpose};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use lettre::message::Mailbox;
@@ -147,6 +147,60 @@ impl Renderer {
         Ok(Renderer { campaign: campaign.clone(), fixed, templates, sender, link_key: link_key.to_vec(), dkim })
     }
 
+    /// What the templates see for `contact`.
+    fn template_data<'a>(
+        &'a self,
+        contact: &'a Contact,
+        unsubscribe_url: &'a str,
+        preferences_url: &'a str,
+        sender_name: &'a str,
+        now: DateTime<Utc>,
+    ) -> TemplateData<'a> {
+        let id = &contact.identity;
+        TemplateData {
+            email: contact.email.as_str(),
+            first_name: id.first_name.as_deref(),
+            last_name: id.last_name.as_deref(),
+            company: id.company.as_deref(),
+            title: id.title.as_deref(),
+            phone: id.phone.as_deref(),
+            website: id.website.as_deref(),
+            country: id.country.as_deref(),
+            crm_id: id.crm_id.as_deref(),
+            attributes: &id.attributes,
+            campaign: &self.campaign.name,
+            unsubscribe_url,
+            preferences_url,
+            postal_address: &self.sender.postal_address,
+            sender_name,
+            now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }
+    }
+
+    /// Why the subject or the message would not render for `contact`, if it would not:
+    /// the variable it lacks (strict mode: e.g. `attributes.plan`), or the error. Only the
+    /// templates are rendered (no links signed, no MIME, no DKIM), so a whole audience
+    /// can be checked before anything is recorded.
+    pub fn problem_for(&self, contact: &Contact, now: DateTime<Utc>) -> Option<String> {
+        let url = format!("{}/u/check", self.sender.public_url);
+        let data = self.template_data(contact, &url, &url, "", now);
+        let data = match handlebars::Context::wraps(&data) {
+            Ok(data) => data,
+            Err(e) => return Some(e.to_string()),
+        };
+        let mut parts = vec![(&self.templates.text, SUBJECT), (&self.templates.html, MAIN)];
+        if self.templates.has_text {
+            parts.push((&self.templates.text, MAIN));
+        }
+        parts.into_iter().find_map(|(registry, name)| match registry.render_with_context(name, &data) {
+            Ok(_) => None,
+            Err(e) => Some(match e.reason() {
+                handlebars::RenderErrorReason::MissingVariable(Some(path)) => path.clone(),
+                _ => e.to_string(),
+            }),
+        })
+    }
+
     /// The message for `recipient`. `send_id` goes into the VERP envelope sender.
     pub fn render(&self, recipient: &EligibleRecipient, send_id: i64, now: DateTime<Utc>) -> Result<Rendered> {
         let contact = recipient.contact();
@@ -165,24 +219,7 @@ impl Renderer {
         let preferences_url = format!("{}/p/{signed}", self.sender.public_url);
         let id = &contact.identity;
         let sender_name = self.sender.from.name.clone().unwrap_or_else(|| self.sender.domain.clone());
-        let data = TemplateData {
-            email: contact.email.as_str(),
-            first_name: id.first_name.as_deref(),
-            last_name: id.last_name.as_deref(),
-            company: id.company.as_deref(),
-            title: id.title.as_deref(),
-            phone: id.phone.as_deref(),
-            website: id.website.as_deref(),
-            country: id.country.as_deref(),
-            crm_id: id.crm_id.as_deref(),
-            attributes: &id.attributes,
-            campaign: &c.name,
-            unsubscribe_url: &unsubscribe_url,
-            preferences_url: &preferences_url,
-            postal_address: &self.sender.postal_address,
-            sender_name: &sender_name,
-            now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        };
+        let data = self.template_data(contact, &unsubscribe_url, &preferences_url, &sender_name, now);
         let fail = |part: &str, e: handlebars::RenderError| {
             Error::Invalid(format!("{}: rendering the {part} for contact #{contact_id}: {e}", c.path.display()))
         };

@@ -8,7 +8,7 @@ use super::send_error::{Accepted, SendError, Stage};
 use super::shared::{CampaignCtx, Shared};
 use crate::config::OnDoubt;
 use crate::consent::policy::{EligibleRecipient, Facts};
-use crate::domain::{BounceKind, Contact, SendState};
+use crate::domain::{BounceKind, Contact, Fault, SendState};
 use crate::error::Result;
 use crate::render::Rendered;
 use crate::store::{BounceRecord, Claim, History, Mark, Outcome, Store};
@@ -100,7 +100,7 @@ pub fn prepare(ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>, now: Da
         Err(e) => {
             tracing::error!(send_id = claim.send_id, error = %e, "rendering failed");
             let mut o = Outcome::bare(claim.send_id, SendState::Failed, claim.attempts);
-            o.reason = Some(format!("render: {e}"));
+            o.reason = Some(Fault::Render.reason(&e.to_string()));
             Prepared::Decided(o)
         }
     }
@@ -108,6 +108,15 @@ pub fn prepare(ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>, now: Da
 
 /// Runs one attempt and hands its outcome to the writer.
 pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, prepared: Prepared) {
+    let campaign_id = ctx.record.id;
+    if shared.halted(campaign_id) {
+        // The fault guard stopped this campaign: nothing is attempted, the send goes back
+        // to the queue as it was.
+        if let Err(e) = shared.writer.record(Outcome::bare(claim.send_id, SendState::Queued, claim.attempts)) {
+            tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
+        }
+        return;
+    }
     let (tried, contact_id) = match prepared {
         Prepared::Decided(o) => (Tried::Decided(o), None),
         Prepared::Message(m) => {
@@ -120,6 +129,9 @@ pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, prepared: Pre
         Tried::Decided(o) => (o, false),
     };
     shared.metrics.count(outcome.state);
+    if let Some(reason) = shared.tally(campaign_id, &ctx.campaign.name, &outcome) {
+        shared.pause(campaign_id, reason);
+    }
     // The send-time reply is kept on the send itself; the evidence names it by its code.
     let send = Some((ctx.campaign.name.as_str(), claim.send_id));
     let evidence = outcome.bounce.as_ref().map(|b| {
@@ -243,7 +255,7 @@ fn after_content(
             o.smtp_text = Some(truncate(&accepted.reply));
             o
         }
-        Err(e) => failure(shared, ctx, claim, domain, e, now),
+        Err(e) => failure(shared, ctx, claim, domain, e, relay_name, now),
     };
     o.relay = Some(relay_name.to_owned());
     o.first_attempt_at = first.or(Some(now));
@@ -256,6 +268,7 @@ fn failure(
     claim: &Claim,
     domain: &str,
     e: &SendError,
+    relay_name: &str,
     now: DateTime<Utc>,
 ) -> Outcome {
     let code = e.code;
@@ -283,7 +296,15 @@ fn failure(
     if e.is_permanent() && e.is_relay_level() {
         // The relay refused us (authentication, sender address): not about this person.
         shared.pause(ctx.record.id, format!("relay refused the sender: {} {}", code.unwrap_or(0), text));
-        return retry_or_fail(shared, claim, now, code, text);
+    }
+    if e.is_relay_level() {
+        // No session with the relay (refused, TLS, timeout) or the relay refused the
+        // sender: Herald's side, never the recipient's; no bounce is held against them.
+        let mut o = retry_or_fail(shared, claim, now, code, text);
+        let what = format!("{relay_name} at {}: {}", stage_name(e.stage), e);
+        o.reason = Some(Fault::Relay.reason(&what));
+        o.bounce = None;
+        return o;
     }
     match classified {
         Some(cl) if e.is_permanent() && matches!(cl.class, ReplyClass::HardBounce | ReplyClass::SoftBounce) => {

@@ -72,6 +72,7 @@ impl Engine {
             metrics: Arc::new(Metrics::default()),
             owner,
             pauses: Mutex::new(Vec::new()),
+            tallies: Mutex::new(HashMap::new()),
         };
         Engine { shared: Arc::new(shared), env, contexts: Default::default(), writer_task }
     }
@@ -158,6 +159,8 @@ impl Engine {
                     p = places.clone().acquire_many_owned(limit as u32) => p.expect("the places are never closed"),
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                 };
+                // A pause the fault guard asked for lands before the next claim.
+                self.apply_pauses().await?;
                 let claims = self.claim(campaign, &mut rotation, limit).await?;
                 if claims.is_empty() {
                     drop(batch_places);
@@ -259,6 +262,7 @@ impl Engine {
             by_campaign.entry(c.campaign_id).or_default().push(c);
         }
         for (campaign_id, claims) in by_campaign {
+            shared.running_again(campaign_id);
             let ctx = match self.context(campaign_id).await {
                 Ok(ctx) => ctx,
                 Err(e) => {
@@ -313,15 +317,19 @@ impl Engine {
 
     async fn context(&self, campaign_id: i64) -> Result<Arc<CampaignCtx>> {
         let mut contexts = self.contexts.lock().await;
-        if let Some(ctx) = contexts.get(&campaign_id) {
-            return Ok(ctx.clone());
-        }
         let app = &self.shared.app;
         let record = app
             .store
             .campaign_by_id(campaign_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("campaign #{campaign_id}")))?;
+        // A campaign revised while this engine runs (`campaign send --new-revision`) is
+        // rendered from its new content from the next batch on.
+        if let Some(ctx) = contexts.get(&campaign_id)
+            && ctx.record.content_hash == record.content_hash
+        {
+            return Ok(ctx.clone());
+        }
         let campaign = campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy)?;
         let dkim = render::dkim_key(&app.config, &self.env)?;
         let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?;

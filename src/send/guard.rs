@@ -3,8 +3,9 @@
 //! attempted messages; a materialised campaign with nothing open completes.
 
 use crate::app::App;
+use crate::campaign::lifecycle::FAULT_GUARD;
 use crate::config::SendingConfig;
-use crate::domain::{BounceKind, CampaignState, SendState};
+use crate::domain::{BounceKind, CampaignState, Fault, SendState};
 use crate::error::Result;
 use crate::store::{CampaignCounts, CampaignRecord};
 
@@ -30,7 +31,12 @@ pub async fn judge(
     record: &CampaignRecord,
     counts: &CampaignCounts,
 ) -> Result<CampaignState> {
-    if let Some(reason) = verdict(cfg, counts) {
+    let tried = counts.get(SendState::Sent)
+        + counts.get(SendState::Failed)
+        + counts.get(SendState::InDoubt)
+        + counts.get(SendState::Deferred);
+    if let Some(reason) = fault_verdict(cfg, &record.name, tried, counts.faults, None).or_else(|| verdict(cfg, counts))
+    {
         pause(app, record.id, &reason).await?;
         return Ok(CampaignState::Paused);
     }
@@ -63,6 +69,20 @@ pub fn verdict(cfg: &SendingConfig, counts: &CampaignCounts) -> Option<String> {
         ));
     }
     None
+}
+
+/// Why the campaign must pause for failures that are Herald's or the relay's (a render
+/// error, a relay that refuses connections, see [`Fault`]): more than `max_error_rate` of
+/// the `tried` attempts once `min_sample` were made. `last` is the latest fault's reason.
+pub fn fault_verdict(cfg: &SendingConfig, name: &str, tried: i64, faults: i64, last: Option<&str>) -> Option<String> {
+    if (tried as u64) < cfg.min_sample.max(1) || faults as f64 <= cfg.max_error_rate * tried as f64 {
+        return None;
+    }
+    let last = last.filter(|r| Fault::of_reason(r).is_some()).map(|r| format!(" (last: {r})")).unwrap_or_default();
+    Some(format!(
+        "{FAULT_GUARD} {faults} of {tried} attempts failed on Herald's or the relay's side, not the recipients'{last}; \
+         fix the cause, then run `herald campaign retry {name}`"
+    ))
 }
 
 /// Pauses a running campaign with `reason` (nothing happens if it is no longer running).
@@ -109,6 +129,18 @@ mod tests {
         assert_eq!(verdict(&cfg(), &counts(80, 20, 0)), None, "exactly at the limit is allowed");
         let why = verdict(&cfg(), &counts(79, 21, 0)).expect("pauses");
         assert!(why.starts_with("error guard: 21 of 100"), "{why}");
+    }
+
+    #[test]
+    fn herald_or_relay_faults_pause_once_the_sample_is_in_naming_the_last_one() {
+        let cfg = SendingConfig { min_sample: 5, max_error_rate: 0.2, ..Default::default() };
+        assert_eq!(fault_verdict(&cfg, "vip", 4, 4, None), None, "before the sample");
+        assert_eq!(fault_verdict(&cfg, "vip", 5, 1, None), None, "at the rate");
+        let why = fault_verdict(&cfg, "vip", 5, 2, Some("relay: 127.0.0.1:2525 at connect: refused")).expect("pauses");
+        assert!(why.starts_with("fault guard: 2 of 5 attempts"), "{why}");
+        assert!(why.contains("(last: relay: 127.0.0.1:2525") && why.contains("herald campaign retry vip"), "{why}");
+        let why = fault_verdict(&cfg, "vip", 5, 2, Some("no reply to DATA")).expect("pauses");
+        assert!(!why.contains("last:"), "a reason that is not a fault is not named as one: {why}");
     }
 
     #[test]

@@ -121,6 +121,24 @@ impl Mailer {
         }
     }
 
+    /// The relays that do not accept a TCP connection within the SMTP timeout, each as
+    /// `host:port` and the error; empty for the outbox. Checked before a campaign is sent
+    /// in the foreground, so that a relay that is down is named at once.
+    pub async fn unreachable(&self, timeout: Duration) -> Vec<(String, String)> {
+        let Transport::Relays(relays) = &self.transport else { return Vec::new() };
+        let mut down = Vec::new();
+        for (name, relay) in relays {
+            let c = relay.config();
+            let probe = tokio::time::timeout(timeout, tokio::net::TcpStream::connect((c.host.as_str(), c.port)));
+            match probe.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => down.push((name.clone(), e.to_string())),
+                Err(_) => down.push((name.clone(), format!("no answer within {} s", timeout.as_secs()))),
+            }
+        }
+        down
+    }
+
     /// Where the outbox writes, if this mailer is one.
     pub fn outbox_dir(&self) -> Option<PathBuf> {
         match &self.transport {

@@ -10,12 +10,12 @@ use super::writer::Writer;
 use crate::app::App;
 use crate::campaign::Campaign;
 use crate::config::SendingConfig;
-use crate::domain::ListName;
+use crate::domain::{Fault, ListName, SendState};
 use crate::error::Result;
 use crate::render::Renderer;
-use crate::store::CampaignRecord;
+use crate::store::{CampaignRecord, Outcome};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// A campaign as the workers need it: parsed from the stored copy of its file, with its
@@ -39,6 +39,18 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub owner: String,
     pub(super) pauses: Mutex<Vec<(i64, String)>>,
+    /// This engine's attempts per campaign, judged as each ends (see [`Shared::tally`]).
+    pub(super) tallies: Mutex<HashMap<i64, Tally>>,
+}
+
+/// One campaign's attempts in this engine, and the faults (Herald's or the relay's)
+/// among them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub attempted: u64,
+    pub faults: u64,
+    /// The fault guard tripped: the attempts not yet made go back to the queue.
+    pub halted: bool,
 }
 
 impl Shared {
@@ -49,6 +61,48 @@ impl Shared {
     /// Asks the engine loop to pause a campaign (attempts cannot wait on the store).
     pub fn pause(&self, campaign_id: i64, reason: String) {
         self.pauses.lock().expect("pause list").push((campaign_id, reason));
+    }
+
+    /// Counts an attempt's outcome for its campaign and judges the faults as they happen:
+    /// the guard's periodic count could come only after every message had failed (a
+    /// render error or a refused connection fails in a millisecond). Returns the reason
+    /// to pause, once, when the fault guard trips.
+    pub fn tally(&self, campaign_id: i64, name: &str, outcome: &Outcome) -> Option<String> {
+        if matches!(outcome.state, SendState::Skipped | SendState::Queued) {
+            return None;
+        }
+        let fault = outcome.reason.as_deref().and_then(Fault::of_reason);
+        let mut tallies = self.tallies.lock().expect("tallies");
+        let t = tallies.entry(campaign_id).or_default();
+        t.attempted += 1;
+        t.faults += u64::from(fault.is_some());
+        if t.halted {
+            return None;
+        }
+        let reason = super::guard::fault_verdict(
+            &self.cfg,
+            name,
+            t.attempted as i64,
+            t.faults as i64,
+            outcome.reason.as_deref(),
+        )?;
+        t.halted = true;
+        Some(reason)
+    }
+
+    /// Whether the fault guard stopped the campaign's attempts in this engine.
+    pub fn halted(&self, campaign_id: i64) -> bool {
+        self.tallies.lock().expect("tallies").get(&campaign_id).is_some_and(|t| t.halted)
+    }
+
+    /// A campaign that was halted runs again (its sends could be claimed, so it was
+    /// resumed or retried): its tally starts afresh, unless its pause is still pending.
+    pub(super) fn running_again(&self, campaign_id: i64) {
+        let pending = self.pauses.lock().expect("pause list").iter().any(|(id, _)| *id == campaign_id);
+        let mut tallies = self.tallies.lock().expect("tallies");
+        if !pending && tallies.get(&campaign_id).is_some_and(|t| t.halted) {
+            tallies.remove(&campaign_id);
+        }
     }
 
     /// The pauses asked for since the last call.

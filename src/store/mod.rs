@@ -40,6 +40,7 @@ mod sqlite {
         include!("queue_sql.rs");
         include!("queue_writes_sql.rs");
         include!("queue_reports_sql.rs");
+        include!("revisions_sql.rs");
     }
     pub(super) mod fsql {
         include!("feedback_sql.rs");
@@ -58,6 +59,7 @@ mod postgres {
         include!("queue_sql.rs");
         include!("queue_writes_sql.rs");
         include!("queue_reports_sql.rs");
+        include!("revisions_sql.rs");
     }
     pub(super) mod fsql {
         include!("feedback_sql.rs");
@@ -320,4 +322,6 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 
 pub mod feedback;
 pub mod queue;
+mod revisions;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
+pub use revisions::Revision;

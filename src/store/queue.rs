@@ -118,6 +118,8 @@ pub struct CampaignCounts {
     pub by_state: BTreeMap<SendState, i64>,
     pub skipped: BTreeMap<String, i64>,
     pub bounces: BTreeMap<BounceKind, i64>,
+    /// Failed or deferred through Herald's or the relay's fault (see [`crate::domain::Fault`]).
+    pub faults: i64,
 }
 
 impl CampaignCounts {
@@ -197,7 +199,9 @@ impl Store {
 
     /// Records a new campaign; refused if the name is taken.
     pub async fn create_campaign(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<CampaignRecord> {
-        dispatch!(self.qsql::create_campaign(c, now))
+        let record = dispatch!(self.qsql::create_campaign(c, now))?;
+        self.record_first_revision(record.id, &c.content_hash, &c.content, now).await?;
+        Ok(record)
     }
 
     /// Moves campaign `id` to `to` if it is in one of `from`; false when it was not.

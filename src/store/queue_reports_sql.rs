@@ -5,17 +5,27 @@
 
 pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<CampaignCounts> {
     let mut counts = CampaignCounts::default();
-    let rows = sqlx::query(
-        "SELECT state, reason, COUNT(*) AS n FROM sends WHERE campaign_id = $1 GROUP BY state, reason",
-    )
-    .bind(campaign_id)
-    .fetch_all(pool)
-    .await?;
+    // Skip reasons by name; the other reasons only as "a fault" or not (a failure's
+    // reason names the contact, and grouping by it would make a group per send).
+    let faulty = crate::domain::Fault::ALL
+        .iter()
+        .map(|f| format!("reason LIKE '{}%'", f.prefix()))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql = format!(
+        "SELECT state, CASE WHEN state = 'skipped' THEN reason WHEN {faulty} THEN 'fault' ELSE NULL END AS reason, \
+         COUNT(*) AS n FROM sends WHERE campaign_id = $1 GROUP BY 1, 2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).fetch_all(pool).await?;
     for r in &rows {
         let state: String = r.try_get("state")?;
         let state: SendState = state.parse().map_err(|e| corrupt("send state", e))?;
         let n: i64 = r.try_get("n")?;
         *counts.by_state.entry(state).or_default() += n;
+        let fault = matches!(state, SendState::Failed | SendState::Deferred);
+        if fault && r.try_get::<Option<String>, _>("reason")?.as_deref() == Some("fault") {
+            counts.faults += n;
+        }
         if state == SendState::Skipped {
             let reason: Option<String> = r.try_get("reason")?;
             *counts.skipped.entry(reason.unwrap_or_else(|| "unknown".into())).or_default() += n;

@@ -172,6 +172,15 @@ impl FakeSmtp {
         FakeSmtp { addr, shared, task }
     }
 
+    /// Binds `127.0.0.1:port` (a relay that comes up where the config says it is).
+    pub async fn start_on(port: u16, behaviour: Behaviour) -> FakeSmtp {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind 127.0.0.1:port for FakeSmtp");
+        let addr = listener.local_addr().expect("FakeSmtp local address");
+        let shared = Arc::new(Shared { behaviour: Mutex::new(behaviour), ..Shared::default() });
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        FakeSmtp { addr, shared, task }
+    }
+
     /// Listening address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

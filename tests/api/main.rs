@@ -4,6 +4,9 @@
 mod fake_smtp;
 mod helpers;
 
+mod campaign_checks;
+mod campaign_faults;
+mod campaign_revisions;
 mod cli;
 mod daemon;
 mod feedback;

@@ -30,7 +30,7 @@ pub(crate) const CONTACTS: &str = "email,first_name,opt_in_status,legal_basis,co
 
 const ELIGIBLE: [&str; 3] = ["ada@example.com", "bob@example.org", "cy@example.net"];
 
-const CAMPAIGN: &str = "name = \"spring\"\nsubject = \"Spring news for {{first_name}}\"\ntemplate = \"news\"\n\
+pub(crate) const CAMPAIGN: &str = "name = \"spring\"\nsubject = \"Spring news for {{first_name}}\"\ntemplate = \"news\"\n\
     lists = [\"newsletter\"]\npurpose = \"newsletter\"\n";
 
 /// Imports the fixture (Eve then suppressed), writes the campaign and its template, and

@@ -1,0 +1,127 @@
+//! What `campaign send`, `schedule` and `validate` check before anything is recorded
+//! (issue 19), so that a typo cannot burn a campaign: every list and purpose the file
+//! names exists, the templates render for every contact the campaign will go to (each
+//! variable they use is there: a contact field, or an `attributes.NAME` the contact has),
+//! and at least one contact is eligible.
+
+use super::Campaign;
+use super::plan::{self, Exclusions, audience_query};
+use crate::app::App;
+use crate::domain::ExclusionReason;
+use crate::error::{Error, Result};
+use crate::render::Renderer;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Eligible contacts loaded and rendered per page.
+const PAGE: i64 = 1_000;
+
+/// `campaign validate --json`, and what `send` and `schedule` decide on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    pub campaign: String,
+    pub audience: i64,
+    pub eligible: i64,
+    pub excluded: Exclusions,
+    /// For each variable the templates use that some eligible contacts lack (or each
+    /// other rendering error), how many of them lack it.
+    pub missing: BTreeMap<String, i64>,
+}
+
+impl Readiness {
+    /// The refusal `send` and `schedule` give, if the campaign is not ready: a variable
+    /// missing for some contacts (invalid, exit 2), or nobody eligible (exit 1, unless
+    /// `allow_empty`).
+    pub fn refusal(&self, file: &str, allow_empty: bool) -> Option<Error> {
+        if !self.missing.is_empty() {
+            let lines: Vec<String> = self
+                .missing
+                .iter()
+                .map(|(var, n)| format!("  {var}: missing for {n} of {} eligible contacts", self.eligible))
+                .collect();
+            return Some(Error::Invalid(format!(
+                "{file}: the templates do not render for every eligible contact (nothing recorded):\n{}\n\
+                 fill the data in, or give a fallback: {{{{default attributes.NAME \"...\"}}}}",
+                lines.join("\n")
+            )));
+        }
+        if self.eligible == 0 && !allow_empty {
+            return Some(Error::Refused(format!(
+                "campaign '{}' has no eligible contact (nothing recorded): {}; pass --allow-empty to record it anyway",
+                self.campaign,
+                self.exclusion_summary()
+            )));
+        }
+        None
+    }
+
+    /// `audience N; excluded: reason n, ...` (the reasons with a count).
+    pub fn exclusion_summary(&self) -> String {
+        let reasons: Vec<String> = ExclusionReason::ALL
+            .iter()
+            .filter(|r| self.excluded.get(**r) > 0)
+            .map(|r| format!("{} {}", r.as_str(), self.excluded.get(*r)))
+            .collect();
+        if reasons.is_empty() {
+            format!("audience {}", self.audience)
+        } else {
+            format!("audience {}; excluded: {}", self.audience, reasons.join(", "))
+        }
+    }
+}
+
+/// Every list and purpose the campaign names exists, in the config or the database; an
+/// unknown one is an error listing the known ones.
+pub async fn names_exist(app: &App, campaign: &Campaign) -> Result<()> {
+    let file = campaign.path.display();
+    let mut lists: BTreeSet<String> = app.config.lists.keys().map(|l| l.to_string()).collect();
+    lists.extend(app.store.list_settings().await?.keys().map(|l| l.to_string()));
+    for list in &campaign.lists {
+        if !lists.contains(list.as_str()) {
+            return Err(Error::Invalid(format!("{file}: unknown list '{list}' (known lists: {})", known(&lists))));
+        }
+    }
+    let mut purposes: BTreeSet<String> = app.config.purposes.keys().map(|p| p.to_string()).collect();
+    purposes.extend(app.store.purpose_names().await?);
+    let named = campaign.purpose.iter().chain(&campaign.policy.legitimate_interest_purposes);
+    for purpose in named {
+        if !purposes.contains(&purpose.to_string()) {
+            return Err(Error::Invalid(format!(
+                "{file}: unknown purpose '{purpose}' (known purposes: {})",
+                known(&purposes)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn known(names: &BTreeSet<String>) -> String {
+    if names.is_empty() { "none yet".into() } else { names.iter().cloned().collect::<Vec<_>>().join(", ") }
+}
+
+/// The plan's figures, and the templates rendered for every eligible contact.
+pub async fn readiness(app: &App, campaign: &Campaign, renderer: &Renderer) -> Result<Readiness> {
+    let report = plan::plan(app, campaign).await?;
+    let now = app.clock.now();
+    let query = audience_query(campaign, now);
+    let mut missing: BTreeMap<String, i64> = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = app.store.audience(&query, after, PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        let ids: Vec<i64> = page.iter().filter(|(_, reason)| reason.is_none()).map(|(id, _)| *id).collect();
+        for contact in app.store.contacts_by_id(&ids).await? {
+            if let Some(problem) = renderer.problem_for(&contact, now) {
+                *missing.entry(problem).or_default() += 1;
+            }
+        }
+    }
+    Ok(Readiness {
+        campaign: campaign.name.clone(),
+        audience: report.audience,
+        eligible: report.eligible,
+        excluded: report.excluded,
+        missing,
+    })
+}
