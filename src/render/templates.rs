@@ -151,4 +151,18 @@ mod tests {
         );
         assert_eq!(registry(false).render_template("{{n}}", &data).unwrap(), "<script>&'");
     }
+
+    #[test]
+    fn an_html_partial_that_prints_unescaped_is_refused_but_a_text_partial_may() {
+        let dir = tempfile::tempdir().unwrap();
+        let campaign = dir.path().join("spring.toml");
+        std::fs::write(dir.path().join("spring.html.hbs"), "<p>{{> greet}}</p>").unwrap();
+        std::fs::create_dir(dir.path().join("partials")).unwrap();
+        std::fs::write(dir.path().join("partials/sig.txt.hbs"), "-- {{{sender_name}}}").unwrap();
+        std::fs::write(dir.path().join("partials/greet.html.hbs"), "Hi {{first_name}}").unwrap();
+        assert!(Templates::load("spring", &campaign, dir.path(), "s").is_ok());
+        std::fs::write(dir.path().join("partials/greet.html.hbs"), "Hi\n{{{first_name}}}").unwrap();
+        let err = Templates::load("spring", &campaign, dir.path(), "s").err().expect("refused").to_string();
+        assert!(err.contains("greet.html.hbs: line 2"), "{err}");
+    }
 }
