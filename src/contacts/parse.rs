@@ -1,29 +1,34 @@
 //! The import's parsing on its own, without a file or a database: a CSV byte stream to
 //! the rows `contacts import` would act on. The fuzz target `csv_import` calls this; it
-//! goes through the same reader settings, header checks and row parser as
-//! [`super::import::import`], so when the reader changes, re-point this one function.
+//! goes through the same bounded record reader (`records`, with the default `[import]`
+//! caps), header checks and row parser as [`super::import::import`].
 
 use super::csv_row::{Columns, parse_row};
 use super::import::header_names;
+use super::records::{Record, Records};
+use crate::config::ImportConfig;
 use chrono::{DateTime, Utc};
-use csv::ByteRecord;
 
-/// A data row's line, and whether it parses (`Err` says why not, as a reject would).
+/// One data row's line and whether it parses (`Err` says why not, as a reject would).
 pub type ParsedRow = (u64, Result<(), String>);
 
-/// Each data row as parsed; `Err` for the whole stream when its header is unusable.
+/// Each data row's line and whether it parses; `Err` for the whole stream when its header
+/// is unusable.
 pub fn parse_csv(bytes: &[u8], now: DateTime<Utc>) -> Result<Vec<ParsedRow>, String> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
-    let mut header = ByteRecord::new();
-    if !reader.read_byte_record(&mut header).map_err(|e| e.to_string())? {
-        return Err("empty: expected a header row with an 'email' column".into());
-    }
+    let mut records = Records::new(bytes, ImportConfig::default());
+    let header = match records.next_record().map_err(|e| e.to_string())? {
+        None => return Err("empty: expected a header row with an 'email' column".into()),
+        Some(Record { fields: Err(why), .. }) => return Err(format!("the header row cannot be read: {why}")),
+        Some(Record { fields: Ok(fields), .. }) => fields,
+    };
     let cols = Columns::from_header(&header_names(&header)?)?;
     let mut rows = Vec::new();
-    let mut record = ByteRecord::new();
-    while reader.read_byte_record(&mut record).map_err(|e| e.to_string())? {
-        let line = record.position().map_or(0, |p| p.line());
-        rows.push((line, parse_row(&cols, &record, now).map(|_| ())));
+    while let Some(record) = records.next_record().map_err(|e| e.to_string())? {
+        let parsed = match &record.fields {
+            Ok(fields) => parse_row(&cols, fields, now).map(|_| ()),
+            Err(why) => Err(why.to_string()),
+        };
+        rows.push((record.line, parsed));
     }
     Ok(rows)
 }
@@ -50,5 +55,14 @@ mod tests {
     fn a_header_without_email_is_refused() {
         assert!(parse_csv(b"name\nx\n", now()).is_err());
         assert!(parse_csv(b"", now()).is_err());
+    }
+
+    #[test]
+    fn it_reads_through_the_bounded_reader_an_unclosed_quote_costs_one_row() {
+        let csv = b"email,first_name\nq1@example.com,\"Ann,Lee\nq2@example.com,Bo\n";
+        let rows = parse_csv(csv, now()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].1.as_ref().unwrap_err().contains("never closed"), "{rows:?}");
+        assert_eq!(rows[1], (3, Ok(())));
     }
 }
