@@ -26,7 +26,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     // The demo runs offline: example.com addresses are not looked up in DNS.
     let mut env = ctx.env.clone();
     env.push(("HERALD_DNS__CHECK_DOMAINS".into(), "false".into()));
-    let ctx = Context { json: ctx.json, config_path: None, env };
+    let ctx = Context { json: ctx.json, config_path: None, env, verbose: ctx.verbose };
     let app = ctx.open().await?;
     say(&ctx, &format!("Workspace {} (config/herald.toml, templates/, data/)", args.dir.display()));
 
