@@ -13,6 +13,7 @@ mod init;
 mod lists;
 mod output;
 mod send;
+mod send_progress;
 mod suppression;
 
 use crate::app::App;
@@ -164,9 +165,12 @@ fn usage_error(e: &clap::Error, json: bool) -> i32 {
     2
 }
 
-/// `--actor NAME`, else the login name: the `cli:<user>` of ledger events.
+/// `--actor NAME`, else the OS account running Herald (looked up by user id, so it is
+/// known where `$USER` is not set: cron, containers, `sudo`), else `$USER`: the
+/// `cli:<user>` of ledger events and of the suppression list.
 pub(crate) fn actor(name: Option<String>) -> crate::consent::Actor {
     let user = name
+        .or_else(|| whoami::username().ok())
         .or_else(|| std::env::var("USER").ok())
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| "unknown".into());

@@ -11,6 +11,7 @@ mod cli;
 mod daemon;
 mod feedback;
 mod feedback_trust;
+mod first_day;
 mod import;
 mod import_bounds;
 mod ledger;
