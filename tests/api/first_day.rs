@@ -51,6 +51,22 @@ on_both_backends! {
         assert!(!log.contains("ERROR"), "{log}");
     }
 
+    async fn preview_decoded_shows_the_message_with_its_parts_decoded(t) {
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        let (_app, file) = setup_with(&t, &fake, CONTACTS, "").await;
+        t.write("news.html.hbs", "<p>Grüße, {{first_name}} — à bientôt</p>");
+        let args = ["campaign", "preview", file.to_str().unwrap(), "--contact", "ada@example.com"];
+        let raw = t.herald(&args);
+        assert_eq!(raw.status.code(), Some(0), "{}", stderr(&raw));
+        assert!(!stdout(&raw).contains("Grüße"), "the wire form is encoded:\n{}", stdout(&raw));
+        let out = t.herald(&[&args[..], &["--decoded"]].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("Subject: Spring news for Ada"), "{text}");
+        assert!(text.contains("text/html") && text.contains("Grüße, Ada — à bientôt"), "{text}");
+        assert!(text.contains("text/plain") && text.contains("(quoted-printable, decoded) ---\nGrüße, Ada"), "{text}");
+    }
+
     async fn ingest_counts_an_auto_reply_as_classify_names_it(t) {
         let eml = t.write("ooo.eml", OUT_OF_OFFICE);
         let classified = json(&t.herald(&["bounces", "classify", eml.to_str().unwrap(), "--json"]));
