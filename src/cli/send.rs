@@ -236,6 +236,7 @@ pub async fn status(ctx: &Context, name: &str) -> Result<i32> {
         output::json(&status);
     } else {
         print_status(&status);
+        print_failure_causes(&app.store.failure_reasons(record.id).await?);
     }
     Ok(0)
 }

@@ -49,6 +49,8 @@ on_both_backends! {
         assert!(causes[0].contains("SMTP 550"), "{text}");
         let log = std::fs::read_to_string(t.dir.path().join("send.log")).unwrap();
         assert!(!log.contains("ERROR"), "{log}");
+        let status = stdout(&t.herald(&["campaign", "status", "spring"]));
+        assert!(status.contains("failures by cause") && status.contains("SMTP 550"), "{status}");
     }
 
     async fn preview_decoded_shows_the_message_with_its_parts_decoded(t) {
