@@ -3,8 +3,8 @@
 //! come from the environment (or, in the embedded default, a key file Herald generates
 //! once in the data folder).
 //!
-//! With no config file at all Herald runs on the embedded default: SQLite at
-//! `data/herald.db`, messages to `data/outbox/`.
+//! Without `--config`, the nearest `config/herald.toml` in the current folder or above
+//! it is read (see [`workspace`]); outside any workspace, commands refuse with a hint.
 
 use crate::consent::policy::{AcceptLevel, FrequencyCap};
 use crate::domain::{ListName, Purpose};
@@ -18,6 +18,7 @@ mod import;
 mod secrets;
 mod sending;
 mod web;
+pub mod workspace;
 pub use bounces::BouncesConfig;
 pub use import::ImportConfig;
 pub use secrets::Secrets;
@@ -256,32 +257,40 @@ impl Loaded {
     }
 }
 
-/// Loads the config. `explicit`: the `--config` flag, which must exist. Without it,
-/// `config/herald.toml` is read if present, else the embedded default is used. `env`:
-/// the process environment (passed in so tests control it).
+/// Loads the config. `explicit`: the `--config` flag, which must exist. Without it, the
+/// nearest `config/herald.toml` in the current folder or above it; none is an error
+/// naming `herald init`. `env`: the process environment (passed in so tests control it).
 pub fn load(explicit: Option<&Path>, env: &[(String, String)]) -> Result<Loaded> {
-    load_with_default(explicit, Path::new(DEFAULT_PATH), env)
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::Internal(anyhow::anyhow!("cannot read the current folder: {e}")))?;
+    load_from(explicit, &cwd, env)
 }
 
-fn load_with_default(explicit: Option<&Path>, default: &Path, env: &[(String, String)]) -> Result<Loaded> {
+/// [`load`], discovering the config from `start` instead of the current folder.
+pub fn load_from(explicit: Option<&Path>, start: &Path, env: &[(String, String)]) -> Result<Loaded> {
     let path = match explicit {
         Some(p) if !p.exists() => {
             return Err(Error::Invalid(format!("config file {} does not exist", p.display())));
         }
-        Some(p) => Some(p.to_path_buf()),
-        None => Some(default.to_path_buf()).filter(|p| p.exists()),
+        Some(p) => p.to_path_buf(),
+        None => workspace::discover(start).ok_or_else(|| workspace::none_found(start))?,
     };
-    let text = match &path {
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| Error::Invalid(format!("cannot read config file {}: {e}", p.display())))?,
-        None => String::new(),
-    };
-    let shown = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the embedded default config".into());
+    let mut config = read(&path, env)?;
+    if let Some(root) = workspace::root_of(&path) {
+        workspace::resolve_paths(&mut config, &root);
+    }
+    Ok(Loaded { config, path: Some(path) })
+}
+
+fn read(path: &Path, env: &[(String, String)]) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("cannot read config file {}: {e}", path.display())))?;
+    let shown = path.display();
     // Parse the file alone first, so errors point at its line and column.
     let config: Config = toml::from_str(&text).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
     let overrides = env_overrides(env)?;
     if overrides.is_empty() {
-        return Ok(Loaded { config, path });
+        return Ok(config);
     }
     let mut table: toml::Table = toml::from_str(&text).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
     let mut names = Vec::new();
@@ -290,9 +299,8 @@ fn load_with_default(explicit: Option<&Path>, default: &Path, env: &[(String, St
             .map_err(|why| Error::Invalid(format!("environment variable {name}: {why}")))?;
         names.push(name);
     }
-    let config = Config::deserialize(table)
-        .map_err(|e| Error::Invalid(format!("{shown} with overrides from {}: {e}", names.join(", "))))?;
-    Ok(Loaded { config, path })
+    Config::deserialize(table)
+        .map_err(|e| Error::Invalid(format!("{shown} with overrides from {}: {e}", names.join(", "))))
 }
 
 type Override = (String, Vec<String>, toml::Value);
@@ -344,15 +352,6 @@ mod tests {
         let p = dir.join("herald.toml");
         std::fs::write(&p, text).unwrap();
         p
-    }
-
-    #[test]
-    fn no_file_means_the_embedded_default() {
-        let dir = tempfile::tempdir().unwrap();
-        let loaded = load_with_default(None, &dir.path().join("absent.toml"), &[]).unwrap();
-        assert!(loaded.is_embedded_default());
-        assert_eq!(loaded.config.database.url, "sqlite://data/herald.db");
-        assert_eq!(loaded.secret_source(), SecretSource::Generate);
     }
 
     #[test]

@@ -47,10 +47,14 @@ pub async fn run(
         .await
         .map_err(|e| Error::Invalid(format!("cannot listen on {listen} ([web] listen): {e}")))?;
     let addr = listener.local_addr().map_err(|e| Error::Internal(e.into()))?;
+    tracing::info!(%addr, "HTTP server listening");
     let bounces = match app.config.bounces.listen.as_deref() {
         Some(addr) => Some(crate::feedback::listener::bind(addr).await?),
         None => None,
     };
+    if let Some(bound) = bounces.as_ref().and_then(|l| l.local_addr().ok()) {
+        tracing::info!(addr = %bound, "bounce listener (SMTP) listening");
+    }
     let hooks = crate::feedback::webhooks::WebhookKeys::from_env(&env);
     for warning in hooks.warnings() {
         tracing::warn!("webhooks: {warning}");
@@ -145,7 +149,7 @@ pub async fn schedule_once(app: &App) -> Result<()> {
                 .set_campaign_state(record.id, &[CampaignState::Scheduled], CampaignState::Running, None, now)
                 .await?
             {
-                tracing::info!(campaign = %record.name, "scheduled campaign started");
+                tracing::info!(campaign = %record.name, "campaign started");
             }
             match app.store.campaign_by_id(record.id).await? {
                 Some(r) if r.state == CampaignState::Running => r,

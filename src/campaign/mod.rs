@@ -2,6 +2,7 @@
 //! column) and the planner (who is in the audience, who is excluded and why).
 
 pub mod check;
+pub mod decoded;
 mod file;
 pub mod lifecycle;
 pub mod plan;

@@ -118,9 +118,7 @@ pub async fn run(ctx: &Context, cmd: BouncesCommand) -> Result<i32> {
 
 fn classify_files(ctx: &Context, files: &[PathBuf]) -> Result<i32> {
     // The VERP MAC needs the link key; without one, send ids are not read (null).
-    let key = config::load(ctx.config_path.as_deref(), &ctx.env)
-        .ok()
-        .and_then(|loaded| config::Secrets::link_key_if_present(&loaded, &ctx.env));
+    let key = ctx.load_config().ok().and_then(|loaded| config::Secrets::link_key_if_present(&loaded, &ctx.env));
     let mut verdicts = Vec::with_capacity(files.len());
     for file in files {
         let name = file.display().to_string();

@@ -30,6 +30,10 @@ pub enum CampaignCommand {
         /// Preview for an excluded contact too (nothing is ever sent to them).
         #[arg(long)]
         force: bool,
+        /// Show the message as it reads: headers and parts decoded (quoted-printable,
+        /// base64, encoded words), not the bytes on the wire. With --contact only.
+        #[arg(long, conflicts_with = "out")]
+        decoded: bool,
     },
     /// Start (or resume) the campaign and send to completion in the foreground.
     Send {
@@ -117,7 +121,7 @@ pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
     };
     let app = ctx.open().await?;
     match cmd {
-        CampaignCommand::Preview { file, contact: Some(email), force, .. } => {
+        CampaignCommand::Preview { file, contact: Some(email), force, decoded, .. } => {
             let c = campaign::load(&file, &app.config.policy)?;
             let email = parse_email(&email)?;
             let dkim = render::dkim_key(&app.config, &ctx.env)?;
@@ -126,13 +130,19 @@ pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
                 eprintln!("note: {email} is excluded ({reason}); this message would NOT be sent");
             }
             if ctx.json {
-                output::json(&serde_json::json!({
+                let mut v = serde_json::json!({
                     "envelope_from": message.envelope_from,
                     "to": message.to,
                     "message_id": message.message_id,
                     "excluded": excluded,
                     "message": String::from_utf8_lossy(&message.bytes),
-                }));
+                });
+                if decoded {
+                    v["decoded"] = campaign::decoded::decoded(&message.bytes).into();
+                }
+                output::json(&v);
+            } else if decoded {
+                print!("{}", campaign::decoded::decoded(&message.bytes));
             } else {
                 use std::io::Write;
                 std::io::stdout().write_all(&message.bytes).map_err(|e| crate::error::Error::Internal(e.into()))?;

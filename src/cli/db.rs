@@ -3,7 +3,7 @@
 use super::{Context, output};
 use crate::app::App;
 use crate::clock::SystemClock;
-use crate::config::{self, Secrets};
+use crate::config::Secrets;
 use crate::error::Result;
 use crate::store::Store;
 use clap::Subcommand;
@@ -18,7 +18,7 @@ pub enum DbCommand {
 pub async fn run(ctx: &Context, cmd: DbCommand) -> Result<i32> {
     match cmd {
         DbCommand::Migrate => {
-            let loaded = config::load(ctx.config_path.as_deref(), &ctx.env)?;
+            let loaded = ctx.load_config()?;
             let secrets = Secrets::resolve(&loaded, &ctx.env)?;
             let store = Store::connect(&loaded.config.database.url).await?;
             store.migrate().await?;

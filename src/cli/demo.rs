@@ -26,16 +26,13 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     // The demo runs offline: example.com addresses are not looked up in DNS.
     let mut env = ctx.env.clone();
     env.push(("HERALD_DNS__CHECK_DOMAINS".into(), "false".into()));
-    let ctx = Context { json: ctx.json, config_path: None, env };
+    let ctx = Context { json: ctx.json, config_path: None, env, verbose: ctx.verbose };
     let app = ctx.open().await?;
     say(&ctx, &format!("Workspace {} (config/herald.toml, templates/, data/)", args.dir.display()));
 
     let report =
         import::import(&app, std::path::Path::new("contacts.example.csv"), &Default::default(), &|_, _| {}).await?;
-    say(
-        &ctx,
-        &format!("\n1. Imported contacts.example.csv: {}", serde_json::to_string(&report.report).unwrap_or_default()),
-    );
+    say(&ctx, &format!("\n1. Imported contacts.example.csv: {}", import_summary(&report.report)));
 
     let file = PathBuf::from("campaigns/example.toml");
     let c = campaign::load(&file, &app.config.policy)?;
@@ -75,6 +72,14 @@ fn say(ctx: &Context, line: &str) {
     } else {
         eprintln!("{line}");
     }
+}
+
+/// The import's counts in words, as `contacts import` prints them.
+fn import_summary(r: &import::ImportReport) -> String {
+    format!(
+        "{} rows: {} created, {} updated, {} unchanged, {} rejected, {} suppressed, {} protected",
+        r.rows, r.created, r.updated, r.unchanged, r.rejected, r.suppressed, r.protected
+    )
 }
 
 /// The audience members the policy excludes, with the reason, by address.

@@ -62,13 +62,8 @@ pub async fn scaffold(ctx: &Context, dir: &Path) -> Result<(Vec<String>, Vec<Str
         write(&path, content)?;
         created.push(rel.to_string());
     }
-    let mut loaded = config::load(Some(&dir.join("config/herald.toml")), &ctx.env)?;
-    // The scaffolded config names paths relative to the workspace.
-    let data_dir = dir.join(&loaded.config.data.dir);
-    if let Some(rel) = loaded.config.database.url.strip_prefix("sqlite://").filter(|p| !Path::new(p).is_absolute()) {
-        loaded.config.database.url = format!("sqlite://{}", dir.join(rel).display());
-    }
-    loaded.config.data.dir = data_dir;
+    // A config in the workspace's `config/` folder: its paths resolve against `dir`.
+    let loaded = config::load(Some(&dir.join(config::DEFAULT_PATH)), &ctx.env)?;
     let secrets = Secrets::resolve(&loaded, &ctx.env)?;
     let store = Store::connect(&loaded.config.database.url).await?;
     store.migrate().await?;

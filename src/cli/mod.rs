@@ -13,6 +13,7 @@ mod init;
 mod lists;
 mod output;
 mod send;
+mod send_progress;
 mod suppression;
 
 use crate::app::App;
@@ -24,12 +25,15 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about = "Email campaigns that honour consent")]
 pub struct Cli {
-    /// Config file (default: config/herald.toml if present, else the embedded default).
+    /// Config file (default: config/herald.toml in the current folder or the nearest folder above it).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Print one JSON document on stdout (errors as {"error": "..."}).
     #[arg(long, global = true)]
     json: bool,
+    /// Say on stderr which config file is used.
+    #[arg(long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,32 +74,44 @@ pub(crate) struct Context {
     pub json: bool,
     pub config_path: Option<PathBuf>,
     pub env: Vec<(String, String)>,
+    /// `--verbose`: say which config file is used.
+    pub verbose: bool,
 }
 
 impl Context {
     pub async fn open(&self) -> Result<App> {
-        let loaded = config::load(self.config_path.as_deref(), &self.env)?;
+        let loaded = self.load_config()?;
         App::open(&loaded, &self.env).await
     }
 
     /// [`open`](Self::open) for a bulk import (a larger SQLite page cache).
     pub async fn open_for_import(&self) -> Result<App> {
-        let loaded = config::load(self.config_path.as_deref(), &self.env)?;
+        let loaded = self.load_config()?;
         App::open_for(&loaded, &self.env, crate::store::Workload::BulkImport).await
+    }
+
+    /// The config (`--config`, else the workspace's), named on stderr with `--verbose`.
+    pub fn load_config(&self) -> Result<config::Loaded> {
+        let loaded = config::load(self.config_path.as_deref(), &self.env)?;
+        if self.verbose
+            && let Some(path) = &loaded.path
+        {
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            eprintln!("herald: using config {}", shown.display());
+        }
+        Ok(loaded)
     }
 }
 
 /// Parses the process arguments, runs the command, prints, and returns the exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return code;
-        }
+        Err(e) => return usage_error(&e, args.iter().any(|a| a == "--json")),
     };
-    let ctx = Context { json: cli.json, config_path: cli.config, env: std::env::vars().collect() };
+    let ctx =
+        Context { json: cli.json, config_path: cli.config, env: std::env::vars().collect(), verbose: cli.verbose };
     // One thread for the async work (SMTP sessions, the send writer, HTTP): the heavy work
     // runs on threads of its own (rendering on the blocking pool, SQLite on the connections'
     // threads), and tasks that hand each other a session or a commit then never wake one
@@ -129,9 +145,32 @@ pub fn run() -> i32 {
     }
 }
 
-/// `--actor NAME`, else the login name: the `cli:<user>` of ledger events.
+/// A command line clap cannot parse: its message and usage on stderr (exit 2), or with
+/// `--json` anywhere on the line `{"error": "..."}` on stdout, as for every other error,
+/// so a script reading stdout always gets JSON. `--help` and `--version` print as usual.
+fn usage_error(e: &clap::Error, json: bool) -> i32 {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return 0;
+    }
+    if !json {
+        let _ = e.print();
+        return 2;
+    }
+    // The rendered text without clap's "error: " prefix and its usage lines and tips.
+    let text = e.render().to_string();
+    let message = text.trim().strip_prefix("error: ").unwrap_or(text.trim());
+    let message = message.split("\n\n").next().unwrap_or(message).trim();
+    output::json(&serde_json::json!({ "error": message }));
+    2
+}
+
+/// `--actor NAME`, else the OS account running Herald (looked up by user id, so it is
+/// known where `$USER` is not set: cron, containers, `sudo`), else `$USER`: the
+/// `cli:<user>` of ledger events and of the suppression list.
 pub(crate) fn actor(name: Option<String>) -> crate::consent::Actor {
     let user = name
+        .or_else(|| whoami::username().ok())
         .or_else(|| std::env::var("USER").ok())
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| "unknown".into());

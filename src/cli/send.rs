@@ -1,6 +1,7 @@
 //! `herald campaign send|schedule|validate|retry|status|pause|resume|cancel|list`: the
 //! campaign lifecycle of DESIGN §4 and §7.
 
+use super::send_progress::Progress;
 use super::{Context, output};
 use crate::app::App;
 use crate::campaign::{self, check, lifecycle, preview};
@@ -138,6 +139,7 @@ pub async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
         output::json(&status);
     } else {
         print_status(&status);
+        print_failure_causes(&app.store.failure_reasons(record.id).await?);
         if let Some(dir) = outbox {
             println!("  messages are in {}", dir.display());
         }
@@ -234,6 +236,7 @@ pub async fn status(ctx: &Context, name: &str) -> Result<i32> {
         output::json(&status);
     } else {
         print_status(&status);
+        print_failure_causes(&app.store.failure_reasons(record.id).await?);
     }
     Ok(0)
 }
@@ -316,6 +319,25 @@ fn print_status(s: &lifecycle::Status) {
     }
 }
 
+/// The failed sends by cause, one line each however many failed of it (the log says
+/// nothing per send: a thousand refusals are one line here, not a thousand in the log).
+fn print_failure_causes(causes: &[crate::store::FailureReason]) {
+    if causes.is_empty() {
+        return;
+    }
+    println!("  failures by cause:");
+    for c in causes {
+        let what = match (c.cause.as_str(), c.smtp_code) {
+            ("render", _) => format!("did not render (Herald's side), e.g. {}", output::clean(&c.example)),
+            ("relay", _) => format!("the relay could not be reached, e.g. {}", output::clean(&c.example)),
+            ("smtp", Some(code)) => format!("refused by the recipient's server with SMTP {code}"),
+            (other, Some(code)) => format!("{} (SMTP {code})", output::clean(other)),
+            (other, None) => output::clean(other),
+        };
+        println!("    {:>9}  {what}", c.count);
+    }
+}
+
 /// Turns true on Ctrl-C or SIGTERM: stop claiming, finish or release what is in flight.
 pub(crate) fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
@@ -341,51 +363,4 @@ pub(crate) fn shutdown_signal() -> watch::Receiver<bool> {
         let _ = tx.send(true);
     });
     rx
-}
-
-/// A progress bar with rate and ETA on a terminal; plain lines every few seconds
-/// otherwise (logs, CI).
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    total: u64,
-    already: u64,
-    last_line: std::sync::Mutex<std::time::Instant>,
-}
-
-impl Progress {
-    fn new(terminal: bool, total: u64, already: u64) -> Progress {
-        let bar = terminal.then(|| {
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages  {per_sec}  ETA {eta}  {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_position(already);
-            bar
-        });
-        Progress { bar, total, already, last_line: std::sync::Mutex::new(std::time::Instant::now()) }
-    }
-
-    fn update(&self, finished: u64, sent: u64) {
-        let done = self.already + finished;
-        match &self.bar {
-            Some(bar) => {
-                bar.set_position(done.min(self.total));
-                bar.set_message(format!("{sent} sent"));
-            }
-            None => {
-                let mut last = self.last_line.lock().expect("progress lock");
-                if last.elapsed() >= std::time::Duration::from_secs(5) {
-                    eprintln!("progress: {done}/{} attempted, {sent} sent in this run", self.total);
-                    *last = std::time::Instant::now();
-                }
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }

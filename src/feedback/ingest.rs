@@ -24,6 +24,8 @@ pub struct IngestReport {
     pub soft: u64,
     pub delayed: u64,
     pub complaints: u64,
+    /// Auto-replies: events for those that map to a send, and those that map to none
+    /// (recorded nowhere; counted so that `ingest` agrees with `classify`).
     pub auto_replies: u64,
     /// Events recorded before (nothing changed twice).
     pub duplicates: u64,
@@ -92,7 +94,12 @@ pub async fn ingest_message(
     let digest = hex::encode(&Sha256::digest(raw)[..16]);
     let events = events_of(app, &c, verp).await?;
     if events.is_empty() {
-        report.not_feedback += 1;
+        // An auto-reply that maps to no send (it came to the From or Reply-To address, not
+        // a VERP one) changes nothing, but it is an auto-reply, as `bounces classify` says.
+        match c.kind {
+            Some(BounceKind::AutoReply) => report.auto_replies += 1,
+            _ => report.not_feedback += 1,
+        }
         return Ok(());
     }
     let source = source_of(&c, channel);

@@ -98,7 +98,9 @@ pub fn prepare(ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>, now: Da
             ledger_seq: loaded.ledger_seq,
         }),
         Err(e) => {
-            tracing::error!(send_id = claim.send_id, error = %e, "rendering failed");
+            // Once per send: debug only. The campaign's status and a foreground send's summary
+            // count failures by cause, and the fault guard pauses a campaign that keeps failing.
+            tracing::debug!(send_id = claim.send_id, error = %e, "rendering failed");
             let mut o = Outcome::bare(claim.send_id, SendState::Failed, claim.attempts);
             o.reason = Some(Fault::Render.reason(&e.to_string()));
             Prepared::Decided(o)

@@ -42,7 +42,14 @@ pub async fn judge(
     }
     if record.materialised && counts.open() == 0 {
         let now = app.clock.now();
-        app.store.set_campaign_state(record.id, &[CampaignState::Running], CampaignState::Completed, None, now).await?;
+        // Only the process whose update completes it says so (several daemons may judge it).
+        if app
+            .store
+            .set_campaign_state(record.id, &[CampaignState::Running], CampaignState::Completed, None, now)
+            .await?
+        {
+            tracing::info!(campaign = %record.name, "campaign completed");
+        }
         return Ok(CampaignState::Completed);
     }
     Ok(CampaignState::Running)
@@ -98,7 +105,8 @@ pub async fn pause(app: &App, campaign_id: i64, reason: &str) -> Result<()> {
         )
         .await?
     {
-        tracing::warn!(campaign_id, %reason, "campaign paused");
+        let name = app.store.campaign_by_id(campaign_id).await.ok().flatten().map(|r| r.name).unwrap_or_default();
+        tracing::warn!(campaign = %name, campaign_id, %reason, "campaign paused");
     }
     Ok(())
 }

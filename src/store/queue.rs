@@ -156,6 +156,18 @@ pub struct FailedSend {
     pub reason: Option<String>,
 }
 
+/// Failed sends of one cause: `render` (Herald's templates), `relay` (no session with the
+/// relay), `smtp` (refused by the recipient's server, with its code), or the recorded
+/// reason (`gave up: retries exhausted`, no such domain).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailureReason {
+    pub cause: String,
+    pub smtp_code: Option<i32>,
+    pub count: i64,
+    /// The first recorded reason or reply of the group.
+    pub example: String,
+}
+
 /// A contact's delivery history, as the frequency cap and the engagement rule see it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct History {
@@ -266,6 +278,11 @@ impl Store {
 
     pub async fn next_retry(&self, campaign_id: i64) -> Result<Option<DateTime<Utc>>> {
         dispatch!(self.qsql::next_retry(campaign_id))
+    }
+
+    /// The campaign's failed sends counted by cause (see [`FailureReason`]), most first.
+    pub async fn failure_reasons(&self, campaign_id: i64) -> Result<Vec<FailureReason>> {
+        dispatch!(self.qsql::failure_reasons(campaign_id))
     }
 
     pub async fn failures(&self, campaign_id: i64, limit: i64) -> Result<Vec<FailedSend>> {

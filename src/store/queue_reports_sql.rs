@@ -100,6 +100,30 @@ pub(in crate::store) async fn next_retry(pool: &Pool, campaign_id: i64) -> Resul
     Ok(row.try_get("due")?)
 }
 
+pub(in crate::store) async fn failure_reasons(pool: &Pool, campaign_id: i64) -> Result<Vec<FailureReason>> {
+    // Whose fault and which SMTP code, not the texts (they name the recipient and the
+    // contact): one line per cause however many sends failed of it.
+    let rows = sqlx::query(
+        "SELECT CASE WHEN reason LIKE 'render: %' THEN 'render' WHEN reason LIKE 'relay: %' THEN 'relay' \
+         WHEN smtp_code IS NOT NULL THEN 'smtp' ELSE COALESCE(reason, 'unknown') END AS cause, smtp_code, \
+         COUNT(*) AS n, MIN(COALESCE(reason, smtp_text, '')) AS example FROM sends \
+         WHERE campaign_id = $1 AND state = 'failed' GROUP BY 1, 2 ORDER BY 3 DESC, 1",
+    )
+    .bind(campaign_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(FailureReason {
+                cause: r.try_get("cause")?,
+                smtp_code: r.try_get("smtp_code")?,
+                count: r.try_get("n")?,
+                example: r.try_get("example")?,
+            })
+        })
+        .collect()
+}
+
 pub(in crate::store) async fn failures(pool: &Pool, campaign_id: i64, limit: i64) -> Result<Vec<FailedSend>> {
     let rows = sqlx::query(
         "SELECT id, contact_id, state, attempts, smtp_code, smtp_text, reason FROM sends \

@@ -2,7 +2,7 @@
 // mod.rs), beside `sql.rs`, whose helpers it uses.
 
 use super::super::queue::{
-    BounceRecord, CampaignCounts, CampaignRecord, Claim, FailedSend, History, Mark, NewCampaign, Outcome, Recovered,
+    BounceRecord, CampaignCounts, CampaignRecord, Claim, FailedSend, FailureReason, History, Mark, NewCampaign, Outcome, Recovered,
 };
 use super::{DIALECT, Db, push_in};
 use crate::domain::{BounceKind, CampaignState, Contact, ListName, Purpose, PurposeConsent, SendState};

@@ -123,21 +123,6 @@ fn init_scaffolds_a_workspace_that_imports_its_example() {
 }
 
 #[test]
-fn with_no_config_file_herald_runs_on_the_embedded_default() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .current_dir(dir.path())
-        .env_remove("HERALD_LINK_KEY")
-        .env_remove("HERALD_SUPPRESSION_KEY")
-        .args(["suppression", "list", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(dir.path().join("data/herald.db").exists());
-    assert!(dir.path().join("data/secrets.toml").exists());
-}
-
-#[test]
 fn production_config_without_secrets_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("herald.toml");
@@ -174,4 +159,22 @@ async fn postgres_needs_an_explicit_migration() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = herald_in(t.dir.path(), &cfg, &["contacts", "show", "a@example.com"]);
     assert_eq!(out.status.code(), Some(1), "migrated: now simply not found");
+}
+
+#[test]
+fn with_json_anywhere_on_the_line_a_usage_error_is_json_on_stdout_with_exit_2() {
+    let run = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_herald")).args(args).output().unwrap();
+    for args in [
+        &["--json", "contacts", "frobnicate"][..],
+        &["contacts", "import", "--json"],
+        &["campaign", "send", "x.toml", "--no-such-flag", "--json"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let message = json(&out)["error"].as_str().unwrap_or_else(|| panic!("{args:?}: {}", stdout(&out))).to_owned();
+        assert!(!message.is_empty() && !message.starts_with("error:"), "{args:?}: {message}");
+    }
+    let out = run(&["contacts", "frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).is_empty() && stderr(&out).contains("frobnicate"), "without --json: text on stderr");
 }

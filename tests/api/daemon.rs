@@ -37,7 +37,7 @@ pub(crate) fn herald(t: &TestDb, args: &[&str], log: &str) -> Command {
 }
 
 /// Starts `herald daemon` on a free port and returns it with its base URL.
-async fn daemon(t: &TestDb, log: &str) -> (Child, String) {
+pub(crate) async fn daemon(t: &TestDb, log: &str) -> (Child, String) {
     let mut child = herald(t, &["daemon", "--listen", "127.0.0.1:0"], log).spawn().expect("spawn herald daemon");
     let mut line = String::new();
     let stdout = child.stdout.take().unwrap();
@@ -91,7 +91,7 @@ async fn status(t: &TestDb, name: &str) -> serde_json::Value {
 }
 
 /// Polls `campaign status` until the campaign has no open sends (or panics after `limit`).
-async fn wait_until_done(t: &TestDb, name: &str, limit: Duration) -> serde_json::Value {
+pub(crate) async fn wait_until_done(t: &TestDb, name: &str, limit: Duration) -> serde_json::Value {
     let start = Instant::now();
     loop {
         let s = status(t, name).await;

@@ -180,6 +180,8 @@ fn an_invalid_campaign_file_exits_2_with_its_location() {
         "name = \"x\"\nsubject = \"s\"\ntemplate = \"t\"\nlists = [\"n\"]\nkind = \"newsletter\"\n",
     )
     .unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(dir.path().join("config/herald.toml"), "[secrets]\nsource = \"generate\"\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
         .current_dir(dir.path())
         .args(["campaign", "plan", campaign.to_str().unwrap()])

@@ -11,8 +11,10 @@ fn mode(p: &Path) -> u32 {
 }
 
 #[test]
-fn the_embedded_default_creates_its_data_folder_and_files_for_their_owner_only() {
+fn a_workspace_with_generated_keys_creates_its_data_folder_and_files_for_their_owner_only() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(dir.path().join("config/herald.toml"), "[secrets]\nsource = \"generate\"\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
         .current_dir(dir.path())
         .env_remove("HERALD_LINK_KEY")
