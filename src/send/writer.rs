@@ -177,7 +177,7 @@ async fn run(
         // A bounce is recorded with its outcome by the store's path (`insert_bounce`).
         let plain = outcomes.iter().all(|o| o.bounce.is_none());
         let result = match direct.as_mut().filter(|_| plain) {
-            Some(d) => d.write_batch(&owner, &marks, &outcomes, clock.now()),
+            Some(d) => patiently(|| d.write_batch(&owner, &marks, &outcomes, clock.now())).await,
             None => commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await,
         };
         match result {
@@ -204,10 +204,30 @@ async fn run(
         // After the commit: the marks waiting in it were the urgent part.
         for (c, reply) in claims {
             let claimed = match direct.as_mut() {
-                Some(d) => d.claim(&owner, c.campaign, c.limit, c.lease_until, c.now),
+                Some(d) => patiently(|| d.claim(&owner, c.campaign, c.limit, c.lease_until, c.now)).await,
                 None => store.claim(&owner, c.campaign, c.limit, c.lease_until, c.now).await,
             };
             let _ = reply.send(claimed);
+        }
+    }
+}
+
+/// How long a direct SQLite statement is retried while the database is locked: the same
+/// patience as the store's sqlx connections (their busy timeout).
+const LOCKED_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs a direct SQLite statement (or transaction), retrying it after a short async pause
+/// while another connection holds the write lock, so that the holder's task (which may
+/// need this runtime thread to reach its COMMIT) can finish. A busy statement committed
+/// nothing, so trying it again is safe.
+async fn patiently<T>(mut run: impl FnMut() -> Result<T>) -> Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match run() {
+            Err(e) if crate::store::direct::is_busy(&e) && started.elapsed() < LOCKED_PATIENCE => {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            result => return result,
         }
     }
 }

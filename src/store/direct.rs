@@ -22,6 +22,20 @@ use rusqlite::types::Value;
 use std::path::Path;
 use std::time::Duration;
 
+/// How long one statement waits inside SQLite for a lock before it is retried.
+const BUSY_WAIT: Duration = Duration::from_millis(5);
+
+/// Whether `e` is SQLite's "database is locked" from this connection: nothing of the
+/// statement or transaction was committed, and it can be tried again.
+pub fn is_busy(e: &Error) -> bool {
+    let Error::Internal(e) = e else { return false };
+    matches!(
+        e.downcast_ref::<rusqlite::Error>(),
+        Some(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// A connection for the send writer's commits.
 pub struct DirectSqlite {
     conn: rusqlite::Connection,
@@ -53,7 +67,13 @@ impl DirectSqlite {
     /// Opens the database file `path` with the pragmas of the store's own connections.
     pub fn open(path: &Path) -> Result<DirectSqlite> {
         let conn = rusqlite::Connection::open(path).map_err(failed)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(failed)?;
+        // Short: this connection's statements run on the async writer task, and a busy wait
+        // here holds the runtime's thread. A task holding the write lock through sqlx (a
+        // contact's change, a bounce) needs that thread to reach its COMMIT; waiting 30 s
+        // inside SQLite's busy handler deadlocked them until the timeout ran out ("database
+        // is locked"). The writer retries a busy statement after an async pause instead
+        // (`send::writer::patiently`), for as long as the store's other connections wait.
+        conn.busy_timeout(BUSY_WAIT).map_err(failed)?;
         // journal_mode is a property of the file (WAL, set when the store was opened).
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -2048; \

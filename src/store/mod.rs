@@ -68,7 +68,7 @@ mod postgres {
 
 mod audience;
 mod connect;
-mod direct;
+pub(crate) mod direct;
 pub use direct::DirectSqlite;
 
 pub use audience::{AudienceQuery, SegmentColumn};

@@ -29,3 +29,4 @@ mod render_hostile;
 mod rules;
 mod send;
 mod workspace;
+mod writer_locks;

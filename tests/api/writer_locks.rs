@@ -1,0 +1,37 @@
+//! The send writer's direct SQLite connection and the store's sqlx connections share one
+//! database file and one runtime thread.
+
+use herald::clock::SystemClock;
+use herald::send::writer::Writer;
+use herald::store::Store;
+use sqlx::Connection;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A task that holds SQLite's write lock across an await (as a contact's change does
+/// between its statements) must be able to reach its COMMIT while the send writer waits
+/// for the lock. When the writer waited inside SQLite's busy handler, it held the
+/// (single) runtime thread for the whole busy timeout, the holder never committed, and
+/// the claim failed with "database is locked" after 30 s.
+#[tokio::test]
+async fn a_write_lock_held_across_an_await_does_not_starve_the_send_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("herald.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    let holding = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+    });
+
+    let (writer, _task) = Writer::spawn(store, "test-owner".into(), Arc::new(SystemClock), Duration::from_secs(60));
+    let started = Instant::now();
+    let now = chrono::Utc::now();
+    let claimed = writer.claim(1, 10, now + chrono::Duration::seconds(60), now).await;
+
+    assert!(claimed.is_ok(), "the claim waited for the lock and then ran: {claimed:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "it took {:?}", started.elapsed());
+    holding.await.unwrap();
+}
