@@ -1,5 +1,6 @@
 //! `herald contacts import|show|set|bulk-set`.
 
+use super::contacts_browse::{self, FilterArgs};
 use super::{Context, actor, output, parse_email};
 use crate::app::App;
 use crate::consent::{Authority, ContactPatch, OutcomeKind};
@@ -16,7 +17,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum ContactsCommand {
-    /// Import a CSV file (DESIGN §8); rejected rows go to FILE.rejects.csv with a reason.
+    /// Import a CSV file with a header row and an 'email' column (the columns are those
+    /// `contacts export` writes; any other column is a custom attribute); rejected rows go
+    /// to FILE.rejects.csv with a reason.
     Import {
         file: PathBuf,
         /// source_type of the contacts this file creates, where a row does not say.
@@ -34,6 +37,28 @@ pub enum ContactsCommand {
     },
     /// The compliance card of one contact.
     Show { email: String },
+    /// Contacts matching the filters, in the order they were created.
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Show at most this many.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: u64,
+    },
+    /// Write the contacts matching the filters to a CSV file in the columns `contacts
+    /// import` reads (custom attributes as extra columns), so importing it again loses
+    /// nothing. A cell that starts with =, +, -, @, a tab or a carriage return gets an
+    /// apostrophe in front (spreadsheets would run it as a formula); import removes it.
+    Export {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Export at most this many.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// The CSV file to write (replaced if it exists; written only when complete).
+        #[arg(long, value_name = "FILE.csv")]
+        out: PathBuf,
+    },
     /// Change one contact (created if it does not exist); the change is ledgered.
     Set {
         email: String,
@@ -70,6 +95,9 @@ pub enum ContactsCommand {
         where_source: Option<SourceType>,
         #[command(flatten)]
         change: ChangeArgs,
+        /// Decide and count what would change, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -187,7 +215,11 @@ pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
             print_card(ctx.json, &contact, suppressed);
             Ok(0)
         }
-        ContactsCommand::BulkSet { list, email_file, where_source, change } => {
+        ContactsCommand::List { filter, limit } => contacts_browse::list(ctx, &app, filter.filter(), limit).await,
+        ContactsCommand::Export { filter, limit, out } => {
+            contacts_browse::export(ctx, &app, filter.filter(), limit, out).await
+        }
+        ContactsCommand::BulkSet { list, email_file, where_source, change, dry_run } => {
             let selection = match (list, email_file, where_source) {
                 (Some(l), _, _) => BulkSelection::Store(Selection::List(l.to_string())),
                 (_, Some(f), _) => BulkSelection::EmailFile(f),
@@ -197,7 +229,7 @@ pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
                 }
             };
             let patch = change.patch(&app)?;
-            let report = edit::bulk_set(&app, &selection, &patch, &change.authority()).await?;
+            let report = edit::bulk_apply(&app, &selection, &patch, &change.authority(), dry_run).await?;
             if ctx.json {
                 output::json(&report);
             } else {
@@ -216,6 +248,9 @@ pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
                 );
                 for note in &report.notes {
                     println!("  {note}");
+                }
+                if dry_run {
+                    println!("Dry run: nothing was written to the database.");
                 }
             }
             Ok(0)

@@ -6,6 +6,7 @@ mod audit;
 mod bounces;
 mod campaign;
 mod contacts;
+mod contacts_browse;
 mod daemon;
 mod db;
 mod demo;

@@ -3,8 +3,10 @@
 //! what it decided through [`crate::store::Store::modify`].
 
 pub mod audit;
+pub mod cells;
 mod csv_row;
 pub mod edit;
+pub mod export;
 pub mod import;
 mod records;
 mod rejects;
