@@ -125,7 +125,10 @@ pub async fn export(ctx: &Context, app: &App, filter: ContactFilter, limit: Opti
     }
     println!("Exported {} contacts to {}", report.contacts, out.display());
     if !report.attributes.is_empty() {
-        println!("  custom attribute columns: {}", report.attributes.iter().map(|a| output::clean(a)).collect::<Vec<_>>().join(", "));
+        println!(
+            "  custom attribute columns: {}",
+            report.attributes.iter().map(|a| output::clean(a)).collect::<Vec<_>>().join(", ")
+        );
     }
     for w in &report.warnings {
         println!("  warning: {}", output::clean(w));

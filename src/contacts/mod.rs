@@ -8,9 +8,9 @@ mod csv_row;
 pub mod edit;
 pub mod export;
 pub mod import;
+pub mod parse;
 mod records;
 mod rejects;
-pub mod parse;
 pub mod suppression;
 
 pub use csv_row::parse_datetime;
