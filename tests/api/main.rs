@@ -4,6 +4,7 @@
 mod fake_smtp;
 mod helpers;
 
+mod addresses;
 mod campaign_checks;
 mod campaign_faults;
 mod campaign_revisions;
