@@ -276,8 +276,17 @@ async fn run_import(ctx: &Context, app: &App, file: PathBuf, opts: ImportOptions
     progress.finish();
     let outcome = outcome?;
     let r = outcome.report;
+    let warnings = &outcome.warnings;
     if ctx.json {
-        output::json(&r);
+        /// DESIGN §7's counts, plus the warnings.
+        #[derive(Serialize)]
+        struct WithWarnings<'a> {
+            #[serde(flatten)]
+            report: &'a import::ImportReport,
+            warnings: &'a [crate::contacts::warnings::ImportWarning],
+            warnings_omitted: u64,
+        }
+        output::json(&WithWarnings { report: &r, warnings: &warnings.listed, warnings_omitted: warnings.omitted });
         return Ok(0);
     }
     let verb = if dry_run { "Dry run of" } else { "Imported" };
@@ -294,6 +303,16 @@ async fn run_import(ctx: &Context, app: &App, file: PathBuf, opts: ImportOptions
         "  protected  {:>9}  (would have lifted a person's opt-out or locked record: that choice stays)",
         r.protected
     );
+    let total = warnings.listed.len() as u64 + warnings.omitted;
+    if total > 0 {
+        println!("  warnings   {total:>9}  (imported as given; worth a look)");
+        for w in &warnings.listed {
+            println!("    line {}: {}: {}", w.line, output::clean(&w.email), w.message);
+        }
+        if warnings.omitted > 0 {
+            println!("    ... and {} more", warnings.omitted);
+        }
+    }
     if dry_run {
         println!("Nothing was written to the database.");
     }

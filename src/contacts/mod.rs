@@ -12,5 +12,6 @@ pub mod parse;
 mod records;
 mod rejects;
 pub mod suppression;
+pub mod warnings;
 
 pub use csv_row::parse_datetime;

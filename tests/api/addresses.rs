@@ -3,6 +3,7 @@
 //! SMTPUTF8, and without one that send is skipped as `address_needs_smtputf8`.
 
 use crate::fake_smtp::{Behaviour, FakeSmtp};
+use crate::helpers::{json, stderr, stdout};
 use crate::on_both_backends;
 use crate::send::{recipients, send, setup_with};
 use herald::domain::BounceStatus;
@@ -36,5 +37,32 @@ on_both_backends! {
         assert_eq!(status.skipped.get("address_needs_smtputf8"), Some(&1), "{:?}", status.skipped);
         let jurgen = t.contact("jürgen@example.com").await.unwrap();
         assert_eq!(jurgen.bounce.status, BounceStatus::Ok, "not the address's fault: no bounce");
+    }
+}
+
+on_both_backends! {
+    async fn the_import_report_warns_of_likely_domain_typos_and_smtputf8_addresses_without_rejecting_them(t) {
+        let csv = t.write(
+            "people.csv",
+            "email,first_name\nann@gmial.com,Ann\njürgen@example.com,Jürgen\nbob@gmail.com,Bob\nnot-an-address,X\n",
+        );
+        let out = t.herald(&["contacts", "import", csv.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report = json(&out);
+        for key in ["rows", "created", "updated", "unchanged", "rejected", "suppressed", "protected"] {
+            assert!(report.get(key).is_some(), "the existing key {key} is kept: {report}");
+        }
+        assert_eq!((report["created"].as_u64(), report["rejected"].as_u64()), (Some(3), Some(1)));
+        let warnings = report["warnings"].as_array().unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!((warnings[0]["line"].as_u64(), warnings[0]["email"].as_str()), (Some(2), Some("ann@gmial.com")));
+        assert!(warnings[0]["message"].as_str().unwrap().contains("'gmail.com'?"), "{}", warnings[0]);
+        assert_eq!((warnings[1]["line"].as_u64(), warnings[1]["email"].as_str()), (Some(3), Some("jürgen@example.com")));
+        assert!(warnings[1]["message"].as_str().unwrap().contains("SMTPUTF8"), "{}", warnings[1]);
+        assert!(t.contact("ann@gmial.com").await.is_some(), "a warning does not reject");
+
+        let again = t.herald(&["contacts", "import", csv.to_str().unwrap()]);
+        let text = stdout(&again);
+        assert!(text.contains("line 2: ann@gmial.com: the domain 'gmial.com' may be a typo of 'gmail.com'?"), "{text}");
     }
 }
