@@ -7,6 +7,7 @@ mod bounces;
 mod campaign;
 mod contacts;
 mod contacts_browse;
+mod contacts_import;
 mod daemon;
 mod db;
 mod demo;

@@ -8,9 +8,12 @@ use super::import::header_names;
 use chrono::{DateTime, Utc};
 use csv::ByteRecord;
 
+/// One data row's line, and whether it parses.
+pub type ParsedRow = (u64, Result<(), String>);
+
 /// Each data row's line and whether it parses (`Err` says why not, as a reject would);
 /// `Err` for the whole stream when its header is unusable.
-pub fn parse_csv(bytes: &[u8], now: DateTime<Utc>) -> Result<Vec<(u64, Result<(), String>)>, String> {
+pub fn parse_csv(bytes: &[u8], now: DateTime<Utc>) -> Result<Vec<ParsedRow>, String> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut header = ByteRecord::new();
     if !reader.read_byte_record(&mut header).map_err(|e| e.to_string())? {
