@@ -84,16 +84,19 @@ impl Warnings {
     }
 }
 
-/// The common domain `domain` is probably a mistyping of: one or two edits away (one for
-/// short names, where two edits reach other real domains: `gmx.at` is not `gmx.de`).
+/// The common domain `domain` is probably a mistyping of: one or two edits away (one when
+/// the name before the first '.' is short, where two edits reach other real domains:
+/// `gmx.at` is not a mistyped `gmx.net`).
 pub fn likely_typo(domain: &str) -> Option<&'static str> {
     if COMMON_DOMAINS.contains(&domain) {
         return None;
     }
+    let name = domain.split('.').next().unwrap_or_default();
+    let allowed = if name.chars().count() >= 5 { 2 } else { 1 };
     COMMON_DOMAINS
         .iter()
         .map(|known| (distance(domain, known), *known))
-        .filter(|(d, known)| *d >= 1 && *d <= if known.len() <= 6 { 1 } else { 2 })
+        .filter(|(d, _)| (1..=allowed).contains(d))
         .min_by_key(|(d, _)| *d)
         .map(|(_, known)| known)
 }
