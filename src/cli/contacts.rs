@@ -23,7 +23,7 @@ pub enum ContactsCommand {
     /// to FILE.rejects.csv with a reason.
     Import {
         file: PathBuf,
-        /// source_type of the contacts this file creates, where a row does not say.
+        /// source_type of the contacts this file creates, where a row does not say: crm_sync, import, manual, browser_extension, webform, api or other.
         #[arg(long, value_name = "TYPE", default_value = "import")]
         source: SourceType,
         /// Also subscribe every row to this list.
@@ -37,7 +37,10 @@ pub enum ContactsCommand {
         batch_size: usize,
     },
     /// The compliance card of one contact.
-    Show { email: String },
+    Show {
+        /// The contact's address (compared case-insensitively).
+        email: String,
+    },
     /// Contacts matching the filters, in the order they were created.
     List {
         #[command(flatten)]
@@ -62,20 +65,27 @@ pub enum ContactsCommand {
     },
     /// Change one contact (created if it does not exist); the change is ledgered.
     Set {
+        /// The contact's address (compared case-insensitively).
         email: String,
         #[command(flatten)]
         change: ChangeArgs,
-        /// Subscribe to a list: NAME or NAME:STATUS (repeatable).
+        /// Subscribe to a list: NAME or NAME:STATUS, STATUS one of unconfirmed, confirmed or
+        /// unsubscribed (repeatable).
         #[arg(long, value_name = "LIST")]
         subscribe: Vec<String>,
+        /// Unsubscribe from a list (repeatable).
         #[arg(long, value_name = "LIST")]
         unsubscribe: Vec<ListName>,
+        /// First name.
         #[arg(long)]
         first_name: Option<String>,
+        /// Last name.
         #[arg(long)]
         last_name: Option<String>,
+        /// Company.
         #[arg(long)]
         company: Option<String>,
+        /// Country (e.g. an ISO code such as DE).
         #[arg(long)]
         country: Option<String>,
         /// A custom attribute, KEY=VALUE (repeatable).
@@ -91,7 +101,7 @@ pub enum ContactsCommand {
         /// The contacts named in this file, one address a line.
         #[arg(long, value_name = "FILE")]
         email_file: Option<PathBuf>,
-        /// Every contact with this source_type.
+        /// Every contact with this source_type: crm_sync, import, manual, browser_extension, webform, api or other.
         #[arg(long, value_name = "TYPE")]
         where_source: Option<SourceType>,
         #[command(flatten)]
@@ -105,10 +115,13 @@ pub enum ContactsCommand {
 /// The consent-relevant flags shared by `set` and `bulk-set`.
 #[derive(Debug, Args)]
 pub struct ChangeArgs {
+    /// Email-marketing permission: none, single_opt_in_user, single_opt_in_webform, double_opt_in, opted_out_user or opted_out_contact.
     #[arg(long = "opt-in", value_name = "STATUS")]
     opt_in: Option<OptInStatus>,
+    /// Legal basis (GDPR Art. 6): consent, legitimate_interest, contract, legal_obligation, vital_interests, public_interest or other.
     #[arg(long, value_name = "BASIS")]
     legal_basis: Option<LegalBasis>,
+    /// A note on the legal basis (required with `other`).
     #[arg(long, value_name = "TEXT")]
     legal_basis_note: Option<String>,
     /// ISO 8601 date or date-time.
@@ -120,8 +133,10 @@ pub struct ChangeArgs {
     /// Withdraw a purpose (repeatable).
     #[arg(long, value_name = "PURPOSE")]
     withdraw: Vec<Purpose>,
+    /// Where the contact came from: crm_sync, import, manual, browser_extension, webform, api or other.
     #[arg(long, value_name = "TYPE")]
     source: Option<SourceType>,
+    /// A note on the source (required with `other`).
     #[arg(long, value_name = "TEXT")]
     source_note: Option<String>,
     /// Proof that the person asked: needed to lift a staff-recorded opt-out, an

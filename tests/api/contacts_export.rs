@@ -3,7 +3,7 @@
 use crate::helpers::*;
 use crate::on_both_backends;
 use herald::contacts::import::{ImportOptions, import};
-use herald::domain::{BounceStatus, OptInStatus};
+use herald::domain::{BounceStatus, LegalBasis, OptInStatus, SourceType};
 
 /// Every column import reads, awkward values included: formula-like cells, a cell that
 /// already starts with an apostrophe and a trigger, quotes and commas, non-ASCII text,
@@ -142,6 +142,17 @@ fn contacts_help_names_the_allowed_values_and_no_unshipped_documents() {
         }
         for flag in ["--list", "--opt-in", "--purpose", "--bounce", "--search", "--limit"] {
             assert!(text.contains(flag), "`contacts {command} --help` lacks {flag}");
+        }
+    }
+    for command in ["set", "bulk-set"] {
+        let text = help(&["contacts", command]);
+        let values = OptInStatus::ALL
+            .iter()
+            .map(|v| v.as_str())
+            .chain(LegalBasis::ALL.iter().map(|v| v.as_str()))
+            .chain(SourceType::ALL.iter().map(|v| v.as_str()));
+        for value in values {
+            assert!(text.contains(value), "`contacts {command} --help` does not name {value}:\n{text}");
         }
     }
     for command in ["import", "show", "set", "bulk-set", "list", "export"] {
