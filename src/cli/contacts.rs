@@ -1,10 +1,12 @@
 //! `herald contacts import|show|set|bulk-set`.
 
+use super::contacts_browse::{self, FilterArgs};
+use super::contacts_import;
 use super::{Context, actor, output, parse_email};
 use crate::app::App;
 use crate::consent::{Authority, ContactPatch, OutcomeKind};
 use crate::contacts::edit::{self, BulkSelection};
-use crate::contacts::import::{self, ImportOptions};
+use crate::contacts::import::ImportOptions;
 use crate::contacts::parse_datetime;
 use crate::domain::{Contact, LegalBasis, ListName, OptInStatus, Purpose, SourceType, SubscriptionStatus};
 use crate::error::{Error, Result};
@@ -16,10 +18,12 @@ use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum ContactsCommand {
-    /// Import a CSV file (DESIGN §8); rejected rows go to FILE.rejects.csv with a reason.
+    /// Import a CSV file with a header row and an 'email' column (the columns are those
+    /// `contacts export` writes; any other column is a custom attribute); rejected rows go
+    /// to FILE.rejects.csv with a reason.
     Import {
         file: PathBuf,
-        /// source_type of the contacts this file creates, where a row does not say.
+        /// source_type of the contacts this file creates, where a row does not say: crm_sync, import, manual, browser_extension, webform, api or other.
         #[arg(long, value_name = "TYPE", default_value = "import")]
         source: SourceType,
         /// Also subscribe every row to this list.
@@ -33,23 +37,55 @@ pub enum ContactsCommand {
         batch_size: usize,
     },
     /// The compliance card of one contact.
-    Show { email: String },
+    Show {
+        /// The contact's address (compared case-insensitively).
+        email: String,
+    },
+    /// Contacts matching the filters, in the order they were created.
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Show at most this many.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: u64,
+    },
+    /// Write the contacts matching the filters to a CSV file in the columns `contacts
+    /// import` reads (custom attributes as extra columns), so importing it again loses
+    /// nothing. A cell that starts with =, +, -, @, a tab or a carriage return gets an
+    /// apostrophe in front (spreadsheets would run it as a formula); import removes it.
+    Export {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Export at most this many.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// The CSV file to write (replaced if it exists; written only when complete).
+        #[arg(long, value_name = "FILE.csv")]
+        out: PathBuf,
+    },
     /// Change one contact (created if it does not exist); the change is ledgered.
     Set {
+        /// The contact's address (compared case-insensitively).
         email: String,
         #[command(flatten)]
         change: ChangeArgs,
-        /// Subscribe to a list: NAME or NAME:STATUS (repeatable).
+        /// Subscribe to a list: NAME or NAME:STATUS, STATUS one of unconfirmed, confirmed or
+        /// unsubscribed (repeatable).
         #[arg(long, value_name = "LIST")]
         subscribe: Vec<String>,
+        /// Unsubscribe from a list (repeatable).
         #[arg(long, value_name = "LIST")]
         unsubscribe: Vec<ListName>,
+        /// First name.
         #[arg(long)]
         first_name: Option<String>,
+        /// Last name.
         #[arg(long)]
         last_name: Option<String>,
+        /// Company.
         #[arg(long)]
         company: Option<String>,
+        /// Country (e.g. an ISO code such as DE).
         #[arg(long)]
         country: Option<String>,
         /// A custom attribute, KEY=VALUE (repeatable).
@@ -65,21 +101,27 @@ pub enum ContactsCommand {
         /// The contacts named in this file, one address a line.
         #[arg(long, value_name = "FILE")]
         email_file: Option<PathBuf>,
-        /// Every contact with this source_type.
+        /// Every contact with this source_type: crm_sync, import, manual, browser_extension, webform, api or other.
         #[arg(long, value_name = "TYPE")]
         where_source: Option<SourceType>,
         #[command(flatten)]
         change: ChangeArgs,
+        /// Decide and count what would change, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
 /// The consent-relevant flags shared by `set` and `bulk-set`.
 #[derive(Debug, Args)]
 pub struct ChangeArgs {
+    /// Email-marketing permission: none, single_opt_in_user, single_opt_in_webform, double_opt_in, opted_out_user or opted_out_contact.
     #[arg(long = "opt-in", value_name = "STATUS")]
     opt_in: Option<OptInStatus>,
+    /// Legal basis (GDPR Art. 6): consent, legitimate_interest, contract, legal_obligation, vital_interests, public_interest or other.
     #[arg(long, value_name = "BASIS")]
     legal_basis: Option<LegalBasis>,
+    /// A note on the legal basis (required with `other`).
     #[arg(long, value_name = "TEXT")]
     legal_basis_note: Option<String>,
     /// ISO 8601 date or date-time.
@@ -91,8 +133,10 @@ pub struct ChangeArgs {
     /// Withdraw a purpose (repeatable).
     #[arg(long, value_name = "PURPOSE")]
     withdraw: Vec<Purpose>,
+    /// Where the contact came from: crm_sync, import, manual, browser_extension, webform, api or other.
     #[arg(long, value_name = "TYPE")]
     source: Option<SourceType>,
+    /// A note on the source (required with `other`).
     #[arg(long, value_name = "TEXT")]
     source_note: Option<String>,
     /// Proof that the person asked: needed to lift a staff-recorded opt-out, an
@@ -137,7 +181,7 @@ pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
     match cmd {
         ContactsCommand::Import { file, source, list, dry_run, batch_size } => {
             let opts = ImportOptions { source, list, dry_run, batch_size: batch_size.max(1) };
-            run_import(ctx, &app, file, opts).await
+            contacts_import::run_import(ctx, &app, file, opts).await
         }
         ContactsCommand::Show { email } => {
             let email = parse_email(&email)?;
@@ -187,7 +231,11 @@ pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
             print_card(ctx.json, &contact, suppressed);
             Ok(0)
         }
-        ContactsCommand::BulkSet { list, email_file, where_source, change } => {
+        ContactsCommand::List { filter, limit } => contacts_browse::list(ctx, &app, filter.filter(), limit).await,
+        ContactsCommand::Export { filter, limit, out } => {
+            contacts_browse::export(ctx, &app, filter.filter(), limit, out).await
+        }
+        ContactsCommand::BulkSet { list, email_file, where_source, change, dry_run } => {
             let selection = match (list, email_file, where_source) {
                 (Some(l), _, _) => BulkSelection::Store(Selection::List(l.to_string())),
                 (_, Some(f), _) => BulkSelection::EmailFile(f),
@@ -197,7 +245,7 @@ pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
                 }
             };
             let patch = change.patch(&app)?;
-            let report = edit::bulk_set(&app, &selection, &patch, &change.authority()).await?;
+            let report = edit::bulk_apply(&app, &selection, &patch, &change.authority(), dry_run).await?;
             if ctx.json {
                 output::json(&report);
             } else {
@@ -217,6 +265,9 @@ pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
                 for note in &report.notes {
                     println!("  {note}");
                 }
+                if dry_run {
+                    println!("Dry run: nothing was written to the database.");
+                }
             }
             Ok(0)
         }
@@ -229,40 +280,6 @@ fn parse_subscription(raw: &str) -> Result<(ListName, Option<SubscriptionStatus>
         Some((name, status)) => Ok((ListName::parse(name).map_err(bad)?, Some(status.parse().map_err(bad)?))),
         None => Ok((ListName::parse(raw).map_err(bad)?, None)),
     }
-}
-
-async fn run_import(ctx: &Context, app: &App, file: PathBuf, opts: ImportOptions) -> Result<i32> {
-    let dry_run = opts.dry_run;
-    let size = std::fs::metadata(&file).map(|m| m.len()).ok();
-    let progress = output::Progress::new(ctx.json, size, "importing");
-    let outcome =
-        import::import(app, &file, &opts, &|rows, bytes| progress.update(bytes, || format!("imported {rows} rows")))
-            .await;
-    progress.finish();
-    let outcome = outcome?;
-    let r = outcome.report;
-    if ctx.json {
-        output::json(&r);
-        return Ok(0);
-    }
-    let verb = if dry_run { "Dry run of" } else { "Imported" };
-    println!("{verb} {}: {} rows", file.display(), r.rows);
-    println!("  created    {:>9}", r.created);
-    println!("  updated    {:>9}", r.updated);
-    println!("  unchanged  {:>9}", r.unchanged);
-    match &outcome.rejects_file {
-        Some(path) => println!("  rejected   {:>9}  (rows with their reasons: {})", r.rejected, path.display()),
-        None => println!("  rejected   {:>9}", r.rejected),
-    }
-    println!("  suppressed {:>9}  (on the suppression list: not imported)", r.suppressed);
-    println!(
-        "  protected  {:>9}  (would have lifted a person's opt-out or locked record: that choice stays)",
-        r.protected
-    );
-    if dry_run {
-        println!("Nothing was written to the database.");
-    }
-    Ok(0)
 }
 
 /// The compliance card as JSON.

@@ -6,6 +6,8 @@ mod audit;
 mod bounces;
 mod campaign;
 mod contacts;
+mod contacts_browse;
+mod contacts_import;
 mod daemon;
 mod db;
 mod demo;

@@ -57,6 +57,13 @@ const KNOWN: &[(&str, Known)] = &[
     ("tracking_consent", Known::TrackingConsent),
 ];
 
+/// True for a column name import reads as one of its own (`email` or a known column),
+/// not as a custom attribute.
+pub(super) fn is_import_column(name: &str) -> bool {
+    let lower = name.trim().to_lowercase();
+    lower == "email" || KNOWN.iter().any(|(n, _)| *n == lower)
+}
+
 impl Columns {
     /// Reads the header row. Known names are matched case-insensitively; any other
     /// non-empty name becomes a custom attribute.
@@ -66,7 +73,7 @@ impl Columns {
         let mut attributes = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (i, raw) in header.iter().enumerate() {
-            let name = raw.trim();
+            let name = super::cells::unneutralise(raw.trim());
             if name.is_empty() {
                 continue;
             }
@@ -111,7 +118,9 @@ pub(super) struct RowRequest {
 
 fn cell(record: &ByteRecord, i: usize) -> Result<&str, String> {
     let bytes = record.get(i).unwrap_or_default();
-    std::str::from_utf8(bytes).map(str::trim).map_err(|_| format!("column {} is not valid UTF-8 text", i + 1))
+    std::str::from_utf8(bytes)
+        .map(|text| super::cells::unneutralise(text.trim()))
+        .map_err(|_| format!("column {} is not valid UTF-8 text", i + 1))
 }
 
 fn opt(s: &str) -> Option<String> {

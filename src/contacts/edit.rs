@@ -78,6 +78,17 @@ pub async fn bulk_set(
     patch: &ContactPatch,
     authority: &Authority,
 ) -> Result<BulkReport> {
+    bulk_apply(app, selection, patch, authority, false).await
+}
+
+/// [`bulk_set`], or with `dry_run` its report without writing anything.
+pub async fn bulk_apply(
+    app: &App,
+    selection: &BulkSelection,
+    patch: &ContactPatch,
+    authority: &Authority,
+    dry_run: bool,
+) -> Result<BulkReport> {
     let mut report = BulkReport::default();
     match selection {
         BulkSelection::Store(sel) => {
@@ -87,7 +98,7 @@ pub async fn bulk_set(
                 let Some((last, _)) = page.last() else { break };
                 after = *last;
                 let norms: Vec<String> = page.into_iter().map(|(_, n)| n).collect();
-                apply_batch(app, &norms, patch, authority, &mut report).await?;
+                apply_batch(app, &norms, patch, authority, dry_run, &mut report).await?;
             }
         }
         BulkSelection::EmailFile(path) => {
@@ -106,7 +117,7 @@ pub async fn bulk_set(
             norms.sort_unstable();
             norms.dedup();
             for chunk in norms.chunks(BATCH) {
-                apply_batch(app, chunk, patch, authority, &mut report).await?;
+                apply_batch(app, chunk, patch, authority, dry_run, &mut report).await?;
             }
         }
     }
@@ -118,6 +129,7 @@ async fn apply_batch(
     norms: &[String],
     patch: &ContactPatch,
     authority: &Authority,
+    dry_run: bool,
     report: &mut BulkReport,
 ) -> Result<()> {
     let now = app.clock.now();
@@ -152,7 +164,8 @@ async fn apply_batch(
                             (true, OutcomeKind::Unchanged) => r.unchanged += 1,
                             (true, _) => r.updated += 1,
                         }
-                        if outcome.kind != OutcomeKind::Unchanged {
+                        // A dry run decides and counts exactly as a real one, and writes nothing.
+                        if outcome.kind != OutcomeKind::Unchanged && !dry_run {
                             writes.push(ContactWrite {
                                 before: Some(current.clone()),
                                 after: outcome.contact,

@@ -8,6 +8,7 @@
 use super::csv_row::{Columns, RowRequest, parse_row};
 use super::records::{Record, Records};
 use super::rejects::Rejects;
+use super::warnings::Warnings;
 use crate::app::App;
 use crate::config::ImportConfig;
 use crate::consent::ledger::EventDraft;
@@ -55,6 +56,9 @@ impl Default for ImportOptions {
 #[derive(Debug)]
 pub struct ImportOutcome {
     pub report: ImportReport,
+    /// Rows imported as given that deserve a look (a likely domain typo, an address that
+    /// needs SMTPUTF8).
+    pub warnings: Warnings,
     /// Where the rejected rows were written, if any were.
     pub rejects_file: Option<PathBuf>,
 }
@@ -99,6 +103,7 @@ pub async fn import(
     let ctx = BatchContext { app, cols: &cols, opts, actor: Actor::Import(file_name) };
     let mut rejects = Rejects::create(rejects_path(path), cols.names())?;
     let mut report = ImportReport::default();
+    let mut warnings = Warnings::default();
     let mut batch = Vec::with_capacity(opts.batch_size);
     let mut weight = 0;
     loop {
@@ -109,7 +114,7 @@ pub async fn import(
             batch.push(record);
         }
         if batch.len() >= opts.batch_size || weight >= BATCH_WEIGHT || (!more && !batch.is_empty()) {
-            let counted = ctx.run(&batch, &mut rejects).await?;
+            let counted = ctx.run(&batch, &mut rejects, &mut warnings).await?;
             report = add(report, counted);
             batch.clear();
             weight = 0;
@@ -128,10 +133,11 @@ pub async fn import(
         rejected = report.rejected,
         suppressed = report.suppressed,
         protected = report.protected,
+        warnings = warnings.listed.len() as u64 + warnings.omitted,
         dry_run = opts.dry_run,
         "import finished"
     );
-    Ok(ImportOutcome { report, rejects_file })
+    Ok(ImportOutcome { report, warnings, rejects_file })
 }
 
 /// The caps of `[import]`, refused when one is zero (every row would be rejected).
@@ -212,7 +218,7 @@ struct Slot {
 }
 
 impl BatchContext<'_> {
-    async fn run(&self, batch: &[Record], rejects: &mut Rejects) -> Result<ImportReport> {
+    async fn run(&self, batch: &[Record], rejects: &mut Rejects, warnings: &mut Warnings) -> Result<ImportReport> {
         let now = self.app.clock.now();
         let mut valid: Vec<(usize, RowRequest)> = Vec::with_capacity(batch.len());
         let mut report = ImportReport { rows: batch.len() as u64, ..Default::default() };
@@ -223,7 +229,10 @@ impl BatchContext<'_> {
                 Err(why) => Err(why.to_string()),
             };
             match parsed {
-                Ok(row) => valid.push((i, row)),
+                Ok(row) => {
+                    warnings.check(record.line, &row.email);
+                    valid.push((i, row));
+                }
                 Err(reason) => {
                     report.rejected += 1;
                     rejected.push((i, reason));

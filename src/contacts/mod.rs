@@ -3,12 +3,15 @@
 //! what it decided through [`crate::store::Store::modify`].
 
 pub mod audit;
+pub mod cells;
 mod csv_row;
 pub mod edit;
+pub mod export;
 pub mod import;
 pub mod parse;
 mod records;
 mod rejects;
 pub mod suppression;
+pub mod warnings;
 
 pub use csv_row::parse_datetime;

@@ -68,6 +68,34 @@ impl EmailAddress {
     pub fn domain(&self) -> &str {
         self.normalized.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
     }
+
+    /// The part before the '@' is not ASCII: the address can only travel through a relay
+    /// that offers SMTPUTF8 (RFC 6531).
+    pub fn needs_smtputf8(&self) -> bool {
+        !self.local_part().is_ascii()
+    }
+
+    /// The address as SMTP and the To header carry it: an internationalised domain in its
+    /// IDNA (punycode) form, which every relay and DNS server understands; the part before
+    /// the '@' as given (a non-ASCII one needs SMTPUTF8, see [`Self::needs_smtputf8`]).
+    pub fn for_smtp(&self) -> String {
+        format!("{}@{}", self.local_part(), self.ascii_domain())
+    }
+
+    /// The domain (lower-cased) in its IDNA (punycode) form: `müller.de` → `xn--mller-kva.de`.
+    pub fn ascii_domain(&self) -> String {
+        let domain = self.domain();
+        if domain.is_ascii() {
+            return domain.to_owned();
+        }
+        // `parse` accepted the domain's characters; a label IDNA refuses (say, one mixing
+        // scripts in a forbidden way) is sent as given and the relay decides.
+        idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned())
+    }
+
+    fn local_part(&self) -> &str {
+        self.address.rsplit_once('@').map(|(l, _)| l).unwrap_or_default()
+    }
 }
 
 impl serde::Serialize for EmailAddress {
@@ -175,6 +203,20 @@ mod tests {
         assert_eq!(a.as_str(), "Alice@Example.COM");
         assert_eq!(a.normalized(), "alice@example.com");
         assert_eq!(a.domain(), "example.com");
+    }
+
+    #[test]
+    fn internationalised_domains_travel_in_punycode_and_the_local_part_as_given() {
+        let a = EmailAddress::parse("Jürgen@Müller.DE").unwrap();
+        assert_eq!(a.for_smtp(), "Jürgen@xn--mller-kva.de");
+        assert_eq!(a.ascii_domain(), "xn--mller-kva.de");
+        assert!(a.needs_smtputf8());
+        let b = EmailAddress::parse("info@bücher.example").unwrap();
+        assert_eq!(b.for_smtp(), "info@xn--bcher-kva.example");
+        assert!(!b.needs_smtputf8());
+        let plain = EmailAddress::parse("Ann@Example.com").unwrap();
+        assert_eq!(plain.for_smtp(), "Ann@example.com");
+        assert!(!plain.needs_smtputf8());
     }
 
     #[test]

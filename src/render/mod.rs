@@ -254,9 +254,9 @@ impl Renderer {
         let message_id = headers::message_id(&self.link_key, &c.name, contact_id, &self.sender.domain);
         let name =
             [id.first_name.as_deref(), id.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-        let to_address = contact
-            .email
-            .as_str()
+        // An internationalised domain goes in its punycode form, in the To header and the envelope.
+        let smtp_address = contact.email.for_smtp();
+        let to_address = smtp_address
             .parse()
             .map_err(|e| Error::Invalid(format!("contact #{contact_id}: address not usable for SMTP: {e}")))?;
         let to = Mailbox::new((!name.trim().is_empty()).then(|| headers::clean(&name)), to_address);
@@ -280,7 +280,7 @@ impl Renderer {
             signed.extend_from_slice(&bytes);
             bytes = signed;
         }
-        Ok(Rendered { envelope_from, to: contact.email.as_str().to_owned(), message_id, bytes })
+        Ok(Rendered { envelope_from, to: smtp_address, message_id, bytes })
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::dns::DomainStatus;
 use super::reply::{ReplyClass, classify};
-use super::send_error::{Accepted, SendError, Stage};
+use super::send_error::{Accepted, Cause, SendError, Stage};
 use super::shared::{CampaignCtx, Shared};
 use crate::config::OnDoubt;
 use crate::consent::policy::{EligibleRecipient, Facts};
@@ -93,7 +93,7 @@ pub fn prepare(ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>, now: Da
     match ctx.renderer.render(&recipient, claim.send_id, now) {
         Ok(rendered) => Prepared::Message(Message {
             rendered,
-            domain: recipient.contact().email.domain().to_owned(),
+            domain: recipient.contact().email.ascii_domain(),
             contact_id,
             ledger_seq: loaded.ledger_seq,
         }),
@@ -273,6 +273,10 @@ fn failure(
     relay_name: &str,
     now: DateTime<Utc>,
 ) -> Outcome {
+    if e.cause == Cause::NeedsSmtpUtf8 {
+        // A send outcome, not a bounce: the address may be fine, this relay cannot carry it.
+        return skipped(claim, SKIP_NEEDS_SMTPUTF8);
+    }
     let code = e.code;
     let text = truncate(&e.text);
     if e.is_ambiguous() {
@@ -362,6 +366,10 @@ fn retry_or_fail(shared: &Shared, claim: &Claim, now: DateTime<Utc>, code: Optio
     o.smtp_text = Some(text);
     o
 }
+
+/// The skip reason of a recipient whose address needs SMTPUTF8 on a relay that lacks it;
+/// it sits beside the plan's exclusion reasons in `skipped`, as a send-time outcome.
+pub const SKIP_NEEDS_SMTPUTF8: &str = "address_needs_smtputf8";
 
 fn skipped(claim: &Claim, reason: &str) -> Outcome {
     let mut o = Outcome::bare(claim.send_id, SendState::Skipped, claim.attempts);

@@ -55,6 +55,10 @@ pub enum Cause {
     Local,
     /// The caller's `before_data` hook said no.
     Aborted,
+    /// Refused before reaching the server: the recipient's address is not ASCII before the
+    /// '@' and the relay does not offer SMTPUTF8. Not the recipient's fault, and not the
+    /// relay's: the message cannot travel this way.
+    NeedsSmtpUtf8,
 }
 
 /// Why a send did not succeed.
@@ -90,7 +94,7 @@ impl SendError {
     /// Trying this message again will fail the same way: a 5xx reply, or a local refusal (for example an
     /// address that does not parse). Check [`SendError::is_relay_level`] before blaming the recipient.
     pub fn is_permanent(&self) -> bool {
-        matches!(self.code, Some(500..=599)) || self.cause == Cause::Local
+        matches!(self.code, Some(500..=599)) || matches!(self.cause, Cause::Local | Cause::NeedsSmtpUtf8)
     }
 
     /// Trying again later may work: a 4xx reply, a timeout, an I/O error or a dropped connection.

@@ -59,9 +59,11 @@ pub(super) fn mail_parameters(
     let non_ascii = |a: &Address| !AsRef::<str>::as_ref(a).is_ascii();
     if from.is_some_and(non_ascii) || non_ascii(to) {
         if !info.supports_feature(Extension::SmtpUtfEight) {
-            let stage = if non_ascii(to) { Stage::Rcpt } else { Stage::Mail };
             let text = "address is not ASCII and the relay does not offer SMTPUTF8";
-            return Err(SendError::new(stage, Cause::Local, None, text, false));
+            if non_ascii(to) {
+                return Err(SendError::new(Stage::Rcpt, Cause::NeedsSmtpUtf8, None, text, false));
+            }
+            return Err(SendError::new(Stage::Mail, Cause::Local, None, text, false));
         }
         params.push(MailParameter::SmtpUtfEight);
     }

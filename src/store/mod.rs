@@ -36,6 +36,7 @@ mod sqlite {
     include!("ledger_sql.rs");
     include!("contact_write_sql.rs");
     include!("audience_sql.rs");
+    include!("contact_list_sql.rs");
     pub(super) mod qsql {
         include!("queue_sql.rs");
         include!("queue_writes_sql.rs");
@@ -55,6 +56,7 @@ mod postgres {
     include!("ledger_sql.rs");
     include!("contact_write_sql.rs");
     include!("audience_sql.rs");
+    include!("contact_list_sql.rs");
     pub(super) mod qsql {
         include!("queue_sql.rs");
         include!("queue_writes_sql.rs");
@@ -102,6 +104,19 @@ pub struct ContactWrite {
 pub enum Selection {
     List(String),
     Source(SourceType),
+}
+
+/// Which contacts `contacts list` and `contacts export` show; every filter given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Subscribed to this list (in any status).
+    pub list: Option<ListName>,
+    pub opt_in: Option<OptInStatus>,
+    /// Has granted consent to this purpose.
+    pub purpose: Option<crate::domain::Purpose>,
+    pub bounce: Option<crate::domain::BounceStatus>,
+    /// A substring of the address or of "first last" name, case-insensitive.
+    pub search: Option<String>,
 }
 
 /// One row of the suppression list.
@@ -299,6 +314,11 @@ impl Store {
     /// Which lists need double opt-in.
     pub async fn list_settings(&self) -> Result<std::collections::BTreeMap<ListName, bool>> {
         dispatch!(self.list_settings())
+    }
+
+    /// The contacts matching `filter` after `after_id`, at most `limit`, in id order.
+    pub async fn contacts_page(&self, filter: &ContactFilter, after_id: i64, limit: i64) -> Result<Vec<Contact>> {
+        dispatch!(self.contacts_page(filter, after_id, limit))
     }
 
     pub async fn count_contacts(&self) -> Result<i64> {

@@ -10,7 +10,8 @@ on_both_backends! {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let v = json(&out);
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut want = ["rows", "created", "updated", "unchanged", "rejected", "suppressed", "protected"];
+        // The counts of DESIGN §7, and the warnings list (issue 19 point 13).
+        let mut want = ["rows", "created", "updated", "unchanged", "rejected", "suppressed", "protected", "warnings"];
         want.sort_unstable();
         let mut keys = keys;
         keys.sort_unstable();

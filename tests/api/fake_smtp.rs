@@ -120,6 +120,8 @@ pub struct Behaviour {
     pub auth: Option<(String, String)>,
     /// Do not offer PIPELINING (offered by default, as by most relays).
     pub no_pipelining: bool,
+    /// Do not offer SMTPUTF8 (offered by default).
+    pub no_smtputf8: bool,
 }
 
 /// A message the server accepted.

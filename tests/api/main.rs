@@ -4,10 +4,12 @@
 mod fake_smtp;
 mod helpers;
 
+mod addresses;
 mod campaign_checks;
 mod campaign_faults;
 mod campaign_revisions;
 mod cli;
+mod contacts_export;
 mod daemon;
 mod feedback;
 mod feedback_trust;

@@ -73,8 +73,11 @@ impl Session {
             "EHLO" => {
                 self.reset();
                 let mut lines = vec![format!("fake.smtp greets {arg}")];
-                lines.extend(["8BITMIME", "SIZE 52428800", "ENHANCEDSTATUSCODES", "SMTPUTF8"].map(String::from));
+                lines.extend(["8BITMIME", "SIZE 52428800", "ENHANCEDSTATUSCODES"].map(String::from));
                 let behaviour = self.behaviour();
+                if !behaviour.no_smtputf8 {
+                    lines.push("SMTPUTF8".to_owned());
+                }
                 if behaviour.auth.is_some() {
                     lines.push("AUTH PLAIN".to_owned());
                 }
