@@ -97,7 +97,14 @@ fn explain(err: &std::io::Error) -> String {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 "the relay's certificate is not valid for this host name"
             }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "the relay's certificate has expired",
+            CertificateError::ExpiredContext { not_after, .. } => {
+                let day = chrono::DateTime::from_timestamp(i64::try_from(not_after.as_secs()).unwrap_or(i64::MAX), 0);
+                return match day {
+                    Some(day) => format!("the relay's certificate has expired (on {})", day.date_naive()),
+                    None => "the relay's certificate has expired".to_owned(),
+                };
+            }
+            CertificateError::Expired => "the relay's certificate has expired",
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 "the relay's certificate is not valid yet"
             }
