@@ -231,3 +231,44 @@ fn client_identity(
         None => Err("client_key_file and client_key_env need client_cert_file"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Mailer;
+    use crate::config::Config;
+
+    /// The error `Mailer::from_config` gives for one `[[smtp]]` section, with `env` as the environment.
+    fn refusal(smtp: &str, env: &[(&str, &str)]) -> String {
+        let config: Config = toml::from_str(&format!("[[smtp]]\nhost = \"relay.acme.example\"\n{smtp}")).unwrap();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        match Mailer::from_config(&config, &env) {
+            Ok(_) => panic!("accepted: {smtp}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_refused_naming_the_relay_and_the_file() {
+        let err = refusal("port = 587\ntls = \"starttls\"\nca_file = \"certs/absent-ca.pem\"\n", &[]);
+        assert!(err.contains("[[smtp]] #1 (relay.acme.example): ca_file certs/absent-ca.pem: cannot be read"), "{err}");
+    }
+
+    #[test]
+    fn ca_file_and_client_certificates_need_tls() {
+        let err = refusal("port = 25\ntls = \"none\"\nca_file = \"certs/relay-ca.pem\"\n", &[]);
+        assert!(err.contains("#1 (relay.acme.example)") && err.contains("need tls"), "{err}");
+    }
+
+    #[test]
+    fn a_client_certificate_needs_exactly_one_source_for_its_key() {
+        let base = "port = 465\ntls = \"tls\"\nclient_cert_file = \"certs/herald.pem\"\n";
+        let err = refusal(base, &[]);
+        assert!(err.contains("client_key_file or client_key_env"), "{err}");
+        let both = format!("{base}client_key_file = \"certs/herald.key\"\nclient_key_env = \"HERALD_SMTP_CLIENT_KEY\"\n");
+        assert!(refusal(&both, &[("HERALD_SMTP_CLIENT_KEY", "x")]).contains("not both"));
+        let key_alone = "port = 465\ntls = \"tls\"\nclient_key_file = \"certs/herald.key\"\n";
+        assert!(refusal(key_alone, &[]).contains("need client_cert_file"));
+        let unset = format!("{base}client_key_env = \"HERALD_SMTP_CLIENT_KEY\"\n");
+        assert!(refusal(&unset, &[]).contains("HERALD_SMTP_CLIENT_KEY is not set"));
+    }
+}
