@@ -264,7 +264,8 @@ mod tests {
         let base = "port = 465\ntls = \"tls\"\nclient_cert_file = \"certs/herald.pem\"\n";
         let err = refusal(base, &[]);
         assert!(err.contains("client_key_file or client_key_env"), "{err}");
-        let both = format!("{base}client_key_file = \"certs/herald.key\"\nclient_key_env = \"HERALD_SMTP_CLIENT_KEY\"\n");
+        let both =
+            format!("{base}client_key_file = \"certs/herald.key\"\nclient_key_env = \"HERALD_SMTP_CLIENT_KEY\"\n");
         assert!(refusal(&both, &[("HERALD_SMTP_CLIENT_KEY", "x")]).contains("not both"));
         let key_alone = "port = 465\ntls = \"tls\"\nclient_key_file = \"certs/herald.key\"\n";
         assert!(refusal(key_alone, &[]).contains("need client_cert_file"));

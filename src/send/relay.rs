@@ -318,7 +318,8 @@ impl SmtpRelay {
         // Our own socket, to turn Nagle's algorithm off: lettre writes the message and the final "."
         // separately, and with Nagle on the second write waits for the relay's delayed ACK (~40 ms on
         // Linux) on every message. TLS runs on this same socket (`relay_tls.rs`).
-        let io_error = |e: std::io::Error| SendError::new(Stage::Connect, Cause::Connection, None, e.to_string(), false);
+        let io_error =
+            |e: std::io::Error| SendError::new(Stage::Connect, Cause::Connection, None, e.to_string(), false);
         let mut tcp = match tokio::time::timeout(limit, tokio::net::TcpStream::connect(server)).await {
             Ok(tcp) => tcp.map_err(io_error)?,
             Err(_) => return Err(SendError::new(Stage::Connect, Cause::Timeout, None, "timed out", false)),

@@ -72,7 +72,11 @@ impl Replies<'_> {
         match code {
             Some(code) if code / 100 == u16::from(class) => Ok(reply),
             Some(code) => {
-                let text = String::from_utf8_lossy(&reply).lines().map(|l| l.get(4..).unwrap_or("")).collect::<Vec<_>>().join(" ");
+                let text = String::from_utf8_lossy(&reply)
+                    .lines()
+                    .map(|l| l.get(4..).unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 Err(SendError::new(Stage::Connect, Cause::Reply, Some(code), text, false))
             }
             None => Err(connection("the relay's reply is not SMTP")),

@@ -128,11 +128,9 @@ async fn a_relay_requiring_a_client_certificate_accepts_the_configured_one() {
         assert_eq!(fake.count(), 0);
 
         let identity = ClientIdentity { cert_file, key: ClientKey::File(key_file) };
-        let with = SmtpRelay::new(RelayConfig {
-            client_identity: Some(identity),
-            ..config(fake.port(), tls, Some(&ca_file))
-        })
-        .unwrap();
+        let with =
+            SmtpRelay::new(RelayConfig { client_identity: Some(identity), ..config(fake.port(), tls, Some(&ca_file)) })
+                .unwrap();
         send(&with, "a@example.com").await.unwrap();
         assert_eq!(fake.count(), 1);
     }

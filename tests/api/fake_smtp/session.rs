@@ -49,7 +49,17 @@ impl Session {
     pub(super) fn new(stream: Box<dyn Io>, tls: bool, id: u64, guard: CurrentGuard) -> Self {
         let shared = Arc::clone(&guard.0);
         let stream = BufReader::new(stream);
-        Session { stream, tls, id, shared, _guard: guard, authenticated: false, from: None, to: vec![], accepted_here: 0 }
+        Session {
+            stream,
+            tls,
+            id,
+            shared,
+            _guard: guard,
+            authenticated: false,
+            from: None,
+            to: vec![],
+            accepted_here: 0,
+        }
     }
 
     fn behaviour(&self) -> Behaviour {
@@ -243,7 +253,14 @@ impl Session {
         let drop_after = behaviour.drop_after_data_reply.any(&to);
         let queue_id = {
             let mut received = lock(&self.shared.received);
-            received.push(Received { from, to, data, connection: self.id, at: std::time::Instant::now(), tls: self.tls });
+            received.push(Received {
+                from,
+                to,
+                data,
+                connection: self.id,
+                at: std::time::Instant::now(),
+                tls: self.tls,
+            });
             received.len()
         };
         self.accepted_here += 1;
