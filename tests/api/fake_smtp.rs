@@ -124,6 +124,9 @@ pub struct Behaviour {
     pub no_pipelining: bool,
     /// Offer STARTTLS (before TLS only) and do the handshake with these settings.
     pub starttls: Option<Arc<rustls::ServerConfig>>,
+    /// Send this behind the 220 to STARTTLS, in the same write, before the handshake (a plain-text
+    /// reply injected into what the client will take for the encrypted session, CVE-2011-0411).
+    pub starttls_injection: Option<String>,
 }
 
 /// A message the server accepted.

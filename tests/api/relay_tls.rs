@@ -228,3 +228,18 @@ async fn implicit_tls_sessions_do_not_wait_for_delayed_acks() {
     // a debug build on a busy machine.
     assert!(elapsed < Duration::from_millis(1000), "30 messages took {elapsed:?}");
 }
+
+#[tokio::test]
+async fn a_reply_sent_before_the_handshake_is_not_taken_for_an_encrypted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("Acme Relay CA");
+    let server = ca.server_config(&ca.server(&["127.0.0.1"]), None);
+    let injection = Some("250-fake.smtp\r\n250 AUTH PLAIN".to_owned());
+    let behaviour = Behaviour { starttls: Some(server), starttls_injection: injection, ..Behaviour::default() };
+    let fake = FakeSmtp::start(behaviour).await;
+    let relay = SmtpRelay::new(config(fake.port(), TlsMode::StartTls, Some(&ca.write(dir.path(), "ca.pem")))).unwrap();
+    let err = send(&relay, "a@example.com").await.unwrap_err();
+    assert_eq!((err.stage, err.cause), (Stage::Connect, Cause::Connection), "{err}");
+    assert!(err.text.contains("data behind its reply to STARTTLS"), "{err}");
+    assert_eq!(fake.count(), 0);
+}

@@ -135,7 +135,14 @@ impl Session {
                 return Ok(Next::Continue);
             }
         };
-        self.reply(220, "2.0.0 Ready to start TLS").await?;
+        match self.behaviour().starttls_injection {
+            Some(extra) => {
+                let writer = self.stream.get_mut();
+                writer.write_all(format!("220 2.0.0 Ready to start TLS\r\n{extra}\r\n").as_bytes()).await?;
+                writer.flush().await?;
+            }
+            None => self.reply(220, "2.0.0 Ready to start TLS").await?,
+        }
         // Whatever the client sent behind STARTTLS is thrown away with the buffer, as RFC 3207 requires.
         let placeholder: Box<dyn Io> = Box::new(tokio::io::duplex(1).0);
         let plain = std::mem::replace(&mut self.stream, BufReader::new(placeholder)).into_inner();
