@@ -12,7 +12,9 @@
 //! are siblings and refer to each other through `super::`. What goes on the wire besides lettre's commands (the
 //! envelope checks, MAIL parameters, pipelined and dot-stuffed text) is in `wire.rs`; one network step under
 //! the timeout and its classification in `step.rs`; the settings in `relay_config.rs`; the sessions themselves,
-//! their permits and the line of waiting senders in `sessions.rs`.
+//! their permits and the line of waiting senders in `sessions.rs`; TLS (trusted roots, client certificate,
+//! handshake on our own socket) in `relay_tls.rs`, and the plain-text opening of a STARTTLS session in
+//! `starttls.rs`.
 
 use std::future::Future;
 use std::sync::Arc;
