@@ -341,7 +341,15 @@ impl SmtpRelay {
             _ => Box::new(tcp),
         };
         let connecting = AsyncSmtpConnection::connect_with_transport(transport, &self.hello);
-        let smtp = step(limit, connecting).await.map_err(|f| classify(Stage::Connect, f, false))?;
+        let smtp = match step(limit, connecting).await {
+            Ok(smtp) => smtp,
+            Err(StepError::Smtp(e))
+                if let Some(text) = self.tls.as_ref().and_then(|t| t.explain_after_handshake(&e)) =>
+            {
+                return Err(SendError::new(Stage::Connect, Cause::Connection, None, text, false));
+            }
+            Err(failure) => return Err(classify(Stage::Connect, failure, false)),
+        };
         // Counted from here so that every early return below drops (and uncounts) the session.
         let mut conn = Conn::new(smtp, &self.live);
 

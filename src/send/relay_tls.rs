@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use lettre::transport::smtp::client::AsyncTokioStream;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls::{AlertDescription, CertificateError, ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -87,12 +87,41 @@ impl RelayTls {
     }
 }
 
+impl RelayTls {
+    /// The first read after the handshake failed with a TLS error: in TLS 1.3 a relay refuses the client's
+    /// certificate (or its absence) only after the client has finished the handshake. `None` for any other
+    /// failure.
+    pub(super) fn explain_after_handshake(&self, err: &(dyn std::error::Error + 'static)) -> Option<String> {
+        let mut source = Some(err);
+        while let Some(e) = source {
+            // An io::Error's `source` skips the error it wraps: look inside it too.
+            let wrapped = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+            let tls = e.downcast_ref::<rustls::Error>().or_else(|| wrapped?.downcast_ref::<rustls::Error>());
+            if let Some(tls) = tls {
+                return Some(format!("TLS with {} failed: {}", self.server, explain_tls(tls)));
+            }
+            source = e.source();
+        }
+        None
+    }
+}
+
 /// Why a handshake failed, in words a marketer's admin can act on.
 fn explain(err: &std::io::Error) -> String {
-    let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) else {
-        return err.to_string();
-    };
+    match err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        Some(tls) => explain_tls(tls),
+        None => err.to_string(),
+    }
+}
+
+fn explain_tls(tls: &rustls::Error) -> String {
     let hint = match tls {
+        rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
+            "the relay requires a client certificate (client_cert_file)"
+        }
+        rustls::Error::AlertReceived(AlertDescription::BadCertificate | AlertDescription::UnknownCA) => {
+            "the relay refused Herald's client certificate"
+        }
         rustls::Error::InvalidCertificate(cert) => match cert {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 "the relay's certificate is not valid for this host name"

@@ -125,6 +125,8 @@ async fn a_relay_requiring_a_client_certificate_accepts_the_configured_one() {
         let without = SmtpRelay::new(config(fake.port(), tls, Some(&ca_file))).unwrap();
         let err = send(&without, "a@example.com").await.unwrap_err();
         assert_eq!(err.stage, Stage::Connect, "{err}");
+        assert!(err.text.contains(&format!("127.0.0.1:{}", fake.port())), "{err}");
+        assert!(err.text.contains("requires a client certificate"), "{err}");
         assert_eq!(fake.count(), 0);
 
         let identity = ClientIdentity { cert_file, key: ClientKey::File(key_file) };
