@@ -212,6 +212,13 @@ pub struct SmtpConfig {
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
     pub rate: Option<String>,
+    /// Extra trusted roots (PEM) for a relay whose certificate comes from a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM, with its chain) for relays that require one, and its
+    /// private key: from a file only its owner may read (0600), or from an environment variable.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    pub client_key_env: Option<String>,
 }
 
 fn default_max_connections() -> u32 {

@@ -2,7 +2,7 @@
 //! none configured, the outbox folder of the embedded default.
 
 use super::outbox::FileOutbox;
-use super::relay::{RelayConfig, SmtpRelay, TlsMode};
+use super::relay::{ClientIdentity, ClientKey, RelayConfig, SmtpRelay, TlsMode};
 use super::send_error::{Accepted, SendError};
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
@@ -55,6 +55,15 @@ impl Mailer {
                     )));
                 }
             };
+            let client_identity = client_identity(smtp, var(&smtp.client_key_env)?)
+                .map_err(|e| Error::Invalid(format!("[[smtp]] #{} ({}): {e}", i + 1, smtp.host)))?;
+            if smtp.tls == config::TlsMode::None && (smtp.ca_file.is_some() || client_identity.is_some()) {
+                return Err(Error::Invalid(format!(
+                    "[[smtp]] #{} ({}): ca_file and client certificates need tls = \"starttls\" or \"tls\"",
+                    i + 1,
+                    smtp.host
+                )));
+            }
             let relay = SmtpRelay::new(RelayConfig {
                 host: smtp.host.clone(),
                 port: smtp.port,
@@ -67,6 +76,8 @@ impl Mailer {
                 max_connections: smtp.max_connections as usize,
                 hello_name: None,
                 timeout,
+                ca_file: smtp.ca_file.clone(),
+                client_identity,
             })
             .map_err(|e| Error::Invalid(format!("[[smtp]] #{} ({}): {e}", i + 1, smtp.host)))?;
             relays.push((format!("{}:{}", smtp.host, smtp.port), relay));
@@ -198,5 +209,67 @@ impl Mailer {
                 r.close().await;
             }
         }
+    }
+}
+
+/// The client certificate of one `[[smtp]]`: its file, with the key from `client_key_file` or from the
+/// variable named by `client_key_env` (whose value is `key_from_env`).
+fn client_identity(
+    smtp: &config::SmtpConfig,
+    key_from_env: Option<String>,
+) -> std::result::Result<Option<ClientIdentity>, &'static str> {
+    let (cert, file, var) = (&smtp.client_cert_file, &smtp.client_key_file, &smtp.client_key_env);
+    let key = match (file, var, key_from_env) {
+        (None, None, _) if cert.is_none() => return Ok(None),
+        (Some(_), Some(_), _) => return Err("give client_key_file or client_key_env, not both"),
+        (Some(path), None, _) => ClientKey::File(path.clone()),
+        (None, Some(var), Some(pem)) => ClientKey::Env { var: var.clone(), pem },
+        _ => return Err("client_cert_file needs its private key: client_key_file or client_key_env"),
+    };
+    match cert {
+        Some(cert_file) => Ok(Some(ClientIdentity { cert_file: cert_file.clone(), key })),
+        None => Err("client_key_file and client_key_env need client_cert_file"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mailer;
+    use crate::config::Config;
+
+    /// The error `Mailer::from_config` gives for one `[[smtp]]` section, with `env` as the environment.
+    fn refusal(smtp: &str, env: &[(&str, &str)]) -> String {
+        let config: Config = toml::from_str(&format!("[[smtp]]\nhost = \"relay.acme.example\"\n{smtp}")).unwrap();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        match Mailer::from_config(&config, &env) {
+            Ok(_) => panic!("accepted: {smtp}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_refused_naming_the_relay_and_the_file() {
+        let err = refusal("port = 587\ntls = \"starttls\"\nca_file = \"certs/absent-ca.pem\"\n", &[]);
+        assert!(err.contains("[[smtp]] #1 (relay.acme.example): ca_file certs/absent-ca.pem: cannot be read"), "{err}");
+    }
+
+    #[test]
+    fn ca_file_and_client_certificates_need_tls() {
+        let err = refusal("port = 25\ntls = \"none\"\nca_file = \"certs/relay-ca.pem\"\n", &[]);
+        assert!(err.contains("#1 (relay.acme.example)") && err.contains("need tls"), "{err}");
+    }
+
+    #[test]
+    fn a_client_certificate_needs_exactly_one_source_for_its_key() {
+        let base = "port = 465\ntls = \"tls\"\nclient_cert_file = \"certs/herald.pem\"\n";
+        let err = refusal(base, &[]);
+        assert!(err.contains("client_key_file or client_key_env"), "{err}");
+        let both =
+            format!("{base}client_key_file = \"certs/herald.key\"\nclient_key_env = \"HERALD_SMTP_CLIENT_KEY\"\n");
+        assert!(refusal(&both, &[("HERALD_SMTP_CLIENT_KEY", "x")]).contains("not both"));
+        let key_alone = "port = 465\ntls = \"tls\"\nclient_key_file = \"certs/herald.key\"\n";
+        assert!(refusal(key_alone, &[]).contains("need client_cert_file"));
+        let unset = format!("{base}client_key_env = \"HERALD_SMTP_CLIENT_KEY\"\n");
+        assert!(refusal(&unset, &[]).contains("HERALD_SMTP_CLIENT_KEY is not set"));
     }
 }

@@ -12,7 +12,9 @@
 //! are siblings and refer to each other through `super::`. What goes on the wire besides lettre's commands (the
 //! envelope checks, MAIL parameters, pipelined and dot-stuffed text) is in `wire.rs`; one network step under
 //! the timeout and its classification in `step.rs`; the settings in `relay_config.rs`; the sessions themselves,
-//! their permits and the line of waiting senders in `sessions.rs`.
+//! their permits and the line of waiting senders in `sessions.rs`; TLS (trusted roots, client certificate,
+//! handshake on our own socket) in `relay_tls.rs`, and the plain-text opening of a STARTTLS session in
+//! `starttls.rs`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,15 +22,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::sync::Semaphore;
 
-pub use super::relay_config::{RelayConfig, RelayConfigError, TlsMode};
+pub use super::relay_config::{ClientIdentity, ClientKey, RelayConfig, RelayConfigError, TlsMode};
+use super::relay_tls::RelayTls;
 pub use super::send_error::{Accepted, Cause, SendError, Stage};
 use super::sessions::{BeforeData, Conn, Given, Permit, Sessions, Waiter};
+use super::starttls;
 use super::step::{StepError, classify, reply_text, step};
 use super::wire::{Raw, dot_stuffed, mail_parameters, parse_envelope};
 
@@ -47,7 +51,7 @@ use super::wire::{Raw, dot_stuffed, mail_parameters, parse_envelope};
 pub struct SmtpRelay {
     config: RelayConfig,
     hello: ClientId,
-    tls: Option<TlsParameters>,
+    tls: Option<RelayTls>,
     credentials: Option<Credentials>,
     sessions: Arc<Sessions>,
     live: Arc<AtomicUsize>,
@@ -61,11 +65,8 @@ impl SmtpRelay {
         }
         let tls = match config.tls {
             TlsMode::None => None,
-            // rustls with the webpki roots, certificate and host name both verified.
-            TlsMode::StartTls | TlsMode::Tls => Some(
-                TlsParameters::new(config.host.clone())
-                    .map_err(|e| RelayConfigError::Tls { host: config.host.clone(), reason: e.to_string() })?,
-            ),
+            // rustls with the webpki roots and `ca_file`, certificate and host name both verified.
+            TlsMode::StartTls | TlsMode::Tls => Some(RelayTls::new(&config)?),
         };
         if config.tls == TlsMode::None && config.credentials.is_some() {
             tracing::warn!(host = %config.host, "SMTP credentials will be sent without TLS");
@@ -312,38 +313,46 @@ impl SmtpRelay {
         }
     }
 
-    /// Opens a session: connect (implicit TLS if configured), greeting, EHLO, STARTTLS, AUTH.
+    /// Opens a session: connect, TLS (implicit, or after STARTTLS) if configured, greeting, EHLO, AUTH.
     async fn connect(&self) -> Result<Conn, SendError> {
         let limit = self.config.timeout;
         let server = (self.config.host.as_str(), self.config.port);
-        let smtp = if self.config.tls == TlsMode::Tls {
-            let connecting =
-                AsyncSmtpConnection::connect_tokio1(server, Some(limit), &self.hello, self.tls.clone(), None);
-            step(limit, connecting).await.map_err(|f| classify(Stage::Connect, f, false))?
-        } else {
-            // Our own socket, to turn Nagle's algorithm off: lettre writes the message and
-            // the final "." separately, and with Nagle on the second write waits for the
-            // relay's delayed ACK (~40 ms on Linux) on every message. (lettre's implicit-TLS
-            // connect above gives no access to its socket.)
-            let io_error =
-                |e: std::io::Error| SendError::new(Stage::Connect, Cause::Connection, None, e.to_string(), false);
-            let tcp = match tokio::time::timeout(limit, tokio::net::TcpStream::connect(server)).await {
-                Ok(tcp) => tcp.map_err(io_error)?,
-                Err(_) => return Err(SendError::new(Stage::Connect, Cause::Timeout, None, "timed out", false)),
-            };
-            tcp.set_nodelay(true).map_err(io_error)?;
-            let connecting = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello);
-            step(limit, connecting).await.map_err(|f| classify(Stage::Connect, f, false))?
+        // Our own socket, to turn Nagle's algorithm off: lettre writes the message and the final "."
+        // separately, and with Nagle on the second write waits for the relay's delayed ACK (~40 ms on
+        // Linux) on every message. TLS runs on this same socket (`relay_tls.rs`).
+        let io_error =
+            |e: std::io::Error| SendError::new(Stage::Connect, Cause::Connection, None, e.to_string(), false);
+        let mut tcp = match tokio::time::timeout(limit, tokio::net::TcpStream::connect(server)).await {
+            Ok(tcp) => tcp.map_err(io_error)?,
+            Err(_) => return Err(SendError::new(Stage::Connect, Cause::Timeout, None, "timed out", false)),
+        };
+        tcp.set_nodelay(true).map_err(io_error)?;
+        let timed_out = || SendError::new(Stage::Connect, Cause::Timeout, None, "TLS handshake timed out", false);
+        let transport: Box<dyn AsyncTokioStream> = match (self.config.tls, &self.tls) {
+            (TlsMode::Tls, Some(tls)) => {
+                Box::new(tokio::time::timeout(limit, tls.handshake(tcp)).await.map_err(|_| timed_out())??)
+            }
+            (TlsMode::StartTls, Some(tls)) => {
+                let reply = starttls::open(&mut tcp, &self.hello, limit).await?;
+                let stream = tokio::time::timeout(limit, tls.handshake(tcp)).await.map_err(|_| timed_out())??;
+                // lettre reads a greeting first: the reply to STARTTLS stands in for it, then EHLO again.
+                Box::new(stream.with_greeting(&reply))
+            }
+            _ => Box::new(tcp),
+        };
+        let connecting = AsyncSmtpConnection::connect_with_transport(transport, &self.hello);
+        let smtp = match step(limit, connecting).await {
+            Ok(smtp) => smtp,
+            Err(StepError::Smtp(e))
+                if let Some(text) = self.tls.as_ref().and_then(|t| t.explain_after_handshake(&e)) =>
+            {
+                return Err(SendError::new(Stage::Connect, Cause::Connection, None, text, false));
+            }
+            Err(failure) => return Err(classify(Stage::Connect, failure, false)),
         };
         // Counted from here so that every early return below drops (and uncounts) the session.
         let mut conn = Conn::new(smtp, &self.live);
 
-        if let (TlsMode::StartTls, Some(params)) = (self.config.tls, &self.tls) {
-            // lettre refuses (client error) when the relay does not offer STARTTLS: no plain-text fallback.
-            step(limit, conn.smtp.starttls(params.clone(), &self.hello))
-                .await
-                .map_err(|f| classify(Stage::Connect, f, false))?;
-        }
         // lettre keeps only the EHLO keywords it knows, and PIPELINING is not one of them: ask again.
         let ehlo = step(limit, conn.smtp.command(Ehlo::new(self.hello.clone())))
             .await

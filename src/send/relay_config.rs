@@ -2,6 +2,7 @@
 //! ([`super::relay::SmtpRelay::new`]); re-exported from `relay.rs`.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -34,6 +35,43 @@ pub struct RelayConfig {
     pub hello_name: Option<String>,
     /// Limit on each network step: connecting, each command's reply, and sending the message with its reply.
     pub timeout: Duration,
+    /// Extra trusted roots (PEM), e.g. the company CA of a private relay; the public web roots stay trusted.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate to present, for relays that require one.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// A client certificate (with its chain, PEM) and its private key.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// The certificate, then any intermediates, in PEM.
+    pub cert_file: PathBuf,
+    /// Where the private key comes from.
+    pub key: ClientKey,
+}
+
+/// Where a client certificate's private key (PEM, PKCS#8, PKCS#1 or SEC1) comes from.
+#[derive(Clone)]
+pub enum ClientKey {
+    /// A file that only its owner may read (mode 0600 or 0400); a looser mode is refused.
+    File(PathBuf),
+    /// The content of an environment variable.
+    Env {
+        /// The variable's name (shown in errors).
+        var: String,
+        /// Its value: the key itself.
+        pem: String,
+    },
+}
+
+// Hand-written so that logging a config never prints a key.
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientKey::File(path) => f.debug_tuple("File").field(path).finish(),
+            ClientKey::Env { var, .. } => f.debug_struct("Env").field("var", var).field("pem", &"<redacted>").finish(),
+        }
+    }
 }
 
 // Hand-written so that logging a config never prints the password.
@@ -47,7 +85,18 @@ impl fmt::Debug for RelayConfig {
             .field("max_connections", &self.max_connections)
             .field("hello_name", &self.hello_name)
             .field("timeout", &self.timeout)
+            .field("ca_file", &self.ca_file)
+            .field("client_identity", &self.client_identity)
             .finish()
+    }
+}
+
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientKey::File(path) => write!(f, "{}", path.display()),
+            ClientKey::Env { var, .. } => write!(f, "from the environment variable {var}"),
+        }
     }
 }
 
@@ -65,7 +114,31 @@ pub enum RelayConfigError {
     Tls {
         /// The relay host.
         host: String,
-        /// lettre's explanation.
+        /// What is wrong.
+        reason: String,
+    },
+    /// `ca_file` cannot be read or holds no usable certificate.
+    #[error("ca_file {}: {reason}", path.display())]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `client_cert_file` cannot be read, holds no certificate, or does not match the key.
+    #[error("client_cert_file {}: {reason}", path.display())]
+    ClientCert {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The client key cannot be read, is readable by others, or is not a PEM private key.
+    #[error("client key {origin}: {reason}")]
+    ClientKey {
+        /// The file, or the environment variable.
+        origin: String,
+        /// What is wrong with it (never the key itself).
         reason: String,
     },
 }

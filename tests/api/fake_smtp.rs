@@ -3,12 +3,13 @@
 //!
 //! [`FakeSmtp::start`] listens on `127.0.0.1` at a port the OS picks (read it back with [`FakeSmtp::port`])
 //! and speaks enough ESMTP for lettre: EHLO/HELO, optional AUTH PLAIN, MAIL, RCPT, DATA (dot-unstuffed),
-//! RSET, NOOP, QUIT. No TLS. What it does wrong, and when, is set by a [`Behaviour`] that can be changed
+//! RSET, NOOP, QUIT, and TLS: STARTTLS when [`Behaviour::starttls`] is set, implicit TLS with
+//! [`FakeSmtp::start_tls`] (rustls server settings from the test, e.g. with a test CA). What it does wrong, and when, is set by a [`Behaviour`] that can be changed
 //! while it runs ([`FakeSmtp::set`], [`FakeSmtp::update`]); every session reads it afresh at each step.
 //! It records accepted messages, the command verbs it saw, and connection counts.
 //!
-//! The module (this file and `fake_smtp/session.rs`) depends only on tokio, so it can be copied into any
-//! crate's `tests/` as a helper module.
+//! The module (this file and `fake_smtp/session.rs`) depends only on tokio and tokio-rustls, so it can be
+//! copied into any crate's `tests/` as a helper module.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 use self::session::{CurrentGuard, Session};
 
@@ -122,6 +124,11 @@ pub struct Behaviour {
     pub no_pipelining: bool,
     /// Do not offer SMTPUTF8 (offered by default).
     pub no_smtputf8: bool,
+    /// Offer STARTTLS (before TLS only) and do the handshake with these settings.
+    pub starttls: Option<Arc<rustls::ServerConfig>>,
+    /// Send this behind the 220 to STARTTLS, in the same write, before the handshake (a plain-text
+    /// reply injected into what the client will take for the encrypted session, CVE-2011-0411).
+    pub starttls_injection: Option<String>,
 }
 
 /// A message the server accepted.
@@ -137,6 +144,8 @@ pub struct Received {
     pub connection: u64,
     /// When the end of its DATA arrived.
     pub at: Instant,
+    /// It came over TLS (implicit, or after STARTTLS).
+    pub tls: bool,
 }
 
 #[derive(Default)]
@@ -150,6 +159,7 @@ struct Shared {
     total: AtomicU64,
     refused: AtomicU64,
     pipelined_after_data: AtomicU64,
+    tls_refused: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -170,7 +180,16 @@ impl FakeSmtp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0 for FakeSmtp");
         let addr = listener.local_addr().expect("FakeSmtp local address");
         let shared = Arc::new(Shared { behaviour: Mutex::new(behaviour), ..Shared::default() });
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), None));
+        FakeSmtp { addr, shared, task }
+    }
+
+    /// Like [`FakeSmtp::start`], speaking TLS from the first byte ("SMTPS", port 465) with `tls`.
+    pub async fn start_tls(behaviour: Behaviour, tls: Arc<rustls::ServerConfig>) -> FakeSmtp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0 for FakeSmtp");
+        let addr = listener.local_addr().expect("FakeSmtp local address");
+        let shared = Arc::new(Shared { behaviour: Mutex::new(behaviour), ..Shared::default() });
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), Some(TlsAcceptor::from(tls))));
         FakeSmtp { addr, shared, task }
     }
 
@@ -179,7 +198,7 @@ impl FakeSmtp {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind 127.0.0.1:port for FakeSmtp");
         let addr = listener.local_addr().expect("FakeSmtp local address");
         let shared = Arc::new(Shared { behaviour: Mutex::new(behaviour), ..Shared::default() });
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), None));
         FakeSmtp { addr, shared, task }
     }
 
@@ -217,6 +236,12 @@ impl FakeSmtp {
     /// pipelining the next transaction behind the content).
     pub fn pipelined_after_data(&self) -> u64 {
         self.shared.pipelined_after_data.load(Ordering::SeqCst)
+    }
+
+    /// TLS handshakes that failed (the client refused the certificate, or had none to present when one
+    /// was required).
+    pub fn tls_refused(&self) -> u64 {
+        self.shared.tls_refused.load(Ordering::SeqCst)
     }
 
     /// Command verbs received so far (`EHLO`, `MAIL`, `RCPT`, `DATA`, `RSET`, `NOOP`, ...), all sessions.
@@ -258,7 +283,7 @@ impl Drop for FakeSmtp {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     // Owned here so that aborting this task drops the set, which aborts every session with it.
     let mut sessions = JoinSet::new();
     let mut next_id = 0u64;
@@ -281,8 +306,20 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         shared.total.fetch_add(1, Ordering::SeqCst);
         next_id += 1;
         let guard = CurrentGuard(Arc::clone(&shared));
+        let tls = tls.clone();
         sessions.spawn(async move {
-            let _ = Session::new(stream, next_id, guard).run().await;
+            let Some(acceptor) = tls else {
+                let _ = Session::new(Box::new(stream), false, next_id, guard).run().await;
+                return;
+            };
+            match acceptor.accept(stream).await {
+                Ok(stream) => {
+                    let _ = Session::new(Box::new(stream), true, next_id, guard).run().await;
+                }
+                Err(_) => {
+                    guard.0.tls_refused.fetch_add(1, Ordering::SeqCst);
+                }
+            }
         });
     }
 }

@@ -26,6 +26,7 @@ mod policy;
 #[cfg(unix)]
 mod private_files;
 mod relay;
+mod relay_tls;
 mod render;
 mod render_hostile;
 mod rules;

@@ -16,6 +16,8 @@ fn config(fake: &FakeSmtp, max_connections: usize) -> RelayConfig {
         max_connections,
         hello_name: Some("herald.test".into()),
         timeout: Duration::from_secs(5),
+        ca_file: None,
+        client_identity: None,
     }
 }
 

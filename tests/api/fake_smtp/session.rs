@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio_rustls::TlsAcceptor;
 
 use super::{Behaviour, Phase, Received, Shared, lock};
 
@@ -21,6 +21,11 @@ impl Drop for CurrentGuard {
     }
 }
 
+/// The session's connection: plain TCP, or TLS (from the first byte, or after STARTTLS).
+pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 /// What a command handler wants next.
 enum Next {
     Continue,
@@ -28,7 +33,9 @@ enum Next {
 }
 
 pub(super) struct Session {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Io>>,
+    /// The session is encrypted.
+    tls: bool,
     id: u64,
     shared: Arc<Shared>,
     _guard: CurrentGuard,
@@ -39,10 +46,20 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(stream: TcpStream, id: u64, guard: CurrentGuard) -> Self {
+    pub(super) fn new(stream: Box<dyn Io>, tls: bool, id: u64, guard: CurrentGuard) -> Self {
         let shared = Arc::clone(&guard.0);
         let stream = BufReader::new(stream);
-        Session { stream, id, shared, _guard: guard, authenticated: false, from: None, to: vec![], accepted_here: 0 }
+        Session {
+            stream,
+            tls,
+            id,
+            shared,
+            _guard: guard,
+            authenticated: false,
+            from: None,
+            to: vec![],
+            accepted_here: 0,
+        }
     }
 
     fn behaviour(&self) -> Behaviour {
@@ -84,6 +101,9 @@ impl Session {
                 if !behaviour.no_pipelining {
                     lines.push("PIPELINING".to_owned());
                 }
+                if behaviour.starttls.is_some() && !self.tls {
+                    lines.push("STARTTLS".to_owned());
+                }
                 self.reply(250, &lines.join("\n")).await?;
             }
             "HELO" => {
@@ -103,10 +123,45 @@ impl Session {
                 self.reply(221, "2.0.0 Bye").await?;
                 return Ok(Next::Close);
             }
-            "STARTTLS" => self.reply(454, "4.7.0 TLS not available").await?,
+            "STARTTLS" => return self.starttls().await,
             _ => self.reply(500, "5.5.2 Command not recognized").await?,
         }
         Ok(Next::Continue)
+    }
+
+    /// RFC 3207: 220, then the handshake; the session starts afresh (no EHLO, AUTH or transaction).
+    async fn starttls(&mut self) -> std::io::Result<Next> {
+        let config = match self.behaviour().starttls {
+            Some(config) if !self.tls => config,
+            _ => {
+                self.reply(454, "4.7.0 TLS not available").await?;
+                return Ok(Next::Continue);
+            }
+        };
+        match self.behaviour().starttls_injection {
+            Some(extra) => {
+                let writer = self.stream.get_mut();
+                writer.write_all(format!("220 2.0.0 Ready to start TLS\r\n{extra}\r\n").as_bytes()).await?;
+                writer.flush().await?;
+            }
+            None => self.reply(220, "2.0.0 Ready to start TLS").await?,
+        }
+        // Whatever the client sent behind STARTTLS is thrown away with the buffer, as RFC 3207 requires.
+        let placeholder: Box<dyn Io> = Box::new(tokio::io::duplex(1).0);
+        let plain = std::mem::replace(&mut self.stream, BufReader::new(placeholder)).into_inner();
+        match TlsAcceptor::from(config).accept(plain).await {
+            Ok(tls) => {
+                self.stream = BufReader::new(Box::new(tls));
+                self.tls = true;
+                self.authenticated = false;
+                self.reset();
+                Ok(Next::Continue)
+            }
+            Err(_) => {
+                self.shared.tls_refused.fetch_add(1, Ordering::SeqCst);
+                Ok(Next::Close)
+            }
+        }
     }
 
     async fn auth(&mut self, arg: &str) -> std::io::Result<Next> {
@@ -208,7 +263,14 @@ impl Session {
         let drop_after = behaviour.drop_after_data_reply.any(&to);
         let queue_id = {
             let mut received = lock(&self.shared.received);
-            received.push(Received { from, to, data, connection: self.id, at: std::time::Instant::now() });
+            received.push(Received {
+                from,
+                to,
+                data,
+                connection: self.id,
+                at: std::time::Instant::now(),
+                tls: self.tls,
+            });
             received.len()
         };
         self.accepted_here += 1;
