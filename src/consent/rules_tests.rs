@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::{ConsentState, PurposeConsent};
 
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_790_000_000, 0).unwrap()
