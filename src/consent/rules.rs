@@ -389,3 +389,7 @@ pub(crate) fn consent_changes(before: Option<&Contact>, after: &Contact) -> BTre
 #[cfg(test)]
 #[path = "rules_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "rules_asked_tests.rs"]
+mod asked_tests;

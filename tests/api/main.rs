@@ -13,6 +13,7 @@ mod feedback;
 mod feedback_trust;
 mod import;
 mod import_bounds;
+mod import_consent;
 mod ledger;
 mod limits;
 mod logs;
