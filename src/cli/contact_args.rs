@@ -64,7 +64,6 @@ impl ChangeArgs {
     }
 }
 
-
 fn parse_subscription(raw: &str) -> Result<(ListName, Option<SubscriptionStatus>)> {
     let bad = |e: crate::domain::ParseError| Error::Invalid(format!("--subscribe '{raw}': {}", e.0));
     match raw.split_once(':') {
@@ -72,7 +71,6 @@ fn parse_subscription(raw: &str) -> Result<(ListName, Option<SubscriptionStatus>
         None => Ok((ListName::parse(raw).map_err(bad)?, None)),
     }
 }
-
 
 /// The profile and list flags shared by `add` and `set`.
 #[derive(Debug, Args)]

@@ -3,7 +3,7 @@
 //! asked (issue 19, points 2 and 3). Withdrawals are never held back here.
 
 use super::rules::{Authority, ContactPatch};
-use crate::domain::{ConsentState, Contact, OptInStatus, PurposeConsent, SubscriptionStatus};
+use crate::domain::{ConsentState, Contact, ListName, OptInStatus, PurposeConsent, SubscriptionStatus};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 
@@ -99,8 +99,8 @@ pub(super) fn apply_purposes(
 /// The subscriptions a patch asks for, one per list: a status stated for a list wins over
 /// a bare mention of the same list, wherever each comes from (a CSV row's `lists` and the
 /// import's `--list`), so a default never raises what was asked explicitly.
-fn requested<'p>(patch: &'p ContactPatch) -> Vec<(&'p crate::domain::ListName, Option<SubscriptionStatus>)> {
-    let mut wanted: Vec<(&crate::domain::ListName, Option<SubscriptionStatus>)> = Vec::new();
+fn requested(patch: &ContactPatch) -> Vec<(&ListName, Option<SubscriptionStatus>)> {
+    let mut wanted: Vec<(&ListName, Option<SubscriptionStatus>)> = Vec::new();
     for (list, status) in &patch.subscribe {
         match wanted.iter_mut().find(|(l, _)| *l == list) {
             Some(entry) if status.is_some() => entry.1 = *status,
@@ -111,7 +111,12 @@ fn requested<'p>(patch: &'p ContactPatch) -> Vec<(&'p crate::domain::ListName, O
     wanted
 }
 
-pub(super) fn apply_lists(next: &mut Contact, patch: &ContactPatch, authority: &Authority, protected: &mut Vec<String>) {
+pub(super) fn apply_lists(
+    next: &mut Contact,
+    patch: &ContactPatch,
+    authority: &Authority,
+    protected: &mut Vec<String>,
+) {
     for (list, status) in requested(patch) {
         let have = next.lists.get(list).copied();
         let mut want = match status {

@@ -61,17 +61,87 @@ fn subscribe(entries: &[(&str, Option<SubscriptionStatus>)]) -> Vec<(ListName, O
 #[test]
 fn a_list_status_changes_only_as_far_as_asked() {
     #[allow(clippy::type_complexity)]
-    let cases: [(&str, OptInStatus, Option<SubscriptionStatus>, &[(&str, Option<SubscriptionStatus>)], SubscriptionStatus, bool); 9] = [
+    let cases: [(
+        &str,
+        OptInStatus,
+        Option<SubscriptionStatus>,
+        &[(&str, Option<SubscriptionStatus>)],
+        SubscriptionStatus,
+        bool,
+    ); 9] = [
         // (case, contact's opt-in, news before, requested, news after, protected?)
-        ("a row's explicit status wins over a later bare mention (--list)", OptInStatus::DoubleOptIn, None, &[("news", Some(Unconfirmed)), ("news", None)], Unconfirmed, false),
-        ("a row's explicit status wins over an earlier bare mention", OptInStatus::DoubleOptIn, None, &[("news", None), ("news", Some(Unconfirmed))], Unconfirmed, false),
-        ("an explicit unsubscribed wins over a bare mention", OptInStatus::DoubleOptIn, None, &[("news", Some(Unsubscribed)), ("news", None)], Unsubscribed, false),
-        ("a bare name on a double opt-in contact is confirmed (DESIGN §8)", OptInStatus::DoubleOptIn, None, &[("news", None)], Confirmed, false),
-        ("a bare name on a single opt-in contact is unconfirmed", OptInStatus::SingleOptInUser, None, &[("news", None)], Unconfirmed, false),
-        ("confirmed asked for a single opt-in contact stays unconfirmed", OptInStatus::SingleOptInUser, None, &[("news", Some(Confirmed))], Unconfirmed, true),
-        ("confirmed asked for a contact with no opt-in stays unconfirmed", OptInStatus::None, Some(Unconfirmed), &[("news", Some(Confirmed))], Unconfirmed, true),
-        ("an existing confirmed subscription is kept, not questioned", OptInStatus::SingleOptInWebform, Some(Confirmed), &[("news", Some(Confirmed))], Confirmed, false),
-        ("an explicit unconfirmed lowers a confirmed subscription as asked", OptInStatus::DoubleOptIn, Some(Confirmed), &[("news", Some(Unconfirmed))], Unconfirmed, false),
+        (
+            "a row's explicit status wins over a later bare mention (--list)",
+            OptInStatus::DoubleOptIn,
+            None,
+            &[("news", Some(Unconfirmed)), ("news", None)],
+            Unconfirmed,
+            false,
+        ),
+        (
+            "a row's explicit status wins over an earlier bare mention",
+            OptInStatus::DoubleOptIn,
+            None,
+            &[("news", None), ("news", Some(Unconfirmed))],
+            Unconfirmed,
+            false,
+        ),
+        (
+            "an explicit unsubscribed wins over a bare mention",
+            OptInStatus::DoubleOptIn,
+            None,
+            &[("news", Some(Unsubscribed)), ("news", None)],
+            Unsubscribed,
+            false,
+        ),
+        (
+            "a bare name on a double opt-in contact is confirmed (DESIGN §8)",
+            OptInStatus::DoubleOptIn,
+            None,
+            &[("news", None)],
+            Confirmed,
+            false,
+        ),
+        (
+            "a bare name on a single opt-in contact is unconfirmed",
+            OptInStatus::SingleOptInUser,
+            None,
+            &[("news", None)],
+            Unconfirmed,
+            false,
+        ),
+        (
+            "confirmed asked for a single opt-in contact stays unconfirmed",
+            OptInStatus::SingleOptInUser,
+            None,
+            &[("news", Some(Confirmed))],
+            Unconfirmed,
+            true,
+        ),
+        (
+            "confirmed asked for a contact with no opt-in stays unconfirmed",
+            OptInStatus::None,
+            Some(Unconfirmed),
+            &[("news", Some(Confirmed))],
+            Unconfirmed,
+            true,
+        ),
+        (
+            "an existing confirmed subscription is kept, not questioned",
+            OptInStatus::SingleOptInWebform,
+            Some(Confirmed),
+            &[("news", Some(Confirmed))],
+            Confirmed,
+            false,
+        ),
+        (
+            "an explicit unconfirmed lowers a confirmed subscription as asked",
+            OptInStatus::DoubleOptIn,
+            Some(Confirmed),
+            &[("news", Some(Unconfirmed))],
+            Unconfirmed,
+            false,
+        ),
     ];
     for (case, opt_in, before, requested, after, protected) in cases {
         for who in [import(), staff(), staff_with_proof()] {
@@ -107,9 +177,15 @@ fn grants() -> Vec<(&'static str, ContactPatch)> {
     vec![
         ("a purpose grant", ContactPatch { grant: vec![purpose("tracking")], ..Default::default() }),
         ("a new consent date", ContactPatch { consent_date: Some(now()), ..Default::default() }),
-        ("another legal basis", ContactPatch { legal_basis: Some(LegalBasis::LegitimateInterest), ..Default::default() }),
+        (
+            "another legal basis",
+            ContactPatch { legal_basis: Some(LegalBasis::LegitimateInterest), ..Default::default() },
+        ),
         ("a new subscription", ContactPatch { subscribe: subscribe(&[("vip", None)]), ..Default::default() }),
-        ("a stronger subscription", ContactPatch { subscribe: subscribe(&[("news", Some(Confirmed))]), ..Default::default() }),
+        (
+            "a stronger subscription",
+            ContactPatch { subscribe: subscribe(&[("news", Some(Confirmed))]), ..Default::default() },
+        ),
         (
             "an import row of consent columns",
             ContactPatch {
@@ -165,11 +241,8 @@ fn an_opted_out_person_still_gets_profile_updates_withdrawals_and_the_same_data_
     assert_eq!((out.kind, out.protected.len()), (OutcomeKind::Updated, 0));
     assert_eq!(out.contact.identity.first_name.as_deref(), Some("Ann"));
 
-    let withdraw = ContactPatch {
-        withdraw: vec![purpose("newsletter")],
-        unsubscribe: vec![list("news")],
-        ..Default::default()
-    };
+    let withdraw =
+        ContactPatch { withdraw: vec![purpose("newsletter")], unsubscribe: vec![list("news")], ..Default::default() };
     let out = apply(Some(&c), &email(), false, &withdraw, &import(), now()).unwrap();
     assert!(out.protected.is_empty());
     assert!(!out.contact.granted(&purpose("newsletter")));
@@ -202,7 +275,13 @@ fn a_request_creates_or_changes_only_the_contacts_it_targets() {
             let mut patch = ContactPatch { target, ..Default::default() };
             patch.identity.first_name = Some("Ann".into());
             let got = apply(current, &email(), false, &patch, &who, now()).map(|out| out.kind);
-            assert_eq!(got, want, "{target:?} on {} by {}", if current.is_some() { "a contact" } else { "nobody" }, who.actor);
+            assert_eq!(
+                got,
+                want,
+                "{target:?} on {} by {}",
+                if current.is_some() { "a contact" } else { "nobody" },
+                who.actor
+            );
         }
     }
     assert_eq!(ContactPatch::default().target, Target::Existing, "changing is the default, never creating");

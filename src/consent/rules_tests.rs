@@ -100,7 +100,8 @@ fn opting_out_is_always_allowed() {
 #[test]
 fn suppressed_addresses_are_never_created_by_import_or_staff() {
     for who in [import(), staff(), staff_with_proof()] {
-        let err = apply(None, &email(), true, &creating(&patch_opt_in(OptInStatus::DoubleOptIn)), &who, now()).unwrap_err();
+        let err =
+            apply(None, &email(), true, &creating(&patch_opt_in(OptInStatus::DoubleOptIn)), &who, now()).unwrap_err();
         assert_eq!(err, Refusal::Suppressed);
     }
     let c = existing(OptInStatus::DoubleOptIn);
@@ -108,7 +109,10 @@ fn suppressed_addresses_are_never_created_by_import_or_staff() {
         apply(Some(&c), &email(), true, &ContactPatch::default(), &import(), now()).unwrap_err(),
         Refusal::Suppressed
     );
-    assert!(apply(None, &email(), true, &creating(&patch_opt_in(OptInStatus::DoubleOptIn)), &person_confirming(), now()).is_ok());
+    assert!(
+        apply(None, &email(), true, &creating(&patch_opt_in(OptInStatus::DoubleOptIn)), &person_confirming(), now())
+            .is_ok()
+    );
 }
 
 #[test]

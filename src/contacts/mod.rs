@@ -6,9 +6,9 @@ pub mod audit;
 mod csv_row;
 pub mod edit;
 pub mod import;
+pub mod parse;
 mod records;
 mod rejects;
-pub mod parse;
 pub mod suppression;
 
 pub use csv_row::parse_datetime;

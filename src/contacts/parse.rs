@@ -10,6 +10,7 @@ use csv::ByteRecord;
 
 /// Each data row's line and whether it parses (`Err` says why not, as a reject would);
 /// `Err` for the whole stream when its header is unusable.
+#[allow(clippy::type_complexity)]
 pub fn parse_csv(bytes: &[u8], now: DateTime<Utc>) -> Result<Vec<(u64, Result<(), String>)>, String> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut header = ByteRecord::new();
