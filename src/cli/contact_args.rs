@@ -30,8 +30,9 @@ pub struct ChangeArgs {
     source: Option<SourceType>,
     #[arg(long, value_name = "TEXT")]
     source_note: Option<String>,
-    /// Proof that the person asked: needed to lift a staff-recorded opt-out, an
-    /// unsubscription or a withdrawn purpose. Kept in the ledger.
+    /// Proof that the person asked: needed to lift a staff-recorded opt-out (or grant
+    /// anything while it stands), an unsubscription or a withdrawn purpose. Kept in the
+    /// ledger.
     #[arg(long, value_name = "TEXT")]
     proof: Option<String>,
     /// Name for the ledger (default: the login name).

@@ -52,13 +52,14 @@ pub enum ContactsCommand {
         #[command(flatten)]
         profile: ProfileArgs,
     },
-    /// Apply a legal basis, source or opt-in status to many contacts at once.
+    /// Apply a legal basis, source or opt-in status to many existing contacts at once.
     #[command(group(clap::ArgGroup::new("selection").required(true).args(["list", "email_file", "where_source"])))]
     BulkSet {
         /// Every contact with a subscription (of any status) to this list.
         #[arg(long)]
         list: Option<ListName>,
-        /// The contacts named in this file, one address a line.
+        /// The contacts named in this file, one address a line; an address that is not a
+        /// contact refuses the whole file (exit 1, naming it and its line).
         #[arg(long, value_name = "FILE")]
         email_file: Option<PathBuf>,
         /// Every contact with this source_type.
@@ -178,7 +179,7 @@ async fn run_import(ctx: &Context, app: &App, file: PathBuf, opts: ImportOptions
     }
     println!("  suppressed {:>9}  (on the suppression list: not imported)", r.suppressed);
     println!(
-        "  protected  {:>9}  (would have lifted a person's opt-out or locked record: that choice stays)",
+        "  protected  {:>9}  (asked for more than the person gave: an opt-out lifted, a grant after an opt-out, a confirmed list without double opt-in, a locked record; that part was not done)",
         r.protected
     );
     if dry_run {
