@@ -135,7 +135,8 @@ pub struct Outcome {
     /// Ledger event for the consent-relevant part of the change, if any.
     pub event: Option<EventDraft>,
     /// Parts of the request that were not carried out because they would have lifted a
-    /// person's choice; the rest of the request was.
+    /// person's choice or claimed more consent than the person gave (a grant after an
+    /// opt-out, a confirmed list without double opt-in); the rest of the request was.
     pub protected: Vec<String>,
 }
 
