@@ -47,6 +47,7 @@ impl From<Refusal> for Error {
     fn from(r: Refusal) -> Self {
         match r {
             Refusal::Invalid(m) => Error::Invalid(m),
+            Refusal::NotFound => Error::NotFound(r.to_string()),
             other => Error::Refused(other.to_string()),
         }
     }

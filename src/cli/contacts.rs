@@ -1,17 +1,17 @@
-//! `herald contacts import|show|set|bulk-set`.
+//! `herald contacts import|show|list|export|set|add|bulk-set`.
 
+use super::contact_args::{ChangeArgs, ProfileArgs};
 use super::contacts_browse::{self, FilterArgs};
 use super::contacts_import;
-use super::{Context, actor, output, parse_email};
+use super::{Context, output, parse_email};
 use crate::app::App;
-use crate::consent::{Authority, ContactPatch, OutcomeKind};
+use crate::consent::OutcomeKind;
 use crate::contacts::edit::{self, BulkSelection};
 use crate::contacts::import::ImportOptions;
-use crate::contacts::parse_datetime;
 use crate::domain::{Contact, LegalBasis, ListName, OptInStatus, Purpose, SourceType, SubscriptionStatus};
 use crate::error::{Error, Result};
 use crate::store::Selection;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,42 +63,34 @@ pub enum ContactsCommand {
         #[arg(long, value_name = "FILE.csv")]
         out: PathBuf,
     },
-    /// Change one contact (created if it does not exist); the change is ledgered.
+    /// Change one existing contact; the change is ledgered. Unknown addresses are an
+    /// error (create contacts with `contacts add`).
     Set {
         /// The contact's address (compared case-insensitively).
         email: String,
         #[command(flatten)]
         change: ChangeArgs,
-        /// Subscribe to a list: NAME or NAME:STATUS, STATUS one of unconfirmed, confirmed or
-        /// unsubscribed (repeatable).
-        #[arg(long, value_name = "LIST")]
-        subscribe: Vec<String>,
-        /// Unsubscribe from a list (repeatable).
-        #[arg(long, value_name = "LIST")]
-        unsubscribe: Vec<ListName>,
-        /// First name.
-        #[arg(long)]
-        first_name: Option<String>,
-        /// Last name.
-        #[arg(long)]
-        last_name: Option<String>,
-        /// Company.
-        #[arg(long)]
-        company: Option<String>,
-        /// Country (e.g. an ISO code such as DE).
-        #[arg(long)]
-        country: Option<String>,
-        /// A custom attribute, KEY=VALUE (repeatable).
-        #[arg(long = "attr", value_name = "KEY=VALUE")]
-        attributes: Vec<String>,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
-    /// Apply a legal basis, source or opt-in status to many contacts at once.
+    /// Create one contact by hand (source `manual` unless --source says otherwise), with
+    /// the validation and protections of an import; the creation is ledgered.
+    Add {
+        /// The new contact's address.
+        email: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
+    /// Apply a legal basis, source or opt-in status to many existing contacts at once.
     #[command(group(clap::ArgGroup::new("selection").required(true).args(["list", "email_file", "where_source"])))]
     BulkSet {
         /// Every contact with a subscription (of any status) to this list.
         #[arg(long)]
         list: Option<ListName>,
-        /// The contacts named in this file, one address a line.
+        /// The contacts named in this file, one address a line; an address that is not a
+        /// contact refuses the whole file (exit 1, naming it and its line).
         #[arg(long, value_name = "FILE")]
         email_file: Option<PathBuf>,
         /// Every contact with this source_type: crm_sync, import, manual, browser_extension, webform, api or other.
@@ -110,67 +102,6 @@ pub enum ContactsCommand {
         #[arg(long)]
         dry_run: bool,
     },
-}
-
-/// The consent-relevant flags shared by `set` and `bulk-set`.
-#[derive(Debug, Args)]
-pub struct ChangeArgs {
-    /// Email-marketing permission: none, single_opt_in_user, single_opt_in_webform, double_opt_in, opted_out_user or opted_out_contact.
-    #[arg(long = "opt-in", value_name = "STATUS")]
-    opt_in: Option<OptInStatus>,
-    /// Legal basis (GDPR Art. 6): consent, legitimate_interest, contract, legal_obligation, vital_interests, public_interest or other.
-    #[arg(long, value_name = "BASIS")]
-    legal_basis: Option<LegalBasis>,
-    /// A note on the legal basis (required with `other`).
-    #[arg(long, value_name = "TEXT")]
-    legal_basis_note: Option<String>,
-    /// ISO 8601 date or date-time.
-    #[arg(long, value_name = "DATE")]
-    consent_date: Option<String>,
-    /// Grant a purpose (repeatable).
-    #[arg(long, value_name = "PURPOSE")]
-    grant: Vec<Purpose>,
-    /// Withdraw a purpose (repeatable).
-    #[arg(long, value_name = "PURPOSE")]
-    withdraw: Vec<Purpose>,
-    /// Where the contact came from: crm_sync, import, manual, browser_extension, webform, api or other.
-    #[arg(long, value_name = "TYPE")]
-    source: Option<SourceType>,
-    /// A note on the source (required with `other`).
-    #[arg(long, value_name = "TEXT")]
-    source_note: Option<String>,
-    /// Proof that the person asked: needed to lift a staff-recorded opt-out, an
-    /// unsubscription or a withdrawn purpose. Kept in the ledger.
-    #[arg(long, value_name = "TEXT")]
-    proof: Option<String>,
-    /// Name for the ledger (default: the login name).
-    #[arg(long, value_name = "NAME")]
-    actor: Option<String>,
-}
-
-impl ChangeArgs {
-    fn patch(&self, app: &App) -> Result<ContactPatch> {
-        let consent_date = self
-            .consent_date
-            .as_deref()
-            .map(|d| parse_datetime(d, app.clock.now()).map_err(|e| Error::Invalid(format!("--consent-date: {}", e.0))))
-            .transpose()?;
-        Ok(ContactPatch {
-            opt_in: self.opt_in,
-            legal_basis: self.legal_basis,
-            legal_basis_note: self.legal_basis_note.clone(),
-            consent_date,
-            source_type: self.source,
-            source_note: self.source_note.clone(),
-            grant: self.grant.clone(),
-            withdraw: self.withdraw.clone(),
-            ..Default::default()
-        })
-    }
-
-    fn authority(&self) -> Authority {
-        Authority::new(actor(self.actor.clone())).with_proof(self.proof.clone())
-    }
 }
 
 pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
@@ -194,42 +125,22 @@ pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
             print_card(ctx.json, &contact, suppressed);
             Ok(0)
         }
-        ContactsCommand::Set {
-            email,
-            change,
-            subscribe,
-            unsubscribe,
-            first_name,
-            last_name,
-            company,
-            country,
-            attributes,
-        } => {
+        ContactsCommand::Set { email, change, profile } => {
             let email = parse_email(&email)?;
-            let mut patch = change.patch(&app)?;
-            patch.subscribe = subscribe.iter().map(|s| parse_subscription(s)).collect::<Result<_>>()?;
-            patch.unsubscribe = unsubscribe;
-            patch.identity.first_name = first_name;
-            patch.identity.last_name = last_name;
-            patch.identity.company = company;
-            patch.identity.country = country;
-            for kv in attributes {
-                let (k, v) =
-                    kv.split_once('=').ok_or_else(|| Error::Invalid(format!("--attr '{kv}': expected KEY=VALUE")))?;
-                patch.identity.attributes.insert(k.trim().to_owned(), v.to_owned());
-            }
+            let patch = profile.patch(change.patch(&app)?)?;
             let (contact, kind) = edit::set(&app, &email, &patch, &change.authority()).await?;
-            let suppressed = app.store.is_suppressed(&app.mac(&email)).await?;
-            if !ctx.json {
-                let what = match kind {
-                    OutcomeKind::Created => "Created",
-                    OutcomeKind::Updated => "Updated",
-                    OutcomeKind::Unchanged => "Unchanged:",
-                };
-                println!("{what} contact #{}", contact.id.unwrap_or_default());
-            }
-            print_card(ctx.json, &contact, suppressed);
-            Ok(0)
+            let what = match kind {
+                OutcomeKind::Created => "Created",
+                OutcomeKind::Updated => "Updated",
+                OutcomeKind::Unchanged => "Unchanged:",
+            };
+            print_outcome(ctx.json, &app, what, &contact).await
+        }
+        ContactsCommand::Add { email, change, profile } => {
+            let email = parse_email(&email)?;
+            let patch = profile.patch(change.patch(&app)?)?;
+            let contact = edit::add(&app, &email, &patch, &change.authority()).await?;
+            print_outcome(ctx.json, &app, "Created", &contact).await
         }
         ContactsCommand::List { filter, limit } => contacts_browse::list(ctx, &app, filter.filter(), limit).await,
         ContactsCommand::Export { filter, limit, out } => {
@@ -274,12 +185,14 @@ pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
     }
 }
 
-fn parse_subscription(raw: &str) -> Result<(ListName, Option<SubscriptionStatus>)> {
-    let bad = |e: crate::domain::ParseError| Error::Invalid(format!("--subscribe '{raw}': {}", e.0));
-    match raw.split_once(':') {
-        Some((name, status)) => Ok((ListName::parse(name).map_err(bad)?, Some(status.parse().map_err(bad)?))),
-        None => Ok((ListName::parse(raw).map_err(bad)?, None)),
+/// "Created contact #N" (text only) and the compliance card.
+async fn print_outcome(json: bool, app: &App, what: &str, contact: &Contact) -> Result<i32> {
+    let suppressed = app.store.is_suppressed(&app.mac(&contact.email)).await?;
+    if !json {
+        println!("{what} contact #{}", contact.id.unwrap_or_default());
     }
+    print_card(json, contact, suppressed);
+    Ok(0)
 }
 
 /// The compliance card as JSON.

@@ -40,7 +40,7 @@ pub async fn run_import(ctx: &Context, app: &App, file: PathBuf, opts: ImportOpt
     }
     println!("  suppressed {:>9}  (on the suppression list: not imported)", r.suppressed);
     println!(
-        "  protected  {:>9}  (would have lifted a person's opt-out or locked record: that choice stays)",
+        "  protected  {:>9}  (asked for more than the person gave: an opt-out lifted, a grant after an opt-out, a confirmed list without double opt-in, a locked record; that part was not done)",
         r.protected
     );
     let total = warnings.listed.len() as u64 + warnings.omitted;

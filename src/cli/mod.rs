@@ -5,6 +5,7 @@
 mod audit;
 mod bounces;
 mod campaign;
+mod contact_args;
 mod contacts;
 mod contacts_browse;
 mod contacts_import;

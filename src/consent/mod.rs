@@ -2,6 +2,7 @@
 //! keeps the evidence, and the suppression key. Everything here is pure: it takes data
 //! and returns data; the store persists what it returns.
 
+mod grants;
 pub mod ledger;
 pub mod policy;
 pub mod replay;
@@ -9,7 +10,7 @@ mod rules;
 mod suppression;
 
 pub use rules::{
-    Actor, Authority, ContactPatch, IdentityPatch, Outcome, OutcomeKind, Refusal, apply, unsubscribe_from_everything,
-    unsubscribe_from_message,
+    Actor, Authority, ContactPatch, IdentityPatch, Outcome, OutcomeKind, Refusal, Target, apply,
+    unsubscribe_from_everything, unsubscribe_from_message,
 };
 pub use suppression::SuppressionKey;

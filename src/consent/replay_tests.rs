@@ -1,6 +1,6 @@
 use super::*;
 use crate::consent::ledger::{self, Head};
-use crate::consent::{Actor, Authority, ContactPatch, apply};
+use crate::consent::{Actor, Authority, ContactPatch, Target, apply};
 use crate::domain::{BounceStatus, EmailAddress, ListName, OptInStatus, SubscriptionStatus};
 use chrono::{DateTime, Utc};
 
@@ -14,7 +14,8 @@ fn history(patches: &[ContactPatch]) -> (Contact, Vec<EventBody>) {
     let staff = Authority::new(Actor::Cli("alice".into())).with_proof(Some("asked by phone".into()));
     let (mut current, mut head, mut bodies) = (None::<Contact>, Head::genesis(), Vec::new());
     for patch in patches {
-        let outcome = apply(current.as_ref(), &email, false, patch, &staff, now()).unwrap();
+        let patch = ContactPatch { target: Target::Any, ..patch.clone() };
+        let outcome = apply(current.as_ref(), &email, false, &patch, &staff, now()).unwrap();
         if let Some(draft) = &outcome.event {
             let (entry, next) = ledger::seal(draft, 1, &head, now());
             bodies.push(serde_json::from_str(&entry.body).unwrap());

@@ -3,10 +3,11 @@
 //! builds a [`ContactPatch`], says who asks ([`Authority`]), and calls [`apply`]; the
 //! store only persists what comes back.
 
+use super::grants::{apply_lists, apply_purposes, without_barred_grants};
 use super::ledger::{Change, EventDraft};
 use crate::domain::{
-    ConsentState, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose,
-    PurposeConsent, SourceType, SubscriptionStatus, check_text,
+    Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose, SourceType,
+    SubscriptionStatus, check_text,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
@@ -60,12 +61,12 @@ impl Authority {
         self
     }
 
-    fn is_the_person(&self) -> bool {
+    pub(super) fn is_the_person(&self) -> bool {
         self.actor == Actor::Contact && self.confirmed_double_opt_in
     }
 
     /// Staff with proof, or the person themself.
-    fn may_lift_staff_recorded_choice(&self) -> bool {
+    pub(super) fn may_lift_staff_recorded_choice(&self) -> bool {
         self.is_the_person() || (matches!(self.actor, Actor::Cli(_)) && self.proof.is_some())
     }
 }
@@ -102,6 +103,21 @@ pub struct ContactPatch {
     /// `unconfirmed` (DESIGN §8); never downgrades a confirmed subscription.
     pub subscribe: Vec<(ListName, Option<SubscriptionStatus>)>,
     pub unsubscribe: Vec<ListName>,
+    /// Whether the request may create the contact, change an existing one, or both.
+    pub target: Target,
+}
+
+/// Which contacts a request is for (issue 19.4: a mistyped address in `contacts set` must
+/// not create a contact). The default is the safe one: change an existing contact only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Target {
+    /// An existing contact only (`contacts set`, `bulk-set`, feedback rules).
+    #[default]
+    Existing,
+    /// A new contact only (`contacts add`).
+    New,
+    /// Either: create it or change it (CSV import, the person's own subscription).
+    Any,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +135,8 @@ pub struct Outcome {
     /// Ledger event for the consent-relevant part of the change, if any.
     pub event: Option<EventDraft>,
     /// Parts of the request that were not carried out because they would have lifted a
-    /// person's choice; the rest of the request was.
+    /// person's choice or claimed more consent than the person gave (a grant after an
+    /// opt-out, a confirmed list without double opt-in); the rest of the request was.
     pub protected: Vec<String>,
 }
 
@@ -132,6 +149,10 @@ pub enum Refusal {
     Locked(Processing),
     #[error("{0}")]
     Invalid(String),
+    #[error("there is no such contact, and this request changes existing contacts only")]
+    NotFound,
+    #[error("the contact already exists, and this request creates new contacts only")]
+    Exists,
 }
 
 /// Applies `patch` to `current` (or creates the contact when `current` is `None`), as
@@ -145,6 +166,11 @@ pub fn apply(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Refusal> {
     check_patch_text(patch, authority).map_err(|e| Refusal::Invalid(e.0))?;
+    match (current, patch.target) {
+        (None, Target::Existing) => return Err(Refusal::NotFound),
+        (Some(_), Target::New) => return Err(Refusal::Exists),
+        _ => {}
+    }
     let lifts_suppression = authority.is_the_person();
     if suppressed && !lifts_suppression && (current.is_none() || matches!(authority.actor, Actor::Import(_))) {
         return Err(Refusal::Suppressed);
@@ -163,6 +189,7 @@ pub fn apply(
         .cloned()
         .unwrap_or_else(|| Contact::new(email.clone(), patch.source_type.unwrap_or(default_source), now));
     let mut protected = Vec::new();
+    let patch = &*without_barred_grants(current, patch, authority, &mut protected);
 
     apply_identity(&mut next, &patch.identity);
     if let Some(want) = patch.opt_in {
@@ -297,59 +324,6 @@ fn set_opt_in(next: &mut Contact, want: OptInStatus, authority: &Authority, prot
     }
 }
 
-fn apply_purposes(
-    next: &mut Contact,
-    patch: &ContactPatch,
-    authority: &Authority,
-    now: DateTime<Utc>,
-    protected: &mut Vec<String>,
-) {
-    let granted_at = patch.consent_date.unwrap_or(now);
-    for purpose in &patch.grant {
-        match next.purposes.get(purpose).map(|c| c.state) {
-            Some(ConsentState::Granted) => {}
-            Some(ConsentState::Withdrawn) if !authority.may_lift_staff_recorded_choice() => {
-                protected.push(format!(
-                    "purpose {purpose} stays withdrawn: re-granting it needs --proof that the person asked"
-                ));
-            }
-            _ => {
-                next.purposes.insert(purpose.clone(), PurposeConsent { state: ConsentState::Granted, at: granted_at });
-            }
-        }
-    }
-    // Withdrawals win over grants in the same request, and always take effect.
-    for purpose in &patch.withdraw {
-        if next.purposes.get(purpose).map(|c| c.state) != Some(ConsentState::Withdrawn) {
-            next.purposes.insert(purpose.clone(), PurposeConsent { state: ConsentState::Withdrawn, at: now });
-        }
-    }
-}
-
-fn apply_lists(next: &mut Contact, patch: &ContactPatch, authority: &Authority, protected: &mut Vec<String>) {
-    for (list, status) in &patch.subscribe {
-        let have = next.lists.get(list).copied();
-        let want = match status {
-            Some(s) => *s,
-            None if have == Some(SubscriptionStatus::Confirmed) => SubscriptionStatus::Confirmed,
-            None if next.opt_in == OptInStatus::DoubleOptIn => SubscriptionStatus::Confirmed,
-            None => SubscriptionStatus::Unconfirmed,
-        };
-        if have == Some(SubscriptionStatus::Unsubscribed)
-            && want != SubscriptionStatus::Unsubscribed
-            && !authority.may_lift_staff_recorded_choice()
-        {
-            protected
-                .push(format!("list {list} stays unsubscribed: re-subscribing needs --proof that the person asked"));
-            continue;
-        }
-        next.lists.insert(list.clone(), want);
-    }
-    for list in &patch.unsubscribe {
-        next.lists.insert(list.clone(), SubscriptionStatus::Unsubscribed);
-    }
-}
-
 /// Rules a record must satisfy after a change (DESIGN §2). Recording consent needs its
 /// date and at least one granted purpose; a later withdrawal of every purpose is still
 /// carried out (withdrawals always take effect), leaving a consent basis that allows
@@ -416,3 +390,7 @@ pub(crate) fn consent_changes(before: Option<&Contact>, after: &Contact) -> BTre
 #[cfg(test)]
 #[path = "rules_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "rules_asked_tests.rs"]
+mod asked_tests;

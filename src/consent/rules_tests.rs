@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::{ConsentState, PurposeConsent};
 
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_790_000_000, 0).unwrap()
@@ -29,6 +30,11 @@ fn existing(opt_in: OptInStatus) -> Contact {
     c.id = Some(1);
     c.opt_in = opt_in;
     c
+}
+
+/// `p` as a request that may create the contact (an import, a `contacts add`).
+fn creating(p: &ContactPatch) -> ContactPatch {
+    ContactPatch { target: Target::Any, ..p.clone() }
 }
 
 fn patch_opt_in(s: OptInStatus) -> ContactPatch {
@@ -94,7 +100,8 @@ fn opting_out_is_always_allowed() {
 #[test]
 fn suppressed_addresses_are_never_created_by_import_or_staff() {
     for who in [import(), staff(), staff_with_proof()] {
-        let err = apply(None, &email(), true, &patch_opt_in(OptInStatus::DoubleOptIn), &who, now()).unwrap_err();
+        let err =
+            apply(None, &email(), true, &creating(&patch_opt_in(OptInStatus::DoubleOptIn)), &who, now()).unwrap_err();
         assert_eq!(err, Refusal::Suppressed);
     }
     let c = existing(OptInStatus::DoubleOptIn);
@@ -102,7 +109,10 @@ fn suppressed_addresses_are_never_created_by_import_or_staff() {
         apply(Some(&c), &email(), true, &ContactPatch::default(), &import(), now()).unwrap_err(),
         Refusal::Suppressed
     );
-    assert!(apply(None, &email(), true, &patch_opt_in(OptInStatus::DoubleOptIn), &person_confirming(), now()).is_ok());
+    assert!(
+        apply(None, &email(), true, &creating(&patch_opt_in(OptInStatus::DoubleOptIn)), &person_confirming(), now())
+            .is_ok()
+    );
 }
 
 #[test]
@@ -112,16 +122,16 @@ fn consent_basis_needs_a_date_and_a_purpose() {
         grant: vec![purpose("newsletter")],
         ..Default::default()
     };
-    let err = apply(None, &email(), false, &no_date, &import(), now()).unwrap_err();
+    let err = apply(None, &email(), false, &creating(&no_date), &import(), now()).unwrap_err();
     assert!(matches!(err, Refusal::Invalid(ref m) if m.contains("consent_date")), "{err}");
 
     let no_purpose =
         ContactPatch { legal_basis: Some(LegalBasis::Consent), consent_date: Some(now()), ..Default::default() };
-    let err = apply(None, &email(), false, &no_purpose, &import(), now()).unwrap_err();
+    let err = apply(None, &email(), false, &creating(&no_purpose), &import(), now()).unwrap_err();
     assert!(matches!(err, Refusal::Invalid(ref m) if m.contains("purpose")), "{err}");
 
     let ok = ContactPatch { consent_date: Some(now()), grant: vec![purpose("newsletter")], ..no_purpose };
-    let out = apply(None, &email(), false, &ok, &import(), now()).unwrap();
+    let out = apply(None, &email(), false, &creating(&ok), &import(), now()).unwrap();
     assert!(out.contact.granted(&purpose("newsletter")));
 }
 
@@ -145,11 +155,11 @@ fn withdrawing_every_purpose_of_a_consent_basis_takes_effect() {
 #[test]
 fn other_basis_and_other_source_need_their_notes() {
     let p = ContactPatch { legal_basis: Some(LegalBasis::Other), ..Default::default() };
-    assert!(apply(None, &email(), false, &p, &staff(), now()).is_err());
+    assert!(apply(None, &email(), false, &creating(&p), &staff(), now()).is_err());
     let p = ContactPatch { legal_basis_note: Some("works council agreement".into()), ..p };
-    assert!(apply(None, &email(), false, &p, &staff(), now()).is_ok());
+    assert!(apply(None, &email(), false, &creating(&p), &staff(), now()).is_ok());
     let p = ContactPatch { source_type: Some(SourceType::Other), ..Default::default() };
-    assert!(apply(None, &email(), false, &p, &staff(), now()).is_err());
+    assert!(apply(None, &email(), false, &creating(&p), &staff(), now()).is_err());
 }
 
 #[test]
@@ -186,7 +196,7 @@ fn bare_list_names_follow_the_opt_in_and_never_downgrade() {
         subscribe: vec![(list("a"), None)],
         ..Default::default()
     };
-    let out = apply(None, &email(), false, &p, &import(), now()).unwrap();
+    let out = apply(None, &email(), false, &creating(&p), &import(), now()).unwrap();
     assert_eq!(out.contact.lists[&list("a")], SubscriptionStatus::Confirmed);
     let p = ContactPatch { subscribe: vec![(list("a"), None), (list("b"), None)], ..Default::default() };
     let out = apply(Some(&out.contact), &email(), false, &p, &import(), now()).unwrap();
@@ -216,7 +226,7 @@ fn the_same_data_again_changes_nothing_and_logs_nothing() {
         grant: vec![purpose("newsletter")],
         ..Default::default()
     };
-    let first = apply(None, &email(), false, &p, &import(), now()).unwrap();
+    let first = apply(None, &email(), false, &creating(&p), &import(), now()).unwrap();
     assert_eq!(first.kind, OutcomeKind::Created);
     let event = first.event.as_ref().unwrap();
     assert_eq!(event.action, "created");
@@ -313,14 +323,14 @@ fn control_characters_in_any_stored_text_refuse_the_change_whoever_asks() {
     ];
     for (field, patch) in patches {
         for who in [staff(), import(), person_confirming()] {
-            match apply(None, &email(), false, &patch, &who, now()) {
+            match apply(None, &email(), false, &creating(&patch), &who, now()) {
                 Err(Refusal::Invalid(why)) => assert!(why.contains(field) && why.contains("control"), "{why}"),
                 other => panic!("{field} by {}: {other:?}", who.actor),
             }
         }
     }
     let tab = named(|p| p.identity.company = Some("Smith\tJones".into()));
-    assert!(apply(None, &email(), false, &tab, &staff(), now()).is_ok(), "tab is ordinary text");
+    assert!(apply(None, &email(), false, &creating(&tab), &staff(), now()).is_ok(), "tab is ordinary text");
 }
 
 /// Issue 19: an unsubscribe from a message leaves the lists it was sent for, never a

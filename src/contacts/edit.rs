@@ -1,18 +1,37 @@
-//! Staff edits: `contacts set` (one contact, all or nothing) and `contacts bulk-set`
-//! (many contacts, each decided on its own).
+//! Staff edits: `contacts add` (one new contact), `contacts set` (one existing contact,
+//! all or nothing) and `contacts bulk-set` (many existing contacts, each decided on its
+//! own). Only `add` creates: a mistyped address in `set` is an error, not a new contact.
 
 use crate::app::App;
-use crate::consent::{Authority, ContactPatch, OutcomeKind, Refusal, apply};
+use crate::consent::{Authority, ContactPatch, OutcomeKind, Refusal, Target, apply};
 use crate::domain::{Contact, EmailAddress};
 use crate::error::{Error, Result};
 use crate::store::{ContactWrite, Selection};
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// Applies `patch` to one contact (creating it if needed). Anything the rules protect
-/// refuses the whole command: a staff member asking for it should know, and nothing
-/// half-done is written.
+/// Changes one existing contact. Anything the rules protect refuses the whole command: a
+/// staff member asking for it should know, and nothing half-done is written.
 pub async fn set(
+    app: &App,
+    email: &EmailAddress,
+    patch: &ContactPatch,
+    authority: &Authority,
+) -> Result<(Contact, OutcomeKind)> {
+    let patch = ContactPatch { target: Target::Existing, ..patch.clone() };
+    write_one(app, email, &patch, authority).await
+}
+
+/// Creates one contact by hand (source `manual` unless the patch says otherwise), with the
+/// validation and protections of an import: a suppressed address is refused, and so is an
+/// existing one (that is `contacts set`).
+pub async fn add(app: &App, email: &EmailAddress, patch: &ContactPatch, authority: &Authority) -> Result<Contact> {
+    let patch = ContactPatch { target: Target::New, ..patch.clone() };
+    let (contact, _) = write_one(app, email, &patch, authority).await?;
+    Ok(contact)
+}
+
+async fn write_one(
     app: &App,
     email: &EmailAddress,
     patch: &ContactPatch,
@@ -26,7 +45,15 @@ pub async fn set(
         .modify(std::slice::from_ref(&norm), std::slice::from_ref(&mac), now, |loaded| {
             let current = loaded.contacts.get(&norm);
             let suppressed = loaded.suppressed.contains(&mac);
-            let outcome = apply(current, email, suppressed, patch, authority, now)?;
+            let outcome = apply(current, email, suppressed, patch, authority, now).map_err(|r| match r {
+                Refusal::NotFound => Error::NotFound(format!(
+                    "no contact {email}: `contacts set` changes existing contacts only; create one with `herald contacts add {email} ...`"
+                )),
+                Refusal::Exists => Error::Refused(format!(
+                    "{email} is already a contact: use `herald contacts set {email} ...` to change it"
+                )),
+                other => other.into(),
+            })?;
             if !outcome.protected.is_empty() {
                 return Err(Error::Refused(outcome.protected.join("; ")));
             }
@@ -63,7 +90,8 @@ pub struct BulkReport {
     pub protected: u64,
     /// Contacts the change would have made inconsistent (left unchanged).
     pub rejected: u64,
-    /// Addresses of `--email-file` with no contact (never created by bulk-set).
+    /// Addresses of `--email-file` with no contact. Always 0 since bulk-set refuses such a
+    /// file before changing anything (kept for the JSON shape).
     pub not_found: u64,
     /// The first few reasons for rejections and protections.
     pub notes: Vec<String>,
@@ -112,8 +140,10 @@ pub async fn bulk_apply(
                 }
                 let email = EmailAddress::parse(line)
                     .map_err(|e| Error::Invalid(format!("{} line {}: {e}", path.display(), i + 1)))?;
-                norms.push(email.normalized().to_owned());
+                norms.push((email.normalized().to_owned(), i + 1));
             }
+            refuse_unknown(app, path, &norms).await?;
+            let mut norms: Vec<String> = norms.into_iter().map(|(norm, _)| norm).collect();
             norms.sort_unstable();
             norms.dedup();
             for chunk in norms.chunks(BATCH) {
@@ -122,6 +152,38 @@ pub async fn bulk_apply(
         }
     }
     Ok(report)
+}
+
+/// `bulk-set` changes existing contacts only: a file naming an address that is not a
+/// contact (a typo, most likely) is refused before anything is written, naming the first
+/// few such addresses and their lines.
+async fn refuse_unknown(app: &App, path: &std::path::Path, named: &[(String, usize)]) -> Result<()> {
+    let mut unknown = Vec::new();
+    for chunk in named.chunks(BATCH) {
+        let norms: Vec<String> = chunk.iter().map(|(norm, _)| norm.clone()).collect();
+        let (_, missing) = app
+            .store
+            .modify(&norms, &[], app.clock.now(), |loaded| {
+                let missing: Vec<(String, usize)> =
+                    chunk.iter().filter(|(norm, _)| !loaded.contacts.contains_key(norm)).cloned().collect();
+                Ok((Vec::new(), missing))
+            })
+            .await?;
+        unknown.extend(missing);
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> =
+        unknown.iter().take(MAX_NOTES).map(|(norm, line)| format!("line {line}: {norm}")).collect();
+    let more = unknown.len().saturating_sub(MAX_NOTES);
+    Err(Error::NotFound(format!(
+        "{} names {} address(es) that are not contacts ({}{}); bulk-set changes existing contacts only, so nothing was changed: fix the file or create them with `herald contacts add`",
+        path.display(),
+        unknown.len(),
+        shown.join(", "),
+        if more > 0 { format!(", and {more} more") } else { String::new() }
+    )))
 }
 
 async fn apply_batch(

@@ -12,7 +12,7 @@ use super::warnings::Warnings;
 use crate::app::App;
 use crate::config::ImportConfig;
 use crate::consent::ledger::EventDraft;
-use crate::consent::{Actor, Authority, OutcomeKind, Refusal, apply};
+use crate::consent::{Actor, Authority, OutcomeKind, Refusal, Target, apply};
 use crate::domain::{Contact, ListName, SourceType};
 use crate::error::{Error, Result};
 use crate::store::ContactWrite;
@@ -283,7 +283,11 @@ impl BatchContext<'_> {
                 Slot { before: existing.clone(), current: existing, mac: macs[norm].clone(), events: Vec::new() }
             });
             let mut patch = row.patch.clone();
-            if let Some(list) = &self.opts.list {
+            patch.target = Target::Any;
+            // `--list` adds the list to rows that do not name it; a row's own status wins.
+            if let Some(list) = &self.opts.list
+                && !patch.subscribe.iter().any(|(named, _)| named == list)
+            {
                 patch.subscribe.push((list.clone(), None));
             }
             if slot.current.is_none() && patch.source_type.is_none() {
@@ -295,7 +299,8 @@ impl BatchContext<'_> {
             match apply(slot.current.as_ref(), &row.email, suppressed, &patch, &authority, now) {
                 Err(Refusal::Suppressed) => report.suppressed += 1,
                 Err(Refusal::Locked(_)) => report.protected += 1,
-                Err(Refusal::Invalid(reason)) => {
+                Err(refusal) => {
+                    let reason = refusal.to_string();
                     report.rejected += 1;
                     late_rejects.push((*i, reason));
                 }

@@ -39,7 +39,7 @@ on_both_backends! {
     }
 
     async fn set_and_show_round_trip_the_compliance_card(t) {
-        let out = t.herald(&["contacts", "set", "Ann@Example.com", "--opt-in", "double_opt_in", "--legal-basis", "consent", "--consent-date", "2025-01-02", "--grant", "newsletter", "--subscribe", "newsletter", "--first-name", "Ann", "--actor", "alice"]);
+        let out = t.herald(&["contacts", "add", "Ann@Example.com", "--opt-in", "double_opt_in", "--legal-basis", "consent", "--consent-date", "2025-01-02", "--grant", "newsletter", "--subscribe", "newsletter", "--first-name", "Ann", "--actor", "alice"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let card = json(&t.herald(&["contacts", "show", "ann@example.com", "--json"]));
         assert_eq!(card["email"], "Ann@Example.com");
@@ -60,12 +60,52 @@ on_both_backends! {
         let out = t.herald(&["contacts", "set", "x@example.com", "--consent-date", "2024-13-45"]);
         assert_eq!(out.status.code(), Some(2));
         assert!(stderr(&out).contains("2024-13-45"));
-        t.herald(&["contacts", "set", "x@example.com", "--opt-in", "opted_out_contact"]);
+        t.herald(&["contacts", "add", "x@example.com", "--opt-in", "opted_out_contact"]);
         let out = t.herald(&["contacts", "set", "x@example.com", "--opt-in", "double_opt_in", "--proof", "x", "--json"]);
         assert_eq!(out.status.code(), Some(1));
         assert!(json(&out)["error"].as_str().unwrap().contains("only their own confirmed double opt-in"));
         let out = t.herald(&["contacts", "show", "nobody@example.com"]);
         assert_eq!(out.status.code(), Some(1));
+    }
+
+    async fn set_and_bulk_set_on_an_unknown_address_exit_1_naming_it_and_create_nothing(t) {
+        let out = t.herald(&["contacts", "set", "ann@exmaple.com", "--first-name", "Ann"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains("ann@exmaple.com") && stderr(&out).contains("contacts add"), "{}", stderr(&out));
+        assert!(!stdout(&out).contains("Created"), "{}", stdout(&out));
+        let file = t.write("emails.txt", "ann@exmaple.com\n");
+        let out = t.herald(&["contacts", "bulk-set", "--email-file", file.to_str().unwrap(), "--opt-in", "single_opt_in_user", "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        assert!(json(&out)["error"].as_str().unwrap().contains("line 1: ann@exmaple.com"), "{}", stdout(&out));
+        assert_eq!(t.app.store.count_contacts().await.unwrap(), 0);
+    }
+
+    async fn add_creates_a_manual_contact_once_with_the_protections_of_an_import(t) {
+        let out = t.herald(&["contacts", "add", "Bo@Example.com", "--opt-in", "single_opt_in_user", "--legal-basis", "consent", "--consent-date", "2025-03-04", "--grant", "newsletter", "--subscribe", "newsletter", "--first-name", "Bo", "--title", "Dr", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let card = json(&out);
+        assert_eq!((card["source_type"].as_str(), card["title"].as_str()), (Some("manual"), Some("Dr")));
+        assert_eq!(card["lists"]["newsletter"], "unconfirmed");
+        let id = card["id"].as_i64().unwrap();
+        assert!(stdout(&t.herald(&["contacts", "add", "cy@example.com"])).contains("Created contact #"));
+
+        let out = t.herald(&["contacts", "add", "bo@example.com", "--first-name", "Other"]);
+        assert_eq!(out.status.code(), Some(1), "an existing address is refused");
+        assert!(stderr(&out).contains("use `herald contacts set bo@example.com"), "{}", stderr(&out));
+        let card = json(&t.herald(&["contacts", "show", "bo@example.com", "--json"]));
+        assert_eq!((card["first_name"].as_str(), card["id"].as_i64()), (Some("Bo"), Some(id)));
+
+        let out = t.herald(&["contacts", "add", "c@example.com", "--legal-basis", "consent", "--grant", "newsletter"]);
+        assert_eq!(out.status.code(), Some(2), "consent needs its date, as in an import");
+        assert!(stderr(&out).contains("consent_date"), "{}", stderr(&out));
+        let out = t.herald(&["contacts", "add", "d@example.com", "--subscribe", "newsletter:confirmed"]);
+        assert_eq!(out.status.code(), Some(1), "confirmed needs double opt-in");
+        assert!(stderr(&out).contains("double_opt_in"), "{}", stderr(&out));
+        assert_eq!(t.herald(&["suppression", "add", "s@example.com"]).status.code(), Some(0));
+        let out = t.herald(&["contacts", "add", "S@example.com", "--opt-in", "double_opt_in", "--proof", "phone call"]);
+        assert_eq!(out.status.code(), Some(1), "a suppressed address is refused");
+        assert!(stderr(&out).contains("suppression list"), "{}", stderr(&out));
+        assert_eq!(t.app.store.count_contacts().await.unwrap(), 2);
     }
 
     async fn suppression_commands_work_through_the_cli(t) {

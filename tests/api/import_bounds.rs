@@ -153,7 +153,7 @@ on_both_backends! {
             assert!(error.contains("control character"), "{error}");
         }
         assert!(t.contact("x@example.com").await.is_none(), "nothing was written");
-        let out = t.herald(&["contacts", "set", "x@example.com", "--last-name", "Smith\tJones"]);
+        let out = t.herald(&["contacts", "add", "x@example.com", "--last-name", "Smith\tJones"]);
         assert_eq!(out.status.code(), Some(0), "tab is ordinary text: {}", stderr(&out));
     }
 }

@@ -14,8 +14,11 @@ async fn history(t: &TestDb) -> Vec<i64> {
     for who in ["a@example.com", "b@example.com", "c@example.com"] {
         let e = EmailAddress::parse(who).unwrap();
         for s in [OptInStatus::SingleOptInUser, OptInStatus::DoubleOptIn, OptInStatus::OptedOutUser] {
-            let (c, _) =
-                edit::set(&t.app, &e, &ContactPatch { opt_in: Some(s), ..Default::default() }, &staff).await.unwrap();
+            let patch = ContactPatch { opt_in: Some(s), ..Default::default() };
+            let c = match s {
+                OptInStatus::SingleOptInUser => edit::add(&t.app, &e, &patch, &staff).await.unwrap(),
+                _ => edit::set(&t.app, &e, &patch, &staff).await.unwrap().0,
+            };
             if s == OptInStatus::OptedOutUser {
                 ids.push(c.id.unwrap());
             }

@@ -16,6 +16,7 @@ mod feedback_trust;
 mod first_day;
 mod import;
 mod import_bounds;
+mod import_consent;
 mod ledger;
 mod ledger_replay;
 mod limits;
