@@ -32,6 +32,7 @@ SESSION_HEADING = "### A first session, with output"
 USAGE_HEADING = "## Usage"
 EXIT_MARK = re.compile(r"\s#\s*exit\s+(\d+)\s*$")
 PLACEHOLDER = "…"
+COMMAND_TIMEOUT_SECONDS = 120
 
 
 def fenced_block_after(lines, heading):
@@ -115,11 +116,16 @@ def run_session(steps, herald, scratch):
             if any(line.strip() for line in expected):
                 failures.append(f"README line {n}: `{command}` prints nothing")
             continue
-        run = subprocess.run(
-            ["bash", "-o", "pipefail", "-c", command],
-            cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=120,
-        )
+        try:
+            run = subprocess.run(
+                ["bash", "-o", "pipefail", "-c", command],
+                cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS,
+            )
+        except subprocess.TimeoutExpired:
+            failures.append(f"README line {n}: `{command}`: still running after "
+                            f"{COMMAND_TIMEOUT_SECONDS} s (a README command must finish)")
+            continue
         actual = run.stdout.splitlines()
         # A README block ends with its last output line: blank lines at the end are layout.
         while expected and not expected[-1].strip():
