@@ -168,12 +168,29 @@ def subcommands(help_out):
     return names
 
 
+def split_comment(line):
+    """(command, comment) of a shell line: the comment starts at a `#` after a space,
+    outside quotes."""
+    quote = None
+    for i, c in enumerate(line):
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i], line[i + 1:]
+    return line, ""
+
+
 def check_command_list(first_line, block, herald):
     failures, cache = [], {}
     for n, line in enumerate(block, start=first_line):
         if not line.startswith("herald "):
             continue
-        words = shlex.split(line, comments=True)[1:]
+        command, comment = split_comment(line)
+        words = shlex.split(command)[1:]
+        # Options a comment names ("(--explain EMAIL)") are the command's options too.
+        mentioned = re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", comment)
         # Each alternative of `a|b|c` is a command of its own.
         alternatives = [[]]
         for word in words:
@@ -195,6 +212,7 @@ def check_command_list(first_line, block, herald):
                     path.append(word)
                 else:
                     unknown = word
+            flags += mentioned
             shown = " ".join(["herald", *path])
             out = help_text(herald, path, cache)
             if out is None:
@@ -214,7 +232,33 @@ def check_command_list(first_line, block, herald):
     return failures
 
 
+def self_test():
+    """The comparison rules themselves, so a loosened rule cannot pass unnoticed."""
+    assert line_matches("sent              2", "sent              2")
+    assert not line_matches("sent              2", "sent              3")
+    assert line_matches("sent 2   ", "sent 2"), "trailing spaces are ignored"
+    assert not line_matches("  sent 2", "sent 2"), "leading spaces count"
+    assert line_matches("Date: …", "Date: Sat, 05 Dec 2026 00:28:40 +0000")
+    assert not line_matches("<…@x>", "<@x>"), "… stands for at least one character"
+    assert not line_matches("Date: …", "Subject: x"), "text around … must match"
+    assert not line_matches("a…b", "a1b2"), "the whole line must match"
+    assert line_matches("a (…) b.c", "a (x) b.c") and not line_matches("a (…) b.c", "a (x) bxc")
+    assert output_matches(["a", "…"], ["a", "b"])
+    assert not output_matches(["a", "…"], ["a", "b", "c"]), "… never spans lines"
+    assert not output_matches(["a"], ["a", ""]), "an extra line is a difference"
+    steps = parse_session(1, ["$ herald x 2>&1   # exit 1", "out", "$ herald y # why", "$ z"])
+    assert [(c, code, out) for _, c, code, out in steps] == [
+        ("herald x 2>&1   # exit 1", 1, ["out"]), ("herald y # why", 0, []), ("z", 0, [])]
+    assert split_comment('herald a "b # c" # d --e') == ('herald a "b # c" ', " d --e")
+    assert split_comment("herald a#b") == ("herald a#b", "")
+    help_out = "Usage: herald <COMMAND>\n\nCommands:\n  init  Scaffold\n  help  Print\n\nOptions:\n  -h"
+    assert subcommands(help_out) == {"init", "help"}
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        self_test()
+        return
     if len(sys.argv) != 3:
         sys.exit("usage: readme-check.py README.md HERALD_BINARY")
     readme, herald = sys.argv[1], os.path.abspath(sys.argv[2])

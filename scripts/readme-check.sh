@@ -10,4 +10,5 @@ if [ -z "${HERALD_BIN:-}" ]; then
   cargo build --locked --quiet
   HERALD_BIN="$PWD/target/debug/herald"
 fi
+python3 scripts/readme-check.py --self-test
 exec python3 scripts/readme-check.py README.md "$HERALD_BIN"
