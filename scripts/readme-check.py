@@ -14,8 +14,10 @@
      - trailing spaces are ignored (Markdown editors strip them).
 2. The command list: every `herald ...` line of the first fenced block after "## Usage"
    must name subcommands that exist (each word is looked up in the parent's `--help`
-   "Commands:" list; `a|b|c` means each of them) and every `--flag` or `-f` on the line
-   must appear in that subcommand's `--help`. Nothing in that list is executed.
+   "Commands:" list; `a|b|c` means each of them) and every `--flag` or `-f` on the line,
+   and every `--flag` its `# comment` names, must appear in that subcommand's `--help`.
+   Nothing in that list is executed.
+`--self-test` checks the comparison rules themselves (readme-check.sh runs it first).
 Exits 1 naming every command that failed, with a diff; 0 when all match.
 """
 
