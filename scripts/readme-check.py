@@ -129,9 +129,6 @@ def run_session(steps, herald, scratch):
                             f"{COMMAND_TIMEOUT_SECONDS} s (a README command must finish)")
             continue
         actual = run.stdout.splitlines()
-        # A README block ends with its last output line: blank lines at the end are layout.
-        while expected and not expected[-1].strip():
-            expected = expected[:-1]
         problems = []
         if run.returncode != code:
             problems.append(f"exit code {run.returncode}, README expects {code}")
