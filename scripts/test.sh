@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test: formatting, clippy, and `cargo test` on SQLite and PostgreSQL.
+# Runs every check and test: formatting, clippy, `cargo test` on SQLite and PostgreSQL, and
+# scripts/readme-check.sh (the README's usage section, re-run).
 # Makes sure PostgreSQL is reachable first (starts the local server, or installs it from
 # Debian's packages on a machine that has none) and exports HERALD_TEST_POSTGRES_URL.
 # Then starts maildev (an SMTP test server with an HTTP API, installed from npm into
@@ -95,6 +96,9 @@ echo "test.sh: maildev at $HERALD_TEST_MAILDEV_API (SMTP $HERALD_TEST_MAILDEV_SM
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked "$@"
+# The README's first session, re-run in a scratch folder against target/debug/herald, and
+# its command list checked against `--help` (fails when output or a flag no longer matches).
+scripts/readme-check.sh
 # The bounce classifier's scores on the labelled corpus (the test above already enforced
 # the bars; this prints the figures, or that the corpus folder is absent).
 cargo test --locked --lib feedback::classify::corpus_tests -- --nocapture 2>&1 | grep -E '^bounce corpus|^test result'
