@@ -16,12 +16,12 @@ use scraper::{Html, Selector};
 const ADA: &str = "email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists\n\
                    ada@example.com,Ada,double_opt_in,consent,2025-01-01,newsletter,newsletter\n";
 
-const CAMPAIGN: &str =
-    "name = \"spring\"\nsubject = \"News\"\ntemplate = \"spring\"\nlists = [\"newsletter\"]\npurpose = \"newsletter\"\n";
+const CAMPAIGN: &str = "name = \"spring\"\nsubject = \"News\"\ntemplate = \"spring\"\nlists = [\"newsletter\"]\npurpose = \"newsletter\"\n";
 
 const OWN_HTML: &str = "<p class=\"own\">Sent by the Acme team. <a href=\"{{unsubscribe_url}}\">Leave</a> \
                         <a href=\"{{preferences_url}}\">Settings</a> {{postal_address}}</p>";
-const OWN_TEXT: &str = "-- Sent by the Acme team\nLeave: {{unsubscribe_url}}\nSettings: {{preferences_url}}\n{{postal_address}}\n";
+const OWN_TEXT: &str =
+    "-- Sent by the Acme team\nLeave: {{unsubscribe_url}}\nSettings: {{preferences_url}}\n{{postal_address}}\n";
 
 /// Writes the workspace's footer partial `name` (e.g. `footer.html.hbs`).
 fn footer_partial(t: &TestDb, name: &str, source: &str) {
@@ -117,12 +117,12 @@ on_both_backends! {
                 footer_partial(&t, "footer.html.hbs", OWN_HTML);
                 footer_partial(&t, "footer.txt.hbs", OWN_TEXT);
             }
-            let err = render(&t, "<p>Hi</p>\n{{> footer}}", "Hi\n").await.err().expect("refused").to_string();
+            let err = render(&t, "<p>Hi</p>\n{{> footer}}", "Hi\n").await.expect_err("refused").to_string();
             assert!(err.contains("spring.html.hbs: line 2") && err.contains("footer partial"), "{err}");
-            let err = render(&t, "<p>Hi</p>", "Hi\n{{~> footer.txt}}").await.err().expect("refused").to_string();
+            let err = render(&t, "<p>Hi</p>", "Hi\n{{~> footer.txt}}").await.expect_err("refused").to_string();
             assert!(err.contains("spring.txt.hbs: line 2"), "{err}");
             footer_partial(&t, "layout.html.hbs", "<main>{{> @partial-block}}</main>{{#> footer}}{{/footer}}");
-            let err = render(&t, "<p>Hi</p>", "Hi\n").await.err().expect("refused").to_string();
+            let err = render(&t, "<p>Hi</p>", "Hi\n").await.expect_err("refused").to_string();
             assert!(err.contains("partials/layout.html.hbs: line 1"), "{err}");
             std::fs::remove_file(t.dir.path().join("templates/partials/layout.html.hbs")).unwrap();
         }
