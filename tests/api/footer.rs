@@ -128,3 +128,33 @@ on_both_backends! {
         }
     }
 }
+
+#[test]
+fn the_footer_partials_init_writes_are_the_footer_herald_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = |cwd: &std::path::Path, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .current_dir(cwd)
+            .env_remove("HERALD_LINK_KEY")
+            .env_remove("HERALD_SUPPRESSION_KEY")
+            .env_remove("HERALD_DATABASE__URL")
+            .args(args)
+            .output()
+            .expect("run herald")
+    };
+    assert_eq!(herald(dir.path(), &["init", "ws"]).status.code(), Some(0));
+    let ws = dir.path().join("ws");
+    for part in ["html", "txt"] {
+        let path = ws.join(format!("templates/partials/footer.{part}.hbs"));
+        let source = std::fs::read_to_string(&path).unwrap();
+        assert!(source.contains("You receive this email from"), "{source}");
+        std::fs::write(&path, source.replace("You receive this email from", "Our letter from")).unwrap();
+    }
+    assert_eq!(herald(&ws, &["contacts", "import", "contacts.example.csv"]).status.code(), Some(0));
+    let out =
+        herald(&ws, &["campaign", "preview", "campaigns/example.toml", "--contact", "ada@example.com", "--decoded"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let message = stdout(&out);
+    assert_eq!(message.matches("Our letter from").count(), 2, "once in each part: {message}");
+    assert!(!message.contains("You receive this email from"), "{message}");
+}
