@@ -1,7 +1,7 @@
-//! Whether a rendered message already shows its unsubscribe and preference links and
-//! the postal address, visibly. If not, Herald appends its footer: a template can move
-//! the links but never remove or hide them. Duplicated links are harmless; a hidden
-//! unsubscribe link is not, so every doubt counts as hidden.
+//! Whether rendered HTML or text shows the unsubscribe and preference links and the
+//! postal address, visibly: a workspace's own footer partial must (see
+//! `custom_footer`). A hidden unsubscribe link is never acceptable, so every doubt
+//! counts as hidden.
 
 /// Tags whose content a reader never sees.
 const INVISIBLE_ELEMENTS: &[&str] = &["head", "style", "script", "template", "noscript", "title"];

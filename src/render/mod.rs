@@ -5,6 +5,7 @@
 //! The sending engine calls [`Renderer::render`] for every message; it takes an
 //! [`EligibleRecipient`], which only the policy can produce.
 
+mod custom_footer;
 mod dkim;
 mod footer;
 pub mod headers;
@@ -192,6 +193,10 @@ impl Renderer {
         if self.templates.has_text {
             parts.push((&self.templates.text, MAIN));
         }
+        // A custom footer may print contact fields too.
+        if self.campaign.kind() != CampaignKind::Transactional {
+            parts.extend([(&self.templates.html, FOOTER), (&self.templates.text, FOOTER)]);
+        }
         parts.into_iter().find_map(|(registry, name)| match registry.render_with_context(name, &data) {
             Ok(_) => None,
             Err(e) => Some(match e.reason() {
@@ -235,16 +240,13 @@ impl Renderer {
             html2text::from_read(html.as_bytes(), 78)
                 .map_err(|e| Error::Invalid(format!("{}: converting HTML to text: {e}", c.path.display())))?
         };
+        // The footer goes at the end of both parts whatever the template shows: no
+        // template includes it (see `custom_footer`), so there is exactly one.
         if marketing {
-            let urls = [unsubscribe_url.as_str(), preferences_url.as_str()];
-            if !footer::html_shows(&html, &urls, &[self.sender.postal_address.as_str()]) {
-                let f = self.templates.html.render_with_context(FOOTER, &data).map_err(|e| fail("footer", e))?;
-                html = insert_before_body_end(&html, &f);
-            }
-            if !footer::text_shows(&text, &[urls[0], urls[1], self.sender.postal_address.as_str()]) {
-                let f = self.templates.text.render_with_context(FOOTER, &data).map_err(|e| fail("footer", e))?;
-                text = format!("{}\n{f}", text.trim_end());
-            }
+            let f = self.templates.html.render_with_context(FOOTER, &data).map_err(|e| fail("footer", e))?;
+            html = insert_before_body_end(&html, &f);
+            let f = self.templates.text.render_with_context(FOOTER, &data).map_err(|e| fail("footer", e))?;
+            text = format!("{}\n{f}", text.trim_end());
         }
         if c.tracking && contact.granted(&Purpose::tracking()) {
             let keep = [unsubscribe_url.as_str(), preferences_url.as_str()];

@@ -3,13 +3,18 @@
 //! campaign file, then in the templates folder; partials and layouts from
 //! `templates/partials/` and `templates/layouts/`; helpers `default` and `date`
 //! (see `helpers`). HTML templates may not use the triple-stash (see `unescaped`).
+//!
+//! The footer: Herald appends it to both parts of every marketing message, whatever the
+//! template says. Its text is the built-in one unless the workspace has
+//! `partials/footer.html.hbs` / `partials/footer.txt.hbs` (see `custom_footer`); no
+//! template or partial may include the footer itself, so a message has exactly one.
 
-use super::{helpers, unescaped};
+use super::{custom_footer, helpers, unescaped};
 use crate::error::{Error, Result};
 use handlebars::Handlebars;
 use std::path::{Path, PathBuf};
 
-/// The footer Herald appends when a template does not show the links itself.
+/// The built-in footer, used for a part whose footer partial the workspace does not have.
 pub const FOOTER_HTML: &str = include_str!("../../templates/partials/footer.html.hbs");
 pub const FOOTER_TEXT: &str = include_str!("../../templates/partials/footer.txt.hbs");
 
@@ -64,7 +69,7 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("cannot read template {}: {e}", path.display())))
 }
 
-fn compile_error(path: &Path, e: handlebars::TemplateError) -> Error {
+pub(super) fn compile_error(path: &Path, e: handlebars::TemplateError) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))
 }
 
@@ -84,6 +89,8 @@ impl Templates {
         let text_path = find(name, beside, dir, "txt");
         let mut html = registry(true);
         let mut text = registry(false);
+        let (mut footer_html, mut footer_text) = (None, None);
+        let mut sources = Vec::new();
         for sub in ["partials", "layouts"] {
             let folder = dir.join(sub);
             let Ok(entries) = std::fs::read_dir(&folder) else { continue };
@@ -93,32 +100,45 @@ impl Templates {
                 let Some(file) = path.file_name().and_then(|f| f.to_str()) else { continue };
                 let Some(stem) = file.strip_suffix(".hbs") else { continue };
                 let source = read(&path)?;
+                // The footer partials are the footer's text, not partials to include.
+                match (sub, stem) {
+                    ("partials", custom_footer::HTML_STEM) => footer_html = Some((path, source)),
+                    ("partials", custom_footer::TEXT_STEM) => footer_text = Some((path, source)),
+                    _ => sources.push((stem.to_owned(), path, source)),
+                }
+            }
+        }
+        for (stem, path, source) in &sources {
+            let (stem, path, source) = (stem.as_str(), path.as_path(), source.as_str());
+            {
                 // `footer.html.hbs` is the partial `footer` in HTML and `footer.html` everywhere.
                 let (base, kind) = stem.rsplit_once('.').unwrap_or((stem, ""));
                 // Text partials stay out of the HTML registry: they are the only sources
                 // that may use the triple-stash.
+                custom_footer::refuse_inclusion(path, source)?;
                 if kind != "txt" {
-                    unescaped::refuse(&path, &source)?;
-                    html.register_partial(stem, &source).map_err(|e| compile_error(&path, e))?;
+                    unescaped::refuse(path, source)?;
+                    html.register_partial(stem, source).map_err(|e| compile_error(path, e))?;
                 }
-                text.register_partial(stem, &source).map_err(|e| compile_error(&path, e))?;
+                text.register_partial(stem, source).map_err(|e| compile_error(path, e))?;
                 match kind {
-                    "html" => html.register_partial(base, &source).map_err(|e| compile_error(&path, e))?,
-                    "txt" => text.register_partial(base, &source).map_err(|e| compile_error(&path, e))?,
+                    "html" => html.register_partial(base, source).map_err(|e| compile_error(path, e))?,
+                    "txt" => text.register_partial(base, source).map_err(|e| compile_error(path, e))?,
                     _ => {}
                 }
             }
         }
         let main = read(&html_path)?;
         unescaped::refuse(&html_path, &main)?;
+        custom_footer::refuse_inclusion(&html_path, &main)?;
         html.register_template_string(MAIN, main).map_err(|e| compile_error(&html_path, e))?;
-        html.register_template_string(FOOTER, FOOTER_HTML)
-            .map_err(|e| compile_error(Path::new("footer.html.hbs"), e))?;
-        text.register_template_string(FOOTER, FOOTER_TEXT)
-            .map_err(|e| compile_error(Path::new("footer.txt.hbs"), e))?;
+        custom_footer::register(&mut html, footer_html, FOOTER_HTML, custom_footer::Part::Html)?;
+        custom_footer::register(&mut text, footer_text, FOOTER_TEXT, custom_footer::Part::Text)?;
         text.register_template_string(SUBJECT, subject).map_err(|e| compile_error(Path::new("subject"), e))?;
         if let Some(p) = &text_path {
-            text.register_template_string(MAIN, read(p)?).map_err(|e| compile_error(p, e))?;
+            let source = read(p)?;
+            custom_footer::refuse_inclusion(p, &source)?;
+            text.register_template_string(MAIN, source).map_err(|e| compile_error(p, e))?;
         }
         Ok(Templates { html, text, has_text: text_path.is_some() })
     }

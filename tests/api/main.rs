@@ -14,6 +14,7 @@ mod daemon;
 mod feedback;
 mod feedback_trust;
 mod first_day;
+mod footer;
 mod import;
 mod import_bounds;
 mod import_consent;

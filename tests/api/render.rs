@@ -99,12 +99,13 @@ async fn a_template_without_placeholders_gets_the_footer_in_both_parts() {
 }
 
 #[tokio::test]
-async fn a_template_that_places_the_links_decides_where_they_go() {
+async fn a_template_that_places_the_links_itself_still_gets_the_one_footer() {
     let html = "<html><body><p>Hi {{first_name}}</p><footer><a href=\"{{unsubscribe_url}}\">Leave</a> <a href=\"{{preferences_url}}\">Choose</a> {{postal_address}}</footer></body></html>";
     let text = "Hi {{first_name}}\nLeave: {{unsubscribe_url}}\nChoose: {{preferences_url}}\n{{postal_address}}\n";
     let m = render("placed", html, Some(text), ADA, "ada@example.com", "").await;
-    assert_eq!(footers(&m), 2, "no second footer");
-    assert!(!m.contains("herald-footer"));
+    assert_eq!(footers(&m), 4, "the template's own address line and Herald's footer, in each part");
+    assert_eq!(m.matches("herald-footer").count(), 1, "one footer in the HTML part");
+    assert_eq!(m.matches("Manage your preferences: ").count(), 1, "one footer in the text part");
 }
 
 #[tokio::test]
