@@ -33,7 +33,7 @@ on_both_backends! {
     async fn the_daemon_logs_a_pause_and_a_resume_made_from_another_shell(t) {
         let fake = FakeSmtp::start(Behaviour::default()).await;
         let (_app, _) = setup_with(&t, &fake, CONTACTS, "").await;
-        let later = t.write("later.toml", &format!("{CAMPAIGN}send_at = \"2099-01-01T00:00:00Z\"\n"));
+        let later = t.write("later.toml", format!("{CAMPAIGN}send_at = \"2099-01-01T00:00:00Z\"\n"));
         let (child, _url) = daemon(&t, "daemon.log").await;
         let out = herald(&t, &["campaign", "schedule", later.to_str().unwrap()], "schedule.log").output().await.unwrap();
         assert!(out.status.success(), "{}", logs(&t));
