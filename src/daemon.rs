@@ -123,9 +123,13 @@ pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
 }
 
 async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut seen = Seen::default();
     loop {
         if let Err(e) = schedule_once(&app).await {
             tracing::warn!(error = %e, "scheduler");
+        }
+        if let Err(e) = seen.log_changes(&app).await {
+            tracing::warn!(error = %e, "scheduler: campaign states");
         }
         tokio::select! {
             _ = tokio::time::sleep(SCHEDULE_EVERY) => {}
@@ -134,6 +138,46 @@ async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
+    }
+}
+
+/// The campaign states this daemon last saw, so that it can log a pause, resume or
+/// cancel made elsewhere (`herald campaign pause` from another shell, another daemon's
+/// guard): one INFO line per change it notices. Starts and completions are logged where
+/// they happen (the scheduler's start, the engine's completion), so they are not repeated.
+#[derive(Default)]
+struct Seen {
+    states: Option<std::collections::HashMap<i64, CampaignState>>,
+}
+
+impl Seen {
+    async fn log_changes(&mut self, app: &App) -> Result<()> {
+        let now: std::collections::HashMap<i64, CampaignState> = app
+            .store
+            .campaigns()
+            .await?
+            .into_iter()
+            .map(|c| {
+                if let Some(before) = self.states.as_ref().and_then(|s| s.get(&c.id))
+                    && *before != c.state
+                {
+                    log_change(&c.name, *before, c.state, c.state_reason.as_deref());
+                }
+                (c.id, c.state)
+            })
+            .collect();
+        self.states = Some(now);
+        Ok(())
+    }
+}
+
+fn log_change(campaign: &str, before: CampaignState, now: CampaignState, reason: Option<&str>) {
+    let reason = reason.unwrap_or("");
+    match (before, now) {
+        (_, CampaignState::Paused) => tracing::info!(campaign, reason, "campaign paused"),
+        (CampaignState::Paused, CampaignState::Running) => tracing::info!(campaign, "campaign resumed"),
+        (_, CampaignState::Cancelled) => tracing::info!(campaign, reason, "campaign cancelled"),
+        _ => {}
     }
 }
 

@@ -5,7 +5,7 @@ use crate::daemon::{daemon, herald, logs, sigterm, wait_until_done};
 use crate::fake_smtp::{Behaviour, FakeSmtp, Matcher, Rule};
 use crate::helpers::*;
 use crate::on_both_backends;
-use crate::send::{CONTACTS, setup_with};
+use crate::send::{CAMPAIGN, CONTACTS, setup_with};
 use std::time::Duration;
 
 const OUT_OF_OFFICE: &str = "From: Ada <ada@example.com>\r\nTo: news@acme.example\r\nSubject: Out of office\r\n\
@@ -28,6 +28,41 @@ on_both_backends! {
         assert_eq!(lines("campaign started"), 1, "{log}");
         assert_eq!(lines("campaign completed"), 1, "{log}");
         assert!(log.lines().filter(|l| l.contains("campaign completed")).all(|l| l.contains("spring")), "{log}");
+    }
+
+    async fn the_daemon_logs_a_pause_and_a_resume_made_from_another_shell(t) {
+        let fake = FakeSmtp::start(Behaviour::default()).await;
+        let (_app, _) = setup_with(&t, &fake, CONTACTS, "").await;
+        let later = t.write("later.toml", format!("{CAMPAIGN}send_at = \"2099-01-01T00:00:00Z\"\n"));
+        let (child, _url) = daemon(&t, "daemon.log").await;
+        let out = herald(&t, &["campaign", "schedule", later.to_str().unwrap()], "schedule.log").output().await.unwrap();
+        assert!(out.status.success(), "{}", logs(&t));
+        let log = || std::fs::read_to_string(t.dir.path().join("daemon.log")).unwrap_or_default();
+        let info = |what: &str| log().lines().filter(|l| l.contains(" INFO ") && l.contains(what)).count();
+        let until = |what: &'static str| async move {
+            for _ in 0..200 {
+                if info(what) > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no '{what}' line: {}", log());
+        };
+        // The daemon must have seen the campaign scheduled before it can notice a change.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let out = herald(&t, &["campaign", "pause", "spring"], "pause.log").output().await.unwrap();
+        assert!(out.status.success(), "{}", logs(&t));
+        until("campaign paused").await;
+        let out = herald(&t, &["campaign", "resume", "spring"], "resume.log").output().await.unwrap();
+        assert!(out.status.success(), "{}", logs(&t));
+        until("campaign resumed").await;
+        wait_until_done(&t, "spring", Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        sigterm(&child).await;
+        assert_eq!(info("campaign paused"), 1, "{}", log());
+        assert_eq!(info("campaign resumed"), 1, "{}", log());
+        assert_eq!(info("campaign completed"), 1, "{}", log());
+        assert!(log().lines().filter(|l| l.contains("campaign paused")).all(|l| l.contains("spring")), "{}", log());
     }
 
     async fn a_foreground_send_sums_failures_up_by_cause(t) {
