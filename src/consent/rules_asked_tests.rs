@@ -1,33 +1,10 @@
 //! Issue 19, points 2–4: consent changes only as far as asked, whatever path builds the
 //! patch (an import row, `--list`, `contacts set/add`, `bulk-set`).
 
+use super::tests::{email, import, now, person_confirming, staff, staff_with_proof};
 use super::*;
 use crate::domain::{ConsentState, PurposeConsent};
 use SubscriptionStatus::{Confirmed, Unconfirmed, Unsubscribed};
-
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_790_000_000, 0).unwrap()
-}
-
-fn email() -> EmailAddress {
-    EmailAddress::parse("person@example.com").unwrap()
-}
-
-fn staff() -> Authority {
-    Authority::new(Actor::Cli("alice".into()))
-}
-
-fn staff_with_proof() -> Authority {
-    staff().with_proof(Some("ticket #42: signed form".into()))
-}
-
-fn import() -> Authority {
-    Authority::new(Actor::Import("contacts.csv".into()))
-}
-
-fn person_confirming() -> Authority {
-    Authority { confirmed_double_opt_in: true, ..Authority::new(Actor::Contact) }
-}
 
 fn purpose(name: &str) -> Purpose {
     Purpose::parse(name).unwrap()

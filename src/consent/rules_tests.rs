@@ -1,27 +1,27 @@
 use super::*;
 use crate::domain::{ConsentState, PurposeConsent};
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_790_000_000, 0).unwrap()
 }
 
-fn email() -> EmailAddress {
+pub(super) fn email() -> EmailAddress {
     EmailAddress::parse("person@example.com").unwrap()
 }
 
-fn staff() -> Authority {
+pub(super) fn staff() -> Authority {
     Authority::new(Actor::Cli("alice".into()))
 }
 
-fn staff_with_proof() -> Authority {
+pub(super) fn staff_with_proof() -> Authority {
     staff().with_proof(Some("ticket #42: signed form".into()))
 }
 
-fn import() -> Authority {
+pub(super) fn import() -> Authority {
     Authority::new(Actor::Import("contacts.csv".into()))
 }
 
-fn person_confirming() -> Authority {
+pub(super) fn person_confirming() -> Authority {
     Authority { confirmed_double_opt_in: true, ..Authority::new(Actor::Contact) }
 }
 
