@@ -132,16 +132,7 @@ on_both_backends! {
 #[test]
 fn the_footer_partials_init_writes_are_the_footer_herald_appends() {
     let dir = tempfile::tempdir().unwrap();
-    let herald = |cwd: &std::path::Path, args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-            .current_dir(cwd)
-            .env_remove("HERALD_LINK_KEY")
-            .env_remove("HERALD_SUPPRESSION_KEY")
-            .env_remove("HERALD_DATABASE__URL")
-            .args(args)
-            .output()
-            .expect("run herald")
-    };
+    let herald = crate::helpers::herald_at;
     assert_eq!(herald(dir.path(), &["init", "ws"]).status.code(), Some(0));
     let ws = dir.path().join("ws");
     for part in ["html", "txt"] {

@@ -155,3 +155,15 @@ pub fn stderr(o: &Output) -> String {
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
 }
+
+/// The binary with no `--config`, in `cwd`, without the test keys (a workspace's own).
+pub(crate) fn herald_at(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(cwd)
+        .env_remove("HERALD_LINK_KEY")
+        .env_remove("HERALD_SUPPRESSION_KEY")
+        .env_remove("HERALD_DATABASE__URL")
+        .args(args)
+        .output()
+        .expect("run herald")
+}

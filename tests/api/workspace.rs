@@ -3,20 +3,6 @@
 //! creating a database and keys in whatever folder it was run from.
 
 use crate::helpers::*;
-use std::path::Path;
-use std::process::{Command, Output};
-
-/// The binary with no `--config`, in `cwd`, without the test keys (a workspace's own).
-fn herald_at(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-        .current_dir(cwd)
-        .env_remove("HERALD_LINK_KEY")
-        .env_remove("HERALD_SUPPRESSION_KEY")
-        .env_remove("HERALD_DATABASE__URL")
-        .args(args)
-        .output()
-        .expect("run herald")
-}
 
 #[test]
 fn outside_any_workspace_commands_refuse_with_a_hint_and_create_nothing() {
