@@ -133,7 +133,7 @@ pub async fn import(
         rejected = report.rejected,
         suppressed = report.suppressed,
         protected = report.protected,
-        warnings = warnings.listed.len() as u64 + warnings.omitted,
+        warnings = warnings.total(),
         dry_run = opts.dry_run,
         "import finished"
     );
