@@ -244,7 +244,7 @@ fn print_card(json: bool, c: &Contact, suppressed: bool) {
     let opt = |v: &Option<String>| v.as_deref().map(output::clean).unwrap_or_else(|| "—".into());
     let id = &c.identity;
     println!("Contact #{}  {}", c.id.unwrap_or_default(), output::clean(c.email.as_str()));
-    let name = [&id.first_name, &id.last_name].iter().filter_map(|v| v.as_deref()).collect::<Vec<_>>().join(" ");
+    let name = contacts_browse::full_name(id);
     println!("  name              {}", if name.is_empty() { "—".into() } else { output::clean(&name) });
     for (label, v) in [
         ("company", &id.company),

@@ -3,7 +3,7 @@
 use super::{Context, output};
 use crate::app::App;
 use crate::contacts::export;
-use crate::domain::{BounceStatus, Contact, ListName, OptInStatus, Purpose};
+use crate::domain::{BounceStatus, Contact, Identity, ListName, OptInStatus, Purpose};
 use crate::error::Result;
 use crate::store::ContactFilter;
 use clap::Args;
@@ -71,6 +71,11 @@ impl<'a> Summary<'a> {
     }
 }
 
+/// First and last name, whichever are set, joined by a space (empty when neither is).
+pub(super) fn full_name(id: &Identity) -> String {
+    [&id.first_name, &id.last_name].iter().filter_map(|v| v.as_deref()).collect::<Vec<_>>().join(" ")
+}
+
 pub async fn list(ctx: &Context, app: &App, filter: ContactFilter, limit: u64) -> Result<i32> {
     // One more than asked, to say whether there are more.
     let mut shown: Vec<Contact> = Vec::new();
@@ -92,11 +97,7 @@ pub async fn list(ctx: &Context, app: &App, filter: ContactFilter, limit: u64) -
         return Ok(0);
     }
     for c in &shown {
-        let name = [&c.identity.first_name, &c.identity.last_name]
-            .iter()
-            .filter_map(|v| v.as_deref())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let name = full_name(&c.identity);
         let lists: Vec<String> = c.lists.iter().map(|(l, s)| format!("{l}:{s}")).collect();
         println!(
             "#{:<7} {:<40} {:<24} {:<21} bounce={} lists={}",

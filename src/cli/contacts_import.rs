@@ -43,7 +43,7 @@ pub async fn run_import(ctx: &Context, app: &App, file: PathBuf, opts: ImportOpt
         "  protected  {:>9}  (asked for more than the person gave: an opt-out lifted, a grant after an opt-out, a confirmed list without double opt-in, a locked record; that part was not done)",
         r.protected
     );
-    let total = warnings.listed.len() as u64 + warnings.omitted;
+    let total = warnings.total();
     if total > 0 {
         println!("  warnings   {total:>9}  (imported as given; worth a look)");
         for w in &warnings.listed {

@@ -1,5 +1,6 @@
 //! One CSV row of DESIGN §8 → the address and the patch it asks for.
 
+use super::records::Record;
 use crate::consent::{ContactPatch, IdentityPatch};
 use crate::domain::{EmailAddress, ListName, ParseError, Purpose, SubscriptionStatus, check_text};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -174,6 +175,15 @@ pub fn parse_datetime(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Pars
         return Err(ParseError(format!("date '{s}' is in the future")));
     }
     Ok(crate::consent::ledger::truncate(parsed))
+}
+
+/// Parses one record of the bounded reader: a record it could not split into fields is
+/// refused with its reason, as a row that does not parse is.
+pub(super) fn parse_record(cols: &Columns, record: &Record, now: DateTime<Utc>) -> Result<RowRequest, String> {
+    match &record.fields {
+        Ok(fields) => parse_row(cols, fields, now),
+        Err(why) => Err(why.to_string()),
+    }
 }
 
 /// Parses one data row. The error is the reason written to the rejects file.

@@ -5,7 +5,7 @@
 //! because a neighbouring row is bad, and the rejects file is created before anything
 //! is imported.
 
-use super::csv_row::{Columns, RowRequest, parse_row};
+use super::csv_row::{Columns, RowRequest, parse_record};
 use super::records::{Record, Records};
 use super::rejects::Rejects;
 use super::warnings::Warnings;
@@ -133,7 +133,7 @@ pub async fn import(
         rejected = report.rejected,
         suppressed = report.suppressed,
         protected = report.protected,
-        warnings = warnings.listed.len() as u64 + warnings.omitted,
+        warnings = warnings.total(),
         dry_run = opts.dry_run,
         "import finished"
     );
@@ -224,11 +224,7 @@ impl BatchContext<'_> {
         let mut report = ImportReport { rows: batch.len() as u64, ..Default::default() };
         let mut rejected = Vec::new();
         for (i, record) in batch.iter().enumerate() {
-            let parsed = match &record.fields {
-                Ok(fields) => parse_row(self.cols, fields, now),
-                Err(why) => Err(why.to_string()),
-            };
-            match parsed {
+            match parse_record(self.cols, record, now) {
                 Ok(row) => {
                     warnings.check(record.line, &row.email);
                     valid.push((i, row));

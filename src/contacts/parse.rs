@@ -3,7 +3,7 @@
 //! goes through the same bounded record reader (`records`, with the default `[import]`
 //! caps), header checks and row parser as [`super::import::import`].
 
-use super::csv_row::{Columns, parse_row};
+use super::csv_row::{Columns, parse_record};
 use super::import::header_names;
 use super::records::{Record, Records};
 use crate::config::ImportConfig;
@@ -24,11 +24,7 @@ pub fn parse_csv(bytes: &[u8], now: DateTime<Utc>) -> Result<Vec<ParsedRow>, Str
     let cols = Columns::from_header(&header_names(&header)?)?;
     let mut rows = Vec::new();
     while let Some(record) = records.next_record().map_err(|e| e.to_string())? {
-        let parsed = match &record.fields {
-            Ok(fields) => parse_row(&cols, fields, now).map(|_| ()),
-            Err(why) => Err(why.to_string()),
-        };
-        rows.push((record.line, parsed));
+        rows.push((record.line, parse_record(&cols, &record, now).map(|_| ())));
     }
     Ok(rows)
 }

@@ -75,6 +75,11 @@ impl Warnings {
         }
     }
 
+    /// Every warning, listed or only counted.
+    pub fn total(&self) -> u64 {
+        self.listed.len() as u64 + self.omitted
+    }
+
     fn push(&mut self, line: u64, email: &EmailAddress, message: String) {
         if self.listed.len() < MAX_LISTED {
             self.listed.push(ImportWarning { line, email: email.as_str().to_owned(), message });
