@@ -228,7 +228,7 @@ fn default_max_connections() -> u32 {
 
 /// Where the secrets come from. `env`: only from the environment, and a missing one is
 /// an error (production). `generate`: from the environment if set, else from a key file
-/// generated once in the data folder (the embedded default, and `herald init`).
+/// generated once in the data folder (what `herald init` writes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretSource {
@@ -239,7 +239,7 @@ pub enum SecretSource {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsConfig {
-    /// Defaults to `env` when a config file exists, `generate` on the embedded default.
+    /// Defaults to `env`; `herald init` writes `generate`.
     pub source: Option<SecretSource>,
 }
 
@@ -247,21 +247,13 @@ pub struct SecretsConfig {
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
-    /// The file read, or `None` on the embedded default.
-    pub path: Option<PathBuf>,
+    /// The file read.
+    pub path: PathBuf,
 }
 
 impl Loaded {
-    pub fn is_embedded_default(&self) -> bool {
-        self.path.is_none()
-    }
-
     pub fn secret_source(&self) -> SecretSource {
-        self.config.secrets.source.unwrap_or(if self.path.is_some() {
-            SecretSource::Env
-        } else {
-            SecretSource::Generate
-        })
+        self.config.secrets.source.unwrap_or(SecretSource::Env)
     }
 }
 
@@ -287,7 +279,7 @@ pub fn load_from(explicit: Option<&Path>, start: &Path, env: &[(String, String)]
     if let Some(root) = workspace::root_of(&path) {
         workspace::resolve_paths(&mut config, &root);
     }
-    Ok(Loaded { config, path: Some(path) })
+    Ok(Loaded { config, path })
 }
 
 fn read(path: &Path, env: &[(String, String)]) -> Result<Config> {
