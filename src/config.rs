@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod bounces;
+mod env_overrides;
 mod import;
 mod secrets;
 mod sending;
@@ -227,7 +228,7 @@ fn default_max_connections() -> u32 {
 
 /// Where the secrets come from. `env`: only from the environment, and a missing one is
 /// an error (production). `generate`: from the environment if set, else from a key file
-/// generated once in the data folder (the embedded default, and `herald init`).
+/// generated once in the data folder (what `herald init` writes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretSource {
@@ -238,7 +239,7 @@ pub enum SecretSource {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsConfig {
-    /// Defaults to `env` when a config file exists, `generate` on the embedded default.
+    /// Defaults to `env`; `herald init` writes `generate`.
     pub source: Option<SecretSource>,
 }
 
@@ -246,21 +247,13 @@ pub struct SecretsConfig {
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
-    /// The file read, or `None` on the embedded default.
-    pub path: Option<PathBuf>,
+    /// The file read.
+    pub path: PathBuf,
 }
 
 impl Loaded {
-    pub fn is_embedded_default(&self) -> bool {
-        self.path.is_none()
-    }
-
     pub fn secret_source(&self) -> SecretSource {
-        self.config.secrets.source.unwrap_or(if self.path.is_some() {
-            SecretSource::Env
-        } else {
-            SecretSource::Generate
-        })
+        self.config.secrets.source.unwrap_or(SecretSource::Env)
     }
 }
 
@@ -286,7 +279,7 @@ pub fn load_from(explicit: Option<&Path>, start: &Path, env: &[(String, String)]
     if let Some(root) = workspace::root_of(&path) {
         workspace::resolve_paths(&mut config, &root);
     }
-    Ok(Loaded { config, path: Some(path) })
+    Ok(Loaded { config, path })
 }
 
 fn read(path: &Path, env: &[(String, String)]) -> Result<Config> {
@@ -295,60 +288,19 @@ fn read(path: &Path, env: &[(String, String)]) -> Result<Config> {
     let shown = path.display();
     // Parse the file alone first, so errors point at its line and column.
     let config: Config = toml::from_str(&text).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
-    let overrides = env_overrides(env)?;
+    let overrides = env_overrides::read(env)?;
     if overrides.is_empty() {
         return Ok(config);
     }
     let mut table: toml::Table = toml::from_str(&text).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
     let mut names = Vec::new();
     for (name, keys, value) in overrides {
-        set_path(&mut table, &keys, value)
+        env_overrides::set_path(&mut table, &keys, value)
             .map_err(|why| Error::Invalid(format!("environment variable {name}: {why}")))?;
         names.push(name);
     }
     Config::deserialize(table)
         .map_err(|e| Error::Invalid(format!("{shown} with overrides from {}: {e}", names.join(", "))))
-}
-
-type Override = (String, Vec<String>, toml::Value);
-
-/// `HERALD_<SECTION>__<KEY>` (and deeper: `HERALD_LISTS__NEWS__DOUBLE_OPT_IN`). A value
-/// that reads as a TOML value (`true`, `5`, `["a"]`) is taken as one; else as a string.
-fn env_overrides(env: &[(String, String)]) -> Result<Vec<Override>> {
-    let mut out = Vec::new();
-    for (name, raw) in env {
-        let Some(rest) = name.strip_prefix("HERALD_") else {
-            continue;
-        };
-        if !rest.contains("__") {
-            continue;
-        }
-        let keys: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
-        if keys.iter().any(String::is_empty) {
-            return Err(Error::Invalid(format!("environment variable {name}: empty section or key")));
-        }
-        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(raw.clone()));
-        out.push((name.clone(), keys, value));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> std::result::Result<(), String> {
-    let (last, parents) = keys.split_last().ok_or("no key")?;
-    let mut here = table;
-    for key in parents {
-        here = here
-            .entry(key.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .ok_or_else(|| format!("'{key}' is not a section"))?;
-    }
-    here.insert(last.clone(), value);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -154,7 +154,7 @@ impl Seen {
     async fn log_changes(&mut self, app: &App) -> Result<()> {
         let now: std::collections::HashMap<i64, CampaignState> = app
             .store
-            .campaigns()
+            .campaign_states()
             .await?
             .into_iter()
             .map(|c| {

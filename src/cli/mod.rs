@@ -96,10 +96,8 @@ impl Context {
     /// The config (`--config`, else the workspace's), named on stderr with `--verbose`.
     pub fn load_config(&self) -> Result<config::Loaded> {
         let loaded = config::load(self.config_path.as_deref(), &self.env)?;
-        if self.verbose
-            && let Some(path) = &loaded.path
-        {
-            let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        if self.verbose {
+            let shown = std::path::absolute(&loaded.path).unwrap_or_else(|_| loaded.path.clone());
             eprintln!("herald: using config {}", shown.display());
         }
         Ok(loaded)

@@ -1,5 +1,5 @@
 //! Secrets: the link-signing key and the suppression key. They are read from the
-//! environment only; on the embedded default (and after `herald init`) a key missing
+//! environment only; with `[secrets] source = "generate"` (what `herald init` writes) a key missing
 //! from the environment is generated once and kept in `<data>/secrets.toml`, readable
 //! by its owner only.
 //!
@@ -192,19 +192,20 @@ mod tests {
     use super::*;
     use crate::config::{Config, Loaded};
 
-    fn loaded(dir: &Path, path: Option<&str>) -> Loaded {
+    fn loaded(dir: &Path, source: SecretSource) -> Loaded {
         let mut config: Config = toml::from_str("").unwrap();
         config.data.dir = dir.to_path_buf();
-        Loaded { config, path: path.map(Into::into) }
+        config.secrets.source = Some(source);
+        Loaded { config, path: "herald.toml".into() }
     }
 
     #[test]
     fn production_mode_requires_the_keys_and_names_them() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Secrets::resolve(&loaded(dir.path(), Some("herald.toml")), &[]).unwrap_err().to_string();
+        let err = Secrets::resolve(&loaded(dir.path(), SecretSource::Env), &[]).unwrap_err().to_string();
         assert!(err.contains("HERALD_LINK_KEY") && err.contains("HERALD_SUPPRESSION_KEY"), "{err}");
         let env = vec![("HERALD_LINK_KEY".to_owned(), "short".to_owned())];
-        assert!(Secrets::resolve(&loaded(dir.path(), Some("herald.toml")), &env).is_err());
+        assert!(Secrets::resolve(&loaded(dir.path(), SecretSource::Env), &env).is_err());
     }
 
     #[test]
@@ -217,7 +218,7 @@ mod tests {
                 ("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned()),
             ];
             env.extend(previous.map(|p| (PREVIOUS_LINK_KEY.to_owned(), p.to_owned())));
-            Secrets::resolve(&loaded(dir.path(), Some("herald.toml")), &env)
+            Secrets::resolve(&loaded(dir.path(), SecretSource::Env), &env)
         };
         assert_eq!(keys(None).unwrap().link_keys(), [current.as_bytes()]);
         // A long but weak old key is still accepted as the previous one: rotating away from
@@ -231,13 +232,16 @@ mod tests {
     #[test]
     fn the_embedded_default_generates_keys_once() {
         let dir = tempfile::tempdir().unwrap();
-        let first = Secrets::resolve(&loaded(dir.path(), None), &[]).unwrap();
-        let second = Secrets::resolve(&loaded(dir.path(), None), &[]).unwrap();
+        let first = Secrets::resolve(&loaded(dir.path(), SecretSource::Generate), &[]).unwrap();
+        let second = Secrets::resolve(&loaded(dir.path(), SecretSource::Generate), &[]).unwrap();
         assert_eq!(first.suppression_key, second.suppression_key);
         assert_eq!(first.link_key.len(), 64);
         assert_ne!(first.link_key, first.suppression_key);
         let env = vec![("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned())];
-        assert_eq!(Secrets::resolve(&loaded(dir.path(), None), &env).unwrap().suppression_key, STRONG.as_bytes());
+        assert_eq!(
+            Secrets::resolve(&loaded(dir.path(), SecretSource::Generate), &env).unwrap().suppression_key,
+            STRONG.as_bytes()
+        );
     }
 
     const STRONG: &str = "correct-horse-battery-staple-0123456789";
@@ -248,7 +252,7 @@ mod tests {
             ("HERALD_LINK_KEY".to_owned(), key.to_owned()),
             ("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned()),
         ];
-        match Secrets::resolve(&loaded(dir.path(), Some("herald.toml")), &env) {
+        match Secrets::resolve(&loaded(dir.path(), SecretSource::Env), &env) {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
         }
@@ -285,7 +289,7 @@ mod tests {
             format!("link_key = \"{}\"\nsuppression_key = \"{STRONG}\"\n", " ".repeat(40)),
         )
         .unwrap();
-        let err = Secrets::resolve(&loaded(dir.path(), None), &[]).unwrap_err().to_string();
+        let err = Secrets::resolve(&loaded(dir.path(), SecretSource::Generate), &[]).unwrap_err().to_string();
         assert!(
             err.contains("secrets.toml") && err.contains("link_key") && err.contains("openssl rand -hex 32"),
             "{err}"
@@ -298,7 +302,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let root = tempfile::tempdir().unwrap();
         let data = root.path().join("data");
-        Secrets::resolve(&loaded(&data, None), &[]).unwrap();
+        Secrets::resolve(&loaded(&data, SecretSource::Generate), &[]).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!((mode(&data), mode(&data.join("secrets.toml"))), (0o700, 0o600));
     }

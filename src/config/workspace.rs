@@ -104,7 +104,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("campaigns")).unwrap();
         std::fs::write(dir.path().join(DEFAULT_PATH), "[database]\nurl = \"sqlite://data/herald.db\"\n").unwrap();
         let loaded = crate::config::load_from(None, &dir.path().join("campaigns"), &[]).unwrap();
-        assert_eq!(loaded.path.as_deref(), Some(dir.path().join(DEFAULT_PATH).as_path()));
+        assert_eq!(loaded.path, dir.path().join(DEFAULT_PATH));
         assert_eq!(loaded.config.database.url, format!("sqlite://{}", dir.path().join("data/herald.db").display()));
         assert_eq!(loaded.config.templates.dir, dir.path().join("templates"));
         assert_eq!(loaded.config.data.dir, dir.path().join("data"));

@@ -76,8 +76,8 @@ pub use direct::DirectSqlite;
 pub use audience::{AudienceQuery, SegmentColumn};
 pub use connect::Workload;
 pub use queue::{
-    BounceRecord, CampaignCounts, CampaignRecord, Claim, FailedSend, FailureReason, HeldConn, History, Mark,
-    NewCampaign, Outcome, Recovered,
+    BounceRecord, CampaignCounts, CampaignRecord, CampaignStateRecord, Claim, FailedSend, FailureReason, HeldConn,
+    History, Mark, NewCampaign, Outcome, Recovered,
 };
 
 /// The records a [`Store::modify`] plan sees, loaded and locked inside its transaction.

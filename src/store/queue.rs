@@ -32,6 +32,16 @@ pub struct CampaignRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A campaign's state alone, without its file: what the daemon polls each second to
+/// notice a pause, resume or cancel made elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignStateRecord {
+    pub id: i64,
+    pub name: String,
+    pub state: CampaignState,
+    pub state_reason: Option<String>,
+}
+
 /// What `campaign send` / `schedule` records for a new campaign.
 #[derive(Debug, Clone)]
 pub struct NewCampaign {
@@ -202,6 +212,12 @@ impl Store {
 
     pub async fn campaigns(&self) -> Result<Vec<CampaignRecord>> {
         dispatch!(self.qsql::campaigns())
+    }
+
+    /// Every campaign's state (and why), in id order: [`Store::campaigns`] without the
+    /// stored files.
+    pub async fn campaign_states(&self) -> Result<Vec<CampaignStateRecord>> {
+        dispatch!(self.qsql::campaign_states())
     }
 
     /// Running campaigns, and scheduled ones whose `send_at` has come.

@@ -2,7 +2,7 @@
 // mod.rs), beside `sql.rs`, whose helpers it uses.
 
 use super::super::queue::{
-    BounceRecord, CampaignCounts, CampaignRecord, Claim, FailedSend, FailureReason, History, Mark, NewCampaign, Outcome, Recovered,
+    BounceRecord, CampaignCounts, CampaignRecord, CampaignStateRecord, Claim, FailedSend, FailureReason, History, Mark, NewCampaign, Outcome, Recovered,
 };
 use super::{DIALECT, Db, push_in};
 use crate::domain::{BounceKind, CampaignState, Contact, ListName, Purpose, PurposeConsent, SendState};
@@ -53,6 +53,21 @@ pub(in crate::store) async fn campaign_by_id(pool: &Pool, id: i64) -> Result<Opt
 pub(in crate::store) async fn campaigns(pool: &Pool) -> Result<Vec<CampaignRecord>> {
     let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id");
     sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?.iter().map(campaign_from_row).collect()
+}
+
+pub(in crate::store) async fn campaign_states(pool: &Pool) -> Result<Vec<CampaignStateRecord>> {
+    let rows = sqlx::query("SELECT id, name, state, state_reason FROM campaigns ORDER BY id").fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| {
+            let state: String = r.try_get("state")?;
+            Ok(CampaignStateRecord {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                state: state.parse().map_err(|e| corrupt("campaign state", e))?,
+                state_reason: r.try_get("state_reason")?,
+            })
+        })
+        .collect()
 }
 
 /// Scheduled campaigns whose time has come, and running ones (which a daemon resumes).
