@@ -5,7 +5,7 @@
 //! and at least one contact is eligible.
 
 use super::Campaign;
-use super::plan::{self, Exclusions, audience_query};
+use super::plan::{Exclusions, audience_query};
 use crate::app::App;
 use crate::domain::ExclusionReason;
 use crate::error::{Error, Result};
@@ -99,17 +99,26 @@ fn known(names: &BTreeSet<String>) -> String {
     if names.is_empty() { "none yet".into() } else { names.iter().cloned().collect::<Vec<_>>().join(", ") }
 }
 
-/// The plan's figures, and the templates rendered for every eligible contact.
+/// The plan's figures, and the templates rendered for every eligible contact. The figures
+/// are counted on the pages walked for the rendering (the plan's own count would walk the
+/// audience a second time).
 pub async fn readiness(app: &App, campaign: &Campaign, renderer: &Renderer) -> Result<Readiness> {
-    let report = plan::plan(app, campaign).await?;
     let now = app.clock.now();
     let query = audience_query(campaign, now);
     let mut missing: BTreeMap<String, i64> = BTreeMap::new();
+    let (mut audience, mut eligible, mut excluded) = (0, 0, Exclusions::default());
     let mut after = 0;
     loop {
         let page = app.store.audience(&query, after, PAGE).await?;
         let Some((last, _)) = page.last() else { break };
         after = *last;
+        audience += page.len() as i64;
+        for (_, reason) in &page {
+            match reason {
+                Some(r) => excluded.0[*r as usize] += 1,
+                None => eligible += 1,
+            }
+        }
         let ids: Vec<i64> = page.iter().filter(|(_, reason)| reason.is_none()).map(|(id, _)| *id).collect();
         for contact in app.store.contacts_by_id(&ids).await? {
             if let Some(problem) = renderer.problem_for(&contact, now) {
@@ -117,11 +126,5 @@ pub async fn readiness(app: &App, campaign: &Campaign, renderer: &Renderer) -> R
             }
         }
     }
-    Ok(Readiness {
-        campaign: campaign.name.clone(),
-        audience: report.audience,
-        eligible: report.eligible,
-        excluded: report.excluded,
-        missing,
-    })
+    Ok(Readiness { campaign: campaign.name.clone(), audience, eligible, excluded, missing })
 }

@@ -4,6 +4,7 @@
 //! and completes the ones that are done.
 
 use super::attempt;
+use super::contexts::Contexts;
 use super::mailer::Mailer;
 pub use super::metrics::Metrics;
 use super::retry::Backoff;
@@ -11,14 +12,11 @@ pub use super::shared::{CampaignCtx, Deps, Shared};
 use super::throttle::Throttle;
 use super::writer::Writer;
 use crate::app::App;
-use crate::campaign;
 use crate::config::OnDoubt;
 use crate::domain::{CampaignState, SendState};
 use crate::error::{Error, Result};
-use crate::render::{self, Renderer};
 use crate::store::{Claim, Recovered};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -43,8 +41,7 @@ pub enum Until {
 
 pub struct Engine {
     shared: Arc<Shared>,
-    env: Vec<(String, String)>,
-    contexts: tokio::sync::Mutex<HashMap<i64, Arc<CampaignCtx>>>,
+    contexts: Contexts,
     writer_task: tokio::task::JoinHandle<()>,
 }
 
@@ -74,7 +71,7 @@ impl Engine {
             pauses: Mutex::new(Vec::new()),
             tallies: Mutex::new(HashMap::new()),
         };
-        Engine { shared: Arc::new(shared), env, contexts: Default::default(), writer_task }
+        Engine { shared: Arc::new(shared), contexts: Contexts::new(env), writer_task }
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
@@ -263,7 +260,7 @@ impl Engine {
         }
         for (campaign_id, claims) in by_campaign {
             shared.running_again(campaign_id);
-            let ctx = match self.context(campaign_id).await {
+            let ctx = match self.contexts.get(&shared.app, campaign_id).await {
                 Ok(ctx) => ctx,
                 Err(e) => {
                     // A campaign that cannot render (a template deleted since it started):
@@ -313,30 +310,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    async fn context(&self, campaign_id: i64) -> Result<Arc<CampaignCtx>> {
-        let mut contexts = self.contexts.lock().await;
-        let app = &self.shared.app;
-        let record = app
-            .store
-            .campaign_by_id(campaign_id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("campaign #{campaign_id}")))?;
-        // A campaign revised while this engine runs (`campaign send --new-revision`) is
-        // rendered from its new content from the next batch on.
-        if let Some(ctx) = contexts.get(&campaign_id)
-            && ctx.record.content_hash == record.content_hash
-        {
-            return Ok(ctx.clone());
-        }
-        let campaign = campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy)?;
-        let dkim = render::dkim_key(&app.config, &self.env)?;
-        let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?;
-        let lists = app.store.list_settings().await?;
-        let ctx = Arc::new(CampaignCtx { record, campaign, renderer, lists });
-        contexts.insert(campaign_id, ctx.clone());
-        Ok(ctx)
     }
 
     async fn apply_pauses(&self) -> Result<()> {

@@ -6,6 +6,7 @@
 //! - [`send_error`]: what an attempt's failure means (permanent, transient, ambiguous).
 
 pub mod attempt;
+mod contexts;
 pub mod dns;
 pub mod engine;
 pub mod guard;
