@@ -8,6 +8,9 @@
 # sends, rendering, SMTP, and every state change committed.
 # Needs smtp-sink / smtp-source (Debian package `postfix`; installed if missing).
 # Usage: scripts/bench-send.sh [N] [RUNS]
+# With BENCH_BASELINE_BIN=/path/to/an/older/herald, every run also sends the campaign with
+# that binary (in its own workspace and database), so a change is compared with the code
+# before it in the same run: both ratios and their quotient are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20000}
@@ -32,9 +35,11 @@ smtp-sink "${user[@]}" -c "127.0.0.1:$port" 1024 >/dev/null 2>&1 &
 sink_pid=$!
 sleep 0.5
 
-cd "$work"
-"$bin" init . >/dev/null
-cat >> config/herald.toml <<TOML
+setup() { # BIN DIR: a workspace with N contacts and the example campaign
+  local b=$1 d=$2
+  mkdir -p "$d" && cd "$d"
+  "$b" init . >/dev/null
+  cat >> config/herald.toml <<TOML
 
 [[smtp]]
 host = "127.0.0.1"
@@ -42,17 +47,22 @@ port = $port
 tls = "none"
 max_connections = 20
 TOML
-sed -i 's/^check_domains = true/check_domains = false/' config/herald.toml
-python3 - "$n" > contacts.csv <<'PY'
+  sed -i 's/^check_domains = true/check_domains = false/' config/herald.toml
+  cp "$work/contacts.csv" contacts.csv
+  "$b" contacts import contacts.csv --json >/dev/null
+  cp campaigns/example.toml campaign.toml
+  sed -i '/^name *=/d; /^send_at *=/d' campaign.toml
+}
+python3 - "$n" > "$work/contacts.csv" <<'PY2'
 import sys
 n = int(sys.argv[1])
 print("email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists")
 for i in range(n):
     print(f"user{i}@example{i % 97}.com,First{i},double_opt_in,consent,2025-03-01,newsletter,newsletter:confirmed")
-PY
-"$bin" contacts import contacts.csv --json >/dev/null
-cp campaigns/example.toml campaign.toml
-sed -i '/^name *=/d; /^send_at *=/d' campaign.toml
+PY2
+base="${BENCH_BASELINE_BIN:-}"
+if [ -n "$base" ]; then setup "$base" "$work/base"; fi
+setup "$bin" "$work/new"
 
 # The size of one message as Herald sends it, for smtp-source's -l.
 sed "1i name = \"bench-size\"" campaign.toml > size.toml
@@ -60,23 +70,38 @@ sed "1i name = \"bench-size\"" campaign.toml > size.toml
 size=$(stat -c %s preview/*.eml | head -n1)
 echo "message size: $size bytes; $n recipients; 20 connections"
 
-rates_h=(); rates_s=(); rss=()
-for run in $(seq 1 "$runs"); do
+send_with() { # BIN DIR RUN: prints msg/s; the peak RSS goes to DIR/rss.txt
+  local b=$1 d=$2 run=$3 start end sent
+  cd "$d"
   sed "1i name = \"bench-$run\"" campaign.toml > "run-$run.toml"
   start=$(date +%s.%N)
-  /usr/bin/time -f '%M' -o rss.txt "$bin" campaign send "run-$run.toml" --json > "report-$run.json"
+  /usr/bin/time -f '%M' -o rss.txt "$b" campaign send "run-$run.toml" --json > "report-$run.json"
   end=$(date +%s.%N)
-  h=$(awk -v a="$start" -v b="$end" -v n="$n" 'BEGIN {printf "%.0f", n / (b - a)}')
   sent=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['sent'])" "report-$run.json")
-  [ "$sent" = "$n" ] || { echo "run $run: Herald sent $sent of $n" >&2; exit 1; }
+  [ "$sent" = "$n" ] || { echo "run $run ($b): Herald sent $sent of $n" >&2; exit 1; }
+  awk -v a="$start" -v b="$end" -v n="$n" 'BEGIN {printf "%.0f", n / (b - a)}'
+}
+
+rates_h=(); rates_s=(); rss=(); rates_b=()
+for run in $(seq 1 "$runs"); do
+  if [ -n "$base" ]; then
+    hb=$(send_with "$base" "$work/base" "$run")
+    rates_b+=("$hb")
+  fi
+  h=$(send_with "$bin" "$work/new" "$run")
+  cd "$work/new"
   start=$(date +%s.%N)
   smtp-source -d -s 20 -m "$n" -l "$size" -f bench@acme.example -t user@example.com "127.0.0.1:$port" >/dev/null
   end=$(date +%s.%N)
   s=$(awk -v a="$start" -v b="$end" -v n="$n" 'BEGIN {printf "%.0f", n / (b - a)}')
   r=$(awk -v k="$(cat rss.txt)" 'BEGIN {printf "%.1f", k / 1024}')
-  echo "run $run: herald $h msg/s (peak RSS $r MB), smtp-source $s msg/s, ratio $(awk -v h="$h" -v s="$s" 'BEGIN {printf "%.2f", h / s}')"
+  echo "run $run: herald $h msg/s (peak RSS $r MB), smtp-source $s msg/s, ratio $(awk -v h="$h" -v s="$s" 'BEGIN {printf "%.2f", h / s}')${base:+; baseline $hb msg/s, ratio $(awk -v h="$hb" -v s="$s" 'BEGIN {printf "%.2f", h / s}')}"
   rates_h+=("$h"); rates_s+=("$s"); rss+=("$r")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mh=$(median "${rates_h[@]}"); ms=$(median "${rates_s[@]}")
 echo "median: herald $mh msg/s, smtp-source $ms msg/s, ratio $(awk -v h="$mh" -v s="$ms" 'BEGIN {printf "%.2f", h / s}') (target >= 0.5); herald peak RSS median $(median "${rss[@]}") MB"
+if [ -n "$base" ]; then
+  mb=$(median "${rates_b[@]}")
+  echo "baseline median: $mb msg/s, ratio $(awk -v h="$mb" -v s="$ms" 'BEGIN {printf "%.2f", h / s}'); this code / baseline $(awk -v h="$mh" -v b="$mb" 'BEGIN {printf "%.2f", h / b}')"
+fi
