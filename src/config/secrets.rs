@@ -1,5 +1,10 @@
-//! Secrets: the link-signing key and the suppression key. They are read from the
-//! environment only; with `[secrets] source = "generate"` (what `herald init` writes) a key missing
+//! Secrets, resolved once when the [`crate::app::App`] is built and read from it
+//! afterwards (nothing reads a secret from the environment later): the link-signing key
+//! and the suppression key, the DKIM key (`HERALD_DKIM_KEY`), the relay credentials
+//! `[[smtp]]` names (`username_env`, `password_env`, `client_key_env`) and the webhook
+//! keys. A malformed one is refused at start-up with an error that names its variable.
+//!
+//! The two keys are read from the environment only; with `[secrets] source = "generate"` (what `herald init` writes) a key missing
 //! from the environment is generated once and kept in `<data>/secrets.toml`, readable
 //! by its owner only.
 //!
@@ -8,7 +13,9 @@
 //! spaces or 11 × `€` are long enough but guessable, and a guessed suppression key turns
 //! the suppression list back into addresses.
 
-use super::{Loaded, SecretSource};
+use super::{Config, Loaded, SecretSource};
+use crate::feedback::webhooks::WebhookKeys;
+use crate::render::DkimKey;
 use crate::error::{Error, Result};
 use rand::RngCore;
 use std::collections::BTreeMap;
@@ -58,9 +65,27 @@ pub struct Secrets {
     /// The link key before a rotation (`HERALD_LINK_KEY_PREVIOUS`, optional): links,
     /// VERP addresses and Message-IDs of mail sent under it still verify (DESIGN §11).
     pub link_key_previous: Option<Vec<u8>>,
+    /// `HERALD_DKIM_KEY` (a PKCS#8 PEM), when `[dkim]` is configured; it parsed at start-up.
+    dkim_pem: Option<String>,
+    /// The variables `[[smtp]]` names for its credentials, those that are set.
+    relay_env: Vec<(String, String)>,
+    /// The providers' webhook keys (`HERALD_*_WEBHOOK*`, `HERALD_MAILGUN_SIGNING_KEY`).
+    pub webhooks: WebhookKeys,
 }
 
 const PREVIOUS_LINK_KEY: &str = "HERALD_LINK_KEY_PREVIOUS";
+const DKIM_KEY: &str = "HERALD_DKIM_KEY";
+
+/// The variables the `[[smtp]]` sections name that are set in `env`.
+fn relay_env(config: &Config, env: &[(String, String)]) -> Vec<(String, String)> {
+    let named: Vec<&String> = config
+        .smtp
+        .iter()
+        .flat_map(|s| [&s.username_env, &s.password_env, &s.client_key_env])
+        .flatten()
+        .collect();
+    env.iter().filter(|(k, _)| named.contains(&k)).cloned().collect()
+}
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,11 +144,49 @@ impl Secrets {
             Some(v) => Some(v.into_bytes()),
             None => None,
         };
-        Ok(Secrets {
-            link_key: values.remove("link_key").unwrap_or_default().into_bytes(),
-            suppression_key: values.remove("suppression_key").unwrap_or_default().into_bytes(),
+        let mut secrets = Secrets::new(
+            values.remove("link_key").unwrap_or_default().into_bytes(),
+            values.remove("suppression_key").unwrap_or_default().into_bytes(),
             link_key_previous,
-        })
+        );
+        secrets.relay_env = relay_env(&loaded.config, env);
+        secrets.webhooks = WebhookKeys::from_env(env);
+        if loaded.config.dkim.is_some()
+            && let Some(pem) = from_env(DKIM_KEY)
+        {
+            secrets.dkim_pem = Some(pem);
+            secrets.dkim_key(&loaded.config).map_err(|e| Error::Invalid(format!("{DKIM_KEY}: {e}")))?;
+        }
+        Ok(secrets)
+    }
+
+    /// The signing and hashing keys alone, with no DKIM key, relay credential or
+    /// webhook key (for tests, and commands that need nothing else).
+    pub fn new(link_key: Vec<u8>, suppression_key: Vec<u8>, link_key_previous: Option<Vec<u8>>) -> Secrets {
+        Secrets {
+            link_key,
+            suppression_key,
+            link_key_previous,
+            dkim_pem: None,
+            relay_env: Vec::new(),
+            webhooks: WebhookKeys::default(),
+        }
+    }
+
+    /// The DKIM key of the config's `[dkim]` section; an error when `[dkim]` is
+    /// configured and `HERALD_DKIM_KEY` is not set.
+    pub fn dkim_key(&self, config: &Config) -> Result<Option<DkimKey>> {
+        let Some(d) = &config.dkim else { return Ok(None) };
+        let pem = self.dkim_pem.as_deref().ok_or_else(|| {
+            Error::Invalid(format!("[dkim] is configured but {DKIM_KEY} (the PKCS#8 PEM private key) is not set"))
+        })?;
+        DkimKey::from_pem(&d.domain, &d.selector, &d.algorithm, pem).map(Some)
+    }
+
+    /// The values of the environment variables `[[smtp]]` names, as (name, value): what
+    /// [`crate::send::mailer::Mailer::from_config`] reads the relay credentials from.
+    pub fn relay_env(&self) -> &[(String, String)] {
+        &self.relay_env
     }
 
     /// The keys a link token, VERP address or Message-ID is checked against: the current

@@ -286,13 +286,10 @@ impl Renderer {
     }
 }
 
-/// The DKIM key of the config's `[dkim]` section, from `HERALD_DKIM_KEY`.
-pub fn dkim_key(config: &Config, env: &[(String, String)]) -> Result<Option<DkimKey>> {
-    let Some(d) = &config.dkim else { return Ok(None) };
-    let pem = env.iter().find(|(k, _)| k == "HERALD_DKIM_KEY").map(|(_, v)| v.as_str()).ok_or_else(|| {
-        Error::Invalid("[dkim] is configured but HERALD_DKIM_KEY (the PKCS#8 PEM private key) is not set".into())
-    })?;
-    DkimKey::from_pem(&d.domain, &d.selector, &d.algorithm, pem).map(Some)
+/// The DKIM key of the config's `[dkim]` section, from `HERALD_DKIM_KEY` as it was
+/// resolved when the app was built.
+pub fn dkim_key(config: &Config, secrets: &crate::config::Secrets) -> Result<Option<DkimKey>> {
+    secrets.dkim_key(config)
 }
 
 /// `insert` before the closing `</body>` when there is one, else at the end.

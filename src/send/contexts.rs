@@ -12,13 +12,12 @@ use std::sync::Arc;
 
 /// The contexts built so far, by campaign.
 pub(super) struct Contexts {
-    env: Vec<(String, String)>,
     built: tokio::sync::Mutex<HashMap<i64, Arc<CampaignCtx>>>,
 }
 
 impl Contexts {
-    pub(super) fn new(env: Vec<(String, String)>) -> Contexts {
-        Contexts { env, built: Default::default() }
+    pub(super) fn new() -> Contexts {
+        Contexts { built: Default::default() }
     }
 
     /// The context of `campaign_id`, rebuilt when its stored content changed.
@@ -37,7 +36,7 @@ impl Contexts {
             return Ok(ctx.clone());
         }
         let campaign = campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy)?;
-        let dkim = render::dkim_key(&app.config, &self.env)?;
+        let dkim = render::dkim_key(&app.config, &app.secrets)?;
         let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?;
         let lists = app.store.list_settings().await?;
         let ctx = Arc::new(CampaignCtx { record, campaign, renderer, lists });

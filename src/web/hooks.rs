@@ -31,7 +31,7 @@ pub async fn receive(
         .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
         .collect();
     let request = WebhookRequest { headers: &headers, body: &body, now: s.app.clock.now() };
-    let outcome = webhooks::handle(provider, &request, &s.hooks, s.certs.as_ref()).await;
+    let outcome = webhooks::handle(provider, &request, &s.app.secrets.webhooks, s.certs.as_ref()).await;
     let events = match outcome {
         Ok(WebhookOutcome::Events(events)) => events,
         Ok(WebhookOutcome::ConfirmSubscription { url }) => return confirm_subscription(&s, &url).await,

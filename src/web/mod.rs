@@ -32,8 +32,6 @@ pub struct WebState {
     /// Turns true when the daemon starts shutting down: `/healthz` then answers 503 so a
     /// load balancer stops sending traffic here.
     pub stopping: AtomicBool,
-    /// Webhook credentials, from the environment only.
-    pub hooks: crate::feedback::webhooks::WebhookKeys,
     /// Where SNS signing certificates come from.
     pub certs: Arc<dyn crate::feedback::webhooks::CertSource>,
 }
