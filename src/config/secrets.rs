@@ -359,6 +359,81 @@ mod tests {
         );
     }
 
+    /// A config read from `toml`, with the production source of secrets.
+    fn loaded_with(dir: &Path, toml_text: &str) -> Loaded {
+        let mut config: Config = toml::from_str(toml_text).unwrap();
+        config.data.dir = dir.to_path_buf();
+        config.secrets.source = Some(SecretSource::Env);
+        Loaded { config, path: "herald.toml".into() }
+    }
+
+    fn keys_and(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("HERALD_LINK_KEY".to_owned(), STRONG.to_owned()),
+            ("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        env
+    }
+
+    const DKIM: &str = "[dkim]\ndomain = \"acme.example\"\nselector = \"s1\"\nalgorithm = \"ed25519-sha256\"\n";
+
+    fn ed25519_pem() -> String {
+        use base64::Engine as _;
+        let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
+    }
+
+    #[test]
+    fn a_malformed_dkim_key_is_refused_when_the_app_is_built_naming_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = loaded_with(dir.path(), DKIM);
+        let env = keys_and(&[("HERALD_DKIM_KEY", "-----BEGIN PRIVATE KEY-----\nnot a key\n")]);
+        let err = Secrets::resolve(&loaded, &env).expect_err("a malformed key is refused").to_string();
+        assert!(err.contains("HERALD_DKIM_KEY") && !err.contains("not a key"), "{err}");
+        // Without [dkim] the variable is not read at all.
+        assert!(Secrets::resolve(&loaded_with(dir.path(), ""), &env).is_ok());
+    }
+
+    #[test]
+    fn the_dkim_key_is_resolved_once_and_a_missing_one_is_named_when_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = loaded_with(dir.path(), DKIM);
+        let secrets = Secrets::resolve(&loaded, &keys_and(&[("HERALD_DKIM_KEY", &ed25519_pem())])).unwrap();
+        assert!(secrets.dkim_key(&loaded.config).unwrap().is_some());
+        // Commands that sign nothing still run without it; signing names what is missing.
+        let without = Secrets::resolve(&loaded, &keys_and(&[])).unwrap();
+        let err = without.dkim_key(&loaded.config).err().expect("no key").to_string();
+        assert!(err.contains("HERALD_DKIM_KEY"), "{err}");
+        assert!(without.dkim_key(&loaded_with(dir.path(), "").config).unwrap().is_none());
+    }
+
+    #[test]
+    fn only_the_variables_smtp_names_are_kept_as_relay_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = loaded_with(
+            dir.path(),
+            "[[smtp]]\nhost = \"relay.acme.example\"\nport = 587\ntls = \"starttls\"\n\
+             username_env = \"RELAY_USER\"\npassword_env = \"RELAY_PASS\"\n",
+        );
+        let env = keys_and(&[("RELAY_USER", "u"), ("RELAY_PASS", "p"), ("OTHER", "x")]);
+        let secrets = Secrets::resolve(&loaded, &env).unwrap();
+        let mut kept = secrets.relay_env().to_vec();
+        kept.sort();
+        assert_eq!(kept, [("RELAY_PASS".to_owned(), "p".to_owned()), ("RELAY_USER".to_owned(), "u".to_owned())]);
+    }
+
+    #[test]
+    fn webhook_keys_are_resolved_with_the_other_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = loaded_with(dir.path(), "");
+        let env = keys_and(&[("HERALD_WEBHOOK_SECRET", "a-webhook-secret-of-length")]);
+        let configured = Secrets::resolve(&loaded, &env).unwrap().webhooks.configured();
+        assert_eq!(configured, [crate::feedback::webhooks::Provider::Generic]);
+        assert!(Secrets::resolve(&loaded, &keys_and(&[])).unwrap().webhooks.configured().is_empty());
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_generated_key_file_and_its_folder_are_private() {
