@@ -14,9 +14,9 @@
 //! the suppression list back into addresses.
 
 use super::{Config, Loaded, SecretSource};
+use crate::error::{Error, Result};
 use crate::feedback::webhooks::WebhookKeys;
 use crate::render::DkimKey;
-use crate::error::{Error, Result};
 use rand::RngCore;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -78,12 +78,8 @@ const DKIM_KEY: &str = "HERALD_DKIM_KEY";
 
 /// The variables the `[[smtp]]` sections name that are set in `env`.
 fn relay_env(config: &Config, env: &[(String, String)]) -> Vec<(String, String)> {
-    let named: Vec<&String> = config
-        .smtp
-        .iter()
-        .flat_map(|s| [&s.username_env, &s.password_env, &s.client_key_env])
-        .flatten()
-        .collect();
+    let named: Vec<&String> =
+        config.smtp.iter().flat_map(|s| [&s.username_env, &s.password_env, &s.client_key_env]).flatten().collect();
     env.iter().filter(|(k, _)| named.contains(&k)).cloned().collect()
 }
 

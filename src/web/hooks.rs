@@ -58,7 +58,11 @@ pub async fn receive(
         match result {
             Ok(_) => recorded += 1,
             // 500: the provider retries, and recording is idempotent.
-            Err(e) => return Err(HttpError::internal(&format!("webhook {}: cannot record an event: {e}", provider.as_str())).into()),
+            Err(e) => {
+                return Err(
+                    HttpError::internal(&format!("webhook {}: cannot record an event: {e}", provider.as_str())).into()
+                );
+            }
         }
     }
     Ok(axum::Json(serde_json::json!({ "received": events.len(), "recorded": recorded })).into_response())

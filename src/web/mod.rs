@@ -36,6 +36,22 @@ pub struct WebState {
     pub certs: Arc<dyn crate::feedback::webhooks::CertSource>,
 }
 
+impl WebState {
+    /// The web surface without a sending engine (`herald serve`, tests): its counters
+    /// stay at zero, the throttle is the config's, and SES webhooks answer 503 (no
+    /// certificates are fetched).
+    pub fn without_engine(app: Arc<App>) -> crate::error::Result<WebState> {
+        let throttle = Arc::new(crate::send::throttle_from_config(&app.config)?);
+        Ok(WebState {
+            app,
+            metrics: Arc::default(),
+            throttle,
+            stopping: AtomicBool::new(false),
+            certs: Arc::new(crate::feedback::webhooks::NoCerts),
+        })
+    }
+}
+
 /// Every route, each request in a [`trace::span`]; a path no route matches gets the
 /// plain 404 page.
 pub fn router(state: Arc<WebState>) -> Router {
