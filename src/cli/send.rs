@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::campaign::{self, check, lifecycle, preview};
 use crate::domain::CampaignState;
 use crate::error::{Error, Result};
-use crate::render::{self, Renderer};
+use crate::render::Renderer;
 use crate::send::engine::{Deps, Engine, Until};
 use crate::send::mailer::Mailer;
 use std::io::IsTerminal;
@@ -33,7 +33,7 @@ fn load(app: &App, file: &Path) -> Result<(campaign::Campaign, String, Renderer)
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::Invalid(format!("cannot read campaign file {}: {e}", file.display())))?;
     let c = campaign::parse(file, &text, &app.config.policy)?;
-    let renderer = Renderer::new(&app.config, &app.secrets.link_key, &c, render::dkim_key(&app.config, &app.secrets)?)?;
+    let renderer = Renderer::new(&app.config, &app.secrets.link_key, &c, app.secrets.dkim_key(&app.config)?)?;
     Ok((c, text, renderer))
 }
 
@@ -171,7 +171,7 @@ pub async fn validate(ctx: &Context, file: &Path, sample: usize, allow_empty: bo
     let (c, _, renderer) = load(&app, file)?;
     check::names_exist(&app, &c).await?;
     let readiness = check::readiness(&app, &c, &renderer).await?;
-    let report = preview::validate(&app, &c, sample, render::dkim_key(&app.config, &app.secrets)?).await?;
+    let report = preview::validate(&app, &c, sample, app.secrets.dkim_key(&app.config)?).await?;
     let refusal = readiness.refusal(&file.display().to_string(), allow_empty);
     let ok = refusal.is_none() && report.errors.is_empty();
     if ctx.json {

@@ -286,12 +286,6 @@ impl Renderer {
     }
 }
 
-/// The DKIM key of the config's `[dkim]` section, from `HERALD_DKIM_KEY` as it was
-/// resolved when the app was built.
-pub fn dkim_key(config: &Config, secrets: &crate::config::Secrets) -> Result<Option<DkimKey>> {
-    secrets.dkim_key(config)
-}
-
 /// `insert` before the closing `</body>` when there is one, else at the end.
 pub(crate) fn insert_before_body_end(html: &str, insert: &str) -> String {
     match html.to_ascii_lowercase().rfind("</body>") {

@@ -5,7 +5,7 @@ use super::shared::CampaignCtx;
 use crate::app::App;
 use crate::campaign;
 use crate::error::{Error, Result};
-use crate::render::{self, Renderer};
+use crate::render::Renderer;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ impl Contexts {
             return Ok(ctx.clone());
         }
         let campaign = campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy)?;
-        let dkim = render::dkim_key(&app.config, &app.secrets)?;
+        let dkim = app.secrets.dkim_key(&app.config)?;
         let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?;
         let lists = app.store.list_settings().await?;
         let ctx = Arc::new(CampaignCtx { record, campaign, renderer, lists });

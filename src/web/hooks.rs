@@ -59,9 +59,11 @@ pub async fn receive(
             Ok(_) => recorded += 1,
             // 500: the provider retries, and recording is idempotent.
             Err(e) => {
-                return Err(
-                    HttpError::internal(&format!("webhook {}: cannot record an event: {e}", provider.as_str())).into()
-                );
+                return Err(HttpError::internal(&format!(
+                    "webhook {}: cannot record an event: {e}",
+                    provider.as_str()
+                ))
+                .into());
             }
         }
     }
