@@ -37,7 +37,6 @@ pub struct Listening {
 /// servers accept connections.
 pub async fn run(
     app: Arc<App>,
-    env: Vec<(String, String)>,
     deps: Deps,
     listen: &str,
     mut shutdown: watch::Receiver<bool>,
@@ -55,8 +54,7 @@ pub async fn run(
     if let Some(bound) = bounces.as_ref().and_then(|l| l.local_addr().ok()) {
         tracing::info!(addr = %bound, "bounce listener (SMTP) listening");
     }
-    let hooks = crate::feedback::webhooks::WebhookKeys::from_env(&env);
-    for warning in hooks.warnings() {
+    for warning in app.secrets.webhooks.warnings() {
         tracing::warn!("webhooks: {warning}");
     }
     let certs: Arc<dyn crate::feedback::webhooks::CertSource> = match crate::feedback::webhooks::HttpsCertSource::new()
@@ -67,13 +65,12 @@ pub async fn run(
             Arc::new(crate::feedback::webhooks::NoCerts)
         }
     };
-    let engine = Engine::new(app.clone(), env, deps);
+    let engine = Engine::new(app.clone(), deps);
     let state = Arc::new(WebState {
         app: app.clone(),
         metrics: engine.metrics(),
         throttle: engine.throttle(),
         stopping: Default::default(),
-        hooks,
         certs,
     });
     let bounces_addr = bounces.as_ref().and_then(|l| l.local_addr().ok());

@@ -4,7 +4,6 @@ use super::{Context, output, parse_email};
 use crate::campaign::{self, plan, preview};
 use crate::domain::ExclusionReason;
 use crate::error::Result;
-use crate::render;
 use clap::Subcommand;
 use std::path::PathBuf;
 
@@ -124,7 +123,7 @@ pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
         CampaignCommand::Preview { file, contact: Some(email), force, decoded, .. } => {
             let c = campaign::load(&file, &app.config.policy)?;
             let email = parse_email(&email)?;
-            let dkim = render::dkim_key(&app.config, &ctx.env)?;
+            let dkim = app.secrets.dkim_key(&app.config)?;
             let (message, excluded) = preview::preview_one(&app, &c, &email, force, dkim).await?;
             if let Some(reason) = excluded {
                 eprintln!("note: {email} is excluded ({reason}); this message would NOT be sent");
@@ -152,7 +151,7 @@ pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
         CampaignCommand::Preview { file, out, limit, .. } => {
             let c = campaign::load(&file, &app.config.policy)?;
             let dir = out.unwrap_or_else(|| PathBuf::from("preview"));
-            let dkim = render::dkim_key(&app.config, &ctx.env)?;
+            let dkim = app.secrets.dkim_key(&app.config)?;
             let written = preview::preview_many(&app, &c, &dir, limit, dkim).await?;
             if ctx.json {
                 output::json(&written);

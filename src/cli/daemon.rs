@@ -16,11 +16,11 @@ pub struct DaemonArgs {
 pub async fn run(ctx: &Context, args: DaemonArgs) -> Result<i32> {
     let app = Arc::new(ctx.open().await?);
     let listen = args.listen.unwrap_or_else(|| app.config.web.listen.clone());
-    let deps = Deps::from_config(&app, &ctx.env)?;
+    let deps = Deps::from_config(&app)?;
     let outbox = deps.mailer.outbox_dir();
     let shutdown = super::send::shutdown_signal();
     let json = ctx.json;
-    crate::daemon::run(app, ctx.env.clone(), deps, &listen, shutdown, |at| {
+    crate::daemon::run(app, deps, &listen, shutdown, |at| {
         let mut out = std::io::stdout().lock();
         let addr = at.web;
         if json {

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::campaign::{self, check, lifecycle, preview};
 use crate::domain::CampaignState;
 use crate::error::{Error, Result};
-use crate::render::{self, Renderer};
+use crate::render::Renderer;
 use crate::send::engine::{Deps, Engine, Until};
 use crate::send::mailer::Mailer;
 use std::io::IsTerminal;
@@ -29,19 +29,19 @@ pub struct SendFlags {
 
 /// Reads and validates the file, and checks that its templates compile and the sender
 /// config is complete. Returns the campaign, the file's text, and its renderer.
-fn load(app: &App, ctx: &Context, file: &Path) -> Result<(campaign::Campaign, String, Renderer)> {
+fn load(app: &App, file: &Path) -> Result<(campaign::Campaign, String, Renderer)> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::Invalid(format!("cannot read campaign file {}: {e}", file.display())))?;
     let c = campaign::parse(file, &text, &app.config.policy)?;
-    let renderer = Renderer::new(&app.config, &app.secrets.link_key, &c, render::dkim_key(&app.config, &ctx.env)?)?;
+    let renderer = Renderer::new(&app.config, &app.secrets.link_key, &c, app.secrets.dkim_key(&app.config)?)?;
     Ok((c, text, renderer))
 }
 
 /// The checks before anything is recorded (see [`check`]), for content not recorded yet
 /// under this name (a new campaign, or a changed file): a file already recorded was
 /// checked when it was, and its audience has since been sent to.
-async fn checked(app: &App, ctx: &Context, file: &Path, allow_empty: bool) -> Result<(campaign::Campaign, String)> {
-    let (c, text, renderer) = load(app, ctx, file)?;
+async fn checked(app: &App, file: &Path, allow_empty: bool) -> Result<(campaign::Campaign, String)> {
+    let (c, text, renderer) = load(app, file)?;
     let recorded = app.store.campaign_by_name(&c.name).await?;
     if recorded.is_some_and(|r| r.content_hash == c.content_hash) {
         return Ok((c, text));
@@ -78,8 +78,8 @@ async fn relays_reachable(app: &App, mailer: &Mailer, wait: bool) -> Result<()> 
 
 pub async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
     let app = Arc::new(ctx.open().await?);
-    let (c, text) = checked(&app, ctx, file, flags.allow_empty).await?;
-    let deps = Deps::from_config(&app, &ctx.env)?;
+    let (c, text) = checked(&app, file, flags.allow_empty).await?;
+    let deps = Deps::from_config(&app)?;
     relays_reachable(&app, &deps.mailer, flags.wait).await?;
     let (record, _) = lifecycle::record_with(&app, &c, &text, CampaignState::Running, flags.new_revision).await?;
     match record.state {
@@ -120,7 +120,7 @@ pub async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
         CampaignState::Running => {}
     }
     lifecycle::materialise(&app, &record, &c).await?;
-    let engine = Engine::new(app.clone(), ctx.env.clone(), deps);
+    let engine = Engine::new(app.clone(), deps);
     let outbox = engine.mailer().outbox_dir();
     let total = app.store.campaign_counts(record.id).await?;
     let already = total.total() - total.open();
@@ -149,7 +149,7 @@ pub async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
 
 pub async fn schedule(ctx: &Context, file: &Path, allow_empty: bool) -> Result<i32> {
     let app = ctx.open().await?;
-    let (c, text) = checked(&app, ctx, file, allow_empty).await?;
+    let (c, text) = checked(&app, file, allow_empty).await?;
     let (record, new) = lifecycle::record(&app, &c, &text, CampaignState::Scheduled).await?;
     if ctx.json {
         output::json(
@@ -168,10 +168,10 @@ pub async fn schedule(ctx: &Context, file: &Path, allow_empty: bool) -> Result<i
 /// recording or sending anything. Exit 0 when `send` would go ahead.
 pub async fn validate(ctx: &Context, file: &Path, sample: usize, allow_empty: bool) -> Result<i32> {
     let app = ctx.open().await?;
-    let (c, _, renderer) = load(&app, ctx, file)?;
+    let (c, _, renderer) = load(&app, file)?;
     check::names_exist(&app, &c).await?;
     let readiness = check::readiness(&app, &c, &renderer).await?;
-    let report = preview::validate(&app, &c, sample, render::dkim_key(&app.config, &ctx.env)?).await?;
+    let report = preview::validate(&app, &c, sample, app.secrets.dkim_key(&app.config)?).await?;
     let refusal = readiness.refusal(&file.display().to_string(), allow_empty);
     let ok = refusal.is_none() && report.errors.is_empty();
     if ctx.json {

@@ -1,5 +1,10 @@
-//! Secrets: the link-signing key and the suppression key. They are read from the
-//! environment only; with `[secrets] source = "generate"` (what `herald init` writes) a key missing
+//! Secrets, resolved once when the [`crate::app::App`] is built and read from it
+//! afterwards (nothing reads a secret from the environment later): the link-signing key
+//! and the suppression key, the DKIM key (`HERALD_DKIM_KEY`), the relay credentials
+//! `[[smtp]]` names (`username_env`, `password_env`, `client_key_env`) and the webhook
+//! keys. A malformed one is refused at start-up with an error that names its variable.
+//!
+//! The two keys are read from the environment only; with `[secrets] source = "generate"` (what `herald init` writes) a key missing
 //! from the environment is generated once and kept in `<data>/secrets.toml`, readable
 //! by its owner only.
 //!
@@ -8,8 +13,10 @@
 //! spaces or 11 × `€` are long enough but guessable, and a guessed suppression key turns
 //! the suppression list back into addresses.
 
-use super::{Loaded, SecretSource};
+use super::{Config, Loaded, SecretSource};
 use crate::error::{Error, Result};
+use crate::feedback::webhooks::WebhookKeys;
+use crate::render::DkimKey;
 use rand::RngCore;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -58,9 +65,23 @@ pub struct Secrets {
     /// The link key before a rotation (`HERALD_LINK_KEY_PREVIOUS`, optional): links,
     /// VERP addresses and Message-IDs of mail sent under it still verify (DESIGN §11).
     pub link_key_previous: Option<Vec<u8>>,
+    /// `HERALD_DKIM_KEY` (a PKCS#8 PEM), when `[dkim]` is configured; it parsed at start-up.
+    dkim_pem: Option<String>,
+    /// The variables `[[smtp]]` names for its credentials, those that are set.
+    relay_env: Vec<(String, String)>,
+    /// The providers' webhook keys (`HERALD_*_WEBHOOK*`, `HERALD_MAILGUN_SIGNING_KEY`).
+    pub webhooks: WebhookKeys,
 }
 
 const PREVIOUS_LINK_KEY: &str = "HERALD_LINK_KEY_PREVIOUS";
+const DKIM_KEY: &str = "HERALD_DKIM_KEY";
+
+/// The variables the `[[smtp]]` sections name that are set in `env`.
+fn relay_env(config: &Config, env: &[(String, String)]) -> Vec<(String, String)> {
+    let named: Vec<&String> =
+        config.smtp.iter().flat_map(|s| [&s.username_env, &s.password_env, &s.client_key_env]).flatten().collect();
+    env.iter().filter(|(k, _)| named.contains(&k)).cloned().collect()
+}
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,11 +140,49 @@ impl Secrets {
             Some(v) => Some(v.into_bytes()),
             None => None,
         };
-        Ok(Secrets {
-            link_key: values.remove("link_key").unwrap_or_default().into_bytes(),
-            suppression_key: values.remove("suppression_key").unwrap_or_default().into_bytes(),
+        let mut secrets = Secrets::new(
+            values.remove("link_key").unwrap_or_default().into_bytes(),
+            values.remove("suppression_key").unwrap_or_default().into_bytes(),
             link_key_previous,
-        })
+        );
+        secrets.relay_env = relay_env(&loaded.config, env);
+        secrets.webhooks = WebhookKeys::from_env(env);
+        if loaded.config.dkim.is_some()
+            && let Some(pem) = from_env(DKIM_KEY)
+        {
+            secrets.dkim_pem = Some(pem);
+            secrets.dkim_key(&loaded.config).map_err(|e| Error::Invalid(format!("{DKIM_KEY}: {e}")))?;
+        }
+        Ok(secrets)
+    }
+
+    /// The signing and hashing keys alone, with no DKIM key, relay credential or
+    /// webhook key (for tests, and commands that need nothing else).
+    pub fn new(link_key: Vec<u8>, suppression_key: Vec<u8>, link_key_previous: Option<Vec<u8>>) -> Secrets {
+        Secrets {
+            link_key,
+            suppression_key,
+            link_key_previous,
+            dkim_pem: None,
+            relay_env: Vec::new(),
+            webhooks: WebhookKeys::default(),
+        }
+    }
+
+    /// The DKIM key of the config's `[dkim]` section; an error when `[dkim]` is
+    /// configured and `HERALD_DKIM_KEY` is not set.
+    pub fn dkim_key(&self, config: &Config) -> Result<Option<DkimKey>> {
+        let Some(d) = &config.dkim else { return Ok(None) };
+        let pem = self.dkim_pem.as_deref().ok_or_else(|| {
+            Error::Invalid(format!("[dkim] is configured but {DKIM_KEY} (the PKCS#8 PEM private key) is not set"))
+        })?;
+        DkimKey::from_pem(&d.domain, &d.selector, &d.algorithm, pem).map(Some)
+    }
+
+    /// The values of the environment variables `[[smtp]]` names, as (name, value): what
+    /// [`crate::send::mailer::Mailer::from_config`] reads the relay credentials from.
+    pub fn relay_env(&self) -> &[(String, String)] {
+        &self.relay_env
     }
 
     /// The keys a link token, VERP address or Message-ID is checked against: the current
@@ -294,6 +353,81 @@ mod tests {
             err.contains("secrets.toml") && err.contains("link_key") && err.contains("openssl rand -hex 32"),
             "{err}"
         );
+    }
+
+    /// A config read from `toml`, with the production source of secrets.
+    fn loaded_with(dir: &Path, toml_text: &str) -> Loaded {
+        let mut config: Config = toml::from_str(toml_text).unwrap();
+        config.data.dir = dir.to_path_buf();
+        config.secrets.source = Some(SecretSource::Env);
+        Loaded { config, path: "herald.toml".into() }
+    }
+
+    fn keys_and(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("HERALD_LINK_KEY".to_owned(), STRONG.to_owned()),
+            ("HERALD_SUPPRESSION_KEY".to_owned(), STRONG.to_owned()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        env
+    }
+
+    const DKIM: &str = "[dkim]\ndomain = \"acme.example\"\nselector = \"s1\"\nalgorithm = \"ed25519-sha256\"\n";
+
+    fn ed25519_pem() -> String {
+        use base64::Engine as _;
+        let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
+    }
+
+    #[test]
+    fn a_malformed_dkim_key_is_refused_when_the_app_is_built_naming_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = loaded_with(dir.path(), DKIM);
+        let env = keys_and(&[("HERALD_DKIM_KEY", "-----BEGIN PRIVATE KEY-----\nnot a key\n")]);
+        let err = Secrets::resolve(&loaded, &env).expect_err("a malformed key is refused").to_string();
+        assert!(err.contains("HERALD_DKIM_KEY") && !err.contains("not a key"), "{err}");
+        // Without [dkim] the variable is not read at all.
+        assert!(Secrets::resolve(&loaded_with(dir.path(), ""), &env).is_ok());
+    }
+
+    #[test]
+    fn the_dkim_key_is_resolved_once_and_a_missing_one_is_named_when_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = loaded_with(dir.path(), DKIM);
+        let secrets = Secrets::resolve(&loaded, &keys_and(&[("HERALD_DKIM_KEY", &ed25519_pem())])).unwrap();
+        assert!(secrets.dkim_key(&loaded.config).unwrap().is_some());
+        // Commands that sign nothing still run without it; signing names what is missing.
+        let without = Secrets::resolve(&loaded, &keys_and(&[])).unwrap();
+        let err = without.dkim_key(&loaded.config).err().expect("no key").to_string();
+        assert!(err.contains("HERALD_DKIM_KEY"), "{err}");
+        assert!(without.dkim_key(&loaded_with(dir.path(), "").config).unwrap().is_none());
+    }
+
+    #[test]
+    fn only_the_variables_smtp_names_are_kept_as_relay_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = loaded_with(
+            dir.path(),
+            "[[smtp]]\nhost = \"relay.acme.example\"\nport = 587\ntls = \"starttls\"\n\
+             username_env = \"RELAY_USER\"\npassword_env = \"RELAY_PASS\"\n",
+        );
+        let env = keys_and(&[("RELAY_USER", "u"), ("RELAY_PASS", "p"), ("OTHER", "x")]);
+        let secrets = Secrets::resolve(&loaded, &env).unwrap();
+        let mut kept = secrets.relay_env().to_vec();
+        kept.sort();
+        assert_eq!(kept, [("RELAY_PASS".to_owned(), "p".to_owned()), ("RELAY_USER".to_owned(), "u".to_owned())]);
+    }
+
+    #[test]
+    fn webhook_keys_are_resolved_with_the_other_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = loaded_with(dir.path(), "");
+        let env = keys_and(&[("HERALD_WEBHOOK_SECRET", "a-webhook-secret-of-length")]);
+        let configured = Secrets::resolve(&loaded, &env).unwrap().webhooks.configured();
+        assert_eq!(configured, [crate::feedback::webhooks::Provider::Generic]);
+        assert!(Secrets::resolve(&loaded, &keys_and(&[])).unwrap().webhooks.configured().is_empty());
     }
 
     #[cfg(unix)]

@@ -286,15 +286,6 @@ impl Renderer {
     }
 }
 
-/// The DKIM key of the config's `[dkim]` section, from `HERALD_DKIM_KEY`.
-pub fn dkim_key(config: &Config, env: &[(String, String)]) -> Result<Option<DkimKey>> {
-    let Some(d) = &config.dkim else { return Ok(None) };
-    let pem = env.iter().find(|(k, _)| k == "HERALD_DKIM_KEY").map(|(_, v)| v.as_str()).ok_or_else(|| {
-        Error::Invalid("[dkim] is configured but HERALD_DKIM_KEY (the PKCS#8 PEM private key) is not set".into())
-    })?;
-    DkimKey::from_pem(&d.domain, &d.selector, &d.algorithm, pem).map(Some)
-}
-
 /// `insert` before the closing `</body>` when there is one, else at the end.
 pub(crate) fn insert_before_body_end(html: &str, insert: &str) -> String {
     match html.to_ascii_lowercase().rfind("</body>") {

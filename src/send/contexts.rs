@@ -5,20 +5,19 @@ use super::shared::CampaignCtx;
 use crate::app::App;
 use crate::campaign;
 use crate::error::{Error, Result};
-use crate::render::{self, Renderer};
+use crate::render::Renderer;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 /// The contexts built so far, by campaign.
 pub(super) struct Contexts {
-    env: Vec<(String, String)>,
     built: tokio::sync::Mutex<HashMap<i64, Arc<CampaignCtx>>>,
 }
 
 impl Contexts {
-    pub(super) fn new(env: Vec<(String, String)>) -> Contexts {
-        Contexts { env, built: Default::default() }
+    pub(super) fn new() -> Contexts {
+        Contexts { built: Default::default() }
     }
 
     /// The context of `campaign_id`, rebuilt when its stored content changed.
@@ -37,7 +36,7 @@ impl Contexts {
             return Ok(ctx.clone());
         }
         let campaign = campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy)?;
-        let dkim = render::dkim_key(&app.config, &self.env)?;
+        let dkim = app.secrets.dkim_key(&app.config)?;
         let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?;
         let lists = app.store.list_settings().await?;
         let ctx = Arc::new(CampaignCtx { record, campaign, renderer, lists });

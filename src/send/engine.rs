@@ -46,7 +46,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(app: Arc<App>, env: Vec<(String, String)>, deps: Deps) -> Engine {
+    pub fn new(app: Arc<App>, deps: Deps) -> Engine {
         let cfg = app.config.sending.clone();
         let owner = lease_owner();
         let lease = Duration::from_secs(cfg.lease_seconds.max(3));
@@ -71,7 +71,7 @@ impl Engine {
             pauses: Mutex::new(Vec::new()),
             tallies: Mutex::new(HashMap::new()),
         };
-        Engine { shared: Arc::new(shared), contexts: Contexts::new(env), writer_task }
+        Engine { shared: Arc::new(shared), contexts: Contexts::new(), writer_task }
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {

@@ -119,9 +119,10 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn from_config(app: &App, env: &[(String, String)]) -> Result<Deps> {
+    /// Relay credentials come from the app's secrets, resolved when it was built.
+    pub fn from_config(app: &App) -> Result<Deps> {
         Ok(Deps {
-            mailer: Mailer::from_config(&app.config, env)?,
+            mailer: Mailer::from_config(&app.config, app.secrets.relay_env())?,
             throttle: super::throttle_from_config(&app.config)?,
             dns: Dns::from_config(&app.config)?,
         })

@@ -331,6 +331,15 @@ impl Store {
 
     /// Runs raw SQL; for tests that tamper with the database directly.
     #[doc(hidden)]
+    /// Whether the database answers a `SELECT 1` (what `/healthz` reports).
+    pub async fn ping(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+            Backend::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+        }
+        Ok(())
+    }
+
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
         dispatch!(self.execute_raw(sql))
     }

@@ -4,13 +4,14 @@
 //! rules, each event once (its provider id, or the body's hash and place, is its
 //! fingerprint).
 
-use super::WebState;
+use super::trace::{self, Id};
+use super::{ApiError, HttpError, WebState};
 use crate::feedback::mapping::{self, Channel};
 use crate::feedback::rules::{self, Incoming};
 use crate::feedback::webhooks::{self, Provider, WebhookError, WebhookOutcome, WebhookRequest};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -23,20 +24,18 @@ pub async fn receive(
     Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let Ok(provider) = provider.parse::<Provider>() else {
-        return (StatusCode::NOT_FOUND, "no such webhook\n").into_response();
-    };
+) -> Result<Response, ApiError> {
+    let provider = provider.parse::<Provider>().map_err(|_| HttpError::NotFound)?;
     let headers: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
         .collect();
     let request = WebhookRequest { headers: &headers, body: &body, now: s.app.clock.now() };
-    let outcome = webhooks::handle(provider, &request, &s.hooks, s.certs.as_ref()).await;
+    let outcome = webhooks::handle(provider, &request, &s.app.secrets.webhooks, s.certs.as_ref()).await;
     let events = match outcome {
         Ok(WebhookOutcome::Events(events)) => events,
         Ok(WebhookOutcome::ConfirmSubscription { url }) => return confirm_subscription(&s, &url).await,
-        Err(e) => return refusal(provider, e),
+        Err(e) => return Err(refusal(provider, e)),
     };
     let digest = hex::encode(&Sha256::digest(&body)[..16]);
     let source = format!("webhook:{}", provider.as_str());
@@ -50,51 +49,71 @@ pub async fn receive(
             let message_id = pe.message_id.as_deref();
             let target =
                 mapping::resolve(&s.app, None, message_id, &pe.event.recipient, Channel::Authenticated).await?;
+            if events.len() == 1 {
+                record_ids(&target);
+            }
             rules::record(&s.app, &Incoming { event: &pe.event, target: &target, source: &source, fingerprint }).await
         }
         .await;
         match result {
             Ok(_) => recorded += 1,
+            // 500: the provider retries, and recording is idempotent.
             Err(e) => {
-                // 500: the provider retries, and recording is idempotent.
-                tracing::error!(provider = provider.as_str(), error = %e, "webhook: cannot record an event");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "cannot record the events\n").into_response();
+                return Err(HttpError::internal(&format!(
+                    "webhook {}: cannot record an event: {e}",
+                    provider.as_str()
+                ))
+                .into());
             }
         }
     }
-    axum::Json(serde_json::json!({ "received": events.len(), "recorded": recorded })).into_response()
+    Ok(axum::Json(serde_json::json!({ "received": events.len(), "recorded": recorded })).into_response())
 }
 
-fn refusal(provider: Provider, e: WebhookError) -> Response {
-    let (status, text) = match e {
+/// The ids of a request's only event, on its span.
+fn record_ids(target: &mapping::Target) {
+    if let Some(id) = target.contact_id() {
+        trace::record_id(Id::Contact, id);
+    }
+    if let Some(send) = target.send() {
+        trace::record_id(Id::Send, send.send_id);
+        trace::record_id(Id::Campaign, send.campaign_id);
+    }
+}
+
+fn refusal(provider: Provider, e: WebhookError) -> ApiError {
+    ApiError(match e {
         WebhookError::Unauthorized(why) => {
             tracing::warn!(provider = provider.as_str(), reason = %why, "webhook refused: authentication failed");
-            (StatusCode::UNAUTHORIZED, "authentication failed".to_owned())
+            HttpError::Unauthorized
         }
-        WebhookError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
-        WebhookError::NotConfigured => (StatusCode::NOT_FOUND, "this webhook is not configured".to_owned()),
-        WebhookError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
-    };
-    (status, format!("{text}\n")).into_response()
+        WebhookError::BadRequest(why) => HttpError::BadRequest(why),
+        // A provider that is not configured looks like no route at all.
+        WebhookError::NotConfigured => HttpError::NotFound,
+        WebhookError::Unavailable(why) => {
+            tracing::warn!(provider = provider.as_str(), reason = %why, "webhook: cannot authenticate now");
+            HttpError::Unavailable
+        }
+    })
 }
 
 /// SNS asks to confirm a subscription by fetching its `SubscribeURL` (signature already
 /// checked); only an https URL on an SNS host is fetched.
-async fn confirm_subscription(s: &WebState, url: &str) -> Response {
+async fn confirm_subscription(s: &WebState, url: &str) -> Result<Response, ApiError> {
     let host = url.strip_prefix("https://").and_then(|r| r.split('/').next()).unwrap_or("");
     let sns_host =
         host.starts_with("sns.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"));
     if !sns_host || host.contains('@') {
-        return (StatusCode::BAD_REQUEST, "SubscribeURL is not an SNS address\n").into_response();
+        return Err(HttpError::BadRequest("SubscribeURL is not an SNS address".into()).into());
     }
     match s.certs.cert_pem(url).await {
         Ok(_) => {
             tracing::info!("webhook: SNS subscription confirmed");
-            axum::Json(serde_json::json!({ "subscribed": true })).into_response()
+            Ok(axum::Json(serde_json::json!({ "subscribed": true })).into_response())
         }
         Err(e) => {
             tracing::warn!(error = %e, "webhook: cannot confirm the SNS subscription");
-            (StatusCode::SERVICE_UNAVAILABLE, "cannot confirm the subscription\n").into_response()
+            Err(HttpError::Unavailable.into())
         }
     }
 }

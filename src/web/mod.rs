@@ -1,11 +1,17 @@
 //! The daemon's HTTP server (DESIGN §6 `web/`): the router and its shared state. It serves
 //! `/healthz`, `/metrics` and the bounce webhooks (`POST /hooks/{provider}`); the consent
 //! pages (unsubscribe, preferences, confirm) join this router in a later issue.
-//! [`serve`] is the accept loop with its caps and timeouts.
+//! [`serve`] is the accept loop with its caps and timeouts; [`error`] what a handler
+//! answers when it fails ([`HttpError`]: a plain page, or plain text on API routes);
+//! [`trace`] the span each request is logged in (route templates, never raw paths).
 
+pub mod error;
 pub mod hooks;
 mod metrics;
 pub mod serve;
+pub mod trace;
+
+pub use error::{ApiError, HttpError};
 
 use crate::app::App;
 use crate::send::engine::Metrics;
@@ -26,49 +32,66 @@ pub struct WebState {
     /// Turns true when the daemon starts shutting down: `/healthz` then answers 503 so a
     /// load balancer stops sending traffic here.
     pub stopping: AtomicBool,
-    /// Webhook credentials, from the environment only.
-    pub hooks: crate::feedback::webhooks::WebhookKeys,
     /// Where SNS signing certificates come from.
     pub certs: Arc<dyn crate::feedback::webhooks::CertSource>,
 }
 
+impl WebState {
+    /// The web surface without a sending engine (`herald serve`, tests): its counters
+    /// stay at zero, the throttle is the config's, and SES webhooks answer 503 (no
+    /// certificates are fetched).
+    pub fn without_engine(app: Arc<App>) -> crate::error::Result<WebState> {
+        let throttle = Arc::new(crate::send::throttle_from_config(&app.config)?);
+        Ok(WebState {
+            app,
+            metrics: Arc::default(),
+            throttle,
+            stopping: AtomicBool::new(false),
+            certs: Arc::new(crate::feedback::webhooks::NoCerts),
+        })
+    }
+}
+
+/// Every route, each request in a [`trace::span`]; a path no route matches gets the
+/// plain 404 page.
 pub fn router(state: Arc<WebState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/hooks/{provider}", axum::routing::post(hooks::receive))
+        .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
+        .layer(axum::middleware::from_fn(trace::span))
         .with_state(state)
 }
 
-/// 200 `{"status":"ok"}` when the database answers; 503 with the reason otherwise.
+async fn not_found() -> HttpError {
+    HttpError::NotFound
+}
+
+/// 200 `{"status":"ok"}` when the database answers ([`crate::store::Store::ping`]); 503
+/// while shutting down or when it does not (the cause is logged, not shown).
 async fn healthz(State(s): State<Arc<WebState>>) -> Response {
     if s.stopping.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "stopping"})))
             .into_response();
     }
-    match s.app.store.execute_raw("SELECT 1").await {
-        Ok(_) => {
+    match s.app.store.ping().await {
+        Ok(()) => {
             axum::Json(serde_json::json!({"status": "ok", "database": s.app.store.backend_name()})).into_response()
         }
         Err(e) => {
             tracing::warn!(error = %e, "health check: the database does not answer");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "error", "database": e.to_string()})),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "error"}))).into_response()
         }
     }
 }
 
 /// The Prometheus text exposition format (version 0.0.4).
-async fn metrics(State(s): State<Arc<WebState>>) -> Response {
-    match metrics::render(&s.app, &s.metrics, &s.throttle).await {
-        Ok(body) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics: cannot read the database");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("# cannot read the database: {e}\n")).into_response()
-        }
-    }
+async fn metrics(State(s): State<Arc<WebState>>) -> Result<Response, ApiError> {
+    let body = metrics::render(&s.app, &s.metrics, &s.throttle).await.map_err(|e| {
+        tracing::warn!(error = %e, "metrics: cannot read the database");
+        HttpError::Unavailable
+    })?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }

@@ -181,11 +181,11 @@ on_both_backends! {
 
 on_both_backends! {
     async fn the_link_key_fingerprint_is_remembered_and_a_change_is_noticed(t) {
-        let secrets = |key: &str, previous: Option<&str>| Secrets {
-            link_key: key.as_bytes().to_vec(),
-            suppression_key: SUPPRESSION_KEY.as_bytes().to_vec(),
-            link_key_previous: previous.map(|p| p.as_bytes().to_vec()),
-        };
+        let secrets = |key: &str, previous: Option<&str>| Secrets::new(
+            key.as_bytes().to_vec(),
+            SUPPRESSION_KEY.as_bytes().to_vec(),
+            previous.map(|p| p.as_bytes().to_vec()),
+        );
         // The test database was opened with LINK_KEY.
         assert_eq!(check_link_key(&t.app.store, &secrets(LINK_KEY, None)).await.unwrap(), LinkKeyCheck::Same);
         let unplanned = check_link_key(&t.app.store, &secrets(ROTATED_KEY, None)).await.unwrap();

@@ -167,3 +167,99 @@ pub(crate) fn herald_at(cwd: &std::path::Path, args: &[&str]) -> std::process::O
         .output()
         .expect("run herald")
 }
+
+/// The web surface in-process (zero2prod's `spawn_app`): the daemon's router and accept
+/// loop on 127.0.0.1:0 over a fresh test database, without a sending engine. Dropping it
+/// stops the server.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// The database and workspace (a second `App` on it: `db.app`).
+    pub db: TestDb,
+    /// The `App` the server runs on.
+    pub app: Arc<App>,
+    pub client: reqwest::Client,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// What a request got back, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// A header's value ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// [`TestApp`] on SQLite, or on PostgreSQL when `HERALD_TEST_POSTGRES_URL` is set.
+pub async fn spawn_app() -> TestApp {
+    let backend = if std::env::var("HERALD_TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty()) {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    TestApp::on(TestDb::new(backend).await.expect("test database"), &[]).await
+}
+
+impl TestApp {
+    /// Serves `db` with `extra` in the environment the secrets are resolved from
+    /// (webhook keys, say).
+    pub async fn on(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
+        let mut env = env();
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let loaded = config::load(Some(&db.config_path()), &env).expect("config");
+        let secrets = Secrets::resolve(&loaded, &env).expect("secrets");
+        let store = Store::connect(&loaded.config.database.url).await.expect("connect");
+        let app = Arc::new(App::with_store(&loaded, store, secrets, Arc::new(SystemClock)).await.expect("app"));
+        let state = Arc::new(herald::web::WebState::without_engine(app.clone()).expect("web state"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let web = app.config.web.clone();
+        let router = herald::web::router(state);
+        tokio::spawn(async move { herald::web::serve::serve(listener, router, &web, stopped).await });
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestApp { address, db, app, client, _stop: stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        read(self.client.get(self.url(path))).await
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        read(self.client.post(self.url(path)).form(form)).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
+        read(self.client.post(self.url(path)).json(body)).await
+    }
+
+    /// A POST of `body` as it is, with `headers` (a signed webhook, say).
+    pub async fn post_raw(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut request = self.client.post(self.url(path)).body(body.to_owned());
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        read(request).await
+    }
+}
+
+async fn read(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("the test server answers");
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    Reply { status, headers, body: response.text().await.expect("body") }
+}

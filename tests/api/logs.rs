@@ -2,11 +2,12 @@
 //! carries no contact's address, name or token — Herald's own lines log ids, and its
 //! dependencies (lettre prints every SMTP command at DEBUG) stay at `warn` unless named.
 
-use crate::daemon::{herald, logs};
+use crate::daemon::{herald, logs, sigterm};
 use crate::fake_smtp::{Behaviour, FakeSmtp};
 use crate::on_both_backends;
 use crate::send::{CONTACTS, setup_with};
 use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
 
 /// Every address and first name of the fixture.
 fn people() -> Vec<String> {
@@ -79,4 +80,51 @@ on_both_backends! {
         let log = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(log.contains("lettre") && log.contains("ada@example.com"), "lettre's DEBUG lines are shown:\n{log}");
     }
+}
+
+on_both_backends! {
+    async fn a_token_in_a_request_path_never_reaches_the_log_which_names_the_route_and_the_ids(t) {
+        let csv = t.write("contacts.csv", CONTACTS);
+        assert!(t.herald(&["contacts", "import", csv.to_str().unwrap()]).status.success());
+        let ada = t.contact("ada@example.com").await.unwrap().id.unwrap();
+        let mut cmd = herald(&t, &["daemon", "--listen", "127.0.0.1:0", "--json"], "web.log");
+        cmd.env("HERALD_LOG", "trace").env_remove("RUST_LOG").env("HERALD_WEBHOOK_SECRET", WEBHOOK_SECRET);
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        tokio::time::timeout(Duration::from_secs(30), stdout.read_line(&mut line)).await.expect("starts").unwrap();
+        let started: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}{}", logs(&t)));
+        let web = started["listening"].as_str().unwrap().to_owned();
+
+        const TOKEN: &str = "AAtokenQ7xZ9pL2mK8vN4wR6yT3";
+        let http = reqwest::Client::new();
+        let status = |r: reqwest::Response| r.status().as_u16();
+        assert_eq!(status(http.get(format!("{web}/u/{TOKEN}")).send().await.unwrap()), 404);
+        let form = http.post(format!("{web}/p/{TOKEN}?k={TOKEN}")).form(&[("t", TOKEN)]).send().await.unwrap();
+        assert_eq!(status(form), 404);
+        assert_eq!(status(http.post(format!("{web}/hooks/{TOKEN}")).body("{}").send().await.unwrap()), 404);
+        let body = r#"{"events":[{"recipient":"ada@example.com","kind":"complaint","id":"evt-log"}]}"#;
+        let hooked = http.post(format!("{web}/hooks/generic")).header("X-Herald-Signature", signed(body)).body(body);
+        assert_eq!(status(hooked.send().await.unwrap()), 200, "{}", logs(&t));
+        sigterm(&child).await;
+        assert!(tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("stops").unwrap().success());
+        let after = t.contact("ada@example.com").await.unwrap();
+        assert_eq!(after.opt_in, herald::domain::OptInStatus::OptedOutContact, "the complaint was recorded");
+
+        let log = std::fs::read_to_string(t.dir.path().join("web.log")).unwrap();
+        assert!(log.contains("route=<unmatched>") && log.contains("route=/hooks/{provider}"), "{log}");
+        assert!(log.contains("status=404") && log.contains("latency_ms="), "{log}");
+        assert!(log.contains(&format!("contact_id={ada}")), "the webhook's contact is on its span:\n{log}");
+        assert!(!log.contains(TOKEN), "a token is in the log:\n{log}");
+        assert!(!log.to_lowercase().contains("ada@example.com"), "an address is in the log:\n{log}");
+    }
+}
+
+const WEBHOOK_SECRET: &str = "a-webhook-secret-for-the-log-test";
+
+fn signed(body: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }

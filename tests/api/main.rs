@@ -33,5 +33,6 @@ mod render;
 mod render_hostile;
 mod rules;
 mod send;
+mod web;
 mod workspace;
 mod writer_locks;

@@ -115,7 +115,7 @@ on_both_backends! {
 
     async fn a_different_suppression_key_is_refused(t) {
         let loaded = herald::config::load(Some(&t.config_path()), &env()).unwrap();
-        let other = herald::config::Secrets { link_key: LINK_KEY.into(), suppression_key: b"another-key-0123456789abcdef0123456789".to_vec(), link_key_previous: None };
+        let other = herald::config::Secrets::new(LINK_KEY.into(), b"another-key-0123456789abcdef0123456789".to_vec(), None);
         let store = herald::store::Store::connect(&t.url).await.unwrap();
         let err = herald::app::App::with_store(&loaded, store, other, std::sync::Arc::new(herald::clock::SystemClock)).await.err().expect("refused");
         assert!(err.to_string().contains("suppression key"), "{err}");

@@ -79,7 +79,7 @@ pub(crate) async fn send(app: &Arc<App>, file: &PathBuf) -> lifecycle::Status {
     let c = campaign::parse(file, &text, &app.config.policy).unwrap();
     let (record, _) = lifecycle::record(app, &c, &text, CampaignState::Running).await.unwrap();
     lifecycle::materialise(app, &record, &c).await.unwrap();
-    let engine = Engine::new(app.clone(), env(), Deps::from_config(app, &env()).unwrap());
+    let engine = Engine::new(app.clone(), Deps::from_config(app).unwrap());
     let (_stop, rx) = watch::channel(false);
     engine.run(Some(record.id), Until::Idle, rx, &|| {}).await.unwrap();
     engine.close().await;
