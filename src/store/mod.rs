@@ -32,19 +32,19 @@ mod sqlite {
     pub(super) type Db = sqlx::Sqlite;
     pub(super) const DIALECT: super::Dialect = super::Dialect::Sqlite;
     pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-    include!("sql.rs");
-    include!("ledger_sql.rs");
-    include!("contact_write_sql.rs");
-    include!("audience_sql.rs");
-    include!("contact_list_sql.rs");
+    include!("sql/contacts.rs");
+    include!("sql/ledger.rs");
+    include!("sql/contact_write.rs");
+    include!("sql/audience.rs");
+    include!("sql/contact_list.rs");
     pub(super) mod qsql {
-        include!("queue_sql.rs");
-        include!("queue_writes_sql.rs");
-        include!("queue_reports_sql.rs");
-        include!("revisions_sql.rs");
+        include!("sql/queue.rs");
+        include!("sql/queue_writes.rs");
+        include!("sql/queue_reports.rs");
+        include!("sql/revisions.rs");
     }
     pub(super) mod fsql {
-        include!("feedback_sql.rs");
+        include!("sql/feedback.rs");
     }
 }
 
@@ -52,19 +52,19 @@ mod postgres {
     pub(super) type Db = sqlx::Postgres;
     pub(super) const DIALECT: super::Dialect = super::Dialect::Postgres;
     pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-    include!("sql.rs");
-    include!("ledger_sql.rs");
-    include!("contact_write_sql.rs");
-    include!("audience_sql.rs");
-    include!("contact_list_sql.rs");
+    include!("sql/contacts.rs");
+    include!("sql/ledger.rs");
+    include!("sql/contact_write.rs");
+    include!("sql/audience.rs");
+    include!("sql/contact_list.rs");
     pub(super) mod qsql {
-        include!("queue_sql.rs");
-        include!("queue_writes_sql.rs");
-        include!("queue_reports_sql.rs");
-        include!("revisions_sql.rs");
+        include!("sql/queue.rs");
+        include!("sql/queue_writes.rs");
+        include!("sql/queue_reports.rs");
+        include!("sql/revisions.rs");
     }
     pub(super) mod fsql {
-        include!("feedback_sql.rs");
+        include!("sql/feedback.rs");
     }
 }
 
