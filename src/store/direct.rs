@@ -163,7 +163,7 @@ impl DirectSqlite {
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>> {
         // SQLite numbers `$1`..`$5` in order of first appearance, which is their order.
-        let mut stmt = self.conn.prepare_cached(&super::sqlite::qsql::claim_sql()).map_err(failed)?;
+        let mut stmt = self.conn.prepare_cached(&super::sqlite::queue::claim_sql()).map_err(failed)?;
         let rows = stmt
             .query_map(rusqlite::params![owner, at(lease_until), at(now), campaign, limit], |r| {
                 Ok((

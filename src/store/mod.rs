@@ -1,11 +1,16 @@
 //! Storage: one surface over SQLite (the embedded default) and PostgreSQL (scale-out),
 //! chosen by the database URL.
 //!
-//! The SQL lives in `*_sql.rs` files, each compiled once per backend (`sqlite` and
-//! `postgres` below, each with its own `Db` type and `DIALECT`): contacts (`sql.rs`, and
-//! `contact_write_sql.rs` for the writes of a `modify`), the suppression list and ledger
-//! (`ledger_sql.rs`), audiences (`audience_sql.rs`), the queue (`queue_sql.rs`,
-//! `queue_reports_sql.rs`) and bounce feedback (`feedback_sql.rs`). sqlx's `Any` driver
+//! The SQL lives in `sql/`, one module per concern, each compiled once per backend:
+//! `sqlite.rs` and `postgres.rs` mount the same files (`#[path = "sql/…"] mod …;`), each
+//! beside its own `Db` type and `DIALECT`, which the modules reach as `super::{Db,
+//! DIALECT}`. The modules: `meta` (schema version, config-declared lists and purposes,
+//! ping), `contacts` (reads and the `modify` transaction) and `contact_write` (its
+//! writes), `contact_list` (browsing), `suppression`, `ledger` (reads), `audience`,
+//! `queue` (campaigns, claims, leases), `queue_writes` (the send writer's group commit;
+//! its statements are shared with the rusqlite writer in `direct.rs`), `queue_reports`,
+//! `revisions`, `feedback` (bounces), and `support` (pool types, write transactions,
+//! `IN` lists). sqlx's `Any` driver
 //! cannot carry timestamps or JSON, and code generic over `sqlx::Database` drowns in
 //! higher-ranked executor bounds; compiling the same module twice keeps one copy of the
 //! SQL with native types on both sides, and the few places where the dialects really
@@ -28,45 +33,11 @@ enum Dialect {
     Postgres,
 }
 
-mod sqlite {
-    pub(super) type Db = sqlx::Sqlite;
-    pub(super) const DIALECT: super::Dialect = super::Dialect::Sqlite;
-    pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-    include!("sql/contacts.rs");
-    include!("sql/ledger.rs");
-    include!("sql/contact_write.rs");
-    include!("sql/audience.rs");
-    include!("sql/contact_list.rs");
-    pub(super) mod qsql {
-        include!("sql/queue.rs");
-        include!("sql/queue_writes.rs");
-        include!("sql/queue_reports.rs");
-        include!("sql/revisions.rs");
-    }
-    pub(super) mod fsql {
-        include!("sql/feedback.rs");
-    }
-}
-
-mod postgres {
-    pub(super) type Db = sqlx::Postgres;
-    pub(super) const DIALECT: super::Dialect = super::Dialect::Postgres;
-    pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-    include!("sql/contacts.rs");
-    include!("sql/ledger.rs");
-    include!("sql/contact_write.rs");
-    include!("sql/audience.rs");
-    include!("sql/contact_list.rs");
-    pub(super) mod qsql {
-        include!("sql/queue.rs");
-        include!("sql/queue_writes.rs");
-        include!("sql/queue_reports.rs");
-        include!("sql/revisions.rs");
-    }
-    pub(super) mod fsql {
-        include!("sql/feedback.rs");
-    }
-}
+// Each mounts every file of `sql/`: the same SQL compiled once per backend, on purpose.
+#[allow(clippy::duplicate_mod, reason = "the SQL of sql/ is compiled once per backend")]
+mod postgres;
+#[allow(clippy::duplicate_mod, reason = "the SQL of sql/ is compiled once per backend")]
+mod sqlite;
 
 mod audience;
 mod connect;
@@ -153,12 +124,6 @@ pub struct Store {
 
 /// Calls the same function of whichever backend this store runs on.
 macro_rules! dispatch {
-    ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {
-        match &$self.backend {
-            Backend::Sqlite(pool) => sqlite::$f(pool, $($arg),*).await,
-            Backend::Postgres(pool) => postgres::$f(pool, $($arg),*).await,
-        }
-    };
     ($self:ident . $m:ident :: $f:ident ( $($arg:expr),* $(,)? )) => {
         match &$self.backend {
             Backend::Sqlite(pool) => sqlite::$m::$f(pool, $($arg),*).await,
@@ -188,31 +153,36 @@ impl Store {
     pub async fn schema_is_current(&self) -> Result<bool> {
         let (latest, applied) = match &self.backend {
             Backend::Sqlite(pool) => {
-                (sqlite::MIGRATOR.iter().map(|m| m.version).max(), sqlite::applied_version(pool).await?)
+                (sqlite::MIGRATOR.iter().map(|m| m.version).max(), sqlite::meta::applied_version(pool).await?)
             }
             Backend::Postgres(pool) => {
-                (postgres::MIGRATOR.iter().map(|m| m.version).max(), postgres::applied_version(pool).await?)
+                (postgres::MIGRATOR.iter().map(|m| m.version).max(), postgres::meta::applied_version(pool).await?)
             }
         };
         Ok(applied.is_some() && applied >= latest)
     }
 
+    /// One round trip to the database (`SELECT 1`): whether it answers now.
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self.meta::ping())
+    }
+
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>> {
-        dispatch!(self.meta_get(key))
+        dispatch!(self.meta::meta_get(key))
     }
 
     pub async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
-        dispatch!(self.meta_set(key, value))
+        dispatch!(self.meta::meta_set(key, value))
     }
 
     /// Creates or updates the lists declared in the config.
     pub async fn sync_lists(&self, lists: &[(String, bool, Option<String>)], now: DateTime<Utc>) -> Result<()> {
-        dispatch!(self.sync_lists(lists, now))
+        dispatch!(self.meta::sync_lists(lists, now))
     }
 
     /// Creates or updates the purposes declared in the config.
     pub async fn sync_purposes(&self, purposes: &[(String, Option<String>)], now: DateTime<Utc>) -> Result<()> {
-        dispatch!(self.sync_purposes(purposes, now))
+        dispatch!(self.meta::sync_purposes(purposes, now))
     }
 
     /// Read-modify-write of a batch of contacts in one transaction. `plan` sees the
@@ -229,61 +199,61 @@ impl Store {
     where
         F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
     {
-        dispatch!(self.modify(norms, macs, now, plan))
+        dispatch!(self.contacts::modify(norms, macs, now, plan))
     }
 
     pub async fn contact(&self, norm: &str) -> Result<Option<Contact>> {
-        Ok(dispatch!(self.load_one(norm))?)
+        Ok(dispatch!(self.contacts::load_one(norm))?)
     }
 
     /// The contacts with these ids (missing ones are left out), in id order.
     pub async fn contacts_by_id(&self, ids: &[i64]) -> Result<Vec<Contact>> {
-        dispatch!(self.contacts_by_id(ids))
+        dispatch!(self.contacts::contacts_by_id(ids))
     }
 
     /// For the send-time re-check: each contact with its ledger sequence number and
     /// whether its address is suppressed.
     pub async fn contacts_for_send(&self, ids: &[i64]) -> Result<Vec<(Contact, i64, bool)>> {
-        dispatch!(self.qsql::contacts_for_send(ids))
+        dispatch!(self.queue_reports::contacts_for_send(ids))
     }
 
     pub async fn is_suppressed(&self, mac: &str) -> Result<bool> {
-        dispatch!(self.is_suppressed(mac))
+        dispatch!(self.suppression::is_suppressed(mac))
     }
 
     /// Adds `mac` to the suppression list; for every contact holding that address,
     /// appends `event` to its ledger. False if it was already there.
     pub async fn suppress(&self, mac: &str, reason: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
-        dispatch!(self.suppress(mac, reason, event, now))
+        dispatch!(self.suppression::suppress(mac, reason, event, now))
     }
 
     /// Removes `mac` from the suppression list, with a ledger event like [`Store::suppress`].
     pub async fn unsuppress(&self, mac: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
-        dispatch!(self.unsuppress(mac, event, now))
+        dispatch!(self.suppression::unsuppress(mac, event, now))
     }
 
     pub async fn suppression_list(&self) -> Result<Vec<Suppression>> {
-        dispatch!(self.suppression_list())
+        dispatch!(self.suppression::suppression_list())
     }
 
     pub async fn ledger(&self, contact_id: i64) -> Result<Vec<Entry>> {
-        dispatch!(self.ledger(contact_id))
+        dispatch!(self.ledger::ledger(contact_id))
     }
 
     /// Chains of the contacts after `after_id`, at most `limit` contacts, in id order.
     pub async fn chains(&self, after_id: i64, limit: i64) -> Result<Vec<StoredChain>> {
-        dispatch!(self.chains(after_id, limit))
+        dispatch!(self.ledger::chains(after_id, limit))
     }
 
     /// Normalised addresses of the selected contacts after `after_id`, in id order.
     pub async fn select(&self, selection: &Selection, after_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
-        dispatch!(self.select(selection, after_id, limit))
+        dispatch!(self.contacts::select(selection, after_id, limit))
     }
 
     /// The audience's size and, per exclusion reason, how many are excluded (the rest
     /// are eligible). Computed in the database: nothing is loaded per contact.
     pub async fn plan_counts(&self, q: &AudienceQuery) -> Result<(i64, Vec<(Option<ExclusionReason>, i64)>)> {
-        dispatch!(self.plan_counts(q))
+        dispatch!(self.audience::plan_counts(q))
     }
 
     /// Each audience member after `after_id` (at most `limit`, in id order) with the
@@ -294,7 +264,7 @@ impl Store {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
-        dispatch!(self.audience(q, after_id, limit))
+        dispatch!(self.audience::audience(q, after_id, limit))
     }
 
     /// The audience members with contact ids in (after, upto] (materialisation's slices).
@@ -304,35 +274,35 @@ impl Store {
         after: i64,
         upto: i64,
     ) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
-        dispatch!(self.audience_range(q, after, upto))
+        dispatch!(self.audience::audience_range(q, after, upto))
     }
 
     pub async fn max_contact_id(&self) -> Result<i64> {
-        dispatch!(self.max_contact_id())
+        dispatch!(self.audience::max_contact_id())
     }
 
     /// Which lists need double opt-in.
     pub async fn list_settings(&self) -> Result<std::collections::BTreeMap<ListName, bool>> {
-        dispatch!(self.list_settings())
+        dispatch!(self.meta::list_settings())
     }
 
     /// The contacts matching `filter` after `after_id`, at most `limit`, in id order.
     pub async fn contacts_page(&self, filter: &ContactFilter, after_id: i64, limit: i64) -> Result<Vec<Contact>> {
-        dispatch!(self.contacts_page(filter, after_id, limit))
+        dispatch!(self.contact_list::contacts_page(filter, after_id, limit))
     }
 
     pub async fn count_contacts(&self) -> Result<i64> {
-        dispatch!(self.count_contacts())
+        dispatch!(self.contacts::count_contacts())
     }
 
     pub async fn count_by_opt_in(&self) -> Result<Vec<(OptInStatus, i64)>> {
-        dispatch!(self.count_by_opt_in())
+        dispatch!(self.contacts::count_by_opt_in())
     }
 
     /// Runs raw SQL; for tests that tamper with the database directly.
     #[doc(hidden)]
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        dispatch!(self.execute_raw(sql))
+        dispatch!(self.meta::execute_raw(sql))
     }
 }
 

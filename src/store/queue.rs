@@ -203,31 +203,31 @@ pub struct Recovered {
 /// The sending queue (DESIGN §4).
 impl Store {
     pub async fn campaign_by_name(&self, name: &str) -> Result<Option<CampaignRecord>> {
-        dispatch!(self.qsql::campaign_by_name(name))
+        dispatch!(self.queue::campaign_by_name(name))
     }
 
     pub async fn campaign_by_id(&self, id: i64) -> Result<Option<CampaignRecord>> {
-        dispatch!(self.qsql::campaign_by_id(id))
+        dispatch!(self.queue::campaign_by_id(id))
     }
 
     pub async fn campaigns(&self) -> Result<Vec<CampaignRecord>> {
-        dispatch!(self.qsql::campaigns())
+        dispatch!(self.queue::campaigns())
     }
 
     /// Every campaign's state (and why), in id order: [`Store::campaigns`] without the
     /// stored files.
     pub async fn campaign_states(&self) -> Result<Vec<CampaignStateRecord>> {
-        dispatch!(self.qsql::campaign_states())
+        dispatch!(self.queue::campaign_states())
     }
 
     /// Running campaigns, and scheduled ones whose `send_at` has come.
     pub async fn active_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<CampaignRecord>> {
-        dispatch!(self.qsql::active_campaigns(now))
+        dispatch!(self.queue::active_campaigns(now))
     }
 
     /// Records a new campaign; refused if the name is taken.
     pub async fn create_campaign(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<CampaignRecord> {
-        let record = dispatch!(self.qsql::create_campaign(c, now))?;
+        let record = dispatch!(self.queue::create_campaign(c, now))?;
         self.record_first_revision(record.id, &c.content_hash, &c.content, now).await?;
         Ok(record)
     }
@@ -241,7 +241,7 @@ impl Store {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        dispatch!(self.qsql::set_campaign_state(id, from, to, reason, now))
+        dispatch!(self.queue::set_campaign_state(id, from, to, reason, now))
     }
 
     /// Queues `contact_ids` and moves the materialisation cursor to `upto`, atomically.
@@ -253,56 +253,56 @@ impl Store {
         done: bool,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        dispatch!(self.qsql::materialise(campaign_id, contact_ids, upto, done, now))
+        dispatch!(self.queue::materialise(campaign_id, contact_ids, upto, done, now))
     }
 
     pub async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
-        dispatch!(self.qsql::renew_leases(owner, until))
+        dispatch!(self.queue::renew_leases(owner, until))
     }
 
     /// Gives `owner`'s claimed rows back to the queue (shutdown, pause).
     pub async fn release(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
-        dispatch!(self.qsql::release(owner, now))
+        dispatch!(self.queue::release(owner, now))
     }
 
     /// Lease recovery: expired claimed rows are re-queued, expired transmitting rows
     /// become `in_doubt` (or are re-queued when `resend`).
     pub async fn recover(&self, now: DateTime<Utc>, resend: bool) -> Result<Recovered> {
-        dispatch!(self.qsql::recover(now, resend))
+        dispatch!(self.queue::recover(now, resend))
     }
 
     /// Ends a cancelled campaign's open sends as skipped.
     pub async fn cancel_open_sends(&self, campaign_id: i64, now: DateTime<Utc>) -> Result<u64> {
-        dispatch!(self.qsql::cancel_open_sends(campaign_id, now))
+        dispatch!(self.queue::cancel_open_sends(campaign_id, now))
     }
 
     pub async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts> {
-        dispatch!(self.qsql::counts(campaign_id))
+        dispatch!(self.queue_reports::counts(campaign_id))
     }
 
     pub async fn send_state_totals(&self) -> Result<Vec<(crate::domain::SendState, i64)>> {
-        dispatch!(self.qsql::state_totals())
+        dispatch!(self.queue_reports::state_totals())
     }
 
     pub async fn campaign_state_totals(&self) -> Result<Vec<(crate::domain::CampaignState, i64)>> {
-        dispatch!(self.qsql::campaign_state_totals())
+        dispatch!(self.queue_reports::campaign_state_totals())
     }
 
     pub async fn bounce_totals(&self) -> Result<Vec<(crate::domain::BounceKind, i64)>> {
-        dispatch!(self.qsql::bounce_totals())
+        dispatch!(self.queue_reports::bounce_totals())
     }
 
     pub async fn next_retry(&self, campaign_id: i64) -> Result<Option<DateTime<Utc>>> {
-        dispatch!(self.qsql::next_retry(campaign_id))
+        dispatch!(self.queue_reports::next_retry(campaign_id))
     }
 
     /// The campaign's failed sends counted by cause (see [`FailureReason`]), most first.
     pub async fn failure_reasons(&self, campaign_id: i64) -> Result<Vec<FailureReason>> {
-        dispatch!(self.qsql::failure_reasons(campaign_id))
+        dispatch!(self.queue_reports::failure_reasons(campaign_id))
     }
 
     pub async fn failures(&self, campaign_id: i64, limit: i64) -> Result<Vec<FailedSend>> {
-        dispatch!(self.qsql::failures(campaign_id, limit))
+        dispatch!(self.queue_reports::failures(campaign_id, limit))
     }
 
     /// Delivery history for the frequency cap and the engagement rule.
@@ -312,7 +312,7 @@ impl Store {
         since: Option<DateTime<Utc>>,
         last_n: Option<u32>,
     ) -> Result<HashMap<i64, History>> {
-        dispatch!(self.qsql::history(contact_ids, since, last_n))
+        dispatch!(self.queue_reports::history(contact_ids, since, last_n))
     }
 }
 
@@ -332,10 +332,10 @@ enum Held {
 
 /// Calls the same function of whichever backend the held connection is.
 macro_rules! on_held {
-    ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {{
+    ($self:ident . $m:ident :: $f:ident ( $($arg:expr),* $(,)? )) => {{
         let result = match $self.take().await? {
-            Held::Sqlite(c) => sqlite::qsql::$f(c, $($arg),*).await,
-            Held::Postgres(c) => postgres::qsql::$f(c, $($arg),*).await,
+            Held::Sqlite(c) => sqlite::$m::$f(c, $($arg),*).await,
+            Held::Postgres(c) => postgres::$m::$f(c, $($arg),*).await,
         };
         if result.is_err() {
             $self.conn = None;
@@ -372,7 +372,7 @@ impl HeldConn {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>> {
-        on_held!(self.claim(owner, campaign, limit, lease_until, now))
+        on_held!(self.queue::claim(owner, campaign, limit, lease_until, now))
     }
 
     /// One group commit of marks (each granted or not) and outcomes.
@@ -384,6 +384,6 @@ impl HeldConn {
         outcomes: &[Outcome],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        on_held!(self.write_batch(owner, marks, transmit_lease, outcomes, now))
+        on_held!(self.queue_writes::write_batch(owner, marks, transmit_lease, outcomes, now))
     }
 }

@@ -1,97 +1,27 @@
-// The SQL of the store, compiled once per backend: the including module defines `Db`
-// and `DIALECT` (see mod.rs). Nothing outside `store/` writes SQL.
+//! Reading contacts (by address, by id, by selection), and [`Store::modify`]'s
+//! read-modify-write transaction around the writes of `contact_write.rs`.
+//!
+//! [`Store::modify`]: crate::store::Store::modify
 
-use super::{ContactWrite, Dialect, Loaded, Selection, StoredChain, Suppression, corrupt};
-use crate::consent::ledger::{self, Entry, EventDraft, Head};
-use crate::domain::{
-    Bounce, Contact, EmailAddress, Identity, ListName, OptInStatus, Purpose, PurposeConsent,
-};
+use super::contact_write::write_contacts;
+use super::support::{CHUNK, Conn, DbRow, Pool, begin_write, push_in};
+use super::suppression::load_suppressed;
+use super::{DIALECT, Db};
+use crate::consent::ledger::Head;
+use crate::domain::{Bounce, Contact, EmailAddress, Identity, ListName, OptInStatus, Purpose, PurposeConsent};
 use crate::error::{Error, Result};
+use crate::store::{ContactWrite, Dialect, Loaded, Selection, corrupt};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Connection, QueryBuilder, Row};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use sqlx::{QueryBuilder, Row};
+use std::collections::{BTreeMap, HashMap};
 
-type Pool = sqlx::Pool<Db>;
-type Conn = <Db as sqlx::Database>::Connection;
-type DbRow = <Db as sqlx::Database>::Row;
-
-/// Rows per multi-row statement: well under both backends' bind-parameter limits.
-const CHUNK: usize = 400;
 /// Attempts of a read-modify-write that lost a race with a concurrent writer.
 const MAX_ATTEMPTS: u32 = 5;
 
-const CONTACT_COLUMNS: &str = "id, email, email_norm, first_name, last_name, company, title, phone, website, country, crm_id, \
+pub(super) const CONTACT_COLUMNS: &str = "id, email, email_norm, first_name, last_name, company, title, phone, website, country, crm_id, \
      attributes, opt_in_status, legal_basis, legal_basis_note, consent_date, source_type, source_note, processing, \
      bounce_status, consecutive_hard_bounces, created_at, updated_at, ledger_seq, ledger_hash";
-
-pub(super) async fn applied_version(pool: &Pool) -> Result<Option<i64>> {
-    let exists: bool = match DIALECT {
-        Dialect::Sqlite => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')").fetch_one(pool).await?,
-        Dialect::Postgres => sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?,
-    };
-    if !exists {
-        return Ok(None);
-    }
-    Ok(sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await?)
-}
-
-pub(super) async fn meta_get(pool: &Pool, key: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(pool).await?)
-}
-
-pub(super) async fn meta_set(pool: &Pool, key: &str, value: &str) -> Result<()> {
-    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-        .bind(key)
-        .bind(value)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-pub(super) async fn sync_lists(pool: &Pool, lists: &[(String, bool, Option<String>)], now: DateTime<Utc>) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    for (name, double_opt_in, description) in lists {
-        sqlx::query(
-            "INSERT INTO lists (name, double_opt_in, description, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET double_opt_in = excluded.double_opt_in, description = excluded.description",
-        )
-        .bind(name)
-        .bind(double_opt_in)
-        .bind(description)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(super) async fn sync_purposes(pool: &Pool, purposes: &[(String, Option<String>)], now: DateTime<Utc>) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    for (name, description) in purposes {
-        sqlx::query(
-            "INSERT INTO purposes (name, description, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET description = excluded.description",
-        )
-        .bind(name)
-        .bind(description)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// A write transaction. SQLite takes the write lock up front, so two writers queue on
-/// the busy timeout instead of failing on a lock upgrade.
-async fn begin_write(pool: &Pool) -> Result<sqlx::Transaction<'static, Db>> {
-    Ok(match DIALECT {
-        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-        Dialect::Postgres => pool.begin().await?,
-    })
-}
 
 fn lost_race(e: &Error) -> bool {
     let Error::Internal(e) = e else { return false };
@@ -103,7 +33,13 @@ fn lost_race(e: &Error) -> bool {
     })
 }
 
-pub(super) async fn modify<T, F>(pool: &Pool, norms: &[String], macs: &[String], now: DateTime<Utc>, mut plan: F) -> Result<(Vec<i64>, T)>
+pub(in crate::store) async fn modify<T, F>(
+    pool: &Pool,
+    norms: &[String],
+    macs: &[String],
+    now: DateTime<Utc>,
+    mut plan: F,
+) -> Result<(Vec<i64>, T)>
 where
     F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
 {
@@ -116,7 +52,13 @@ where
     }
 }
 
-async fn modify_once<T, F>(pool: &Pool, norms: &[String], macs: &[String], now: DateTime<Utc>, plan: &mut F) -> Result<(Vec<i64>, T)>
+async fn modify_once<T, F>(
+    pool: &Pool,
+    norms: &[String],
+    macs: &[String],
+    now: DateTime<Utc>,
+    plan: &mut F,
+) -> Result<(Vec<i64>, T)>
 where
     F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
 {
@@ -129,21 +71,12 @@ where
     Ok((ids, out))
 }
 
-/// Appends ` IN ($1, $2, ...)` for `values`.
-fn push_in<'q, T>(qb: &mut QueryBuilder<Db>, values: impl IntoIterator<Item = T>)
-where
-    T: 'q + sqlx::Encode<'q, Db> + sqlx::Type<Db>,
-{
-    qb.push(" IN (");
-    let mut sep = qb.separated(", ");
-    for v in values {
-        sep.push_bind(v);
-    }
-    sep.push_unseparated(")");
-}
-
 /// The records of `norms`, and their ledger heads by contact id.
-async fn load_contacts(conn: &mut Conn, norms: &[String], lock: bool) -> Result<(HashMap<String, Contact>, HashMap<i64, Head>)> {
+pub(super) async fn load_contacts(
+    conn: &mut Conn,
+    norms: &[String],
+    lock: bool,
+) -> Result<(HashMap<String, Contact>, HashMap<i64, Head>)> {
     let mut contacts = HashMap::with_capacity(norms.len());
     let mut heads = HashMap::with_capacity(norms.len());
     for chunk in norms.chunks(CHUNK) {
@@ -154,12 +87,16 @@ async fn load_contacts(conn: &mut Conn, norms: &[String], lock: bool) -> Result<
         }
         for row in qb.build().fetch_all(&mut *conn).await? {
             let c = contact_from_row(&row)?;
-            heads.insert(row.try_get("id")?, Head { seq: row.try_get("ledger_seq")?, hash: row.try_get("ledger_hash")? });
+            heads.insert(
+                row.try_get("id")?,
+                Head { seq: row.try_get("ledger_seq")?, hash: row.try_get("ledger_hash")? },
+            );
             contacts.insert(c.email.normalized().to_owned(), c);
         }
     }
     let ids: Vec<i64> = contacts.values().filter_map(|c| c.id).collect();
-    let by_id: HashMap<i64, String> = contacts.values().filter_map(|c| Some((c.id?, c.email.normalized().to_owned()))).collect();
+    let by_id: HashMap<i64, String> =
+        contacts.values().filter_map(|c| Some((c.id?, c.email.normalized().to_owned()))).collect();
     for chunk in ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("SELECT contact_id, list, status FROM subscriptions WHERE contact_id");
         push_in(&mut qb, chunk.iter().copied());
@@ -186,7 +123,7 @@ async fn load_contacts(conn: &mut Conn, norms: &[String], lock: bool) -> Result<
     Ok((contacts, heads))
 }
 
-fn contact_from_row(row: &DbRow) -> Result<Contact> {
+pub(super) fn contact_from_row(row: &DbRow) -> Result<Contact> {
     fn parsed<T: std::str::FromStr<Err = crate::domain::ParseError>>(row: &DbRow, col: &str) -> Result<T> {
         row.try_get::<&str, _>(col)?.parse().map_err(|e| corrupt(col, e))
     }
@@ -224,28 +161,13 @@ fn contact_from_row(row: &DbRow) -> Result<Contact> {
     })
 }
 
-async fn load_suppressed(conn: &mut Conn, macs: &[String]) -> Result<HashSet<String>> {
-    let mut found = HashSet::new();
-    for chunk in macs.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new("SELECT mac FROM suppression WHERE mac");
-        push_in(&mut qb, chunk.iter().map(String::as_str));
-        for row in qb.build().fetch_all(&mut *conn).await? {
-            found.insert(row.try_get::<String, _>("mac")?);
-        }
-    }
-    Ok(found)
-}
-
-/// Appends `event` to the chain of every contact holding the address `mac`; their
-/// heads are read (and on PostgreSQL locked) inside the caller's transaction, so
-/// concurrent appends queue up instead of forking a chain.
-pub(super) async fn load_one(pool: &Pool, norm: &str) -> Result<Option<Contact>> {
+pub(in crate::store) async fn load_one(pool: &Pool, norm: &str) -> Result<Option<Contact>> {
     let mut conn = pool.acquire().await?;
     let (mut found, _) = load_contacts(&mut conn, &[norm.to_owned()], false).await?;
     Ok(found.remove(norm))
 }
 
-pub(super) async fn contacts_by_id(pool: &Pool, ids: &[i64]) -> Result<Vec<Contact>> {
+pub(in crate::store) async fn contacts_by_id(pool: &Pool, ids: &[i64]) -> Result<Vec<Contact>> {
     let mut conn = pool.acquire().await?;
     let mut norms = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
@@ -261,7 +183,12 @@ pub(super) async fn contacts_by_id(pool: &Pool, ids: &[i64]) -> Result<Vec<Conta
     Ok(contacts)
 }
 
-pub(super) async fn select(pool: &Pool, selection: &Selection, after_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+pub(in crate::store) async fn select(
+    pool: &Pool,
+    selection: &Selection,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>> {
     let query = match selection {
         Selection::List(list) => sqlx::query(
             "SELECT c.id, c.email_norm FROM contacts c JOIN subscriptions s ON s.contact_id = c.id \
@@ -269,38 +196,29 @@ pub(super) async fn select(pool: &Pool, selection: &Selection, after_id: i64, li
         )
         .bind(list.as_str()),
         Selection::Source(source) => {
-            sqlx::query("SELECT id, email_norm FROM contacts WHERE source_type = $1 AND id > $2 ORDER BY id LIMIT $3").bind(source.as_str())
+            sqlx::query("SELECT id, email_norm FROM contacts WHERE source_type = $1 AND id > $2 ORDER BY id LIMIT $3")
+                .bind(source.as_str())
         }
     };
     let rows = query.bind(after_id).bind(limit).fetch_all(pool).await?;
     rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
-pub(super) async fn count_contacts(pool: &Pool) -> Result<i64> {
+pub(in crate::store) async fn count_contacts(pool: &Pool) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM contacts").fetch_one(pool).await?)
 }
 
-pub(super) async fn count_by_opt_in(pool: &Pool) -> Result<Vec<(OptInStatus, i64)>> {
-    let rows = sqlx::query("SELECT opt_in_status, COUNT(*) AS n FROM contacts GROUP BY opt_in_status ORDER BY opt_in_status").fetch_all(pool).await?;
+pub(in crate::store) async fn count_by_opt_in(pool: &Pool) -> Result<Vec<(OptInStatus, i64)>> {
+    let rows =
+        sqlx::query("SELECT opt_in_status, COUNT(*) AS n FROM contacts GROUP BY opt_in_status ORDER BY opt_in_status")
+            .fetch_all(pool)
+            .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get::<&str, _>("opt_in_status")?.parse().map_err(|e| corrupt("opt_in_status", e))?, r.try_get("n")?)))
-        .collect()
-}
-
-pub(super) async fn execute_raw(pool: &Pool, sql: &str) -> Result<u64> {
-    let mut conn = pool.acquire().await?;
-    Ok(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut *conn).await?.rows_affected())
-}
-
-#[allow(dead_code)]
-async fn ping(conn: &mut Conn) -> Result<()> {
-    conn.ping().await?;
-    Ok(())
-}
-
-pub(super) async fn list_settings(pool: &Pool) -> Result<BTreeMap<ListName, bool>> {
-    let rows = sqlx::query("SELECT name, double_opt_in FROM lists").fetch_all(pool).await?;
-    rows.iter()
-        .map(|r| Ok((ListName::parse(r.try_get("name")?).map_err(|e| corrupt("list name", e))?, r.try_get("double_opt_in")?)))
+        .map(|r| {
+            Ok((
+                r.try_get::<&str, _>("opt_in_status")?.parse().map_err(|e| corrupt("opt_in_status", e))?,
+                r.try_get("n")?,
+            ))
+        })
         .collect()
 }

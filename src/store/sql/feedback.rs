@@ -1,14 +1,12 @@
-// The SQL of bounce feedback (see feedback.rs), compiled once per backend.
+//! Bounce feedback (see `store/feedback.rs`): the sends a bounce is about, bounce
+//! records and streaks, mailto unsubscribes, and the candidates of `contacts clean`.
 
-use super::super::feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
-use super::Db;
+use super::support::{DbRow, Pool};
 use crate::domain::BounceKind;
 use crate::error::Result;
 use crate::store::corrupt;
+use crate::store::feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 use sqlx::Row;
-
-type Pool = sqlx::Pool<Db>;
-type DbRow = <Db as sqlx::Database>::Row;
 
 const TARGET: &str = "SELECT s.id AS send_id, s.campaign_id, c.name AS campaign, s.contact_id \
      FROM sends s JOIN campaigns c ON c.id = s.campaign_id";

@@ -1,21 +1,14 @@
-// The SQL of the sending queue, compiled once per backend inside its module (see
-// mod.rs), beside `sql.rs`, whose helpers it uses.
+//! The sending queue (DESIGN §4): campaigns and their states, materialisation, claims
+//! under a lease, lease renewal, release and recovery.
 
-use super::super::queue::{
-    BounceRecord, CampaignCounts, CampaignRecord, CampaignStateRecord, Claim, FailedSend, FailureReason, History, Mark, NewCampaign, Outcome, Recovered,
-};
-use super::{DIALECT, Db, push_in};
-use crate::domain::{BounceKind, CampaignState, Contact, ListName, Purpose, PurposeConsent, SendState};
+use super::support::{CHUNK, Conn, DbRow, Pool, push_in};
+use super::{DIALECT, Db};
+use crate::domain::CampaignState;
 use crate::error::{Error, Result};
+use crate::store::queue::{CampaignRecord, CampaignStateRecord, Claim, NewCampaign, Recovered};
 use crate::store::{Dialect, corrupt};
 use chrono::{DateTime, Utc};
-use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
-use std::collections::HashMap;
-
-type Pool = sqlx::Pool<Db>;
-type DbRow = <Db as sqlx::Database>::Row;
-type Conn = <Db as sqlx::Database>::Connection;
 
 const CAMPAIGN_COLUMNS: &str = "id, name, kind, file_path, content, content_hash, state, state_reason, send_at, \
      materialised_upto, materialised, created_at, updated_at, finished_at";
@@ -42,12 +35,24 @@ fn campaign_from_row(r: &DbRow) -> Result<CampaignRecord> {
 
 pub(in crate::store) async fn campaign_by_name(pool: &Pool, name: &str) -> Result<Option<CampaignRecord>> {
     let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE name = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(pool).await?.as_ref().map(campaign_from_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(campaign_from_row)
+        .transpose()
 }
 
 pub(in crate::store) async fn campaign_by_id(pool: &Pool, id: i64) -> Result<Option<CampaignRecord>> {
     let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?.as_ref().map(campaign_from_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(campaign_from_row)
+        .transpose()
 }
 
 pub(in crate::store) async fn campaigns(pool: &Pool) -> Result<Vec<CampaignRecord>> {
@@ -79,7 +84,11 @@ pub(in crate::store) async fn active_campaigns(pool: &Pool, now: DateTime<Utc>) 
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(pool).await?.iter().map(campaign_from_row).collect()
 }
 
-pub(in crate::store) async fn create_campaign(pool: &Pool, c: &NewCampaign, now: DateTime<Utc>) -> Result<CampaignRecord> {
+pub(in crate::store) async fn create_campaign(
+    pool: &Pool,
+    c: &NewCampaign,
+    now: DateTime<Utc>,
+) -> Result<CampaignRecord> {
     let inserted = sqlx::query(
         "INSERT INTO campaigns (name, kind, file_path, content, content_hash, state, send_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (name) DO NOTHING",
@@ -131,7 +140,7 @@ pub(in crate::store) async fn materialise(
 ) -> Result<u64> {
     let mut tx = pool.begin().await?;
     let mut inserted = 0;
-    for chunk in contact_ids.chunks(super::CHUNK) {
+    for chunk in contact_ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("INSERT INTO sends (campaign_id, contact_id, state, updated_at) ");
         qb.push_values(chunk, |mut b, id| {
             b.push_bind(campaign_id).push_bind(*id).push_bind("queued").push_bind(now);
@@ -145,12 +154,12 @@ pub(in crate::store) async fn materialise(
         "UPDATE campaigns SET materialised_upto = CASE WHEN materialised_upto > $1 THEN materialised_upto ELSE $1 END, \
          materialised = (materialised OR $2), updated_at = $3 WHERE id = $4",
     )
-        .bind(upto)
-        .bind(done)
-        .bind(now)
-        .bind(campaign_id)
-        .execute(&mut *tx)
-        .await?;
+    .bind(upto)
+    .bind(done)
+    .bind(now)
+    .bind(campaign_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(inserted)
 }

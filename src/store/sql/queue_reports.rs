@@ -1,7 +1,17 @@
-// The queue's reports (campaign counts, totals for /metrics, retries, failures) and what
-// an attempt is decided on (the contacts of a claimed batch, delivery history), compiled
-// once per backend inside the same module as `queue_sql.rs`, whose imports and helpers
-// they share.
+//! The queue's reports (campaign counts, totals for /metrics, retries, failures) and what
+//! an attempt is decided on (the contacts of a claimed batch, delivery history).
+
+use super::contacts::{CONTACT_COLUMNS, contact_from_row};
+use super::support::{CHUNK, Pool, push_in};
+use super::{DIALECT, Db};
+use crate::domain::{BounceKind, CampaignState, Contact, ListName, Purpose, PurposeConsent, SendState};
+use crate::error::Result;
+use crate::store::queue::{CampaignCounts, FailedSend, FailureReason, History};
+use crate::store::{Dialect, corrupt};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashMap;
 
 pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<CampaignCounts> {
     let mut counts = CampaignCounts::default();
@@ -36,9 +46,9 @@ pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<Ca
     let rows = sqlx::query(
         "SELECT kind, COUNT(DISTINCT COALESCE(send_id, -id)) AS n FROM bounces WHERE campaign_id = $1 GROUP BY kind",
     )
-        .bind(campaign_id)
-        .fetch_all(pool)
-        .await?;
+    .bind(campaign_id)
+    .fetch_all(pool)
+    .await?;
     for r in &rows {
         let kind: String = r.try_get("kind")?;
         let kind: BounceKind = kind.parse().map_err(|e| corrupt("bounce kind", e))?;
@@ -51,12 +61,8 @@ pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<Ca
 pub(in crate::store) async fn state_totals(pool: &Pool) -> Result<Vec<(SendState, i64)>> {
     // Grouped by campaign first, so the counts stream out of `sends_states` in order
     // (grouping by state alone would sort every send); summed here.
-    let per_campaign: Vec<(SendState, i64)> = totals(
-        pool,
-        "SELECT state AS k, COUNT(*) AS n FROM sends GROUP BY campaign_id, state",
-        "send state",
-    )
-    .await?;
+    let per_campaign: Vec<(SendState, i64)> =
+        totals(pool, "SELECT state AS k, COUNT(*) AS n FROM sends GROUP BY campaign_id, state", "send state").await?;
     let mut sums: Vec<(SendState, i64)> = Vec::new();
     for (state, n) in per_campaign {
         match sums.iter_mut().find(|(s, _)| *s == state) {
@@ -74,7 +80,8 @@ pub(in crate::store) async fn campaign_state_totals(pool: &Pool) -> Result<Vec<(
 pub(in crate::store) async fn bounce_totals(pool: &Pool) -> Result<Vec<(BounceKind, i64)>> {
     // Bounced sends, as `campaign status` counts them (one per send and kind); reports
     // tied to no send are counted apart (`unmatched_bounces`).
-    totals(pool, "SELECT kind AS k, COUNT(*) AS n FROM bounces WHERE send_id IS NOT NULL GROUP BY kind", "bounce kind").await
+    totals(pool, "SELECT kind AS k, COUNT(*) AS n FROM bounces WHERE send_id IS NOT NULL GROUP BY kind", "bounce kind")
+        .await
 }
 
 /// Runs a `SELECT k, n ... GROUP BY` and parses each `k` as a vocabulary value.
@@ -158,7 +165,7 @@ pub(in crate::store) async fn history(
     last_n: Option<u32>,
 ) -> Result<HashMap<i64, History>> {
     let mut out: HashMap<i64, History> = HashMap::new();
-    for chunk in contact_ids.chunks(super::CHUNK) {
+    for chunk in contact_ids.chunks(CHUNK) {
         if let Some(since) = since {
             let mut qb = QueryBuilder::<Db>::new(
                 "SELECT s.contact_id, COUNT(*) AS n FROM sends s JOIN campaigns c ON c.id = s.campaign_id \
@@ -212,9 +219,9 @@ pub(in crate::store) async fn contacts_for_send(pool: &Pool, ids: &[i64]) -> Res
              WHERE p.contact_id = k.id",
         ),
     };
-    let columns = super::CONTACT_COLUMNS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
+    let columns = CONTACT_COLUMNS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(super::CHUNK) {
+    for chunk in ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(format!(
             "SELECT {columns}, ({lists}) AS lists_json, ({purposes}) AS purposes_json, \
              EXISTS (SELECT 1 FROM suppression x WHERE x.mac = k.email_mac) AS suppressed \
@@ -222,7 +229,7 @@ pub(in crate::store) async fn contacts_for_send(pool: &Pool, ids: &[i64]) -> Res
         ));
         push_in(&mut qb, chunk.iter().copied());
         for row in qb.build().fetch_all(pool).await? {
-            let mut contact = super::contact_from_row(&row)?;
+            let mut contact = contact_from_row(&row)?;
             let Json(lists): Json<Vec<(String, String)>> = row.try_get("lists_json")?;
             for (list, status) in lists {
                 let list = ListName::parse(&list).map_err(|e| corrupt("list name", e))?;

@@ -1,6 +1,13 @@
-// The send writer's group commit (DESIGN §4): "transmitting" marks and outcomes, compiled
-// once per backend inside the same module as `queue_sql.rs`, whose imports and helpers it
-// shares.
+//! The send writer's group commit (DESIGN §4): "transmitting" marks and outcomes.
+
+use super::support::{CHUNK, Conn, push_in};
+use super::{DIALECT, Db};
+use crate::domain::SendState;
+use crate::error::Result;
+use crate::store::Dialect;
+use crate::store::queue::{BounceRecord, Mark, Outcome};
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row};
 
 /// One group commit: the marks (each granted or not, in order) and the outcomes. Marks
 /// and outcomes go together in one statement per chunk, so the usual batch (a few of
@@ -18,8 +25,11 @@ pub(in crate::store) async fn write_batch(
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>> {
     let bounces = outcomes.iter().any(|o| o.bounce.is_some());
-    let writes: Vec<Write> =
-        marks.iter().map(Write::Mark).chain(outcomes.iter().filter(|o| o.bounce.is_none()).map(Write::Outcome)).collect();
+    let writes: Vec<Write> = marks
+        .iter()
+        .map(Write::Mark)
+        .chain(outcomes.iter().filter(|o| o.bounce.is_none()).map(Write::Outcome))
+        .collect();
     if writes.len() <= WRITE_CHUNK && !bounces {
         let granted = write_rows(conn, owner, &writes, transmit_lease, now).await?.granted;
         return Ok(marks.iter().map(|m| granted.contains(&m.send_id)).collect());
@@ -53,7 +63,7 @@ enum Write<'a> {
 }
 
 /// Marks and outcomes per statement (twelve bind parameters each).
-const WRITE_CHUNK: usize = super::CHUNK / 4;
+const WRITE_CHUNK: usize = CHUNK / 4;
 
 /// What one statement of a group commit wrote.
 struct Written {

@@ -1,5 +1,11 @@
-// The SQL of campaign revisions and of re-queuing Herald's and the relay's failures,
-// compiled once per backend inside its module (see mod.rs), beside `queue_sql.rs`.
+//! Campaign revisions, and re-queuing the sends that failed through Herald's or the
+//! relay's fault.
+
+use super::Db;
+use super::support::Pool;
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 pub(in crate::store) async fn insert_first_revision(
     pool: &Pool,
@@ -23,10 +29,11 @@ pub(in crate::store) async fn insert_first_revision(
 
 /// The latest revision number of a campaign (0 for none recorded).
 pub(in crate::store) async fn revision(pool: &Pool, campaign_id: i64) -> Result<i64> {
-    let n: Option<i64> = sqlx::query_scalar("SELECT CAST(MAX(revision) AS BIGINT) FROM campaign_revisions WHERE campaign_id = $1")
-        .bind(campaign_id)
-        .fetch_one(pool)
-        .await?;
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(MAX(revision) AS BIGINT) FROM campaign_revisions WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_one(pool)
+            .await?;
     Ok(n.unwrap_or(0))
 }
 
@@ -42,10 +49,11 @@ pub(in crate::store) async fn revise_campaign(
     now: DateTime<Utc>,
 ) -> Result<i64> {
     let mut tx = pool.begin().await?;
-    let last: Option<i64> = sqlx::query_scalar("SELECT CAST(MAX(revision) AS BIGINT) FROM campaign_revisions WHERE campaign_id = $1")
-        .bind(campaign_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(MAX(revision) AS BIGINT) FROM campaign_revisions WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_one(&mut *tx)
+            .await?;
     let next = last.unwrap_or(0) + 1;
     sqlx::query(
         "INSERT INTO campaign_revisions (campaign_id, revision, content_hash, content, recorded_at) \
