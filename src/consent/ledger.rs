@@ -8,6 +8,7 @@
 //! chain's head (last sequence number and hash) is kept per contact, so that removing
 //! the newest events is detected too.
 
+use crate::domain::ContactId;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,7 +33,7 @@ pub struct EventDraft {
 /// same event always serialises to the same bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventBody {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub seq: i64,
     pub at: String,
     pub actor: String,
@@ -44,7 +45,7 @@ pub struct EventBody {
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub seq: i64,
     pub at: DateTime<Utc>,
     pub body: String,
@@ -79,7 +80,7 @@ fn chain_hash(prev_hash: &str, body: &str) -> String {
 
 /// Seals `draft` as the event after `head` in the chain of `contact_id`, and returns the
 /// entry with the new head.
-pub fn seal(draft: &EventDraft, contact_id: i64, head: &Head, at: DateTime<Utc>) -> (Entry, Head) {
+pub fn seal(draft: &EventDraft, contact_id: ContactId, head: &Head, at: DateTime<Utc>) -> (Entry, Head) {
     let at = truncate(at);
     let seq = head.seq + 1;
     let body = EventBody {
@@ -99,7 +100,7 @@ pub fn seal(draft: &EventDraft, contact_id: i64, head: &Head, at: DateTime<Utc>)
 
 /// Checks one contact's chain: `entries` as stored, in sequence order; `head` as stored.
 /// Returns the first problem found, in words.
-pub fn verify(contact_id: i64, entries: &[Entry], head: &Head) -> Result<(), String> {
+pub fn verify(contact_id: ContactId, entries: &[Entry], head: &Head) -> Result<(), String> {
     let mut expected = Head::genesis();
     for entry in entries {
         let want_seq = expected.seq + 1;

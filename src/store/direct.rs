@@ -15,7 +15,7 @@
 //! writer task, one after the other, so they never wait for each other's locks.
 
 use super::queue::{Claim, Mark, Outcome};
-use crate::domain::SendState;
+use crate::domain::{CampaignId, ContactId, SendId, SendState};
 use crate::error::{Error, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value;
@@ -118,7 +118,8 @@ impl DirectSqlite {
                 .map_err(failed)?;
             let now_text = at(now);
             for m in marks {
-                let done = mark.execute(rusqlite::params![now_text, m.send_id, owner, m.ledger_seq]).map_err(failed)?;
+                let done =
+                    mark.execute(rusqlite::params![now_text, m.send_id.get(), owner, m.ledger_seq]).map_err(failed)?;
                 granted.push(done == 1);
             }
             let mut outcome = tx
@@ -142,7 +143,7 @@ impl DirectSqlite {
                         opt_at(o.first_attempt_at),
                         if o.state == SendState::Sent { at(now) } else { Value::Null },
                         now_text,
-                        o.send_id,
+                        o.send_id.get(),
                         owner,
                     ])
                     .map_err(failed)?;
@@ -157,7 +158,7 @@ impl DirectSqlite {
     pub fn claim(
         &mut self,
         owner: &str,
-        campaign: i64,
+        campaign: CampaignId,
         limit: i64,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -165,7 +166,7 @@ impl DirectSqlite {
         // SQLite numbers `$1`..`$5` in order of first appearance, which is their order.
         let mut stmt = self.conn.prepare_cached(&super::sqlite::queue::claim_sql()).map_err(failed)?;
         let rows = stmt
-            .query_map(rusqlite::params![owner, at(lease_until), at(now), campaign, limit], |r| {
+            .query_map(rusqlite::params![owner, at(lease_until), at(now), campaign.get(), limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -182,7 +183,13 @@ impl DirectSqlite {
                 Some(text) => Some(parse_at(&text).ok_or_else(|| super::corrupt("first_attempt_at", text))?),
                 None => None,
             };
-            claims.push(Claim { send_id, campaign_id, contact_id, attempts, first_attempt_at });
+            claims.push(Claim {
+                send_id: SendId::new(send_id),
+                campaign_id: CampaignId::new(campaign_id),
+                contact_id: ContactId::new(contact_id),
+                attempts,
+                first_attempt_at,
+            });
         }
         claims.sort_by_key(|c| c.send_id);
         Ok(claims)

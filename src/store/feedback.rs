@@ -3,7 +3,7 @@
 //! report.
 
 use super::{Backend, Store, postgres, sqlite};
-use crate::domain::BounceKind;
+use crate::domain::{BounceKind, CampaignId, ContactId, SendId};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,18 +11,18 @@ use serde::Serialize;
 /// The send a bounce is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendTarget {
-    pub send_id: i64,
-    pub campaign_id: i64,
+    pub send_id: SendId,
+    pub campaign_id: CampaignId,
     pub campaign: String,
-    pub contact_id: i64,
+    pub contact_id: ContactId,
 }
 
 /// One bounce event to record; `fingerprint` makes recording it twice a no-op.
 #[derive(Debug, Clone)]
 pub struct BounceInsert {
-    pub send_id: Option<i64>,
-    pub campaign_id: Option<i64>,
-    pub contact_id: Option<i64>,
+    pub send_id: Option<SendId>,
+    pub campaign_id: Option<CampaignId>,
+    pub contact_id: Option<ContactId>,
     pub kind: BounceKind,
     pub status: Option<String>,
     pub reason: Option<String>,
@@ -55,7 +55,7 @@ pub struct BounceRow {
     pub kind: BounceKind,
     pub email: Option<String>,
     pub campaign: Option<String>,
-    pub send_id: Option<i64>,
+    pub send_id: Option<SendId>,
     pub status: Option<String>,
     pub reason: Option<String>,
     pub source: String,
@@ -72,7 +72,7 @@ pub struct MailtoUnsubscribe {
     /// `done`, `already_out` or `not_recognised`.
     pub outcome: String,
     #[serde(skip)]
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub campaign: Option<String>,
 }
 
@@ -80,7 +80,7 @@ pub struct MailtoUnsubscribe {
 #[derive(Debug, Clone, Serialize)]
 pub struct CleanCandidate {
     #[serde(skip)]
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub email: String,
     #[serde(skip)]
     pub email_mac: String,
@@ -89,12 +89,12 @@ pub struct CleanCandidate {
 }
 
 impl Store {
-    pub async fn send_target(&self, send_id: i64) -> Result<Option<SendTarget>> {
+    pub async fn send_target(&self, send_id: SendId) -> Result<Option<SendTarget>> {
         dispatch!(self.feedback::send_target(send_id))
     }
 
     /// The contact's sends, newest first.
-    pub async fn sends_of_contact(&self, contact_id: i64, limit: i64) -> Result<Vec<SendTarget>> {
+    pub async fn sends_of_contact(&self, contact_id: ContactId, limit: i64) -> Result<Vec<SendTarget>> {
         dispatch!(self.feedback::sends_of_contact(contact_id, limit))
     }
 
@@ -104,12 +104,17 @@ impl Store {
         dispatch!(self.feedback::insert_bounce(b))
     }
 
-    pub async fn bounce_streak(&self, contact_id: i64) -> Result<Streak> {
+    pub async fn bounce_streak(&self, contact_id: ContactId) -> Result<Streak> {
         dispatch!(self.feedback::bounce_streak(contact_id))
     }
 
     /// Newest first; with `unmatched_only`, only the reports kept for review.
-    pub async fn bounces(&self, campaign_id: Option<i64>, unmatched_only: bool, limit: i64) -> Result<Vec<BounceRow>> {
+    pub async fn bounces(
+        &self,
+        campaign_id: Option<CampaignId>,
+        unmatched_only: bool,
+        limit: i64,
+    ) -> Result<Vec<BounceRow>> {
         dispatch!(self.feedback::bounces(campaign_id, unmatched_only, limit))
     }
 

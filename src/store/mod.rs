@@ -22,7 +22,7 @@
 //! stale copy.
 
 use crate::consent::ledger::{Entry, EventDraft, Head};
-use crate::domain::{Contact, ExclusionReason, ListName, OptInStatus, SourceType};
+use crate::domain::{Contact, ContactId, ListName, OptInStatus, SourceType};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -40,6 +40,8 @@ mod postgres;
 mod sqlite;
 
 mod audience;
+mod rows;
+pub use rows::{AudienceCounts, AudienceMember, Count, ListSpec, PurposeSpec, SelectedContact, SendContact};
 mod connect;
 pub(crate) mod direct;
 pub use direct::DirectSqlite;
@@ -104,7 +106,7 @@ pub struct Suppression {
 /// One contact's chain as stored, for verification.
 #[derive(Debug, Clone)]
 pub struct StoredChain {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub email: String,
     pub entries: Vec<Entry>,
     pub head: Head,
@@ -176,12 +178,12 @@ impl Store {
     }
 
     /// Creates or updates the lists declared in the config.
-    pub async fn sync_lists(&self, lists: &[(String, bool, Option<String>)], now: DateTime<Utc>) -> Result<()> {
+    pub async fn sync_lists(&self, lists: &[ListSpec], now: DateTime<Utc>) -> Result<()> {
         dispatch!(self.meta::sync_lists(lists, now))
     }
 
     /// Creates or updates the purposes declared in the config.
-    pub async fn sync_purposes(&self, purposes: &[(String, Option<String>)], now: DateTime<Utc>) -> Result<()> {
+    pub async fn sync_purposes(&self, purposes: &[PurposeSpec], now: DateTime<Utc>) -> Result<()> {
         dispatch!(self.meta::sync_purposes(purposes, now))
     }
 
@@ -195,7 +197,7 @@ impl Store {
         macs: &[String],
         now: DateTime<Utc>,
         plan: F,
-    ) -> Result<(Vec<i64>, T)>
+    ) -> Result<(Vec<ContactId>, T)>
     where
         F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
     {
@@ -207,13 +209,13 @@ impl Store {
     }
 
     /// The contacts with these ids (missing ones are left out), in id order.
-    pub async fn contacts_by_id(&self, ids: &[i64]) -> Result<Vec<Contact>> {
+    pub async fn contacts_by_id(&self, ids: &[ContactId]) -> Result<Vec<Contact>> {
         dispatch!(self.contacts::contacts_by_id(ids))
     }
 
     /// For the send-time re-check: each contact with its ledger sequence number and
     /// whether its address is suppressed.
-    pub async fn contacts_for_send(&self, ids: &[i64]) -> Result<Vec<(Contact, i64, bool)>> {
+    pub async fn contacts_for_send(&self, ids: &[ContactId]) -> Result<Vec<SendContact>> {
         dispatch!(self.queue_reports::contacts_for_send(ids))
     }
 
@@ -236,34 +238,29 @@ impl Store {
         dispatch!(self.suppression::suppression_list())
     }
 
-    pub async fn ledger(&self, contact_id: i64) -> Result<Vec<Entry>> {
+    pub async fn ledger(&self, contact_id: ContactId) -> Result<Vec<Entry>> {
         dispatch!(self.ledger::ledger(contact_id))
     }
 
     /// Chains of the contacts after `after_id`, at most `limit` contacts, in id order.
-    pub async fn chains(&self, after_id: i64, limit: i64) -> Result<Vec<StoredChain>> {
+    pub async fn chains(&self, after_id: ContactId, limit: i64) -> Result<Vec<StoredChain>> {
         dispatch!(self.ledger::chains(after_id, limit))
     }
 
     /// Normalised addresses of the selected contacts after `after_id`, in id order.
-    pub async fn select(&self, selection: &Selection, after_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+    pub async fn select(&self, selection: &Selection, after_id: ContactId, limit: i64) -> Result<Vec<SelectedContact>> {
         dispatch!(self.contacts::select(selection, after_id, limit))
     }
 
     /// The audience's size and, per exclusion reason, how many are excluded (the rest
     /// are eligible). Computed in the database: nothing is loaded per contact.
-    pub async fn plan_counts(&self, q: &AudienceQuery) -> Result<(i64, Vec<(Option<ExclusionReason>, i64)>)> {
+    pub async fn plan_counts(&self, q: &AudienceQuery) -> Result<AudienceCounts> {
         dispatch!(self.audience::plan_counts(q))
     }
 
     /// Each audience member after `after_id` (at most `limit`, in id order) with the
     /// first reason that excludes them, or `None` when eligible.
-    pub async fn audience(
-        &self,
-        q: &AudienceQuery,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+    pub async fn audience(&self, q: &AudienceQuery, after_id: ContactId, limit: i64) -> Result<Vec<AudienceMember>> {
         dispatch!(self.audience::audience(q, after_id, limit))
     }
 
@@ -271,13 +268,13 @@ impl Store {
     pub async fn audience_range(
         &self,
         q: &AudienceQuery,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+        after: ContactId,
+        upto: ContactId,
+    ) -> Result<Vec<AudienceMember>> {
         dispatch!(self.audience::audience_range(q, after, upto))
     }
 
-    pub async fn max_contact_id(&self) -> Result<i64> {
+    pub async fn max_contact_id(&self) -> Result<ContactId> {
         dispatch!(self.audience::max_contact_id())
     }
 
@@ -287,7 +284,7 @@ impl Store {
     }
 
     /// The contacts matching `filter` after `after_id`, at most `limit`, in id order.
-    pub async fn contacts_page(&self, filter: &ContactFilter, after_id: i64, limit: i64) -> Result<Vec<Contact>> {
+    pub async fn contacts_page(&self, filter: &ContactFilter, after_id: ContactId, limit: i64) -> Result<Vec<Contact>> {
         dispatch!(self.contact_list::contacts_page(filter, after_id, limit))
     }
 
@@ -295,7 +292,7 @@ impl Store {
         dispatch!(self.contacts::count_contacts())
     }
 
-    pub async fn count_by_opt_in(&self) -> Result<Vec<(OptInStatus, i64)>> {
+    pub async fn count_by_opt_in(&self) -> Result<Vec<Count<OptInStatus>>> {
         dispatch!(self.contacts::count_by_opt_in())
     }
 

@@ -1,12 +1,13 @@
 //! The audience SQL (campaign plans and materialisation): the SQL twin of
 //! `consent::policy::evaluate`.
 
-use super::support::{Pool, push_in};
+use super::support::{DbRow, Pool, push_in};
 use super::{DIALECT, Db};
 use crate::consent::policy::CampaignKind;
+use crate::domain::ContactId;
 use crate::domain::ExclusionReason;
 use crate::error::Result;
-use crate::store::{AudienceQuery, Dialect, SegmentColumn, corrupt};
+use crate::store::{AudienceCounts, AudienceMember, AudienceQuery, Count, Dialect, SegmentColumn, corrupt};
 use sqlx::{QueryBuilder, Row};
 
 /// The audience with, per contact, the first exclusion reason (NULL when eligible): the
@@ -122,24 +123,25 @@ enum Window {
     All,
     /// The first `limit` audience members after contact id `after`.
     After {
-        after: i64,
+        after: ContactId,
         limit: i64,
     },
     /// The audience members with ids in (after, upto]: bounded work whatever the lists.
     Range {
-        after: i64,
-        upto: i64,
+        after: ContactId,
+        upto: ContactId,
     },
+}
+
+fn member(r: &DbRow) -> Result<AudienceMember> {
+    Ok(AudienceMember { contact_id: r.try_get("id")?, exclusion: reason_from(r.try_get("reason")?)? })
 }
 
 fn reason_from(raw: Option<String>) -> Result<Option<ExclusionReason>> {
     raw.map(|r| r.parse().map_err(|e| corrupt("exclusion reason", e))).transpose()
 }
 
-pub(in crate::store) async fn plan_counts(
-    pool: &Pool,
-    q: &AudienceQuery,
-) -> Result<(i64, Vec<(Option<ExclusionReason>, i64)>)> {
+pub(in crate::store) async fn plan_counts(pool: &Pool, q: &AudienceQuery) -> Result<AudienceCounts> {
     let mut qb = QueryBuilder::<Db>::new("SELECT r.reason, COUNT(*) AS n FROM (");
     push_audience(&mut qb, q, Window::All);
     qb.push(") r GROUP BY r.reason");
@@ -148,38 +150,41 @@ pub(in crate::store) async fn plan_counts(
     for row in qb.build().fetch_all(pool).await? {
         let n: i64 = row.try_get("n")?;
         total += n;
-        counts.push((reason_from(row.try_get("reason")?)?, n));
+        counts.push(Count { key: reason_from(row.try_get("reason")?)?, count: n });
     }
-    Ok((total, counts))
+    Ok(AudienceCounts { total, by_reason: counts })
 }
 
 pub(in crate::store) async fn audience(
     pool: &Pool,
     q: &AudienceQuery,
-    after_id: i64,
+    after_id: ContactId,
     limit: i64,
-) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+) -> Result<Vec<AudienceMember>> {
     let mut qb = QueryBuilder::<Db>::new("SELECT r.id, r.reason FROM (");
     push_audience(&mut qb, q, Window::After { after: after_id, limit });
     qb.push(") r WHERE r.id > ").push_bind(after_id).push(" ORDER BY r.id LIMIT ").push_bind(limit);
     let rows = qb.build().fetch_all(pool).await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, reason_from(r.try_get("reason")?)?))).collect()
+    rows.iter().map(member).collect()
 }
 
 /// The audience members with contact ids in (after, upto], in id order.
 pub(in crate::store) async fn audience_range(
     pool: &Pool,
     q: &AudienceQuery,
-    after: i64,
-    upto: i64,
-) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+    after: ContactId,
+    upto: ContactId,
+) -> Result<Vec<AudienceMember>> {
     let mut qb = QueryBuilder::<Db>::new("SELECT r.id, r.reason FROM (");
     push_audience(&mut qb, q, Window::Range { after, upto });
     qb.push(") r ORDER BY r.id");
     let rows = qb.build().fetch_all(pool).await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, reason_from(r.try_get("reason")?)?))).collect()
+    rows.iter().map(member).collect()
 }
 
-pub(in crate::store) async fn max_contact_id(pool: &Pool) -> Result<i64> {
-    Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM contacts").fetch_one(pool).await?.unwrap_or(0))
+pub(in crate::store) async fn max_contact_id(pool: &Pool) -> Result<ContactId> {
+    Ok(sqlx::query_scalar::<_, Option<ContactId>>("SELECT MAX(id) FROM contacts")
+        .fetch_one(pool)
+        .await?
+        .unwrap_or_default())
 }

@@ -5,6 +5,7 @@ use super::Db;
 use super::contacts::load_contacts;
 use super::support::Pool;
 use crate::domain::Contact;
+use crate::domain::ContactId;
 use crate::error::Result;
 use crate::store::ContactFilter;
 use sqlx::{QueryBuilder, Row};
@@ -12,7 +13,7 @@ use sqlx::{QueryBuilder, Row};
 pub(in crate::store) async fn contacts_page(
     pool: &Pool,
     filter: &ContactFilter,
-    after_id: i64,
+    after_id: ContactId,
     limit: i64,
 ) -> Result<Vec<Contact>> {
     let mut conn = pool.acquire().await?;

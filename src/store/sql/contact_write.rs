@@ -4,6 +4,7 @@
 use super::support::{CHUNK, Conn, push_in};
 use super::{DIALECT, Db};
 use crate::consent::ledger::{self, Entry, Head};
+use crate::domain::ContactId;
 use crate::domain::PurposeConsent;
 use crate::error::{Error, Result};
 use crate::store::{ContactWrite, Dialect};
@@ -13,7 +14,12 @@ use sqlx::{QueryBuilder, Row};
 use std::collections::{HashMap, HashSet};
 
 /// Pushes one contact row in `WRITE_COLUMNS` order.
-fn push_contact(b: &mut sqlx::query_builder::Separated<'_, Db, &'static str>, id: i64, w: &ContactWrite, head: &Head) {
+fn push_contact(
+    b: &mut sqlx::query_builder::Separated<'_, Db, &'static str>,
+    id: ContactId,
+    w: &ContactWrite,
+    head: &Head,
+) {
     let c = &w.after;
     let ident = &c.identity;
     b.push_bind(id)
@@ -50,7 +56,7 @@ const WRITE_COLUMNS: &str = "id, email, email_norm, email_mac, first_name, last_
 
 /// Ids for `n` new contacts, allocated inside the write transaction so that ledger
 /// events can be sealed (they name their contact) before the rows are written.
-async fn allocate_ids(conn: &mut Conn, n: usize) -> Result<Vec<i64>> {
+async fn allocate_ids(conn: &mut Conn, n: usize) -> Result<Vec<ContactId>> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -59,7 +65,7 @@ async fn allocate_ids(conn: &mut Conn, n: usize) -> Result<Vec<i64>> {
         Dialect::Sqlite => {
             let max: i64 =
                 sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM contacts").fetch_one(&mut *conn).await?;
-            (max + 1..=max + n as i64).collect()
+            (max + 1..=max + n as i64).map(ContactId::new).collect()
         }
         Dialect::Postgres => {
             sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, $1)")
@@ -73,11 +79,11 @@ async fn allocate_ids(conn: &mut Conn, n: usize) -> Result<Vec<i64>> {
 pub(super) async fn write_contacts(
     conn: &mut Conn,
     writes: &[ContactWrite],
-    heads: &HashMap<i64, Head>,
+    heads: &HashMap<ContactId, Head>,
     now: DateTime<Utc>,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<ContactId>> {
     let mut fresh = allocate_ids(conn, writes.iter().filter(|w| w.after.id.is_none()).count()).await?.into_iter();
-    let ids: Vec<i64> =
+    let ids: Vec<ContactId> =
         writes.iter().map(|w| w.after.id.or_else(|| fresh.next())).collect::<Option<_>>().ok_or_else(|| {
             Error::Internal(anyhow::anyhow!("fewer contact ids were allocated than contacts to create"))
         })?;
@@ -92,7 +98,7 @@ pub(super) async fn write_contacts(
         }
         new_heads.push(head);
     }
-    let rows: Vec<(i64, &ContactWrite, &Head)> = writes
+    let rows: Vec<(ContactId, &ContactWrite, &Head)> = writes
         .iter()
         .zip(&ids)
         .zip(&new_heads)
@@ -126,8 +132,13 @@ async fn ensure_names(conn: &mut Conn, table: &str, names: HashSet<&str>, now: D
     Ok(())
 }
 
-async fn write_subscriptions(conn: &mut Conn, writes: &[ContactWrite], ids: &[i64], now: DateTime<Utc>) -> Result<()> {
-    let rows: Vec<(i64, &str, &str)> = writes
+async fn write_subscriptions(
+    conn: &mut Conn,
+    writes: &[ContactWrite],
+    ids: &[ContactId],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let rows: Vec<(ContactId, &str, &str)> = writes
         .iter()
         .zip(ids)
         .flat_map(|(w, id)| {
@@ -161,8 +172,8 @@ async fn write_subscriptions(conn: &mut Conn, writes: &[ContactWrite], ids: &[i6
     Ok(())
 }
 
-async fn write_consents(conn: &mut Conn, writes: &[ContactWrite], ids: &[i64]) -> Result<()> {
-    let rows: Vec<(i64, &str, PurposeConsent)> = writes
+async fn write_consents(conn: &mut Conn, writes: &[ContactWrite], ids: &[ContactId]) -> Result<()> {
+    let rows: Vec<(ContactId, &str, PurposeConsent)> = writes
         .iter()
         .zip(ids)
         .flat_map(|(w, id)| {

@@ -8,9 +8,10 @@ use super::support::{CHUNK, Conn, DbRow, Pool, begin_write, push_in};
 use super::suppression::load_suppressed;
 use super::{DIALECT, Db};
 use crate::consent::ledger::Head;
+use crate::domain::ContactId;
 use crate::domain::{Bounce, Contact, EmailAddress, Identity, ListName, OptInStatus, Purpose, PurposeConsent};
 use crate::error::{Error, Result};
-use crate::store::{ContactWrite, Dialect, Loaded, Selection, corrupt};
+use crate::store::{ContactWrite, Count, Dialect, Loaded, SelectedContact, Selection, corrupt};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -39,7 +40,7 @@ pub(in crate::store) async fn modify<T, F>(
     macs: &[String],
     now: DateTime<Utc>,
     mut plan: F,
-) -> Result<(Vec<i64>, T)>
+) -> Result<(Vec<ContactId>, T)>
 where
     F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
 {
@@ -58,7 +59,7 @@ async fn modify_once<T, F>(
     macs: &[String],
     now: DateTime<Utc>,
     plan: &mut F,
-) -> Result<(Vec<i64>, T)>
+) -> Result<(Vec<ContactId>, T)>
 where
     F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
 {
@@ -76,7 +77,7 @@ pub(super) async fn load_contacts(
     conn: &mut Conn,
     norms: &[String],
     lock: bool,
-) -> Result<(HashMap<String, Contact>, HashMap<i64, Head>)> {
+) -> Result<(HashMap<String, Contact>, HashMap<ContactId, Head>)> {
     let mut contacts = HashMap::with_capacity(norms.len());
     let mut heads = HashMap::with_capacity(norms.len());
     for chunk in norms.chunks(CHUNK) {
@@ -94,14 +95,14 @@ pub(super) async fn load_contacts(
             contacts.insert(c.email.normalized().to_owned(), c);
         }
     }
-    let ids: Vec<i64> = contacts.values().filter_map(|c| c.id).collect();
-    let by_id: HashMap<i64, String> =
+    let ids: Vec<ContactId> = contacts.values().filter_map(|c| c.id).collect();
+    let by_id: HashMap<ContactId, String> =
         contacts.values().filter_map(|c| Some((c.id?, c.email.normalized().to_owned()))).collect();
     for chunk in ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("SELECT contact_id, list, status FROM subscriptions WHERE contact_id");
         push_in(&mut qb, chunk.iter().copied());
         for row in qb.build().fetch_all(&mut *conn).await? {
-            let id: i64 = row.try_get("contact_id")?;
+            let id: ContactId = row.try_get("contact_id")?;
             let list = ListName::parse(row.try_get("list")?).map_err(|e| corrupt("list name", e))?;
             let status = row.try_get::<&str, _>("status")?.parse().map_err(|e| corrupt("subscription", e))?;
             if let Some(c) = by_id.get(&id).and_then(|n| contacts.get_mut(n)) {
@@ -111,7 +112,7 @@ pub(super) async fn load_contacts(
         let mut qb = QueryBuilder::<Db>::new("SELECT contact_id, purpose, state, at FROM consents WHERE contact_id");
         push_in(&mut qb, chunk.iter().copied());
         for row in qb.build().fetch_all(&mut *conn).await? {
-            let id: i64 = row.try_get("contact_id")?;
+            let id: ContactId = row.try_get("contact_id")?;
             let purpose = Purpose::parse(row.try_get("purpose")?).map_err(|e| corrupt("purpose", e))?;
             let state = row.try_get::<&str, _>("state")?.parse().map_err(|e| corrupt("consent", e))?;
             let at = row.try_get("at")?;
@@ -167,7 +168,7 @@ pub(in crate::store) async fn load_one(pool: &Pool, norm: &str) -> Result<Option
     Ok(found.remove(norm))
 }
 
-pub(in crate::store) async fn contacts_by_id(pool: &Pool, ids: &[i64]) -> Result<Vec<Contact>> {
+pub(in crate::store) async fn contacts_by_id(pool: &Pool, ids: &[ContactId]) -> Result<Vec<Contact>> {
     let mut conn = pool.acquire().await?;
     let mut norms = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
@@ -186,9 +187,9 @@ pub(in crate::store) async fn contacts_by_id(pool: &Pool, ids: &[i64]) -> Result
 pub(in crate::store) async fn select(
     pool: &Pool,
     selection: &Selection,
-    after_id: i64,
+    after_id: ContactId,
     limit: i64,
-) -> Result<Vec<(i64, String)>> {
+) -> Result<Vec<SelectedContact>> {
     let query = match selection {
         Selection::List(list) => sqlx::query(
             "SELECT c.id, c.email_norm FROM contacts c JOIN subscriptions s ON s.contact_id = c.id \
@@ -201,24 +202,24 @@ pub(in crate::store) async fn select(
         }
     };
     let rows = query.bind(after_id).bind(limit).fetch_all(pool).await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    rows.iter().map(|r| Ok(SelectedContact { id: r.try_get(0)?, email_norm: r.try_get(1)? })).collect()
 }
 
 pub(in crate::store) async fn count_contacts(pool: &Pool) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM contacts").fetch_one(pool).await?)
 }
 
-pub(in crate::store) async fn count_by_opt_in(pool: &Pool) -> Result<Vec<(OptInStatus, i64)>> {
+pub(in crate::store) async fn count_by_opt_in(pool: &Pool) -> Result<Vec<Count<OptInStatus>>> {
     let rows =
         sqlx::query("SELECT opt_in_status, COUNT(*) AS n FROM contacts GROUP BY opt_in_status ORDER BY opt_in_status")
             .fetch_all(pool)
             .await?;
     rows.iter()
         .map(|r| {
-            Ok((
-                r.try_get::<&str, _>("opt_in_status")?.parse().map_err(|e| corrupt("opt_in_status", e))?,
-                r.try_get("n")?,
-            ))
+            Ok(Count {
+                key: r.try_get::<&str, _>("opt_in_status")?.parse().map_err(|e| corrupt("opt_in_status", e))?,
+                count: r.try_get("n")?,
+            })
         })
         .collect()
 }

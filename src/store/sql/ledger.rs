@@ -3,6 +3,7 @@
 
 use super::support::{DbRow, Pool};
 use crate::consent::ledger::{Entry, Head};
+use crate::domain::ContactId;
 use crate::error::Result;
 use crate::store::StoredChain;
 use sqlx::Row;
@@ -18,7 +19,7 @@ fn entry_from_row(r: &DbRow) -> Result<Entry> {
     })
 }
 
-pub(in crate::store) async fn ledger(pool: &Pool, contact_id: i64) -> Result<Vec<Entry>> {
+pub(in crate::store) async fn ledger(pool: &Pool, contact_id: ContactId) -> Result<Vec<Entry>> {
     let rows = sqlx::query("SELECT contact_id, seq, at, body, hash FROM ledger WHERE contact_id = $1 ORDER BY seq")
         .bind(contact_id)
         .fetch_all(pool)
@@ -26,7 +27,7 @@ pub(in crate::store) async fn ledger(pool: &Pool, contact_id: i64) -> Result<Vec
     rows.iter().map(entry_from_row).collect()
 }
 
-pub(in crate::store) async fn chains(pool: &Pool, after_id: i64, limit: i64) -> Result<Vec<StoredChain>> {
+pub(in crate::store) async fn chains(pool: &Pool, after_id: ContactId, limit: i64) -> Result<Vec<StoredChain>> {
     let contacts =
         sqlx::query("SELECT id, email, ledger_seq, ledger_hash FROM contacts WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(after_id)
@@ -36,8 +37,8 @@ pub(in crate::store) async fn chains(pool: &Pool, after_id: i64, limit: i64) -> 
     let (Some(first), Some(last)) = (contacts.first(), contacts.last()) else {
         return Ok(Vec::new());
     };
-    let (first, last): (i64, i64) = (first.try_get("id")?, last.try_get("id")?);
-    let mut chains: BTreeMap<i64, StoredChain> = BTreeMap::new();
+    let (first, last): (ContactId, ContactId) = (first.try_get("id")?, last.try_get("id")?);
+    let mut chains: BTreeMap<ContactId, StoredChain> = BTreeMap::new();
     for r in &contacts {
         let contact_id = r.try_get("id")?;
         let head = Head { seq: r.try_get("ledger_seq")?, hash: r.try_get("ledger_hash")? };

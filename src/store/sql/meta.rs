@@ -5,7 +5,7 @@ use super::DIALECT;
 use super::support::Pool;
 use crate::domain::ListName;
 use crate::error::Result;
-use crate::store::{Dialect, corrupt};
+use crate::store::{Dialect, ListSpec, PurposeSpec, corrupt};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -40,13 +40,9 @@ pub(in crate::store) async fn meta_set(pool: &Pool, key: &str, value: &str) -> R
     Ok(())
 }
 
-pub(in crate::store) async fn sync_lists(
-    pool: &Pool,
-    lists: &[(String, bool, Option<String>)],
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub(in crate::store) async fn sync_lists(pool: &Pool, lists: &[ListSpec], now: DateTime<Utc>) -> Result<()> {
     let mut tx = pool.begin().await?;
-    for (name, double_opt_in, description) in lists {
+    for ListSpec { name, double_opt_in, description } in lists {
         sqlx::query(
             "INSERT INTO lists (name, double_opt_in, description, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET double_opt_in = excluded.double_opt_in, description = excluded.description",
@@ -62,13 +58,9 @@ pub(in crate::store) async fn sync_lists(
     Ok(())
 }
 
-pub(in crate::store) async fn sync_purposes(
-    pool: &Pool,
-    purposes: &[(String, Option<String>)],
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub(in crate::store) async fn sync_purposes(pool: &Pool, purposes: &[PurposeSpec], now: DateTime<Utc>) -> Result<()> {
     let mut tx = pool.begin().await?;
-    for (name, description) in purposes {
+    for PurposeSpec { name, description } in purposes {
         sqlx::query(
             "INSERT INTO purposes (name, description, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET description = excluded.description",

@@ -4,6 +4,7 @@
 use super::support::{CHUNK, Conn, DbRow, Pool, push_in};
 use super::{DIALECT, Db};
 use crate::domain::CampaignState;
+use crate::domain::{CampaignId, ContactId};
 use crate::error::{Error, Result};
 use crate::store::queue::{CampaignRecord, CampaignStateRecord, Claim, NewCampaign, Recovered};
 use crate::store::{Dialect, corrupt};
@@ -44,7 +45,7 @@ pub(in crate::store) async fn campaign_by_name(pool: &Pool, name: &str) -> Resul
         .transpose()
 }
 
-pub(in crate::store) async fn campaign_by_id(pool: &Pool, id: i64) -> Result<Option<CampaignRecord>> {
+pub(in crate::store) async fn campaign_by_id(pool: &Pool, id: CampaignId) -> Result<Option<CampaignRecord>> {
     let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -113,7 +114,7 @@ pub(in crate::store) async fn create_campaign(
 /// Moves a campaign to `to` if it is in one of `from`; false when it was not.
 pub(in crate::store) async fn set_campaign_state(
     pool: &Pool,
-    id: i64,
+    id: CampaignId,
     from: &[CampaignState],
     to: CampaignState,
     reason: Option<&str>,
@@ -132,9 +133,9 @@ pub(in crate::store) async fn set_campaign_state(
 /// and moves the campaign's materialisation cursor, in one transaction.
 pub(in crate::store) async fn materialise(
     pool: &Pool,
-    campaign_id: i64,
-    contact_ids: &[i64],
-    upto: i64,
+    campaign_id: CampaignId,
+    contact_ids: &[ContactId],
+    upto: ContactId,
     done: bool,
     now: DateTime<Utc>,
 ) -> Result<u64> {
@@ -205,7 +206,7 @@ pub(in crate::store) fn claim_sql() -> String {
 pub(in crate::store) async fn claim(
     conn: &mut Conn,
     owner: &str,
-    campaign: i64,
+    campaign: CampaignId,
     limit: i64,
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -281,7 +282,11 @@ pub(in crate::store) async fn recover(pool: &Pool, now: DateTime<Utc>, resend: b
 
 /// A cancelled campaign's open sends end as `skipped` (`cancelled`); claimed ones lose
 /// their lease, so the worker holding them records nothing over this.
-pub(in crate::store) async fn cancel_open_sends(pool: &Pool, campaign_id: i64, now: DateTime<Utc>) -> Result<u64> {
+pub(in crate::store) async fn cancel_open_sends(
+    pool: &Pool,
+    campaign_id: CampaignId,
+    now: DateTime<Utc>,
+) -> Result<u64> {
     let done = sqlx::query(
         "UPDATE sends SET state = 'skipped', reason = 'cancelled', lease_owner = NULL, lease_until = NULL, \
          updated_at = $1 WHERE campaign_id = $2 AND state IN ('queued', 'deferred', 'claimed')",

@@ -2,6 +2,7 @@
 
 use super::support::{CHUNK, Conn, push_in};
 use super::{DIALECT, Db};
+use crate::domain::SendId;
 use crate::domain::SendState;
 use crate::error::Result;
 use crate::store::Dialect;
@@ -69,7 +70,7 @@ const WRITE_CHUNK: usize = CHUNK / 4;
 struct Written {
     rows: u64,
     /// The marks granted.
-    granted: std::collections::HashSet<i64>,
+    granted: std::collections::HashSet<SendId>,
 }
 
 /// Marks and outcomes in one statement.
@@ -159,13 +160,13 @@ async fn write_rows(
         q.push_bind(owner).push(" AND id");
         push_in(&mut q, marks);
         for row in q.build().fetch_all(&mut *conn).await? {
-            granted.insert(row.try_get::<i64, _>(0)?);
+            granted.insert(row.try_get::<SendId, _>(0)?);
         }
     }
     Ok(Written { rows: done, granted })
 }
 
-async fn insert_bounce(conn: &mut Conn, send_id: i64, b: &BounceRecord, now: DateTime<Utc>) -> Result<()> {
+async fn insert_bounce(conn: &mut Conn, send_id: SendId, b: &BounceRecord, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "INSERT INTO bounces (send_id, campaign_id, contact_id, kind, status, reason, diagnostic, source, received_at) \
          SELECT id, campaign_id, contact_id, $1, $2, $3, $4, $5, $6 FROM sends WHERE id = $7 \

@@ -6,6 +6,7 @@ use super::contact_write::insert_entries;
 use super::support::{CHUNK, Conn, Pool, begin_write, push_in};
 use super::{DIALECT, Db};
 use crate::consent::ledger::{self, EventDraft, Head};
+use crate::domain::ContactId;
 use crate::error::Result;
 use crate::store::{Dialect, Suppression};
 use chrono::{DateTime, Utc};
@@ -21,7 +22,7 @@ async fn append_to_holders(conn: &mut Conn, mac: &str, event: &EventDraft, now: 
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mac).fetch_all(&mut *conn).await?;
     let mut entries = Vec::with_capacity(rows.len());
     for r in &rows {
-        let id: i64 = r.try_get("id")?;
+        let id: ContactId = r.try_get("id")?;
         let head = Head { seq: r.try_get("ledger_seq")?, hash: r.try_get("ledger_hash")? };
         let (entry, next) = ledger::seal(event, id, &head, now);
         entries.push(entry);
