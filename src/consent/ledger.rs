@@ -148,7 +148,7 @@ mod tests {
         let mut entries = Vec::new();
         for i in 0..n {
             let at = DateTime::from_timestamp(1_700_000_000 + i as i64, 123_456_789).unwrap();
-            let (e, h) = seal(&draft(&format!("step{i}")), 7, &head, at);
+            let (e, h) = seal(&draft(&format!("step{i}")), crate::domain::ContactId::new(7), &head, at);
             entries.push(e);
             head = h;
         }
@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn an_untouched_chain_verifies() {
         let (entries, head) = chain(4);
-        assert_eq!(verify(7, &entries, &head), Ok(()));
+        assert_eq!(verify(crate::domain::ContactId::new(7), &entries, &head), Ok(()));
         assert_eq!(entries[0].at.timestamp_subsec_nanos(), 123_456_000, "truncated to micros");
     }
 
@@ -168,20 +168,20 @@ mod tests {
 
         let mut edited = entries.clone();
         edited[1].body = edited[1].body.replace("step1", "stepX");
-        assert!(verify(7, &edited, &head).unwrap_err().contains("altered"));
+        assert!(verify(crate::domain::ContactId::new(7), &edited, &head).unwrap_err().contains("altered"));
 
         let mut removed = entries.clone();
         removed.remove(1);
-        assert!(verify(7, &removed, &head).is_err());
+        assert!(verify(crate::domain::ContactId::new(7), &removed, &head).is_err());
 
         let mut tail_removed = entries.clone();
         tail_removed.pop();
-        assert!(verify(7, &tail_removed, &head).unwrap_err().contains("head"));
+        assert!(verify(crate::domain::ContactId::new(7), &tail_removed, &head).unwrap_err().contains("head"));
 
         let mut reordered = entries.clone();
         reordered.swap(1, 2);
-        assert!(verify(7, &reordered, &head).is_err());
+        assert!(verify(crate::domain::ContactId::new(7), &reordered, &head).is_err());
 
-        assert!(verify(8, &entries, &head).unwrap_err().contains("moved"));
+        assert!(verify(crate::domain::ContactId::new(8), &entries, &head).unwrap_err().contains("moved"));
     }
 }

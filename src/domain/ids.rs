@@ -1,8 +1,8 @@
 //! Ids of stored records. Each kind of record has its own type, so a contact id cannot
 //! be passed where a send id is wanted. They are the database's integer keys: serde
 //! writes them as bare numbers (JSON output and ledger bodies are unchanged) and sqlx
-//! binds and reads them as `BIGINT`/`INTEGER` on both backends; in log fields they are
-//! numbers too. The default, 0, is below every stored id: the start of a keyset cursor.
+//! binds and reads them as `BIGINT`/`INTEGER` on both backends; log fields take `.get()`,
+//! so they stay numbers. The default, 0, is below every stored id: the start of a keyset cursor.
 
 use std::fmt;
 
@@ -38,12 +38,6 @@ macro_rules! id_type {
         impl From<$name> for i64 {
             fn from(id: $name) -> i64 {
                 id.0
-            }
-        }
-
-        impl tracing::Value for $name {
-            fn record(&self, key: &tracing::field::Field, visitor: &mut dyn tracing::field::Visit) {
-                visitor.record_i64(key, self.0)
             }
         }
 
