@@ -86,14 +86,16 @@ impl DirectSqlite {
 
     /// Marks and outcomes (none with a bounce) in one transaction; which marks were granted.
     ///
-    /// The rules are those of `queue_writes_sql.rs`'s `write_rows`: a mark turns a `claimed` row
+    /// The rules are those of `sql/queue_writes.rs`'s `write_rows`: a mark turns a `claimed` row
     /// this owner holds into `transmitting`, only while its campaign runs and its contact's
     /// record is the one the re-check saw; an outcome ends the row's lease with its result.
     /// Here each is a prepared statement run once per row (no thread hand-off makes a statement
     /// per row cheap), and a mark leaves the lease as the claim and the heartbeat keep it, so
     /// that it rewrites one index entry, not two; a claim whose lease has run out (the process
     /// stalled past the heartbeat) is refused its mark instead, as recovery may take it back
-    /// at any moment.
+    /// at any moment. (That lease is the one difference in the rows the two writers leave,
+    /// and it lasts only until the outcome: `tests/api/queue_writers.rs` runs both on the
+    /// same work and compares every row.)
     pub fn write_batch(
         &mut self,
         owner: &str,
@@ -154,7 +156,7 @@ impl DirectSqlite {
     }
 
     /// Claims up to `limit` due sends of `campaign` under `owner`'s lease: the statement of
-    /// `queue_sql.rs`'s `claim` (`claim_sql`) on SQLite.
+    /// `sql/queue.rs`'s `claim` (`claim_sql`) on SQLite.
     pub fn claim(
         &mut self,
         owner: &str,

@@ -27,6 +27,7 @@ mod outbox;
 mod policy;
 #[cfg(unix)]
 mod private_files;
+mod queue_writers;
 mod relay;
 mod relay_tls;
 mod render;
