@@ -34,5 +34,6 @@ mod render;
 mod render_hostile;
 mod rules;
 mod send;
+mod store;
 mod workspace;
 mod writer_locks;
