@@ -111,12 +111,11 @@ impl DirectSqlite {
         let mut granted = Vec::with_capacity(marks.len());
         {
             let mut mark = tx
-                .prepare_cached(
+                .prepare_cached(concat!(
                     "UPDATE sends SET state = 'transmitting', updated_at = ?1 \
-                     WHERE id = ?2 AND lease_owner = ?3 AND state = 'claimed' AND lease_until > ?1 \
-                     AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
-                     AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = ?4)",
-                )
+                     WHERE id = ?2 AND lease_owner = ?3 AND state = 'claimed' AND lease_until > ?1 AND ",
+                    mark_guard!("?4")
+                ))
                 .map_err(failed)?;
             let now_text = at(now);
             for m in marks {

@@ -141,10 +141,7 @@ async fn write_rows(
     qb.push_bind(transmit_lease).push(" END, updated_at = ").push_bind(now);
     qb.push(" FROM w WHERE sends.id = w.id AND sends.lease_owner = ").push_bind(owner);
     qb.push(" AND (NOT w.mark OR (sends.state = 'claimed' AND sends.lease_until > ").push_bind(now);
-    qb.push(
-        " AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
-           AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = w.seq)))",
-    );
+    qb.push(concat!(" AND ", mark_guard!("w.seq"), "))"));
     // No RETURNING: rows come back one message each from SQLite's thread. Nearly always
     // every row is written; only when some were not, ask which marks were granted (a row
     // this owner holds as `transmitting` can only have been granted just now).
