@@ -7,14 +7,20 @@
 //! DIALECT}`. The modules: `meta` (schema version, config-declared lists and purposes,
 //! ping), `contacts` (reads and the `modify` transaction) and `contact_write` (its
 //! writes), `contact_list` (browsing), `suppression`, `ledger` (reads), `audience`,
-//! `queue` (campaigns, claims, leases), `queue_writes` (the send writer's group commit;
-//! its statements are shared with the rusqlite writer in `direct.rs`), `queue_reports`,
-//! `revisions`, `feedback` (bounces), and `support` (pool types, write transactions,
-//! `IN` lists). sqlx's `Any` driver
-//! cannot carry timestamps or JSON, and code generic over `sqlx::Database` drowns in
-//! higher-ranked executor bounds; compiling the same module twice keeps one copy of the
-//! SQL with native types on both sides, and the few places where the dialects really
-//! differ branch on `DIALECT`.
+//! `queue` (campaigns, claims, leases), `queue_writes` (the send writer's group commit),
+//! `queue_reports`, `revisions`, `feedback` (bounces), and `support` (pool types, write
+//! transactions, `IN` lists). On SQLite the send writer commits through `direct.rs`
+//! (rusqlite) instead: it shares the claim statement and the mark's guard
+//! (`mark_guard!`) with the sqlx modules, and `tests/api/queue_writers.rs` holds the
+//! two writers to the same rows.
+//!
+//! Why compile the SQL twice: sqlx's `Any` driver cannot carry timestamps or JSON, and
+//! code generic over `sqlx::Database` drowns in higher-ranked executor bounds; compiling
+//! the same module twice keeps one copy of the SQL with native types on both sides, and
+//! the few places where the dialects really differ branch on `DIALECT`.
+//!
+//! Ids cross this API as [`ContactId`], [`crate::domain::CampaignId`] and
+//! [`crate::domain::SendId`]; rows that would otherwise be tuples are named (`rows.rs`).
 //!
 //! Every read-modify-write of contacts goes through [`Store::modify`], which loads the
 //! records inside the write transaction (row-locked on PostgreSQL, `BEGIN IMMEDIATE` on
