@@ -51,7 +51,7 @@ fn main() {
         .map(|i| {
             let mut contact =
                 Contact::new(EmailAddress::parse(&format!("user{i}@example.com")).unwrap(), SourceType::Import, now);
-            contact.id = Some(i as i64 + 1);
+            contact.id = Some(herald::domain::ContactId::new(i as i64 + 1));
             contact.opt_in = OptInStatus::DoubleOptIn;
             contact.legal_basis = Some(LegalBasis::Consent);
             contact.identity.first_name = Some(format!("Person{i}"));
@@ -72,7 +72,7 @@ fn main() {
     for round in 1..=rounds {
         let start = Instant::now();
         for (i, r) in recipients.iter().enumerate() {
-            bytes = renderer.render(r, i as i64, now).unwrap().bytes.len();
+            bytes = renderer.render(r, herald::domain::SendId::new(i as i64), now).unwrap().bytes.len();
         }
         let rate = n as f64 / start.elapsed().as_secs_f64();
         println!("round {round}: {n} messages in {:.2} s = {rate:.0} messages/s", start.elapsed().as_secs_f64());

@@ -6,7 +6,7 @@ use crate::config::{Loaded, Secrets};
 use crate::consent::SuppressionKey;
 use crate::domain::EmailAddress;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{ListSpec, PurposeSpec, Store};
 use std::sync::Arc;
 
 const KEY_FINGERPRINT: &str = "suppression_key_fingerprint";
@@ -73,11 +73,23 @@ impl App {
             LinkKeyCheck::First | LinkKeyCheck::Same => {}
         }
         let now = clock.now();
-        let lists: Vec<_> =
-            loaded.config.lists.iter().map(|(n, l)| (n.to_string(), l.double_opt_in, l.description.clone())).collect();
+        let lists: Vec<_> = loaded
+            .config
+            .lists
+            .iter()
+            .map(|(n, l)| ListSpec {
+                name: n.to_string(),
+                double_opt_in: l.double_opt_in,
+                description: l.description.clone(),
+            })
+            .collect();
         store.sync_lists(&lists, now).await?;
-        let purposes: Vec<_> =
-            loaded.config.purposes.iter().map(|(n, p)| (n.to_string(), p.description.clone())).collect();
+        let purposes: Vec<_> = loaded
+            .config
+            .purposes
+            .iter()
+            .map(|(n, p)| PurposeSpec { name: n.to_string(), description: p.description.clone() })
+            .collect();
         store.sync_purposes(&purposes, now).await?;
         Ok(App { config: loaded.config.clone(), store, secrets, suppression, clock })
     }

@@ -144,12 +144,12 @@ async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 /// they happen (the scheduler's start, the engine's completion), so they are not repeated.
 #[derive(Default)]
 struct Seen {
-    states: Option<std::collections::HashMap<i64, CampaignState>>,
+    states: Option<std::collections::HashMap<crate::domain::CampaignId, CampaignState>>,
 }
 
 impl Seen {
     async fn log_changes(&mut self, app: &App) -> Result<()> {
-        let now: std::collections::HashMap<i64, CampaignState> = app
+        let now: std::collections::HashMap<crate::domain::CampaignId, CampaignState> = app
             .store
             .campaign_states()
             .await?

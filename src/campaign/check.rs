@@ -7,7 +7,7 @@
 use super::Campaign;
 use super::plan::{Exclusions, audience_query};
 use crate::app::App;
-use crate::domain::ExclusionReason;
+use crate::domain::{ContactId, ExclusionReason};
 use crate::error::{Error, Result};
 use crate::render::Renderer;
 use serde::Serialize;
@@ -107,19 +107,19 @@ pub async fn readiness(app: &App, campaign: &Campaign, renderer: &Renderer) -> R
     let query = audience_query(campaign, now);
     let mut missing: BTreeMap<String, i64> = BTreeMap::new();
     let (mut audience, mut eligible, mut excluded) = (0, 0, Exclusions::default());
-    let mut after = 0;
+    let mut after = ContactId::default();
     loop {
         let page = app.store.audience(&query, after, PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
+        let Some(last) = page.last() else { break };
+        after = last.contact_id;
         audience += page.len() as i64;
-        for (_, reason) in &page {
-            match reason {
-                Some(r) => excluded.0[*r as usize] += 1,
+        for member in &page {
+            match member.exclusion {
+                Some(r) => excluded.0[r as usize] += 1,
                 None => eligible += 1,
             }
         }
-        let ids: Vec<i64> = page.iter().filter(|(_, reason)| reason.is_none()).map(|(id, _)| *id).collect();
+        let ids: Vec<ContactId> = page.iter().filter(|m| m.exclusion.is_none()).map(|m| m.contact_id).collect();
         for contact in app.store.contacts_by_id(&ids).await? {
             if let Some(problem) = renderer.problem_for(&contact, now) {
                 *missing.entry(problem).or_default() += 1;

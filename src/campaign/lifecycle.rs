@@ -5,7 +5,7 @@
 use super::Campaign;
 use super::plan::audience_query;
 use crate::app::App;
-use crate::domain::{BounceKind, CampaignState, SendState};
+use crate::domain::{BounceKind, CampaignState, ContactId, SendState};
 use crate::error::{Error, Result};
 use crate::store::{CampaignCounts, CampaignRecord, FailedSend, NewCampaign, Revision};
 use chrono::{DateTime, Utc};
@@ -78,7 +78,7 @@ pub async fn record_with(
         app.store
             .set_campaign_state(existing.id, &[CampaignState::Completed], CampaignState::Running, None, now)
             .await?;
-        tracing::info!(campaign_id = existing.id, revision = number, delivered, "campaign content revised");
+        tracing::info!(campaign_id = existing.id.get(), revision = number, delivered, "campaign content revised");
         return Ok((find(app, &campaign.name).await?, false));
     }
     let new = NewCampaign {
@@ -123,14 +123,15 @@ pub async fn materialise(app: &App, record: &CampaignRecord, campaign: &Campaign
     // Slices of contact ids, each judged on its own (bounded work per batch, whatever
     // the lists and the segment), up to the newest contact when materialisation starts.
     let last = app.store.max_contact_id().await?;
-    let slice_end = |after: i64| (after + MATERIALISE_BATCH).min(last.max(after));
+    let slice_end =
+        |after: ContactId| ContactId::new((after.get() + MATERIALISE_BATCH).min(last.get().max(after.get())));
     let mut after = record.materialised_upto;
     let mut upto = slice_end(after);
     let mut batch = app.store.audience_range(&query, after, upto).await?;
     let mut queued = 0;
     loop {
         let done = upto >= last;
-        let eligible: Vec<i64> = batch.iter().filter(|(_, reason)| reason.is_none()).map(|(id, _)| *id).collect();
+        let eligible: Vec<ContactId> = batch.iter().filter(|m| m.exclusion.is_none()).map(|m| m.contact_id).collect();
         let queue = app.store.materialise(record.id, &eligible, upto, done, app.clock.now());
         if done {
             return Ok(queued + queue.await?);

@@ -4,9 +4,9 @@
 use super::{Campaign, SegmentField};
 use crate::app::App;
 use crate::consent::policy::{self, Facts, RuleCheck};
-use crate::domain::{Contact, EmailAddress, ExclusionReason};
+use crate::domain::{Contact, ContactId, EmailAddress, ExclusionReason};
 use crate::error::{Error, Result};
-use crate::store::{AudienceQuery, SegmentColumn};
+use crate::store::{AudienceQuery, Count, SegmentColumn};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -59,10 +59,11 @@ pub fn audience_query(c: &Campaign, now: chrono::DateTime<chrono::Utc>) -> Audie
 }
 
 pub async fn plan(app: &App, campaign: &Campaign) -> Result<PlanReport> {
-    let (audience, counts) = app.store.plan_counts(&audience_query(campaign, app.clock.now())).await?;
+    let counts = app.store.plan_counts(&audience_query(campaign, app.clock.now())).await?;
+    let audience = counts.total;
     let mut excluded = Exclusions::default();
     let mut eligible = 0;
-    for (reason, n) in counts {
+    for Count { key: reason, count: n } in counts.by_reason {
         match reason {
             Some(r) => excluded.0[r as usize] += n,
             None => eligible += n,
@@ -75,7 +76,7 @@ pub async fn plan(app: &App, campaign: &Campaign) -> Result<PlanReport> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
     pub campaign: String,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<crate::domain::ContactId>,
     pub in_audience: bool,
     /// Why the contact is not in the audience at all (no subscription to the lists, or
     /// the segment does not match).
@@ -124,7 +125,12 @@ pub async fn explain(app: &App, campaign: &Campaign, email: &EmailAddress) -> Re
 
 /// Fills in the delivery history the frequency cap and the unengaged rule judge (the
 /// same figures the send-time re-check uses).
-pub async fn with_history(app: &App, campaign: &Campaign, facts: &mut Facts, contact_id: Option<i64>) -> Result<()> {
+pub async fn with_history(
+    app: &App,
+    campaign: &Campaign,
+    facts: &mut Facts,
+    contact_id: Option<ContactId>,
+) -> Result<()> {
     let p = &campaign.policy;
     let Some(id) = contact_id else { return Ok(()) };
     if p.frequency_cap.is_none() && p.exclude_unengaged.is_none() {

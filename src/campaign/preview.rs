@@ -5,7 +5,7 @@ use super::Campaign;
 use super::plan::audience_query;
 use crate::app::App;
 use crate::consent::policy::{EligibleRecipient, Facts};
-use crate::domain::{Contact, EmailAddress, ExclusionReason};
+use crate::domain::{Contact, ContactId, EmailAddress, ExclusionReason, SendId};
 use crate::error::{Error, Result};
 use crate::render::{DkimKey, Rendered, Renderer};
 use serde::Serialize;
@@ -42,7 +42,7 @@ pub async fn preview_one(
             )));
         }
     };
-    Ok((renderer.render(&recipient, 0, app.clock.now())?, excluded))
+    Ok((renderer.render(&recipient, SendId::new(0), app.clock.now())?, excluded))
 }
 
 /// Writes `<contact id>.eml` for the first `limit` eligible contacts into `dir`.
@@ -58,7 +58,7 @@ pub async fn preview_many(
         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
     let mut written = Vec::new();
     for recipient in eligible_sample(app, campaign, limit).await? {
-        let message = renderer.render(&recipient, 0, app.clock.now())?;
+        let message = renderer.render(&recipient, SendId::new(0), app.clock.now())?;
         let path = dir.join(format!("{}.eml", recipient.contact().id.unwrap_or_default()));
         std::fs::write(&path, &message.bytes)
             .map_err(|e| Error::Internal(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
@@ -71,13 +71,13 @@ pub async fn preview_many(
 async fn eligible_sample(app: &App, campaign: &Campaign, limit: usize) -> Result<Vec<EligibleRecipient>> {
     let q = audience_query(campaign, app.clock.now());
     let mut out = Vec::new();
-    let mut after = 0;
+    let mut after = ContactId::default();
     while out.len() < limit {
         let page = app.store.audience(&q, after, 500).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
-        let ids: Vec<i64> =
-            page.iter().filter(|(_, reason)| reason.is_none()).map(|(id, _)| *id).take(limit - out.len()).collect();
+        let Some(last) = page.last() else { break };
+        after = last.contact_id;
+        let ids: Vec<ContactId> =
+            page.iter().filter(|m| m.exclusion.is_none()).map(|m| m.contact_id).take(limit - out.len()).collect();
         for contact in app.store.contacts_by_id(&ids).await? {
             let facts = facts(app, campaign, &contact).await?;
             if let Ok(r) = EligibleRecipient::check(&campaign.policy, contact, &facts) {
@@ -104,7 +104,7 @@ pub async fn validate(app: &App, campaign: &Campaign, sample: usize, dkim: Optio
     let mut report = ValidateReport { campaign: campaign.name.clone(), ..Default::default() };
     for recipient in eligible_sample(app, campaign, sample).await? {
         report.rendered += 1;
-        if let Err(e) = renderer.render(&recipient, 0, app.clock.now()) {
+        if let Err(e) = renderer.render(&recipient, SendId::new(0), app.clock.now()) {
             report.errors.push(e.to_string());
         }
     }

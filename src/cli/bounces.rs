@@ -45,7 +45,7 @@ struct Verdict {
     recipients: Vec<String>,
     status: Option<String>,
     reason: Option<String>,
-    send_id: Option<i64>,
+    send_id: Option<crate::domain::SendId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }

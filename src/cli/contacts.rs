@@ -198,7 +198,7 @@ async fn print_outcome(json: bool, app: &App, what: &str, contact: &Contact) -> 
 /// The compliance card as JSON.
 #[derive(Serialize)]
 struct Card<'a> {
-    id: Option<i64>,
+    id: Option<crate::domain::ContactId>,
     email: &'a str,
     #[serde(flatten)]
     identity: &'a crate::domain::Identity,

@@ -46,7 +46,7 @@ impl FilterArgs {
 /// One line of `contacts list --json`.
 #[derive(Serialize)]
 struct Summary<'a> {
-    id: Option<i64>,
+    id: Option<crate::domain::ContactId>,
     email: &'a str,
     first_name: &'a Option<String>,
     last_name: &'a Option<String>,

@@ -86,13 +86,13 @@ fn import_summary(r: &import::ImportReport) -> String {
 async fn excluded_addresses(app: &crate::app::App, c: &campaign::Campaign) -> Result<Vec<(String, ExclusionReason)>> {
     let query = plan::audience_query(c, app.clock.now());
     let mut out = Vec::new();
-    let mut after = 0;
+    let mut after = crate::domain::ContactId::default();
     loop {
         let batch = app.store.audience(&query, after, 1000).await?;
-        let Some((last, _)) = batch.last() else { break };
-        after = *last;
-        let reasons: Vec<(i64, ExclusionReason)> = batch.iter().filter_map(|(id, r)| Some((*id, (*r)?))).collect();
-        let ids: Vec<i64> = reasons.iter().map(|(id, _)| *id).collect();
+        let Some(last) = batch.last() else { break };
+        after = last.contact_id;
+        let reasons: Vec<_> = batch.iter().filter_map(|m| Some((m.contact_id, m.exclusion?))).collect();
+        let ids: Vec<_> = reasons.iter().map(|(id, _)| *id).collect();
         for contact in app.store.contacts_by_id(&ids).await? {
             if let Some((_, reason)) = reasons.iter().find(|(id, _)| Some(*id) == contact.id) {
                 out.push((contact.email.normalized().to_owned(), *reason));

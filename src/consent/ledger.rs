@@ -8,6 +8,7 @@
 //! chain's head (last sequence number and hash) is kept per contact, so that removing
 //! the newest events is detected too.
 
+use crate::domain::ContactId;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,7 +33,7 @@ pub struct EventDraft {
 /// same event always serialises to the same bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventBody {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub seq: i64,
     pub at: String,
     pub actor: String,
@@ -44,7 +45,7 @@ pub struct EventBody {
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub seq: i64,
     pub at: DateTime<Utc>,
     pub body: String,
@@ -79,7 +80,7 @@ fn chain_hash(prev_hash: &str, body: &str) -> String {
 
 /// Seals `draft` as the event after `head` in the chain of `contact_id`, and returns the
 /// entry with the new head.
-pub fn seal(draft: &EventDraft, contact_id: i64, head: &Head, at: DateTime<Utc>) -> (Entry, Head) {
+pub fn seal(draft: &EventDraft, contact_id: ContactId, head: &Head, at: DateTime<Utc>) -> (Entry, Head) {
     let at = truncate(at);
     let seq = head.seq + 1;
     let body = EventBody {
@@ -99,7 +100,7 @@ pub fn seal(draft: &EventDraft, contact_id: i64, head: &Head, at: DateTime<Utc>)
 
 /// Checks one contact's chain: `entries` as stored, in sequence order; `head` as stored.
 /// Returns the first problem found, in words.
-pub fn verify(contact_id: i64, entries: &[Entry], head: &Head) -> Result<(), String> {
+pub fn verify(contact_id: ContactId, entries: &[Entry], head: &Head) -> Result<(), String> {
     let mut expected = Head::genesis();
     for entry in entries {
         let want_seq = expected.seq + 1;
@@ -147,7 +148,7 @@ mod tests {
         let mut entries = Vec::new();
         for i in 0..n {
             let at = DateTime::from_timestamp(1_700_000_000 + i as i64, 123_456_789).unwrap();
-            let (e, h) = seal(&draft(&format!("step{i}")), 7, &head, at);
+            let (e, h) = seal(&draft(&format!("step{i}")), crate::domain::ContactId::new(7), &head, at);
             entries.push(e);
             head = h;
         }
@@ -157,7 +158,7 @@ mod tests {
     #[test]
     fn an_untouched_chain_verifies() {
         let (entries, head) = chain(4);
-        assert_eq!(verify(7, &entries, &head), Ok(()));
+        assert_eq!(verify(crate::domain::ContactId::new(7), &entries, &head), Ok(()));
         assert_eq!(entries[0].at.timestamp_subsec_nanos(), 123_456_000, "truncated to micros");
     }
 
@@ -167,20 +168,20 @@ mod tests {
 
         let mut edited = entries.clone();
         edited[1].body = edited[1].body.replace("step1", "stepX");
-        assert!(verify(7, &edited, &head).unwrap_err().contains("altered"));
+        assert!(verify(crate::domain::ContactId::new(7), &edited, &head).unwrap_err().contains("altered"));
 
         let mut removed = entries.clone();
         removed.remove(1);
-        assert!(verify(7, &removed, &head).is_err());
+        assert!(verify(crate::domain::ContactId::new(7), &removed, &head).is_err());
 
         let mut tail_removed = entries.clone();
         tail_removed.pop();
-        assert!(verify(7, &tail_removed, &head).unwrap_err().contains("head"));
+        assert!(verify(crate::domain::ContactId::new(7), &tail_removed, &head).unwrap_err().contains("head"));
 
         let mut reordered = entries.clone();
         reordered.swap(1, 2);
-        assert!(verify(7, &reordered, &head).is_err());
+        assert!(verify(crate::domain::ContactId::new(7), &reordered, &head).is_err());
 
-        assert!(verify(8, &entries, &head).unwrap_err().contains("moved"));
+        assert!(verify(crate::domain::ContactId::new(8), &entries, &head).unwrap_err().contains("moved"));
     }
 }

@@ -17,7 +17,7 @@ fn history(patches: &[ContactPatch]) -> (Contact, Vec<EventBody>) {
         let patch = ContactPatch { target: Target::Any, ..patch.clone() };
         let outcome = apply(current.as_ref(), &email, false, &patch, &staff, now()).unwrap();
         if let Some(draft) = &outcome.event {
-            let (entry, next) = ledger::seal(draft, 1, &head, now());
+            let (entry, next) = ledger::seal(draft, crate::domain::ContactId::new(1), &head, now());
             bodies.push(serde_json::from_str(&entry.body).unwrap());
             head = next;
         }

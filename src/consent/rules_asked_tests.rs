@@ -16,7 +16,7 @@ fn list(name: &str) -> ListName {
 
 fn existing(opt_in: OptInStatus) -> Contact {
     let mut c = Contact::new(email(), SourceType::Import, now());
-    c.id = Some(1);
+    c.id = Some(crate::domain::ContactId::new(1));
     c.opt_in = opt_in;
     c
 }

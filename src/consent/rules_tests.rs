@@ -27,7 +27,7 @@ pub(super) fn person_confirming() -> Authority {
 
 fn existing(opt_in: OptInStatus) -> Contact {
     let mut c = Contact::new(email(), SourceType::Import, now());
-    c.id = Some(1);
+    c.id = Some(crate::domain::ContactId::new(1));
     c.opt_in = opt_in;
     c
 }
@@ -232,7 +232,7 @@ fn the_same_data_again_changes_nothing_and_logs_nothing() {
     assert_eq!(event.action, "created");
     assert_eq!(event.changes["list.a"], [None, Some("confirmed".into())]);
     let mut stored = first.contact.clone();
-    stored.id = Some(9);
+    stored.id = Some(crate::domain::ContactId::new(9));
     let later = now() + chrono::Duration::days(1);
     let again = apply(Some(&stored), &email(), false, &p, &import(), later).unwrap();
     assert_eq!(again.kind, OutcomeKind::Unchanged);

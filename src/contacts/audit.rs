@@ -8,14 +8,14 @@
 use crate::app::App;
 use crate::consent::ledger::{self, Entry, EventBody};
 use crate::consent::replay::{self, Mismatch};
-use crate::domain::{Contact, EmailAddress};
+use crate::domain::{Contact, ContactId, EmailAddress};
 use crate::error::{Error, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// A contact's events, oldest first.
-pub async fn log(app: &App, email: &EmailAddress) -> Result<(i64, Vec<EventBody>)> {
+pub async fn log(app: &App, email: &EmailAddress) -> Result<(ContactId, Vec<EventBody>)> {
     let contact =
         app.store.contact(email.normalized()).await?.ok_or_else(|| Error::NotFound(format!("no contact {email}")))?;
     let id = contact.id.unwrap_or_default();
@@ -32,7 +32,7 @@ pub async fn log(app: &App, email: &EmailAddress) -> Result<(i64, Vec<EventBody>
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Broken {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub email: String,
     pub problem: String,
 }
@@ -40,7 +40,7 @@ pub struct Broken {
 /// A contact whose stored state does not follow from its (intact) chain.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Diverged {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub email: String,
     pub fields: Vec<Mismatch>,
 }
@@ -70,7 +70,7 @@ fn bodies(entries: &[Entry]) -> Option<Vec<EventBody>> {
 /// The stored record's differences from the replayed chain, read again on their own
 /// when the first read found some: a change committed between reading the chunk's
 /// chains and its records is not a divergence.
-async fn confirm(app: &App, contact_id: i64) -> Result<Vec<Mismatch>> {
+async fn confirm(app: &App, contact_id: ContactId) -> Result<Vec<Mismatch>> {
     let entries = app.store.ledger(contact_id).await?;
     let Some(contact) = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next() else {
         return Ok(Vec::new());
@@ -84,13 +84,13 @@ const CHUNK: i64 = 1000;
 pub async fn verify(app: &App, progress: &dyn Fn(u64)) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let mut digest = Sha256::new();
-    let mut after = 0;
+    let mut after = ContactId::default();
     loop {
         let chains = app.store.chains(after, CHUNK).await?;
         let Some(last) = chains.last() else { break };
         after = last.contact_id;
-        let ids: Vec<i64> = chains.iter().map(|c| c.contact_id).collect();
-        let records: HashMap<i64, Contact> =
+        let ids: Vec<ContactId> = chains.iter().map(|c| c.contact_id).collect();
+        let records: HashMap<ContactId, Contact> =
             app.store.contacts_by_id(&ids).await?.into_iter().filter_map(|c| Some((c.id?, c))).collect();
         for chain in chains {
             report.contacts += 1;

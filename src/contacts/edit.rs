@@ -120,12 +120,12 @@ pub async fn bulk_apply(
     let mut report = BulkReport::default();
     match selection {
         BulkSelection::Store(sel) => {
-            let mut after = 0;
+            let mut after = crate::domain::ContactId::default();
             loop {
                 let page = app.store.select(sel, after, BATCH as i64).await?;
-                let Some((last, _)) = page.last() else { break };
-                after = *last;
-                let norms: Vec<String> = page.into_iter().map(|(_, n)| n).collect();
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                let norms: Vec<String> = page.into_iter().map(|c| c.email_norm).collect();
                 apply_batch(app, &norms, patch, authority, dry_run, &mut report).await?;
             }
         }

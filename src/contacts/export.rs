@@ -44,7 +44,7 @@ pub async fn for_each(
     limit: Option<u64>,
     mut each: impl FnMut(&Contact) -> Result<()>,
 ) -> Result<u64> {
-    let mut after = 0;
+    let mut after = crate::domain::ContactId::default();
     let mut seen = 0u64;
     loop {
         let want = limit.map_or(PAGE, |l| PAGE.min(l.saturating_sub(seen) as i64));
@@ -53,7 +53,7 @@ pub async fn for_each(
         }
         let page = app.store.contacts_page(filter, after, want).await?;
         let Some(last) = page.last() else { return Ok(seen) };
-        after = last.id.unwrap_or(i64::MAX);
+        after = last.id.unwrap_or(crate::domain::ContactId::new(i64::MAX));
         for contact in &page {
             each(contact)?;
         }

@@ -1,8 +1,8 @@
 //! The contact record and its compliance card (DESIGN §2).
 
 use super::{
-    BounceStatus, ConsentState, EmailAddress, LegalBasis, ListName, OptInStatus, Processing, Purpose, SourceType,
-    SubscriptionStatus,
+    BounceStatus, ConsentState, ContactId, EmailAddress, LegalBasis, ListName, OptInStatus, Processing, Purpose,
+    SourceType, SubscriptionStatus,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -47,7 +47,7 @@ impl Default for Bounce {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Contact {
     /// `None` until the store has written the contact.
-    pub id: Option<i64>,
+    pub id: Option<ContactId>,
     pub email: EmailAddress,
     pub identity: Identity,
     pub opt_in: OptInStatus,

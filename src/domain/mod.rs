@@ -5,6 +5,7 @@ mod contact;
 mod email;
 mod enums;
 mod fault;
+mod ids;
 mod name;
 mod text;
 
@@ -15,6 +16,7 @@ pub use enums::{
     SendState, SourceType, SubscriptionStatus,
 };
 pub use fault::Fault;
+pub use ids::{CampaignId, ContactId, SendId};
 pub use name::{ListName, Purpose};
 pub use text::check_text;
 

@@ -115,7 +115,7 @@ pub async fn ingest_message(
 
 /// The events to record: the classifier's, or — for a report that names nobody but comes
 /// back to a VERP address of ours — one event for the send's recipient.
-async fn events_of(app: &App, c: &Classification, verp: Option<i64>) -> Result<Vec<BounceEvent>> {
+async fn events_of(app: &App, c: &Classification, verp: Option<crate::domain::SendId>) -> Result<Vec<BounceEvent>> {
     if !c.events.is_empty() {
         return Ok(c.events.clone());
     }

@@ -24,10 +24,10 @@ pub enum Target {
         by: MappedBy,
     },
     /// A known contact with no send to attach the event to (authenticated channel).
-    Contact(i64),
+    Contact(crate::domain::ContactId),
     /// Tied to no message Herald sent: recorded for review, changes nothing. The contact
     /// the report claims to be about, if the address is one.
-    Unmatched(Option<i64>),
+    Unmatched(Option<crate::domain::ContactId>),
 }
 
 /// How far the channel a report came through can be trusted on its own word.
@@ -51,7 +51,7 @@ pub enum MappedBy {
 impl Target {
     /// The contact the event is about: the one whose record it may change, or, for an
     /// unmatched report, the one it claims to be about.
-    pub fn contact_id(&self) -> Option<i64> {
+    pub fn contact_id(&self) -> Option<crate::domain::ContactId> {
         match self {
             Target::Send { send, .. } => Some(send.contact_id),
             Target::Contact(id) => Some(*id),
@@ -73,12 +73,12 @@ impl Target {
 }
 
 /// The send id a VERP address among `hints` names, if one carries a valid MAC.
-pub fn verp_send_id(link_key: &[u8], hints: &[String]) -> Option<i64> {
+pub fn verp_send_id(link_key: &[u8], hints: &[String]) -> Option<crate::domain::SendId> {
     hints.iter().find_map(|h| headers::parse_verp(link_key, h.trim().trim_matches(['<', '>'])))
 }
 
 /// [`verp_send_id`] under any of `keys` (the current link key, then the previous one).
-pub fn verp_send_id_any(keys: &[&[u8]], hints: &[String]) -> Option<i64> {
+pub fn verp_send_id_any(keys: &[&[u8]], hints: &[String]) -> Option<crate::domain::SendId> {
     keys.iter().find_map(|k| verp_send_id(k, hints))
 }
 
@@ -86,7 +86,7 @@ pub fn verp_send_id_any(keys: &[&[u8]], hints: &[String]) -> Option<i64> {
 /// original message, the recipient the report names, and the channel it came through.
 pub async fn resolve(
     app: &App,
-    verp_send: Option<i64>,
+    verp_send: Option<crate::domain::SendId>,
     message_id: Option<&str>,
     recipient: &str,
     channel: Channel,
@@ -136,9 +136,12 @@ mod tests {
     #[test]
     fn only_a_verp_address_with_a_valid_mac_names_a_send() {
         let key = b"0123456789abcdef0123456789abcdef";
-        let good = headers::verp(key, 42, "bounces.example");
+        let good = headers::verp(key, crate::domain::SendId::new(42), "bounces.example");
         let forged = good.replace("+42.", "+43.");
-        assert_eq!(verp_send_id(key, &["someone@example.org".into(), format!("<{good}>")]), Some(42));
+        assert_eq!(
+            verp_send_id(key, &["someone@example.org".into(), format!("<{good}>")]),
+            Some(crate::domain::SendId::new(42))
+        );
         assert_eq!(verp_send_id(key, &[forged]), None);
         assert_eq!(verp_send_id(b"another key, 32 bytes long......", &[good]), None);
     }

@@ -117,7 +117,7 @@ pub fn settled_state(current: Bounce, streak: Streak, rules: &BouncesConfig) -> 
 /// address.
 pub async fn settle(
     app: &App,
-    contact_id: i64,
+    contact_id: crate::domain::ContactId,
     evidence: &BTreeMap<String, String>,
     applied: &mut Applied,
 ) -> Result<()> {
@@ -162,7 +162,7 @@ pub async fn settle(
 /// A complaint: the person said "this is spam" — the strongest opt-out there is.
 async fn complain(
     app: &App,
-    contact_id: i64,
+    contact_id: crate::domain::ContactId,
     evidence: &BTreeMap<String, String>,
     applied: &mut Applied,
 ) -> Result<()> {
@@ -177,7 +177,7 @@ async fn complain(
 }
 
 /// The contact, unless it is gone or erased (an erased record is never changed again).
-async fn live_contact(app: &App, contact_id: i64) -> Result<Option<Contact>> {
+async fn live_contact(app: &App, contact_id: crate::domain::ContactId) -> Result<Option<Contact>> {
     let contact = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next();
     Ok(contact.filter(|c| c.processing != Processing::Erased))
 }
@@ -262,7 +262,7 @@ pub fn bounce_evidence(
     status: Option<&str>,
     reason: Option<&str>,
     diagnostic: Option<&str>,
-    send: Option<(&str, i64)>,
+    send: Option<(&str, crate::domain::SendId)>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     out.insert("bounce_kind".into(), kind.to_string());

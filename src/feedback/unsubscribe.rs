@@ -120,7 +120,7 @@ async fn by_sender(app: &App, envelope_from: &str, message: &[u8]) -> Result<(Un
     Ok((done, record(app, "none", done, None, None)))
 }
 
-async fn live_contact(app: &App, contact_id: i64) -> Result<Option<Contact>> {
+async fn live_contact(app: &App, contact_id: crate::domain::ContactId) -> Result<Option<Contact>> {
     let contact = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next();
     Ok(contact.filter(|c| c.processing != Processing::Erased))
 }
@@ -129,7 +129,7 @@ fn record(
     app: &App,
     via: &str,
     done: Unsubscribed,
-    contact_id: Option<i64>,
+    contact_id: Option<crate::domain::ContactId>,
     campaign: Option<String>,
 ) -> MailtoUnsubscribe {
     MailtoUnsubscribe {

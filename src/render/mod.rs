@@ -22,7 +22,7 @@ pub use token::{LinkToken, TokenError};
 use crate::campaign::Campaign;
 use crate::config::Config;
 use crate::consent::policy::{CampaignKind, EligibleRecipient};
-use crate::domain::{Contact, Purpose};
+use crate::domain::{Contact, Purpose, SendId};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use lettre::message::Mailbox;
@@ -207,7 +207,7 @@ impl Renderer {
     }
 
     /// The message for `recipient`. `send_id` goes into the VERP envelope sender.
-    pub fn render(&self, recipient: &EligibleRecipient, send_id: i64, now: DateTime<Utc>) -> Result<Rendered> {
+    pub fn render(&self, recipient: &EligibleRecipient, send_id: SendId, now: DateTime<Utc>) -> Result<Rendered> {
         let contact = recipient.contact();
         let contact_id =
             contact.id.ok_or_else(|| Error::Invalid("cannot render for a contact that is not stored yet".into()))?;

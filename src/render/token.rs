@@ -14,7 +14,7 @@ const MAC_LEN: usize = 16;
 /// What a link token vouches for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkToken {
-    pub contact_id: i64,
+    pub contact_id: crate::domain::ContactId,
     pub campaign: String,
     pub purpose: Option<String>,
     pub expires: DateTime<Utc>,
@@ -69,7 +69,7 @@ impl LinkToken {
             return Err(TokenError::Malformed);
         }
         let token = LinkToken {
-            contact_id: id.parse().map_err(|_| TokenError::Malformed)?,
+            contact_id: crate::domain::ContactId::new(id.parse().map_err(|_| TokenError::Malformed)?),
             campaign: campaign.to_owned(),
             purpose: (!purpose.is_empty()).then(|| purpose.to_owned()),
             expires: expires.parse().ok().and_then(|s| DateTime::from_timestamp(s, 0)).ok_or(TokenError::Malformed)?,
@@ -89,7 +89,7 @@ mod tests {
 
     fn token() -> LinkToken {
         LinkToken {
-            contact_id: 42,
+            contact_id: crate::domain::ContactId::new(42),
             campaign: "spring".into(),
             purpose: Some("newsletter".into()),
             expires: DateTime::from_timestamp(2_000_000_000, 0).unwrap(),
@@ -111,7 +111,7 @@ mod tests {
     fn tampered_forged_or_expired_tokens_are_refused() {
         let signed = token().sign(KEY);
         let (payload, tag) = signed.split_once('.').unwrap();
-        let other = LinkToken { contact_id: 43, ..token() }.sign(KEY);
+        let other = LinkToken { contact_id: crate::domain::ContactId::new(43), ..token() }.sign(KEY);
         let (other_payload, _) = other.split_once('.').unwrap();
         assert_eq!(LinkToken::verify(&format!("{other_payload}.{tag}"), KEY, now()), Err(TokenError::BadSignature));
         assert_eq!(

@@ -27,7 +27,7 @@ pub struct Loaded {
 
 /// The contacts of a claimed batch by id, as [`crate::store::Store::contacts_for_send`] loads
 /// them: the contact, its ledger version, and whether it is suppressed.
-pub type Contacts = HashMap<i64, (Contact, i64, bool)>;
+pub type Contacts = HashMap<crate::domain::ContactId, crate::store::SendContact>;
 
 /// What each of one campaign's claims is decided on: its contact (taken out of `contacts`)
 /// and the delivery history the campaign's policy reads (frequency cap, unengaged rule).
@@ -41,18 +41,20 @@ pub async fn load(
     let policy = &ctx.campaign.policy;
     let since = policy.frequency_cap.map(|cap| now - chrono::Duration::days(i64::from(cap.days)));
     let last_n = policy.exclude_unengaged;
-    let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
+    let ids: Vec<crate::domain::ContactId> = claims.iter().map(|c| c.contact_id).collect();
     let mut history =
         if since.is_some() || last_n.is_some() { store.history(&ids, since, last_n).await? } else { HashMap::new() };
     Ok(claims
         .into_iter()
         .map(|claim| {
-            let loaded = contacts.remove(&claim.contact_id).map(|(contact, ledger_seq, suppressed)| Loaded {
-                contact,
-                ledger_seq,
-                suppressed,
-                history: history.remove(&claim.contact_id).unwrap_or_default(),
-            });
+            let loaded = contacts.remove(&claim.contact_id).map(
+                |crate::store::SendContact { contact, ledger_seq, suppressed }| Loaded {
+                    contact,
+                    ledger_seq,
+                    suppressed,
+                    history: history.remove(&claim.contact_id).unwrap_or_default(),
+                },
+            );
             (claim, loaded)
         })
         .collect())
@@ -70,7 +72,7 @@ pub enum Prepared {
 pub struct Message {
     rendered: Rendered,
     domain: String,
-    contact_id: i64,
+    contact_id: crate::domain::ContactId,
     ledger_seq: i64,
 }
 
@@ -100,7 +102,7 @@ pub fn prepare(ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>, now: Da
         Err(e) => {
             // Once per send: debug only. The campaign's status and a foreground send's summary
             // count failures by cause, and the fault guard pauses a campaign that keeps failing.
-            tracing::debug!(send_id = claim.send_id, error = %e, "rendering failed");
+            tracing::debug!(send_id = claim.send_id.get(), error = %e, "rendering failed");
             let mut o = Outcome::bare(claim.send_id, SendState::Failed, claim.attempts);
             o.reason = Some(Fault::Render.reason(&e.to_string()));
             Prepared::Decided(o)
@@ -115,7 +117,7 @@ pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, prepared: Pre
         // The fault guard stopped this campaign: nothing is attempted, the send goes back
         // to the queue as it was.
         if let Err(e) = shared.writer.record(Outcome::bare(claim.send_id, SendState::Queued, claim.attempts)) {
-            tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
+            tracing::error!(send_id = claim.send_id.get(), error = %e, "cannot record an outcome");
         }
         return;
     }
@@ -140,7 +142,7 @@ pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, prepared: Pre
         crate::feedback::rules::bounce_evidence(b.kind, &b.source, b.status.as_deref(), b.reason.as_deref(), None, send)
     });
     if !recorded && let Err(e) = shared.writer.record(outcome) {
-        tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
+        tracing::error!(send_id = claim.send_id.get(), error = %e, "cannot record an outcome");
         return;
     }
     // A bounce at send time (a refused RCPT, a domain that does not exist) goes through
@@ -151,7 +153,7 @@ pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, prepared: Pre
     {
         let mut applied = crate::feedback::rules::Applied::default();
         if let Err(e) = crate::feedback::rules::settle(&shared.app, contact_id, &evidence, &mut applied).await {
-            tracing::error!(send_id = claim.send_id, error = %e, "cannot apply the bounce rules");
+            tracing::error!(send_id = claim.send_id.get(), error = %e, "cannot apply the bounce rules");
         }
     }
 }
@@ -217,7 +219,7 @@ async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, message: Mess
             |result| {
                 let o = after_content(shared, ctx, claim, &domain, result, &relay_name, first);
                 if let Err(e) = shared.writer.record(o.clone()) {
-                    tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
+                    tracing::error!(send_id = claim.send_id.get(), error = %e, "cannot record an outcome");
                 }
                 *handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(o);
             },

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// The contexts built so far, by campaign.
 pub(super) struct Contexts {
-    built: tokio::sync::Mutex<HashMap<i64, Arc<CampaignCtx>>>,
+    built: tokio::sync::Mutex<HashMap<crate::domain::CampaignId, Arc<CampaignCtx>>>,
 }
 
 impl Contexts {
@@ -21,7 +21,7 @@ impl Contexts {
     }
 
     /// The context of `campaign_id`, rebuilt when its stored content changed.
-    pub(super) async fn get(&self, app: &App, campaign_id: i64) -> Result<Arc<CampaignCtx>> {
+    pub(super) async fn get(&self, app: &App, campaign_id: crate::domain::CampaignId) -> Result<Arc<CampaignCtx>> {
         let mut built = self.built.lock().await;
         let record = app
             .store

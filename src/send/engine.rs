@@ -104,7 +104,7 @@ impl Engine {
     /// `until`, or until `shutdown` turns true. `tick` is called about once a second.
     pub async fn run(
         &self,
-        campaign: Option<i64>,
+        campaign: Option<crate::domain::CampaignId>,
         until: Until,
         mut shutdown: watch::Receiver<bool>,
         tick: &(dyn Fn() + Sync),
@@ -211,7 +211,12 @@ impl Engine {
 
     /// Claims a batch of `campaign`, or of the running campaigns in turn (so that one
     /// large campaign does not hold back the others).
-    async fn claim(&self, campaign: Option<i64>, rotation: &mut Rotation, limit: i64) -> Result<Vec<Claim>> {
+    async fn claim(
+        &self,
+        campaign: Option<crate::domain::CampaignId>,
+        rotation: &mut Rotation,
+        limit: i64,
+    ) -> Result<Vec<Claim>> {
         let store = &self.shared.app.store;
         let now = self.shared.app.clock.now();
         if let Some(id) = campaign {
@@ -251,10 +256,10 @@ impl Engine {
     ) -> Result<()> {
         let shared = &self.shared;
         let store = &shared.app.store;
-        let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
+        let ids: Vec<crate::domain::ContactId> = claims.iter().map(|c| c.contact_id).collect();
         let mut contacts: attempt::Contacts =
-            store.contacts_for_send(&ids).await?.into_iter().filter_map(|t| Some((t.0.id?, t))).collect();
-        let mut by_campaign: BTreeMap<i64, Vec<Claim>> = BTreeMap::new();
+            store.contacts_for_send(&ids).await?.into_iter().filter_map(|t| Some((t.contact.id?, t))).collect();
+        let mut by_campaign: BTreeMap<crate::domain::CampaignId, Vec<Claim>> = BTreeMap::new();
         for c in claims {
             by_campaign.entry(c.campaign_id).or_default().push(c);
         }
@@ -319,7 +324,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn guard(&self, campaign: Option<i64>) -> Result<()> {
+    async fn guard(&self, campaign: Option<crate::domain::CampaignId>) -> Result<()> {
         super::guard::check(&self.shared.app, &self.shared.cfg, campaign).await
     }
 
@@ -361,7 +366,7 @@ impl Engine {
 /// The running campaigns the daemon claims from, in turn.
 #[derive(Default)]
 struct Rotation {
-    ids: Vec<i64>,
+    ids: Vec<crate::domain::CampaignId>,
     next: usize,
     refreshed: Option<tokio::time::Instant>,
 }

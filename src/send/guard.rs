@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::store::{CampaignCounts, CampaignRecord};
 
 /// Checks `campaign` (every active campaign if `None`).
-pub async fn check(app: &App, cfg: &SendingConfig, campaign: Option<i64>) -> Result<()> {
+pub async fn check(app: &App, cfg: &SendingConfig, campaign: Option<crate::domain::CampaignId>) -> Result<()> {
     let now = app.clock.now();
     let records = match campaign {
         Some(id) => app.store.campaign_by_id(id).await?.into_iter().collect(),
@@ -93,7 +93,7 @@ pub fn fault_verdict(cfg: &SendingConfig, name: &str, tried: i64, faults: i64, l
 }
 
 /// Pauses a running campaign with `reason` (nothing happens if it is no longer running).
-pub async fn pause(app: &App, campaign_id: i64, reason: &str) -> Result<()> {
+pub async fn pause(app: &App, campaign_id: crate::domain::CampaignId, reason: &str) -> Result<()> {
     if app
         .store
         .set_campaign_state(
@@ -106,7 +106,7 @@ pub async fn pause(app: &App, campaign_id: i64, reason: &str) -> Result<()> {
         .await?
     {
         let name = app.store.campaign_by_id(campaign_id).await.ok().flatten().map(|r| r.name).unwrap_or_default();
-        tracing::warn!(campaign = %name, campaign_id, %reason, "campaign paused");
+        tracing::warn!(campaign = %name, campaign_id = campaign_id.get(), %reason, "campaign paused");
     }
     Ok(())
 }

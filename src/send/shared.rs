@@ -38,9 +38,9 @@ pub struct Shared {
     pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
     pub owner: String,
-    pub(super) pauses: Mutex<Vec<(i64, String)>>,
+    pub(super) pauses: Mutex<Vec<(crate::domain::CampaignId, String)>>,
     /// This engine's attempts per campaign, judged as each ends (see [`Shared::tally`]).
-    pub(super) tallies: Mutex<HashMap<i64, Tally>>,
+    pub(super) tallies: Mutex<HashMap<crate::domain::CampaignId, Tally>>,
 }
 
 /// One campaign's attempts in this engine, and the faults (Herald's or the relay's)
@@ -59,7 +59,7 @@ impl Shared {
     }
 
     /// Asks the engine loop to pause a campaign (attempts cannot wait on the store).
-    pub fn pause(&self, campaign_id: i64, reason: String) {
+    pub fn pause(&self, campaign_id: crate::domain::CampaignId, reason: String) {
         self.pauses.lock().expect("pause list").push((campaign_id, reason));
     }
 
@@ -67,7 +67,7 @@ impl Shared {
     /// the guard's periodic count could come only after every message had failed (a
     /// render error or a refused connection fails in a millisecond). Returns the reason
     /// to pause, once, when the fault guard trips.
-    pub fn tally(&self, campaign_id: i64, name: &str, outcome: &Outcome) -> Option<String> {
+    pub fn tally(&self, campaign_id: crate::domain::CampaignId, name: &str, outcome: &Outcome) -> Option<String> {
         if matches!(outcome.state, SendState::Skipped | SendState::Queued) {
             return None;
         }
@@ -91,13 +91,13 @@ impl Shared {
     }
 
     /// Whether the fault guard stopped the campaign's attempts in this engine.
-    pub fn halted(&self, campaign_id: i64) -> bool {
+    pub fn halted(&self, campaign_id: crate::domain::CampaignId) -> bool {
         self.tallies.lock().expect("tallies").get(&campaign_id).is_some_and(|t| t.halted)
     }
 
     /// A campaign that was halted runs again (its sends could be claimed, so it was
     /// resumed or retried): its tally starts afresh, unless its pause is still pending.
-    pub(super) fn running_again(&self, campaign_id: i64) {
+    pub(super) fn running_again(&self, campaign_id: crate::domain::CampaignId) {
         let pending = self.pauses.lock().expect("pause list").iter().any(|(id, _)| *id == campaign_id);
         let mut tallies = self.tallies.lock().expect("tallies");
         if !pending && tallies.get(&campaign_id).is_some_and(|t| t.halted) {
@@ -106,7 +106,7 @@ impl Shared {
     }
 
     /// The pauses asked for since the last call.
-    pub(super) fn take_pauses(&self) -> Vec<(i64, String)> {
+    pub(super) fn take_pauses(&self) -> Vec<(crate::domain::CampaignId, String)> {
         std::mem::take(&mut *self.pauses.lock().expect("pause list"))
     }
 }

@@ -31,7 +31,7 @@ enum Request {
 }
 
 struct ClaimRequest {
-    campaign: i64,
+    campaign: crate::domain::CampaignId,
     limit: i64,
     lease_until: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
@@ -84,7 +84,7 @@ impl Writer {
     /// a second writer would sleep in the busy handler).
     pub async fn claim(
         &self,
-        campaign: i64,
+        campaign: crate::domain::CampaignId,
         limit: i64,
         lease_until: chrono::DateTime<chrono::Utc>,
         now: chrono::DateTime<chrono::Utc>,

@@ -15,7 +15,7 @@
 //! writer task, one after the other, so they never wait for each other's locks.
 
 use super::queue::{Claim, Mark, Outcome};
-use crate::domain::SendState;
+use crate::domain::{CampaignId, ContactId, SendId, SendState};
 use crate::error::{Error, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value;
@@ -86,14 +86,16 @@ impl DirectSqlite {
 
     /// Marks and outcomes (none with a bounce) in one transaction; which marks were granted.
     ///
-    /// The rules are those of `queue_writes_sql.rs`'s `write_rows`: a mark turns a `claimed` row
+    /// The rules are those of `sql/queue_writes.rs`'s `write_rows`: a mark turns a `claimed` row
     /// this owner holds into `transmitting`, only while its campaign runs and its contact's
     /// record is the one the re-check saw; an outcome ends the row's lease with its result.
     /// Here each is a prepared statement run once per row (no thread hand-off makes a statement
     /// per row cheap), and a mark leaves the lease as the claim and the heartbeat keep it, so
     /// that it rewrites one index entry, not two; a claim whose lease has run out (the process
     /// stalled past the heartbeat) is refused its mark instead, as recovery may take it back
-    /// at any moment.
+    /// at any moment. (That lease is the one difference in the rows the two writers leave,
+    /// and it lasts only until the outcome: `tests/api/queue_writers.rs` runs both on the
+    /// same work and compares every row.)
     pub fn write_batch(
         &mut self,
         owner: &str,
@@ -109,16 +111,16 @@ impl DirectSqlite {
         let mut granted = Vec::with_capacity(marks.len());
         {
             let mut mark = tx
-                .prepare_cached(
+                .prepare_cached(concat!(
                     "UPDATE sends SET state = 'transmitting', updated_at = ?1 \
-                     WHERE id = ?2 AND lease_owner = ?3 AND state = 'claimed' AND lease_until > ?1 \
-                     AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
-                     AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = ?4)",
-                )
+                     WHERE id = ?2 AND lease_owner = ?3 AND state = 'claimed' AND lease_until > ?1 AND ",
+                    mark_guard!("?4")
+                ))
                 .map_err(failed)?;
             let now_text = at(now);
             for m in marks {
-                let done = mark.execute(rusqlite::params![now_text, m.send_id, owner, m.ledger_seq]).map_err(failed)?;
+                let done =
+                    mark.execute(rusqlite::params![now_text, m.send_id.get(), owner, m.ledger_seq]).map_err(failed)?;
                 granted.push(done == 1);
             }
             let mut outcome = tx
@@ -142,7 +144,7 @@ impl DirectSqlite {
                         opt_at(o.first_attempt_at),
                         if o.state == SendState::Sent { at(now) } else { Value::Null },
                         now_text,
-                        o.send_id,
+                        o.send_id.get(),
                         owner,
                     ])
                     .map_err(failed)?;
@@ -153,19 +155,19 @@ impl DirectSqlite {
     }
 
     /// Claims up to `limit` due sends of `campaign` under `owner`'s lease: the statement of
-    /// `queue_sql.rs`'s `claim` (`claim_sql`) on SQLite.
+    /// `sql/queue.rs`'s `claim` (`claim_sql`) on SQLite.
     pub fn claim(
         &mut self,
         owner: &str,
-        campaign: i64,
+        campaign: CampaignId,
         limit: i64,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>> {
         // SQLite numbers `$1`..`$5` in order of first appearance, which is their order.
-        let mut stmt = self.conn.prepare_cached(&super::sqlite::qsql::claim_sql()).map_err(failed)?;
+        let mut stmt = self.conn.prepare_cached(&super::sqlite::queue::claim_sql()).map_err(failed)?;
         let rows = stmt
-            .query_map(rusqlite::params![owner, at(lease_until), at(now), campaign, limit], |r| {
+            .query_map(rusqlite::params![owner, at(lease_until), at(now), campaign.get(), limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -182,7 +184,13 @@ impl DirectSqlite {
                 Some(text) => Some(parse_at(&text).ok_or_else(|| super::corrupt("first_attempt_at", text))?),
                 None => None,
             };
-            claims.push(Claim { send_id, campaign_id, contact_id, attempts, first_attempt_at });
+            claims.push(Claim {
+                send_id: SendId::new(send_id),
+                campaign_id: CampaignId::new(campaign_id),
+                contact_id: ContactId::new(contact_id),
+                attempts,
+                first_attempt_at,
+            });
         }
         claims.sort_by_key(|c| c.send_id);
         Ok(claims)

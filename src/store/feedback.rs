@@ -3,7 +3,7 @@
 //! report.
 
 use super::{Backend, Store, postgres, sqlite};
-use crate::domain::BounceKind;
+use crate::domain::{BounceKind, CampaignId, ContactId, SendId};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,18 +11,18 @@ use serde::Serialize;
 /// The send a bounce is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendTarget {
-    pub send_id: i64,
-    pub campaign_id: i64,
+    pub send_id: SendId,
+    pub campaign_id: CampaignId,
     pub campaign: String,
-    pub contact_id: i64,
+    pub contact_id: ContactId,
 }
 
 /// One bounce event to record; `fingerprint` makes recording it twice a no-op.
 #[derive(Debug, Clone)]
 pub struct BounceInsert {
-    pub send_id: Option<i64>,
-    pub campaign_id: Option<i64>,
-    pub contact_id: Option<i64>,
+    pub send_id: Option<SendId>,
+    pub campaign_id: Option<CampaignId>,
+    pub contact_id: Option<ContactId>,
     pub kind: BounceKind,
     pub status: Option<String>,
     pub reason: Option<String>,
@@ -55,7 +55,7 @@ pub struct BounceRow {
     pub kind: BounceKind,
     pub email: Option<String>,
     pub campaign: Option<String>,
-    pub send_id: Option<i64>,
+    pub send_id: Option<SendId>,
     pub status: Option<String>,
     pub reason: Option<String>,
     pub source: String,
@@ -72,7 +72,7 @@ pub struct MailtoUnsubscribe {
     /// `done`, `already_out` or `not_recognised`.
     pub outcome: String,
     #[serde(skip)]
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub campaign: Option<String>,
 }
 
@@ -80,7 +80,7 @@ pub struct MailtoUnsubscribe {
 #[derive(Debug, Clone, Serialize)]
 pub struct CleanCandidate {
     #[serde(skip)]
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub email: String,
     #[serde(skip)]
     pub email_mac: String,
@@ -89,53 +89,58 @@ pub struct CleanCandidate {
 }
 
 impl Store {
-    pub async fn send_target(&self, send_id: i64) -> Result<Option<SendTarget>> {
-        dispatch!(self.fsql::send_target(send_id))
+    pub async fn send_target(&self, send_id: SendId) -> Result<Option<SendTarget>> {
+        dispatch!(self.feedback::send_target(send_id))
     }
 
     /// The contact's sends, newest first.
-    pub async fn sends_of_contact(&self, contact_id: i64, limit: i64) -> Result<Vec<SendTarget>> {
-        dispatch!(self.fsql::sends_of_contact(contact_id, limit))
+    pub async fn sends_of_contact(&self, contact_id: ContactId, limit: i64) -> Result<Vec<SendTarget>> {
+        dispatch!(self.feedback::sends_of_contact(contact_id, limit))
     }
 
     /// False when the event was recorded before: the same fingerprint, or a bounce of the
     /// same kind for the same send (one bounce per send and kind, whatever the wrapper).
     pub async fn insert_bounce(&self, b: &BounceInsert) -> Result<bool> {
-        dispatch!(self.fsql::insert_bounce(b))
+        dispatch!(self.feedback::insert_bounce(b))
     }
 
-    pub async fn bounce_streak(&self, contact_id: i64) -> Result<Streak> {
-        dispatch!(self.fsql::bounce_streak(contact_id))
+    pub async fn bounce_streak(&self, contact_id: ContactId) -> Result<Streak> {
+        dispatch!(self.feedback::bounce_streak(contact_id))
     }
 
     /// Newest first; with `unmatched_only`, only the reports kept for review.
-    pub async fn bounces(&self, campaign_id: Option<i64>, unmatched_only: bool, limit: i64) -> Result<Vec<BounceRow>> {
-        dispatch!(self.fsql::bounces(campaign_id, unmatched_only, limit))
+    pub async fn bounces(
+        &self,
+        campaign_id: Option<CampaignId>,
+        unmatched_only: bool,
+        limit: i64,
+    ) -> Result<Vec<BounceRow>> {
+        dispatch!(self.feedback::bounces(campaign_id, unmatched_only, limit))
     }
 
     pub async fn record_mailto_unsubscribe(&self, m: &MailtoUnsubscribe) -> Result<()> {
-        dispatch!(self.fsql::record_mailto_unsubscribe(m))
+        dispatch!(self.feedback::record_mailto_unsubscribe(m))
     }
 
     /// Newest first.
     pub async fn mailto_unsubscribes(&self, limit: i64) -> Result<Vec<MailtoUnsubscribe>> {
-        dispatch!(self.fsql::mailto_unsubscribes(limit))
+        dispatch!(self.feedback::mailto_unsubscribes(limit))
     }
 
     /// Contacts whose bounce state is `confirmed` but whose address is not suppressed.
     pub async fn confirmed_unsuppressed(&self) -> Result<Vec<CleanCandidate>> {
-        dispatch!(self.fsql::confirmed_unsuppressed())
+        dispatch!(self.feedback::confirmed_unsuppressed())
     }
 
     /// Contacts with soft bounces in at least `min_campaigns` campaigns since their last
     /// delivery (and not yet confirmed).
     pub async fn repeated_soft(&self, min_campaigns: i64) -> Result<Vec<CleanCandidate>> {
-        dispatch!(self.fsql::repeated_soft(min_campaigns))
+        dispatch!(self.feedback::repeated_soft(min_campaigns))
     }
 
     /// Contacts with tracking consent, subscribed somewhere, who engaged with none of
     /// their last `n` delivered messages (and have had at least `n`).
     pub async fn unengaged(&self, n: i64) -> Result<Vec<CleanCandidate>> {
-        dispatch!(self.fsql::unengaged(n))
+        dispatch!(self.feedback::unengaged(n))
     }
 }

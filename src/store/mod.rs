@@ -1,15 +1,26 @@
 //! Storage: one surface over SQLite (the embedded default) and PostgreSQL (scale-out),
 //! chosen by the database URL.
 //!
-//! The SQL lives in `*_sql.rs` files, each compiled once per backend (`sqlite` and
-//! `postgres` below, each with its own `Db` type and `DIALECT`): contacts (`sql.rs`, and
-//! `contact_write_sql.rs` for the writes of a `modify`), the suppression list and ledger
-//! (`ledger_sql.rs`), audiences (`audience_sql.rs`), the queue (`queue_sql.rs`,
-//! `queue_reports_sql.rs`) and bounce feedback (`feedback_sql.rs`). sqlx's `Any` driver
-//! cannot carry timestamps or JSON, and code generic over `sqlx::Database` drowns in
-//! higher-ranked executor bounds; compiling the same module twice keeps one copy of the
-//! SQL with native types on both sides, and the few places where the dialects really
-//! differ branch on `DIALECT`.
+//! The SQL lives in `sql/`, one module per concern, each compiled once per backend:
+//! `sqlite.rs` and `postgres.rs` mount the same files (`#[path = "sql/…"] mod …;`), each
+//! beside its own `Db` type and `DIALECT`, which the modules reach as `super::{Db,
+//! DIALECT}`. The modules: `meta` (schema version, config-declared lists and purposes,
+//! ping), `contacts` (reads and the `modify` transaction) and `contact_write` (its
+//! writes), `contact_list` (browsing), `suppression`, `ledger` (reads), `audience`,
+//! `queue` (campaigns, claims, leases), `queue_writes` (the send writer's group commit),
+//! `queue_reports`, `revisions`, `feedback` (bounces), and `support` (pool types, write
+//! transactions, `IN` lists). On SQLite the send writer commits through `direct.rs`
+//! (rusqlite) instead: it shares the claim statement and the mark's guard
+//! (`mark_guard!`) with the sqlx modules, and `tests/api/queue_writers.rs` holds the
+//! two writers to the same rows.
+//!
+//! Why compile the SQL twice: sqlx's `Any` driver cannot carry timestamps or JSON, and
+//! code generic over `sqlx::Database` drowns in higher-ranked executor bounds; compiling
+//! the same module twice keeps one copy of the SQL with native types on both sides, and
+//! the few places where the dialects really differ branch on `DIALECT`.
+//!
+//! Ids cross this API as [`ContactId`], [`crate::domain::CampaignId`] and
+//! [`crate::domain::SendId`]; rows that would otherwise be tuples are named (`rows.rs`).
 //!
 //! Every read-modify-write of contacts goes through [`Store::modify`], which loads the
 //! records inside the write transaction (row-locked on PostgreSQL, `BEGIN IMMEDIATE` on
@@ -17,7 +28,7 @@
 //! stale copy.
 
 use crate::consent::ledger::{Entry, EventDraft, Head};
-use crate::domain::{Contact, ExclusionReason, ListName, OptInStatus, SourceType};
+use crate::domain::{Contact, ContactId, ListName, OptInStatus, SourceType};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -28,47 +39,31 @@ enum Dialect {
     Postgres,
 }
 
-mod sqlite {
-    pub(super) type Db = sqlx::Sqlite;
-    pub(super) const DIALECT: super::Dialect = super::Dialect::Sqlite;
-    pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-    include!("sql.rs");
-    include!("ledger_sql.rs");
-    include!("contact_write_sql.rs");
-    include!("audience_sql.rs");
-    include!("contact_list_sql.rs");
-    pub(super) mod qsql {
-        include!("queue_sql.rs");
-        include!("queue_writes_sql.rs");
-        include!("queue_reports_sql.rs");
-        include!("revisions_sql.rs");
-    }
-    pub(super) mod fsql {
-        include!("feedback_sql.rs");
-    }
+/// What makes a "transmitting" mark safe, beyond the lease: the send's campaign still
+/// runs, and its contact's record is the version the send-time re-check saw (`$seq`, the
+/// statement's own name for that ledger sequence number). One text for both writers of
+/// marks, `sql/queue_writes.rs` (sqlx) and `direct.rs` (rusqlite); a string literal, so
+/// their statements stay constant text.
+macro_rules! mark_guard {
+    ($seq:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') ",
+            "AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = ",
+            $seq,
+            ")"
+        )
+    };
 }
 
-mod postgres {
-    pub(super) type Db = sqlx::Postgres;
-    pub(super) const DIALECT: super::Dialect = super::Dialect::Postgres;
-    pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-    include!("sql.rs");
-    include!("ledger_sql.rs");
-    include!("contact_write_sql.rs");
-    include!("audience_sql.rs");
-    include!("contact_list_sql.rs");
-    pub(super) mod qsql {
-        include!("queue_sql.rs");
-        include!("queue_writes_sql.rs");
-        include!("queue_reports_sql.rs");
-        include!("revisions_sql.rs");
-    }
-    pub(super) mod fsql {
-        include!("feedback_sql.rs");
-    }
-}
+// Each mounts every file of `sql/`: the same SQL compiled once per backend, on purpose.
+#[allow(clippy::duplicate_mod, reason = "the SQL of sql/ is compiled once per backend")]
+mod postgres;
+#[allow(clippy::duplicate_mod, reason = "the SQL of sql/ is compiled once per backend")]
+mod sqlite;
 
 mod audience;
+mod rows;
+pub use rows::{AudienceCounts, AudienceMember, Count, ListSpec, PurposeSpec, SelectedContact, SendContact};
 mod connect;
 pub(crate) mod direct;
 pub use direct::DirectSqlite;
@@ -133,7 +128,7 @@ pub struct Suppression {
 /// One contact's chain as stored, for verification.
 #[derive(Debug, Clone)]
 pub struct StoredChain {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub email: String,
     pub entries: Vec<Entry>,
     pub head: Head,
@@ -153,12 +148,6 @@ pub struct Store {
 
 /// Calls the same function of whichever backend this store runs on.
 macro_rules! dispatch {
-    ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {
-        match &$self.backend {
-            Backend::Sqlite(pool) => sqlite::$f(pool, $($arg),*).await,
-            Backend::Postgres(pool) => postgres::$f(pool, $($arg),*).await,
-        }
-    };
     ($self:ident . $m:ident :: $f:ident ( $($arg:expr),* $(,)? )) => {
         match &$self.backend {
             Backend::Sqlite(pool) => sqlite::$m::$f(pool, $($arg),*).await,
@@ -188,31 +177,36 @@ impl Store {
     pub async fn schema_is_current(&self) -> Result<bool> {
         let (latest, applied) = match &self.backend {
             Backend::Sqlite(pool) => {
-                (sqlite::MIGRATOR.iter().map(|m| m.version).max(), sqlite::applied_version(pool).await?)
+                (sqlite::MIGRATOR.iter().map(|m| m.version).max(), sqlite::meta::applied_version(pool).await?)
             }
             Backend::Postgres(pool) => {
-                (postgres::MIGRATOR.iter().map(|m| m.version).max(), postgres::applied_version(pool).await?)
+                (postgres::MIGRATOR.iter().map(|m| m.version).max(), postgres::meta::applied_version(pool).await?)
             }
         };
         Ok(applied.is_some() && applied >= latest)
     }
 
+    /// One round trip to the database (`SELECT 1`): whether it answers now.
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self.meta::ping())
+    }
+
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>> {
-        dispatch!(self.meta_get(key))
+        dispatch!(self.meta::meta_get(key))
     }
 
     pub async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
-        dispatch!(self.meta_set(key, value))
+        dispatch!(self.meta::meta_set(key, value))
     }
 
     /// Creates or updates the lists declared in the config.
-    pub async fn sync_lists(&self, lists: &[(String, bool, Option<String>)], now: DateTime<Utc>) -> Result<()> {
-        dispatch!(self.sync_lists(lists, now))
+    pub async fn sync_lists(&self, lists: &[ListSpec], now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self.meta::sync_lists(lists, now))
     }
 
     /// Creates or updates the purposes declared in the config.
-    pub async fn sync_purposes(&self, purposes: &[(String, Option<String>)], now: DateTime<Utc>) -> Result<()> {
-        dispatch!(self.sync_purposes(purposes, now))
+    pub async fn sync_purposes(&self, purposes: &[PurposeSpec], now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self.meta::sync_purposes(purposes, now))
     }
 
     /// Read-modify-write of a batch of contacts in one transaction. `plan` sees the
@@ -225,123 +219,109 @@ impl Store {
         macs: &[String],
         now: DateTime<Utc>,
         plan: F,
-    ) -> Result<(Vec<i64>, T)>
+    ) -> Result<(Vec<ContactId>, T)>
     where
         F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
     {
-        dispatch!(self.modify(norms, macs, now, plan))
+        dispatch!(self.contacts::modify(norms, macs, now, plan))
     }
 
     pub async fn contact(&self, norm: &str) -> Result<Option<Contact>> {
-        Ok(dispatch!(self.load_one(norm))?)
+        Ok(dispatch!(self.contacts::load_one(norm))?)
     }
 
     /// The contacts with these ids (missing ones are left out), in id order.
-    pub async fn contacts_by_id(&self, ids: &[i64]) -> Result<Vec<Contact>> {
-        dispatch!(self.contacts_by_id(ids))
+    pub async fn contacts_by_id(&self, ids: &[ContactId]) -> Result<Vec<Contact>> {
+        dispatch!(self.contacts::contacts_by_id(ids))
     }
 
     /// For the send-time re-check: each contact with its ledger sequence number and
     /// whether its address is suppressed.
-    pub async fn contacts_for_send(&self, ids: &[i64]) -> Result<Vec<(Contact, i64, bool)>> {
-        dispatch!(self.qsql::contacts_for_send(ids))
+    pub async fn contacts_for_send(&self, ids: &[ContactId]) -> Result<Vec<SendContact>> {
+        dispatch!(self.queue_reports::contacts_for_send(ids))
     }
 
     pub async fn is_suppressed(&self, mac: &str) -> Result<bool> {
-        dispatch!(self.is_suppressed(mac))
+        dispatch!(self.suppression::is_suppressed(mac))
     }
 
     /// Adds `mac` to the suppression list; for every contact holding that address,
     /// appends `event` to its ledger. False if it was already there.
     pub async fn suppress(&self, mac: &str, reason: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
-        dispatch!(self.suppress(mac, reason, event, now))
+        dispatch!(self.suppression::suppress(mac, reason, event, now))
     }
 
     /// Removes `mac` from the suppression list, with a ledger event like [`Store::suppress`].
     pub async fn unsuppress(&self, mac: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
-        dispatch!(self.unsuppress(mac, event, now))
+        dispatch!(self.suppression::unsuppress(mac, event, now))
     }
 
     pub async fn suppression_list(&self) -> Result<Vec<Suppression>> {
-        dispatch!(self.suppression_list())
+        dispatch!(self.suppression::suppression_list())
     }
 
-    pub async fn ledger(&self, contact_id: i64) -> Result<Vec<Entry>> {
-        dispatch!(self.ledger(contact_id))
+    pub async fn ledger(&self, contact_id: ContactId) -> Result<Vec<Entry>> {
+        dispatch!(self.ledger::ledger(contact_id))
     }
 
     /// Chains of the contacts after `after_id`, at most `limit` contacts, in id order.
-    pub async fn chains(&self, after_id: i64, limit: i64) -> Result<Vec<StoredChain>> {
-        dispatch!(self.chains(after_id, limit))
+    pub async fn chains(&self, after_id: ContactId, limit: i64) -> Result<Vec<StoredChain>> {
+        dispatch!(self.ledger::chains(after_id, limit))
     }
 
     /// Normalised addresses of the selected contacts after `after_id`, in id order.
-    pub async fn select(&self, selection: &Selection, after_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
-        dispatch!(self.select(selection, after_id, limit))
+    pub async fn select(&self, selection: &Selection, after_id: ContactId, limit: i64) -> Result<Vec<SelectedContact>> {
+        dispatch!(self.contacts::select(selection, after_id, limit))
     }
 
     /// The audience's size and, per exclusion reason, how many are excluded (the rest
     /// are eligible). Computed in the database: nothing is loaded per contact.
-    pub async fn plan_counts(&self, q: &AudienceQuery) -> Result<(i64, Vec<(Option<ExclusionReason>, i64)>)> {
-        dispatch!(self.plan_counts(q))
+    pub async fn plan_counts(&self, q: &AudienceQuery) -> Result<AudienceCounts> {
+        dispatch!(self.audience::plan_counts(q))
     }
 
     /// Each audience member after `after_id` (at most `limit`, in id order) with the
     /// first reason that excludes them, or `None` when eligible.
-    pub async fn audience(
-        &self,
-        q: &AudienceQuery,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
-        dispatch!(self.audience(q, after_id, limit))
+    pub async fn audience(&self, q: &AudienceQuery, after_id: ContactId, limit: i64) -> Result<Vec<AudienceMember>> {
+        dispatch!(self.audience::audience(q, after_id, limit))
     }
 
     /// The audience members with contact ids in (after, upto] (materialisation's slices).
     pub async fn audience_range(
         &self,
         q: &AudienceQuery,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
-        dispatch!(self.audience_range(q, after, upto))
+        after: ContactId,
+        upto: ContactId,
+    ) -> Result<Vec<AudienceMember>> {
+        dispatch!(self.audience::audience_range(q, after, upto))
     }
 
-    pub async fn max_contact_id(&self) -> Result<i64> {
-        dispatch!(self.max_contact_id())
+    pub async fn max_contact_id(&self) -> Result<ContactId> {
+        dispatch!(self.audience::max_contact_id())
     }
 
     /// Which lists need double opt-in.
     pub async fn list_settings(&self) -> Result<std::collections::BTreeMap<ListName, bool>> {
-        dispatch!(self.list_settings())
+        dispatch!(self.meta::list_settings())
     }
 
     /// The contacts matching `filter` after `after_id`, at most `limit`, in id order.
-    pub async fn contacts_page(&self, filter: &ContactFilter, after_id: i64, limit: i64) -> Result<Vec<Contact>> {
-        dispatch!(self.contacts_page(filter, after_id, limit))
+    pub async fn contacts_page(&self, filter: &ContactFilter, after_id: ContactId, limit: i64) -> Result<Vec<Contact>> {
+        dispatch!(self.contact_list::contacts_page(filter, after_id, limit))
     }
 
     pub async fn count_contacts(&self) -> Result<i64> {
-        dispatch!(self.count_contacts())
+        dispatch!(self.contacts::count_contacts())
     }
 
-    pub async fn count_by_opt_in(&self) -> Result<Vec<(OptInStatus, i64)>> {
-        dispatch!(self.count_by_opt_in())
+    pub async fn count_by_opt_in(&self) -> Result<Vec<Count<OptInStatus>>> {
+        dispatch!(self.contacts::count_by_opt_in())
     }
 
     /// Runs raw SQL; for tests that tamper with the database directly.
     #[doc(hidden)]
-    /// Whether the database answers a `SELECT 1` (what `/healthz` reports).
-    pub async fn ping(&self) -> Result<()> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
-            Backend::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
-        }
-        Ok(())
-    }
-
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        dispatch!(self.execute_raw(sql))
+        dispatch!(self.meta::execute_raw(sql))
     }
 }
 

@@ -1,10 +1,11 @@
 //! The types of the sending queue as the store sees them (DESIGN §4): campaigns, claimed
 //! sends, the writes of the group-committing writer, and the counts of `campaign status`.
-//! The SQL is in `queue_sql.rs` and `queue_reports_sql.rs`, compiled once per backend like
-//! `sql.rs`; the [`Store`] methods over it are at the end of this file.
+//! The SQL is in `sql/queue.rs`, `sql/queue_writes.rs` and `sql/queue_reports.rs`, compiled
+//! once per backend; the [`Store`] methods over it are at the end of this file.
 
+use super::Count;
 use super::{Backend, Store, postgres, sqlite};
-use crate::domain::{BounceKind, CampaignState, SendState};
+use crate::domain::{BounceKind, CampaignId, CampaignState, ContactId, SendId, SendState};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -12,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 /// A started (or scheduled) campaign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignRecord {
-    pub id: i64,
+    pub id: CampaignId,
     pub name: String,
     pub kind: String,
     pub file_path: String,
@@ -25,7 +26,7 @@ pub struct CampaignRecord {
     pub state_reason: Option<String>,
     pub send_at: Option<DateTime<Utc>>,
     /// Materialisation is resumable: the last contact id it has judged.
-    pub materialised_upto: i64,
+    pub materialised_upto: ContactId,
     pub materialised: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -36,7 +37,7 @@ pub struct CampaignRecord {
 /// notice a pause, resume or cancel made elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignStateRecord {
-    pub id: i64,
+    pub id: CampaignId,
     pub name: String,
     pub state: CampaignState,
     pub state_reason: Option<String>,
@@ -57,9 +58,9 @@ pub struct NewCampaign {
 /// One send a worker has claimed under its lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
-    pub send_id: i64,
-    pub campaign_id: i64,
-    pub contact_id: i64,
+    pub send_id: SendId,
+    pub campaign_id: CampaignId,
+    pub contact_id: ContactId,
     /// Attempts made before this one.
     pub attempts: i32,
     pub first_attempt_at: Option<DateTime<Utc>>,
@@ -71,14 +72,14 @@ pub struct Claim {
 /// was committed since the send-time re-check).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mark {
-    pub send_id: i64,
+    pub send_id: SendId,
     pub ledger_seq: i64,
 }
 
 /// The recorded result of one attempt; ends the lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    pub send_id: i64,
+    pub send_id: SendId,
     pub state: SendState,
     /// Skip reason (an exclusion reason), or why it failed without an SMTP reply.
     pub reason: Option<String>,
@@ -94,7 +95,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// An outcome that carries nothing but its state (and reason).
-    pub fn bare(send_id: i64, state: SendState, attempts: i32) -> Outcome {
+    pub fn bare(send_id: SendId, state: SendState, attempts: i32) -> Outcome {
         Outcome {
             send_id,
             state,
@@ -157,8 +158,8 @@ impl CampaignCounts {
 /// A failed send, for `campaign status`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FailedSend {
-    pub send_id: i64,
-    pub contact_id: i64,
+    pub send_id: SendId,
+    pub contact_id: ContactId,
     pub state: SendState,
     pub attempts: i32,
     pub smtp_code: Option<i32>,
@@ -203,31 +204,31 @@ pub struct Recovered {
 /// The sending queue (DESIGN §4).
 impl Store {
     pub async fn campaign_by_name(&self, name: &str) -> Result<Option<CampaignRecord>> {
-        dispatch!(self.qsql::campaign_by_name(name))
+        dispatch!(self.queue::campaign_by_name(name))
     }
 
-    pub async fn campaign_by_id(&self, id: i64) -> Result<Option<CampaignRecord>> {
-        dispatch!(self.qsql::campaign_by_id(id))
+    pub async fn campaign_by_id(&self, id: CampaignId) -> Result<Option<CampaignRecord>> {
+        dispatch!(self.queue::campaign_by_id(id))
     }
 
     pub async fn campaigns(&self) -> Result<Vec<CampaignRecord>> {
-        dispatch!(self.qsql::campaigns())
+        dispatch!(self.queue::campaigns())
     }
 
     /// Every campaign's state (and why), in id order: [`Store::campaigns`] without the
     /// stored files.
     pub async fn campaign_states(&self) -> Result<Vec<CampaignStateRecord>> {
-        dispatch!(self.qsql::campaign_states())
+        dispatch!(self.queue::campaign_states())
     }
 
     /// Running campaigns, and scheduled ones whose `send_at` has come.
     pub async fn active_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<CampaignRecord>> {
-        dispatch!(self.qsql::active_campaigns(now))
+        dispatch!(self.queue::active_campaigns(now))
     }
 
     /// Records a new campaign; refused if the name is taken.
     pub async fn create_campaign(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<CampaignRecord> {
-        let record = dispatch!(self.qsql::create_campaign(c, now))?;
+        let record = dispatch!(self.queue::create_campaign(c, now))?;
         self.record_first_revision(record.id, &c.content_hash, &c.content, now).await?;
         Ok(record)
     }
@@ -235,84 +236,84 @@ impl Store {
     /// Moves campaign `id` to `to` if it is in one of `from`; false when it was not.
     pub async fn set_campaign_state(
         &self,
-        id: i64,
+        id: CampaignId,
         from: &[CampaignState],
         to: CampaignState,
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        dispatch!(self.qsql::set_campaign_state(id, from, to, reason, now))
+        dispatch!(self.queue::set_campaign_state(id, from, to, reason, now))
     }
 
     /// Queues `contact_ids` and moves the materialisation cursor to `upto`, atomically.
     pub async fn materialise(
         &self,
-        campaign_id: i64,
-        contact_ids: &[i64],
-        upto: i64,
+        campaign_id: CampaignId,
+        contact_ids: &[ContactId],
+        upto: ContactId,
         done: bool,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        dispatch!(self.qsql::materialise(campaign_id, contact_ids, upto, done, now))
+        dispatch!(self.queue::materialise(campaign_id, contact_ids, upto, done, now))
     }
 
     pub async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
-        dispatch!(self.qsql::renew_leases(owner, until))
+        dispatch!(self.queue::renew_leases(owner, until))
     }
 
     /// Gives `owner`'s claimed rows back to the queue (shutdown, pause).
     pub async fn release(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
-        dispatch!(self.qsql::release(owner, now))
+        dispatch!(self.queue::release(owner, now))
     }
 
     /// Lease recovery: expired claimed rows are re-queued, expired transmitting rows
     /// become `in_doubt` (or are re-queued when `resend`).
     pub async fn recover(&self, now: DateTime<Utc>, resend: bool) -> Result<Recovered> {
-        dispatch!(self.qsql::recover(now, resend))
+        dispatch!(self.queue::recover(now, resend))
     }
 
     /// Ends a cancelled campaign's open sends as skipped.
-    pub async fn cancel_open_sends(&self, campaign_id: i64, now: DateTime<Utc>) -> Result<u64> {
-        dispatch!(self.qsql::cancel_open_sends(campaign_id, now))
+    pub async fn cancel_open_sends(&self, campaign_id: CampaignId, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self.queue::cancel_open_sends(campaign_id, now))
     }
 
-    pub async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts> {
-        dispatch!(self.qsql::counts(campaign_id))
+    pub async fn campaign_counts(&self, campaign_id: CampaignId) -> Result<CampaignCounts> {
+        dispatch!(self.queue_reports::counts(campaign_id))
     }
 
-    pub async fn send_state_totals(&self) -> Result<Vec<(crate::domain::SendState, i64)>> {
-        dispatch!(self.qsql::state_totals())
+    pub async fn send_state_totals(&self) -> Result<Vec<Count<SendState>>> {
+        dispatch!(self.queue_reports::state_totals())
     }
 
-    pub async fn campaign_state_totals(&self) -> Result<Vec<(crate::domain::CampaignState, i64)>> {
-        dispatch!(self.qsql::campaign_state_totals())
+    pub async fn campaign_state_totals(&self) -> Result<Vec<Count<CampaignState>>> {
+        dispatch!(self.queue_reports::campaign_state_totals())
     }
 
-    pub async fn bounce_totals(&self) -> Result<Vec<(crate::domain::BounceKind, i64)>> {
-        dispatch!(self.qsql::bounce_totals())
+    pub async fn bounce_totals(&self) -> Result<Vec<Count<BounceKind>>> {
+        dispatch!(self.queue_reports::bounce_totals())
     }
 
-    pub async fn next_retry(&self, campaign_id: i64) -> Result<Option<DateTime<Utc>>> {
-        dispatch!(self.qsql::next_retry(campaign_id))
+    pub async fn next_retry(&self, campaign_id: CampaignId) -> Result<Option<DateTime<Utc>>> {
+        dispatch!(self.queue_reports::next_retry(campaign_id))
     }
 
     /// The campaign's failed sends counted by cause (see [`FailureReason`]), most first.
-    pub async fn failure_reasons(&self, campaign_id: i64) -> Result<Vec<FailureReason>> {
-        dispatch!(self.qsql::failure_reasons(campaign_id))
+    pub async fn failure_reasons(&self, campaign_id: CampaignId) -> Result<Vec<FailureReason>> {
+        dispatch!(self.queue_reports::failure_reasons(campaign_id))
     }
 
-    pub async fn failures(&self, campaign_id: i64, limit: i64) -> Result<Vec<FailedSend>> {
-        dispatch!(self.qsql::failures(campaign_id, limit))
+    pub async fn failures(&self, campaign_id: CampaignId, limit: i64) -> Result<Vec<FailedSend>> {
+        dispatch!(self.queue_reports::failures(campaign_id, limit))
     }
 
     /// Delivery history for the frequency cap and the engagement rule.
     pub async fn history(
         &self,
-        contact_ids: &[i64],
+        contact_ids: &[ContactId],
         since: Option<DateTime<Utc>>,
         last_n: Option<u32>,
-    ) -> Result<HashMap<i64, History>> {
-        dispatch!(self.qsql::history(contact_ids, since, last_n))
+    ) -> Result<HashMap<ContactId, History>> {
+        dispatch!(self.queue_reports::history(contact_ids, since, last_n))
     }
 }
 
@@ -332,10 +333,10 @@ enum Held {
 
 /// Calls the same function of whichever backend the held connection is.
 macro_rules! on_held {
-    ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {{
+    ($self:ident . $m:ident :: $f:ident ( $($arg:expr),* $(,)? )) => {{
         let result = match $self.take().await? {
-            Held::Sqlite(c) => sqlite::qsql::$f(c, $($arg),*).await,
-            Held::Postgres(c) => postgres::qsql::$f(c, $($arg),*).await,
+            Held::Sqlite(c) => sqlite::$m::$f(c, $($arg),*).await,
+            Held::Postgres(c) => postgres::$m::$f(c, $($arg),*).await,
         };
         if result.is_err() {
             $self.conn = None;
@@ -367,12 +368,12 @@ impl HeldConn {
     pub async fn claim(
         &mut self,
         owner: &str,
-        campaign: i64,
+        campaign: CampaignId,
         limit: i64,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>> {
-        on_held!(self.claim(owner, campaign, limit, lease_until, now))
+        on_held!(self.queue::claim(owner, campaign, limit, lease_until, now))
     }
 
     /// One group commit of marks (each granted or not) and outcomes.
@@ -384,6 +385,6 @@ impl HeldConn {
         outcomes: &[Outcome],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        on_held!(self.write_batch(owner, marks, transmit_lease, outcomes, now))
+        on_held!(self.queue_writes::write_batch(owner, marks, transmit_lease, outcomes, now))
     }
 }

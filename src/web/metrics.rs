@@ -9,6 +9,7 @@ use crate::domain::{BounceKind, CampaignState, SendState};
 use crate::error::Result;
 use crate::send::engine::Metrics;
 use crate::send::throttle::Throttle;
+use crate::store::Count;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -67,8 +68,8 @@ pub async fn render(app: &App, metrics: &Metrics, throttle: &Throttle) -> Result
     Ok(out)
 }
 
-fn count<K: PartialEq>(rows: &[(K, i64)], want: K) -> i64 {
-    rows.iter().filter(|(k, _)| *k == want).map(|(_, n)| *n).sum()
+fn count<K: PartialEq>(rows: &[Count<K>], want: K) -> i64 {
+    rows.iter().filter(|r| r.key == want).map(|r| r.count).sum()
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -112,7 +112,7 @@ on_both_backends! {
         assert_eq!(status["hard_bounces"].as_i64(), Some(1), "{status}");
         // What /metrics renders as herald_bounces{kind="hard"}.
         let totals = t.app.store.bounce_totals().await.unwrap();
-        let hard = totals.iter().find(|(k, _)| *k == BounceKind::Hard).map_or(0, |(_, n)| *n);
+        let hard = totals.iter().find(|c| c.key == BounceKind::Hard).map_or(0, |c| c.count);
         assert_eq!(hard, 1, "{totals:?}");
         let bob = t.contact("bob@example.org").await.unwrap();
         assert_eq!((bob.bounce.status, bob.bounce.consecutive_hard), (BounceStatus::Hard, 1));

@@ -44,7 +44,7 @@ async fn render(t: &TestDb, html: &str, text: &str) -> herald::error::Result<Vec
     let facts = Facts::of(&contact, false, &c.lists, &lists, c.purpose.as_ref());
     let recipient = EligibleRecipient::check(&c.policy, contact, &facts).expect("Ada is eligible");
     let renderer = Renderer::new(&t.app.config, LINK_KEY.as_bytes(), &c, None)?;
-    Ok(renderer.render(&recipient, 1, t.app.clock.now())?.bytes)
+    Ok(renderer.render(&recipient, herald::domain::SendId::new(1), t.app.clock.now())?.bytes)
 }
 
 /// The decoded HTML and text parts.

@@ -8,7 +8,7 @@ use herald::contacts::{audit, edit};
 use herald::domain::{EmailAddress, OptInStatus};
 
 /// Three contacts with three events each.
-async fn history(t: &TestDb) -> Vec<i64> {
+async fn history(t: &TestDb) -> Vec<herald::domain::ContactId> {
     let staff = Authority::new(Actor::Cli("tester".into()));
     let mut ids = Vec::new();
     for who in ["a@example.com", "b@example.com", "c@example.com"] {
@@ -27,7 +27,7 @@ async fn history(t: &TestDb) -> Vec<i64> {
     ids
 }
 
-async fn broken(t: &TestDb) -> Vec<i64> {
+async fn broken(t: &TestDb) -> Vec<herald::domain::ContactId> {
     audit::verify(&t.app, &|_| {}).await.unwrap().broken.into_iter().map(|b| b.contact_id).collect()
 }
 

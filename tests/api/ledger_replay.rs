@@ -15,7 +15,7 @@ const CSV: &str = "email,first_name,opt_in_status,legal_basis,consent_date,conse
 
 /// Ann unsubscribed from the newsletter, Ben withdrew product updates, Cat asked staff
 /// to opt her out and was suppressed: each through Herald, so each with its event.
-async fn history(t: &TestDb) -> [i64; 3] {
+async fn history(t: &TestDb) -> [herald::domain::ContactId; 3] {
     let path = t.write("contacts.csv", CSV);
     herald::contacts::import::import(&t.app, &path, &Default::default(), &|_, _| {}).await.unwrap();
     let staff = Authority::new(Actor::Cli("tester".into()));
@@ -36,7 +36,7 @@ async fn history(t: &TestDb) -> [i64; 3] {
 }
 
 /// Each diverged contact with its fields as `field: ledger -> stored`.
-async fn diverged(t: &TestDb) -> Vec<(i64, Vec<String>)> {
+async fn diverged(t: &TestDb) -> Vec<(herald::domain::ContactId, Vec<String>)> {
     let report = audit::verify(&t.app, &|_| {}).await.unwrap();
     assert!(report.broken.is_empty(), "the chains themselves are intact: {:?}", report.broken);
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -71,7 +71,7 @@ on_both_backends! {
         let text = stdout(&out);
         assert!(text.contains("ann@example.com") && text.contains("list.newsletter: ledger says unsubscribed, stored confirmed"), "{text}");
         let report = json(&t.herald(&["audit", "verify", "--json"]));
-        assert_eq!(report["diverged"][0]["contact_id"], ann, "{report}");
+        assert_eq!(report["diverged"][0]["contact_id"], ann.get(), "{report}");
         assert_eq!(report["diverged"][0]["fields"][0]["stored"], "confirmed", "{report}");
     }
 
@@ -116,7 +116,7 @@ on_both_backends! {
 
         // The digest is over the heads alone: recomputing it by hand gives the same value.
         let mut heads = Vec::new();
-        let mut after_id = 0;
+        let mut after_id = herald::domain::ContactId::default();
         loop {
             let chains = t.app.store.chains(after_id, 1000).await.unwrap();
             let Some(last) = chains.last() else { break };

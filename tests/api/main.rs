@@ -27,12 +27,14 @@ mod outbox;
 mod policy;
 #[cfg(unix)]
 mod private_files;
+mod queue_writers;
 mod relay;
 mod relay_tls;
 mod render;
 mod render_hostile;
 mod rules;
 mod send;
+mod store;
 mod web;
 mod workspace;
 mod writer_locks;

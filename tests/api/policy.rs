@@ -85,7 +85,7 @@ on_both_backends! {
     async fn the_sql_prefilter_and_the_pure_function_agree(t) {
         let seed: u64 = std::env::var("HERALD_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
         let mut rng = StdRng::seed_from_u64(seed);
-        t.app.store.sync_lists(&[("a".into(), true, None), ("b".into(), false, None), ("c".into(), false, None)], Utc::now()).await.unwrap();
+        t.app.store.sync_lists(&[("a", true), ("b", false), ("c", false)].map(|(name, double_opt_in)| herald::store::ListSpec { name: name.into(), double_opt_in, description: None }), Utc::now()).await.unwrap();
         let contacts: Vec<Contact> = (0..300).map(|i| random_contact(&mut rng, i)).collect();
         let suppressed: Vec<usize> = (0..300).filter(|_| rng.random_bool(0.1)).collect();
         store_as_is(&t, contacts, &suppressed).await;
@@ -94,7 +94,7 @@ on_both_backends! {
             let policy = random_policy(&mut rng);
             let lists: Vec<ListName> = match round % 3 { 0 => vec!["a"], 1 => vec!["b"], _ => vec!["a", "b"] }.into_iter().map(|l| ListName::parse(l).unwrap()).collect();
             let q = AudienceQuery { lists: lists.iter().map(|l| l.to_string()).collect(), segment: vec![], policy: policy.clone(), now: Utc::now() };
-            let from_sql: HashMap<i64, Option<ExclusionReason>> = t.app.store.audience(&q, 0, 10_000).await.unwrap().into_iter().collect();
+            let from_sql: HashMap<herald::domain::ContactId, Option<ExclusionReason>> = t.app.store.audience(&q, herald::domain::ContactId::default(), 10_000).await.unwrap().into_iter().map(|m| (m.contact_id, m.exclusion)).collect();
             let mut members = 0;
             for i in 0..300 {
                 let c = t.contact(&format!("p{i}@example.com")).await.unwrap();

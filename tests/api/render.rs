@@ -48,8 +48,11 @@ async fn render_stored(
     let facts = Facts::of(&contact, false, &c.lists, &lists, c.purpose.as_ref());
     let recipient = EligibleRecipient::check(&c.policy, contact, &facts).expect("fixture contact is eligible");
     let renderer = Renderer::new(&app.config, LINK_KEY.as_bytes(), &c, None).unwrap();
-    let message = renderer.render(&recipient, 77, app.clock.now()).unwrap();
-    assert_eq!(message.envelope_from, herald::render::headers::verp(LINK_KEY.as_bytes(), 77, "bounces.acme.example"));
+    let message = renderer.render(&recipient, herald::domain::SendId::new(77), app.clock.now()).unwrap();
+    assert_eq!(
+        message.envelope_from,
+        herald::render::headers::verp(LINK_KEY.as_bytes(), herald::domain::SendId::new(77), "bounces.acme.example")
+    );
     let text = String::from_utf8(message.bytes).unwrap();
     golden(case, &text);
     text

@@ -106,7 +106,8 @@ async fn every_helper_with_every_hostile_value_leaves_the_footer_links_visible_t
                 assert_eq!(contact.identity.first_name.as_deref(), Some(*value), "imported verbatim");
                 let facts = Facts::of(&contact, false, &c.lists, &lists, c.purpose.as_ref());
                 let recipient = EligibleRecipient::check(&c.policy, contact, &facts).expect("eligible");
-                let message = renderer.render(&recipient, 1, t.app.clock.now()).unwrap().bytes;
+                let message =
+                    renderer.render(&recipient, herald::domain::SendId::new(1), t.app.clock.now()).unwrap().bytes;
                 let unsubscribe = unsubscribe_url(&message);
                 let preferences = unsubscribe.replacen("/u/", "/p/", 1);
                 let targets = parsed_link_targets(&message);
@@ -145,6 +146,9 @@ async fn the_log_helper_is_not_available_so_contact_data_stays_out_of_logs() {
     let lists = t.app.store.list_settings().await.unwrap();
     let facts = Facts::of(&contact, false, &c.lists, &lists, c.purpose.as_ref());
     let recipient = EligibleRecipient::check(&c.policy, contact, &facts).expect("eligible");
-    let err = renderer.render(&recipient, 1, t.app.clock.now()).expect_err("unknown helper").to_string();
+    let err = renderer
+        .render(&recipient, herald::domain::SendId::new(1), t.app.clock.now())
+        .expect_err("unknown helper")
+        .to_string();
     assert!(err.contains("log"), "{err}");
 }

@@ -221,9 +221,9 @@ on_both_backends! {
         let now = app.clock.now();
         let claims = writer.claim(record.id, 10, now + chrono::Duration::seconds(3), now).await.unwrap();
         assert!(claims.len() >= 2, "{claims:?}");
-        let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
-        let seqs: BTreeMap<i64, i64> =
-            app.store.contacts_for_send(&ids).await.unwrap().into_iter().map(|(k, seq, _)| (k.id.unwrap(), seq)).collect();
+        let ids: Vec<herald::domain::ContactId> = claims.iter().map(|c| c.contact_id).collect();
+        let seqs: BTreeMap<herald::domain::ContactId, i64> =
+            app.store.contacts_for_send(&ids).await.unwrap().into_iter().map(|k| (k.contact.id.unwrap(), k.ledger_seq)).collect();
         let mark = |i: usize| herald::store::Mark { send_id: claims[i].send_id, ledger_seq: seqs[&claims[i].contact_id] };
         assert!(writer.mark(mark(0)).await.unwrap(), "within its lease, a claim is marked");
         clock.advance(chrono::Duration::seconds(4));

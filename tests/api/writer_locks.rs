@@ -29,7 +29,7 @@ async fn a_write_lock_held_across_an_await_does_not_starve_the_send_writer() {
     let (writer, _task) = Writer::spawn(store, "test-owner".into(), Arc::new(SystemClock), Duration::from_secs(60));
     let started = Instant::now();
     let now = chrono::Utc::now();
-    let claimed = writer.claim(1, 10, now + chrono::Duration::seconds(60), now).await;
+    let claimed = writer.claim(herald::domain::CampaignId::new(1), 10, now + chrono::Duration::seconds(60), now).await;
 
     assert!(claimed.is_ok(), "the claim waited for the lock and then ran: {claimed:?}");
     assert!(started.elapsed() < Duration::from_secs(10), "it took {:?}", started.elapsed());

@@ -1,21 +1,15 @@
-// The SQL of the sending queue, compiled once per backend inside its module (see
-// mod.rs), beside `sql.rs`, whose helpers it uses.
+//! The sending queue (DESIGN §4): campaigns and their states, materialisation, claims
+//! under a lease, lease renewal, release and recovery.
 
-use super::super::queue::{
-    BounceRecord, CampaignCounts, CampaignRecord, CampaignStateRecord, Claim, FailedSend, FailureReason, History, Mark, NewCampaign, Outcome, Recovered,
-};
-use super::{DIALECT, Db, push_in};
-use crate::domain::{BounceKind, CampaignState, Contact, ListName, Purpose, PurposeConsent, SendState};
+use super::support::{CHUNK, Conn, DbRow, Pool, push_in};
+use super::{DIALECT, Db};
+use crate::domain::CampaignState;
+use crate::domain::{CampaignId, ContactId};
 use crate::error::{Error, Result};
+use crate::store::queue::{CampaignRecord, CampaignStateRecord, Claim, NewCampaign, Recovered};
 use crate::store::{Dialect, corrupt};
 use chrono::{DateTime, Utc};
-use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
-use std::collections::HashMap;
-
-type Pool = sqlx::Pool<Db>;
-type DbRow = <Db as sqlx::Database>::Row;
-type Conn = <Db as sqlx::Database>::Connection;
 
 const CAMPAIGN_COLUMNS: &str = "id, name, kind, file_path, content, content_hash, state, state_reason, send_at, \
      materialised_upto, materialised, created_at, updated_at, finished_at";
@@ -42,12 +36,24 @@ fn campaign_from_row(r: &DbRow) -> Result<CampaignRecord> {
 
 pub(in crate::store) async fn campaign_by_name(pool: &Pool, name: &str) -> Result<Option<CampaignRecord>> {
     let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE name = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(pool).await?.as_ref().map(campaign_from_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(campaign_from_row)
+        .transpose()
 }
 
-pub(in crate::store) async fn campaign_by_id(pool: &Pool, id: i64) -> Result<Option<CampaignRecord>> {
+pub(in crate::store) async fn campaign_by_id(pool: &Pool, id: CampaignId) -> Result<Option<CampaignRecord>> {
     let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?.as_ref().map(campaign_from_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(campaign_from_row)
+        .transpose()
 }
 
 pub(in crate::store) async fn campaigns(pool: &Pool) -> Result<Vec<CampaignRecord>> {
@@ -79,7 +85,11 @@ pub(in crate::store) async fn active_campaigns(pool: &Pool, now: DateTime<Utc>) 
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(pool).await?.iter().map(campaign_from_row).collect()
 }
 
-pub(in crate::store) async fn create_campaign(pool: &Pool, c: &NewCampaign, now: DateTime<Utc>) -> Result<CampaignRecord> {
+pub(in crate::store) async fn create_campaign(
+    pool: &Pool,
+    c: &NewCampaign,
+    now: DateTime<Utc>,
+) -> Result<CampaignRecord> {
     let inserted = sqlx::query(
         "INSERT INTO campaigns (name, kind, file_path, content, content_hash, state, send_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (name) DO NOTHING",
@@ -104,7 +114,7 @@ pub(in crate::store) async fn create_campaign(pool: &Pool, c: &NewCampaign, now:
 /// Moves a campaign to `to` if it is in one of `from`; false when it was not.
 pub(in crate::store) async fn set_campaign_state(
     pool: &Pool,
-    id: i64,
+    id: CampaignId,
     from: &[CampaignState],
     to: CampaignState,
     reason: Option<&str>,
@@ -123,15 +133,15 @@ pub(in crate::store) async fn set_campaign_state(
 /// and moves the campaign's materialisation cursor, in one transaction.
 pub(in crate::store) async fn materialise(
     pool: &Pool,
-    campaign_id: i64,
-    contact_ids: &[i64],
-    upto: i64,
+    campaign_id: CampaignId,
+    contact_ids: &[ContactId],
+    upto: ContactId,
     done: bool,
     now: DateTime<Utc>,
 ) -> Result<u64> {
     let mut tx = pool.begin().await?;
     let mut inserted = 0;
-    for chunk in contact_ids.chunks(super::CHUNK) {
+    for chunk in contact_ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("INSERT INTO sends (campaign_id, contact_id, state, updated_at) ");
         qb.push_values(chunk, |mut b, id| {
             b.push_bind(campaign_id).push_bind(*id).push_bind("queued").push_bind(now);
@@ -145,12 +155,12 @@ pub(in crate::store) async fn materialise(
         "UPDATE campaigns SET materialised_upto = CASE WHEN materialised_upto > $1 THEN materialised_upto ELSE $1 END, \
          materialised = (materialised OR $2), updated_at = $3 WHERE id = $4",
     )
-        .bind(upto)
-        .bind(done)
-        .bind(now)
-        .bind(campaign_id)
-        .execute(&mut *tx)
-        .await?;
+    .bind(upto)
+    .bind(done)
+    .bind(now)
+    .bind(campaign_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(inserted)
 }
@@ -196,7 +206,7 @@ pub(in crate::store) fn claim_sql() -> String {
 pub(in crate::store) async fn claim(
     conn: &mut Conn,
     owner: &str,
-    campaign: i64,
+    campaign: CampaignId,
     limit: i64,
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -272,7 +282,11 @@ pub(in crate::store) async fn recover(pool: &Pool, now: DateTime<Utc>, resend: b
 
 /// A cancelled campaign's open sends end as `skipped` (`cancelled`); claimed ones lose
 /// their lease, so the worker holding them records nothing over this.
-pub(in crate::store) async fn cancel_open_sends(pool: &Pool, campaign_id: i64, now: DateTime<Utc>) -> Result<u64> {
+pub(in crate::store) async fn cancel_open_sends(
+    pool: &Pool,
+    campaign_id: CampaignId,
+    now: DateTime<Utc>,
+) -> Result<u64> {
     let done = sqlx::query(
         "UPDATE sends SET state = 'skipped', reason = 'cancelled', lease_owner = NULL, lease_until = NULL, \
          updated_at = $1 WHERE campaign_id = $2 AND state IN ('queued', 'deferred', 'claimed')",

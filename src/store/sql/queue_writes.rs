@@ -1,6 +1,14 @@
-// The send writer's group commit (DESIGN §4): "transmitting" marks and outcomes, compiled
-// once per backend inside the same module as `queue_sql.rs`, whose imports and helpers it
-// shares.
+//! The send writer's group commit (DESIGN §4): "transmitting" marks and outcomes.
+
+use super::support::{CHUNK, Conn, push_in};
+use super::{DIALECT, Db};
+use crate::domain::SendId;
+use crate::domain::SendState;
+use crate::error::Result;
+use crate::store::Dialect;
+use crate::store::queue::{BounceRecord, Mark, Outcome};
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row};
 
 /// One group commit: the marks (each granted or not, in order) and the outcomes. Marks
 /// and outcomes go together in one statement per chunk, so the usual batch (a few of
@@ -18,8 +26,11 @@ pub(in crate::store) async fn write_batch(
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>> {
     let bounces = outcomes.iter().any(|o| o.bounce.is_some());
-    let writes: Vec<Write> =
-        marks.iter().map(Write::Mark).chain(outcomes.iter().filter(|o| o.bounce.is_none()).map(Write::Outcome)).collect();
+    let writes: Vec<Write> = marks
+        .iter()
+        .map(Write::Mark)
+        .chain(outcomes.iter().filter(|o| o.bounce.is_none()).map(Write::Outcome))
+        .collect();
     if writes.len() <= WRITE_CHUNK && !bounces {
         let granted = write_rows(conn, owner, &writes, transmit_lease, now).await?.granted;
         return Ok(marks.iter().map(|m| granted.contains(&m.send_id)).collect());
@@ -53,13 +64,13 @@ enum Write<'a> {
 }
 
 /// Marks and outcomes per statement (twelve bind parameters each).
-const WRITE_CHUNK: usize = super::CHUNK / 4;
+const WRITE_CHUNK: usize = CHUNK / 4;
 
 /// What one statement of a group commit wrote.
 struct Written {
     rows: u64,
     /// The marks granted.
-    granted: std::collections::HashSet<i64>,
+    granted: std::collections::HashSet<SendId>,
 }
 
 /// Marks and outcomes in one statement.
@@ -130,10 +141,7 @@ async fn write_rows(
     qb.push_bind(transmit_lease).push(" END, updated_at = ").push_bind(now);
     qb.push(" FROM w WHERE sends.id = w.id AND sends.lease_owner = ").push_bind(owner);
     qb.push(" AND (NOT w.mark OR (sends.state = 'claimed' AND sends.lease_until > ").push_bind(now);
-    qb.push(
-        " AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') \
-           AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = w.seq)))",
-    );
+    qb.push(concat!(" AND ", mark_guard!("w.seq"), "))"));
     // No RETURNING: rows come back one message each from SQLite's thread. Nearly always
     // every row is written; only when some were not, ask which marks were granted (a row
     // this owner holds as `transmitting` can only have been granted just now).
@@ -149,13 +157,13 @@ async fn write_rows(
         q.push_bind(owner).push(" AND id");
         push_in(&mut q, marks);
         for row in q.build().fetch_all(&mut *conn).await? {
-            granted.insert(row.try_get::<i64, _>(0)?);
+            granted.insert(row.try_get::<SendId, _>(0)?);
         }
     }
     Ok(Written { rows: done, granted })
 }
 
-async fn insert_bounce(conn: &mut Conn, send_id: i64, b: &BounceRecord, now: DateTime<Utc>) -> Result<()> {
+async fn insert_bounce(conn: &mut Conn, send_id: SendId, b: &BounceRecord, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "INSERT INTO bounces (send_id, campaign_id, contact_id, kind, status, reason, diagnostic, source, received_at) \
          SELECT id, campaign_id, contact_id, $1, $2, $3, $4, $5, $6 FROM sends WHERE id = $7 \

@@ -1,9 +1,16 @@
-// The SQL of campaign revisions and of re-queuing Herald's and the relay's failures,
-// compiled once per backend inside its module (see mod.rs), beside `queue_sql.rs`.
+//! Campaign revisions, and re-queuing the sends that failed through Herald's or the
+//! relay's fault.
+
+use super::Db;
+use super::support::Pool;
+use crate::domain::CampaignId;
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 pub(in crate::store) async fn insert_first_revision(
     pool: &Pool,
-    campaign_id: i64,
+    campaign_id: CampaignId,
     content_hash: &str,
     content: &str,
     now: DateTime<Utc>,
@@ -22,11 +29,12 @@ pub(in crate::store) async fn insert_first_revision(
 }
 
 /// The latest revision number of a campaign (0 for none recorded).
-pub(in crate::store) async fn revision(pool: &Pool, campaign_id: i64) -> Result<i64> {
-    let n: Option<i64> = sqlx::query_scalar("SELECT CAST(MAX(revision) AS BIGINT) FROM campaign_revisions WHERE campaign_id = $1")
-        .bind(campaign_id)
-        .fetch_one(pool)
-        .await?;
+pub(in crate::store) async fn revision(pool: &Pool, campaign_id: CampaignId) -> Result<i64> {
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(MAX(revision) AS BIGINT) FROM campaign_revisions WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_one(pool)
+            .await?;
     Ok(n.unwrap_or(0))
 }
 
@@ -37,15 +45,16 @@ pub(in crate::store) async fn revision(pool: &Pool, campaign_id: i64) -> Result<
 /// contact means nobody is sent to twice).
 pub(in crate::store) async fn revise_campaign(
     pool: &Pool,
-    campaign_id: i64,
+    campaign_id: CampaignId,
     r: &super::super::revisions::Revision,
     now: DateTime<Utc>,
 ) -> Result<i64> {
     let mut tx = pool.begin().await?;
-    let last: Option<i64> = sqlx::query_scalar("SELECT CAST(MAX(revision) AS BIGINT) FROM campaign_revisions WHERE campaign_id = $1")
-        .bind(campaign_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(MAX(revision) AS BIGINT) FROM campaign_revisions WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_one(&mut *tx)
+            .await?;
     let next = last.unwrap_or(0) + 1;
     sqlx::query(
         "INSERT INTO campaign_revisions (campaign_id, revision, content_hash, content, recorded_at) \
@@ -82,7 +91,7 @@ pub(in crate::store) async fn revise_campaign(
 /// The sends that failed, or wait for a retry, because of Herald or the relay (their
 /// reason starts with a fault prefix) go back to the queue as if never attempted. A
 /// recipient's refusal (no such prefix) and anything sent stay as they are.
-pub(in crate::store) async fn requeue_faults(pool: &Pool, campaign_id: i64, now: DateTime<Utc>) -> Result<u64> {
+pub(in crate::store) async fn requeue_faults(pool: &Pool, campaign_id: CampaignId, now: DateTime<Utc>) -> Result<u64> {
     let mut qb = QueryBuilder::<Db>::new(
         "UPDATE sends SET state = 'queued', reason = NULL, due_at = NULL, attempts = 0, first_attempt_at = NULL, \
          smtp_code = NULL, smtp_text = NULL, updated_at = ",

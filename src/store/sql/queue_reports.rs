@@ -1,9 +1,20 @@
-// The queue's reports (campaign counts, totals for /metrics, retries, failures) and what
-// an attempt is decided on (the contacts of a claimed batch, delivery history), compiled
-// once per backend inside the same module as `queue_sql.rs`, whose imports and helpers
-// they share.
+//! The queue's reports (campaign counts, totals for /metrics, retries, failures) and what
+//! an attempt is decided on (the contacts of a claimed batch, delivery history).
 
-pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<CampaignCounts> {
+use super::contacts::{CONTACT_COLUMNS, contact_from_row};
+use super::support::{CHUNK, Pool, push_in};
+use super::{DIALECT, Db};
+use crate::domain::{BounceKind, CampaignState, ListName, Purpose, PurposeConsent, SendState};
+use crate::domain::{CampaignId, ContactId};
+use crate::error::Result;
+use crate::store::queue::{CampaignCounts, FailedSend, FailureReason, History};
+use crate::store::{Count, Dialect, SendContact, corrupt};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashMap;
+
+pub(in crate::store) async fn counts(pool: &Pool, campaign_id: CampaignId) -> Result<CampaignCounts> {
     let mut counts = CampaignCounts::default();
     // Skip reasons by name; the other reasons only as "a fault" or not (a failure's
     // reason names the contact, and grouping by it would make a group per send).
@@ -36,9 +47,9 @@ pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<Ca
     let rows = sqlx::query(
         "SELECT kind, COUNT(DISTINCT COALESCE(send_id, -id)) AS n FROM bounces WHERE campaign_id = $1 GROUP BY kind",
     )
-        .bind(campaign_id)
-        .fetch_all(pool)
-        .await?;
+    .bind(campaign_id)
+    .fetch_all(pool)
+    .await?;
     for r in &rows {
         let kind: String = r.try_get("kind")?;
         let kind: BounceKind = kind.parse().map_err(|e| corrupt("bounce kind", e))?;
@@ -48,37 +59,34 @@ pub(in crate::store) async fn counts(pool: &Pool, campaign_id: i64) -> Result<Ca
 }
 
 /// Counts by send state over every campaign (for `/metrics`).
-pub(in crate::store) async fn state_totals(pool: &Pool) -> Result<Vec<(SendState, i64)>> {
+pub(in crate::store) async fn state_totals(pool: &Pool) -> Result<Vec<Count<SendState>>> {
     // Grouped by campaign first, so the counts stream out of `sends_states` in order
     // (grouping by state alone would sort every send); summed here.
-    let per_campaign: Vec<(SendState, i64)> = totals(
-        pool,
-        "SELECT state AS k, COUNT(*) AS n FROM sends GROUP BY campaign_id, state",
-        "send state",
-    )
-    .await?;
-    let mut sums: Vec<(SendState, i64)> = Vec::new();
-    for (state, n) in per_campaign {
-        match sums.iter_mut().find(|(s, _)| *s == state) {
-            Some((_, total)) => *total += n,
-            None => sums.push((state, n)),
+    let per_campaign: Vec<Count<SendState>> =
+        totals(pool, "SELECT state AS k, COUNT(*) AS n FROM sends GROUP BY campaign_id, state", "send state").await?;
+    let mut sums: Vec<Count<SendState>> = Vec::new();
+    for Count { key, count } in per_campaign {
+        match sums.iter_mut().find(|s| s.key == key) {
+            Some(total) => total.count += count,
+            None => sums.push(Count { key, count }),
         }
     }
     Ok(sums)
 }
 
-pub(in crate::store) async fn campaign_state_totals(pool: &Pool) -> Result<Vec<(CampaignState, i64)>> {
+pub(in crate::store) async fn campaign_state_totals(pool: &Pool) -> Result<Vec<Count<CampaignState>>> {
     totals(pool, "SELECT state AS k, COUNT(*) AS n FROM campaigns GROUP BY state", "campaign state").await
 }
 
-pub(in crate::store) async fn bounce_totals(pool: &Pool) -> Result<Vec<(BounceKind, i64)>> {
+pub(in crate::store) async fn bounce_totals(pool: &Pool) -> Result<Vec<Count<BounceKind>>> {
     // Bounced sends, as `campaign status` counts them (one per send and kind); reports
     // tied to no send are counted apart (`unmatched_bounces`).
-    totals(pool, "SELECT kind AS k, COUNT(*) AS n FROM bounces WHERE send_id IS NOT NULL GROUP BY kind", "bounce kind").await
+    totals(pool, "SELECT kind AS k, COUNT(*) AS n FROM bounces WHERE send_id IS NOT NULL GROUP BY kind", "bounce kind")
+        .await
 }
 
 /// Runs a `SELECT k, n ... GROUP BY` and parses each `k` as a vocabulary value.
-async fn totals<K>(pool: &Pool, sql: &'static str, what: &str) -> Result<Vec<(K, i64)>>
+async fn totals<K>(pool: &Pool, sql: &'static str, what: &str) -> Result<Vec<Count<K>>>
 where
     K: std::str::FromStr<Err = crate::domain::ParseError>,
 {
@@ -86,13 +94,13 @@ where
     rows.iter()
         .map(|r| {
             let k: String = r.try_get("k")?;
-            Ok((k.parse().map_err(|e| corrupt(what, e))?, r.try_get("n")?))
+            Ok(Count { key: k.parse().map_err(|e| corrupt(what, e))?, count: r.try_get("n")? })
         })
         .collect()
 }
 
 /// The earliest retry time of the campaign's deferred sends.
-pub(in crate::store) async fn next_retry(pool: &Pool, campaign_id: i64) -> Result<Option<DateTime<Utc>>> {
+pub(in crate::store) async fn next_retry(pool: &Pool, campaign_id: CampaignId) -> Result<Option<DateTime<Utc>>> {
     let row = sqlx::query("SELECT MIN(due_at) AS due FROM sends WHERE campaign_id = $1 AND state = 'deferred'")
         .bind(campaign_id)
         .fetch_one(pool)
@@ -100,7 +108,7 @@ pub(in crate::store) async fn next_retry(pool: &Pool, campaign_id: i64) -> Resul
     Ok(row.try_get("due")?)
 }
 
-pub(in crate::store) async fn failure_reasons(pool: &Pool, campaign_id: i64) -> Result<Vec<FailureReason>> {
+pub(in crate::store) async fn failure_reasons(pool: &Pool, campaign_id: CampaignId) -> Result<Vec<FailureReason>> {
     // Whose fault and which SMTP code, not the texts (they name the recipient and the
     // contact): one line per cause however many sends failed of it.
     let rows = sqlx::query(
@@ -124,7 +132,7 @@ pub(in crate::store) async fn failure_reasons(pool: &Pool, campaign_id: i64) -> 
         .collect()
 }
 
-pub(in crate::store) async fn failures(pool: &Pool, campaign_id: i64, limit: i64) -> Result<Vec<FailedSend>> {
+pub(in crate::store) async fn failures(pool: &Pool, campaign_id: CampaignId, limit: i64) -> Result<Vec<FailedSend>> {
     let rows = sqlx::query(
         "SELECT id, contact_id, state, attempts, smtp_code, smtp_text, reason FROM sends \
          WHERE campaign_id = $1 AND state IN ('failed', 'deferred', 'in_doubt') ORDER BY id LIMIT $2",
@@ -153,12 +161,12 @@ pub(in crate::store) async fn failures(pool: &Pool, campaign_id: i64, limit: i64
 /// `since`) and the engagement rule (the last `last_n` delivered messages).
 pub(in crate::store) async fn history(
     pool: &Pool,
-    contact_ids: &[i64],
+    contact_ids: &[ContactId],
     since: Option<DateTime<Utc>>,
     last_n: Option<u32>,
-) -> Result<HashMap<i64, History>> {
-    let mut out: HashMap<i64, History> = HashMap::new();
-    for chunk in contact_ids.chunks(super::CHUNK) {
+) -> Result<HashMap<ContactId, History>> {
+    let mut out: HashMap<ContactId, History> = HashMap::new();
+    for chunk in contact_ids.chunks(CHUNK) {
         if let Some(since) = since {
             let mut qb = QueryBuilder::<Db>::new(
                 "SELECT s.contact_id, COUNT(*) AS n FROM sends s JOIN campaigns c ON c.id = s.campaign_id \
@@ -199,7 +207,7 @@ pub(in crate::store) async fn history(
 /// is suppressed, in id order; missing contacts are left out. One statement, one row per
 /// contact (lists and consents as JSON arrays): on SQLite every statement and every row
 /// is a hand-off to the connection's thread, and this runs for every claimed batch.
-pub(in crate::store) async fn contacts_for_send(pool: &Pool, ids: &[i64]) -> Result<Vec<(Contact, i64, bool)>> {
+pub(in crate::store) async fn contacts_for_send(pool: &Pool, ids: &[ContactId]) -> Result<Vec<SendContact>> {
     let (lists, purposes) = match DIALECT {
         Dialect::Sqlite => (
             "SELECT json_group_array(json_array(s.list, s.status)) FROM subscriptions s WHERE s.contact_id = k.id",
@@ -212,9 +220,9 @@ pub(in crate::store) async fn contacts_for_send(pool: &Pool, ids: &[i64]) -> Res
              WHERE p.contact_id = k.id",
         ),
     };
-    let columns = super::CONTACT_COLUMNS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
+    let columns = CONTACT_COLUMNS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(super::CHUNK) {
+    for chunk in ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(format!(
             "SELECT {columns}, ({lists}) AS lists_json, ({purposes}) AS purposes_json, \
              EXISTS (SELECT 1 FROM suppression x WHERE x.mac = k.email_mac) AS suppressed \
@@ -222,7 +230,7 @@ pub(in crate::store) async fn contacts_for_send(pool: &Pool, ids: &[i64]) -> Res
         ));
         push_in(&mut qb, chunk.iter().copied());
         for row in qb.build().fetch_all(pool).await? {
-            let mut contact = super::contact_from_row(&row)?;
+            let mut contact = contact_from_row(&row)?;
             let Json(lists): Json<Vec<(String, String)>> = row.try_get("lists_json")?;
             for (list, status) in lists {
                 let list = ListName::parse(&list).map_err(|e| corrupt("list name", e))?;
@@ -234,9 +242,13 @@ pub(in crate::store) async fn contacts_for_send(pool: &Pool, ids: &[i64]) -> Res
                 let state = state.parse().map_err(|e| corrupt("consent", e))?;
                 contact.purposes.insert(purpose, PurposeConsent { state, at });
             }
-            out.push((contact, row.try_get("ledger_seq")?, row.try_get("suppressed")?));
+            out.push(SendContact {
+                contact,
+                ledger_seq: row.try_get("ledger_seq")?,
+                suppressed: row.try_get("suppressed")?,
+            });
         }
     }
-    out.sort_by_key(|(c, _, _): &(Contact, i64, bool)| c.id);
+    out.sort_by_key(|c| c.contact.id);
     Ok(out)
 }

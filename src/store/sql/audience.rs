@@ -1,9 +1,14 @@
-// The audience SQL (campaign plans and materialisation), compiled once per backend next
-// to `sql.rs`, whose imports and helpers (`Db`, `DIALECT`, `Pool`, `push_in`) it shares.
+//! The audience SQL (campaign plans and materialisation): the SQL twin of
+//! `consent::policy::evaluate`.
 
-use super::{AudienceQuery, SegmentColumn};
+use super::support::{DbRow, Pool, push_in};
+use super::{DIALECT, Db};
 use crate::consent::policy::CampaignKind;
+use crate::domain::ContactId;
 use crate::domain::ExclusionReason;
+use crate::error::Result;
+use crate::store::{AudienceCounts, AudienceMember, AudienceQuery, Count, Dialect, SegmentColumn, corrupt};
+use sqlx::{QueryBuilder, Row};
 
 /// The audience with, per contact, the first exclusion reason (NULL when eligible): the
 /// SQL twin of `consent::policy::evaluate`, rule for rule and in the same order (a
@@ -26,7 +31,11 @@ fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery, window: Window) {
             let accepted: Vec<String> = p.accept.statuses().iter().map(|s| format!("'{}'", s.as_str())).collect();
             qb.push(format!("WHEN a.opt_in_status NOT IN ({}) THEN 'opt_in_insufficient' ", accepted.join(", ")));
         }
-        qb.push(if marketing { "WHEN a.usable = 0 THEN 'not_subscribed' " } else { "WHEN a.subscribed = 0 THEN 'not_subscribed' " });
+        qb.push(if marketing {
+            "WHEN a.usable = 0 THEN 'not_subscribed' "
+        } else {
+            "WHEN a.subscribed = 0 THEN 'not_subscribed' "
+        });
         if marketing && let Some(purpose) = &p.purpose {
             let interest = if p.legitimate_interest_purposes.contains(purpose) { "1 = 1" } else { "1 = 0" };
             qb.push(format!(
@@ -100,7 +109,8 @@ fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery, window: Window) {
     }
     qb.push(") a LEFT JOIN suppression sp ON sp.mac = a.email_mac");
     if let Some(purpose) = &p.purpose {
-        qb.push(" LEFT JOIN consents cp ON cp.contact_id = a.id AND cp.purpose = ").push_bind(purpose.as_str().to_owned());
+        qb.push(" LEFT JOIN consents cp ON cp.contact_id = a.id AND cp.purpose = ")
+            .push_bind(purpose.as_str().to_owned());
     }
     if marketing && p.exclude_unengaged.is_some_and(|n| n > 0) {
         qb.push(" LEFT JOIN consents ct ON ct.contact_id = a.id AND ct.purpose = 'tracking'");
@@ -112,16 +122,26 @@ fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery, window: Window) {
 enum Window {
     All,
     /// The first `limit` audience members after contact id `after`.
-    After { after: i64, limit: i64 },
+    After {
+        after: ContactId,
+        limit: i64,
+    },
     /// The audience members with ids in (after, upto]: bounded work whatever the lists.
-    Range { after: i64, upto: i64 },
+    Range {
+        after: ContactId,
+        upto: ContactId,
+    },
+}
+
+fn member(r: &DbRow) -> Result<AudienceMember> {
+    Ok(AudienceMember { contact_id: r.try_get("id")?, exclusion: reason_from(r.try_get("reason")?)? })
 }
 
 fn reason_from(raw: Option<String>) -> Result<Option<ExclusionReason>> {
     raw.map(|r| r.parse().map_err(|e| corrupt("exclusion reason", e))).transpose()
 }
 
-pub(super) async fn plan_counts(pool: &Pool, q: &AudienceQuery) -> Result<(i64, Vec<(Option<ExclusionReason>, i64)>)> {
+pub(in crate::store) async fn plan_counts(pool: &Pool, q: &AudienceQuery) -> Result<AudienceCounts> {
     let mut qb = QueryBuilder::<Db>::new("SELECT r.reason, COUNT(*) AS n FROM (");
     push_audience(&mut qb, q, Window::All);
     qb.push(") r GROUP BY r.reason");
@@ -130,28 +150,41 @@ pub(super) async fn plan_counts(pool: &Pool, q: &AudienceQuery) -> Result<(i64, 
     for row in qb.build().fetch_all(pool).await? {
         let n: i64 = row.try_get("n")?;
         total += n;
-        counts.push((reason_from(row.try_get("reason")?)?, n));
+        counts.push(Count { key: reason_from(row.try_get("reason")?)?, count: n });
     }
-    Ok((total, counts))
+    Ok(AudienceCounts { total, by_reason: counts })
 }
 
-pub(super) async fn audience(pool: &Pool, q: &AudienceQuery, after_id: i64, limit: i64) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+pub(in crate::store) async fn audience(
+    pool: &Pool,
+    q: &AudienceQuery,
+    after_id: ContactId,
+    limit: i64,
+) -> Result<Vec<AudienceMember>> {
     let mut qb = QueryBuilder::<Db>::new("SELECT r.id, r.reason FROM (");
     push_audience(&mut qb, q, Window::After { after: after_id, limit });
     qb.push(") r WHERE r.id > ").push_bind(after_id).push(" ORDER BY r.id LIMIT ").push_bind(limit);
     let rows = qb.build().fetch_all(pool).await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, reason_from(r.try_get("reason")?)?))).collect()
+    rows.iter().map(member).collect()
 }
 
 /// The audience members with contact ids in (after, upto], in id order.
-pub(super) async fn audience_range(pool: &Pool, q: &AudienceQuery, after: i64, upto: i64) -> Result<Vec<(i64, Option<ExclusionReason>)>> {
+pub(in crate::store) async fn audience_range(
+    pool: &Pool,
+    q: &AudienceQuery,
+    after: ContactId,
+    upto: ContactId,
+) -> Result<Vec<AudienceMember>> {
     let mut qb = QueryBuilder::<Db>::new("SELECT r.id, r.reason FROM (");
     push_audience(&mut qb, q, Window::Range { after, upto });
     qb.push(") r ORDER BY r.id");
     let rows = qb.build().fetch_all(pool).await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, reason_from(r.try_get("reason")?)?))).collect()
+    rows.iter().map(member).collect()
 }
 
-pub(super) async fn max_contact_id(pool: &Pool) -> Result<i64> {
-    Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM contacts").fetch_one(pool).await?.unwrap_or(0))
+pub(in crate::store) async fn max_contact_id(pool: &Pool) -> Result<ContactId> {
+    Ok(sqlx::query_scalar::<_, Option<ContactId>>("SELECT MAX(id) FROM contacts")
+        .fetch_one(pool)
+        .await?
+        .unwrap_or_default())
 }

@@ -1,9 +1,25 @@
-// Writing contacts: the rows of a `modify` plan (contacts, subscriptions, consents, ledger
-// entries), compiled once per backend inside the same module as `sql.rs` (see mod.rs),
-// whose imports and helpers they share.
+//! Writing contacts: the rows of a `modify` plan (contacts, subscriptions, consents and
+//! ledger entries), inside the caller's transaction.
+
+use super::support::{CHUNK, Conn, push_in};
+use super::{DIALECT, Db};
+use crate::consent::ledger::{self, Entry, Head};
+use crate::domain::ContactId;
+use crate::domain::PurposeConsent;
+use crate::error::{Error, Result};
+use crate::store::{ContactWrite, Dialect};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use std::collections::{HashMap, HashSet};
 
 /// Pushes one contact row in `WRITE_COLUMNS` order.
-fn push_contact(b: &mut sqlx::query_builder::Separated<'_, Db, &'static str>, id: i64, w: &ContactWrite, head: &Head) {
+fn push_contact(
+    b: &mut sqlx::query_builder::Separated<'_, Db, &'static str>,
+    id: ContactId,
+    w: &ContactWrite,
+    head: &Head,
+) {
     let c = &w.after;
     let ident = &c.identity;
     b.push_bind(id)
@@ -40,15 +56,16 @@ const WRITE_COLUMNS: &str = "id, email, email_norm, email_mac, first_name, last_
 
 /// Ids for `n` new contacts, allocated inside the write transaction so that ledger
 /// events can be sealed (they name their contact) before the rows are written.
-async fn allocate_ids(conn: &mut Conn, n: usize) -> Result<Vec<i64>> {
+async fn allocate_ids(conn: &mut Conn, n: usize) -> Result<Vec<ContactId>> {
     if n == 0 {
         return Ok(Vec::new());
     }
     Ok(match DIALECT {
         // The transaction holds SQLite's write lock: nobody else can take these ids.
         Dialect::Sqlite => {
-            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM contacts").fetch_one(&mut *conn).await?;
-            (max + 1..=max + n as i64).collect()
+            let max: i64 =
+                sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM contacts").fetch_one(&mut *conn).await?;
+            (max + 1..=max + n as i64).map(ContactId::new).collect()
         }
         Dialect::Postgres => {
             sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, $1)")
@@ -59,11 +76,17 @@ async fn allocate_ids(conn: &mut Conn, n: usize) -> Result<Vec<i64>> {
     })
 }
 
-async fn write_contacts(conn: &mut Conn, writes: &[ContactWrite], heads: &HashMap<i64, Head>, now: DateTime<Utc>) -> Result<Vec<i64>> {
+pub(super) async fn write_contacts(
+    conn: &mut Conn,
+    writes: &[ContactWrite],
+    heads: &HashMap<ContactId, Head>,
+    now: DateTime<Utc>,
+) -> Result<Vec<ContactId>> {
     let mut fresh = allocate_ids(conn, writes.iter().filter(|w| w.after.id.is_none()).count()).await?.into_iter();
-    let ids: Vec<i64> = writes.iter().map(|w| w.after.id.or_else(|| fresh.next())).collect::<Option<_>>().ok_or_else(|| {
-        Error::Internal(anyhow::anyhow!("fewer contact ids were allocated than contacts to create"))
-    })?;
+    let ids: Vec<ContactId> =
+        writes.iter().map(|w| w.after.id.or_else(|| fresh.next())).collect::<Option<_>>().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("fewer contact ids were allocated than contacts to create"))
+        })?;
     let mut entries = Vec::new();
     let mut new_heads = Vec::with_capacity(writes.len());
     for (w, id) in writes.iter().zip(&ids) {
@@ -75,7 +98,7 @@ async fn write_contacts(conn: &mut Conn, writes: &[ContactWrite], heads: &HashMa
         }
         new_heads.push(head);
     }
-    let rows: Vec<(i64, &ContactWrite, &Head)> = writes
+    let rows: Vec<(ContactId, &ContactWrite, &Head)> = writes
         .iter()
         .zip(&ids)
         .zip(&new_heads)
@@ -109,12 +132,21 @@ async fn ensure_names(conn: &mut Conn, table: &str, names: HashSet<&str>, now: D
     Ok(())
 }
 
-async fn write_subscriptions(conn: &mut Conn, writes: &[ContactWrite], ids: &[i64], now: DateTime<Utc>) -> Result<()> {
-    let rows: Vec<(i64, &str, &str)> = writes
+async fn write_subscriptions(
+    conn: &mut Conn,
+    writes: &[ContactWrite],
+    ids: &[ContactId],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let rows: Vec<(ContactId, &str, &str)> = writes
         .iter()
         .zip(ids)
         .flat_map(|(w, id)| {
-            w.after.lists.iter().filter(move |(l, s)| w.before.as_ref().and_then(|b| b.lists.get(*l)) != Some(*s)).map(move |(l, s)| (*id, l.as_str(), s.as_str()))
+            w.after
+                .lists
+                .iter()
+                .filter(move |(l, s)| w.before.as_ref().and_then(|b| b.lists.get(*l)) != Some(*s))
+                .map(move |(l, s)| (*id, l.as_str(), s.as_str()))
         })
         .collect();
     if rows.is_empty() {
@@ -124,25 +156,32 @@ async fn write_subscriptions(conn: &mut Conn, writes: &[ContactWrite], ids: &[i6
     let lists: HashSet<&str> = rows.iter().map(|r| r.1).collect();
     let mut qb = QueryBuilder::<Db>::new("SELECT name FROM lists WHERE name");
     push_in(&mut qb, lists.iter().copied());
-    let known: HashSet<String> = qb.build().fetch_all(&mut *conn).await?.iter().map(|r| r.try_get("name")).collect::<Result<_, _>>()?;
+    let known: HashSet<String> =
+        qb.build().fetch_all(&mut *conn).await?.iter().map(|r| r.try_get("name")).collect::<Result<_, _>>()?;
     ensure_names(conn, "lists", lists.into_iter().filter(|l| !known.contains(*l)).collect(), now).await?;
     for chunk in rows.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("INSERT INTO subscriptions (contact_id, list, status, updated_at) ");
         qb.push_values(chunk, |mut b, (id, list, status)| {
             b.push_bind(*id).push_bind(*list).push_bind(*status).push_bind(now);
         });
-        qb.push(" ON CONFLICT (contact_id, list) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at");
+        qb.push(
+            " ON CONFLICT (contact_id, list) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
+        );
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-async fn write_consents(conn: &mut Conn, writes: &[ContactWrite], ids: &[i64]) -> Result<()> {
-    let rows: Vec<(i64, &str, PurposeConsent)> = writes
+async fn write_consents(conn: &mut Conn, writes: &[ContactWrite], ids: &[ContactId]) -> Result<()> {
+    let rows: Vec<(ContactId, &str, PurposeConsent)> = writes
         .iter()
         .zip(ids)
         .flat_map(|(w, id)| {
-            w.after.purposes.iter().filter(move |(p, s)| w.before.as_ref().and_then(|b| b.purposes.get(*p)) != Some(*s)).map(move |(p, s)| (*id, p.as_str(), *s))
+            w.after
+                .purposes
+                .iter()
+                .filter(move |(p, s)| w.before.as_ref().and_then(|b| b.purposes.get(*p)) != Some(*s))
+                .map(move |(p, s)| (*id, p.as_str(), *s))
         })
         .collect();
     if rows.is_empty() {
@@ -161,11 +200,15 @@ async fn write_consents(conn: &mut Conn, writes: &[ContactWrite], ids: &[i64]) -
     Ok(())
 }
 
-async fn insert_entries(conn: &mut Conn, entries: &[Entry]) -> Result<()> {
+pub(super) async fn insert_entries(conn: &mut Conn, entries: &[Entry]) -> Result<()> {
     for chunk in entries.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("INSERT INTO ledger (contact_id, seq, at, body, hash) ");
         qb.push_values(chunk, |mut b, e| {
-            b.push_bind(e.contact_id).push_bind(e.seq).push_bind(e.at).push_bind(e.body.as_str()).push_bind(e.hash.as_str());
+            b.push_bind(e.contact_id)
+                .push_bind(e.seq)
+                .push_bind(e.at)
+                .push_bind(e.body.as_str())
+                .push_bind(e.hash.as_str());
         });
         qb.build().execute(&mut *conn).await?;
     }

@@ -1,10 +1,19 @@
-// Browsing contacts (`contacts list`, `contacts export`), compiled once per backend like
-// sql.rs. Keyset-paged by id so an export of any size holds one page at a time.
+//! Browsing contacts (`contacts list`, `contacts export`), keyset-paged by id so an
+//! export of any size holds one page at a time.
 
-pub(super) async fn contacts_page(
+use super::Db;
+use super::contacts::load_contacts;
+use super::support::Pool;
+use crate::domain::Contact;
+use crate::domain::ContactId;
+use crate::error::Result;
+use crate::store::ContactFilter;
+use sqlx::{QueryBuilder, Row};
+
+pub(in crate::store) async fn contacts_page(
     pool: &Pool,
-    filter: &super::ContactFilter,
-    after_id: i64,
+    filter: &ContactFilter,
+    after_id: ContactId,
     limit: i64,
 ) -> Result<Vec<Contact>> {
     let mut conn = pool.acquire().await?;
@@ -20,7 +29,9 @@ pub(super) async fn contacts_page(
         qb.push_bind(status.as_str());
     }
     if let Some(purpose) = &filter.purpose {
-        qb.push(" AND EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.state = 'granted' AND k.purpose = ");
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.state = 'granted' AND k.purpose = ",
+        );
         qb.push_bind(purpose.as_str().to_owned());
         qb.push(")");
     }
@@ -30,10 +41,14 @@ pub(super) async fn contacts_page(
     }
     if let Some(search) = &filter.search {
         // A substring, not a pattern: LIKE's wildcards in the search text match themselves.
-        let escaped: String = search.to_lowercase().chars().flat_map(|ch| match ch {
-            '%' | '_' | '\\' => vec!['\\', ch],
-            other => vec![other],
-        }).collect();
+        let escaped: String = search
+            .to_lowercase()
+            .chars()
+            .flat_map(|ch| match ch {
+                '%' | '_' | '\\' => vec!['\\', ch],
+                other => vec![other],
+            })
+            .collect();
         let pattern = format!("%{escaped}%");
         qb.push(" AND (c.email_norm LIKE ");
         qb.push_bind(pattern.clone());

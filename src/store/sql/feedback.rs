@@ -1,14 +1,13 @@
-// The SQL of bounce feedback (see feedback.rs), compiled once per backend.
+//! Bounce feedback (see `store/feedback.rs`): the sends a bounce is about, bounce
+//! records and streaks, mailto unsubscribes, and the candidates of `contacts clean`.
 
-use super::super::feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
-use super::Db;
+use super::support::{DbRow, Pool};
 use crate::domain::BounceKind;
+use crate::domain::{CampaignId, ContactId, SendId};
 use crate::error::Result;
 use crate::store::corrupt;
+use crate::store::feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 use sqlx::Row;
-
-type Pool = sqlx::Pool<Db>;
-type DbRow = <Db as sqlx::Database>::Row;
 
 const TARGET: &str = "SELECT s.id AS send_id, s.campaign_id, c.name AS campaign, s.contact_id \
      FROM sends s JOIN campaigns c ON c.id = s.campaign_id";
@@ -22,7 +21,7 @@ fn target(r: &DbRow) -> Result<SendTarget> {
     })
 }
 
-pub(in crate::store) async fn send_target(pool: &Pool, send_id: i64) -> Result<Option<SendTarget>> {
+pub(in crate::store) async fn send_target(pool: &Pool, send_id: SendId) -> Result<Option<SendTarget>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("{TARGET} WHERE s.id = $1")))
         .bind(send_id)
         .fetch_optional(pool)
@@ -30,7 +29,11 @@ pub(in crate::store) async fn send_target(pool: &Pool, send_id: i64) -> Result<O
     row.as_ref().map(target).transpose()
 }
 
-pub(in crate::store) async fn sends_of_contact(pool: &Pool, contact_id: i64, limit: i64) -> Result<Vec<SendTarget>> {
+pub(in crate::store) async fn sends_of_contact(
+    pool: &Pool,
+    contact_id: ContactId,
+    limit: i64,
+) -> Result<Vec<SendTarget>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{TARGET} WHERE s.contact_id = $1 ORDER BY COALESCE(s.sent_at, s.updated_at) DESC, s.id DESC LIMIT $2"
     )))
@@ -66,7 +69,7 @@ pub(in crate::store) async fn insert_bounce(pool: &Pool, b: &BounceInsert) -> Re
 const LAST_DELIVERY: &str = "(SELECT MAX(s.sent_at) FROM sends s WHERE s.contact_id = b.contact_id AND s.state = 'sent' \
      AND NOT EXISTS (SELECT 1 FROM bounces x WHERE x.send_id = s.id AND (x.kind = 'hard' OR x.kind = 'soft')))";
 
-pub(in crate::store) async fn bounce_streak(pool: &Pool, contact_id: i64) -> Result<Streak> {
+pub(in crate::store) async fn bounce_streak(pool: &Pool, contact_id: ContactId) -> Result<Streak> {
     let sql = format!(
         "SELECT \
            COUNT(DISTINCT CASE WHEN b.kind = 'hard' THEN COALESCE(b.send_id, -b.id) END) AS hard, \
@@ -85,7 +88,7 @@ pub(in crate::store) async fn bounce_streak(pool: &Pool, contact_id: i64) -> Res
 
 pub(in crate::store) async fn bounces(
     pool: &Pool,
-    campaign_id: Option<i64>,
+    campaign_id: Option<CampaignId>,
     unmatched_only: bool,
     limit: i64,
 ) -> Result<Vec<BounceRow>> {

@@ -1,0 +1,36 @@
+//! The PostgreSQL backend: the SQL of `sql/`, compiled here with sqlx's PostgreSQL driver (and
+//! once more in `sqlite.rs`). Each module sees this backend's `Db` and
+//! `DIALECT` through `super`; see `store/mod.rs` for why the SQL is compiled twice.
+
+use super::Dialect;
+
+pub(super) type Db = sqlx::Postgres;
+pub(super) const DIALECT: Dialect = Dialect::Postgres;
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[path = "sql/audience.rs"]
+pub(super) mod audience;
+#[path = "sql/contact_list.rs"]
+pub(super) mod contact_list;
+#[path = "sql/contact_write.rs"]
+mod contact_write;
+#[path = "sql/contacts.rs"]
+pub(super) mod contacts;
+#[path = "sql/feedback.rs"]
+pub(super) mod feedback;
+#[path = "sql/ledger.rs"]
+pub(super) mod ledger;
+#[path = "sql/meta.rs"]
+pub(super) mod meta;
+#[path = "sql/queue.rs"]
+pub(super) mod queue;
+#[path = "sql/queue_reports.rs"]
+pub(super) mod queue_reports;
+#[path = "sql/queue_writes.rs"]
+pub(super) mod queue_writes;
+#[path = "sql/revisions.rs"]
+pub(super) mod revisions;
+#[path = "sql/support.rs"]
+mod support;
+#[path = "sql/suppression.rs"]
+pub(super) mod suppression;
