@@ -10,7 +10,7 @@ mod rules;
 mod suppression;
 
 pub use rules::{
-    Actor, Authority, ContactPatch, IdentityPatch, Outcome, OutcomeKind, Refusal, Target, apply,
+    Actor, Authority, ContactPatch, IdentityPatch, Outcome, OutcomeKind, ProcessingChange, Refusal, Target, apply,
     unsubscribe_from_everything, unsubscribe_from_message,
 };
 pub use suppression::SuppressionKey;

@@ -6,8 +6,8 @@
 use super::grants::{apply_lists, apply_purposes, without_barred_grants};
 use super::ledger::{Change, EventDraft};
 use crate::domain::{
-    Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose, SourceType,
-    SubscriptionStatus, check_text,
+    Bounce, BounceStatus, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose,
+    SourceType, SubscriptionStatus, check_text,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
@@ -56,9 +56,39 @@ impl Authority {
         Authority { actor, proof: None, confirmed_double_opt_in: false, evidence: BTreeMap::new() }
     }
 
+    /// A staff member at the command line, with `--proof` that the person asked if given.
+    pub fn staff(user: impl Into<String>, proof: Option<String>) -> Self {
+        Authority::new(Actor::Cli(user.into())).with_proof(proof)
+    }
+
+    /// A CSV import of the file `file`.
+    pub fn import(file: impl Into<String>) -> Self {
+        Authority::new(Actor::Import(file.into()))
+    }
+
+    /// The person themself; `confirmed` when they have just confirmed a double opt-in.
+    pub fn contact(confirmed: bool) -> Self {
+        Authority { confirmed_double_opt_in: confirmed, ..Authority::new(Actor::Contact) }
+    }
+
+    /// An automatic rule (`bounces`, `complaint`, `lists-clean`, ...).
+    pub fn system(rule: impl Into<String>) -> Self {
+        Authority::new(Actor::System(rule.into()))
+    }
+
     pub fn with_proof(mut self, proof: Option<String>) -> Self {
         self.proof = proof.filter(|p| !p.trim().is_empty());
         self
+    }
+
+    pub fn with_evidence(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.evidence.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Staff or an automatic rule: who may restrict, erase or settle a bounce state.
+    pub(super) fn is_operator(&self) -> bool {
+        matches!(self.actor, Actor::Cli(_) | Actor::System(_))
     }
 
     pub(super) fn is_the_person(&self) -> bool {
@@ -72,7 +102,7 @@ impl Authority {
 }
 
 /// Identity fields to overwrite; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IdentityPatch {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -88,7 +118,7 @@ pub struct IdentityPatch {
 
 /// A requested change to one contact. Empty fields leave the record as it is: nothing
 /// in a patch can erase data by omission.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactPatch {
     pub identity: IdentityPatch,
     pub opt_in: Option<OptInStatus>,
@@ -103,8 +133,41 @@ pub struct ContactPatch {
     /// `unconfirmed` (DESIGN §8); never downgrades a confirmed subscription.
     pub subscribe: Vec<(ListName, Option<SubscriptionStatus>)>,
     pub unsubscribe: Vec<ListName>,
+    /// A change of processing state (GDPR Art. 17, 18); see [`ProcessingChange`].
+    pub processing: Option<ProcessingChange>,
+    /// The bounce state an automatic rule settled on (only `system:` actors may set it,
+    /// and a `confirmed` bounce is never lowered through a patch).
+    pub bounce: Option<Bounce>,
     /// Whether the request may create the contact, change an existing one, or both.
     pub target: Target,
+}
+
+/// A requested change of the record's processing state. Who may ask for which is decided
+/// by [`apply`]: staff and automatic rules restrict, lift a restriction and erase; the
+/// person themself may also ask for erasure; an import changes none of it. Only
+/// [`ProcessingChange::Unrestrict`] brings a restricted record back, and nothing brings
+/// back an erased one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingChange {
+    /// Stop processing (`restricted`): no mail of any kind, the record locked.
+    Restrict,
+    /// Lift a restriction (`restricted` → `active`).
+    Unrestrict,
+    /// The person asked for erasure (`erasure_requested`): locked until it is carried out.
+    RequestErasure,
+    /// The record is erased (`erased`): final.
+    Erase,
+}
+
+impl ProcessingChange {
+    fn to(self) -> Processing {
+        match self {
+            ProcessingChange::Restrict => Processing::Restricted,
+            ProcessingChange::Unrestrict => Processing::Active,
+            ProcessingChange::RequestErasure => Processing::ErasureRequested,
+            ProcessingChange::Erase => Processing::Erased,
+        }
+    }
 }
 
 /// Which contacts a request is for (issue 19.4: a mistyped address in `contacts set` must
@@ -153,6 +216,10 @@ pub enum Refusal {
     NotFound,
     #[error("the contact already exists, and this request creates new contacts only")]
     Exists,
+    /// The actor may not ask for this at all (an import restricting a record, staff
+    /// setting a bounce state, ...).
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 /// Applies `patch` to `current` (or creates the contact when `current` is `None`), as
@@ -175,10 +242,9 @@ pub fn apply(
     if suppressed && !lifts_suppression && (current.is_none() || matches!(authority.actor, Actor::Import(_))) {
         return Err(Refusal::Suppressed);
     }
-    if let Some(c) = current
-        && c.processing != Processing::Active
-    {
-        return Err(Refusal::Locked(c.processing));
+    let processing = next_processing(current, patch, authority)?;
+    if patch.bounce.is_some() && !matches!(authority.actor, Actor::System(_)) {
+        return Err(Refusal::NotAllowed("only an automatic rule settles the bounce state".into()));
     }
     let default_source = match authority.actor {
         Actor::Import(_) => SourceType::Import,
@@ -208,9 +274,22 @@ pub fn apply(
     set_if_some(&mut next.source_note, &patch.source_note);
     apply_purposes(&mut next, patch, authority, now, &mut protected);
     apply_lists(&mut next, patch, authority, &mut protected);
+    if let Some(bounce) = patch.bounce {
+        set_bounce(&mut next, bounce, &mut protected);
+    }
+    next.processing = processing;
     check_invariants(&next, patch).map_err(Refusal::Invalid)?;
 
-    let changes = consent_changes(current, &next);
+    let mut changes = consent_changes(current, &next);
+    let bounce_only = changes.is_empty();
+    if let Some(before) = current {
+        changes.extend(bounce_changes(before.bounce, next.bounce));
+    }
+    let action = match current {
+        None => "created",
+        Some(_) if bounce_only => "bounce",
+        Some(_) => "updated",
+    };
     let kind = match current {
         None => OutcomeKind::Created,
         Some(before) if *before != next => OutcomeKind::Updated,
@@ -224,14 +303,88 @@ pub fn apply(
         if let Some(proof) = &authority.proof {
             evidence.insert("proof".into(), proof.clone());
         }
-        EventDraft {
-            actor: authority.actor.to_string(),
-            action: if current.is_none() { "created" } else { "updated" }.into(),
-            changes,
-            evidence,
-        }
+        EventDraft { actor: authority.actor.to_string(), action: action.into(), changes, evidence }
     });
     Ok(Outcome { contact: next, kind, event, protected })
+}
+
+/// The processing state after `patch`, or why the request is refused. A record that is
+/// not active is locked: a patch may only move its processing state along (an erased one
+/// not at all), and carries nothing else unless it lifts the restriction.
+fn next_processing(
+    current: Option<&Contact>,
+    patch: &ContactPatch,
+    authority: &Authority,
+) -> Result<Processing, Refusal> {
+    let have = current.map_or(Processing::Active, |c| c.processing);
+    let Some(change) = patch.processing else {
+        return if have == Processing::Active { Ok(have) } else { Err(Refusal::Locked(have)) };
+    };
+    if current.is_none() {
+        return Err(Refusal::Invalid("a new contact cannot be created restricted or erased".into()));
+    }
+    let allowed = match change {
+        ProcessingChange::RequestErasure => authority.is_operator() || authority.actor == Actor::Contact,
+        _ => authority.is_operator(),
+    };
+    if !allowed {
+        return Err(Refusal::NotAllowed(format!(
+            "{} may not change the processing state to {}",
+            authority.actor,
+            change.to()
+        )));
+    }
+    let want = change.to();
+    let moves = match (have, change) {
+        (Processing::Erased, _) => false,
+        (_, ProcessingChange::Erase) => true,
+        (Processing::Active | Processing::Restricted, ProcessingChange::RequestErasure) => true,
+        (Processing::Active, ProcessingChange::Restrict) => true,
+        (Processing::Restricted, ProcessingChange::Unrestrict) => true,
+        _ => have == want,
+    };
+    if !moves {
+        return Err(Refusal::Locked(have));
+    }
+    let only_processing =
+        patch.without_processing() == ContactPatch { target: patch.target, ..ContactPatch::default() };
+    if want != Processing::Active && !only_processing {
+        return Err(Refusal::Locked(want));
+    }
+    Ok(want)
+}
+
+/// A settled bounce state; a `confirmed` one stays (only staff lift it, with the
+/// suppression's proof, outside any patch).
+fn set_bounce(next: &mut Contact, want: Bounce, protected: &mut Vec<String>) {
+    if next.bounce.status == BounceStatus::Confirmed && want.status != BounceStatus::Confirmed {
+        protected.push("bounce_status stays confirmed: a confirmed bounce is never lowered automatically".into());
+        next.bounce.consecutive_hard = next.bounce.consecutive_hard.max(want.consecutive_hard);
+        return;
+    }
+    next.bounce = want;
+}
+
+/// The bounce fields that changed, old → new (kept apart from [`consent_fields`], whose
+/// shape every ledger event already written depends on).
+fn bounce_changes(before: Bounce, after: Bounce) -> BTreeMap<String, Change> {
+    let mut changes = BTreeMap::new();
+    if before.status != after.status {
+        changes.insert("bounce_status".into(), [Some(before.status.to_string()), Some(after.status.to_string())]);
+    }
+    if before.consecutive_hard != after.consecutive_hard {
+        changes.insert(
+            "consecutive_hard_bounces".into(),
+            [Some(before.consecutive_hard.to_string()), Some(after.consecutive_hard.to_string())],
+        );
+    }
+    changes
+}
+
+impl ContactPatch {
+    fn without_processing(&self) -> ContactPatch {
+        ContactPatch { processing: None, ..self.clone() }
+    }
 }
 
 /// Every text a patch would store (and the staff's proof, which the ledger keeps) is free

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod cells;
+pub mod change;
 mod csv_row;
 pub mod edit;
 pub mod export;
