@@ -133,6 +133,9 @@ pub struct ContactPatch {
     /// `unconfirmed` (DESIGN §8); never downgrades a confirmed subscription.
     pub subscribe: Vec<(ListName, Option<SubscriptionStatus>)>,
     pub unsubscribe: Vec<ListName>,
+    /// `source_type` of the contact this patch creates, when it does not give one (an
+    /// import's `--source`); ignored for an existing contact.
+    pub new_source: Option<SourceType>,
     /// A change of processing state (GDPR Art. 17, 18); see [`ProcessingChange`].
     pub processing: Option<ProcessingChange>,
     /// The bounce state an automatic rule settled on (only `system:` actors may set it,
@@ -251,9 +254,9 @@ pub fn apply(
         Actor::Contact => SourceType::Webform,
         Actor::Cli(_) | Actor::System(_) => SourceType::Manual,
     };
-    let mut next = current
-        .cloned()
-        .unwrap_or_else(|| Contact::new(email.clone(), patch.source_type.unwrap_or(default_source), now));
+    let mut next = current.cloned().unwrap_or_else(|| {
+        Contact::new(email.clone(), patch.source_type.or(patch.new_source).unwrap_or(default_source), now)
+    });
     let mut protected = Vec::new();
     let patch = &*without_barred_grants(current, patch, authority, &mut protected);
 
