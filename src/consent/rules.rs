@@ -321,7 +321,11 @@ fn next_processing(
 ) -> Result<Processing, Refusal> {
     let have = current.map_or(Processing::Active, |c| c.processing);
     let Some(change) = patch.processing else {
-        return if have == Processing::Active { Ok(have) } else { Err(Refusal::Locked(have)) };
+        // A bounce is a fact about the address, recorded even on a restricted record.
+        let settles_bounce = patch.bounce.is_some()
+            && *patch == ContactPatch { bounce: patch.bounce, target: patch.target, ..ContactPatch::default() };
+        let open = have == Processing::Active || (settles_bounce && have != Processing::Erased);
+        return if open { Ok(have) } else { Err(Refusal::Locked(have)) };
     };
     if current.is_none() {
         return Err(Refusal::Invalid("a new contact cannot be created restricted or erased".into()));

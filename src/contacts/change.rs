@@ -157,6 +157,27 @@ pub async fn change(
     }
 }
 
+/// [`change`] of one contact for an automatic path (a rule, a link, a mail): true when
+/// the record changed. A contact that is gone or locked (restricted, erased) is left as
+/// it is; any other refusal is an error.
+pub async fn change_contact(
+    app: &App,
+    selector: &Selector,
+    patch: &ContactPatch,
+    authority: &Authority,
+) -> Result<bool> {
+    let report = change(app, selector, patch, authority, Mode::EachOnItsOwn).await?;
+    let mut changed = false;
+    for c in report.changes {
+        match c.result {
+            Ok(d) => changed |= d.kind != OutcomeKind::Unchanged,
+            Err(Refusal::Locked(_) | Refusal::NotFound) => {}
+            Err(e) => return Err(Error::Refused(e.to_string())),
+        }
+    }
+    Ok(changed)
+}
+
 fn all_or_nothing_too_large() -> Error {
     Error::Invalid(format!("an all-or-nothing change is limited to {BATCH} contacts (one transaction)"))
 }
