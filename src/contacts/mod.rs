@@ -13,6 +13,7 @@ pub mod parse;
 mod records;
 mod rejects;
 pub mod suppression;
+pub mod token;
 pub mod warnings;
 
 pub use csv_row::parse_datetime;

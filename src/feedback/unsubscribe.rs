@@ -16,9 +16,9 @@
 
 use crate::app::App;
 use crate::consent::{Actor, Authority, unsubscribe_from_everything, unsubscribe_from_message};
+use crate::contacts::token::{LinkToken, TokenError};
 use crate::domain::{Contact, EmailAddress, ListName, Processing};
 use crate::error::Result;
-use crate::render::token::{LinkToken, TokenError};
 use crate::store::MailtoUnsubscribe;
 
 /// What mail to an unsubscribe address did.
