@@ -15,5 +15,6 @@ mod rejects;
 pub mod suppression;
 pub mod token;
 pub mod warnings;
+pub mod withdraw;
 
 pub use csv_row::parse_datetime;
