@@ -11,6 +11,6 @@ mod suppression;
 
 pub use rules::{
     Actor, Authority, ContactPatch, IdentityPatch, Outcome, OutcomeKind, ProcessingChange, Refusal, Target, apply,
-    unsubscribe_from_everything, unsubscribe_from_message,
+    may_lift_suppression, unsubscribe_from_everything, unsubscribe_from_message,
 };
 pub use suppression::SuppressionKey;

@@ -429,6 +429,21 @@ fn set_if_some(field: &mut Option<String>, value: &Option<String>) {
     }
 }
 
+/// Whether `authority` may take an address off the suppression list (DESIGN §2): the
+/// person's own confirmed double opt-in, or staff with proof that the person asked.
+/// Anyone may put an address on it.
+pub fn may_lift_suppression(authority: &Authority) -> Result<(), Refusal> {
+    if authority.may_lift_staff_recorded_choice() {
+        return Ok(());
+    }
+    Err(match authority.actor {
+        Actor::Cli(_) => {
+            Refusal::Invalid("removing an address from the suppression list needs --proof saying why".into())
+        }
+        _ => Refusal::Suppressed,
+    })
+}
+
 /// What an unsubscribe link or a message's List-Unsubscribe mailto asks for: the person
 /// leaves the lists that message was sent for — those of the campaign's `lists` they
 /// were on, so reached through — and nothing more. Purposes change only through the
