@@ -569,3 +569,7 @@ mod tests;
 #[cfg(test)]
 #[path = "rules_asked_tests.rs"]
 mod asked_tests;
+
+#[cfg(test)]
+#[path = "rules_processing_tests.rs"]
+mod processing_tests;
