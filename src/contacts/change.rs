@@ -4,11 +4,14 @@
 //! asks, with what backing). [`crate::consent::apply`] decides, the store writes the
 //! records and their ledger events in ONE [`crate::store::Store::modify`] transaction per
 //! batch, and the [`ChangeReport`] says per contact what changed and what was refused and
-//! why. Nothing else reads-modifies-writes a contact.
+//! why. Nothing else reads-modifies-writes a contact. The suppression list changes
+//! beside it ([`super::suppression`]): a rule puts an address on it after the contact's
+//! change, and the person's own confirmed opt-in takes it off after theirs.
 
+use super::suppression;
 use crate::app::App;
 use crate::consent::ledger::EventDraft;
-use crate::consent::{Authority, ContactPatch, OutcomeKind, Refusal, apply};
+use crate::consent::{Actor, Authority, ContactPatch, OutcomeKind, Refusal, apply, may_lift_suppression};
 use crate::domain::{Contact, EmailAddress, ListName, SourceType};
 use crate::error::{Error, Result};
 use crate::store::{ContactWrite, Loaded, Selection};
@@ -207,10 +210,24 @@ pub async fn change_batch(app: &App, requests: &[Request], mode: Mode) -> Result
     let mut norms: Vec<String> = macs.keys().map(|n| (*n).to_owned()).collect();
     norms.sort_unstable();
     let mac_list: Vec<String> = norms.iter().map(|n| macs[n.as_str()].clone()).collect();
-    let (ids, (mut report, written_norms)) = app
+    let (ids, (mut report, written_norms, lifts)) = app
         .store
         .modify(&norms, &mac_list, now, |loaded| {
             let (writes, changes) = decide(loaded, requests, &macs, now);
+            // The person's own confirmed opt-in is the one thing that brings a suppressed
+            // address back (DESIGN §2): the record changed, so must the list.
+            let lifts: Vec<usize> = requests
+                .iter()
+                .zip(&changes)
+                .enumerate()
+                .filter(|(_, (r, c))| {
+                    c.result.is_ok()
+                        && may_lift_suppression(&r.authority).is_ok()
+                        && r.authority.actor == Actor::Contact
+                        && loaded.suppressed.contains(&macs[r.email.normalized()])
+                })
+                .map(|(i, _)| i)
+                .collect();
             let refused = changes.iter().any(|c| c.result.as_ref().map_or(true, |d| !d.protected.is_empty()));
             let write = match mode {
                 Mode::DryRun => false,
@@ -219,9 +236,17 @@ pub async fn change_batch(app: &App, requests: &[Request], mode: Mode) -> Result
             };
             let writes = if write { writes } else { Vec::new() };
             let written_norms: Vec<String> = writes.iter().map(|w| w.after.email.normalized().to_owned()).collect();
-            Ok((writes, (ChangeReport { changes, written: write }, written_norms)))
+            let lifts = if write { lifts } else { Vec::new() };
+            Ok((writes, (ChangeReport { changes, written: write }, written_norms, lifts)))
         })
         .await?;
+    // A separate transaction after the record's: a crash in between leaves the address
+    // suppressed, the safe side, and the person's next confirmation lifts it.
+    for i in lifts {
+        let request = &requests[i];
+        let authority = request.authority.clone().with_evidence("why", "the person's own confirmed double opt-in");
+        suppression::lift(app, &request.email, &authority).await?;
+    }
     // New contacts get their ids from the write; name them in the report.
     let assigned: HashMap<String, i64> = written_norms.into_iter().zip(ids).collect();
     for (change, request) in report.changes.iter_mut().zip(requests) {

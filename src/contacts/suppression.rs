@@ -26,13 +26,21 @@ pub async fn add(app: &App, email: &EmailAddress, reason: &str, actor: &Actor) -
     app.store.suppress(&app.mac(email), reason, &draft, app.clock.now()).await
 }
 
-/// Returns false if the address was not suppressed.
+/// Staff's `suppression remove --proof`. Returns false if the address was not suppressed.
 pub async fn remove(app: &App, email: &EmailAddress, proof: &str, actor: &Actor) -> Result<bool> {
-    let authority = Authority::new(actor.clone()).with_proof(Some(proof.to_owned()));
-    may_lift_suppression(&authority)?;
-    let mut evidence = BTreeMap::new();
-    evidence.insert("proof".to_owned(), proof.to_owned());
-    let draft = event(actor, "unsuppressed", [true, false], evidence);
+    lift(app, email, &Authority::new(actor.clone()).with_proof(Some(proof.to_owned()))).await
+}
+
+/// Takes the address off the suppression list if `authority` may
+/// ([`may_lift_suppression`]); its evidence and proof go to the ledger of the contact
+/// holding the address. Returns false if the address was not suppressed.
+pub async fn lift(app: &App, email: &EmailAddress, authority: &Authority) -> Result<bool> {
+    may_lift_suppression(authority)?;
+    let mut evidence = authority.evidence.clone();
+    if let Some(proof) = &authority.proof {
+        evidence.insert("proof".to_owned(), proof.clone());
+    }
+    let draft = event(&authority.actor, "unsuppressed", [true, false], evidence);
     app.store.unsuppress(&app.mac(email), &draft, app.clock.now()).await
 }
 

@@ -91,9 +91,13 @@ on_both_backends! {
         assert!(t.contact("s@example.com").await.is_none());
         let (kind, _) = one(&t, "s@example.com", &opt_in(OptInStatus::DoubleOptIn), &Authority::contact(true)).await.unwrap();
         assert_eq!(kind, OutcomeKind::Created);
-        // Taking the address off the list: staff need proof, a rule or an unconfirmed
-        // request never does it.
         let s = email("s@example.com");
+        assert!(!t.app.store.is_suppressed(&t.app.mac(&s)).await.unwrap(), "their confirmation lifts the suppression");
+        let id = t.contact("s@example.com").await.unwrap().id.unwrap();
+        assert!(t.app.store.ledger(id).await.unwrap().iter().any(|e| e.body.contains("unsuppressed")));
+        // Taking the address off the list by hand: staff need proof, a rule or an
+        // unconfirmed request never does it.
+        suppression::add(&t.app, &s, "complaint", &system).await.unwrap();
         assert!(matches!(suppression::remove(&t.app, &s, " ", &staff().actor).await, Err(Error::Invalid(_))));
         assert!(matches!(suppression::remove(&t.app, &s, "the form", &Authority::contact(false).actor).await, Err(Error::Refused(_))));
         assert!(matches!(suppression::remove(&t.app, &s, "rule", &system).await, Err(Error::Refused(_))));
