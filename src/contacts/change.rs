@@ -128,12 +128,14 @@ pub async fn change(
             };
             let mut report = ChangeReport { changes: Vec::new(), written: mode != Mode::DryRun };
             let mut after = 0;
+            // All-or-nothing looks one past a batch: a larger set is refused unwritten.
+            let limit = BATCH as i64 + i64::from(mode == Mode::AllOrNothing);
             loop {
-                let page = app.store.select(&selection, after, BATCH as i64).await?;
-                let Some((last, _)) = page.last() else { break };
-                if after > 0 && mode == Mode::AllOrNothing {
+                let page = app.store.select(&selection, after, limit).await?;
+                if page.len() > BATCH {
                     return Err(all_or_nothing_too_large());
                 }
+                let Some((last, _)) = page.last() else { break };
                 after = *last;
                 let requests =
                     page.iter().map(|(_, norm)| parse_norm(norm).map(request)).collect::<Result<Vec<_>>>()?;

@@ -149,7 +149,7 @@ async fn complain(
     let mut authority = Authority::new(Actor::System("complaint".into()));
     authority.evidence = evidence.clone();
     let patch = ContactPatch { opt_in: Some(OptInStatus::OptedOutContact), ..ContactPatch::default() };
-    let changed = apply_patch(app, &contact, &patch, &authority).await?;
+    let changed = change_contact(app, &Selector::Id(contact_id), &patch, &authority).await?;
     applied.opted_out |= changed;
     applied.suppressed |= crate::contacts::suppression::add(app, &contact.email, "complaint", &actor()).await?;
     Ok(())
@@ -159,18 +159,6 @@ async fn complain(
 async fn live_contact(app: &App, contact_id: i64) -> Result<Option<Contact>> {
     let contact = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next();
     Ok(contact.filter(|c| c.processing != Processing::Erased))
-}
-
-/// Applies a consent patch through the contact-change service; true when the record
-/// changed. A locked (restricted) record is left as it is: the caller's suppression, if
-/// any, still holds.
-pub(crate) async fn apply_patch(
-    app: &App,
-    contact: &Contact,
-    patch: &ContactPatch,
-    authority: &Authority,
-) -> Result<bool> {
-    change_contact(app, &Selector::Email(contact.email.clone()), patch, authority).await
 }
 
 fn actor() -> Actor {

@@ -204,6 +204,20 @@ on_both_backends! {
         assert_eq!(t.contact("b@example.com").await.unwrap().identity.company, None);
     }
 
+    async fn an_all_or_nothing_change_of_more_than_one_transaction_is_refused_unwritten(t) {
+        let big = ListName::parse("big").unwrap();
+        let join = ContactPatch { subscribe: vec![(big.clone(), None)], ..opt_in(OptInStatus::SingleOptInUser) };
+        let requests: Vec<Request> = (0..501)
+            .map(|i| Request { email: email(&format!("c{i}@example.com")), patch: join.clone(), authority: import() })
+            .collect();
+        change_batch(&t.app, &requests, Mode::EachOnItsOwn).await.unwrap();
+        let err = change(&t.app, &Selector::List(big.clone()), &company("Acme"), &staff(), Mode::AllOrNothing).await;
+        assert!(matches!(err, Err(Error::Invalid(_))), "{err:?}");
+        assert_eq!(t.contact("c0@example.com").await.unwrap().identity.company, None, "nothing written");
+        let each = change(&t.app, &Selector::List(big), &company("Acme"), &staff(), Mode::EachOnItsOwn).await.unwrap();
+        assert_eq!(each.changes.len(), 501);
+    }
+
     async fn a_contact_is_selected_by_id_or_by_source_and_an_unknown_id_is_not_found(t) {
         seed(&t, "i@example.com", opt_in(OptInStatus::SingleOptInUser)).await;
         let id = t.contact("i@example.com").await.unwrap().id.unwrap();
