@@ -5,9 +5,10 @@
 
 use super::grants::{apply_lists, apply_purposes, without_barred_grants};
 use super::ledger::{Change, EventDraft};
+use super::processing::{ProcessingChange, bounce_changes, next_processing, set_bounce};
 use crate::domain::{
-    Bounce, BounceStatus, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose,
-    SourceType, SubscriptionStatus, check_text,
+    Bounce, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose, SourceType,
+    SubscriptionStatus, check_text,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
@@ -143,34 +144,6 @@ pub struct ContactPatch {
     pub bounce: Option<Bounce>,
     /// Whether the request may create the contact, change an existing one, or both.
     pub target: Target,
-}
-
-/// A requested change of the record's processing state. Who may ask for which is decided
-/// by [`apply`]: staff and automatic rules restrict, lift a restriction and erase; the
-/// person themself may also ask for erasure; an import changes none of it. Only
-/// [`ProcessingChange::Unrestrict`] brings a restricted record back, and nothing brings
-/// back an erased one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessingChange {
-    /// Stop processing (`restricted`): no mail of any kind, the record locked.
-    Restrict,
-    /// Lift a restriction (`restricted` → `active`).
-    Unrestrict,
-    /// The person asked for erasure (`erasure_requested`): locked until it is carried out.
-    RequestErasure,
-    /// The record is erased (`erased`): final.
-    Erase,
-}
-
-impl ProcessingChange {
-    fn to(self) -> Processing {
-        match self {
-            ProcessingChange::Restrict => Processing::Restricted,
-            ProcessingChange::Unrestrict => Processing::Active,
-            ProcessingChange::RequestErasure => Processing::ErasureRequested,
-            ProcessingChange::Erase => Processing::Erased,
-        }
-    }
 }
 
 /// Which contacts a request is for (issue 19.4: a mistyped address in `contacts set` must
@@ -311,89 +284,6 @@ pub fn apply(
     Ok(Outcome { contact: next, kind, event, protected })
 }
 
-/// The processing state after `patch`, or why the request is refused. A record that is
-/// not active is locked: a patch may only move its processing state along (an erased one
-/// not at all), and carries nothing else unless it lifts the restriction.
-fn next_processing(
-    current: Option<&Contact>,
-    patch: &ContactPatch,
-    authority: &Authority,
-) -> Result<Processing, Refusal> {
-    let have = current.map_or(Processing::Active, |c| c.processing);
-    let Some(change) = patch.processing else {
-        // A bounce is a fact about the address, recorded even on a restricted record.
-        let settles_bounce = patch.bounce.is_some()
-            && *patch == ContactPatch { bounce: patch.bounce, target: patch.target, ..ContactPatch::default() };
-        let open = have == Processing::Active || (settles_bounce && have != Processing::Erased);
-        return if open { Ok(have) } else { Err(Refusal::Locked(have)) };
-    };
-    if current.is_none() {
-        return Err(Refusal::Invalid("a new contact cannot be created restricted or erased".into()));
-    }
-    let allowed = match change {
-        ProcessingChange::RequestErasure => authority.is_operator() || authority.actor == Actor::Contact,
-        _ => authority.is_operator(),
-    };
-    if !allowed {
-        return Err(Refusal::NotAllowed(format!(
-            "{} may not change the processing state to {}",
-            authority.actor,
-            change.to()
-        )));
-    }
-    let want = change.to();
-    let moves = match (have, change) {
-        (Processing::Erased, _) => false,
-        (_, ProcessingChange::Erase) => true,
-        (Processing::Active | Processing::Restricted, ProcessingChange::RequestErasure) => true,
-        (Processing::Active, ProcessingChange::Restrict) => true,
-        (Processing::Restricted, ProcessingChange::Unrestrict) => true,
-        _ => have == want,
-    };
-    if !moves {
-        return Err(Refusal::Locked(have));
-    }
-    let only_processing =
-        patch.without_processing() == ContactPatch { target: patch.target, ..ContactPatch::default() };
-    if want != Processing::Active && !only_processing {
-        return Err(Refusal::Locked(want));
-    }
-    Ok(want)
-}
-
-/// A settled bounce state; a `confirmed` one stays (only staff lift it, with the
-/// suppression's proof, outside any patch).
-fn set_bounce(next: &mut Contact, want: Bounce, protected: &mut Vec<String>) {
-    if next.bounce.status == BounceStatus::Confirmed && want.status != BounceStatus::Confirmed {
-        protected.push("bounce_status stays confirmed: a confirmed bounce is never lowered automatically".into());
-        next.bounce.consecutive_hard = next.bounce.consecutive_hard.max(want.consecutive_hard);
-        return;
-    }
-    next.bounce = want;
-}
-
-/// The bounce fields that changed, old → new (kept apart from [`consent_fields`], whose
-/// shape every ledger event already written depends on).
-fn bounce_changes(before: Bounce, after: Bounce) -> BTreeMap<String, Change> {
-    let mut changes = BTreeMap::new();
-    if before.status != after.status {
-        changes.insert("bounce_status".into(), [Some(before.status.to_string()), Some(after.status.to_string())]);
-    }
-    if before.consecutive_hard != after.consecutive_hard {
-        changes.insert(
-            "consecutive_hard_bounces".into(),
-            [Some(before.consecutive_hard.to_string()), Some(after.consecutive_hard.to_string())],
-        );
-    }
-    changes
-}
-
-impl ContactPatch {
-    fn without_processing(&self) -> ContactPatch {
-        ContactPatch { processing: None, ..self.clone() }
-    }
-}
-
 /// Every text a patch would store (and the staff's proof, which the ledger keeps) is free
 /// of control characters, whichever path built the patch: the one check for all of them.
 fn check_patch_text(patch: &ContactPatch, authority: &Authority) -> Result<(), ParseError> {
@@ -427,21 +317,6 @@ fn set_if_some(field: &mut Option<String>, value: &Option<String>) {
     if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
         *field = Some(v.clone());
     }
-}
-
-/// Whether `authority` may take an address off the suppression list (DESIGN §2): the
-/// person's own confirmed double opt-in, or staff with proof that the person asked.
-/// Anyone may put an address on it.
-pub fn may_lift_suppression(authority: &Authority) -> Result<(), Refusal> {
-    if authority.may_lift_staff_recorded_choice() {
-        return Ok(());
-    }
-    Err(match authority.actor {
-        Actor::Cli(_) => {
-            Refusal::Invalid("removing an address from the suppression list needs --proof saying why".into())
-        }
-        _ => Refusal::Suppressed,
-    })
 }
 
 /// What an unsubscribe link or a message's List-Unsubscribe mailto asks for: the person

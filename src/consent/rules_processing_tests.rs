@@ -2,6 +2,8 @@
 
 use super::tests::{email, import, now, person_confirming, staff, staff_with_proof};
 use super::*;
+use crate::consent::may_lift_suppression;
+use crate::domain::BounceStatus;
 
 fn with(processing: Processing) -> Contact {
     let mut c = Contact::new(email(), SourceType::Manual, now());
