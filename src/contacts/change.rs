@@ -120,46 +120,57 @@ pub async fn change(
             };
             change_batch(app, &[request(contact.email)], mode).await
         }
-        Selector::List(_) | Selector::Source(_) => {
-            let selection = match selector {
-                Selector::List(list) => Selection::List(list.to_string()),
-                Selector::Source(source) => Selection::Source(*source),
-                _ => unreachable!("matched above"),
-            };
-            let mut report = ChangeReport { changes: Vec::new(), written: mode != Mode::DryRun };
-            let mut after = 0;
-            // All-or-nothing looks one past a batch: a larger set is refused unwritten.
-            let limit = BATCH as i64 + i64::from(mode == Mode::AllOrNothing);
-            loop {
-                let page = app.store.select(&selection, after, limit).await?;
-                if page.len() > BATCH {
-                    return Err(all_or_nothing_too_large());
-                }
-                let Some((last, _)) = page.last() else { break };
-                after = *last;
-                let requests =
-                    page.iter().map(|(_, norm)| parse_norm(norm).map(request)).collect::<Result<Vec<_>>>()?;
-                absorb(&mut report, change_batch(app, &requests, mode).await?);
-            }
-            Ok(report)
-        }
-        Selector::EmailFile(path) => {
-            let named = read_email_file(path)?;
-            refuse_unknown(app, path, &named).await?;
-            let mut norms: Vec<String> = named.into_iter().map(|(norm, _)| norm).collect();
-            norms.sort_unstable();
-            norms.dedup();
-            if norms.len() > BATCH && mode == Mode::AllOrNothing {
-                return Err(all_or_nothing_too_large());
-            }
-            let mut report = ChangeReport { changes: Vec::new(), written: mode != Mode::DryRun };
-            for chunk in norms.chunks(BATCH) {
-                let requests = chunk.iter().map(|norm| parse_norm(norm).map(request)).collect::<Result<Vec<_>>>()?;
-                absorb(&mut report, change_batch(app, &requests, mode).await?);
-            }
-            Ok(report)
-        }
+        Selector::List(list) => by_selection(app, &Selection::List(list.to_string()), mode, &request).await,
+        Selector::Source(source) => by_selection(app, &Selection::Source(*source), mode, &request).await,
+        Selector::EmailFile(path) => by_file(app, path, mode, &request).await,
     }
+}
+
+/// A stored selection, a batch (one transaction) at a time in id order.
+async fn by_selection(
+    app: &App,
+    selection: &Selection,
+    mode: Mode,
+    request: &(dyn Fn(EmailAddress) -> Request + Sync),
+) -> Result<ChangeReport> {
+    let mut report = ChangeReport { changes: Vec::new(), written: mode != Mode::DryRun };
+    let mut after = 0;
+    // All-or-nothing looks one past a batch: a larger set is refused unwritten.
+    let limit = BATCH as i64 + i64::from(mode == Mode::AllOrNothing);
+    loop {
+        let page = app.store.select(selection, after, limit).await?;
+        if page.len() > BATCH {
+            return Err(all_or_nothing_too_large());
+        }
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        let requests = page.iter().map(|(_, norm)| parse_norm(norm).map(request)).collect::<Result<Vec<_>>>()?;
+        absorb(&mut report, change_batch(app, &requests, mode).await?);
+    }
+    Ok(report)
+}
+
+/// The contacts a file of addresses names, every one of which must exist.
+async fn by_file(
+    app: &App,
+    path: &Path,
+    mode: Mode,
+    request: &(dyn Fn(EmailAddress) -> Request + Sync),
+) -> Result<ChangeReport> {
+    let named = read_email_file(path)?;
+    refuse_unknown(app, path, &named).await?;
+    let mut norms: Vec<String> = named.into_iter().map(|(norm, _)| norm).collect();
+    norms.sort_unstable();
+    norms.dedup();
+    if norms.len() > BATCH && mode == Mode::AllOrNothing {
+        return Err(all_or_nothing_too_large());
+    }
+    let mut report = ChangeReport { changes: Vec::new(), written: mode != Mode::DryRun };
+    for chunk in norms.chunks(BATCH) {
+        let requests = chunk.iter().map(|norm| parse_norm(norm).map(request)).collect::<Result<Vec<_>>>()?;
+        absorb(&mut report, change_batch(app, &requests, mode).await?);
+    }
+    Ok(report)
 }
 
 /// [`change`] of one contact for an automatic path (a rule, a link, a mail): true when
