@@ -1,16 +1,20 @@
-//! Consent: the rules that protect a person's choices, the tamper-evident ledger that
-//! keeps the evidence, and the suppression key. Everything here is pure: it takes data
-//! and returns data; the store persists what it returns.
+//! Consent: the rules that protect a person's choices (`rules`, with `grants` for what a
+//! request may grant and `processing` for the processing and bounce states only staff and
+//! automatic rules set), the tamper-evident ledger that keeps the evidence, and the
+//! suppression key and who may lift a suppression. Everything here is pure: it takes data
+//! and returns data; the contact-change service (`contacts::change`) persists it.
 
 mod grants;
 pub mod ledger;
 pub mod policy;
+mod processing;
 pub mod replay;
 mod rules;
 mod suppression;
 
+pub use processing::ProcessingChange;
 pub use rules::{
     Actor, Authority, ContactPatch, IdentityPatch, Outcome, OutcomeKind, Refusal, Target, apply,
     unsubscribe_from_everything, unsubscribe_from_message,
 };
-pub use suppression::SuppressionKey;
+pub use suppression::{SuppressionKey, may_lift_suppression};

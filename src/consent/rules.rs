@@ -5,8 +5,9 @@
 
 use super::grants::{apply_lists, apply_purposes, without_barred_grants};
 use super::ledger::{Change, EventDraft};
+use super::processing::{ProcessingChange, bounce_changes, next_processing, set_bounce};
 use crate::domain::{
-    Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose, SourceType,
+    Bounce, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose, SourceType,
     SubscriptionStatus, check_text,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -56,9 +57,39 @@ impl Authority {
         Authority { actor, proof: None, confirmed_double_opt_in: false, evidence: BTreeMap::new() }
     }
 
+    /// A staff member at the command line, with `--proof` that the person asked if given.
+    pub fn staff(user: impl Into<String>, proof: Option<String>) -> Self {
+        Authority::new(Actor::Cli(user.into())).with_proof(proof)
+    }
+
+    /// A CSV import of the file `file`.
+    pub fn import(file: impl Into<String>) -> Self {
+        Authority::new(Actor::Import(file.into()))
+    }
+
+    /// The person themself; `confirmed` when they have just confirmed a double opt-in.
+    pub fn contact(confirmed: bool) -> Self {
+        Authority { confirmed_double_opt_in: confirmed, ..Authority::new(Actor::Contact) }
+    }
+
+    /// An automatic rule (`bounces`, `complaint`, `lists-clean`, ...).
+    pub fn system(rule: impl Into<String>) -> Self {
+        Authority::new(Actor::System(rule.into()))
+    }
+
     pub fn with_proof(mut self, proof: Option<String>) -> Self {
         self.proof = proof.filter(|p| !p.trim().is_empty());
         self
+    }
+
+    pub fn with_evidence(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.evidence.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Staff or an automatic rule: who may restrict, erase or settle a bounce state.
+    pub(super) fn is_operator(&self) -> bool {
+        matches!(self.actor, Actor::Cli(_) | Actor::System(_))
     }
 
     pub(super) fn is_the_person(&self) -> bool {
@@ -72,7 +103,7 @@ impl Authority {
 }
 
 /// Identity fields to overwrite; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IdentityPatch {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -88,7 +119,7 @@ pub struct IdentityPatch {
 
 /// A requested change to one contact. Empty fields leave the record as it is: nothing
 /// in a patch can erase data by omission.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactPatch {
     pub identity: IdentityPatch,
     pub opt_in: Option<OptInStatus>,
@@ -103,6 +134,14 @@ pub struct ContactPatch {
     /// `unconfirmed` (DESIGN §8); never downgrades a confirmed subscription.
     pub subscribe: Vec<(ListName, Option<SubscriptionStatus>)>,
     pub unsubscribe: Vec<ListName>,
+    /// `source_type` of the contact this patch creates, when it does not give one (an
+    /// import's `--source`); ignored for an existing contact.
+    pub new_source: Option<SourceType>,
+    /// A change of processing state (GDPR Art. 17, 18); see [`ProcessingChange`].
+    pub processing: Option<ProcessingChange>,
+    /// The bounce state an automatic rule settled on (only `system:` actors may set it,
+    /// and a `confirmed` bounce is never lowered through a patch).
+    pub bounce: Option<Bounce>,
     /// Whether the request may create the contact, change an existing one, or both.
     pub target: Target,
 }
@@ -153,6 +192,10 @@ pub enum Refusal {
     NotFound,
     #[error("the contact already exists, and this request creates new contacts only")]
     Exists,
+    /// The actor may not ask for this at all (an import restricting a record, staff
+    /// setting a bounce state, ...).
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 /// Applies `patch` to `current` (or creates the contact when `current` is `None`), as
@@ -175,19 +218,18 @@ pub fn apply(
     if suppressed && !lifts_suppression && (current.is_none() || matches!(authority.actor, Actor::Import(_))) {
         return Err(Refusal::Suppressed);
     }
-    if let Some(c) = current
-        && c.processing != Processing::Active
-    {
-        return Err(Refusal::Locked(c.processing));
+    let processing = next_processing(current, patch, authority)?;
+    if patch.bounce.is_some() && !matches!(authority.actor, Actor::System(_)) {
+        return Err(Refusal::NotAllowed("only an automatic rule settles the bounce state".into()));
     }
     let default_source = match authority.actor {
         Actor::Import(_) => SourceType::Import,
         Actor::Contact => SourceType::Webform,
         Actor::Cli(_) | Actor::System(_) => SourceType::Manual,
     };
-    let mut next = current
-        .cloned()
-        .unwrap_or_else(|| Contact::new(email.clone(), patch.source_type.unwrap_or(default_source), now));
+    let mut next = current.cloned().unwrap_or_else(|| {
+        Contact::new(email.clone(), patch.source_type.or(patch.new_source).unwrap_or(default_source), now)
+    });
     let mut protected = Vec::new();
     let patch = &*without_barred_grants(current, patch, authority, &mut protected);
 
@@ -208,9 +250,22 @@ pub fn apply(
     set_if_some(&mut next.source_note, &patch.source_note);
     apply_purposes(&mut next, patch, authority, now, &mut protected);
     apply_lists(&mut next, patch, authority, &mut protected);
+    if let Some(bounce) = patch.bounce {
+        set_bounce(&mut next, bounce, &mut protected);
+    }
+    next.processing = processing;
     check_invariants(&next, patch).map_err(Refusal::Invalid)?;
 
-    let changes = consent_changes(current, &next);
+    let mut changes = consent_changes(current, &next);
+    let bounce_only = changes.is_empty();
+    if let Some(before) = current {
+        changes.extend(bounce_changes(before.bounce, next.bounce));
+    }
+    let action = match current {
+        None => "created",
+        Some(_) if bounce_only => "bounce",
+        Some(_) => "updated",
+    };
     let kind = match current {
         None => OutcomeKind::Created,
         Some(before) if *before != next => OutcomeKind::Updated,
@@ -224,12 +279,7 @@ pub fn apply(
         if let Some(proof) = &authority.proof {
             evidence.insert("proof".into(), proof.clone());
         }
-        EventDraft {
-            actor: authority.actor.to_string(),
-            action: if current.is_none() { "created" } else { "updated" }.into(),
-            changes,
-            evidence,
-        }
+        EventDraft { actor: authority.actor.to_string(), action: action.into(), changes, evidence }
     });
     Ok(Outcome { contact: next, kind, event, protected })
 }
@@ -394,3 +444,7 @@ mod tests;
 #[cfg(test)]
 #[path = "rules_asked_tests.rs"]
 mod asked_tests;
+
+#[cfg(test)]
+#[path = "rules_processing_tests.rs"]
+mod processing_tests;

@@ -1,6 +1,8 @@
 //! The suppression list is keyed by an HMAC of the normalised address, so that it can
-//! outlive the contact record (erasure) without keeping the address itself.
+//! outlive the contact record (erasure) without keeping the address itself; and who may
+//! take an address off it.
 
+use super::rules::{Actor, Authority, Refusal};
 use crate::domain::EmailAddress;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -30,6 +32,21 @@ impl SuppressionKey {
     pub fn fingerprint(&self) -> String {
         self.mac_str("herald:suppression-key-check")[..16].to_owned()
     }
+}
+
+/// Whether `authority` may take an address off the suppression list (DESIGN §2): the
+/// person's own confirmed double opt-in, or staff with proof that the person asked.
+/// Anyone may put an address on it.
+pub fn may_lift_suppression(authority: &Authority) -> Result<(), Refusal> {
+    if authority.may_lift_staff_recorded_choice() {
+        return Ok(());
+    }
+    Err(match authority.actor {
+        Actor::Cli(_) => {
+            Refusal::Invalid("removing an address from the suppression list needs --proof saying why".into())
+        }
+        _ => Refusal::Suppressed,
+    })
 }
 
 impl std::fmt::Debug for SuppressionKey {

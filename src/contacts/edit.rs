@@ -2,11 +2,12 @@
 //! all or nothing) and `contacts bulk-set` (many existing contacts, each decided on its
 //! own). Only `add` creates: a mistyped address in `set` is an error, not a new contact.
 
+use super::change::{Mode, Selector, change};
 use crate::app::App;
-use crate::consent::{Authority, ContactPatch, OutcomeKind, Refusal, Target, apply};
-use crate::domain::{Contact, EmailAddress};
+use crate::consent::{Authority, ContactPatch, OutcomeKind, Refusal, Target};
+use crate::domain::{Contact, EmailAddress, ListName};
 use crate::error::{Error, Result};
-use crate::store::{ContactWrite, Selection};
+use crate::store::Selection;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -37,40 +38,22 @@ async fn write_one(
     patch: &ContactPatch,
     authority: &Authority,
 ) -> Result<(Contact, OutcomeKind)> {
-    let now = app.clock.now();
-    let norm = email.normalized().to_owned();
-    let mac = app.mac(email);
-    let (ids, (mut contact, kind)) = app
-        .store
-        .modify(std::slice::from_ref(&norm), std::slice::from_ref(&mac), now, |loaded| {
-            let current = loaded.contacts.get(&norm);
-            let suppressed = loaded.suppressed.contains(&mac);
-            let outcome = apply(current, email, suppressed, patch, authority, now).map_err(|r| match r {
-                Refusal::NotFound => Error::NotFound(format!(
-                    "no contact {email}: `contacts set` changes existing contacts only; create one with `herald contacts add {email} ...`"
-                )),
-                Refusal::Exists => Error::Refused(format!(
-                    "{email} is already a contact: use `herald contacts set {email} ...` to change it"
-                )),
-                other => other.into(),
-            })?;
-            if !outcome.protected.is_empty() {
-                return Err(Error::Refused(outcome.protected.join("; ")));
-            }
-            let write = ContactWrite {
-                before: current.cloned(),
-                after: outcome.contact.clone(),
-                email_mac: mac.clone(),
-                events: outcome.event.into_iter().collect(),
-            };
-            let writes = if outcome.kind == OutcomeKind::Unchanged { Vec::new() } else { vec![write] };
-            Ok((writes, (outcome.contact, outcome.kind)))
-        })
-        .await?;
-    if contact.id.is_none() {
-        contact.id = ids.first().copied();
+    let report = change(app, &Selector::Email(email.clone()), patch, authority, Mode::AllOrNothing).await?;
+    let only = report.changes.into_iter().next().ok_or_else(|| Error::Internal(anyhow::anyhow!("no outcome")))?;
+    match only.result {
+        Err(Refusal::NotFound) => Err(Error::NotFound(format!(
+            "no contact {email}: `contacts set` changes existing contacts only; create one with `herald contacts add {email} ...`"
+        ))),
+        Err(Refusal::Exists) => Err(Error::Refused(format!(
+            "{email} is already a contact: use `herald contacts set {email} ...` to change it"
+        ))),
+        Err(other) => Err(other.into()),
+        Ok(decided) if !decided.protected.is_empty() => Err(Error::Refused(decided.protected.join("; "))),
+        Ok(decided) => {
+            let contact = decided.contact.ok_or_else(|| Error::Internal(anyhow::anyhow!("no record")))?;
+            Ok((contact, decided.kind))
+        }
     }
-    Ok((contact, kind))
 }
 
 /// Which contacts `bulk-set` changes.
@@ -97,7 +80,6 @@ pub struct BulkReport {
     pub notes: Vec<String>,
 }
 
-const BATCH: usize = 500;
 const MAX_NOTES: usize = 10;
 
 pub async fn bulk_set(
@@ -117,140 +99,29 @@ pub async fn bulk_apply(
     authority: &Authority,
     dry_run: bool,
 ) -> Result<BulkReport> {
+    let selector = match selection {
+        BulkSelection::Store(Selection::List(list)) => {
+            Selector::List(ListName::parse(list).map_err(|e| Error::Invalid(format!("--list {list}: {e}")))?)
+        }
+        BulkSelection::Store(Selection::Source(source)) => Selector::Source(*source),
+        BulkSelection::EmailFile(path) => Selector::EmailFile(path.clone()),
+    };
+    let mode = if dry_run { Mode::DryRun } else { Mode::EachOnItsOwn };
+    let done = change(app, &selector, patch, authority, mode).await?;
     let mut report = BulkReport::default();
-    match selection {
-        BulkSelection::Store(sel) => {
-            let mut after = crate::domain::ContactId::default();
-            loop {
-                let page = app.store.select(sel, after, BATCH as i64).await?;
-                let Some(last) = page.last() else { break };
-                after = last.id;
-                let norms: Vec<String> = page.into_iter().map(|c| c.email_norm).collect();
-                apply_batch(app, &norms, patch, authority, dry_run, &mut report).await?;
-            }
+    for c in &done.changes {
+        match &c.result {
+            Err(Refusal::NotFound) => report.not_found += 1,
+            Err(Refusal::Locked(_)) => report.protected += 1,
+            Err(_) => report.rejected += 1,
+            Ok(d) if !d.protected.is_empty() => report.protected += 1,
+            Ok(d) if d.kind == OutcomeKind::Unchanged => report.unchanged += 1,
+            Ok(_) => report.updated += 1,
         }
-        BulkSelection::EmailFile(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
-            let mut norms = Vec::new();
-            for (i, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                let email = EmailAddress::parse(line)
-                    .map_err(|e| Error::Invalid(format!("{} line {}: {e}", path.display(), i + 1)))?;
-                norms.push((email.normalized().to_owned(), i + 1));
-            }
-            refuse_unknown(app, path, &norms).await?;
-            let mut norms: Vec<String> = norms.into_iter().map(|(norm, _)| norm).collect();
-            norms.sort_unstable();
-            norms.dedup();
-            for chunk in norms.chunks(BATCH) {
-                apply_batch(app, chunk, patch, authority, dry_run, &mut report).await?;
-            }
+        if !matches!(c.result, Err(Refusal::NotFound)) {
+            report.matched += 1;
         }
     }
+    report.notes = done.notes().take(MAX_NOTES).collect();
     Ok(report)
-}
-
-/// `bulk-set` changes existing contacts only: a file naming an address that is not a
-/// contact (a typo, most likely) is refused before anything is written, naming the first
-/// few such addresses and their lines.
-async fn refuse_unknown(app: &App, path: &std::path::Path, named: &[(String, usize)]) -> Result<()> {
-    let mut unknown = Vec::new();
-    for chunk in named.chunks(BATCH) {
-        let norms: Vec<String> = chunk.iter().map(|(norm, _)| norm.clone()).collect();
-        let (_, missing) = app
-            .store
-            .modify(&norms, &[], app.clock.now(), |loaded| {
-                let missing: Vec<(String, usize)> =
-                    chunk.iter().filter(|(norm, _)| !loaded.contacts.contains_key(norm)).cloned().collect();
-                Ok((Vec::new(), missing))
-            })
-            .await?;
-        unknown.extend(missing);
-    }
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let shown: Vec<String> =
-        unknown.iter().take(MAX_NOTES).map(|(norm, line)| format!("line {line}: {norm}")).collect();
-    let more = unknown.len().saturating_sub(MAX_NOTES);
-    Err(Error::NotFound(format!(
-        "{} names {} address(es) that are not contacts ({}{}); bulk-set changes existing contacts only, so nothing was changed: fix the file or create them with `herald contacts add`",
-        path.display(),
-        unknown.len(),
-        shown.join(", "),
-        if more > 0 { format!(", and {more} more") } else { String::new() }
-    )))
-}
-
-async fn apply_batch(
-    app: &App,
-    norms: &[String],
-    patch: &ContactPatch,
-    authority: &Authority,
-    dry_run: bool,
-    report: &mut BulkReport,
-) -> Result<()> {
-    let now = app.clock.now();
-    let (_, counted) = app
-        .store
-        .modify(norms, &[], now, |loaded| {
-            let mut r = BulkReport::default();
-            let mut writes = Vec::new();
-            for norm in norms {
-                let Some(current) = loaded.contacts.get(norm) else {
-                    r.not_found += 1;
-                    continue;
-                };
-                r.matched += 1;
-                let id = current.id.unwrap_or_default();
-                match apply(Some(current), &current.email, false, patch, authority, now) {
-                    Err(refusal) => {
-                        let locked = matches!(refusal, Refusal::Locked(_));
-                        if locked {
-                            r.protected += 1
-                        } else {
-                            r.rejected += 1
-                        }
-                        r.notes.push(format!("contact {id}: {refusal}"));
-                    }
-                    Ok(outcome) => {
-                        match (outcome.protected.is_empty(), outcome.kind) {
-                            (false, _) => {
-                                r.protected += 1;
-                                r.notes.push(format!("contact {id}: {}", outcome.protected.join("; ")));
-                            }
-                            (true, OutcomeKind::Unchanged) => r.unchanged += 1,
-                            (true, _) => r.updated += 1,
-                        }
-                        // A dry run decides and counts exactly as a real one, and writes nothing.
-                        if outcome.kind != OutcomeKind::Unchanged && !dry_run {
-                            writes.push(ContactWrite {
-                                before: Some(current.clone()),
-                                after: outcome.contact,
-                                email_mac: app.mac(&current.email),
-                                events: outcome.event.into_iter().collect(),
-                            });
-                        }
-                    }
-                }
-            }
-            Ok((writes, r))
-        })
-        .await?;
-    report.matched += counted.matched;
-    report.updated += counted.updated;
-    report.unchanged += counted.unchanged;
-    report.protected += counted.protected;
-    report.rejected += counted.rejected;
-    report.not_found += counted.not_found;
-    for note in counted.notes {
-        if report.notes.len() < MAX_NOTES {
-            report.notes.push(note);
-        }
-    }
-    Ok(())
 }

@@ -5,21 +5,18 @@
 //! because a neighbouring row is bad, and the rejects file is created before anything
 //! is imported.
 
+use super::change::{Mode, Request, change_batch};
 use super::csv_row::{Columns, RowRequest, parse_record};
 use super::records::{Record, Records};
 use super::rejects::Rejects;
 use super::warnings::Warnings;
 use crate::app::App;
 use crate::config::ImportConfig;
-use crate::consent::ledger::EventDraft;
-use crate::consent::{Actor, Authority, OutcomeKind, Refusal, Target, apply};
-use crate::domain::{Contact, ListName, SourceType};
+use crate::consent::{Actor, Authority, OutcomeKind, Refusal, Target};
+use crate::domain::{ListName, SourceType};
 use crate::error::{Error, Result};
-use crate::store::ContactWrite;
-use chrono::{DateTime, Utc};
 use csv::ByteRecord;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
@@ -209,14 +206,6 @@ struct BatchContext<'a> {
     actor: Actor,
 }
 
-/// One contact's state while a batch is decided: a file may name it more than once.
-struct Slot {
-    before: Option<Contact>,
-    current: Option<Contact>,
-    mac: String,
-    events: Vec<EventDraft>,
-}
-
 impl BatchContext<'_> {
     async fn run(&self, batch: &[Record], rejects: &mut Rejects, warnings: &mut Warnings) -> Result<ImportReport> {
         let now = self.app.clock.now();
@@ -235,17 +224,27 @@ impl BatchContext<'_> {
                 }
             }
         }
-        let mut norms: Vec<String> = valid.iter().map(|(_, r)| r.email.normalized().to_owned()).collect();
-        norms.sort_unstable();
-        norms.dedup();
-        let macs: HashMap<&str, String> =
-            valid.iter().map(|(_, r)| (r.email.normalized(), self.app.mac(&r.email))).collect();
-        let mac_list: Vec<String> = macs.values().cloned().collect();
-        let (_, (decided, late)) = self
-            .app
-            .store
-            .modify(&norms, &mac_list, now, |loaded| self.decide(loaded, &valid, &macs, batch, now))
-            .await?;
+        let requests: Vec<Request> = valid.iter().map(|(i, row)| self.request(&batch[*i], row)).collect();
+        let mode = if self.opts.dry_run { Mode::DryRun } else { Mode::EachOnItsOwn };
+        let done = change_batch(self.app, &requests, mode).await?;
+        let mut decided = ImportReport::default();
+        let mut late = Vec::new();
+        for ((i, _), change) in valid.iter().zip(done.changes) {
+            match change.result {
+                Err(Refusal::Suppressed) => decided.suppressed += 1,
+                Err(Refusal::Locked(_)) => decided.protected += 1,
+                Err(refusal) => {
+                    decided.rejected += 1;
+                    late.push((*i, refusal.to_string()));
+                }
+                Ok(d) => match (d.protected.is_empty(), d.kind) {
+                    (false, _) => decided.protected += 1,
+                    (true, OutcomeKind::Created) => decided.created += 1,
+                    (true, OutcomeKind::Updated) => decided.updated += 1,
+                    (true, OutcomeKind::Unchanged) => decided.unchanged += 1,
+                },
+            }
+        }
         // The rejects file keeps the input's order.
         rejected.extend(late);
         rejected.sort_by_key(|(i, _)| *i);
@@ -257,78 +256,18 @@ impl BatchContext<'_> {
         Ok(add(report, decided))
     }
 
-    /// Decides every valid row of the batch, in file order, against the loaded records.
-    #[allow(clippy::type_complexity)]
-    fn decide(
-        &self,
-        loaded: &crate::store::Loaded,
-        valid: &[(usize, RowRequest)],
-        macs: &HashMap<&str, String>,
-        batch: &[Record],
-        now: DateTime<Utc>,
-    ) -> Result<(Vec<ContactWrite>, (ImportReport, Vec<(usize, String)>))> {
-        let mut report = ImportReport::default();
-        let mut late_rejects = Vec::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut slots: HashMap<String, Slot> = HashMap::new();
-        for (i, row) in valid {
-            let norm = row.email.normalized();
-            let slot = slots.entry(norm.to_owned()).or_insert_with(|| {
-                order.push(norm.to_owned());
-                let existing = loaded.contacts.get(norm).cloned();
-                Slot { before: existing.clone(), current: existing, mac: macs[norm].clone(), events: Vec::new() }
-            });
-            let mut patch = row.patch.clone();
-            patch.target = Target::Any;
-            // `--list` adds the list to rows that do not name it; a row's own status wins.
-            if let Some(list) = &self.opts.list
-                && !patch.subscribe.iter().any(|(named, _)| named == list)
-            {
-                patch.subscribe.push((list.clone(), None));
-            }
-            if slot.current.is_none() && patch.source_type.is_none() {
-                patch.source_type = Some(self.opts.source);
-            }
-            let mut authority = Authority::new(self.actor.clone());
-            authority.evidence.insert("line".into(), batch[*i].line.to_string());
-            let suppressed = loaded.suppressed.contains(&slot.mac);
-            match apply(slot.current.as_ref(), &row.email, suppressed, &patch, &authority, now) {
-                Err(Refusal::Suppressed) => report.suppressed += 1,
-                Err(Refusal::Locked(_)) => report.protected += 1,
-                Err(refusal) => {
-                    let reason = refusal.to_string();
-                    report.rejected += 1;
-                    late_rejects.push((*i, reason));
-                }
-                Ok(outcome) => {
-                    match (outcome.protected.is_empty(), outcome.kind) {
-                        (false, _) => report.protected += 1,
-                        (true, OutcomeKind::Created) => report.created += 1,
-                        (true, OutcomeKind::Updated) => report.updated += 1,
-                        (true, OutcomeKind::Unchanged) => report.unchanged += 1,
-                    }
-                    slot.events.extend(outcome.event);
-                    slot.current = Some(outcome.contact);
-                }
-            }
+    /// What one valid row asks of the contact-change service.
+    fn request(&self, record: &Record, row: &RowRequest) -> Request {
+        let mut patch = row.patch.clone();
+        patch.target = Target::Any;
+        // `--list` adds the list to rows that do not name it; a row's own status wins.
+        if let Some(list) = &self.opts.list
+            && !patch.subscribe.iter().any(|(named, _)| named == list)
+        {
+            patch.subscribe.push((list.clone(), None));
         }
-        let writes = if self.opts.dry_run {
-            Vec::new()
-        } else {
-            order
-                .into_iter()
-                .filter_map(|norm| slots.remove(&norm))
-                .filter_map(|s| {
-                    let after = s.current?;
-                    (s.before.as_ref() != Some(&after) || !s.events.is_empty()).then_some(ContactWrite {
-                        before: s.before,
-                        after,
-                        email_mac: s.mac,
-                        events: s.events,
-                    })
-                })
-                .collect()
-        };
-        Ok((writes, (report, late_rejects)))
+        patch.new_source = Some(self.opts.source);
+        let authority = Authority::new(self.actor.clone()).with_evidence("line", record.line.to_string());
+        Request { email: row.email.clone(), patch, authority }
     }
 }

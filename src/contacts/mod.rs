@@ -1,9 +1,21 @@
-//! Contacts: CSV import, staff edits, the suppression list and the ledger commands.
-//! Each operation builds patches, lets [`crate::consent::apply`] decide, and persists
-//! what it decided through [`crate::store::Store::modify`].
+//! Contacts, and the one way they change (DESIGN §6).
+//!
+//! - `change`: the contact-change service — a [`change::Selector`], a
+//!   [`crate::consent::ContactPatch`] and an [`crate::consent::Authority`]; the pure rules
+//!   decide, the store writes records and ledger events in one transaction per batch.
+//!   Every path below, the bounce rules and the link/mailto withdrawals call it; nothing
+//!   else calls [`crate::store::Store::modify`].
+//! - `suppression`: the suppression list (add, lift under the rules, list).
+//! - `token`: the signed link token of unsubscribe, preference and tracking links.
+//! - `withdraw`: withdrawal by token, shared by `POST /u/{token}` and the mailto.
+//! - `import` (with `csv_row`, `records`, `rejects`, `warnings`, `parse`, `cells`): CSV
+//!   import, a batch at a time through the service.
+//! - `edit`: `contacts add|set|bulk-set` on the service.
+//! - `export`, `audit`: reading contacts and verifying the ledger.
 
 pub mod audit;
 pub mod cells;
+pub mod change;
 mod csv_row;
 pub mod edit;
 pub mod export;
@@ -12,6 +24,8 @@ pub mod parse;
 mod records;
 mod rejects;
 pub mod suppression;
+pub mod token;
 pub mod warnings;
+pub mod withdraw;
 
 pub use csv_row::parse_datetime;

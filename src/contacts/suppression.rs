@@ -1,11 +1,14 @@
-//! `herald suppression add|remove|list`. Adding needs no justification; removing needs
-//! `--proof`, which is kept in the ledger of the contact holding the address.
+//! The suppression list, as the contact-change service changes it (`herald suppression
+//! add|remove|list`, bounce and complaint rules). Adding needs no justification; removing
+//! is decided by [`crate::consent::may_lift_suppression`] (staff with `--proof`, kept in
+//! the ledger of the contact holding the address, or the person's own confirmed double
+//! opt-in). The only caller of [`crate::store::Store::suppress`] and `unsuppress`.
 
 use crate::app::App;
-use crate::consent::Actor;
 use crate::consent::ledger::EventDraft;
+use crate::consent::{Actor, Authority, may_lift_suppression};
 use crate::domain::EmailAddress;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::Suppression;
 use std::collections::BTreeMap;
 
@@ -23,14 +26,21 @@ pub async fn add(app: &App, email: &EmailAddress, reason: &str, actor: &Actor) -
     app.store.suppress(&app.mac(email), reason, &draft, app.clock.now()).await
 }
 
-/// Returns false if the address was not suppressed.
+/// Staff's `suppression remove --proof`. Returns false if the address was not suppressed.
 pub async fn remove(app: &App, email: &EmailAddress, proof: &str, actor: &Actor) -> Result<bool> {
-    if proof.trim().is_empty() {
-        return Err(Error::Invalid("removing an address from the suppression list needs --proof saying why".into()));
+    lift(app, email, &Authority::new(actor.clone()).with_proof(Some(proof.to_owned()))).await
+}
+
+/// Takes the address off the suppression list if `authority` may
+/// ([`may_lift_suppression`]); its evidence and proof go to the ledger of the contact
+/// holding the address. Returns false if the address was not suppressed.
+pub async fn lift(app: &App, email: &EmailAddress, authority: &Authority) -> Result<bool> {
+    may_lift_suppression(authority)?;
+    let mut evidence = authority.evidence.clone();
+    if let Some(proof) = &authority.proof {
+        evidence.insert("proof".to_owned(), proof.clone());
     }
-    let mut evidence = BTreeMap::new();
-    evidence.insert("proof".to_owned(), proof.to_owned());
-    let draft = event(actor, "unsuppressed", [true, false], evidence);
+    let draft = event(&authority.actor, "unsuppressed", [true, false], evidence);
     app.store.unsuppress(&app.mac(email), &draft, app.clock.now()).await
 }
 

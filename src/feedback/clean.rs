@@ -10,6 +10,7 @@
 use super::rules::{self, Applied};
 use crate::app::App;
 use crate::consent::{Actor, Authority, ContactPatch};
+use crate::contacts::change::{Selector, change_contact};
 use crate::domain::SubscriptionStatus;
 use crate::error::Result;
 use crate::store::CleanCandidate;
@@ -102,5 +103,5 @@ async fn unsubscribe_unengaged(app: &App, c: &CleanCandidate, n: u32) -> Result<
     authority
         .evidence
         .insert("rule".into(), format!("unengaged: none of the last {n} delivered messages opened or clicked"));
-    rules::apply_patch(app, &contact, &patch, &authority).await
+    change_contact(app, &Selector::Id(c.contact_id), &patch, &authority).await
 }

@@ -14,11 +14,11 @@
 use super::mapping::Target;
 use crate::app::App;
 use crate::config::BouncesConfig;
-use crate::consent::ledger::EventDraft;
-use crate::consent::{Actor, Authority, ContactPatch, OutcomeKind, Refusal, apply};
+use crate::consent::{Actor, Authority, ContactPatch};
+use crate::contacts::change::{Selector, change_contact};
 use crate::domain::{Bounce, BounceKind, BounceStatus, Contact, OptInStatus, Processing};
-use crate::error::{Error, Result};
-use crate::store::{BounceInsert, ContactWrite, Streak};
+use crate::error::Result;
+use crate::store::{BounceInsert, Streak};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -123,35 +123,14 @@ pub async fn settle(
 ) -> Result<()> {
     let Some(contact) = live_contact(app, contact_id).await? else { return Ok(()) };
     let streak = app.store.bounce_streak(contact_id).await?;
-    let rules = &app.config.bounces;
-    let changed = write_contact(app, &contact, |current| {
-        let after = settled_state(current.bounce, streak, rules);
-        if after == current.bounce {
-            return Ok(None);
-        }
-        let mut next = current.clone();
-        next.bounce = after;
-        let mut changes = BTreeMap::new();
-        if after.status != current.bounce.status {
-            changes.insert(
-                "bounce_status".into(),
-                [Some(current.bounce.status.to_string()), Some(after.status.to_string())],
-            );
-        }
-        if after.consecutive_hard != current.bounce.consecutive_hard {
-            changes.insert(
-                "consecutive_hard_bounces".into(),
-                [Some(current.bounce.consecutive_hard.to_string()), Some(after.consecutive_hard.to_string())],
-            );
-        }
-        let draft =
-            EventDraft { actor: actor().to_string(), action: "bounce".into(), changes, evidence: evidence.clone() };
-        Ok(Some((next, draft)))
-    })
-    .await?;
-    applied.bounce_changed |= changed.is_some();
-    let confirmed = changed.as_ref().map_or(contact.bounce.status, |c| c.bounce.status) == BounceStatus::Confirmed;
-    if confirmed {
+    let settled = settled_state(contact.bounce, streak, &app.config.bounces);
+    let patch = ContactPatch { bounce: Some(settled), ..ContactPatch::default() };
+    let mut authority = Authority::new(actor());
+    authority.evidence = evidence.clone();
+    let changed = change_contact(app, &Selector::Id(contact_id), &patch, &authority).await?;
+    applied.bounce_changed |= changed;
+    let status = if changed { settled.status } else { contact.bounce.status };
+    if status == BounceStatus::Confirmed {
         applied.confirmed |= contact.bounce.status != BounceStatus::Confirmed;
         applied.suppressed |=
             crate::contacts::suppression::add(app, &contact.email, "confirmed hard bounce", &actor()).await?;
@@ -170,7 +149,7 @@ async fn complain(
     let mut authority = Authority::new(Actor::System("complaint".into()));
     authority.evidence = evidence.clone();
     let patch = ContactPatch { opt_in: Some(OptInStatus::OptedOutContact), ..ContactPatch::default() };
-    let changed = apply_patch(app, &contact, &patch, &authority).await?;
+    let changed = change_contact(app, &Selector::Id(contact_id), &patch, &authority).await?;
     applied.opted_out |= changed;
     applied.suppressed |= crate::contacts::suppression::add(app, &contact.email, "complaint", &actor()).await?;
     Ok(())
@@ -182,61 +161,8 @@ async fn live_contact(app: &App, contact_id: crate::domain::ContactId) -> Result
     Ok(contact.filter(|c| c.processing != Processing::Erased))
 }
 
-/// Applies a consent patch the way every other edit does ([`apply`]), inside one write
-/// transaction; true when the record changed. A locked (restricted) record is left as it
-/// is: the caller's suppression, if any, still holds.
-pub(crate) async fn apply_patch(
-    app: &App,
-    contact: &Contact,
-    patch: &ContactPatch,
-    authority: &Authority,
-) -> Result<bool> {
-    let now = app.clock.now();
-    let changed = write_contact(app, contact, |current| {
-        match apply(Some(current), &current.email, false, patch, authority, now) {
-            Ok(outcome) if outcome.kind == OutcomeKind::Unchanged => Ok(None),
-            Ok(outcome) => Ok(outcome.event.map(|e| (outcome.contact, e))),
-            Err(Refusal::Locked(_)) => Ok(None),
-            Err(e) => Err(Error::Refused(e.to_string())),
-        }
-    })
-    .await?;
-    Ok(changed.is_some())
-}
-
 fn actor() -> Actor {
     Actor::System("bounces".into())
-}
-
-/// Re-reads the contact inside a write transaction and writes what `change` makes of it;
-/// the written record, or `None` when nothing changed.
-async fn write_contact<F>(app: &App, contact: &Contact, mut change: F) -> Result<Option<Contact>>
-where
-    F: FnMut(&Contact) -> Result<Option<(Contact, EventDraft)>>,
-{
-    let norm = contact.email.normalized().to_owned();
-    let mac = app.mac(&contact.email);
-    let now = app.clock.now();
-    let (_, written) = app
-        .store
-        .modify(std::slice::from_ref(&norm), std::slice::from_ref(&mac), now, |loaded| {
-            let Some(current) = loaded.contacts.get(&norm) else {
-                return Ok((Vec::new(), None));
-            };
-            let Some((mut after, draft)) = change(current)? else {
-                return Ok((Vec::new(), None));
-            };
-            after.updated_at = now;
-            let write = ContactWrite {
-                before: Some(current.clone()),
-                after: after.clone(),
-                email_mac: mac.clone(),
-                events: vec![draft],
-            };
-            Ok((vec![write], Some(after)))
-        })
-        .await?;
-    Ok(written)
 }
 
 fn evidence(incoming: &Incoming<'_>) -> BTreeMap<String, String> {

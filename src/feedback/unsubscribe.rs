@@ -1,9 +1,8 @@
 //! The `mailto:unsubscribe+TOKEN@<bounce_domain>` of every message's List-Unsubscribe
 //! header: mail to it unsubscribes the person from the lists that message was sent for
 //! (the campaign's lists they were on), nothing more (issue 19: no purpose is
-//! withdrawn). The token is the signed link token of the unsubscribe URL, checked with
-//! the current link key and then `HERALD_LINK_KEY_PREVIOUS`; an expired one is still
-//! honoured (a withdrawal never expires).
+//! withdrawn), through [`crate::contacts::withdraw::withdraw_by_token`] — the same path
+//! as the unsubscribe link.
 //!
 //! A token that cannot be verified (mangled by a mail client, or signed with a key no
 //! longer configured) does not drop the request: as RFC 8058 reads a mailto unsubscribe,
@@ -15,10 +14,11 @@
 //! whatever came of it.
 
 use crate::app::App;
-use crate::consent::{Actor, Authority, unsubscribe_from_everything, unsubscribe_from_message};
-use crate::domain::{Contact, EmailAddress, ListName, Processing};
+use crate::consent::{Actor, Authority, unsubscribe_from_everything};
+use crate::contacts::change::{Selector, change_contact};
+use crate::contacts::withdraw::{Withdrawal, withdraw_by_token};
+use crate::domain::{EmailAddress, Processing};
 use crate::error::Result;
-use crate::render::token::{LinkToken, TokenError};
 use crate::store::MailtoUnsubscribe;
 
 /// What mail to an unsubscribe address did.
@@ -52,41 +52,16 @@ pub fn token_of(address: &str) -> Option<&str> {
 /// One mail to `unsubscribe+TOKEN@`: `envelope_from` is its SMTP `MAIL FROM`, `message`
 /// the mail itself (its `From` names the sender).
 pub async fn by_mail(app: &App, token: &str, envelope_from: &str, message: &[u8]) -> Result<Unsubscribed> {
-    let (done, record) = match verified(app, token) {
-        Some(token) => match live_contact(app, token.contact_id).await? {
-            Some(contact) => {
-                let done = from_message(app, &contact, &token).await?;
-                (done, record(app, "token", done, contact.id, Some(token.campaign)))
-            }
-            None => by_sender(app, envelope_from, message).await?,
-        },
-        None => by_sender(app, envelope_from, message).await?,
+    let authority = Authority::contact(false).with_evidence("channel", "mailto unsubscribe");
+    let (done, record) = match withdraw_by_token(app, token, &authority).await? {
+        Withdrawal::Done { contact_id, campaign, changed } => {
+            let done = if changed { Unsubscribed::Done } else { Unsubscribed::AlreadyOut };
+            (done, record(app, "token", done, Some(contact_id), Some(campaign)))
+        }
+        Withdrawal::NotVerified | Withdrawal::NoContact { .. } => by_sender(app, envelope_from, message).await?,
     };
     app.store.record_mailto_unsubscribe(&record).await?;
     Ok(done)
-}
-
-/// The token, verified with any configured link key; an expired one whose signature is
-/// good too (a withdrawal never expires).
-fn verified(app: &App, token: &str) -> Option<LinkToken> {
-    app.secrets.link_keys().into_iter().find_map(|key| match LinkToken::verify(token, key, app.clock.now()) {
-        Ok(t) => Some(t),
-        Err(TokenError::Expired) => LinkToken::verify(token, key, chrono::DateTime::<chrono::Utc>::MIN_UTC).ok(),
-        Err(_) => None,
-    })
-}
-
-async fn from_message(app: &App, contact: &Contact, token: &LinkToken) -> Result<Unsubscribed> {
-    let lists = match app.store.campaign_by_name(&token.campaign).await? {
-        Some(c) => campaign_lists(&c.content),
-        None => Vec::new(),
-    };
-    let patch = unsubscribe_from_message(contact, &lists);
-    let mut authority = Authority::new(Actor::Contact);
-    authority.evidence.insert("channel".into(), "mailto unsubscribe".into());
-    authority.evidence.insert("campaign".into(), token.campaign.clone());
-    let changed = super::rules::apply_patch(app, contact, &patch, &authority).await?;
-    Ok(if changed { Unsubscribed::Done } else { Unsubscribed::AlreadyOut })
 }
 
 /// The fallback for a token that cannot be verified: the sender of the mail, when a
@@ -112,17 +87,14 @@ async fn by_sender(app: &App, envelope_from: &str, message: &[u8]) -> Result<(Un
         if let Some(auth) = parsed.as_ref().and_then(|m| m.header_raw("Authentication-Results")) {
             evidence.insert("authentication_results".into(), auth.trim().chars().take(300).collect());
         }
-        let changed = super::rules::apply_patch(app, &contact, &unsubscribe_from_everything(), &authority).await?;
+        let changed =
+            change_contact(app, &Selector::Email(contact.email.clone()), &unsubscribe_from_everything(), &authority)
+                .await?;
         let done = if changed { Unsubscribed::SenderOptedOut } else { Unsubscribed::AlreadyOut };
         return Ok((done, record(app, "sender", done, contact.id, None)));
     }
     let done = Unsubscribed::NotRecognised;
     Ok((done, record(app, "none", done, None, None)))
-}
-
-async fn live_contact(app: &App, contact_id: crate::domain::ContactId) -> Result<Option<Contact>> {
-    let contact = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next();
-    Ok(contact.filter(|c| c.processing != Processing::Erased))
 }
 
 fn record(
@@ -141,16 +113,6 @@ fn record(
     }
 }
 
-/// The `lists` of a campaign file (its stored content).
-fn campaign_lists(content: &str) -> Vec<ListName> {
-    let Ok(table) = content.parse::<toml::Table>() else { return Vec::new() };
-    table
-        .get("lists")
-        .and_then(|l| l.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str()).filter_map(|s| ListName::parse(s).ok()).collect())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,12 +122,5 @@ mod tests {
         assert_eq!(token_of("unsubscribe+abc.def@bounces.example"), Some("abc.def"));
         assert_eq!(token_of("bounces+1.abc@bounces.example"), None);
         assert_eq!(token_of("unsubscribe+@bounces.example"), None);
-    }
-
-    #[test]
-    fn campaign_lists_are_read_from_the_file() {
-        let lists = campaign_lists("name = \"x\"\nlists = [\"newsletter\", \"offers\"]\n");
-        assert_eq!(lists.iter().map(|l| l.to_string()).collect::<Vec<_>>(), ["newsletter", "offers"]);
-        assert!(campaign_lists("not toml [").is_empty());
     }
 }

@@ -12,12 +12,11 @@ pub mod headers;
 mod helpers;
 mod mime;
 mod templates;
-pub mod token;
 mod tracking;
 mod unescaped;
 
+use crate::contacts::token::LinkToken;
 pub use dkim::DkimKey;
-pub use token::{LinkToken, TokenError};
 
 use crate::campaign::Campaign;
 use crate::config::Config;

@@ -1,7 +1,7 @@
 //! Open and click tracking, added only when the campaign enables it AND the contact
 //! granted the `tracking` purpose (the caller decides; this module only rewrites).
 
-use super::token::LinkToken;
+use crate::contacts::token::LinkToken;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sha2::{Digest, Sha256};

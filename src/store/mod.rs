@@ -213,6 +213,10 @@ impl Store {
     /// existing records for `norms` (normalised addresses) and which of `macs` are
     /// suppressed, and returns the writes plus a result. On a write conflict with a
     /// concurrent writer the whole batch is retried, so `plan` may run more than once.
+    ///
+    /// Only the contact-change service (`contacts::change`) calls this: every other path
+    /// changes contacts through it. It stays `pub` for the integration tests, which seed
+    /// records the rules would not let them build.
     pub async fn modify<T, F>(
         &self,
         norms: &[String],
@@ -246,12 +250,14 @@ impl Store {
     }
 
     /// Adds `mac` to the suppression list; for every contact holding that address,
-    /// appends `event` to its ledger. False if it was already there.
+    /// appends `event` to its ledger. False if it was already there. Only
+    /// `contacts::suppression` calls this (`pub` for the tests' seeding).
     pub async fn suppress(&self, mac: &str, reason: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
         dispatch!(self.suppression::suppress(mac, reason, event, now))
     }
 
     /// Removes `mac` from the suppression list, with a ledger event like [`Store::suppress`].
+    /// Only `contacts::suppression` calls this, once the rules allow it.
     pub async fn unsuppress(&self, mac: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
         dispatch!(self.suppression::unsuppress(mac, event, now))
     }

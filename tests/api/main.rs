@@ -9,6 +9,7 @@ mod campaign_checks;
 mod campaign_faults;
 mod campaign_revisions;
 mod cli;
+mod contact_change;
 mod contacts_export;
 mod daemon;
 mod feedback;

@@ -1,0 +1,106 @@
+//! Withdrawal by link token: the one path by which an unsubscribe link (`POST /u/{token}`)
+//! and the `mailto:unsubscribe+TOKEN@` of List-Unsubscribe take a person off the lists a
+//! message was sent for — those of the campaign's `lists` they were on, nothing more (no
+//! purpose is withdrawn). The token is checked with the current link key, then the
+//! previous one; an expired token with a good signature is still honoured (a withdrawal
+//! never expires). The campaign's lists come from the campaign as it was started (its
+//! stored record), not from a file that may have changed since.
+
+use super::change::{Selector, change_contact};
+use super::token::{LinkToken, TokenError};
+use crate::app::App;
+use crate::campaign;
+use crate::consent::{Authority, unsubscribe_from_message};
+use crate::domain::{ListName, Processing};
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use std::path::Path;
+
+/// What a withdrawal by token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// The token does not verify with any configured link key (mangled or forged).
+    NotVerified,
+    /// The token is good but names no live contact (deleted or erased).
+    NoContact { contact_id: crate::domain::ContactId, campaign: String },
+    /// The contact left the campaign's lists (`changed`), or was already off them.
+    Done { contact_id: crate::domain::ContactId, campaign: String, changed: bool },
+}
+
+/// The token, verified with any configured link key (current first); an expired one whose
+/// signature is good too.
+pub fn verify_for_withdrawal(app: &App, token: &str) -> Option<LinkToken> {
+    verify_with(&app.secrets.link_keys(), token, app.clock.now())
+}
+
+fn verify_with(keys: &[&[u8]], token: &str, now: DateTime<Utc>) -> Option<LinkToken> {
+    keys.iter().find_map(|key| match LinkToken::verify(token, key, now) {
+        Ok(t) => Some(t),
+        Err(TokenError::Expired) => LinkToken::verify(token, key, DateTime::<Utc>::MIN_UTC).ok(),
+        Err(_) => None,
+    })
+}
+
+/// Takes the person `token` names off the lists of the campaign it was sent for, as the
+/// person (`authority` is theirs: [`Authority::contact`], with the channel's evidence).
+pub async fn withdraw_by_token(app: &App, token: &str, authority: &Authority) -> Result<Withdrawal> {
+    let Some(token) = verify_for_withdrawal(app, token) else { return Ok(Withdrawal::NotVerified) };
+    let contact = app.store.contacts_by_id(&[token.contact_id]).await?.into_iter().next();
+    let Some(contact) = contact.filter(|c| c.processing != Processing::Erased) else {
+        return Ok(Withdrawal::NoContact { contact_id: token.contact_id, campaign: token.campaign });
+    };
+    let lists = campaign_lists(app, &token.campaign).await?;
+    let patch = unsubscribe_from_message(&contact, &lists);
+    let authority = authority.clone().with_evidence("campaign", token.campaign.clone());
+    let changed = change_contact(app, &Selector::Id(token.contact_id), &patch, &authority).await?;
+    Ok(Withdrawal::Done { contact_id: token.contact_id, campaign: token.campaign, changed })
+}
+
+/// The `lists` of the campaign as stored when it was started; none when there is no such
+/// campaign or its stored file no longer validates.
+async fn campaign_lists(app: &App, name: &str) -> Result<Vec<ListName>> {
+    let Some(record) = app.store.campaign_by_name(name).await? else { return Ok(Vec::new()) };
+    match campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy) {
+        Ok(c) => Ok(c.lists),
+        Err(e) => {
+            tracing::warn!(campaign_id = record.id.get(), error = %e, "the stored campaign does not validate; no lists to leave");
+            Ok(Vec::new())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CURRENT: &[u8] = b"current-link-key-0123456789abcdef0123";
+    const PREVIOUS: &[u8] = b"previous-link-key-0123456789abcdef012";
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    fn token(expires: i64) -> LinkToken {
+        LinkToken {
+            contact_id: crate::domain::ContactId::new(7),
+            campaign: "spring".into(),
+            purpose: None,
+            expires: at(expires),
+        }
+    }
+
+    #[test]
+    fn a_token_signed_with_the_previous_key_still_withdraws() {
+        let signed = token(2_000).sign(PREVIOUS);
+        assert_eq!(verify_with(&[CURRENT, PREVIOUS], &signed, at(1_000)), Some(token(2_000)));
+        assert_eq!(verify_with(&[CURRENT], &signed, at(1_000)), None, "not without the previous key");
+    }
+
+    #[test]
+    fn an_expired_token_still_withdraws_but_a_forged_one_does_not() {
+        let signed = token(2_000).sign(CURRENT);
+        assert_eq!(verify_with(&[CURRENT], &signed, at(3_000)), Some(token(2_000)));
+        let forged = token(2_000).sign(b"someone-elses-key-0123456789abcdef01");
+        assert_eq!(verify_with(&[CURRENT, PREVIOUS], &forged, at(1_000)), None);
+    }
+}
