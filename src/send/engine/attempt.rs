@@ -1,16 +1,18 @@
 //! One attempt at one send: the send-time re-check, rendering, the recipient-domain
-//! check, the throttle, SMTP, and the outcome (DESIGN §4, §5). Everything it decides is
-//! returned as an [`Outcome`] for the group-committing writer.
+//! check, the throttle, the transport, and the [`Verdict`] (DESIGN §4, §5). The verdict's
+//! row goes to the group-committing writer; the verdict is returned.
 
-use super::dns::DomainStatus;
-use super::reply::{ReplyClass, classify};
-use super::send_error::{Accepted, Cause, SendError, Stage};
 use super::shared::{CampaignCtx, Shared};
+use super::verdict::{Reply, Tried, Verdict};
 use crate::config::OnDoubt;
 use crate::consent::policy::{EligibleRecipient, Facts};
-use crate::domain::{BounceKind, Contact, Fault, SendState};
+use crate::domain::{BounceKind, Contact, Fault};
 use crate::error::Result;
 use crate::render::Rendered;
+use crate::send::smtp::dns::DomainStatus;
+use crate::send::smtp::reply::{ReplyClass, classify};
+use crate::send::smtp::send_error::{Accepted, Cause, SendError, Stage};
+use crate::send::smtp::{Outgoing, Sent, Transport};
 use crate::store::{BounceRecord, Claim, History, Mark, Outcome, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -58,11 +60,33 @@ pub async fn load(
         .collect())
 }
 
+/// The send-time re-check (DESIGN §5): whether the recipient loaded for a claim may still
+/// be sent to, and if not, the reason it is skipped with. The engine calls the one it was
+/// given for every claim, just before rendering; [`CampaignRecheck`] is the campaigns' one.
+pub trait Recheck: Send + Sync {
+    fn recheck(&self, ctx: &CampaignCtx, loaded: Loaded) -> std::result::Result<EligibleRecipient, String>;
+}
+
+/// A campaign's re-check: its policy (consent, lists, suppression, frequency cap,
+/// engagement) on the contact as it is now.
+pub struct CampaignRecheck;
+
+impl Recheck for CampaignRecheck {
+    fn recheck(&self, ctx: &CampaignCtx, loaded: Loaded) -> std::result::Result<EligibleRecipient, String> {
+        let c = &ctx.campaign;
+        let mut facts = Facts::of(&loaded.contact, loaded.suppressed, &c.lists, &ctx.lists, c.purpose.as_ref());
+        facts.recent_marketing = loaded.history.recent_marketing;
+        facts.recent_delivered = loaded.history.recent_delivered;
+        facts.recent_engaged = loaded.history.recent_engaged;
+        EligibleRecipient::check(&c.policy, loaded.contact, &facts).map_err(|reason| reason.as_str().to_owned())
+    }
+}
+
 /// What an attempt starts from: the send-time re-check and the rendering, done before the
 /// attempt runs (off the tasks that drive SMTP sessions, see the engine's `dispatch`).
 pub enum Prepared {
     /// Decided without sending: skipped by the re-check, or the message did not render.
-    Decided(Outcome),
+    Decided(Verdict),
     /// A message for an eligible recipient.
     Message(Message),
 }
@@ -70,228 +94,233 @@ pub enum Prepared {
 pub struct Message {
     rendered: Rendered,
     domain: String,
-    contact_id: i64,
     ledger_seq: i64,
 }
 
 /// The send-time re-check with the data loaded for the claim, and the rendering.
-pub fn prepare(ctx: &CampaignCtx, claim: &Claim, loaded: Option<Loaded>, now: DateTime<Utc>) -> Prepared {
+pub fn prepare(
+    ctx: &CampaignCtx,
+    recheck: &dyn Recheck,
+    claim: &Claim,
+    loaded: Option<Loaded>,
+    now: DateTime<Utc>,
+) -> Prepared {
     let Some(loaded) = loaded else {
         // The contact row is gone (it cannot be: erasure keeps the row); never send blind.
-        return Prepared::Decided(skipped(claim, "erased"));
+        return Prepared::Decided(Verdict::Skipped("erased".into()));
     };
-    let c = &ctx.campaign;
-    let mut facts = Facts::of(&loaded.contact, loaded.suppressed, &c.lists, &ctx.lists, c.purpose.as_ref());
-    facts.recent_marketing = loaded.history.recent_marketing;
-    facts.recent_delivered = loaded.history.recent_delivered;
-    facts.recent_engaged = loaded.history.recent_engaged;
-    let contact_id = loaded.contact.id.unwrap_or_default();
-    let recipient = match EligibleRecipient::check(&c.policy, loaded.contact, &facts) {
+    let ledger_seq = loaded.ledger_seq;
+    let recipient = match recheck.recheck(ctx, loaded) {
         Ok(r) => r,
-        Err(reason) => return Prepared::Decided(skipped(claim, reason.as_str())),
+        Err(reason) => return Prepared::Decided(Verdict::Skipped(reason)),
     };
     match ctx.renderer.render(&recipient, claim.send_id, now) {
-        Ok(rendered) => Prepared::Message(Message {
-            rendered,
-            domain: recipient.contact().email.ascii_domain(),
-            contact_id,
-            ledger_seq: loaded.ledger_seq,
-        }),
+        Ok(rendered) => {
+            Prepared::Message(Message { rendered, domain: recipient.contact().email.ascii_domain(), ledger_seq })
+        }
         Err(e) => {
             // Once per send: debug only. The campaign's status and a foreground send's summary
             // count failures by cause, and the fault guard pauses a campaign that keeps failing.
-            tracing::debug!(send_id = claim.send_id, error = %e, "rendering failed");
-            let mut o = Outcome::bare(claim.send_id, SendState::Failed, claim.attempts);
-            o.reason = Some(Fault::Render.reason(&e.to_string()));
-            Prepared::Decided(o)
+            tracing::debug!(error = %e, "rendering failed");
+            Prepared::Decided(Verdict::Failed {
+                reason: Some(Fault::Render.reason(&e.to_string())),
+                reply: Reply::default(),
+            })
         }
     }
 }
 
-/// Runs one attempt and hands its outcome to the writer.
-pub async fn run(shared: &Shared, ctx: &CampaignCtx, claim: Claim, prepared: Prepared) {
+/// A claim and what its attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub claim: Claim,
+    pub verdict: Verdict,
+}
+
+/// A verdict, its row, and whether the row is with the writer already.
+struct Done {
+    verdict: Verdict,
+    row: Outcome,
+    /// Handed to the writer when the relay replied to the content, before the session went
+    /// on to the next message (so that at most one send per session is ever `transmitting`).
+    recorded: bool,
+}
+
+impl Done {
+    fn decided(verdict: Verdict, claim: &Claim, tried: Option<&Tried>) -> Done {
+        let row = verdict.row(claim, tried);
+        Done { verdict, row, recorded: false }
+    }
+}
+
+/// Runs one attempt, hands its row to the writer, and returns its verdict.
+pub async fn run<T: Transport>(
+    shared: &Shared,
+    transport: &T,
+    ctx: &CampaignCtx,
+    claim: Claim,
+    prepared: Prepared,
+) -> Finished {
     let campaign_id = ctx.record.id;
     if shared.halted(campaign_id) {
         // The fault guard stopped this campaign: nothing is attempted, the send goes back
         // to the queue as it was.
-        if let Err(e) = shared.writer.record(Outcome::bare(claim.send_id, SendState::Queued, claim.attempts)) {
-            tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
+        let verdict = Verdict::Requeued(None);
+        if let Err(e) = shared.writer.record(verdict.row(&claim, None)) {
+            tracing::error!(error = %e, "cannot record an outcome");
         }
-        return;
+        return Finished { claim, verdict };
     }
-    let (tried, contact_id) = match prepared {
-        Prepared::Decided(o) => (Tried::Decided(o), None),
-        Prepared::Message(m) => {
-            let contact_id = m.contact_id;
-            (decide(shared, ctx, &claim, m).await, Some(contact_id))
-        }
+    let done = match prepared {
+        Prepared::Decided(verdict) => Done::decided(verdict, &claim, None),
+        Prepared::Message(m) => attempt(shared, transport, ctx, &claim, m).await,
     };
-    let (outcome, recorded) = match tried {
-        Tried::Recorded(o) => (o, true),
-        Tried::Decided(o) => (o, false),
-    };
-    shared.metrics.count(outcome.state);
-    if let Some(reason) = shared.tally(campaign_id, &ctx.campaign.name, &outcome) {
+    let Done { verdict, row, recorded } = done;
+    shared.metrics.count(row.state);
+    if let Some(reason) = shared.tally(campaign_id, &ctx.campaign.name, &row) {
         shared.pause(campaign_id, reason);
     }
     // The send-time reply is kept on the send itself; the evidence names it by its code.
     let send = Some((ctx.campaign.name.as_str(), claim.send_id));
-    let evidence = outcome.bounce.as_ref().map(|b| {
+    let evidence = row.bounce.as_ref().map(|b| {
         crate::feedback::rules::bounce_evidence(b.kind, &b.source, b.status.as_deref(), b.reason.as_deref(), None, send)
     });
-    if !recorded && let Err(e) = shared.writer.record(outcome) {
-        tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
-        return;
+    if !recorded && let Err(e) = shared.writer.record(row) {
+        tracing::error!(error = %e, "cannot record an outcome");
+        return Finished { claim, verdict };
     }
     // A bounce at send time (a refused RCPT, a domain that does not exist) goes through
     // the same rules as one reported later; they read the recorded bounce, so wait for
     // its commit first (bounces are rare: the common path never waits here).
-    if let (Some(evidence), Some(contact_id)) = (evidence, contact_id)
+    if let Some(evidence) = evidence
         && shared.writer.flush().await.is_ok()
     {
         let mut applied = crate::feedback::rules::Applied::default();
-        if let Err(e) = crate::feedback::rules::settle(&shared.app, contact_id, &evidence, &mut applied).await {
-            tracing::error!(send_id = claim.send_id, error = %e, "cannot apply the bounce rules");
+        if let Err(e) = crate::feedback::rules::settle(&shared.app, claim.contact_id, &evidence, &mut applied).await {
+            tracing::error!(error = %e, "cannot apply the bounce rules");
         }
     }
+    Finished { claim, verdict }
 }
 
-/// The outcome of an attempt, and whether it has been handed to the writer already.
-enum Tried {
-    /// Handed to the writer when the relay replied to the content, before the session went on
-    /// to the next message (so that at most one send per session is ever `transmitting`).
-    Recorded(Outcome),
-    /// Decided without the content going out.
-    Decided(Outcome),
-}
-
-async fn decide(shared: &Shared, ctx: &CampaignCtx, claim: &Claim, message: Message) -> Tried {
-    use Tried::Decided;
+/// The domain check, the throttle and the transport, for a message that was prepared.
+async fn attempt<T: Transport>(
+    shared: &Shared,
+    transport: &T,
+    ctx: &CampaignCtx,
+    claim: &Claim,
+    message: Message,
+) -> Done {
     let now = shared.app.clock.now();
-    let attempts = claim.attempts;
-    let Message { rendered, domain, ledger_seq, .. } = message;
+    let first = claim.first_attempt_at.unwrap_or(now);
+    let Message { rendered, domain, ledger_seq } = message;
     match shared.dns.check(&domain).await {
         DomainStatus::Exists => {}
         DomainStatus::NoSuchDomain => {
-            let mut o = Outcome::bare(claim.send_id, SendState::Failed, attempts + 1);
-            o.reason = Some("the recipient's domain does not exist (no MX, A or AAAA record)".into());
-            o.first_attempt_at = Some(now);
-            o.bounce = Some(BounceRecord {
-                kind: BounceKind::Hard,
-                status: Some("5.1.2".into()),
-                reason: Some("no such domain".into()),
-                diagnostic: None,
-                source: "dns".into(),
-            });
-            return Decided(o);
+            return Done::decided(
+                Verdict::no_such_domain(),
+                claim,
+                Some(&Tried { route: None, first_attempt_at: now }),
+            );
         }
         DomainStatus::Transient(why) => {
-            return Decided(retry_or_fail(shared, claim, now, None, format!("DNS look-up failed: {why}")));
+            let reply = Reply::new(None, format!("DNS look-up failed: {why}"));
+            let verdict = retry_or_fail(shared, claim, now, reply, None);
+            return Done::decided(verdict, claim, Some(&Tried { route: None, first_attempt_at: first }));
         }
     }
 
-    let relay = shared.mailer.pick();
-    let waited = shared.throttle.acquire(relay, &domain).await;
+    let route = transport.pick();
+    let waited = shared.throttle.acquire(route, &domain).await;
     if !waited.is_zero() {
         shared.metrics.throttled(waited);
     }
     let mark = Mark { send_id: claim.send_id, ledger_seq };
     let writer = shared.writer.clone();
-    let relay_name = shared.mailer.relay_name(relay);
-    let first = claim.first_attempt_at;
-    let handed = std::sync::Mutex::new(None);
-    let result = shared
-        .mailer
-        .deliver(
-            relay,
-            &format!("{}-{}", ctx.campaign.name, claim.send_id),
-            &rendered.envelope_from,
-            &rendered.to,
-            &rendered.bytes,
+    let route_name = transport.route_name(route);
+    let id = format!("{}-{}", ctx.campaign.name, claim.send_id);
+    let message =
+        Outgoing { id: &id, envelope_from: &rendered.envelope_from, to: &rendered.to, bytes: &rendered.bytes };
+    let tried =
+        |now| Tried { route: Some(route_name.clone()), first_attempt_at: claim.first_attempt_at.unwrap_or(now) };
+    let sent = transport
+        .send(
+            route,
+            message,
             // The mark goes to the writer when this is called (by this attempt, or by the attempt
             // whose message this one's commands follow on a pipelining session).
             move || {
                 let marked = writer.mark_now(mark);
                 async move { marked.await.unwrap_or(false) }
             },
+            // The row goes to the writer before the session serves the next message.
             |result| {
-                let o = after_content(shared, ctx, claim, &domain, result, &relay_name, first);
-                if let Err(e) = shared.writer.record(o.clone()) {
-                    tracing::error!(send_id = claim.send_id, error = %e, "cannot record an outcome");
+                let now = shared.app.clock.now();
+                let verdict = judge(shared, ctx, claim, (&domain, &route_name), result, now);
+                let row = verdict.row(claim, Some(&tried(now)));
+                if let Err(e) = shared.writer.record(row.clone()) {
+                    tracing::error!(error = %e, "cannot record an outcome");
                 }
-                *handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(o);
+                Done { verdict, row, recorded: true }
             },
         )
         .await;
-    if let Some(o) = handed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
-        return Tried::Recorded(o);
-    }
-    match result {
+    match sent {
+        Sent::Replied(done) => done,
         // The mark was refused (the contact changed, the campaign stopped, or the lease
         // was lost): nothing was sent (an abort comes only from a refused mark). Back to the
         // queue; the next claim re-checks.
-        Err(e) if e.stage == Stage::Aborted => {
-            let mut o = Outcome::bare(claim.send_id, SendState::Queued, attempts);
-            o.reason = Some("re-check before DATA".into());
-            Decided(o)
+        Sent::NotSent(e) if e.stage == Stage::Aborted => {
+            Done::decided(Verdict::Requeued(Some("re-check before DATA".into())), claim, None)
         }
-        result => Decided(after_content(shared, ctx, claim, &domain, &result, &relay_name, first)),
+        Sent::NotSent(e) => {
+            let now = shared.app.clock.now();
+            let verdict = judge(shared, ctx, claim, (&domain, &route_name), Err(e), now);
+            Done::decided(verdict, claim, Some(&tried(now)))
+        }
     }
 }
 
-/// The outcome of an attempt that reached the relay.
-fn after_content(
+/// The verdict on an attempt that reached `to`: the recipient's domain and the route.
+fn judge(
     shared: &Shared,
     ctx: &CampaignCtx,
     claim: &Claim,
-    domain: &str,
-    result: &Result<Accepted, SendError>,
-    relay_name: &str,
-    first: Option<DateTime<Utc>>,
-) -> Outcome {
-    let now = shared.app.clock.now();
-    let mut o = match result {
-        Ok(accepted) => {
-            let mut o = Outcome::bare(claim.send_id, SendState::Sent, claim.attempts + 1);
-            o.smtp_code = Some(250);
-            o.smtp_text = Some(truncate(&accepted.reply));
-            o
-        }
-        Err(e) => failure(shared, ctx, claim, domain, e, relay_name, now),
-    };
-    o.relay = Some(relay_name.to_owned());
-    o.first_attempt_at = first.or(Some(now));
-    o
+    to: (&str, &str),
+    result: std::result::Result<Accepted, SendError>,
+    now: DateTime<Utc>,
+) -> Verdict {
+    match result {
+        Ok(accepted) => Verdict::Delivered { reply: truncate(&accepted.reply) },
+        Err(e) => failure(shared, ctx, claim, to, &e, now),
+    }
 }
 
 fn failure(
     shared: &Shared,
     ctx: &CampaignCtx,
     claim: &Claim,
-    domain: &str,
+    (domain, route): (&str, &str),
     e: &SendError,
-    relay_name: &str,
     now: DateTime<Utc>,
-) -> Outcome {
+) -> Verdict {
     if e.cause == Cause::NeedsSmtpUtf8 {
         // A send outcome, not a bounce: the address may be fine, this relay cannot carry it.
-        return skipped(claim, SKIP_NEEDS_SMTPUTF8);
+        return Verdict::Skipped(SKIP_NEEDS_SMTPUTF8.into());
     }
     let code = e.code;
-    let text = truncate(&e.text);
+    let reply = Reply::new(code, truncate(&e.text));
     if e.is_ambiguous() {
         // DATA went out and no reply came back: the relay may have the message.
-        let state = match shared.cfg.on_doubt {
-            OnDoubt::Skip => SendState::InDoubt,
-            OnDoubt::Resend => SendState::Deferred,
+        let reason = "no reply to DATA".to_owned();
+        let reply = Reply { code: None, text: reply.text };
+        return match shared.cfg.on_doubt {
+            OnDoubt::Skip => Verdict::InDoubt { reason, reply },
+            OnDoubt::Resend => {
+                let until = shared.next_retry(claim.attempts + 1, claim.first_attempt_at.unwrap_or(now), now);
+                Verdict::Deferred { until, reason: Some(reason), reply }
+            }
         };
-        let mut o = Outcome::bare(claim.send_id, state, claim.attempts + 1);
-        o.reason = Some("no reply to DATA".into());
-        o.smtp_text = Some(text);
-        if state == SendState::Deferred {
-            o.due_at = shared.next_retry(claim.attempts + 1, claim.first_attempt_at.unwrap_or(now), now);
-        }
-        return o;
     }
     let classified = code.map(|c| classify(c, &e.text));
     if let Some(cl) = &classified
@@ -301,81 +330,63 @@ fn failure(
     }
     if e.is_permanent() && e.is_relay_level() {
         // The relay refused us (authentication, sender address): not about this person.
+        let text = reply.text.as_deref().unwrap_or_default();
         shared.pause(ctx.record.id, format!("relay refused the sender: {} {}", code.unwrap_or(0), text));
     }
     if e.is_relay_level() {
         // No session with the relay (refused, TLS, timeout) or the relay refused the
         // sender: Herald's side, never the recipient's; no bounce is held against them.
-        let mut o = retry_or_fail(shared, claim, now, code, text);
-        let what = format!("{relay_name} at {}: {}", stage_name(e.stage), e);
-        o.reason = Some(Fault::Relay.reason(&what));
-        o.bounce = None;
-        return o;
+        let what = format!("{} at {}: {}", route, stage_name(e.stage), e);
+        return retry_or_fail(shared, claim, now, reply, Some(Fault::Relay.reason(&what)));
     }
     match classified {
         Some(cl) if e.is_permanent() && matches!(cl.class, ReplyClass::HardBounce | ReplyClass::SoftBounce) => {
             let kind = if cl.class == ReplyClass::HardBounce { BounceKind::Hard } else { BounceKind::Soft };
-            let status = cl.enhanced;
-            let mut o = Outcome::bare(claim.send_id, SendState::Failed, claim.attempts + 1);
-            o.smtp_code = code.map(i32::from);
-            o.smtp_text = Some(text.clone());
-            o.bounce = Some(BounceRecord {
+            let bounce = BounceRecord {
                 kind,
-                status,
+                status: cl.enhanced,
                 reason: Some(format!("{:?} at {}", e.cause, stage_name(e.stage))),
-                diagnostic: Some(text),
+                diagnostic: reply.text.clone(),
                 source: "smtp".into(),
-            });
-            o
+            };
+            Verdict::Bounced { bounce, reason: None, reply }
         }
-        _ if e.is_permanent() => {
-            let mut o = Outcome::bare(claim.send_id, SendState::Failed, claim.attempts + 1);
-            o.smtp_code = code.map(i32::from);
-            o.smtp_text = Some(text);
-            o
-        }
-        _ => retry_or_fail(shared, claim, now, code, text),
+        _ if e.is_permanent() => Verdict::Failed { reason: None, reply },
+        _ => retry_or_fail(shared, claim, now, reply, None),
     }
 }
 
 /// A transient failure: deferred with backoff, or failed once attempts or age run out.
-fn retry_or_fail(shared: &Shared, claim: &Claim, now: DateTime<Utc>, code: Option<u16>, text: String) -> Outcome {
-    let attempts = claim.attempts + 1;
+/// `relay_fault` is the reason of a failure on the relay's side: it is kept either way, and
+/// no bounce is held against the recipient for it.
+fn retry_or_fail(
+    shared: &Shared,
+    claim: &Claim,
+    now: DateTime<Utc>,
+    reply: Reply,
+    relay_fault: Option<String>,
+) -> Verdict {
     let first = claim.first_attempt_at.unwrap_or(now);
-    let mut o = match shared.next_retry(attempts, first, now) {
-        Some(at) => {
-            let mut o = Outcome::bare(claim.send_id, SendState::Deferred, attempts);
-            o.due_at = Some(at);
-            o
-        }
-        None => {
-            let mut o = Outcome::bare(claim.send_id, SendState::Failed, attempts);
-            o.reason = Some("gave up: retries exhausted".into());
-            o.bounce = Some(BounceRecord {
+    match (shared.next_retry(claim.attempts + 1, first, now), relay_fault) {
+        (Some(until), reason) => Verdict::Deferred { until: Some(until), reason, reply },
+        (None, Some(reason)) => Verdict::Failed { reason: Some(reason), reply },
+        (None, None) => Verdict::Bounced {
+            bounce: BounceRecord {
                 kind: BounceKind::Soft,
                 status: None,
                 reason: Some("retries exhausted".into()),
-                diagnostic: Some(text.clone()),
+                diagnostic: reply.text.clone(),
                 source: "smtp".into(),
-            });
-            o
-        }
-    };
-    o.first_attempt_at = Some(first);
-    o.smtp_code = code.map(i32::from);
-    o.smtp_text = Some(text);
-    o
+            },
+            reason: Some("gave up: retries exhausted".into()),
+            reply,
+        },
+    }
 }
 
 /// The skip reason of a recipient whose address needs SMTPUTF8 on a relay that lacks it;
 /// it sits beside the plan's exclusion reasons in `skipped`, as a send-time outcome.
 pub const SKIP_NEEDS_SMTPUTF8: &str = "address_needs_smtputf8";
-
-fn skipped(claim: &Claim, reason: &str) -> Outcome {
-    let mut o = Outcome::bare(claim.send_id, SendState::Skipped, claim.attempts);
-    o.reason = Some(reason.to_owned());
-    o
-}
 
 fn stage_name(stage: Stage) -> &'static str {
     match stage {

@@ -1,26 +1,48 @@
 //! The sending engine (DESIGN §4): claims due sends under a lease, runs one attempt per
-//! send on a bounded set of tasks (twice as many as the relays have connections), renews its
-//! leases while it works, recovers expired ones, pauses campaigns that trip the guard,
-//! and completes the ones that are done.
+//! send on a bounded set of tasks (twice as many as the transport has connections), renews
+//! its leases while it works, recovers expired ones, pauses campaigns that trip the guard,
+//! and completes the ones that are done. It sends through a [`Transport`] only.
+//!
+//! - [`Engine::step`]: one batch, start to end (what tests drive); [`Engine::run`]: the
+//!   loop of `campaign send` and the daemon, which claims the next batch while the last
+//!   one's attempts are still on the wire, through the same `claim` and `dispatch`.
+//! - `attempt.rs`: one send: the re-check ([`Recheck`]), rendering, domain check, throttle,
+//!   the transport with the mark before DATA, and the [`Verdict`].
+//! - `verdict.rs`: the [`Verdict`] and its row for the store, in one place.
+//! - `writer.rs`: the group-committing writer of claims, marks and rows.
+//! - `shared.rs`, `contexts.rs`: what attempts share; the campaigns as they need them.
+//! - `guard.rs`, `retry.rs`, `metrics.rs`: the campaign guard, the backoff, the counters.
 
-use super::attempt;
-use super::contexts::Contexts;
-use super::mailer::Mailer;
-pub use super::metrics::Metrics;
-use super::retry::Backoff;
-pub use super::shared::{CampaignCtx, Deps, Shared};
-use super::throttle::Throttle;
-use super::writer::Writer;
+pub mod attempt;
+mod contexts;
+pub mod guard;
+pub mod metrics;
+pub mod retry;
+mod shared;
+pub mod verdict;
+pub mod writer;
+
+use self::contexts::Contexts;
+use self::retry::Backoff;
+use self::writer::Writer;
 use crate::app::App;
 use crate::config::OnDoubt;
 use crate::domain::{CampaignState, SendState};
 use crate::error::{Error, Result};
+use crate::send::smtp::Transport;
+use crate::send::smtp::mailer::Mailer;
+use crate::send::throttle::Throttle;
 use crate::store::{Claim, Recovered};
+pub use attempt::{CampaignRecheck, Finished, Recheck};
+pub use metrics::Metrics;
+pub use shared::{CampaignCtx, Deps, Shared};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
+pub use verdict::Verdict;
 
 /// How often a running engine checks the campaign guard (and completion).
 const GUARD_EVERY: Duration = Duration::from_secs(5);
@@ -39,14 +61,16 @@ pub enum Until {
     Shutdown,
 }
 
-pub struct Engine {
+pub struct Engine<T: Transport = Mailer> {
     shared: Arc<Shared>,
+    transport: Arc<T>,
+    recheck: Arc<dyn Recheck>,
     contexts: Contexts,
     writer_task: tokio::task::JoinHandle<()>,
 }
 
-impl Engine {
-    pub fn new(app: Arc<App>, env: Vec<(String, String)>, deps: Deps) -> Engine {
+impl<T: Transport> Engine<T> {
+    pub fn new(app: Arc<App>, env: Vec<(String, String)>, deps: Deps<T>) -> Engine<T> {
         let cfg = app.config.sending.clone();
         let owner = lease_owner();
         let lease = Duration::from_secs(cfg.lease_seconds.max(3));
@@ -60,7 +84,6 @@ impl Engine {
         };
         let shared = Shared {
             app,
-            mailer: Arc::new(deps.mailer),
             throttle: Arc::new(deps.throttle),
             dns: Arc::new(deps.dns),
             writer,
@@ -71,7 +94,19 @@ impl Engine {
             pauses: Mutex::new(Vec::new()),
             tallies: Mutex::new(HashMap::new()),
         };
-        Engine { shared: Arc::new(shared), contexts: Contexts::new(env), writer_task }
+        Engine {
+            shared: Arc::new(shared),
+            transport: Arc::new(deps.transport),
+            recheck: Arc::new(CampaignRecheck),
+            contexts: Contexts::new(env),
+            writer_task,
+        }
+    }
+
+    /// This engine with another send-time re-check (the campaigns' one by default).
+    pub fn with_recheck(mut self, recheck: Arc<dyn Recheck>) -> Engine<T> {
+        self.recheck = recheck;
+        self
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
@@ -82,8 +117,8 @@ impl Engine {
         self.shared.throttle.clone()
     }
 
-    pub fn mailer(&self) -> Arc<Mailer> {
-        self.shared.mailer.clone()
+    pub fn transport(&self) -> Arc<T> {
+        self.transport.clone()
     }
 
     fn lease(&self) -> chrono::Duration {
@@ -109,10 +144,21 @@ impl Engine {
         mut shutdown: watch::Receiver<bool>,
         tick: &(dyn Fn() + Sync),
     ) -> Result<()> {
+        let span = tracing::info_span!("run", campaign_id = campaign);
+        self.run_loop(campaign, until, &mut shutdown, tick).instrument(span).await
+    }
+
+    async fn run_loop(
+        &self,
+        campaign: Option<i64>,
+        until: Until,
+        shutdown: &mut watch::Receiver<bool>,
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<()> {
         let shared = &self.shared;
         let store = &shared.app.store;
         let poll = Duration::from_millis(shared.cfg.poll_milliseconds.max(10));
-        let concurrency = shared.mailer.concurrency().max(1);
+        let concurrency = self.transport.concurrency().max(1);
         // Twice as many attempts as connections: while one attempt uses a session, the next is
         // ready behind it, so that a relay that pipelines gets the next message's commands in the
         // same write as this one's content (see `relay.rs`). Only an attempt holding a session
@@ -124,7 +170,7 @@ impl Engine {
         // Waiting for a whole batch's worth of places wakes this loop once per batch, not
         // once per finished attempt.
         let places = Arc::new(Semaphore::new(2 * concurrency + limit as usize));
-        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut tasks: JoinSet<Finished> = JoinSet::new();
         let heartbeat = self.spawn_heartbeat();
         let mut last_tick = tokio::time::Instant::now();
         let mut last_recover = tokio::time::Instant::now();
@@ -174,7 +220,7 @@ impl Engine {
                             let counts = store.campaign_counts(id).await?;
                             let state = match record.state {
                                 CampaignState::Running => {
-                                    super::guard::judge(&shared.app, &shared.cfg, &record, &counts).await?
+                                    guard::judge(&shared.app, &shared.cfg, &record, &counts).await?
                                 }
                                 other => other,
                             };
@@ -196,6 +242,8 @@ impl Engine {
                     }
                     continue;
                 }
+                // The verdicts come back from the tasks; the loop needs only their rows, which
+                // the attempts have handed to the writer.
                 self.dispatch(claims, &slots, &mut batch_places, &mut tasks).await?;
             }
         }
@@ -207,6 +255,52 @@ impl Engine {
         self.guard(campaign).await?;
         tick();
         result
+    }
+
+    /// One batch, start to end: claims a batch of `campaign` (of the first running
+    /// campaign with sends due if `None`), runs each claim through the transport, and waits
+    /// until every row is committed. Returns each claim's verdict, by send id (empty when
+    /// nothing was due). Leases are renewed while it runs, and the pauses its attempts asked
+    /// for are applied before it returns. Lease recovery and the campaign guard are the
+    /// caller's ([`Engine::recover`], [`guard::check`]).
+    pub async fn step(&self, campaign: Option<i64>) -> Result<Vec<Finished>> {
+        let span = tracing::info_span!("step", campaign_id = campaign);
+        async {
+            self.apply_pauses().await?;
+            let concurrency = self.transport.concurrency().max(1);
+            let limit = self.shared.cfg.batch_size.max(1).max(2 * concurrency as i64);
+            let claims = self.claim(campaign, &mut Rotation::default(), limit).await?;
+            if claims.is_empty() {
+                return Ok(Vec::new());
+            }
+            let heartbeat = self.spawn_heartbeat();
+            let slots = Arc::new(Semaphore::new(2 * concurrency));
+            let mut places = Arc::new(Semaphore::new(limit as usize))
+                .acquire_many_owned(limit as u32)
+                .await
+                .expect("a new semaphore is not closed");
+            let mut tasks = JoinSet::new();
+            let dispatched = self.dispatch(claims, &slots, &mut places, &mut tasks).await;
+            let mut finished = Vec::new();
+            let mut failed = None;
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok(f) => finished.push(f),
+                    Err(e) => failed = Some(Error::Internal(anyhow::anyhow!("an attempt failed: {e}"))),
+                }
+            }
+            heartbeat.abort();
+            finished.extend(dispatched?);
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            self.shared.writer.flush().await?;
+            self.apply_pauses().await?;
+            finished.sort_by_key(|f| f.claim.send_id);
+            Ok(finished)
+        }
+        .instrument(span)
+        .await
     }
 
     /// Claims a batch of `campaign`, or of the running campaigns in turn (so that one
@@ -247,8 +341,9 @@ impl Engine {
         claims: Vec<Claim>,
         slots: &Arc<Semaphore>,
         places: &mut OwnedSemaphorePermit,
-        tasks: &mut JoinSet<()>,
-    ) -> Result<()> {
+        tasks: &mut JoinSet<Finished>,
+    ) -> Result<Vec<Finished>> {
+        let mut decided = Vec::new();
         let shared = &self.shared;
         let store = &shared.app.store;
         let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
@@ -266,8 +361,10 @@ impl Engine {
                     // A campaign that cannot render (a template deleted since it started):
                     // pause it with the reason; its claims go back to the queue.
                     shared.pause(campaign_id, format!("cannot prepare the campaign: {e}"));
-                    for c in claims {
-                        shared.writer.record(crate::store::Outcome::bare(c.send_id, SendState::Queued, c.attempts))?;
+                    for claim in claims {
+                        let verdict = Verdict::Requeued(None);
+                        shared.writer.record(verdict.row(&claim, None))?;
+                        decided.push(Finished { claim, verdict });
                     }
                     continue;
                 }
@@ -282,12 +379,13 @@ impl Engine {
                     break;
                 }
                 let for_thread = ctx.clone();
+                let recheck = self.recheck.clone();
                 let now = shared.app.clock.now();
                 let prepared = tokio::task::spawn_blocking(move || {
                     chunk
                         .into_iter()
                         .map(|(claim, loaded)| {
-                            let p = attempt::prepare(&for_thread, &claim, loaded, now);
+                            let p = attempt::prepare(&for_thread, recheck.as_ref(), &claim, loaded, now);
                             (claim, p)
                         })
                         .collect::<Vec<_>>()
@@ -297,36 +395,48 @@ impl Engine {
                 for (claim, prepared) in prepared {
                     let slots = slots.clone();
                     let shared = self.shared.clone();
+                    let transport = self.transport.clone();
                     let ctx = ctx.clone();
                     // (A claim can return more than a batch, queued and due retries together:
                     // the extra attempts hold no place.)
                     let place = places.split(1);
-                    tasks.spawn(async move {
-                        let permit = slots.acquire_owned().await.expect("the slots are never closed");
-                        attempt::run(&shared, &ctx, claim, prepared).await;
-                        drop((permit, place));
-                    });
+                    // Ids only: never an address or a name.
+                    let span = tracing::info_span!(
+                        "attempt",
+                        campaign_id,
+                        send_id = claim.send_id,
+                        contact_id = claim.contact_id
+                    );
+                    tasks.spawn(
+                        async move {
+                            let permit = slots.acquire_owned().await.expect("the slots are never closed");
+                            let finished = attempt::run(&shared, transport.as_ref(), &ctx, claim, prepared).await;
+                            drop((permit, place));
+                            finished
+                        }
+                        .instrument(span),
+                    );
                 }
             }
         }
-        Ok(())
+        Ok(decided)
     }
 
     async fn apply_pauses(&self) -> Result<()> {
         for (id, reason) in self.shared.take_pauses() {
-            super::guard::pause(&self.shared.app, id, &reason).await?;
+            guard::pause(&self.shared.app, id, &reason).await?;
         }
         Ok(())
     }
 
     async fn guard(&self, campaign: Option<i64>) -> Result<()> {
-        super::guard::check(&self.shared.app, &self.shared.cfg, campaign).await
+        guard::check(&self.shared.app, &self.shared.cfg, campaign).await
     }
 
     /// Lets in-flight attempts finish, for at most the SMTP timeout and a little more;
     /// what is still running then is abandoned: a claimed row goes back to the queue
     /// (release), a transmitting one ends in recovery as `in_doubt`.
-    async fn drain(&self, tasks: &mut JoinSet<()>) {
+    async fn drain(&self, tasks: &mut JoinSet<Finished>) {
         let limit = Duration::from_secs(self.shared.cfg.timeout_seconds.max(1) + 5);
         if tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
             tracing::warn!(abandoned = tasks.len(), "shutdown: abandoning attempts that did not finish in time");
@@ -353,7 +463,7 @@ impl Engine {
     /// Stops the writer and closes the SMTP connections.
     pub async fn close(self) {
         let _ = self.shared.writer.flush().await;
-        self.shared.mailer.close().await;
+        self.transport.close().await;
         self.writer_task.abort();
     }
 }
