@@ -11,6 +11,7 @@ mod campaign_revisions;
 mod cli;
 mod contacts_export;
 mod daemon;
+mod engine_step;
 mod feedback;
 mod feedback_trust;
 mod first_day;
