@@ -11,30 +11,36 @@
 //! - `verdict.rs`: the [`Verdict`] and its row for the store, in one place.
 //! - `writer.rs`: the group-committing writer of claims, marks and rows.
 //! - `shared.rs`, `contexts.rs`: what attempts share; the campaigns as they need them.
+//! - `lease.rs`, `recheck.rs`: leases (claim, heartbeat, recovery); the send-time re-check.
 //! - `guard.rs`, `retry.rs`, `metrics.rs`: the campaign guard, the backoff, the counters.
+//!
+//! (This file is the engine's loop and step, one concept: it reads better whole.)
 
 pub mod attempt;
 mod contexts;
 pub mod guard;
+mod lease;
 pub mod metrics;
+pub mod recheck;
 pub mod retry;
 mod shared;
 pub mod verdict;
 pub mod writer;
 
 use self::contexts::Contexts;
+use self::lease::Rotation;
 use self::retry::Backoff;
 use self::writer::Writer;
 use crate::app::App;
-use crate::config::OnDoubt;
 use crate::domain::{CampaignState, SendState};
 use crate::error::{Error, Result};
 use crate::send::smtp::Transport;
 use crate::send::smtp::mailer::Mailer;
 use crate::send::throttle::Throttle;
 use crate::store::{Claim, Recovered};
-pub use attempt::{CampaignRecheck, Finished, Recheck};
+pub use attempt::Finished;
 pub use metrics::Metrics;
+pub use recheck::{CampaignRecheck, Loaded, Recheck};
 pub use shared::{CampaignCtx, Deps, Shared};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -72,8 +78,8 @@ pub struct Engine<T: Transport = Mailer> {
 impl<T: Transport> Engine<T> {
     pub fn new(app: Arc<App>, env: Vec<(String, String)>, deps: Deps<T>) -> Engine<T> {
         let cfg = app.config.sending.clone();
-        let owner = lease_owner();
-        let lease = Duration::from_secs(cfg.lease_seconds.max(3));
+        let owner = lease::owner();
+        let lease = lease::length(&cfg).to_std().unwrap_or(Duration::from_secs(3));
         let (writer, writer_task) = Writer::spawn(app.store.clone(), owner.clone(), app.clock.clone(), lease);
         let backoff = Backoff {
             base: Duration::from_secs(cfg.retry_base_seconds.max(1)),
@@ -121,18 +127,9 @@ impl<T: Transport> Engine<T> {
         self.transport.clone()
     }
 
-    fn lease(&self) -> chrono::Duration {
-        chrono::Duration::seconds(self.shared.cfg.lease_seconds.max(3) as i64)
-    }
-
     /// Lease recovery (expired claims re-queued, expired transmissions in doubt).
     pub async fn recover(&self) -> Result<Recovered> {
-        let app = &self.shared.app;
-        let recovered = app.store.recover(app.clock.now(), self.shared.cfg.on_doubt == OnDoubt::Resend).await?;
-        if recovered.in_doubt > 0 || recovered.requeued > 0 {
-            tracing::warn!(requeued = recovered.requeued, in_doubt = recovered.in_doubt, "recovered expired leases");
-        }
-        Ok(recovered)
+        lease::recover(&self.shared).await
     }
 
     /// Works through the queue of `campaign` (every running campaign if `None`) until
@@ -171,7 +168,7 @@ impl<T: Transport> Engine<T> {
         // once per finished attempt.
         let places = Arc::new(Semaphore::new(2 * concurrency + limit as usize));
         let mut tasks: JoinSet<Finished> = JoinSet::new();
-        let heartbeat = self.spawn_heartbeat();
+        let heartbeat = lease::heartbeat(self.shared.clone());
         let mut last_tick = tokio::time::Instant::now();
         let mut last_recover = tokio::time::Instant::now();
         let mut rotation = Rotation::default();
@@ -204,7 +201,7 @@ impl<T: Transport> Engine<T> {
                 };
                 // A pause the fault guard asked for lands before the next claim.
                 self.apply_pauses().await?;
-                let claims = self.claim(campaign, &mut rotation, limit).await?;
+                let claims = lease::claim(&self.shared, campaign, &mut rotation, limit).await?;
                 if claims.is_empty() {
                     drop(batch_places);
                     if !tasks.is_empty() {
@@ -232,7 +229,7 @@ impl<T: Transport> Engine<T> {
                         }
                         _ => self.guard(campaign).await?,
                     }
-                    if last_recover.elapsed() >= self.lease().to_std().unwrap_or(poll) / 2 {
+                    if last_recover.elapsed() >= lease::length(&self.shared.cfg).to_std().unwrap_or(poll) / 2 {
                         self.recover().await?;
                         last_recover = tokio::time::Instant::now();
                     }
@@ -269,11 +266,11 @@ impl<T: Transport> Engine<T> {
             self.apply_pauses().await?;
             let concurrency = self.transport.concurrency().max(1);
             let limit = self.shared.cfg.batch_size.max(1).max(2 * concurrency as i64);
-            let claims = self.claim(campaign, &mut Rotation::default(), limit).await?;
+            let claims = lease::claim(&self.shared, campaign, &mut Rotation::default(), limit).await?;
             if claims.is_empty() {
                 return Ok(Vec::new());
             }
-            let heartbeat = self.spawn_heartbeat();
+            let heartbeat = lease::heartbeat(self.shared.clone());
             let slots = Arc::new(Semaphore::new(2 * concurrency));
             let mut places = Arc::new(Semaphore::new(limit as usize))
                 .acquire_many_owned(limit as u32)
@@ -303,37 +300,6 @@ impl<T: Transport> Engine<T> {
         .await
     }
 
-    /// Claims a batch of `campaign`, or of the running campaigns in turn (so that one
-    /// large campaign does not hold back the others).
-    async fn claim(&self, campaign: Option<i64>, rotation: &mut Rotation, limit: i64) -> Result<Vec<Claim>> {
-        let store = &self.shared.app.store;
-        let now = self.shared.app.clock.now();
-        if let Some(id) = campaign {
-            return self.shared.writer.claim(id, limit, now + self.lease(), now).await;
-        }
-        if rotation.refreshed.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-            rotation.ids = store
-                .active_campaigns(now)
-                .await?
-                .into_iter()
-                .filter(|r| r.state == CampaignState::Running)
-                .map(|r| r.id)
-                .collect();
-            rotation.refreshed = Some(tokio::time::Instant::now());
-        }
-        for _ in 0..rotation.ids.len() {
-            rotation.next = (rotation.next + 1) % rotation.ids.len();
-            let id = rotation.ids[rotation.next];
-            let claims = self.shared.writer.claim(id, limit, now + self.lease(), now).await?;
-            if !claims.is_empty() {
-                return Ok(claims);
-            }
-        }
-        // Nothing due anywhere: look at the campaigns afresh next time.
-        rotation.refreshed = None;
-        Ok(Vec::new())
-    }
-
     /// Loads what the claimed batch is decided on and starts one attempt per claim, each
     /// holding one of `places` until it ends.
     async fn dispatch(
@@ -347,7 +313,7 @@ impl<T: Transport> Engine<T> {
         let shared = &self.shared;
         let store = &shared.app.store;
         let ids: Vec<i64> = claims.iter().map(|c| c.contact_id).collect();
-        let mut contacts: attempt::Contacts =
+        let mut contacts: recheck::Contacts =
             store.contacts_for_send(&ids).await?.into_iter().filter_map(|t| Some((t.0.id?, t))).collect();
         let mut by_campaign: BTreeMap<i64, Vec<Claim>> = BTreeMap::new();
         for c in claims {
@@ -369,7 +335,7 @@ impl<T: Transport> Engine<T> {
                     continue;
                 }
             };
-            let loaded = attempt::load(store, &ctx, claims, &mut contacts, shared.app.clock.now()).await?;
+            let loaded = recheck::load(store, &ctx, claims, &mut contacts, shared.app.clock.now()).await?;
             // The re-check and the rendering run on a blocking thread, a chunk at a time: the
             // tasks that drive the SMTP sessions and the writer are never held up behind them.
             let mut rest = loaded.into_iter();
@@ -445,40 +411,10 @@ impl<T: Transport> Engine<T> {
         }
     }
 
-    fn spawn_heartbeat(&self) -> tokio::task::JoinHandle<()> {
-        let shared = self.shared.clone();
-        let lease = self.lease();
-        let every = (lease / 3).to_std().unwrap_or(Duration::from_secs(10));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let now = shared.app.clock.now();
-                if let Err(e) = shared.app.store.renew_leases(&shared.owner, now + lease).await {
-                    tracing::warn!(error = %e, "cannot renew leases");
-                }
-            }
-        })
-    }
-
     /// Stops the writer and closes the SMTP connections.
     pub async fn close(self) {
         let _ = self.shared.writer.flush().await;
         self.transport.close().await;
         self.writer_task.abort();
     }
-}
-
-/// The running campaigns the daemon claims from, in turn.
-#[derive(Default)]
-struct Rotation {
-    ids: Vec<i64>,
-    next: usize,
-    refreshed: Option<tokio::time::Instant>,
-}
-
-/// Who holds a lease: host, process and a random tag (a restarted process is another
-/// owner, so it never mistakes a dead process's rows for its own).
-fn lease_owner() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "host".into());
-    format!("{host}/{}/{:08x}", std::process::id(), rand::random::<u32>())
 }
