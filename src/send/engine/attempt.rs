@@ -54,7 +54,7 @@ pub fn prepare(
         Err(e) => {
             // Once per send: debug only. The campaign's status and a foreground send's summary
             // count failures by cause, and the fault guard pauses a campaign that keeps failing.
-            tracing::debug!(error = %e, "rendering failed");
+            tracing::debug!(send_id = claim.send_id, error = %e, "rendering failed");
             Prepared::Decided(Verdict::Failed {
                 reason: Some(Fault::Render.reason(&e.to_string())),
                 reply: Reply::default(),
