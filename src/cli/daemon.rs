@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context, args: DaemonArgs) -> Result<i32> {
     let app = Arc::new(ctx.open().await?);
     let listen = args.listen.unwrap_or_else(|| app.config.web.listen.clone());
     let deps = Deps::from_config(&app)?;
-    let outbox = deps.mailer.outbox_dir();
+    let outbox = deps.transport.outbox_dir();
     let shutdown = super::send::shutdown_signal();
     let json = ctx.json;
     crate::daemon::run(app, deps, &listen, shutdown, |at| {

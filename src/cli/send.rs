@@ -9,7 +9,7 @@ use crate::domain::CampaignState;
 use crate::error::{Error, Result};
 use crate::render::Renderer;
 use crate::send::engine::{Deps, Engine, Until};
-use crate::send::mailer::Mailer;
+use crate::send::smtp::mailer::Mailer;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
@@ -80,7 +80,7 @@ pub async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
     let app = Arc::new(ctx.open().await?);
     let (c, text) = checked(&app, file, flags.allow_empty).await?;
     let deps = Deps::from_config(&app)?;
-    relays_reachable(&app, &deps.mailer, flags.wait).await?;
+    relays_reachable(&app, &deps.transport, flags.wait).await?;
     let (record, _) = lifecycle::record_with(&app, &c, &text, CampaignState::Running, flags.new_revision).await?;
     match record.state {
         CampaignState::Cancelled => {
@@ -121,7 +121,7 @@ pub async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
     }
     lifecycle::materialise(&app, &record, &c).await?;
     let engine = Engine::new(app.clone(), deps);
-    let outbox = engine.mailer().outbox_dir();
+    let outbox = engine.transport().outbox_dir();
     let total = app.store.campaign_counts(record.id).await?;
     let already = total.total() - total.open();
     let progress = Progress::new(!ctx.json && std::io::stderr().is_terminal(), total.total() as u64, already as u64);

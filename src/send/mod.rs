@@ -1,32 +1,18 @@
 //! Sending (DESIGN §4, §5): the queue's workers, the SMTP relays and the outbox, the
 //! rate limits, retries and the send-time re-check.
 //!
-//! - [`relay`]: one SMTP relay driven command by command (MAIL, RCPT, a hook, DATA).
-//! - [`outbox`]: the embedded default's "relay": `.eml` files in `data/outbox/`.
-//! - [`send_error`]: what an attempt's failure means (permanent, transient, ambiguous).
+//! Two layers, the second using the first only through its [`smtp::Transport`] trait:
+//!
+//! - [`smtp`]: the SMTP client: relays, sessions, pipelining, TLS, replies, the outbox.
+//! - [`engine`]: the queue's side: claim under a lease, heartbeat, the send-time re-check,
+//!   rendering, the mark before DATA, the attempt's [`engine::Verdict`] and its row,
+//!   retries, the campaign guard and the metrics.
+//! - [`throttle`] (with [`rate`]): the rate limits, shared by both.
 
-pub mod attempt;
-mod contexts;
-pub mod dns;
 pub mod engine;
-pub mod guard;
-pub mod mailer;
-pub mod metrics;
-pub mod outbox;
 pub mod rate;
-pub mod relay;
-mod relay_config;
-mod relay_tls;
-pub mod reply;
-pub mod retry;
-pub mod send_error;
-mod sessions;
-mod shared;
-mod starttls;
-mod step;
+pub mod smtp;
 pub mod throttle;
-mod wire;
-pub mod writer;
 
 use crate::config::Config;
 use crate::error::{Error, Result};

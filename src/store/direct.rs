@@ -72,7 +72,7 @@ impl DirectSqlite {
         // contact's change, a bounce) needs that thread to reach its COMMIT; waiting 30 s
         // inside SQLite's busy handler deadlocked them until the timeout ran out ("database
         // is locked"). The writer retries a busy statement after an async pause instead
-        // (`send::writer::patiently`), for as long as the store's other connections wait.
+        // (`send::engine::writer::patiently`), for as long as the store's other connections wait.
         conn.busy_timeout(BUSY_WAIT).map_err(failed)?;
         // journal_mode is a property of the file (WAL, set when the store was opened).
         conn.execute_batch(

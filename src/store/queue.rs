@@ -76,7 +76,8 @@ pub struct Mark {
     pub ledger_seq: i64,
 }
 
-/// The recorded result of one attempt; ends the lease.
+/// The recorded result of one attempt; ends the lease. Built from the engine's verdict in
+/// one place (`send::engine::verdict::Verdict::row`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub send_id: SendId,
@@ -91,24 +92,6 @@ pub struct Outcome {
     pub smtp_text: Option<String>,
     pub first_attempt_at: Option<DateTime<Utc>>,
     pub bounce: Option<BounceRecord>,
-}
-
-impl Outcome {
-    /// An outcome that carries nothing but its state (and reason).
-    pub fn bare(send_id: SendId, state: SendState, attempts: i32) -> Outcome {
-        Outcome {
-            send_id,
-            state,
-            reason: None,
-            attempts,
-            due_at: None,
-            relay: None,
-            smtp_code: None,
-            smtp_text: None,
-            first_attempt_at: None,
-            bounce: None,
-        }
-    }
 }
 
 /// A bounce event, stored with the send it is about.

@@ -12,6 +12,7 @@ mod cli;
 mod contact_change;
 mod contacts_export;
 mod daemon;
+mod engine_step;
 mod feedback;
 mod feedback_trust;
 mod first_day;

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use herald::send::outbox::FileOutbox;
-use herald::send::send_error::{Cause, Stage};
+use herald::send::smtp::outbox::FileOutbox;
+use herald::send::smtp::send_error::{Cause, Stage};
 
 /// A fresh directory under the target dir (no tempfile dependency); removed at the start of each run.
 fn scratch_dir(name: &str) -> PathBuf {

@@ -104,7 +104,7 @@ async fn run(store: &Store, w: &mut impl Writer) -> Vec<String> {
     let sent = Outcome {
         relay: Some("relay.example".into()),
         first_attempt_at: Some(t(1)),
-        ..Outcome::bare(SendId::new(1), SendState::Sent, 1)
+        ..bare(SendId::new(1), SendState::Sent, 1)
     };
     let deferred = Outcome {
         due_at: Some(t(900)),
@@ -112,22 +112,20 @@ async fn run(store: &Store, w: &mut impl Writer) -> Vec<String> {
         smtp_code: Some(451),
         smtp_text: Some("4.7.1 try later".into()),
         first_attempt_at: Some(t(1)),
-        ..Outcome::bare(SendId::new(2), SendState::Deferred, 1)
+        ..bare(SendId::new(2), SendState::Deferred, 1)
     };
     let hard = Outcome {
         smtp_code: Some(550),
         smtp_text: Some("5.1.1 no such user".into()),
         first_attempt_at: Some(t(1)),
-        ..Outcome::bare(SendId::new(4), SendState::Failed, 1)
+        ..bare(SendId::new(4), SendState::Failed, 1)
     };
-    let retried = Outcome {
-        reason: Some("relay: connection refused".into()),
-        ..Outcome::bare(SendId::new(9), SendState::Failed, 2)
-    };
+    let retried =
+        Outcome { reason: Some("relay: connection refused".into()), ..bare(SendId::new(9), SendState::Failed, 2) };
     // Skipped at the re-check: never marked.
-    let skipped = Outcome { reason: Some("suppressed".into()), ..Outcome::bare(SendId::new(5), SendState::Skipped, 0) };
+    let skipped = Outcome { reason: Some("suppressed".into()), ..bare(SendId::new(5), SendState::Skipped, 0) };
     // Not this owner's (never claimed): not written.
-    let foreign = Outcome::bare(SendId::new(8), SendState::Sent, 1);
+    let foreign = bare(SendId::new(8), SendState::Sent, 1);
     seen.push(format!("{:?}", w.write(&[], &[sent, deferred, hard, retried, skipped, foreign], t(2)).await));
 
     // Send 6's lease (until t(30)) has run out: its mark is refused.
@@ -185,5 +183,21 @@ async fn the_direct_sqlite_writer_and_the_sqlx_writer_leave_the_same_rows() {
     let sends = dump(&path_a, "sends").await;
     for state in ["'sent'", "'deferred'", "'failed'", "'skipped'", "'claimed'", "'queued'"] {
         assert!(sends.iter().any(|r| r.contains(state)), "no {state} row: {sends:#?}");
+    }
+}
+
+/// An outcome that carries nothing but its state.
+fn bare(send_id: SendId, state: SendState, attempts: i32) -> Outcome {
+    Outcome {
+        send_id,
+        state,
+        reason: None,
+        attempts,
+        due_at: None,
+        relay: None,
+        smtp_code: None,
+        smtp_text: None,
+        first_attempt_at: None,
+        bounce: None,
     }
 }

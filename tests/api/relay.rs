@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::fake_smtp::{Behaviour, FakeSmtp, Matcher, Rule};
-use herald::send::relay::{Cause, RelayConfig, SendError, SmtpRelay, Stage, TlsMode};
+use herald::send::smtp::relay::{Cause, RelayConfig, SendError, SmtpRelay, Stage, TlsMode};
 
 fn config(fake: &FakeSmtp, max_connections: usize) -> RelayConfig {
     RelayConfig {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fake_smtp::{Behaviour, FakeSmtp};
-use herald::send::relay::{Cause, ClientIdentity, ClientKey, RelayConfig, SendError, SmtpRelay, Stage, TlsMode};
+use herald::send::smtp::relay::{Cause, ClientIdentity, ClientKey, RelayConfig, SendError, SmtpRelay, Stage, TlsMode};
 
 use self::test_ca::TestCa;
 

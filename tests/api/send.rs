@@ -217,7 +217,7 @@ on_both_backends! {
         lifecycle::materialise(&app, &record, &c).await.unwrap();
         let lease = Duration::from_secs(3);
         let (writer, _task) =
-            herald::send::writer::Writer::spawn(app.store.clone(), "test/1/owner".into(), clock.clone(), lease);
+            herald::send::engine::writer::Writer::spawn(app.store.clone(), "test/1/owner".into(), clock.clone(), lease);
         let now = app.clock.now();
         let claims = writer.claim(record.id, 10, now + chrono::Duration::seconds(3), now).await.unwrap();
         assert!(claims.len() >= 2, "{claims:?}");

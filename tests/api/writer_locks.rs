@@ -2,7 +2,7 @@
 //! database file and one runtime thread.
 
 use herald::clock::SystemClock;
-use herald::send::writer::Writer;
+use herald::send::engine::writer::Writer;
 use herald::store::Store;
 use sqlx::Connection;
 use std::sync::Arc;

@@ -1,11 +1,8 @@
 //! What the engine's attempts share: the campaign as they need it, and the engine's effects
-//! (mailer, throttle, DNS, writer) with its settings.
+//! (throttle, DNS, writer) with its settings. The transport is the engine's own, beside it.
 
-use super::dns::Dns;
-use super::mailer::Mailer;
 use super::metrics::Metrics;
 use super::retry::Backoff;
-use super::throttle::Throttle;
 use super::writer::Writer;
 use crate::app::App;
 use crate::campaign::Campaign;
@@ -13,6 +10,9 @@ use crate::config::SendingConfig;
 use crate::domain::{Fault, ListName, SendState};
 use crate::error::Result;
 use crate::render::Renderer;
+use crate::send::smtp::dns::Dns;
+use crate::send::smtp::mailer::Mailer;
+use crate::send::throttle::Throttle;
 use crate::store::{CampaignRecord, Outcome};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -30,7 +30,6 @@ pub struct CampaignCtx {
 /// What every attempt shares.
 pub struct Shared {
     pub app: Arc<App>,
-    pub mailer: Arc<Mailer>,
     pub throttle: Arc<Throttle>,
     pub dns: Arc<Dns>,
     pub writer: Writer,
@@ -111,9 +110,10 @@ impl Shared {
     }
 }
 
-/// The effects the engine works through; built from the config, or by tests.
-pub struct Deps {
-    pub mailer: Mailer,
+/// The effects the engine works through; built from the config, or by tests (with a
+/// [`crate::send::smtp::recording::RecordingTransport`], say).
+pub struct Deps<T = Mailer> {
+    pub transport: T,
     pub throttle: Throttle,
     pub dns: Dns,
 }
@@ -122,8 +122,8 @@ impl Deps {
     /// Relay credentials come from the app's secrets, resolved when it was built.
     pub fn from_config(app: &App) -> Result<Deps> {
         Ok(Deps {
-            mailer: Mailer::from_config(&app.config, app.secrets.relay_env())?,
-            throttle: super::throttle_from_config(&app.config)?,
+            transport: Mailer::from_config(&app.config, app.secrets.relay_env())?,
+            throttle: crate::send::throttle_from_config(&app.config)?,
             dns: Dns::from_config(&app.config)?,
         })
     }

@@ -1,26 +1,54 @@
 //! The sending engine (DESIGN §4): claims due sends under a lease, runs one attempt per
-//! send on a bounded set of tasks (twice as many as the relays have connections), renews its
-//! leases while it works, recovers expired ones, pauses campaigns that trip the guard,
-//! and completes the ones that are done.
+//! send on a bounded set of tasks (twice as many as the transport has connections), renews
+//! its leases while it works, recovers expired ones, pauses campaigns that trip the guard,
+//! and completes the ones that are done. It sends through a [`Transport`] only.
+//!
+//! - [`Engine::step`]: one batch, start to end (what tests drive); [`Engine::run`]: the
+//!   loop of `campaign send` and the daemon, which claims the next batch while the last
+//!   one's attempts are still on the wire, through the same `claim` and `dispatch`.
+//! - `attempt.rs`: one send: the re-check ([`Recheck`]), rendering, domain check, throttle,
+//!   the transport with the mark before DATA, and the [`Verdict`].
+//! - `verdict.rs`: the [`Verdict`] and its row for the store, in one place.
+//! - `writer.rs`: the group-committing writer of claims, marks and rows.
+//! - `shared.rs`, `contexts.rs`: what attempts share; the campaigns as they need them.
+//! - `lease.rs`, `recheck.rs`: leases (claim, heartbeat, recovery); the send-time re-check.
+//! - `guard.rs`, `retry.rs`, `metrics.rs`: the campaign guard, the backoff, the counters.
+//!
+//! (This file is the engine's loop and step, one concept: it reads better whole.)
 
-use super::attempt;
-use super::contexts::Contexts;
-use super::mailer::Mailer;
-pub use super::metrics::Metrics;
-use super::retry::Backoff;
-pub use super::shared::{CampaignCtx, Deps, Shared};
-use super::throttle::Throttle;
-use super::writer::Writer;
+pub mod attempt;
+mod contexts;
+pub mod guard;
+mod lease;
+pub mod metrics;
+pub mod recheck;
+pub mod retry;
+mod shared;
+pub mod verdict;
+pub mod writer;
+
+use self::contexts::Contexts;
+use self::lease::Rotation;
+use self::retry::Backoff;
+use self::writer::Writer;
 use crate::app::App;
-use crate::config::OnDoubt;
-use crate::domain::{CampaignState, SendState};
+use crate::domain::{CampaignId, CampaignState, ContactId, SendState};
 use crate::error::{Error, Result};
+use crate::send::smtp::Transport;
+use crate::send::smtp::mailer::Mailer;
+use crate::send::throttle::Throttle;
 use crate::store::{Claim, Recovered};
+pub use attempt::Finished;
+pub use metrics::Metrics;
+pub use recheck::{CampaignRecheck, Loaded, Recheck};
+pub use shared::{CampaignCtx, Deps, Shared};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
+pub use verdict::Verdict;
 
 /// How often a running engine checks the campaign guard (and completion).
 const GUARD_EVERY: Duration = Duration::from_secs(5);
@@ -39,17 +67,19 @@ pub enum Until {
     Shutdown,
 }
 
-pub struct Engine {
+pub struct Engine<T: Transport = Mailer> {
     shared: Arc<Shared>,
+    transport: Arc<T>,
+    recheck: Arc<dyn Recheck>,
     contexts: Contexts,
     writer_task: tokio::task::JoinHandle<()>,
 }
 
-impl Engine {
-    pub fn new(app: Arc<App>, deps: Deps) -> Engine {
+impl<T: Transport> Engine<T> {
+    pub fn new(app: Arc<App>, deps: Deps<T>) -> Engine<T> {
         let cfg = app.config.sending.clone();
-        let owner = lease_owner();
-        let lease = Duration::from_secs(cfg.lease_seconds.max(3));
+        let owner = lease::owner();
+        let lease = lease::length(&cfg).to_std().unwrap_or(Duration::from_secs(3));
         let (writer, writer_task) = Writer::spawn(app.store.clone(), owner.clone(), app.clock.clone(), lease);
         let backoff = Backoff {
             base: Duration::from_secs(cfg.retry_base_seconds.max(1)),
@@ -60,7 +90,6 @@ impl Engine {
         };
         let shared = Shared {
             app,
-            mailer: Arc::new(deps.mailer),
             throttle: Arc::new(deps.throttle),
             dns: Arc::new(deps.dns),
             writer,
@@ -71,7 +100,19 @@ impl Engine {
             pauses: Mutex::new(Vec::new()),
             tallies: Mutex::new(HashMap::new()),
         };
-        Engine { shared: Arc::new(shared), contexts: Contexts::new(), writer_task }
+        Engine {
+            shared: Arc::new(shared),
+            transport: Arc::new(deps.transport),
+            recheck: Arc::new(CampaignRecheck),
+            contexts: Contexts::new(),
+            writer_task,
+        }
+    }
+
+    /// This engine with another send-time re-check (the campaigns' one by default).
+    pub fn with_recheck(mut self, recheck: Arc<dyn Recheck>) -> Engine<T> {
+        self.recheck = recheck;
+        self
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
@@ -82,22 +123,13 @@ impl Engine {
         self.shared.throttle.clone()
     }
 
-    pub fn mailer(&self) -> Arc<Mailer> {
-        self.shared.mailer.clone()
-    }
-
-    fn lease(&self) -> chrono::Duration {
-        chrono::Duration::seconds(self.shared.cfg.lease_seconds.max(3) as i64)
+    pub fn transport(&self) -> Arc<T> {
+        self.transport.clone()
     }
 
     /// Lease recovery (expired claims re-queued, expired transmissions in doubt).
     pub async fn recover(&self) -> Result<Recovered> {
-        let app = &self.shared.app;
-        let recovered = app.store.recover(app.clock.now(), self.shared.cfg.on_doubt == OnDoubt::Resend).await?;
-        if recovered.in_doubt > 0 || recovered.requeued > 0 {
-            tracing::warn!(requeued = recovered.requeued, in_doubt = recovered.in_doubt, "recovered expired leases");
-        }
-        Ok(recovered)
+        lease::recover(&self.shared).await
     }
 
     /// Works through the queue of `campaign` (every running campaign if `None`) until
@@ -109,10 +141,21 @@ impl Engine {
         mut shutdown: watch::Receiver<bool>,
         tick: &(dyn Fn() + Sync),
     ) -> Result<()> {
+        let span = tracing::info_span!("run", campaign_id = campaign.map(CampaignId::get));
+        self.run_loop(campaign, until, &mut shutdown, tick).instrument(span).await
+    }
+
+    async fn run_loop(
+        &self,
+        campaign: Option<CampaignId>,
+        until: Until,
+        shutdown: &mut watch::Receiver<bool>,
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<()> {
         let shared = &self.shared;
         let store = &shared.app.store;
         let poll = Duration::from_millis(shared.cfg.poll_milliseconds.max(10));
-        let concurrency = shared.mailer.concurrency().max(1);
+        let concurrency = self.transport.concurrency().max(1);
         // Twice as many attempts as connections: while one attempt uses a session, the next is
         // ready behind it, so that a relay that pipelines gets the next message's commands in the
         // same write as this one's content (see `relay.rs`). Only an attempt holding a session
@@ -124,8 +167,8 @@ impl Engine {
         // Waiting for a whole batch's worth of places wakes this loop once per batch, not
         // once per finished attempt.
         let places = Arc::new(Semaphore::new(2 * concurrency + limit as usize));
-        let mut tasks: JoinSet<()> = JoinSet::new();
-        let heartbeat = self.spawn_heartbeat();
+        let mut tasks: JoinSet<Finished> = JoinSet::new();
+        let heartbeat = lease::heartbeat(self.shared.clone());
         let mut last_tick = tokio::time::Instant::now();
         let mut last_recover = tokio::time::Instant::now();
         let mut rotation = Rotation::default();
@@ -158,7 +201,7 @@ impl Engine {
                 };
                 // A pause the fault guard asked for lands before the next claim.
                 self.apply_pauses().await?;
-                let claims = self.claim(campaign, &mut rotation, limit).await?;
+                let claims = lease::claim(&self.shared, campaign, &mut rotation, limit).await?;
                 if claims.is_empty() {
                     drop(batch_places);
                     if !tasks.is_empty() {
@@ -174,7 +217,7 @@ impl Engine {
                             let counts = store.campaign_counts(id).await?;
                             let state = match record.state {
                                 CampaignState::Running => {
-                                    super::guard::judge(&shared.app, &shared.cfg, &record, &counts).await?
+                                    guard::judge(&shared.app, &shared.cfg, &record, &counts).await?
                                 }
                                 other => other,
                             };
@@ -186,7 +229,7 @@ impl Engine {
                         }
                         _ => self.guard(campaign).await?,
                     }
-                    if last_recover.elapsed() >= self.lease().to_std().unwrap_or(poll) / 2 {
+                    if last_recover.elapsed() >= lease::length(&self.shared.cfg).to_std().unwrap_or(poll) / 2 {
                         self.recover().await?;
                         last_recover = tokio::time::Instant::now();
                     }
@@ -196,6 +239,8 @@ impl Engine {
                     }
                     continue;
                 }
+                // The verdicts come back from the tasks; the loop needs only their rows, which
+                // the attempts have handed to the writer.
                 self.dispatch(claims, &slots, &mut batch_places, &mut tasks).await?;
             }
         }
@@ -209,40 +254,50 @@ impl Engine {
         result
     }
 
-    /// Claims a batch of `campaign`, or of the running campaigns in turn (so that one
-    /// large campaign does not hold back the others).
-    async fn claim(
-        &self,
-        campaign: Option<crate::domain::CampaignId>,
-        rotation: &mut Rotation,
-        limit: i64,
-    ) -> Result<Vec<Claim>> {
-        let store = &self.shared.app.store;
-        let now = self.shared.app.clock.now();
-        if let Some(id) = campaign {
-            return self.shared.writer.claim(id, limit, now + self.lease(), now).await;
-        }
-        if rotation.refreshed.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-            rotation.ids = store
-                .active_campaigns(now)
-                .await?
-                .into_iter()
-                .filter(|r| r.state == CampaignState::Running)
-                .map(|r| r.id)
-                .collect();
-            rotation.refreshed = Some(tokio::time::Instant::now());
-        }
-        for _ in 0..rotation.ids.len() {
-            rotation.next = (rotation.next + 1) % rotation.ids.len();
-            let id = rotation.ids[rotation.next];
-            let claims = self.shared.writer.claim(id, limit, now + self.lease(), now).await?;
-            if !claims.is_empty() {
-                return Ok(claims);
+    /// One batch, start to end: claims a batch of `campaign` (of the first running
+    /// campaign with sends due if `None`), runs each claim through the transport, and waits
+    /// until every row is committed. Returns each claim's verdict, by send id (empty when
+    /// nothing was due). Leases are renewed while it runs, and the pauses its attempts asked
+    /// for are applied before it returns. Lease recovery and the campaign guard are the
+    /// caller's ([`Engine::recover`], [`guard::check`]).
+    pub async fn step(&self, campaign: Option<CampaignId>) -> Result<Vec<Finished>> {
+        let span = tracing::info_span!("step", campaign_id = campaign.map(CampaignId::get));
+        async {
+            self.apply_pauses().await?;
+            let concurrency = self.transport.concurrency().max(1);
+            let limit = self.shared.cfg.batch_size.max(1).max(2 * concurrency as i64);
+            let claims = lease::claim(&self.shared, campaign, &mut Rotation::default(), limit).await?;
+            if claims.is_empty() {
+                return Ok(Vec::new());
             }
+            let heartbeat = lease::heartbeat(self.shared.clone());
+            let slots = Arc::new(Semaphore::new(2 * concurrency));
+            let mut places = Arc::new(Semaphore::new(limit as usize))
+                .acquire_many_owned(limit as u32)
+                .await
+                .expect("a new semaphore is not closed");
+            let mut tasks = JoinSet::new();
+            let dispatched = self.dispatch(claims, &slots, &mut places, &mut tasks).await;
+            let mut finished = Vec::new();
+            let mut failed = None;
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok(f) => finished.push(f),
+                    Err(e) => failed = Some(Error::Internal(anyhow::anyhow!("an attempt failed: {e}"))),
+                }
+            }
+            heartbeat.abort();
+            finished.extend(dispatched?);
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            self.shared.writer.flush().await?;
+            self.apply_pauses().await?;
+            finished.sort_by_key(|f| f.claim.send_id);
+            Ok(finished)
         }
-        // Nothing due anywhere: look at the campaigns afresh next time.
-        rotation.refreshed = None;
-        Ok(Vec::new())
+        .instrument(span)
+        .await
     }
 
     /// Loads what the claimed batch is decided on and starts one attempt per claim, each
@@ -252,14 +307,15 @@ impl Engine {
         claims: Vec<Claim>,
         slots: &Arc<Semaphore>,
         places: &mut OwnedSemaphorePermit,
-        tasks: &mut JoinSet<()>,
-    ) -> Result<()> {
+        tasks: &mut JoinSet<Finished>,
+    ) -> Result<Vec<Finished>> {
+        let mut decided = Vec::new();
         let shared = &self.shared;
         let store = &shared.app.store;
-        let ids: Vec<crate::domain::ContactId> = claims.iter().map(|c| c.contact_id).collect();
-        let mut contacts: attempt::Contacts =
+        let ids: Vec<ContactId> = claims.iter().map(|c| c.contact_id).collect();
+        let mut contacts: recheck::Contacts =
             store.contacts_for_send(&ids).await?.into_iter().filter_map(|t| Some((t.contact.id?, t))).collect();
-        let mut by_campaign: BTreeMap<crate::domain::CampaignId, Vec<Claim>> = BTreeMap::new();
+        let mut by_campaign: BTreeMap<CampaignId, Vec<Claim>> = BTreeMap::new();
         for c in claims {
             by_campaign.entry(c.campaign_id).or_default().push(c);
         }
@@ -271,13 +327,15 @@ impl Engine {
                     // A campaign that cannot render (a template deleted since it started):
                     // pause it with the reason; its claims go back to the queue.
                     shared.pause(campaign_id, format!("cannot prepare the campaign: {e}"));
-                    for c in claims {
-                        shared.writer.record(crate::store::Outcome::bare(c.send_id, SendState::Queued, c.attempts))?;
+                    for claim in claims {
+                        let verdict = Verdict::Requeued(None);
+                        shared.writer.record(verdict.row(&claim, None))?;
+                        decided.push(Finished { claim, verdict });
                     }
                     continue;
                 }
             };
-            let loaded = attempt::load(store, &ctx, claims, &mut contacts, shared.app.clock.now()).await?;
+            let loaded = recheck::load(store, &ctx, claims, &mut contacts, shared.app.clock.now()).await?;
             // The re-check and the rendering run on a blocking thread, a chunk at a time: the
             // tasks that drive the SMTP sessions and the writer are never held up behind them.
             let mut rest = loaded.into_iter();
@@ -287,12 +345,13 @@ impl Engine {
                     break;
                 }
                 let for_thread = ctx.clone();
+                let recheck = self.recheck.clone();
                 let now = shared.app.clock.now();
                 let prepared = tokio::task::spawn_blocking(move || {
                     chunk
                         .into_iter()
                         .map(|(claim, loaded)| {
-                            let p = attempt::prepare(&for_thread, &claim, loaded, now);
+                            let p = attempt::prepare(&for_thread, recheck.as_ref(), &claim, loaded, now);
                             (claim, p)
                         })
                         .collect::<Vec<_>>()
@@ -302,36 +361,48 @@ impl Engine {
                 for (claim, prepared) in prepared {
                     let slots = slots.clone();
                     let shared = self.shared.clone();
+                    let transport = self.transport.clone();
                     let ctx = ctx.clone();
                     // (A claim can return more than a batch, queued and due retries together:
                     // the extra attempts hold no place.)
                     let place = places.split(1);
-                    tasks.spawn(async move {
-                        let permit = slots.acquire_owned().await.expect("the slots are never closed");
-                        attempt::run(&shared, &ctx, claim, prepared).await;
-                        drop((permit, place));
-                    });
+                    // Ids only: never an address or a name.
+                    let span = tracing::info_span!(
+                        "attempt",
+                        campaign_id = campaign_id.get(),
+                        send_id = claim.send_id.get(),
+                        contact_id = claim.contact_id.get()
+                    );
+                    tasks.spawn(
+                        async move {
+                            let permit = slots.acquire_owned().await.expect("the slots are never closed");
+                            let finished = attempt::run(&shared, transport.as_ref(), &ctx, claim, prepared).await;
+                            drop((permit, place));
+                            finished
+                        }
+                        .instrument(span),
+                    );
                 }
             }
         }
-        Ok(())
+        Ok(decided)
     }
 
     async fn apply_pauses(&self) -> Result<()> {
         for (id, reason) in self.shared.take_pauses() {
-            super::guard::pause(&self.shared.app, id, &reason).await?;
+            guard::pause(&self.shared.app, id, &reason).await?;
         }
         Ok(())
     }
 
-    async fn guard(&self, campaign: Option<crate::domain::CampaignId>) -> Result<()> {
-        super::guard::check(&self.shared.app, &self.shared.cfg, campaign).await
+    async fn guard(&self, campaign: Option<CampaignId>) -> Result<()> {
+        guard::check(&self.shared.app, &self.shared.cfg, campaign).await
     }
 
     /// Lets in-flight attempts finish, for at most the SMTP timeout and a little more;
     /// what is still running then is abandoned: a claimed row goes back to the queue
     /// (release), a transmitting one ends in recovery as `in_doubt`.
-    async fn drain(&self, tasks: &mut JoinSet<()>) {
+    async fn drain(&self, tasks: &mut JoinSet<Finished>) {
         let limit = Duration::from_secs(self.shared.cfg.timeout_seconds.max(1) + 5);
         if tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
             tracing::warn!(abandoned = tasks.len(), "shutdown: abandoning attempts that did not finish in time");
@@ -340,40 +411,10 @@ impl Engine {
         }
     }
 
-    fn spawn_heartbeat(&self) -> tokio::task::JoinHandle<()> {
-        let shared = self.shared.clone();
-        let lease = self.lease();
-        let every = (lease / 3).to_std().unwrap_or(Duration::from_secs(10));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let now = shared.app.clock.now();
-                if let Err(e) = shared.app.store.renew_leases(&shared.owner, now + lease).await {
-                    tracing::warn!(error = %e, "cannot renew leases");
-                }
-            }
-        })
-    }
-
     /// Stops the writer and closes the SMTP connections.
     pub async fn close(self) {
         let _ = self.shared.writer.flush().await;
-        self.shared.mailer.close().await;
+        self.transport.close().await;
         self.writer_task.abort();
     }
-}
-
-/// The running campaigns the daemon claims from, in turn.
-#[derive(Default)]
-struct Rotation {
-    ids: Vec<crate::domain::CampaignId>,
-    next: usize,
-    refreshed: Option<tokio::time::Instant>,
-}
-
-/// Who holds a lease: host, process and a random tag (a restarted process is another
-/// owner, so it never mistakes a dead process's rows for its own).
-fn lease_owner() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "host".into());
-    format!("{host}/{}/{:08x}", std::process::id(), rand::random::<u32>())
 }

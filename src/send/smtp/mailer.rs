@@ -4,6 +4,7 @@
 use super::outbox::FileOutbox;
 use super::relay::{ClientIdentity, ClientKey, RelayConfig, SmtpRelay, TlsMode};
 use super::send_error::{Accepted, SendError};
+use super::transport::{Outgoing, Sent, Transport};
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use std::future::Future;
@@ -12,14 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-enum Transport {
+enum Kind {
     Relays(Vec<(String, SmtpRelay)>),
     Outbox { outbox: FileOutbox, slots: Semaphore, concurrency: usize },
 }
 
 /// The transport of one engine, built once from the config and reused for every message.
 pub struct Mailer {
-    transport: Transport,
+    kind: Kind,
     next: AtomicUsize,
 }
 
@@ -82,7 +83,7 @@ impl Mailer {
             .map_err(|e| Error::Invalid(format!("[[smtp]] #{} ({}): {e}", i + 1, smtp.host)))?;
             relays.push((format!("{}:{}", smtp.host, smtp.port), relay));
         }
-        Ok(Mailer { transport: Transport::Relays(relays), next: AtomicUsize::new(0) })
+        Ok(Mailer { kind: Kind::Relays(relays), next: AtomicUsize::new(0) })
     }
 
     pub fn outbox(dir: PathBuf, concurrency: usize) -> Result<Mailer> {
@@ -90,45 +91,15 @@ impl Mailer {
             .map_err(|e| Error::Internal(anyhow::anyhow!("cannot create the outbox {}: {e}", dir.display())))?;
         let concurrency = concurrency.max(1);
         Ok(Mailer {
-            transport: Transport::Outbox { outbox, slots: Semaphore::new(concurrency), concurrency },
+            kind: Kind::Outbox { outbox, slots: Semaphore::new(concurrency), concurrency },
             next: AtomicUsize::new(0),
         })
     }
 
-    /// How many messages may be in flight at once: the relays' connections together.
-    pub fn concurrency(&self) -> usize {
-        match &self.transport {
-            Transport::Relays(relays) => relays.iter().map(|(_, r)| r.config().max_connections).sum(),
-            Transport::Outbox { concurrency, .. } => *concurrency,
-        }
-    }
-
     pub fn relay_count(&self) -> usize {
-        match &self.transport {
-            Transport::Relays(relays) => relays.len(),
-            Transport::Outbox { .. } => 1,
-        }
-    }
-
-    /// The relay for the next message: the one with the most free connections, ties
-    /// broken round-robin.
-    pub fn pick(&self) -> usize {
-        let Transport::Relays(relays) = &self.transport else { return 0 };
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..relays.len())
-            .map(|k| (start + k) % relays.len())
-            .max_by_key(|i| {
-                let r = &relays[*i].1;
-                (r.config().max_connections.saturating_sub(r.open_connections()), usize::MAX - *i)
-            })
-            .unwrap_or(0)
-    }
-
-    /// A name for relay `i` (host:port, or `outbox`), stored with each attempt.
-    pub fn relay_name(&self, i: usize) -> String {
-        match &self.transport {
-            Transport::Relays(relays) => relays.get(i).map(|(n, _)| n.clone()).unwrap_or_default(),
-            Transport::Outbox { .. } => "outbox".into(),
+        match &self.kind {
+            Kind::Relays(relays) => relays.len(),
+            Kind::Outbox { .. } => 1,
         }
     }
 
@@ -136,7 +107,7 @@ impl Mailer {
     /// `host:port` and the error; empty for the outbox. Checked before a campaign is sent
     /// in the foreground, so that a relay that is down is named at once.
     pub async fn unreachable(&self, timeout: Duration) -> Vec<(String, String)> {
-        let Transport::Relays(relays) = &self.transport else { return Vec::new() };
+        let Kind::Relays(relays) = &self.kind else { return Vec::new() };
         let mut down = Vec::new();
         for (name, relay) in relays {
             let c = relay.config();
@@ -152,63 +123,83 @@ impl Mailer {
 
     /// Where the outbox writes, if this mailer is one.
     pub fn outbox_dir(&self) -> Option<PathBuf> {
-        match &self.transport {
-            Transport::Outbox { outbox, .. } => Some(outbox.dir().to_path_buf()),
-            Transport::Relays(_) => None,
-        }
-    }
-
-    /// Sends one message through relay `relay` (MAIL, RCPT, `before_data`, DATA); `id`
-    /// names the outbox file. `after_reply` gets the result once the content went out and
-    /// before the session serves another message (see [`SmtpRelay::send_and_then`]).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn deliver<F, Fut, A>(
-        &self,
-        relay: usize,
-        id: &str,
-        envelope_from: &str,
-        rcpt: &str,
-        message: &[u8],
-        before_data: F,
-        after_reply: A,
-    ) -> std::result::Result<Accepted, SendError>
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = bool> + Send + 'static,
-        A: FnOnce(&std::result::Result<Accepted, SendError>),
-    {
-        match &self.transport {
-            Transport::Relays(relays) => {
-                relays[relay % relays.len()]
-                    .1
-                    .send_and_then(envelope_from, rcpt, message, before_data, after_reply)
-                    .await
-            }
-            Transport::Outbox { outbox, slots, .. } => {
-                let _slot = slots.acquire().await.expect("the outbox semaphore is never closed");
-                let written = std::sync::atomic::AtomicBool::new(false);
-                let result = outbox
-                    .send(id, envelope_from, rcpt, message, || async {
-                        let go = before_data().await;
-                        written.store(go, Ordering::SeqCst);
-                        go
-                    })
-                    .await;
-                if written.load(Ordering::SeqCst) {
-                    after_reply(&result);
-                }
-                result
-            }
+        match &self.kind {
+            Kind::Outbox { outbox, .. } => Some(outbox.dir().to_path_buf()),
+            Kind::Relays(_) => None,
         }
     }
 
     /// Politely closes idle SMTP connections (QUIT).
     pub async fn close(&self) {
-        if let Transport::Relays(relays) = &self.transport {
+        if let Kind::Relays(relays) = &self.kind {
             for (_, r) in relays {
                 r.close().await;
             }
         }
+    }
+}
+
+impl Transport for Mailer {
+    fn concurrency(&self) -> usize {
+        match &self.kind {
+            Kind::Relays(relays) => relays.iter().map(|(_, r)| r.config().max_connections).sum(),
+            Kind::Outbox { concurrency, .. } => *concurrency,
+        }
+    }
+
+    /// The relay with the most free connections, ties broken round-robin.
+    fn pick(&self) -> usize {
+        let Kind::Relays(relays) = &self.kind else { return 0 };
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..relays.len())
+            .map(|k| (start + k) % relays.len())
+            .max_by_key(|i| {
+                let r = &relays[*i].1;
+                (r.config().max_connections.saturating_sub(r.open_connections()), usize::MAX - *i)
+            })
+            .unwrap_or(0)
+    }
+
+    fn route_name(&self, route: usize) -> String {
+        match &self.kind {
+            Kind::Relays(relays) => relays.get(route).map(|(n, _)| n.clone()).unwrap_or_default(),
+            Kind::Outbox { .. } => "outbox".into(),
+        }
+    }
+
+    /// Through relay `route` (see [`SmtpRelay::send_and_then`]), or to the outbox file
+    /// named by the message's id.
+    async fn send<B, Fut, A, R>(&self, route: usize, m: Outgoing<'_>, before_data: B, replied: A) -> Sent<R>
+    where
+        B: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+        A: FnOnce(std::result::Result<Accepted, SendError>) -> R + Send,
+        R: Send,
+    {
+        match &self.kind {
+            Kind::Relays(relays) => {
+                relays[route % relays.len()].1.send_and_then(m.envelope_from, m.to, m.bytes, before_data, replied).await
+            }
+            Kind::Outbox { outbox, slots, .. } => {
+                let _slot = slots.acquire().await.expect("the outbox semaphore is never closed");
+                let written = std::sync::atomic::AtomicBool::new(false);
+                let result = outbox
+                    .send(m.id, m.envelope_from, m.to, m.bytes, || async {
+                        let go = before_data().await;
+                        written.store(go, Ordering::SeqCst);
+                        go
+                    })
+                    .await;
+                match result {
+                    Err(err) if !written.load(Ordering::SeqCst) => Sent::NotSent(err),
+                    result => Sent::Replied(replied(result)),
+                }
+            }
+        }
+    }
+
+    async fn close(&self) {
+        Mailer::close(self).await;
     }
 }
 

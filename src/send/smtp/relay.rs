@@ -34,6 +34,7 @@ pub use super::send_error::{Accepted, Cause, SendError, Stage};
 use super::sessions::{BeforeData, Conn, Given, Permit, Sessions, Waiter};
 use super::starttls;
 use super::step::{StepError, classify, reply_text, step};
+use super::transport::Sent;
 use super::wire::{Raw, dot_stuffed, mail_parameters, parse_envelope};
 
 /// A pool of sessions to one relay, shared by all senders for the whole run.
@@ -109,25 +110,48 @@ impl SmtpRelay {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = bool> + Send + 'static,
     {
-        self.send_and_then(envelope_from, rcpt, message, before_data, |_| {}).await
+        match self.send_and_then(envelope_from, rcpt, message, before_data, |result| result).await {
+            Sent::Replied(result) => result,
+            Sent::NotSent(err) => Err(err),
+        }
     }
 
     /// [`SmtpRelay::send`], calling `after_reply` with the result as soon as the content went out and the
     /// relay replied to it (or did not), before the session passes to another sender: what the caller
     /// records there comes before anything the next sender on this session records. Not called when the
-    /// content never went out.
-    pub async fn send_and_then<F, Fut, A>(
+    /// content never went out ([`Sent::NotSent`]); what it returns comes back as [`Sent::Replied`].
+    pub async fn send_and_then<F, Fut, A, R>(
         &self,
         envelope_from: &str,
         rcpt: &str,
         message: &[u8],
         before_data: F,
         after_reply: A,
-    ) -> Result<Accepted, SendError>
+    ) -> Sent<R>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = bool> + Send + 'static,
-        A: FnOnce(&Result<Accepted, SendError>),
+        A: FnOnce(Result<Accepted, SendError>) -> R,
+    {
+        match self.transact(envelope_from, rcpt, message, before_data, after_reply).await {
+            Ok(replied) => Sent::Replied(replied),
+            Err(err) => Sent::NotSent(err),
+        }
+    }
+
+    /// [`SmtpRelay::send_and_then`]; an error means the content never went out.
+    async fn transact<F, Fut, A, R>(
+        &self,
+        envelope_from: &str,
+        rcpt: &str,
+        message: &[u8],
+        before_data: F,
+        after_reply: A,
+    ) -> Result<R, SendError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+        A: FnOnce(Result<Accepted, SendError>) -> R,
     {
         let (from, to) = parse_envelope(envelope_from, rcpt)?;
         let eight_bit = !message.is_ascii();
@@ -183,30 +207,31 @@ impl SmtpRelay {
 
     /// The reply to the final "." is in: the outcome (first to `after_reply`), and the session passed on
     /// (to `next`, whose commands followed the message, or to the pool) if it can carry another transaction.
-    fn finish(
+    fn finish<R>(
         &self,
         permit: &mut Permit,
         conn: Conn,
         sent: Result<Response, StepError>,
         next: Option<Waiter>,
-        after_reply: impl FnOnce(&Result<Accepted, SendError>),
-    ) -> Result<Accepted, SendError> {
+        after_reply: impl FnOnce(Result<Accepted, SendError>) -> R,
+    ) -> Result<R, SendError> {
         let result = match sent {
             Ok(response) => Ok(Accepted { reply: reply_text(&response) }),
             Err(failure) => Err(classify(Stage::Data, failure, true)),
         };
-        after_reply(&result);
         // A negative reply to the final dot ends the transaction; the session is clean.
         let usable = match &result {
             Ok(_) => true,
             Err(err) => err.session_usable(),
         };
+        let broken = conn.smtp.has_broken();
+        let replied = after_reply(result);
         match next {
             // The next sender's commands are on this session: it reads their replies. If it has gone
             // meanwhile, the session (with commands in flight) is closed. Its `before_data` starts now,
             // behind what `after_reply` recorded, rather than once it has been woken and has read its
             // replies: the two then overlap (its result is awaited only after the 354).
-            Some(waiter) if usable && !conn.smtp.has_broken() => {
+            Some(waiter) if usable && !broken => {
                 waiter.before_data.start();
                 permit.pass(waiter, Given::Pipelined(conn));
             }
@@ -218,7 +243,7 @@ impl SmtpRelay {
             None if usable => permit.keep(conn),
             None => {}
         }
-        result
+        Ok(replied)
     }
 
     /// Sends QUIT on every idle session and closes it. Busy sessions finish their send and are pooled again.
