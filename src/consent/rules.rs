@@ -2,6 +2,11 @@
 //! that edits a contact (CSV import, `contacts set`, `bulk-set`, later the web pages)
 //! builds a [`ContactPatch`], says who asks ([`Authority`]), and calls [`apply`]; the
 //! store only persists what comes back.
+//!
+//! Kept whole (over 400 lines with its docs): [`apply`] and the checks it runs in order
+//! are one decision, and reading them together is how a reviewer sees that no path
+//! skips a protection. Lists and purposes (`grants.rs`) and processing and bounce state
+//! (`processing.rs`) are their own modules because each is a rule set of its own.
 
 use super::grants::{apply_lists, apply_purposes, without_barred_grants};
 use super::ledger::{Change, EventDraft};

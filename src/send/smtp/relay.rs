@@ -15,6 +15,10 @@
 //! their permits and the line of waiting senders in `sessions.rs`; TLS (trusted roots, client certificate,
 //! handshake on our own socket) in `relay_tls.rs`, and the plain-text opening of a STARTTLS session in
 //! `starttls.rs`.
+//!
+//! Over 400 lines on purpose: it is one concept, a relay's transaction from MAIL to the
+//! final reply with the hook between RCPT and DATA, and the pipelined variant of the same
+//! transaction; cut in two, each half would need the other's private state.
 
 use std::future::Future;
 use std::sync::Arc;
