@@ -2,18 +2,25 @@
 //!
 //! # Layout
 //!
-//! - [`domain`]: newtypes with one parsing constructor each (addresses, consent vocabularies).
+//! - [`domain`]: newtypes with one parsing constructor each (addresses, consent vocabularies)
+//!   and the ids `ContactId`, `CampaignId`, `SendId`.
 //! - [`consent`]: the rules that protect people's choices, the hash-chained ledger, the
 //!   suppression key. Pure: data in, data out.
-//! - [`store`]: one storage surface over SQLite (embedded default) and PostgreSQL.
-//! - [`contacts`]: CSV import and staff edits, driving `consent` rules against the store.
+//! - [`store`]: one storage surface over SQLite (embedded default) and PostgreSQL; its SQL in
+//!   `store/sql/`, one module per concern, mounted once per backend.
+//! - [`contacts`]: the one contact-change service (`contacts::change`: selector + patch +
+//!   authority → one ledgered transaction) that import, staff edits, the bounce rules and
+//!   withdrawals by link token all call; the link token; export and audit.
 //! - [`config`]: the app config (TOML + `HERALD_<SECTION>__<KEY>` overrides) and secrets.
 //! - [`cli`]: clap types and printing; `main.rs` only calls [`cli::run`].
 //! - [`campaign`]: campaign files, the planner, the lifecycle (record, materialise, status).
 //! - [`render`]: templates, the footer no template can remove, headers, DKIM.
-//! - [`send`]: the engine: queue claims under leases, SMTP / outbox, throttles, retries.
+//! - [`send`]: two layers: `send::smtp` (the SMTP client and outbox behind the `Transport`
+//!   trait, with a recording fake) and `send::engine` (claims under leases, re-check, render,
+//!   mark, verdict, retries, guard); `send::throttle` holds the rate limits.
 //! - [`feedback`]: bounce reports, complaints and provider webhooks → events; the rules.
-//! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server) with a graceful shutdown.
+//! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server: `HttpError` pages, a span per
+//!   request by route template) with a graceful shutdown.
 //! - [`clock`]: time as an input.
 //! - [`connections`]: what the daemon's servers let clients hold (caps per server and per IP).
 //! - [`logging`]: the log filter (dependencies capped at `warn`).
