@@ -174,12 +174,13 @@ impl DirectSqlite {
                     r.get::<_, i64>(2)?,
                     r.get::<_, i32>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             })
             .map_err(failed)?;
         let mut claims = Vec::new();
         for row in rows {
-            let (send_id, campaign_id, contact_id, attempts, first) = row.map_err(failed)?;
+            let (send_id, campaign_id, contact_id, attempts, first, source) = row.map_err(failed)?;
             let first_attempt_at = match first {
                 Some(text) => Some(parse_at(&text).ok_or_else(|| super::corrupt("first_attempt_at", text))?),
                 None => None,
@@ -188,6 +189,7 @@ impl DirectSqlite {
                 send_id: SendId::new(send_id),
                 campaign_id: CampaignId::new(campaign_id),
                 contact_id: ContactId::new(contact_id),
+                source: source.parse().map_err(|e| super::corrupt("message source", e))?,
                 attempts,
                 first_attempt_at,
             });

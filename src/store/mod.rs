@@ -173,6 +173,17 @@ impl Store {
         Ok(())
     }
 
+    /// Applies the migrations up to `version` only: for tests that build a database as an
+    /// older Herald left it, then migrate it.
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::MIGRATOR.run_to(version, pool).await?,
+            Backend::Postgres(pool) => postgres::MIGRATOR.run_to(version, pool).await?,
+        }
+        Ok(())
+    }
+
     /// True when every migration this build knows has been applied.
     pub async fn schema_is_current(&self) -> Result<bool> {
         let (latest, applied) = match &self.backend {
@@ -338,5 +349,6 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 pub mod feedback;
 pub mod queue;
 mod revisions;
+pub mod sources;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 pub use revisions::Revision;

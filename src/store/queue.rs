@@ -5,7 +5,7 @@
 
 use super::Count;
 use super::{Backend, Store, postgres, sqlite};
-use crate::domain::{BounceKind, CampaignId, CampaignState, ContactId, SendId, SendState};
+use crate::domain::{BounceKind, CampaignId, CampaignState, ContactId, SendId, SendState, Source};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -61,6 +61,8 @@ pub struct Claim {
     pub send_id: SendId,
     pub campaign_id: CampaignId,
     pub contact_id: ContactId,
+    /// Where the message comes from: the re-check applies this source's policy.
+    pub source: Source,
     /// Attempts made before this one.
     pub attempts: i32,
     pub first_attempt_at: Option<DateTime<Utc>>,

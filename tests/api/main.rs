@@ -36,6 +36,7 @@ mod render;
 mod render_hostile;
 mod rules;
 mod send;
+mod sources;
 mod store;
 mod web;
 mod workspace;

@@ -126,6 +126,7 @@ mod tests {
             send_id: crate::domain::SendId::new(7),
             campaign_id: crate::domain::CampaignId::new(1),
             contact_id: crate::domain::ContactId::new(3),
+            source: crate::domain::Source::Campaign,
             attempts: 2,
             first_attempt_at: None,
         }

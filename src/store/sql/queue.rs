@@ -146,7 +146,7 @@ pub(in crate::store) async fn materialise(
         qb.push_values(chunk, |mut b, id| {
             b.push_bind(campaign_id).push_bind(*id).push_bind("queued").push_bind(now);
         });
-        qb.push(" ON CONFLICT (campaign_id, contact_id) DO NOTHING");
+        qb.push(" ON CONFLICT (campaign_id, contact_id) WHERE source = 'campaign' DO NOTHING");
         inserted += qb.build().execute(&mut *tx).await?.rows_affected();
     }
     // Several daemons may materialise at once: the cursor only moves forward and
@@ -170,6 +170,10 @@ fn claim_from_row(r: &DbRow) -> Result<Claim> {
         send_id: r.try_get("id")?,
         campaign_id: r.try_get("campaign_id")?,
         contact_id: r.try_get("contact_id")?,
+        source: {
+            let source: String = r.try_get("source")?;
+            source.parse().map_err(|e| corrupt("message source", e))?
+        },
         attempts: r.try_get("attempts")?,
         first_attempt_at: r.try_get("first_attempt_at")?,
     })
@@ -199,7 +203,7 @@ pub(in crate::store) fn claim_sql() -> String {
            SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND campaign_id = $4 AND due_at <= $3 \
              ORDER BY due_at LIMIT $5{lock}) d) \
          {recheck}AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $4 AND c.state = 'running') \
-         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at"
+         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source"
     )
 }
 
