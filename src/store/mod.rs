@@ -39,15 +39,15 @@ enum Dialect {
     Postgres,
 }
 
-/// What makes a "transmitting" mark safe, beyond the lease: the send's campaign still
-/// runs, and its contact's record is the version the send-time re-check saw (`$seq`, the
+/// What makes a "transmitting" mark safe, beyond the lease: the send's campaign (a
+/// campaign send's; the other sources have none) still runs, and its contact's record is the version the send-time re-check saw (`$seq`, the
 /// statement's own name for that ledger sequence number). One text for both writers of
 /// marks, `sql/queue_writes.rs` (sqlx) and `direct.rs` (rusqlite); a string literal, so
 /// their statements stay constant text.
 macro_rules! mark_guard {
     ($seq:literal) => {
         concat!(
-            "EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') ",
+            "(sends.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running')) ",
             "AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = ",
             $seq,
             ")"

@@ -59,7 +59,8 @@ pub struct NewCampaign {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     pub send_id: SendId,
-    pub campaign_id: CampaignId,
+    /// The campaign of a campaign send; none for the other sources.
+    pub campaign_id: Option<CampaignId>,
     pub contact_id: ContactId,
     /// Where the message comes from: the re-check applies this source's policy.
     pub source: Source,

@@ -52,6 +52,18 @@ impl Store {
         Ok(found.filter(|m| m.source != Source::Campaign))
     }
 
+    /// Claims due messages of the other sources under `owner`'s lease (the engine drains
+    /// them before any campaign's batch).
+    pub async fn claim_messages(
+        &self,
+        owner: &str,
+        limit: i64,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::store::Claim>> {
+        dispatch!(self.queue::claim_messages(owner, limit, lease_until, now))
+    }
+
     /// Confirmation messages queued for the contact since `since`: with
     /// [`crate::consent::sources::confirmation_allowed`], the daily limit
     /// (`[web] confirmations_per_day`).

@@ -38,6 +38,7 @@ mod rules;
 mod send;
 mod sources;
 mod store;
+mod test_send;
 mod web;
 mod workspace;
 mod writer_locks;

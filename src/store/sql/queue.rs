@@ -229,6 +229,42 @@ pub(in crate::store) async fn claim(
     Ok(claims)
 }
 
+/// Claims up to `limit` queued messages of the other sources (test sends, confirmations,
+/// flow steps), and up to `limit` of their deferred ones whose retry time has passed, under
+/// `owner`'s lease: as [`claim`] does for a campaign, with no campaign to be running.
+pub(in crate::store) async fn claim_messages(
+    pool: &Pool,
+    owner: &str,
+    limit: i64,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Claim>> {
+    let (lock, recheck) = match DIALECT {
+        Dialect::Postgres => (" FOR UPDATE SKIP LOCKED", " AND state IN ('queued', 'deferred')"),
+        Dialect::Sqlite => ("", ""),
+    };
+    let sql = format!(
+        "UPDATE sends SET state = 'claimed', lease_owner = $1, lease_until = $2, updated_at = $3 \
+         WHERE id IN (\
+           SELECT id FROM (SELECT id FROM sends WHERE state = 'queued' AND source <> 'campaign' \
+             ORDER BY id LIMIT $4{lock}) q \
+           UNION ALL \
+           SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $3 \
+             ORDER BY due_at LIMIT $4{lock}) d){recheck} \
+         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    let mut claims: Vec<Claim> = rows.iter().map(claim_from_row).collect::<Result<_>>()?;
+    claims.sort_by_key(|c| c.send_id);
+    Ok(claims)
+}
+
 /// Extends the leases `owner` holds (claimed and transmitting rows).
 pub(in crate::store) async fn renew_leases(pool: &Pool, owner: &str, until: DateTime<Utc>) -> Result<u64> {
     let done = sqlx::query(
