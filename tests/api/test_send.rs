@@ -73,8 +73,17 @@ on_both_backends! {
         let token = unsubscribe_token(&message);
         let done = withdraw_by_token(&app, &token, &Authority::contact(false)).await.unwrap();
         assert_eq!(done, Withdrawal::TestLink { contact_id: ada.id.unwrap(), campaign: "spring".into() });
+        // A bounce report on the test message (to its VERP address): recorded for review,
+        // held against nobody.
+        let verp = received[0].from.clone();
+        let mut report = Default::default();
+        let dsn = crate::feedback::dsn(&verp, QA);
+        herald::feedback::ingest::ingest_message(&app, dsn.as_bytes(), "file", std::slice::from_ref(&verp), &mut report)
+            .await
+            .unwrap();
         let (after, after_ledger) = snapshot(&app, "ada@example.com").await;
         assert_eq!((after.lists, after.opt_in, after_ledger), (ada.lists.clone(), ada.opt_in, ada_ledger));
+        assert_eq!(after.bounce.status, ada.bounce.status, "{report:?}");
 
         // With the campaign running: a test as Bob leaves its figures as they were.
         let text = std::fs::read_to_string(&file).unwrap();

@@ -9,6 +9,8 @@ use crate::store::corrupt;
 use crate::store::feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 use sqlx::Row;
 
+/// The sends feedback can be held against: campaign sends (the join leaves out the other
+/// sources, which have no campaign; a test send's report is never about its contact).
 const TARGET: &str = "SELECT s.id AS send_id, s.campaign_id, c.name AS campaign, s.contact_id \
      FROM sends s JOIN campaigns c ON c.id = s.campaign_id";
 
