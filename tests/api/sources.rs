@@ -171,6 +171,37 @@ crate::on_both_backends! {
         assert!(app.store.enqueue_message(&NewMessage { source: Source::Campaign, ..test.clone() }, now).await.is_err());
     }
 
+    async fn the_engine_drains_other_sources_first_whatever_state_a_campaign_is_in(t) {
+        let (record, c) = campaign_recorded(&t).await;
+        let app = Arc::new(open_app(&t.config_path(), Arc::new(SystemClock)).await);
+        lifecycle::materialise(&app, &record, &c).await.unwrap();
+        // The campaign is paused: its sends wait, a test send does not.
+        app.store
+            .set_campaign_state(record.id, &[CampaignState::Running], CampaignState::Paused, Some("by hand"), chrono::Utc::now())
+            .await
+            .unwrap();
+        let file = t.dir.path().join("spring.toml");
+        let context = serde_json::json!({
+            "campaign": "spring",
+            "file": file.display().to_string(),
+            "content": std::fs::read_to_string(&file).unwrap(),
+        });
+        let ada = id_of(&app, ADA).await;
+        let test = NewMessage { source: Source::Test, contact_id: ada, to_address: Some("qa@acme.example".into()), context };
+        let id = app.store.enqueue_message(&test, chrono::Utc::now()).await.unwrap();
+        let engine = engine(&app);
+        let finished = engine.step(None).await.unwrap();
+        assert_eq!(finished.len(), 1, "{finished:?}");
+        assert_eq!((finished[0].claim.send_id, finished[0].claim.source, finished[0].claim.campaign_id), (id, Source::Test, None));
+        assert!(matches!(finished[0].verdict, Verdict::Delivered { .. }), "{finished:?}");
+        assert_eq!(engine.transport().transmitted_to("qa@acme.example"), 1);
+        assert_eq!(engine.transport().transmitted_to(ADA), 0, "never to the contact");
+        assert_eq!(app.store.message_send(id).await.unwrap().unwrap().state, SendState::Sent);
+        assert!(engine.step(None).await.unwrap().is_empty(), "the paused campaign's sends wait");
+        assert_eq!(lifecycle::status(&app, &record).await.unwrap().queued, 3);
+        engine.close().await;
+    }
+
     async fn confirmations_are_counted_per_contact_for_the_daily_limit(t) {
         let (_, _) = campaign_recorded(&t).await;
         let ada = id_of(&t.app, ADA).await;

@@ -239,6 +239,19 @@ pub(in crate::store) async fn claim_messages(
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Claim>> {
+    // The daemon asks before every batch, and most of the time nothing is due: a read
+    // (two partial indexes, empty or nearly) first, so that SQLite takes no write lock for
+    // nothing while the engine's writer commits.
+    let due = sqlx::query(
+        "SELECT 1 AS due WHERE EXISTS (SELECT 1 FROM sends WHERE state = 'queued' AND source <> 'campaign') \
+         OR EXISTS (SELECT 1 FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $1)",
+    )
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    if due.is_none() {
+        return Ok(Vec::new());
+    }
     let (lock, recheck) = match DIALECT {
         Dialect::Postgres => (" FOR UPDATE SKIP LOCKED", " AND state IN ('queued', 'deferred')"),
         Dialect::Sqlite => ("", ""),
