@@ -4,14 +4,16 @@
 //!
 //! - [`domain`]: newtypes with one parsing constructor each (addresses, consent vocabularies).
 //! - [`consent`]: the rules that protect people's choices, the hash-chained ledger, the
-//!   suppression key. Pure: data in, data out.
+//!   suppression key, the send-time policy of each message source. Pure: data in, data out.
 //! - [`store`]: one storage surface over SQLite (embedded default) and PostgreSQL.
 //! - [`contacts`]: CSV import and staff edits, driving `consent` rules against the store.
 //! - [`config`]: the app config (TOML + `HERALD_<SECTION>__<KEY>` overrides) and secrets.
 //! - [`cli`]: clap types and printing; `main.rs` only calls [`cli::run`].
-//! - [`campaign`]: campaign files, the planner, the lifecycle (record, materialise, status).
+//! - [`campaign`]: campaign files, the planner, the lifecycle (record, materialise, status),
+//!   and test sends (`campaign test`, a `test` source send through the same engine).
 //! - [`render`]: templates, the footer no template can remove, headers, DKIM.
-//! - [`send`]: the engine: queue claims under leases, SMTP / outbox, throttles, retries.
+//! - [`send`]: the engine: queue claims under leases (every message source: campaign,
+//!   test, confirmation, flow), SMTP / outbox, throttles, retries.
 //! - [`feedback`]: bounce reports, complaints and provider webhooks → events; the rules.
 //! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server) with a graceful shutdown.
 //! - [`clock`]: time as an input.

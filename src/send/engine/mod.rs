@@ -1,9 +1,13 @@
-//! The sending engine (DESIGN §4): claims due sends under a lease, runs one attempt per
+//! The sending engine (DESIGN §4, §10): claims due sends of every source (campaign, test,
+//! confirmation, flow: the other sources' first, then the running campaigns in turn; a
+//! campaign's re-check is its policy, a test send's none, see `consent::sources`) under
+//! a lease, runs one attempt per
 //! send on a bounded set of tasks (twice as many as the transport has connections), renews
 //! its leases while it works, recovers expired ones, pauses campaigns that trip the guard,
 //! and completes the ones that are done. It sends through a [`Transport`] only.
 //!
-//! - [`Engine::step`]: one batch, start to end (what tests drive); [`Engine::run`]: the
+//! - [`Engine::step`]: one batch, start to end (what tests drive), and
+//!   [`Engine::step_messages`] over the other sources only (`campaign test`); [`Engine::run`]: the
 //!   loop of `campaign send` and the daemon, which claims the next batch while the last
 //!   one's attempts are still on the wire, through the same `claim` and `dispatch`.
 //! - `attempt.rs`: one send: the re-check ([`Recheck`]), rendering, domain check, throttle,
