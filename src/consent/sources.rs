@@ -3,7 +3,7 @@
 //! engine's re-check calls [`check`] for every claimed send, whatever its source.
 //!
 //! - `campaign`: §3 in full, for the campaign's kind ([`campaign`]).
-//! - `test`: none of §3 ([`test`]): the message goes to the address the operator typed,
+//! - `test`: none of §3 ([`test`](fn@test)): the message goes to the address the operator typed,
 //!   rendered as a contact; it never counts for or changes that contact.
 //! - `confirmation`: never to an erased, restricted (or erasure-requested) or
 //!   confirmed-bounce contact ([`confirmation`]); at most `[web] confirmations_per_day`
