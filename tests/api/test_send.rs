@@ -123,4 +123,22 @@ on_both_backends! {
         assert!(stdout(&out).contains(QA) && stdout(&out).contains("sent to"), "{}", stdout(&out));
         assert_eq!(fake.received()[0].to, vec![QA.to_owned()]);
     }
+
+    async fn without_a_relay_the_test_message_is_written_to_the_outbox(t) {
+        let path = t.write("contacts.csv", CONTACTS);
+        herald::contacts::import::import(&t.app, &path, &Default::default(), &|_, _| {}).await.unwrap();
+        t.write("news.html.hbs", "<p>Hello {{first_name}}</p>");
+        let file = t.write("spring.toml", crate::send::CAMPAIGN);
+        let config = std::fs::read_to_string(t.config_path()).unwrap();
+        std::fs::write(t.config_path(), format!("{config}\n[dns]\ncheck_domains = false\n")).unwrap();
+        let out = test_send(&t, &file, &[]).await;
+        assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(report["state"], "sent");
+        let written = report["outbox"].as_str().expect("the outbox file");
+        let message = std::fs::read_to_string(written).unwrap();
+        assert!(message.contains("Subject: [TEST] Spring news for Ada") && message.contains(&format!("To: {QA}")), "{message}");
+        let out = herald_test(&t, &file, false, &[]).await;
+        assert!(stdout(&out).contains("written to") && stdout(&out).contains(QA), "{}", stdout(&out));
+    }
 }
