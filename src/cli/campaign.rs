@@ -49,9 +49,11 @@ pub enum CampaignCommand {
         #[arg(long)]
         new_revision: bool,
     },
-    /// Send the campaign once to ADDR as a test: rendered as one contact would get it (the
-    /// first eligible one, or --contact), with "[TEST] " before the subject and links that
-    /// change nothing. Records no campaign, counts in no figure, never touches the contact.
+    /// Send the campaign once to ADDR as a test, rendered as one contact would get it.
+    ///
+    /// The contact is the first eligible one of the plan, or --contact. The subject starts
+    /// with "[TEST] " and its links change nothing. Records no campaign, counts in no
+    /// figure, never touches the contact.
     Test {
         file: PathBuf,
         /// Where the test message goes.
