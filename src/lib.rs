@@ -5,7 +5,7 @@
 //! - [`domain`]: newtypes with one parsing constructor each (addresses, consent vocabularies)
 //!   and the ids `ContactId`, `CampaignId`, `SendId`.
 //! - [`consent`]: the rules that protect people's choices, the hash-chained ledger, the
-//!   suppression key. Pure: data in, data out.
+//!   suppression key, the send-time policy of each message source. Pure: data in, data out.
 //! - [`store`]: one storage surface over SQLite (embedded default) and PostgreSQL; its SQL in
 //!   `store/sql/`, one module per concern, mounted once per backend.
 //! - [`contacts`]: the one contact-change service (`contacts::change`: selector + patch +
@@ -13,10 +13,12 @@
 //!   withdrawals by link token all call; the link token; export and audit.
 //! - [`config`]: the app config (TOML + `HERALD_<SECTION>__<KEY>` overrides) and secrets.
 //! - [`cli`]: clap types and printing; `main.rs` only calls [`cli::run`].
-//! - [`campaign`]: campaign files, the planner, the lifecycle (record, materialise, status).
+//! - [`campaign`]: campaign files, the planner, the lifecycle (record, materialise, status),
+//!   and test sends (`campaign test`, a `test` source send through the same engine).
 //! - [`render`]: templates, the footer no template can remove, headers, DKIM.
 //! - [`send`]: two layers: `send::smtp` (the SMTP client and outbox behind the `Transport`
-//!   trait, with a recording fake) and `send::engine` (claims under leases, re-check, render,
+//!   trait, with a recording fake) and `send::engine` (claims under leases for every message
+//!   source: campaign, test, confirmation, flow; re-check by the source's policy, render,
 //!   mark, verdict, retries, guard); `send::throttle` holds the rate limits.
 //! - [`feedback`]: bounce reports, complaints and provider webhooks → events; the rules.
 //! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server: `HttpError` pages, a span per

@@ -7,5 +7,6 @@ mod file;
 pub mod lifecycle;
 pub mod plan;
 pub mod preview;
+pub mod test_send;
 
 pub use file::{Campaign, SegmentField, SegmentRule, load, parse};

@@ -68,7 +68,7 @@ pub async fn preview_many(
 }
 
 /// The first `limit` eligible contacts, each checked again by the pure policy.
-async fn eligible_sample(app: &App, campaign: &Campaign, limit: usize) -> Result<Vec<EligibleRecipient>> {
+pub(crate) async fn eligible_sample(app: &App, campaign: &Campaign, limit: usize) -> Result<Vec<EligibleRecipient>> {
     let q = audience_query(campaign, app.clock.now());
     let mut out = Vec::new();
     let mut after = ContactId::default();

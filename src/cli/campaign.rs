@@ -1,4 +1,4 @@
-//! `herald campaign plan|preview|validate`; the lifecycle commands are in `send.rs`.
+//! `herald campaign plan|preview|validate|test`; the lifecycle commands are in `send.rs`.
 
 use super::{Context, output, parse_email};
 use crate::campaign::{self, plan, preview};
@@ -49,6 +49,20 @@ pub enum CampaignCommand {
         #[arg(long)]
         new_revision: bool,
     },
+    /// Send the campaign once to ADDR as a test, rendered as one contact would get it.
+    ///
+    /// The contact is the first eligible one of the plan, or --contact. The subject starts
+    /// with "[TEST] " and its links change nothing. Records no campaign, counts in no
+    /// figure, never touches the contact.
+    Test {
+        file: PathBuf,
+        /// Where the test message goes.
+        #[arg(long, value_name = "ADDR")]
+        to: String,
+        /// Render it as this contact (who must exist; an ineligible one is allowed).
+        #[arg(long, value_name = "EMAIL")]
+        contact: Option<String>,
+    },
     /// Record the campaign for the daemon, which starts it at its `send_at` (or at once).
     Schedule {
         file: PathBuf,
@@ -96,6 +110,7 @@ pub enum CampaignCommand {
 pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
     use crate::domain::CampaignState;
     let cmd = match cmd {
+        CampaignCommand::Test { file, to, contact } => return test(ctx, &file, &to, contact.as_deref()).await,
         CampaignCommand::Send { file, wait, allow_empty, new_revision } => {
             let flags = super::send::SendFlags { wait, allow_empty, new_revision };
             return super::send::send(ctx, &file, flags).await;
@@ -198,4 +213,55 @@ pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
         }
         _ => unreachable!("lifecycle commands are handled above"),
     }
+}
+
+/// `herald campaign test FILE --to ADDR [--contact EMAIL]`: exit 0 once the relay (or the
+/// outbox) took the message, 1 when it did not.
+async fn test(ctx: &Context, file: &std::path::Path, to: &str, contact: Option<&str>) -> Result<i32> {
+    use crate::domain::SendState;
+    use crate::send::engine::{Deps, Engine};
+    let app = std::sync::Arc::new(ctx.open().await?);
+    let to = parse_email(to)?;
+    let contact = contact.map(parse_email).transpose()?;
+    let engine = Engine::new(app.clone(), Deps::from_config(&app)?);
+    let outbox = engine.transport().outbox_dir();
+    let result = campaign::test_send::send(&app, &engine, file, &to, contact.as_ref()).await;
+    engine.close().await;
+    let mut report = result?;
+    if let Some(dir) = outbox {
+        let id = format!("{}-{}", report.campaign, report.send_id);
+        let path = crate::send::smtp::outbox::FileOutbox::new(&dir).ok().and_then(|o| o.path_for(&id).ok());
+        report.outbox = path.map(|p| p.display().to_string());
+    }
+    if let Some(reason) = &report.excluded {
+        eprintln!("note: this contact is excluded from the campaign ({reason}); the campaign would NOT go to them");
+    }
+    if ctx.json {
+        output::json(&report);
+    } else {
+        let contact = format!("contact #{}", report.contact_id);
+        match (report.state, &report.outbox) {
+            (SendState::Sent, Some(path)) => {
+                println!("Test message (as {contact}) for {} written to {path}", report.to)
+            }
+            (SendState::Sent, None) => println!(
+                "Test message (as {contact}) sent to {} through {}: {} {}",
+                report.to,
+                report.relay.as_deref().unwrap_or("the relay"),
+                report.reply.code.map(|c| c.to_string()).unwrap_or_default(),
+                report.reply.text.as_deref().unwrap_or_default()
+            ),
+            (state, _) => println!(
+                "Test message (as {contact}) to {} NOT delivered: {state}{}",
+                report.to,
+                report
+                    .reason
+                    .as_deref()
+                    .or(report.reply.text.as_deref())
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+    Ok(if report.state == SendState::Sent { 0 } else { 1 })
 }

@@ -1,7 +1,8 @@
 //! Consent: the rules that protect a person's choices (`rules`, with `grants` for what a
 //! request may grant and `processing` for the processing and bounce states only staff and
 //! automatic rules set), the tamper-evident ledger that keeps the evidence, and the
-//! suppression key and who may lift a suppression. Everything here is pure: it takes data
+//! suppression key and who may lift a suppression; `sources` holds the send-time policy of
+//! each message source (campaign, test, confirmation, flow). Everything here is pure: it takes data
 //! and returns data; the contact-change service (`contacts::change`) persists it.
 
 mod grants;
@@ -10,6 +11,7 @@ pub mod policy;
 mod processing;
 pub mod replay;
 mod rules;
+pub mod sources;
 mod suppression;
 
 pub use processing::ProcessingChange;

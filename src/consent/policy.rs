@@ -185,6 +185,16 @@ impl EligibleRecipient {
         evaluate(p, facts).map(|()| EligibleRecipient { contact })
     }
 
+    /// The same for a send of any source, under that source's policy
+    /// ([`super::sources::check`]).
+    pub fn check_source(
+        p: super::sources::SourcePolicy<'_>,
+        contact: Contact,
+        facts: &Facts,
+    ) -> Result<EligibleRecipient, ExclusionReason> {
+        super::sources::check(p, facts).map(|()| EligibleRecipient { contact })
+    }
+
     /// For `campaign preview --force` only: shows the message an excluded contact would
     /// get. Nothing that sends may call this.
     pub fn for_preview_only(contact: Contact) -> EligibleRecipient {

@@ -1,7 +1,8 @@
 //! Signed link tokens for unsubscribe, preference and tracking links:
 //! `base64url(payload) "." base64url(HMAC-SHA256(link key, payload)[..16])`, with the
-//! payload `v1|contact id|campaign|purpose|expiry (unix seconds)`. Verification is
-//! constant-time (hmac's `verify_truncated_left`).
+//! payload `v1|contact id|campaign|purpose|expiry (unix seconds)`, or `t1|…` for the
+//! links of a test send (`campaign test`), which change nothing when followed.
+//! Verification is constant-time (hmac's `verify_truncated_left`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -18,6 +19,9 @@ pub struct LinkToken {
     pub campaign: String,
     pub purpose: Option<String>,
     pub expires: DateTime<Utc>,
+    /// A link of a test send: following it changes nothing (the message went to an
+    /// operator's address, not to the contact).
+    pub test: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +41,8 @@ fn mac(key: &[u8]) -> Hmac<Sha256> {
 impl LinkToken {
     pub fn sign(&self, key: &[u8]) -> String {
         let payload = format!(
-            "v1|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}",
+            if self.test { "t1" } else { "v1" },
             self.contact_id,
             self.campaign,
             self.purpose.as_deref().unwrap_or(""),
@@ -65,14 +70,17 @@ impl LinkToken {
         let payload = String::from_utf8(payload).map_err(|_| TokenError::Malformed)?;
         let parts: Vec<&str> = payload.split('|').collect();
         let [version, id, campaign, purpose, expires] = parts[..] else { return Err(TokenError::Malformed) };
-        if version != "v1" {
-            return Err(TokenError::Malformed);
-        }
+        let test = match version {
+            "v1" => false,
+            "t1" => true,
+            _ => return Err(TokenError::Malformed),
+        };
         let token = LinkToken {
             contact_id: crate::domain::ContactId::new(id.parse().map_err(|_| TokenError::Malformed)?),
             campaign: campaign.to_owned(),
             purpose: (!purpose.is_empty()).then(|| purpose.to_owned()),
             expires: expires.parse().ok().and_then(|s| DateTime::from_timestamp(s, 0)).ok_or(TokenError::Malformed)?,
+            test,
         };
         if token.expires < now {
             return Err(TokenError::Expired);
@@ -93,7 +101,21 @@ mod tests {
             campaign: "spring".into(),
             purpose: Some("newsletter".into()),
             expires: DateTime::from_timestamp(2_000_000_000, 0).unwrap(),
+            test: false,
         }
+    }
+
+    #[test]
+    fn a_test_sends_token_says_so_and_cannot_be_turned_into_a_real_one() {
+        let test = LinkToken { test: true, ..token() };
+        let signed = test.sign(KEY);
+        assert_eq!(LinkToken::verify(&signed, KEY, now()), Ok(test));
+        assert!(!LinkToken::verify(&token().sign(KEY), KEY, now()).unwrap().test);
+        // The flag is signed: the same payload as a real link does not verify.
+        let (payload, tag) = signed.split_once('.').unwrap();
+        let text = String::from_utf8(B64.decode(payload).unwrap()).unwrap();
+        let real = B64.encode(text.replacen("t1|", "v1|", 1));
+        assert_eq!(LinkToken::verify(&format!("{real}.{tag}"), KEY, now()), Err(TokenError::BadSignature));
     }
 
     fn now() -> DateTime<Utc> {

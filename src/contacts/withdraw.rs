@@ -23,6 +23,8 @@ pub enum Withdrawal {
     NotVerified,
     /// The token is good but names no live contact (deleted or erased).
     NoContact { contact_id: crate::domain::ContactId, campaign: String },
+    /// A link of a test send (`campaign test`): nothing changed.
+    TestLink { contact_id: crate::domain::ContactId, campaign: String },
     /// The contact left the campaign's lists (`changed`), or was already off them.
     Done { contact_id: crate::domain::ContactId, campaign: String, changed: bool },
 }
@@ -45,6 +47,9 @@ fn verify_with(keys: &[&[u8]], token: &str, now: DateTime<Utc>) -> Option<LinkTo
 /// person (`authority` is theirs: [`Authority::contact`], with the channel's evidence).
 pub async fn withdraw_by_token(app: &App, token: &str, authority: &Authority) -> Result<Withdrawal> {
     let Some(token) = verify_for_withdrawal(app, token) else { return Ok(Withdrawal::NotVerified) };
+    if token.test {
+        return Ok(Withdrawal::TestLink { contact_id: token.contact_id, campaign: token.campaign });
+    }
     let contact = app.store.contacts_by_id(&[token.contact_id]).await?.into_iter().next();
     let Some(contact) = contact.filter(|c| c.processing != Processing::Erased) else {
         return Ok(Withdrawal::NoContact { contact_id: token.contact_id, campaign: token.campaign });
@@ -86,6 +91,7 @@ mod tests {
             campaign: "spring".into(),
             purpose: None,
             expires: at(expires),
+            test: false,
         }
     }
 

@@ -174,6 +174,17 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// Where a message comes from (DESIGN §10): every `sends` row has one, and the
+    /// send-time re-check applies that source's policy (`consent::sources`).
+    Source, "message source", {
+        Campaign => "campaign",
+        Test => "test",
+        Confirmation => "confirmation",
+        Flow => "flow",
+    }
+);
+
+vocabulary!(
     /// What a bounce says (DESIGN §5): `hard` only when the address or its domain does
     /// not exist.
     BounceKind, "bounce kind", {
@@ -221,5 +232,16 @@ mod tests {
                 "unengaged"
             ]
         );
+    }
+
+    #[test]
+    fn message_sources_keep_their_database_names() {
+        let names: Vec<_> = Source::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["campaign", "test", "confirmation", "flow"]);
+        for s in Source::ALL {
+            assert_eq!(s.as_str().parse::<Source>().unwrap(), *s);
+            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{s}\""));
+        }
+        assert!("newsletter".parse::<Source>().is_err());
     }
 }

@@ -91,10 +91,15 @@ pub async fn resolve(
     recipient: &str,
     channel: Channel,
 ) -> Result<Target> {
-    if let Some(id) = verp_send
-        && let Some(send) = app.store.send_target(id).await?
-    {
-        return Ok(Target::Send { send, by: MappedBy::Verp });
+    if let Some(id) = verp_send {
+        if let Some(send) = app.store.send_target(id).await? {
+            return Ok(Target::Send { send, by: MappedBy::Verp });
+        }
+        // A report on a test send (`campaign test`): kept for review, never held against
+        // anyone (the address was not the contact's, nor is its recipient a campaign's).
+        if app.store.message_send(id).await?.is_some_and(|m| m.source == crate::domain::Source::Test) {
+            return Ok(Target::Unmatched(None));
+        }
     }
     let Ok(email) = EmailAddress::parse(recipient) else {
         return Ok(Target::Unmatched(None));

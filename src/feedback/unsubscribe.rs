@@ -32,6 +32,8 @@ pub enum Unsubscribed {
     /// The token could not be verified; the mail's sender, a contact, was unsubscribed
     /// from everything.
     SenderOptedOut,
+    /// The token is a test send's (`campaign test`): recorded, nothing changed.
+    TestLink,
 }
 
 impl Unsubscribed {
@@ -40,6 +42,7 @@ impl Unsubscribed {
             Unsubscribed::Done | Unsubscribed::SenderOptedOut => "done",
             Unsubscribed::AlreadyOut => "already_out",
             Unsubscribed::NotRecognised => "not_recognised",
+            Unsubscribed::TestLink => "test_link",
         }
     }
 }
@@ -57,6 +60,10 @@ pub async fn by_mail(app: &App, token: &str, envelope_from: &str, message: &[u8]
         Withdrawal::Done { contact_id, campaign, changed } => {
             let done = if changed { Unsubscribed::Done } else { Unsubscribed::AlreadyOut };
             (done, record(app, "token", done, Some(contact_id), Some(campaign)))
+        }
+        Withdrawal::TestLink { campaign, .. } => {
+            let done = Unsubscribed::TestLink;
+            (done, record(app, "token", done, None, Some(campaign)))
         }
         Withdrawal::NotVerified | Withdrawal::NoContact { .. } => by_sender(app, envelope_from, message).await?,
     };

@@ -21,7 +21,7 @@ pub use dkim::DkimKey;
 use crate::campaign::Campaign;
 use crate::config::Config;
 use crate::consent::policy::{CampaignKind, EligibleRecipient};
-use crate::domain::{Contact, Purpose, SendId};
+use crate::domain::{Contact, EmailAddress, Purpose, SendId};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use lettre::message::Mailbox;
@@ -93,6 +93,9 @@ pub struct Renderer {
     sender: Sender,
     link_key: Vec<u8>,
     dkim: Option<DkimKey>,
+    /// A test send's (`campaign test`): the address every message goes to instead of
+    /// the contact's; the subject starts with `[TEST] ` and its links are test links.
+    test_to: Option<EmailAddress>,
 }
 
 fn required(value: &Option<String>, key: &str, why: &str) -> Result<String> {
@@ -144,7 +147,23 @@ impl Renderer {
             format!("{list} <{list}.{}>", sender.domain),
             format!("{}:{}", campaign.name, sender.domain),
         );
-        Ok(Renderer { campaign: campaign.clone(), fixed, templates, sender, link_key: link_key.to_vec(), dkim })
+        Ok(Renderer {
+            campaign: campaign.clone(),
+            fixed,
+            templates,
+            sender,
+            link_key: link_key.to_vec(),
+            dkim,
+            test_to: None,
+        })
+    }
+
+    /// This renderer for a test send to `to`: each message is rendered as its contact
+    /// would get it, but goes to `to`, with `[TEST] ` in front of the subject, its own
+    /// Message-ID, and test links (following one changes nothing).
+    pub fn for_test_send(mut self, to: EmailAddress) -> Renderer {
+        self.test_to = Some(to);
+        self
     }
 
     /// What the templates see for `contact`.
@@ -217,6 +236,7 @@ impl Renderer {
             campaign: c.name.clone(),
             purpose: c.purpose.as_ref().map(|p| p.to_string()),
             expires: now + Duration::days(LINK_LIFETIME_DAYS),
+            test: self.test_to.is_some(),
         };
         let signed = token.sign(&self.link_key);
         let unsubscribe_url = format!("{}/u/{signed}", self.sender.public_url);
@@ -230,8 +250,11 @@ impl Renderer {
         // One JSON context for every template of the message (each `render` would convert
         // the data again).
         let data = handlebars::Context::wraps(&data).map_err(|e| fail("template data", e))?;
-        let subject =
+        let mut subject =
             headers::clean(&self.templates.text.render_with_context(SUBJECT, &data).map_err(|e| fail("subject", e))?);
+        if self.test_to.is_some() {
+            subject = format!("[TEST] {subject}");
+        }
         let mut html = self.templates.html.render_with_context(MAIN, &data).map_err(|e| fail("HTML part", e))?;
         let mut text = if self.templates.has_text {
             self.templates.text.render_with_context(MAIN, &data).map_err(|e| fail("text part", e))?
@@ -252,15 +275,23 @@ impl Renderer {
             html = tracking::add_tracking(&html, &self.sender.public_url, &keep, &token, &self.link_key);
         }
 
-        let message_id = headers::message_id(&self.link_key, &c.name, contact_id, &self.sender.domain);
+        // A test send's Message-ID is not the one the contact's own message has (feedback
+        // keyed by it must never reach the contact).
+        let keyed_name = match &self.test_to {
+            Some(_) => format!("test:{}:{}", c.name, send_id),
+            None => c.name.clone(),
+        };
+        let message_id = headers::message_id(&self.link_key, &keyed_name, contact_id, &self.sender.domain);
         let name =
             [id.first_name.as_deref(), id.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
         // An internationalised domain goes in its punycode form, in the To header and the envelope.
-        let smtp_address = contact.email.for_smtp();
+        let smtp_address = self.test_to.as_ref().unwrap_or(&contact.email).for_smtp();
         let to_address = smtp_address
             .parse()
             .map_err(|e| Error::Invalid(format!("contact #{contact_id}: address not usable for SMTP: {e}")))?;
-        let to = Mailbox::new((!name.trim().is_empty()).then(|| headers::clean(&name)), to_address);
+        let shown =
+            if self.test_to.is_some() { None } else { (!name.trim().is_empty()).then(|| headers::clean(&name)) };
+        let to = Mailbox::new(shown, to_address);
         let envelope_from = headers::verp(&self.link_key, send_id, &self.sender.bounce_domain);
         let boundary = format!("herald-{}", &message_id[1..17]);
         let list_unsubscribe = marketing

@@ -170,24 +170,27 @@ impl DirectSqlite {
             .query_map(rusqlite::params![owner, at(lease_until), at(now), campaign.get(), limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, i32>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             })
             .map_err(failed)?;
         let mut claims = Vec::new();
         for row in rows {
-            let (send_id, campaign_id, contact_id, attempts, first) = row.map_err(failed)?;
+            let (send_id, campaign_id, contact_id, attempts, first, source) = row.map_err(failed)?;
+            let campaign_id: Option<i64> = campaign_id;
             let first_attempt_at = match first {
                 Some(text) => Some(parse_at(&text).ok_or_else(|| super::corrupt("first_attempt_at", text))?),
                 None => None,
             };
             claims.push(Claim {
                 send_id: SendId::new(send_id),
-                campaign_id: CampaignId::new(campaign_id),
+                campaign_id: campaign_id.map(CampaignId::new),
                 contact_id: ContactId::new(contact_id),
+                source: source.parse().map_err(|e| super::corrupt("message source", e))?,
                 attempts,
                 first_attempt_at,
             });

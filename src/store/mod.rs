@@ -39,15 +39,15 @@ enum Dialect {
     Postgres,
 }
 
-/// What makes a "transmitting" mark safe, beyond the lease: the send's campaign still
-/// runs, and its contact's record is the version the send-time re-check saw (`$seq`, the
+/// What makes a "transmitting" mark safe, beyond the lease: the send's campaign (a
+/// campaign send's; the other sources have none) still runs, and its contact's record is the version the send-time re-check saw (`$seq`, the
 /// statement's own name for that ledger sequence number). One text for both writers of
 /// marks, `sql/queue_writes.rs` (sqlx) and `direct.rs` (rusqlite); a string literal, so
 /// their statements stay constant text.
 macro_rules! mark_guard {
     ($seq:literal) => {
         concat!(
-            "EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running') ",
+            "(sends.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = sends.campaign_id AND c.state = 'running')) ",
             "AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = sends.contact_id AND k.ledger_seq = ",
             $seq,
             ")"
@@ -169,6 +169,17 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
             Backend::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Applies the migrations up to `version` only: for tests that build a database as an
+    /// older Herald left it, then migrate it.
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::MIGRATOR.run_to(version, pool).await?,
+            Backend::Postgres(pool) => postgres::MIGRATOR.run_to(version, pool).await?,
         }
         Ok(())
     }
@@ -338,5 +349,6 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 pub mod feedback;
 pub mod queue;
 mod revisions;
+pub mod sources;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 pub use revisions::Revision;

@@ -30,6 +30,8 @@ pub(super) mod queue_reports;
 pub(super) mod queue_writes;
 #[path = "sql/revisions.rs"]
 pub(super) mod revisions;
+#[path = "sql/sources.rs"]
+pub(super) mod sources;
 #[path = "sql/support.rs"]
 mod support;
 #[path = "sql/suppression.rs"]

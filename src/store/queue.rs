@@ -5,7 +5,7 @@
 
 use super::Count;
 use super::{Backend, Store, postgres, sqlite};
-use crate::domain::{BounceKind, CampaignId, CampaignState, ContactId, SendId, SendState};
+use crate::domain::{BounceKind, CampaignId, CampaignState, ContactId, SendId, SendState, Source};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -59,8 +59,11 @@ pub struct NewCampaign {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     pub send_id: SendId,
-    pub campaign_id: CampaignId,
+    /// The campaign of a campaign send; none for the other sources.
+    pub campaign_id: Option<CampaignId>,
     pub contact_id: ContactId,
+    /// Where the message comes from: the re-check applies this source's policy.
+    pub source: Source,
     /// Attempts made before this one.
     pub attempts: i32,
     pub first_attempt_at: Option<DateTime<Utc>>,

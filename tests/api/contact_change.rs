@@ -266,7 +266,7 @@ on_both_backends! {
             send_at: None,
         };
         t.app.store.create_campaign(&campaign, chrono::Utc::now()).await.unwrap();
-        let expired = LinkToken { contact_id: id, campaign: "spring".into(), purpose: None, expires: chrono::Utc::now() - chrono::Duration::days(400) };
+        let expired = LinkToken { contact_id: id, campaign: "spring".into(), purpose: None, expires: chrono::Utc::now() - chrono::Duration::days(400), test: false };
         let signed = expired.sign(LINK_KEY.as_bytes());
         let done = withdraw_by_token(&t.app, &signed, &Authority::contact(false)).await.unwrap();
         assert_eq!(done, Withdrawal::Done { contact_id: id, campaign: "spring".into(), changed: true });
@@ -277,5 +277,44 @@ on_both_backends! {
         assert_eq!(again, Withdrawal::Done { contact_id: id, campaign: "spring".into(), changed: false });
         let forged = expired.sign(b"not-the-link-key-0123456789abcdef0123");
         assert_eq!(withdraw_by_token(&t.app, &forged, &Authority::contact(false)).await.unwrap(), Withdrawal::NotVerified);
+    }
+
+    async fn a_test_sends_link_and_mailto_change_nothing(t) {
+        let (news, offers) = (ListName::parse("newsletter").unwrap(), ListName::parse("offers").unwrap());
+        let lists = ContactPatch {
+            subscribe: vec![(news.clone(), Some(SubscriptionStatus::Unconfirmed)), (offers.clone(), Some(SubscriptionStatus::Unconfirmed))],
+            ..opt_in(OptInStatus::SingleOptInUser)
+        };
+        seed(&t, "t@example.com", lists).await;
+        let id = t.contact("t@example.com").await.unwrap().id.unwrap();
+        let content = "name = \"spring\"\nsubject = \"Hi\"\ntemplate = \"spring\"\nlists = [\"offers\"]\n";
+        let campaign = NewCampaign {
+            name: "spring".into(),
+            kind: "marketing".into(),
+            file_path: "campaigns/spring.toml".into(),
+            content: content.into(),
+            content_hash: "h".into(),
+            state: CampaignState::Completed,
+            send_at: None,
+        };
+        t.app.store.create_campaign(&campaign, chrono::Utc::now()).await.unwrap();
+        let before = t.contact("t@example.com").await.unwrap();
+        let ledger = t.app.store.ledger(id).await.unwrap().len();
+        let test = LinkToken { contact_id: id, campaign: "spring".into(), purpose: None, expires: chrono::Utc::now() + chrono::Duration::days(30), test: true };
+        let signed = test.sign(LINK_KEY.as_bytes());
+        let done = withdraw_by_token(&t.app, &signed, &Authority::contact(false)).await.unwrap();
+        assert_eq!(done, Withdrawal::TestLink { contact_id: id, campaign: "spring".into() });
+        // The mailto of the test message's List-Unsubscribe: recorded, nothing changed
+        // (not even by its sender, who is the contact here).
+        let mail = b"From: t@example.com\r\nTo: unsubscribe@bounces.acme.example\r\nSubject: unsubscribe\r\n\r\n";
+        let by_mail = herald::feedback::unsubscribe::by_mail(&t.app, &signed, "t@example.com", mail).await.unwrap();
+        assert_eq!(by_mail, herald::feedback::unsubscribe::Unsubscribed::TestLink);
+        let after = t.contact("t@example.com").await.unwrap();
+        assert_eq!((after.lists, after.opt_in), (before.lists, before.opt_in));
+        assert_eq!(t.app.store.ledger(id).await.unwrap().len(), ledger, "no ledger event");
+        // The same link as a real one does unsubscribe (the test above can fail).
+        let real = LinkToken { test: false, ..test }.sign(LINK_KEY.as_bytes());
+        let done = withdraw_by_token(&t.app, &real, &Authority::contact(false)).await.unwrap();
+        assert_eq!(done, Withdrawal::Done { contact_id: id, campaign: "spring".into(), changed: true });
     }
 }

@@ -73,6 +73,12 @@ pub fn env() -> Vec<(String, String)> {
 impl TestDb {
     /// `None` for PostgreSQL when no server is configured.
     pub async fn new(backend: Backend) -> Option<TestDb> {
+        TestDb::at_migration(backend, None).await
+    }
+
+    /// A database migrated up to `version` only (every migration if `None`): as an older
+    /// Herald left it, for migration tests.
+    pub async fn at_migration(backend: Backend, version: Option<i64>) -> Option<TestDb> {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("herald.db").display()),
@@ -88,7 +94,7 @@ impl TestDb {
             ),
         )
         .unwrap();
-        let app = open_app(&config_path, Arc::new(SystemClock)).await;
+        let app = open_app_at(&config_path, Arc::new(SystemClock), version).await;
         Some(TestDb { dir, url, app })
     }
 
@@ -114,10 +120,18 @@ impl TestDb {
 }
 
 pub async fn open_app(config_path: &Path, clock: Arc<dyn Clock>) -> App {
+    open_app_at(config_path, clock, None).await
+}
+
+/// [`open_app`] on a database migrated up to `version` only (every migration if `None`).
+pub async fn open_app_at(config_path: &Path, clock: Arc<dyn Clock>, version: Option<i64>) -> App {
     let loaded = config::load(Some(config_path), &env()).expect("config");
     let secrets = Secrets::resolve(&loaded, &env()).expect("secrets");
     let store = Store::connect(&loaded.config.database.url).await.expect("connect");
-    store.migrate().await.expect("migrate");
+    match version {
+        Some(v) => store.migrate_to(v).await.expect("migrate"),
+        None => store.migrate().await.expect("migrate"),
+    }
     App::with_store(&loaded, store, secrets, clock).await.expect("app")
 }
 

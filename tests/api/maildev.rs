@@ -160,4 +160,47 @@ on_both_backends! {
             .unwrap();
         assert!(source.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{source}");
     }
+
+    async fn a_test_send_through_maildev_arrives_marked_and_changes_nothing(t) {
+        let Some(maildev) = Maildev::from_env() else {
+            eprintln!("skipped: HERALD_TEST_MAILDEV_API is not set (scripts/test.sh starts maildev)");
+            return;
+        };
+        let tag = hex::encode(rand::random::<[u8; 6]>());
+        let (app, file) = setup(&t, &maildev, &tag).await;
+        // The campaign running, its sends queued: its figures must not move.
+        let text = std::fs::read_to_string(&file).unwrap();
+        let c = herald::campaign::parse(&file, &text, &app.config.policy).unwrap();
+        let (record, _) = herald::campaign::lifecycle::record(&app, &c, &text, CampaignState::Running).await.unwrap();
+        herald::campaign::lifecycle::materialise(&app, &record, &c).await.unwrap();
+        let before = app.store.campaign_counts(record.id).await.unwrap();
+        let ada_email = herald::domain::EmailAddress::parse(&tagged("ada@example.com", &tag)).unwrap();
+        let ada = app.store.contact(ada_email.normalized()).await.unwrap().unwrap();
+        let ledger = app.store.ledger(ada.id.unwrap()).await.unwrap().len();
+
+        let to = herald::domain::EmailAddress::parse(&tagged("qa@acme.example", &tag)).unwrap();
+        let engine = herald::send::engine::Engine::new(app.clone(), herald::send::engine::Deps::from_config(&app).unwrap());
+        let report = herald::campaign::test_send::send(&app, &engine, &file, &to, Some(&ada_email)).await.unwrap();
+        engine.close().await;
+        assert_eq!(report.state, herald::domain::SendState::Sent, "{report:?}");
+
+        let http = reqwest::Client::new();
+        let messages = maildev.wait_for(&http, &tag, 1).await;
+        assert_eq!(messages.len(), 1, "only the test message, to the test address");
+        let m = &messages[0];
+        assert_eq!(recipients(m), vec![to.as_str().to_ascii_lowercase()]);
+        assert_eq!(m["subject"].as_str(), Some("[TEST] Spring news for Ada"));
+        let html = m["html"].as_str().unwrap_or("");
+        assert!(html.contains("Hello Ada"), "rendered as the contact: {html}");
+
+        assert_eq!(app.store.campaign_counts(record.id).await.unwrap(), before, "not in the campaign's figures");
+        // Its unsubscribe link changes nothing.
+        let at = html.find("/u/").expect("an unsubscribe link");
+        let token: String = html[at + 3..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+        let done = herald::contacts::withdraw::withdraw_by_token(&app, &token, &herald::consent::Authority::contact(false)).await.unwrap();
+        assert!(matches!(done, herald::contacts::withdraw::Withdrawal::TestLink { .. }), "{done:?}");
+        let after = app.store.contact(ada_email.normalized()).await.unwrap().unwrap();
+        assert_eq!((after.lists, after.opt_in), (ada.lists, ada.opt_in));
+        assert_eq!(app.store.ledger(ada.id.unwrap()).await.unwrap().len(), ledger, "the contact's ledger is unchanged");
+    }
 }

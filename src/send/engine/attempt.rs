@@ -6,7 +6,7 @@ use super::recheck::{Loaded, Recheck};
 use super::shared::{CampaignCtx, Shared};
 use super::verdict::{Reply, Tried, Verdict};
 use crate::config::OnDoubt;
-use crate::domain::{BounceKind, Fault};
+use crate::domain::{BounceKind, Fault, Source};
 use crate::render::Rendered;
 use crate::send::smtp::dns::DomainStatus;
 use crate::send::smtp::reply::{ReplyClass, classify};
@@ -49,7 +49,12 @@ pub fn prepare(
     };
     match ctx.renderer.render(&recipient, claim.send_id, now) {
         Ok(rendered) => {
-            Prepared::Message(Message { rendered, domain: recipient.contact().email.ascii_domain(), ledger_seq })
+            // A test send goes to the operator's address, not the contact's.
+            let domain = match claim.source {
+                Source::Test => rendered.to.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default(),
+                _ => recipient.contact().email.ascii_domain(),
+            };
+            Prepared::Message(Message { rendered, domain, ledger_seq })
         }
         Err(e) => {
             // Once per send: debug only. The campaign's status and a foreground send's summary
@@ -94,8 +99,8 @@ pub async fn run<T: Transport>(
     claim: Claim,
     prepared: Prepared,
 ) -> Finished {
-    let campaign_id = ctx.record.id;
-    if shared.halted(campaign_id) {
+    let campaign_id = ctx.record.as_ref().map(|r| r.id);
+    if campaign_id.is_some_and(|id| shared.halted(id)) {
         // The fault guard stopped this campaign: nothing is attempted, the send goes back
         // to the queue as it was.
         let verdict = Verdict::Requeued(None);
@@ -110,12 +115,16 @@ pub async fn run<T: Transport>(
     };
     let Done { verdict, row, recorded } = done;
     shared.metrics.count(row.state);
-    if let Some(reason) = shared.tally(campaign_id, &ctx.campaign.name, &row) {
-        shared.pause(campaign_id, reason);
+    if let Some(id) = campaign_id
+        && let Some(reason) = shared.tally(id, &ctx.campaign.name, &row)
+    {
+        shared.pause(id, reason);
     }
     // The send-time reply is kept on the send itself; the evidence names it by its code.
     let send = Some((ctx.campaign.name.as_str(), claim.send_id));
-    let evidence = row.bounce.as_ref().map(|b| {
+    // A test send's bounce is recorded but never held against the contact: the address
+    // was not theirs.
+    let evidence = row.bounce.as_ref().filter(|_| claim.source != Source::Test).map(|b| {
         crate::feedback::rules::bounce_evidence(b.kind, &b.source, b.status.as_deref(), b.reason.as_deref(), None, send)
     });
     if !recorded && let Err(e) = shared.writer.record(row) {
@@ -264,7 +273,9 @@ fn failure(
     if e.is_permanent() && e.is_relay_level() {
         // The relay refused us (authentication, sender address): not about this person.
         let text = reply.text.as_deref().unwrap_or_default();
-        shared.pause(ctx.record.id, format!("relay refused the sender: {} {}", code.unwrap_or(0), text));
+        if let Some(record) = &ctx.record {
+            shared.pause(record.id, format!("relay refused the sender: {} {}", code.unwrap_or(0), text));
+        }
     }
     if e.is_relay_level() {
         // No session with the relay (refused, TLS, timeout) or the relay refused the

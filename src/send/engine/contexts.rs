@@ -1,9 +1,11 @@
 //! The engine's campaigns as its attempts need them ([`CampaignCtx`]): parsed and given a
-//! renderer once per revision, not once per batch.
+//! renderer once per revision, not once per batch; and the context of a message of another
+//! source (a test send), built from the send's own context.
 
 use super::shared::CampaignCtx;
 use crate::app::App;
 use crate::campaign;
+use crate::domain::{EmailAddress, Source};
 use crate::error::{Error, Result};
 use crate::render::Renderer;
 use std::collections::HashMap;
@@ -31,7 +33,7 @@ impl Contexts {
         // A campaign revised while this engine runs (`campaign send --new-revision`) is
         // rendered from its new content from the next batch on.
         if let Some(ctx) = built.get(&campaign_id)
-            && ctx.record.content_hash == record.content_hash
+            && ctx.record.as_ref().is_some_and(|r| r.content_hash == record.content_hash)
         {
             return Ok(ctx.clone());
         }
@@ -39,8 +41,30 @@ impl Contexts {
         let dkim = app.secrets.dkim_key(&app.config)?;
         let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?;
         let lists = app.store.list_settings().await?;
-        let ctx = Arc::new(CampaignCtx { record, campaign, renderer, lists });
+        let ctx = Arc::new(CampaignCtx { record: Some(record), campaign, renderer, lists });
         built.insert(campaign_id, ctx.clone());
         Ok(ctx)
+    }
+
+    /// The context of one message of another source, from its stored context: for a test
+    /// send, the campaign file it was given (`file`, `content`), rendered for its address.
+    pub(super) async fn message(&self, app: &App, send_id: crate::domain::SendId) -> Result<Arc<CampaignCtx>> {
+        let m = app.store.message_send(send_id).await?.ok_or_else(|| Error::NotFound(format!("send #{send_id}")))?;
+        if m.source != Source::Test {
+            return Err(Error::Invalid(format!("no sender for {} messages yet", m.source)));
+        }
+        let field = |key: &str| {
+            m.context.get(key).and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("send #{send_id}: the test send's context has no {key}"))
+            })
+        };
+        let (file, content) = (field("file")?, field("content")?);
+        let to = m.to_address.as_deref().ok_or_else(|| Error::Invalid(format!("send #{send_id}: no address")))?;
+        let to = EmailAddress::parse(to).map_err(|e| Error::Invalid(e.to_string()))?;
+        let campaign = campaign::parse(Path::new(&file), &content, &app.config.policy)?;
+        let dkim = app.secrets.dkim_key(&app.config)?;
+        let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?.for_test_send(to);
+        let lists = app.store.list_settings().await?;
+        Ok(Arc::new(CampaignCtx { record: None, campaign, renderer, lists }))
     }
 }

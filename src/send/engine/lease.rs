@@ -25,8 +25,9 @@ pub(super) async fn recover(shared: &Shared) -> Result<Recovered> {
     Ok(recovered)
 }
 
-/// Claims a batch of `campaign`, or of the running campaigns in turn (so that one
-/// large campaign does not hold back the others).
+/// Claims a batch of `campaign`, or of every source: the due messages of the other
+/// sources (test sends, confirmations, flow steps), else the running campaigns in turn (so
+/// that one large campaign does not hold back the others).
 pub(super) async fn claim(
     shared: &Shared,
     campaign: Option<crate::domain::CampaignId>,
@@ -38,6 +39,12 @@ pub(super) async fn claim(
     let lease = length(&shared.cfg);
     if let Some(id) = campaign {
         return shared.writer.claim(id, limit, now + lease, now).await;
+    }
+    // Every source: the messages of the other sources first (a confirmation is awaited by
+    // a person at a web page), then the campaigns.
+    let messages = store.claim_messages(&shared.owner, limit, now + lease, now).await?;
+    if !messages.is_empty() {
+        return Ok(messages);
     }
     if rotation.refreshed.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
         rotation.ids = store
@@ -60,6 +67,12 @@ pub(super) async fn claim(
     // Nothing due anywhere: look at the campaigns afresh next time.
     rotation.refreshed = None;
     Ok(Vec::new())
+}
+
+/// Claims due messages of the other sources only (`campaign test` waits on its own).
+pub(super) async fn claim_messages(shared: &Shared, limit: i64) -> Result<Vec<Claim>> {
+    let now = shared.app.clock.now();
+    shared.app.store.claim_messages(&shared.owner, limit, now + length(&shared.cfg), now).await
 }
 
 /// Renews this engine's leases every third of their length until aborted.

@@ -1,9 +1,13 @@
-//! The sending engine (DESIGN §4): claims due sends under a lease, runs one attempt per
+//! The sending engine (DESIGN §4, §10): claims due sends of every source (campaign, test,
+//! confirmation, flow: the other sources' first, then the running campaigns in turn; a
+//! campaign's re-check is its policy, a test send's none, see `consent::sources`) under
+//! a lease, runs one attempt per
 //! send on a bounded set of tasks (twice as many as the transport has connections), renews
 //! its leases while it works, recovers expired ones, pauses campaigns that trip the guard,
 //! and completes the ones that are done. It sends through a [`Transport`] only.
 //!
-//! - [`Engine::step`]: one batch, start to end (what tests drive); [`Engine::run`]: the
+//! - [`Engine::step`]: one batch, start to end (what tests drive), and
+//!   [`Engine::step_messages`] over the other sources only (`campaign test`); [`Engine::run`]: the
 //!   loop of `campaign send` and the daemon, which claims the next batch while the last
 //!   one's attempts are still on the wire, through the same `claim` and `dispatch`.
 //! - `attempt.rs`: one send: the re-check ([`Recheck`]), rendering, domain check, throttle,
@@ -32,7 +36,7 @@ use self::lease::Rotation;
 use self::retry::Backoff;
 use self::writer::Writer;
 use crate::app::App;
-use crate::domain::{CampaignId, CampaignState, ContactId, SendState};
+use crate::domain::{CampaignId, CampaignState, ContactId, Fault, SendId, SendState};
 use crate::error::{Error, Result};
 use crate::send::smtp::Transport;
 use crate::send::smtp::mailer::Mailer;
@@ -254,19 +258,38 @@ impl<T: Transport> Engine<T> {
         result
     }
 
-    /// One batch, start to end: claims a batch of `campaign` (of the first running
-    /// campaign with sends due if `None`), runs each claim through the transport, and waits
+    /// One batch, start to end: claims a batch of `campaign` (if `None`: the due messages
+    /// of the other sources, else of the first running campaign with sends due), runs each claim through the transport, and waits
     /// until every row is committed. Returns each claim's verdict, by send id (empty when
     /// nothing was due). Leases are renewed while it runs, and the pauses its attempts asked
     /// for are applied before it returns. Lease recovery and the campaign guard are the
     /// caller's ([`Engine::recover`], [`guard::check`]).
     pub async fn step(&self, campaign: Option<CampaignId>) -> Result<Vec<Finished>> {
         let span = tracing::info_span!("step", campaign_id = campaign.map(CampaignId::get));
-        async {
+        self.step_with(
+            |shared, limit| async move { lease::claim(shared, campaign, &mut Rotation::default(), limit).await },
+        )
+        .instrument(span)
+        .await
+    }
+
+    /// [`Engine::step`] over the due messages of the other sources only (test sends,
+    /// confirmations, flow steps): what `campaign test` drives until its send is settled.
+    pub async fn step_messages(&self) -> Result<Vec<Finished>> {
+        let span = tracing::info_span!("step_messages");
+        self.step_with(lease::claim_messages).instrument(span).await
+    }
+
+    async fn step_with<'a, F, Fut>(&'a self, claim: F) -> Result<Vec<Finished>>
+    where
+        F: FnOnce(&'a Shared, i64) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<Claim>>>,
+    {
+        {
             self.apply_pauses().await?;
             let concurrency = self.transport.concurrency().max(1);
             let limit = self.shared.cfg.batch_size.max(1).max(2 * concurrency as i64);
-            let claims = lease::claim(&self.shared, campaign, &mut Rotation::default(), limit).await?;
+            let claims = claim(&self.shared, limit).await?;
             if claims.is_empty() {
                 return Ok(Vec::new());
             }
@@ -296,8 +319,6 @@ impl<T: Transport> Engine<T> {
             finished.sort_by_key(|f| f.claim.send_id);
             Ok(finished)
         }
-        .instrument(span)
-        .await
     }
 
     /// Loads what the claimed batch is decided on and starts one attempt per claim, each
@@ -315,11 +336,35 @@ impl<T: Transport> Engine<T> {
         let ids: Vec<ContactId> = claims.iter().map(|c| c.contact_id).collect();
         let mut contacts: recheck::Contacts =
             store.contacts_for_send(&ids).await?.into_iter().filter_map(|t| Some((t.contact.id?, t))).collect();
-        let mut by_campaign: BTreeMap<CampaignId, Vec<Claim>> = BTreeMap::new();
+        // A campaign's claims share its context; a message of another source has its own.
+        let mut by_context: BTreeMap<(Option<CampaignId>, Option<SendId>), Vec<Claim>> = BTreeMap::new();
         for c in claims {
-            by_campaign.entry(c.campaign_id).or_default().push(c);
+            let own = c.campaign_id.is_none().then_some(c.send_id);
+            by_context.entry((c.campaign_id, own)).or_default().push(c);
         }
-        for (campaign_id, claims) in by_campaign {
+        for ((campaign_id, message), claims) in by_context {
+            let Some(campaign_id) = campaign_id else {
+                let send_id = message.expect("a claim without a campaign is keyed by its send");
+                let ctx = match self.contexts.message(&shared.app, send_id).await {
+                    Ok(ctx) => ctx,
+                    Err(e) => {
+                        // A message that cannot be prepared fails: it is not a campaign's to
+                        // pause, and nothing would make it render later.
+                        tracing::debug!(send_id = send_id.get(), error = %e, "cannot prepare the message");
+                        for claim in claims {
+                            let verdict = Verdict::Failed {
+                                reason: Some(Fault::Render.reason(&e.to_string())),
+                                reply: verdict::Reply::default(),
+                            };
+                            shared.writer.record(verdict.row(&claim, None))?;
+                            decided.push(Finished { claim, verdict });
+                        }
+                        continue;
+                    }
+                };
+                self.start(ctx, None, claims, &mut contacts, slots, places, tasks).await?;
+                continue;
+            };
             shared.running_again(campaign_id);
             let ctx = match self.contexts.get(&shared.app, campaign_id).await {
                 Ok(ctx) => ctx,
@@ -335,7 +380,28 @@ impl<T: Transport> Engine<T> {
                     continue;
                 }
             };
-            let loaded = recheck::load(store, &ctx, claims, &mut contacts, shared.app.clock.now()).await?;
+            self.start(ctx, Some(campaign_id), claims, &mut contacts, slots, places, tasks).await?;
+        }
+        Ok(decided)
+    }
+
+    /// Re-checks and renders one context's claims on a blocking thread, a chunk at a
+    /// time, and starts an attempt for each.
+    #[allow(clippy::too_many_arguments, reason = "the dispatch's own state, passed down once")]
+    async fn start(
+        &self,
+        ctx: Arc<CampaignCtx>,
+        campaign_id: Option<CampaignId>,
+        claims: Vec<Claim>,
+        contacts: &mut recheck::Contacts,
+        slots: &Arc<Semaphore>,
+        places: &mut OwnedSemaphorePermit,
+        tasks: &mut JoinSet<Finished>,
+    ) -> Result<()> {
+        let shared = &self.shared;
+        let store = &shared.app.store;
+        {
+            let loaded = recheck::load(store, &ctx, claims, contacts, shared.app.clock.now()).await?;
             // The re-check and the rendering run on a blocking thread, a chunk at a time: the
             // tasks that drive the SMTP sessions and the writer are never held up behind them.
             let mut rest = loaded.into_iter();
@@ -369,7 +435,7 @@ impl<T: Transport> Engine<T> {
                     // Ids only: never an address or a name.
                     let span = tracing::info_span!(
                         "attempt",
-                        campaign_id = campaign_id.get(),
+                        campaign_id = campaign_id.map(CampaignId::get),
                         send_id = claim.send_id.get(),
                         contact_id = claim.contact_id.get()
                     );
@@ -385,7 +451,7 @@ impl<T: Transport> Engine<T> {
                 }
             }
         }
-        Ok(decided)
+        Ok(())
     }
 
     async fn apply_pauses(&self) -> Result<()> {

@@ -4,7 +4,8 @@
 
 use super::shared::CampaignCtx;
 use crate::consent::policy::{EligibleRecipient, Facts};
-use crate::domain::Contact;
+use crate::consent::sources::SourcePolicy;
+use crate::domain::{Contact, Source};
 use crate::error::Result;
 use crate::store::{Claim, History, Store};
 use chrono::{DateTime, Utc};
@@ -12,6 +13,8 @@ use std::collections::HashMap;
 
 /// The data a claimed send is decided on, loaded per claimed batch.
 pub struct Loaded {
+    /// The send's source: which policy the re-check applies.
+    pub source: Source,
     pub contact: Contact,
     /// The ledger version the re-check saw: the "transmitting" mark is granted only if
     /// it is still current, so a withdrawal committed in between stops the message.
@@ -44,6 +47,7 @@ pub async fn load(
         .map(|claim| {
             let loaded = contacts.remove(&claim.contact_id).map(
                 |crate::store::SendContact { contact, ledger_seq, suppressed }| Loaded {
+                    source: claim.source,
                     contact,
                     ledger_seq,
                     suppressed,
@@ -62,7 +66,19 @@ pub trait Recheck: Send + Sync {
     fn recheck(&self, ctx: &CampaignCtx, loaded: Loaded) -> std::result::Result<EligibleRecipient, String>;
 }
 
-/// A campaign's re-check: its policy (consent, lists, suppression, frequency cap,
+/// The policy a send of `source` is re-checked under, with the campaign (or flow) policy
+/// of `ctx` where its source has one (DESIGN §10; the rules are in `consent::sources`).
+pub fn source_policy(source: Source, ctx: &CampaignCtx) -> SourcePolicy<'_> {
+    match source {
+        Source::Campaign => SourcePolicy::Campaign(&ctx.campaign.policy),
+        Source::Test => SourcePolicy::Test,
+        Source::Confirmation => SourcePolicy::Confirmation,
+        Source::Flow => SourcePolicy::Flow(&ctx.campaign.policy),
+    }
+}
+
+/// The default re-check: the policy of the send's source ([`source_policy`]): for a
+/// campaign send, the campaign's policy (consent, lists, suppression, frequency cap,
 /// engagement) on the contact as it is now.
 pub struct CampaignRecheck;
 
@@ -73,6 +89,7 @@ impl Recheck for CampaignRecheck {
         facts.recent_marketing = loaded.history.recent_marketing;
         facts.recent_delivered = loaded.history.recent_delivered;
         facts.recent_engaged = loaded.history.recent_engaged;
-        EligibleRecipient::check(&c.policy, loaded.contact, &facts).map_err(|reason| reason.as_str().to_owned())
+        EligibleRecipient::check_source(source_policy(loaded.source, ctx), loaded.contact, &facts)
+            .map_err(|reason| reason.as_str().to_owned())
     }
 }

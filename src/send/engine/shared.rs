@@ -18,10 +18,12 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-/// A campaign as the workers need it: parsed from the stored copy of its file, with its
-/// renderer built once.
+/// A campaign as the workers need it: parsed from the stored copy of its file (or, for a
+/// test send, from the send's context), with its renderer built once.
 pub struct CampaignCtx {
-    pub record: CampaignRecord,
+    /// The campaign's record; none for a message of another source (a test send is
+    /// rendered from the campaign file it was given, and records no campaign).
+    pub record: Option<CampaignRecord>,
     pub campaign: Campaign,
     pub renderer: Renderer,
     pub lists: BTreeMap<ListName, bool>,

@@ -61,10 +61,10 @@ fn push_audience(qb: &mut QueryBuilder<Db>, q: &AudienceQuery, window: Window) {
             // last n when fewer than n delivered messages come after it.
             qb.push(format!(
                 "WHEN ct.state = 'granted' \
-                 AND (SELECT COUNT(*) FROM sends h WHERE h.contact_id = a.id AND h.state = 'sent') >= {n} \
-                 AND NOT EXISTS (SELECT 1 FROM sends e WHERE e.contact_id = a.id AND e.state = 'sent' \
+                 AND (SELECT COUNT(*) FROM sends h WHERE h.contact_id = a.id AND h.state = 'sent' AND h.source <> 'test') >= {n} \
+                 AND NOT EXISTS (SELECT 1 FROM sends e WHERE e.contact_id = a.id AND e.state = 'sent' AND e.source <> 'test' \
                    AND (e.opened_at IS NOT NULL OR e.clicked_at IS NOT NULL) \
-                   AND (SELECT COUNT(*) FROM sends l WHERE l.contact_id = a.id AND l.state = 'sent' \
+                   AND (SELECT COUNT(*) FROM sends l WHERE l.contact_id = a.id AND l.state = 'sent' AND l.source <> 'test' \
                      AND (l.sent_at > e.sent_at OR (l.sent_at = e.sent_at AND l.id > e.id))) < {n}) \
                  THEN 'unengaged' "
             ));

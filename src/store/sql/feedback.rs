@@ -9,6 +9,8 @@ use crate::store::corrupt;
 use crate::store::feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 use sqlx::Row;
 
+/// The sends feedback can be held against: campaign sends (the join leaves out the other
+/// sources, which have no campaign; a test send's report is never about its contact).
 const TARGET: &str = "SELECT s.id AS send_id, s.campaign_id, c.name AS campaign, s.contact_id \
      FROM sends s JOIN campaigns c ON c.id = s.campaign_id";
 
@@ -66,7 +68,7 @@ pub(in crate::store) async fn insert_bounce(pool: &Pool, b: &BounceInsert) -> Re
 }
 
 /// The last delivery: a `sent` send of the contact with no bounce against it.
-const LAST_DELIVERY: &str = "(SELECT MAX(s.sent_at) FROM sends s WHERE s.contact_id = b.contact_id AND s.state = 'sent' \
+const LAST_DELIVERY: &str = "(SELECT MAX(s.sent_at) FROM sends s WHERE s.contact_id = b.contact_id AND s.state = 'sent' AND s.source <> 'test' \
      AND NOT EXISTS (SELECT 1 FROM bounces x WHERE x.send_id = s.id AND (x.kind = 'hard' OR x.kind = 'soft')))";
 
 pub(in crate::store) async fn bounce_streak(pool: &Pool, contact_id: ContactId) -> Result<Streak> {
@@ -200,9 +202,9 @@ pub(in crate::store) async fn unengaged(pool: &Pool, n: i64) -> Result<Vec<Clean
          WHERE k.processing = 'active' \
            AND EXISTS (SELECT 1 FROM consents t WHERE t.contact_id = k.id AND t.purpose = 'tracking' AND t.state = 'granted') \
            AND EXISTS (SELECT 1 FROM subscriptions u WHERE u.contact_id = k.id AND u.status <> 'unsubscribed') \
-           AND (SELECT COUNT(*) FROM sends s WHERE s.contact_id = k.id AND s.state = 'sent') >= $1 \
+           AND (SELECT COUNT(*) FROM sends s WHERE s.contact_id = k.id AND s.state = 'sent' AND s.source <> 'test') >= $1 \
            AND NOT EXISTS (SELECT 1 FROM (SELECT s.opened_at, s.clicked_at FROM sends s \
-                 WHERE s.contact_id = k.id AND s.state = 'sent' ORDER BY s.sent_at DESC LIMIT $1) last \
+                 WHERE s.contact_id = k.id AND s.state = 'sent' AND s.source <> 'test' ORDER BY s.sent_at DESC LIMIT $1) last \
                WHERE last.opened_at IS NOT NULL OR last.clicked_at IS NOT NULL) \
          ORDER BY k.id",
     )

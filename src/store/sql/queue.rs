@@ -146,7 +146,7 @@ pub(in crate::store) async fn materialise(
         qb.push_values(chunk, |mut b, id| {
             b.push_bind(campaign_id).push_bind(*id).push_bind("queued").push_bind(now);
         });
-        qb.push(" ON CONFLICT (campaign_id, contact_id) DO NOTHING");
+        qb.push(" ON CONFLICT (campaign_id, contact_id) WHERE source = 'campaign' DO NOTHING");
         inserted += qb.build().execute(&mut *tx).await?.rows_affected();
     }
     // Several daemons may materialise at once: the cursor only moves forward and
@@ -170,6 +170,10 @@ fn claim_from_row(r: &DbRow) -> Result<Claim> {
         send_id: r.try_get("id")?,
         campaign_id: r.try_get("campaign_id")?,
         contact_id: r.try_get("contact_id")?,
+        source: {
+            let source: String = r.try_get("source")?;
+            source.parse().map_err(|e| corrupt("message source", e))?
+        },
         attempts: r.try_get("attempts")?,
         first_attempt_at: r.try_get("first_attempt_at")?,
     })
@@ -199,7 +203,7 @@ pub(in crate::store) fn claim_sql() -> String {
            SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND campaign_id = $4 AND due_at <= $3 \
              ORDER BY due_at LIMIT $5{lock}) d) \
          {recheck}AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $4 AND c.state = 'running') \
-         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at"
+         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source"
     )
 }
 
@@ -219,6 +223,55 @@ pub(in crate::store) async fn claim(
         .bind(campaign)
         .bind(limit)
         .fetch_all(&mut *conn)
+        .await?;
+    let mut claims: Vec<Claim> = rows.iter().map(claim_from_row).collect::<Result<_>>()?;
+    claims.sort_by_key(|c| c.send_id);
+    Ok(claims)
+}
+
+/// Claims up to `limit` queued messages of the other sources (test sends, confirmations,
+/// flow steps), and up to `limit` of their deferred ones whose retry time has passed, under
+/// `owner`'s lease: as [`claim`] does for a campaign, with no campaign to be running.
+pub(in crate::store) async fn claim_messages(
+    pool: &Pool,
+    owner: &str,
+    limit: i64,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Claim>> {
+    // The daemon asks before every batch, and most of the time nothing is due: a read
+    // (two partial indexes, empty or nearly) first, so that SQLite takes no write lock for
+    // nothing while the engine's writer commits.
+    let due = sqlx::query(
+        "SELECT 1 AS due WHERE EXISTS (SELECT 1 FROM sends WHERE state = 'queued' AND source <> 'campaign') \
+         OR EXISTS (SELECT 1 FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $1)",
+    )
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    if due.is_none() {
+        return Ok(Vec::new());
+    }
+    let (lock, recheck) = match DIALECT {
+        Dialect::Postgres => (" FOR UPDATE SKIP LOCKED", " AND state IN ('queued', 'deferred')"),
+        Dialect::Sqlite => ("", ""),
+    };
+    let sql = format!(
+        "UPDATE sends SET state = 'claimed', lease_owner = $1, lease_until = $2, updated_at = $3 \
+         WHERE id IN (\
+           SELECT id FROM (SELECT id FROM sends WHERE state = 'queued' AND source <> 'campaign' \
+             ORDER BY id LIMIT $4{lock}) q \
+           UNION ALL \
+           SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $3 \
+             ORDER BY due_at LIMIT $4{lock}) d){recheck} \
+         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
         .await?;
     let mut claims: Vec<Claim> = rows.iter().map(claim_from_row).collect::<Result<_>>()?;
     claims.sort_by_key(|c| c.send_id);

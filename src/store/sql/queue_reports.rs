@@ -186,7 +186,7 @@ pub(in crate::store) async fn history(
                  SUM(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS engaged \
                  FROM (SELECT contact_id, opened_at, clicked_at, \
                  ROW_NUMBER() OVER (PARTITION BY contact_id ORDER BY sent_at DESC, id DESC) AS k \
-                 FROM sends WHERE state = 'sent' AND contact_id",
+                 FROM sends WHERE state = 'sent' AND source <> 'test' AND contact_id",
             );
             push_in(&mut qb, chunk.iter().copied());
             qb.push(") h WHERE k <= ").push_bind(n as i64).push(" GROUP BY contact_id");
