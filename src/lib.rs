@@ -28,6 +28,8 @@
 //! - [`logging`]: the log filter (dependencies capped at `warn`).
 //! - [`private_files`]: the modes of the files that hold personal data (0700 / 0600).
 
+#![warn(unreachable_pub)]
+
 pub mod app;
 pub mod campaign;
 pub mod cli;

@@ -6,7 +6,7 @@ use crate::error::Result;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
-pub enum AuditCommand {
+pub(super) enum AuditCommand {
     /// A contact's consent history, oldest first.
     Log { email: String },
     /// Recompute every contact's hash chain and replay it against the stored record;
@@ -18,7 +18,7 @@ pub enum AuditCommand {
     },
 }
 
-pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, cmd: AuditCommand) -> Result<i32> {
     let app = ctx.open().await?;
     match cmd {
         AuditCommand::Log { email } => {

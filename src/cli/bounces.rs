@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
-pub enum BouncesCommand {
+pub(super) enum BouncesCommand {
     /// Parse and classify inbound messages (bounces, complaints, auto-replies); no database access.
     Classify {
         #[arg(required = true, value_name = "FILE")]
@@ -50,7 +50,7 @@ struct Verdict {
     error: Option<String>,
 }
 
-pub async fn run(ctx: &Context, cmd: BouncesCommand) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, cmd: BouncesCommand) -> Result<i32> {
     match cmd {
         BouncesCommand::Classify { files } => classify_files(ctx, &files),
         BouncesCommand::Ingest { paths } => {

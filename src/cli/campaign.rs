@@ -8,7 +8,7 @@ use clap::Subcommand;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
-pub enum CampaignCommand {
+pub(super) enum CampaignCommand {
     /// Who is in the audience, who is eligible, and who is excluded, by reason.
     Plan {
         file: PathBuf,
@@ -107,7 +107,7 @@ pub enum CampaignCommand {
     },
 }
 
-pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<i32> {
     use crate::domain::CampaignState;
     let cmd = match cmd {
         CampaignCommand::Test { file, to, contact } => return test(ctx, &file, &to, contact.as_deref()).await,

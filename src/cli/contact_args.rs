@@ -10,7 +10,7 @@ use clap::Args;
 
 /// The consent-relevant flags shared by `add`, `set` and `bulk-set`.
 #[derive(Debug, Args)]
-pub struct ChangeArgs {
+pub(super) struct ChangeArgs {
     /// Email-marketing permission: none, single_opt_in_user, single_opt_in_webform, double_opt_in, opted_out_user or opted_out_contact.
     #[arg(long = "opt-in", value_name = "STATUS")]
     opt_in: Option<OptInStatus>,
@@ -80,7 +80,7 @@ fn parse_subscription(raw: &str) -> Result<(ListName, Option<SubscriptionStatus>
 
 /// The profile and list flags shared by `add` and `set`.
 #[derive(Debug, Args)]
-pub struct ProfileArgs {
+pub(super) struct ProfileArgs {
     /// Subscribe to a list: NAME or NAME:STATUS, STATUS one of unconfirmed, confirmed or
     /// unsubscribed (repeatable).
     #[arg(long, value_name = "LIST")]

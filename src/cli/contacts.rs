@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
-pub enum ContactsCommand {
+pub(super) enum ContactsCommand {
     /// Import a CSV file with a header row and an 'email' column (the columns are those
     /// `contacts export` writes; any other column is a custom attribute); rejected rows go
     /// to FILE.rejects.csv with a reason.
@@ -104,7 +104,7 @@ pub enum ContactsCommand {
     },
 }
 
-pub async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
     let app = match cmd {
         ContactsCommand::Import { .. } => ctx.open_for_import().await?,
         _ => ctx.open().await?,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 /// Which contacts to show; every filter given must hold.
 #[derive(Debug, Args)]
-pub struct FilterArgs {
+pub(super) struct FilterArgs {
     /// Only contacts subscribed to this list (in any status: unconfirmed, confirmed or unsubscribed).
     #[arg(long, value_name = "NAME")]
     list: Option<ListName>,
@@ -32,7 +32,7 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
-    pub fn filter(self) -> ContactFilter {
+    pub(super) fn filter(self) -> ContactFilter {
         ContactFilter {
             list: self.list,
             opt_in: self.opt_in,
@@ -76,7 +76,7 @@ pub(super) fn full_name(id: &Identity) -> String {
     [&id.first_name, &id.last_name].iter().filter_map(|v| v.as_deref()).collect::<Vec<_>>().join(" ")
 }
 
-pub async fn list(ctx: &Context, app: &App, filter: ContactFilter, limit: u64) -> Result<i32> {
+pub(super) async fn list(ctx: &Context, app: &App, filter: ContactFilter, limit: u64) -> Result<i32> {
     // One more than asked, to say whether there are more.
     let mut shown: Vec<Contact> = Vec::new();
     export::for_each(app, &filter, Some(limit.saturating_add(1)), |c| {
@@ -118,7 +118,13 @@ pub async fn list(ctx: &Context, app: &App, filter: ContactFilter, limit: u64) -
     Ok(0)
 }
 
-pub async fn export(ctx: &Context, app: &App, filter: ContactFilter, limit: Option<u64>, out: PathBuf) -> Result<i32> {
+pub(super) async fn export(
+    ctx: &Context,
+    app: &App,
+    filter: ContactFilter,
+    limit: Option<u64>,
+    out: PathBuf,
+) -> Result<i32> {
     let report = export::export(app, &filter, limit, &out).await?;
     if ctx.json {
         output::json(&report);

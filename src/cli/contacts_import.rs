@@ -7,7 +7,7 @@ use crate::error::Result;
 use serde::Serialize;
 use std::path::PathBuf;
 
-pub async fn run_import(ctx: &Context, app: &App, file: PathBuf, opts: ImportOptions) -> Result<i32> {
+pub(super) async fn run_import(ctx: &Context, app: &App, file: PathBuf, opts: ImportOptions) -> Result<i32> {
     let dry_run = opts.dry_run;
     let size = std::fs::metadata(&file).map(|m| m.len()).ok();
     let progress = output::Progress::new(ctx.json, size, "importing");

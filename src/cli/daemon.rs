@@ -7,13 +7,13 @@ use std::io::Write;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
-pub struct DaemonArgs {
+pub(super) struct DaemonArgs {
     /// Address of the HTTP server (default: `[web] listen`); port 0 picks a free one.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
 }
 
-pub async fn run(ctx: &Context, args: DaemonArgs) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, args: DaemonArgs) -> Result<i32> {
     let app = Arc::new(ctx.open().await?);
     let listen = args.listen.unwrap_or_else(|| app.config.web.listen.clone());
     let deps = Deps::from_config(&app)?;

@@ -10,12 +10,12 @@ use clap::Subcommand;
 use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
-pub enum DbCommand {
+pub(super) enum DbCommand {
     /// Apply the migrations to the configured database.
     Migrate,
 }
 
-pub async fn run(ctx: &Context, cmd: DbCommand) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, cmd: DbCommand) -> Result<i32> {
     match cmd {
         DbCommand::Migrate => {
             let loaded = ctx.load_config()?;

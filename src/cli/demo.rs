@@ -13,13 +13,13 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(super) struct DemoArgs {
     /// Folder of the demo workspace (created if missing; reused if there).
     #[arg(default_value = "demo")]
     dir: PathBuf,
 }
 
-pub async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     init::scaffold(ctx, &args.dir).await?;
     std::env::set_current_dir(&args.dir)
         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot enter {}: {e}", args.dir.display())))?;

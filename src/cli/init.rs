@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(super) struct InitArgs {
     /// Folder to create the workspace in (default: the current folder).
     dir: Option<PathBuf>,
 }
@@ -29,7 +29,7 @@ const FILES: &[(&str, &str)] = &[
     ("templates/partials/footer.txt.hbs", include_str!("../../templates/partials/footer.txt.hbs")),
 ];
 
-pub async fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
     let (created, kept, url) = scaffold(ctx, &dir).await?;
     if ctx.json {
@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
 
 /// Writes the workspace files that are missing and creates the database; returns the
 /// files created, the files kept, and the database URL.
-pub async fn scaffold(ctx: &Context, dir: &Path) -> Result<(Vec<String>, Vec<String>, String)> {
+pub(super) async fn scaffold(ctx: &Context, dir: &Path) -> Result<(Vec<String>, Vec<String>, String)> {
     let mut created = Vec::new();
     let mut kept = Vec::new();
     for (rel, content) in FILES {

@@ -6,7 +6,7 @@ use crate::feedback::clean;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
-pub enum ListsCommand {
+pub(super) enum ListsCommand {
     /// Report confirmed bounces to suppress, repeated soft bounces and (with
     /// `[bounces] unengaged_after`) unengaged contacts; `--apply` carries it out.
     Clean {
@@ -15,7 +15,7 @@ pub enum ListsCommand {
     },
 }
 
-pub async fn run(ctx: &Context, cmd: ListsCommand) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, cmd: ListsCommand) -> Result<i32> {
     let ListsCommand::Clean { apply } = cmd;
     let app = ctx.open().await?;
     let report = clean::clean(&app, apply).await?;

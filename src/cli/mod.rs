@@ -82,19 +82,19 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub async fn open(&self) -> Result<App> {
+    pub(crate) async fn open(&self) -> Result<App> {
         let loaded = self.load_config()?;
         App::open(&loaded, &self.env).await
     }
 
     /// [`open`](Self::open) for a bulk import (a larger SQLite page cache).
-    pub async fn open_for_import(&self) -> Result<App> {
+    pub(crate) async fn open_for_import(&self) -> Result<App> {
         let loaded = self.load_config()?;
         App::open_for(&loaded, &self.env, crate::store::Workload::BulkImport).await
     }
 
     /// The config (`--config`, else the workspace's), named on stderr with `--verbose`.
-    pub fn load_config(&self) -> Result<config::Loaded> {
+    pub(crate) fn load_config(&self) -> Result<config::Loaded> {
         let loaded = config::load(self.config_path.as_deref(), &self.env)?;
         if self.verbose {
             let shown = std::path::absolute(&loaded.path).unwrap_or_else(|_| loaded.path.clone());

@@ -5,7 +5,7 @@
 use crate::error::Error;
 use serde::Serialize;
 
-pub fn json<T: Serialize + ?Sized>(value: &T) {
+pub(super) fn json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
         // A closed pipe (`herald ... --json | head`) is the reader's choice, not a crash.
         Ok(text) => {
@@ -17,7 +17,7 @@ pub fn json<T: Serialize + ?Sized>(value: &T) {
 }
 
 /// Prints the error and returns its exit code.
-pub fn fail(as_json: bool, e: &Error) -> i32 {
+pub(super) fn fail(as_json: bool, e: &Error) -> i32 {
     let message = match e {
         Error::Internal(inner) => format!("{inner:#}"),
         other => other.to_string(),
@@ -31,20 +31,20 @@ pub fn fail(as_json: bool, e: &Error) -> i32 {
 }
 
 /// Control characters (CR, LF, ESC, ...) shown escaped.
-pub fn clean(s: &str) -> String {
+pub(super) fn clean(s: &str) -> String {
     if s.chars().any(char::is_control) { s.escape_debug().to_string() } else { s.to_owned() }
 }
 
 /// Progress on stderr for long work: a bar on a terminal, a line every few seconds
 /// otherwise, nothing with `--json`.
-pub struct Progress {
+pub(super) struct Progress {
     bar: Option<indicatif::ProgressBar>,
     plain: bool,
     last: std::cell::Cell<std::time::Instant>,
 }
 
 impl Progress {
-    pub fn new(quiet: bool, total: Option<u64>, what: &str) -> Progress {
+    pub(super) fn new(quiet: bool, total: Option<u64>, what: &str) -> Progress {
         use std::io::IsTerminal;
         let tty = std::io::stderr().is_terminal();
         let bar = (!quiet && tty).then(|| {
@@ -63,7 +63,7 @@ impl Progress {
         Progress { bar, plain: !quiet && !tty, last: std::cell::Cell::new(std::time::Instant::now()) }
     }
 
-    pub fn update(&self, position: u64, message: impl FnOnce() -> String) {
+    pub(super) fn update(&self, position: u64, message: impl FnOnce() -> String) {
         if let Some(bar) = &self.bar {
             bar.set_position(position);
         } else if self.plain && self.last.get().elapsed().as_secs() >= 5 {
@@ -72,7 +72,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 /// What `campaign send` was asked to do besides sending.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SendFlags {
+pub(super) struct SendFlags {
     /// Wait for deferred retries, and for a relay to come up.
     pub wait: bool,
     /// Record the campaign even when nobody is eligible.
@@ -76,7 +76,7 @@ async fn relays_reachable(app: &App, mailer: &Mailer, wait: bool) -> Result<()> 
     }
 }
 
-pub async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
+pub(super) async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
     let app = Arc::new(ctx.open().await?);
     let (c, text) = checked(&app, file, flags.allow_empty).await?;
     let deps = Deps::from_config(&app)?;
@@ -147,7 +147,7 @@ pub async fn send(ctx: &Context, file: &Path, flags: SendFlags) -> Result<i32> {
     Ok(if record.state == CampaignState::Paused { 1 } else { 0 })
 }
 
-pub async fn schedule(ctx: &Context, file: &Path, allow_empty: bool) -> Result<i32> {
+pub(super) async fn schedule(ctx: &Context, file: &Path, allow_empty: bool) -> Result<i32> {
     let app = ctx.open().await?;
     let (c, text) = checked(&app, file, allow_empty).await?;
     let (record, new) = lifecycle::record(&app, &c, &text, CampaignState::Scheduled).await?;
@@ -166,7 +166,7 @@ pub async fn schedule(ctx: &Context, file: &Path, allow_empty: bool) -> Result<i
 
 /// `campaign validate FILE`: the checks `send` makes, and the rendered sample, without
 /// recording or sending anything. Exit 0 when `send` would go ahead.
-pub async fn validate(ctx: &Context, file: &Path, sample: usize, allow_empty: bool) -> Result<i32> {
+pub(super) async fn validate(ctx: &Context, file: &Path, sample: usize, allow_empty: bool) -> Result<i32> {
     let app = ctx.open().await?;
     let (c, _, renderer) = load(&app, file)?;
     check::names_exist(&app, &c).await?;
@@ -207,7 +207,7 @@ pub async fn validate(ctx: &Context, file: &Path, sample: usize, allow_empty: bo
 }
 
 /// `campaign retry NAME`.
-pub async fn retry(ctx: &Context, name: &str) -> Result<i32> {
+pub(super) async fn retry(ctx: &Context, name: &str) -> Result<i32> {
     let app = ctx.open().await?;
     let (record, requeued) = lifecycle::retry(&app, name).await?;
     if ctx.json {
@@ -228,7 +228,7 @@ pub async fn retry(ctx: &Context, name: &str) -> Result<i32> {
     Ok(0)
 }
 
-pub async fn status(ctx: &Context, name: &str) -> Result<i32> {
+pub(super) async fn status(ctx: &Context, name: &str) -> Result<i32> {
     let app = ctx.open().await?;
     let record = lifecycle::find(&app, name).await?;
     let status = lifecycle::status(&app, &record).await?;
@@ -241,7 +241,7 @@ pub async fn status(ctx: &Context, name: &str) -> Result<i32> {
     Ok(0)
 }
 
-pub async fn transition(ctx: &Context, name: &str, to: CampaignState, reason: Option<String>) -> Result<i32> {
+pub(super) async fn transition(ctx: &Context, name: &str, to: CampaignState, reason: Option<String>) -> Result<i32> {
     let app = ctx.open().await?;
     let reason = reason.or_else(|| (to == CampaignState::Paused).then(|| "paused by hand".to_owned()));
     let record = lifecycle::transition(&app, name, to, reason.as_deref()).await?;
@@ -256,7 +256,7 @@ pub async fn transition(ctx: &Context, name: &str, to: CampaignState, reason: Op
     Ok(0)
 }
 
-pub async fn list(ctx: &Context) -> Result<i32> {
+pub(super) async fn list(ctx: &Context) -> Result<i32> {
     let app = ctx.open().await?;
     let mut rows = Vec::new();
     for r in app.store.campaigns().await? {

@@ -6,7 +6,7 @@ use crate::error::Result;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
-pub enum SuppressionCommand {
+pub(super) enum SuppressionCommand {
     /// Never mail this address again (survives erasure and re-import).
     Add {
         email: String,
@@ -27,7 +27,7 @@ pub enum SuppressionCommand {
     List,
 }
 
-pub async fn run(ctx: &Context, cmd: SuppressionCommand) -> Result<i32> {
+pub(super) async fn run(ctx: &Context, cmd: SuppressionCommand) -> Result<i32> {
     let app = ctx.open().await?;
     match cmd {
         SuppressionCommand::Add { email, reason, actor: name } => {

@@ -11,11 +11,11 @@ use handlebars::Handlebars;
 use std::path::{Path, PathBuf};
 
 /// The partial stems (file name without `.hbs`) of the footer's two parts.
-pub const HTML_STEM: &str = "footer.html";
-pub const TEXT_STEM: &str = "footer.txt";
+pub(super) const HTML_STEM: &str = "footer.html";
+pub(super) const TEXT_STEM: &str = "footer.txt";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Part {
+pub(super) enum Part {
     Html,
     Text,
 }
@@ -35,7 +35,7 @@ const REQUIRED: &[(&str, &str, bool)] = &[
 
 /// Registers the footer template of one part: the workspace's `custom` partial (path and
 /// source) when there is one and it shows what it must, else the built-in text.
-pub fn register(
+pub(super) fn register(
     hb: &mut Handlebars<'static>,
     custom: Option<(PathBuf, String)>,
     builtin: &'static str,
@@ -86,7 +86,7 @@ fn missing(hb: &Handlebars<'static>, part: Part) -> std::result::Result<Vec<&'st
 /// Refuses a template or partial that includes the footer partial (`{{> footer}}`,
 /// `{{> footer.html}}`, `{{#> footer}}`): Herald appends the footer itself, and a second
 /// one would follow.
-pub fn refuse_inclusion(path: &Path, source: &str) -> Result<()> {
+pub(super) fn refuse_inclusion(path: &Path, source: &str) -> Result<()> {
     let Some(at) = footer_inclusion(source) else { return Ok(()) };
     let line = source[..at].matches('\n').count() + 1;
     Err(Error::Invalid(format!(

@@ -20,7 +20,7 @@ const HIDING_STYLES: &[&str] = &[
 
 /// True when every one of `needles` is visible in `html`: the URLs as the target of a
 /// link, the other texts anywhere in visible text.
-pub fn html_shows(html: &str, urls: &[&str], texts: &[&str]) -> bool {
+pub(super) fn html_shows(html: &str, urls: &[&str], texts: &[&str]) -> bool {
     let lower = html.to_ascii_lowercase();
     // A stylesheet that hides anything could hide the links by class: assume it does.
     if style_blocks(&lower).any(|css| HIDING_STYLES.iter().any(|h| squeeze(css).contains(h))) {
@@ -32,7 +32,7 @@ pub fn html_shows(html: &str, urls: &[&str], texts: &[&str]) -> bool {
 }
 
 /// True when every needle appears in the text part.
-pub fn text_shows(text: &str, needles: &[&str]) -> bool {
+pub(super) fn text_shows(text: &str, needles: &[&str]) -> bool {
     needles.iter().all(|n| text.contains(n))
 }
 

@@ -14,13 +14,13 @@ use handlebars::{
 };
 
 /// A helper: its parameters in, the value to show out.
-pub type ValueFn = fn(&Helper) -> Result<Json, RenderError>;
+pub(super) type ValueFn = fn(&Helper) -> Result<Json, RenderError>;
 
 /// Every helper Herald adds to handlebars' built-ins, by name.
-pub const HELPERS: &[(&str, ValueFn)] = &[("default", default_value), ("date", date_value)];
+pub(super) const HELPERS: &[(&str, ValueFn)] = &[("default", default_value), ("date", date_value)];
 
 /// Built-in helpers Herald removes: `log` would write contact data to the log.
-pub const REMOVED_BUILTINS: &[&str] = &["log"];
+pub(super) const REMOVED_BUILTINS: &[&str] = &["log"];
 
 /// Adapts a [`ValueFn`] to handlebars: only `call_inner` (return a value) is provided,
 /// so handlebars' default `call` escapes the value before writing it.
@@ -39,7 +39,7 @@ impl HelperDef for ValueHelper {
 }
 
 /// Registers Herald's helpers on `hb` and removes the built-ins that leak data.
-pub fn register(hb: &mut Handlebars<'static>) {
+pub(super) fn register(hb: &mut Handlebars<'static>) {
     for (name, f) in HELPERS {
         hb.register_helper(name, Box::new(ValueHelper(*f)));
     }

@@ -41,7 +41,7 @@ fn raw(name: &'static str, value: String) -> HeaderValue {
 }
 
 impl FixedHeaders {
-    pub fn new(
+    pub(super) fn new(
         from: &Mailbox,
         reply_to: Option<&Mailbox>,
         marketing: bool,
@@ -69,7 +69,7 @@ impl FixedHeaders {
 
     /// The message, CRLF line ends: headers, then a multipart/alternative body with the text
     /// part first.
-    pub fn assemble(&self, m: Varying<'_>) -> Vec<u8> {
+    pub(super) fn assemble(&self, m: Varying<'_>) -> Vec<u8> {
         let text = Body::new(m.text);
         let html = Body::new(m.html);
         let mut h = Headers::new();

@@ -15,8 +15,8 @@ use handlebars::Handlebars;
 use std::path::{Path, PathBuf};
 
 /// The built-in footer, used for a part whose footer partial the workspace does not have.
-pub const FOOTER_HTML: &str = include_str!("../../templates/partials/footer.html.hbs");
-pub const FOOTER_TEXT: &str = include_str!("../../templates/partials/footer.txt.hbs");
+pub(super) const FOOTER_HTML: &str = include_str!("../../templates/partials/footer.html.hbs");
+pub(super) const FOOTER_TEXT: &str = include_str!("../../templates/partials/footer.txt.hbs");
 
 /// HTML escaping of `&<>"'` and the backtick. (Handlebars' own default also escapes
 /// `=` and `_`, which mangles every URL put in an attribute.)
@@ -37,16 +37,16 @@ fn escape_html(s: &str) -> String {
 }
 
 /// The compiled templates of one campaign: HTML (escaping) and text (no escaping).
-pub struct Templates {
+pub(super) struct Templates {
     pub html: Handlebars<'static>,
     pub text: Handlebars<'static>,
     /// False when the text part is generated from the HTML.
     pub has_text: bool,
 }
 
-pub const MAIN: &str = "main";
-pub const SUBJECT: &str = "subject";
-pub const FOOTER: &str = "herald_footer";
+pub(super) const MAIN: &str = "main";
+pub(super) const SUBJECT: &str = "subject";
+pub(super) const FOOTER: &str = "herald_footer";
 
 fn registry(escape: bool) -> Handlebars<'static> {
     let mut hb = Handlebars::new();
@@ -76,7 +76,7 @@ pub(super) fn compile_error(path: &Path, e: handlebars::TemplateError) -> Error 
 impl Templates {
     /// Loads template `name` (beside `campaign_file`, else in `dir`), every partial and
     /// layout, and the subject template.
-    pub fn load(name: &str, campaign_file: &Path, dir: &Path, subject: &str) -> Result<Templates> {
+    pub(super) fn load(name: &str, campaign_file: &Path, dir: &Path, subject: &str) -> Result<Templates> {
         let beside = campaign_file.parent().unwrap_or(Path::new("."));
         let html_path = find(name, beside, dir, "html").ok_or_else(|| {
             Error::Invalid(format!(

@@ -7,13 +7,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sha2::{Digest, Sha256};
 
 /// Binds a click token to its target, so a token cannot redirect elsewhere.
-pub fn url_digest(url: &str) -> String {
+pub(super) fn url_digest(url: &str) -> String {
     B64.encode(&Sha256::digest(url.as_bytes())[..12])
 }
 
 /// Rewrites every `href="http(s)://..."` except `keep` (the unsubscribe and preference
 /// links) to `{base}/t/c/{token}/{base64url(url)}`, and appends the open pixel.
-pub fn add_tracking(html: &str, base: &str, keep: &[&str], token: &LinkToken, key: &[u8]) -> String {
+pub(super) fn add_tracking(html: &str, base: &str, keep: &[&str], token: &LinkToken, key: &[u8]) -> String {
     let mut out = String::with_capacity(html.len() + 512);
     let mut rest = html;
     while let Some(pos) = rest.find("href=\"") {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// An error naming `path`, the line and the expression when `source` prints anything
 /// unescaped; a template that does not compile is left to the registry's own error.
-pub fn refuse(path: &Path, source: &str) -> Result<()> {
+pub(super) fn refuse(path: &Path, source: &str) -> Result<()> {
     let Ok(template) = Template::compile(source) else { return Ok(()) };
     match first_unescaped(&template) {
         Some((line, col)) => {

@@ -27,7 +27,7 @@ const BUSY_WAIT: Duration = Duration::from_millis(5);
 
 /// Whether `e` is SQLite's "database is locked" from this connection: nothing of the
 /// statement or transaction was committed, and it can be tried again.
-pub fn is_busy(e: &Error) -> bool {
+pub(crate) fn is_busy(e: &Error) -> bool {
     let Error::Internal(e) = e else { return false };
     matches!(
         e.downcast_ref::<rusqlite::Error>(),

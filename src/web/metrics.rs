@@ -13,7 +13,7 @@ use crate::store::Count;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-pub async fn render(app: &App, metrics: &Metrics, throttle: &Throttle) -> Result<String> {
+pub(super) async fn render(app: &App, metrics: &Metrics, throttle: &Throttle) -> Result<String> {
     let sends = app.store.send_state_totals().await?;
     let bounces = app.store.bounce_totals().await?;
     let campaigns = app.store.campaign_state_totals().await?;

@@ -20,7 +20,7 @@ pub(super) struct DsnRecipient {
 impl DsnRecipient {
     /// The report says delivery failed or is delayed (not delivered, relayed, expanded,
     /// or verified deliverable; not a 2.x.x success).
-    pub fn is_failure(&self) -> bool {
+    pub(super) fn is_failure(&self) -> bool {
         !matches!(self.action.as_str(), "delivered" | "relayed" | "expanded" | "deliverable")
             && !self.status.as_deref().is_some_and(|s| s.starts_with("2."))
     }

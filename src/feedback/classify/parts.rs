@@ -33,12 +33,12 @@ pub(super) struct Parsed {
 
 impl Parsed {
     /// First value of a top-level header.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         fields::get(&self.headers, name)
     }
 
     /// A header of the returned original.
-    pub fn original_header(&self, name: &str) -> Option<&str> {
+    pub(super) fn original_header(&self, name: &str) -> Option<&str> {
         self.original.as_deref().and_then(|h| fields::get(h, name))
     }
 }

@@ -4,7 +4,7 @@
 use super::verify::{decode_base64_lenient, p256_point_from_spki};
 
 /// The shortest `HERALD_WEBHOOK_SECRET` accepted.
-pub const MIN_GENERIC_SECRET_LEN: usize = 16;
+pub(super) const MIN_GENERIC_SECRET_LEN: usize = 16;
 
 /// Per-provider keys. Never printed: `Debug` shows only which providers are configured.
 #[derive(Clone, Default)]

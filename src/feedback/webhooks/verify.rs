@@ -7,17 +7,17 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 /// How far a signed timestamp may be from our clock, either way.
-pub const MAX_SKEW: TimeDelta = TimeDelta::minutes(10);
+pub(super) const MAX_SKEW: TimeDelta = TimeDelta::minutes(10);
 
 /// Equality of two secrets without an early exit: both sides are hashed first, so neither
 /// the position of the first difference nor the lengths show in the time taken.
-pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
     let (da, db) = (Sha256::digest(a), Sha256::digest(b));
     da.iter().zip(db.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Checks a hex HMAC-SHA256 `tag` of the concatenated `parts` (constant time).
-pub fn hmac_sha256_hex_ok(key: &[u8], parts: &[&[u8]], tag_hex: &str) -> bool {
+pub(super) fn hmac_sha256_hex_ok(key: &[u8], parts: &[&[u8]], tag_hex: &str) -> bool {
     let Ok(tag) = hex::decode(tag_hex.trim()) else {
         return false;
     };
@@ -31,7 +31,7 @@ pub fn hmac_sha256_hex_ok(key: &[u8], parts: &[&[u8]], tag_hex: &str) -> bool {
 }
 
 /// A Unix-seconds timestamp (integer or decimal) within [`MAX_SKEW`] of `now`.
-pub fn fresh_unix_timestamp(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, WebhookError> {
+pub(super) fn fresh_unix_timestamp(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, WebhookError> {
     let at = parse_unix_seconds(raw).ok_or_else(|| WebhookError::Unauthorized("timestamp is not a number".into()))?;
     within_skew(at, now, MAX_SKEW)?;
     Ok(at)
@@ -39,7 +39,7 @@ pub fn fresh_unix_timestamp(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Ut
 
 /// Refuses a signed time further than `skew` from `now`, so a captured request cannot be
 /// replayed later.
-pub fn within_skew(at: DateTime<Utc>, now: DateTime<Utc>, skew: TimeDelta) -> Result<(), WebhookError> {
+pub(super) fn within_skew(at: DateTime<Utc>, now: DateTime<Utc>, skew: TimeDelta) -> Result<(), WebhookError> {
     if (now - at).abs() > skew {
         return Err(WebhookError::Unauthorized("timestamp outside the accepted window".into()));
     }
@@ -47,7 +47,7 @@ pub fn within_skew(at: DateTime<Utc>, now: DateTime<Utc>, skew: TimeDelta) -> Re
 }
 
 /// Unix seconds, integer or with a fraction ("1588788367", "1521472262.908181").
-pub fn parse_unix_seconds(raw: &str) -> Option<DateTime<Utc>> {
+pub(super) fn parse_unix_seconds(raw: &str) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
     let (secs, frac) = raw.split_once('.').unwrap_or((raw, ""));
     if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
@@ -64,7 +64,7 @@ pub fn parse_unix_seconds(raw: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The same, from a JSON value that may be a number or a string.
-pub fn json_unix_seconds(value: &serde_json::Value) -> Option<DateTime<Utc>> {
+pub(super) fn json_unix_seconds(value: &serde_json::Value) -> Option<DateTime<Utc>> {
     match value {
         serde_json::Value::String(s) => parse_unix_seconds(s),
         serde_json::Value::Number(n) => parse_unix_seconds(&n.to_string()),
@@ -74,7 +74,7 @@ pub fn json_unix_seconds(value: &serde_json::Value) -> Option<DateTime<Utc>> {
 
 /// The uncompressed P-256 point (65 bytes, `04 || x || y`) of a DER SubjectPublicKeyInfo
 /// (RFC 5480), after checking its algorithm is id-ecPublicKey on prime256v1.
-pub fn p256_point_from_spki(spki: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn p256_point_from_spki(spki: &[u8]) -> Option<Vec<u8>> {
     // AlgorithmIdentifier contents: OID 1.2.840.10045.2.1 (id-ecPublicKey), then the
     // named curve OID 1.2.840.10045.3.1.7 (prime256v1).
     const EC_P256_ALG: &[u8] = &[
@@ -117,7 +117,7 @@ fn der_take(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 }
 
 /// A base64 value (standard alphabet; surrounding whitespace and PEM armour ignored).
-pub fn decode_base64_lenient(raw: &str) -> Option<Vec<u8>> {
+pub(super) fn decode_base64_lenient(raw: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
     let body: String = raw
         .lines()

@@ -47,7 +47,7 @@ pub struct Shared {
 /// One campaign's attempts in this engine, and the faults (Herald's or the relay's)
 /// among them.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Tally {
+pub(super) struct Tally {
     pub attempted: u64,
     pub faults: u64,
     /// The fault guard tripped: the attempts not yet made go back to the queue.

@@ -33,7 +33,7 @@ use rustls::pki_types::{AlgorithmIdentifier, CertificateDer, InvalidSignature, S
 use serde::Deserialize;
 
 /// The oldest SNS message accepted, by its signed `Timestamp`.
-pub const MAX_AGE: TimeDelta = TimeDelta::hours(24);
+pub(super) const MAX_AGE: TimeDelta = TimeDelta::hours(24);
 
 /// The SNS HTTP(S) message, as posted.
 #[derive(Debug, Deserialize)]
