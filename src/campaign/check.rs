@@ -107,11 +107,16 @@ pub async fn readiness(app: &App, campaign: &Campaign, renderer: &Renderer) -> R
     let query = audience_query(campaign, now);
     let mut missing: BTreeMap<String, i64> = BTreeMap::new();
     let (mut audience, mut eligible, mut excluded) = (0, 0, Exclusions::default());
+    // Slices of contact ids, as materialising walks them: a keyset page of the audience
+    // ("the next 1 000 members after id X") makes the database group every later
+    // subscription before it can sort and stop, so walking a million contacts that way
+    // was quadratic; a slice of ids is bounded work whatever the lists.
+    let last = app.store.max_contact_id().await?;
     let mut after = ContactId::default();
-    loop {
-        let page = app.store.audience(&query, after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.contact_id;
+    while after < last {
+        let upto = ContactId::new((after.get() + PAGE).min(last.get()));
+        let page = app.store.audience_range(&query, after, upto).await?;
+        after = upto;
         audience += page.len() as i64;
         for member in &page {
             match member.exclusion {
