@@ -21,9 +21,10 @@ const ADA: &str = "ada@example.com";
 const BOB: &str = "bob@example.org";
 const CY: &str = "cy@example.net";
 
-/// The contacts of `send.rs` (three eligible: Ada, Bob, Cy), the campaign started and its
-/// sends materialised, and an engine on a recording transport.
-async fn started(t: &TestDb, extra: &str) -> (Arc<App>, CampaignRecord, Engine<RecordingTransport>) {
+/// The contacts of `send.rs` (Eve then suppressed: Ada, Bob and Cy eligible), the template
+/// and the campaign written, and `sending` as the config's `[sending]` (domain checks off).
+/// Returns the campaign file. Shared with `sources.rs`.
+pub(crate) async fn spring_workspace(t: &TestDb, sending: &str) -> std::path::PathBuf {
     let path = t.write("contacts.csv", CONTACTS);
     herald::contacts::import::import(&t.app, &path, &Default::default(), &|_, _| {}).await.unwrap();
     let eve = EmailAddress::parse("eve@example.com").unwrap();
@@ -31,25 +32,31 @@ async fn started(t: &TestDb, extra: &str) -> (Arc<App>, CampaignRecord, Engine<R
     t.write("news.html.hbs", "<p>Hello {{first_name}}</p>");
     let file = t.write("spring.toml", CAMPAIGN);
     let config = std::fs::read_to_string(t.config_path()).unwrap();
-    std::fs::write(
-        t.config_path(),
-        format!(
-            "{config}\n[dns]\ncheck_domains = false\n[sending]\nlease_seconds = 3\nretry_base_seconds = 1\n\
-             min_sample = 1000\n{extra}"
-        ),
-    )
-    .unwrap();
-    let app = Arc::new(open_app(&t.config_path(), Arc::new(SystemClock)).await);
-    let text = std::fs::read_to_string(&file).unwrap();
-    let c = campaign::parse(&file, &text, &app.config.policy).unwrap();
-    let (record, _) = lifecycle::record(&app, &c, &text, CampaignState::Running).await.unwrap();
-    lifecycle::materialise(&app, &record, &c).await.unwrap();
+    std::fs::write(t.config_path(), format!("{config}\n[dns]\ncheck_domains = false\n[sending]\n{sending}")).unwrap();
+    file
+}
+
+/// An engine on a recording transport (one connection, four attempts in flight).
+pub(crate) fn recording_engine(app: &Arc<App>) -> Engine<RecordingTransport> {
     let deps = Deps {
         transport: RecordingTransport::new(1, 4),
         throttle: herald::send::throttle_from_config(&app.config).unwrap(),
         dns: Dns::from_config(&app.config).unwrap(),
     };
-    let engine = Engine::new(app.clone(), deps);
+    Engine::new(app.clone(), deps)
+}
+
+/// The workspace of [`spring_workspace`], the campaign started and its sends
+/// materialised, and an engine on a recording transport.
+async fn started(t: &TestDb, extra: &str) -> (Arc<App>, CampaignRecord, Engine<RecordingTransport>) {
+    let file =
+        spring_workspace(t, &format!("lease_seconds = 3\nretry_base_seconds = 1\nmin_sample = 1000\n{extra}")).await;
+    let app = Arc::new(open_app(&t.config_path(), Arc::new(SystemClock)).await);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let c = campaign::parse(&file, &text, &app.config.policy).unwrap();
+    let (record, _) = lifecycle::record(&app, &c, &text, CampaignState::Running).await.unwrap();
+    lifecycle::materialise(&app, &record, &c).await.unwrap();
+    let engine = recording_engine(&app);
     (app, record, engine)
 }
 

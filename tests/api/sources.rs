@@ -3,14 +3,11 @@
 //! never counts in a campaign's figures or a contact's delivery history. On both backends.
 
 use crate::helpers::*;
-use crate::send::{CAMPAIGN, CONTACTS};
 use herald::app::App;
 use herald::campaign::{self, lifecycle};
 use herald::clock::SystemClock;
-use herald::consent::Actor;
 use herald::domain::{CampaignState, ContactId, EmailAddress, SendState, Source};
-use herald::send::engine::{Deps, Engine, Verdict};
-use herald::send::smtp::dns::Dns;
+use herald::send::engine::{Engine, Verdict};
 use herald::send::smtp::recording::RecordingTransport;
 use herald::store::CampaignRecord;
 use herald::store::sources::NewMessage;
@@ -21,21 +18,10 @@ const BOB: &str = "bob@example.org";
 const CY: &str = "cy@example.net";
 const AT: &str = "'2026-03-01T08:30:00+00:00'";
 
-/// Imports the contacts of `send.rs` (Eve then suppressed: Ada, Bob and Cy eligible), writes the campaign and records it running (its
-/// sends not materialised), with the engine's test settings in the config.
+/// The workspace of `engine_step::spring_workspace` with the campaign recorded running (its
+/// sends not materialised).
 async fn campaign_recorded(t: &TestDb) -> (CampaignRecord, campaign::Campaign) {
-    let path = t.write("contacts.csv", CONTACTS);
-    herald::contacts::import::import(&t.app, &path, &Default::default(), &|_, _| {}).await.unwrap();
-    let eve = EmailAddress::parse("eve@example.com").unwrap();
-    herald::contacts::suppression::add(&t.app, &eve, "complaint", &Actor::Cli("test".into())).await.unwrap();
-    t.write("news.html.hbs", "<p>Hello {{first_name}}</p>");
-    let file = t.write("spring.toml", CAMPAIGN);
-    let config = std::fs::read_to_string(t.config_path()).unwrap();
-    std::fs::write(
-        t.config_path(),
-        format!("{config}\n[dns]\ncheck_domains = false\n[sending]\nlease_seconds = 3\nmin_sample = 1000\n"),
-    )
-    .unwrap();
+    let file = crate::engine_step::spring_workspace(t, "lease_seconds = 3\nmin_sample = 1000\n").await;
     let text = std::fs::read_to_string(&file).unwrap();
     let c = campaign::parse(&file, &text, &t.app.config.policy).unwrap();
     let (record, _) = lifecycle::record(&t.app, &c, &text, CampaignState::Running).await.unwrap();
@@ -43,12 +29,7 @@ async fn campaign_recorded(t: &TestDb) -> (CampaignRecord, campaign::Campaign) {
 }
 
 fn engine(app: &Arc<App>) -> Engine<RecordingTransport> {
-    let deps = Deps {
-        transport: RecordingTransport::new(1, 4),
-        throttle: herald::send::throttle_from_config(&app.config).unwrap(),
-        dns: Dns::from_config(&app.config).unwrap(),
-    };
-    Engine::new(app.clone(), deps)
+    crate::engine_step::recording_engine(app)
 }
 
 async fn id_of(app: &App, email: &str) -> ContactId {
