@@ -5,7 +5,8 @@
 //! answers when it fails ([`HttpError`]: a plain page, or plain text on API routes);
 //! [`trace`] the span each request is logged in (route templates, never raw paths);
 //! [`pages`] the handlebars pages and their headers; [`csrf`] the forms' CSRF tokens;
-//! [`evidence`] the client's IP and user agent, recorded with every change.
+//! [`evidence`] the client's IP and user agent, recorded with every change;
+//! `unsubscribe` the message's unsubscribe link (`/u/{token}`, RFC 8058 one-click).
 
 pub mod csrf;
 pub mod error;
@@ -15,6 +16,7 @@ mod metrics;
 pub mod pages;
 pub mod serve;
 pub mod trace;
+mod unsubscribe;
 
 pub use error::{ApiError, HttpError};
 
@@ -78,6 +80,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/hooks/{provider}", axum::routing::post(hooks::receive))
         .route("/assets/pages.css", get(css))
+        .route("/u/{token}", get(unsubscribe::page).post(unsubscribe::unsubscribe))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
         .layer(axum::middleware::from_fn(trace::span))

@@ -20,6 +20,11 @@ use serde_json::{Value, json};
 pub const DEFAULTS: &[(&str, &str)] = &[
     ("layout.hbs", include_str!("../../templates/pages/layout.hbs")),
     ("pages.css", include_str!("../../templates/pages/pages.css")),
+    ("notice.hbs", include_str!("../../templates/pages/notice.hbs")),
+    ("unsubscribe.hbs", include_str!("../../templates/pages/unsubscribe.hbs")),
+    ("unsubscribed.hbs", include_str!("../../templates/pages/unsubscribed.hbs")),
+    ("preferences.hbs", include_str!("../../templates/pages/preferences.hbs")),
+    ("preferences-saved.hbs", include_str!("../../templates/pages/preferences-saved.hbs")),
 ];
 
 /// The pages' policy: their own style sheet and images, forms only to this origin, never
@@ -107,6 +112,34 @@ impl Pages {
             self.css.clone(),
         )
             .into_response()
+    }
+}
+
+/// A list's or purpose's name as a person reads it: `product_updates` → "Product updates".
+pub fn label(name: &str) -> String {
+    let words = name.replace(['_', '-'], " ");
+    let mut chars = words.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// A page of one sentence (`id` on its paragraph), with an optional hint and link: the
+/// answers that need no page of their own (a test link, an expired one, a refused form).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Notice {
+    pub id: &'static str,
+    pub message: String,
+    pub detail: Option<String>,
+    pub link: Option<String>,
+    pub link_text: Option<String>,
+    /// Shown as a notice box.
+    pub notice: bool,
+}
+
+impl Pages {
+    /// [`Notice`] under `title`, answered with `status`.
+    pub fn notice(&self, title: &str, notice: Notice, status: StatusCode) -> std::result::Result<Page, HttpError> {
+        let data = serde_json::to_value(&notice).map_err(|e| HttpError::internal(&e))?;
+        Ok(self.render("notice", title, data)?.with_status(status))
     }
 }
 
