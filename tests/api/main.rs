@@ -39,6 +39,7 @@ mod send;
 mod sources;
 mod store;
 mod test_send;
+mod unsubscribe;
 mod web;
 mod workspace;
 mod writer_locks;
