@@ -93,7 +93,14 @@ impl App {
             .map(|(n, p)| PurposeSpec { name: n.to_string(), description: p.description.clone() })
             .collect();
         store.sync_purposes(&purposes, now).await?;
-        Ok(App { config: loaded.config.clone(), store, secrets, suppression, clock, campaign_lists: Default::default() })
+        Ok(App {
+            config: loaded.config.clone(),
+            store,
+            secrets,
+            suppression,
+            clock,
+            campaign_lists: Default::default(),
+        })
     }
 
     pub fn mac(&self, email: &EmailAddress) -> String {

@@ -62,7 +62,8 @@ fn the_person_may_stop_processing_but_never_lift_it() {
         assert!(matches!(lift, Err(Refusal::NotAllowed(_))), "{lift:?}");
     }
     // Restricting an erasure request would not move it along: it stays as it is.
-    let locked = run(&with(Processing::ErasureRequested), &change(ProcessingChange::Restrict), &Authority::contact(false));
+    let locked =
+        run(&with(Processing::ErasureRequested), &change(ProcessingChange::Restrict), &Authority::contact(false));
     assert!(matches!(locked, Err(Refusal::Locked(Processing::ErasureRequested))), "{locked:?}");
 }
 

@@ -109,14 +109,17 @@ pub(crate) async fn campaign_lists(app: &App, name: &str) -> Result<Arc<[ListNam
         return Ok(lists);
     }
     let Some(record) = app.store.campaign_by_name(name).await? else { return Ok(Arc::from([])) };
-    let lists: Arc<[ListName]> =
-        match campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy) {
-            Ok(c) => c.lists.into(),
-            Err(e) => {
-                tracing::warn!(campaign_id = record.id.get(), error = %e, "the stored campaign does not validate; no lists to leave");
-                Arc::from([])
-            }
-        };
+    let lists: Arc<[ListName]> = match campaign::parse(
+        Path::new(&record.file_path),
+        &record.content,
+        &app.config.policy,
+    ) {
+        Ok(c) => c.lists.into(),
+        Err(e) => {
+            tracing::warn!(campaign_id = record.id.get(), error = %e, "the stored campaign does not validate; no lists to leave");
+            Arc::from([])
+        }
+    };
     app.campaign_lists.put(name, &record.content_hash, lists.clone());
     Ok(lists)
 }

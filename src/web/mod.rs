@@ -6,7 +6,8 @@
 //! [`trace`] the span each request is logged in (route templates, never raw paths);
 //! [`pages`] the handlebars pages and their headers; [`csrf`] the forms' CSRF tokens;
 //! [`evidence`] the client's IP and user agent, recorded with every change;
-//! `unsubscribe` the message's unsubscribe link (`/u/{token}`, RFC 8058 one-click).
+//! `unsubscribe` the message's unsubscribe link (`/u/{token}`, RFC 8058 one-click);
+//! `preferences` the preference centre (`/p/{token}`).
 
 pub mod csrf;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod evidence;
 pub mod hooks;
 mod metrics;
 pub mod pages;
+mod preferences;
 pub mod serve;
 pub mod trace;
 mod unsubscribe;
@@ -81,6 +83,8 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/hooks/{provider}", axum::routing::post(hooks::receive))
         .route("/assets/pages.css", get(css))
         .route("/u/{token}", get(unsubscribe::page).post(unsubscribe::unsubscribe))
+        .route("/u/{token}/undo", axum::routing::post(unsubscribe::undo))
+        .route("/p/{token}", get(preferences::page).post(preferences::save))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
         .layer(axum::middleware::from_fn(trace::span))

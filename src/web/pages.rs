@@ -101,6 +101,11 @@ impl Pages {
         Ok(Page { status: StatusCode::OK, html, frame_ancestors: None })
     }
 
+    /// `[sender] public_url` without its trailing slash: where links on pages point.
+    pub fn base(&self) -> &str {
+        self.common["base"].as_str().unwrap_or_default()
+    }
+
     /// `GET /assets/pages.css`.
     pub fn css(&self) -> Response {
         (

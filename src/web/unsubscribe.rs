@@ -17,9 +17,10 @@ use super::evidence::RequestEvidence;
 use super::pages::{Notice, Page, label};
 use super::trace::{Id, record_id};
 use super::{HttpError, WebState};
+use crate::contacts::confirm::{self, ConfirmKind, Grant, Requested};
 use crate::contacts::token::LinkToken;
 use crate::contacts::withdraw::{self, Scope, Withdrawal, campaign_lists, verify_for_withdrawal};
-use crate::domain::{ListName, Processing};
+use crate::domain::{ListName, OptInStatus, Processing, SubscriptionStatus};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -118,5 +119,85 @@ pub(crate) fn test_link(s: &WebState) -> Result<Page, HttpError> {
             ..Notice::default()
         },
         StatusCode::OK,
+    )
+}
+
+/// `POST /u/{token}/undo`: asks for the campaign's lists the person has left back, through
+/// an emailed confirmation; nothing changes until it is confirmed. Needs the page's CSRF
+/// token (each request sends an email) and a current link (an undo is a grant).
+pub(crate) async fn undo(
+    State(s): State<Arc<WebState>>,
+    Path(token): Path<String>,
+    evidence: RequestEvidence,
+    body: Bytes,
+) -> Result<Page, HttpError> {
+    let link = verified(&s, &token)?;
+    if link.expires < s.app.clock.now() {
+        return Err(HttpError::NotFound);
+    }
+    let csrf = form_urlencoded::parse(&body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+    if !csrf.is_some_and(|c| s.csrf_ok(&token, &c)) {
+        return form_refused(&s, &format!("{}/u/{token}", s.pages.base()));
+    }
+    if link.test {
+        return test_link(&s);
+    }
+    let contact = s.app.store.contacts_by_id(&[link.contact_id]).await?.into_iter().next();
+    let Some(contact) = contact.filter(|c| c.processing != Processing::Erased) else {
+        return Err(HttpError::NotFound);
+    };
+    let lists = campaign_lists(&s.app, &link.campaign).await?;
+    let left: Vec<ListName> =
+        lists.iter().filter(|l| contact.lists.get(*l) == Some(&SubscriptionStatus::Unsubscribed)).cloned().collect();
+    let opted_out = contact.opt_in == OptInStatus::OptedOutContact;
+    if left.is_empty() && !opted_out {
+        return s.pages.notice(
+            "Nothing to undo",
+            Notice {
+                id: "undo-requested",
+                message: "You are not unsubscribed from these emails.".into(),
+                ..Notice::default()
+            },
+            StatusCode::OK,
+        );
+    }
+    let grant = Grant { lists: left, purposes: Vec::new() };
+    let requested =
+        confirm::request(&s.app, link.contact_id, ConfirmKind::Undo, &grant, &evidence.authority(PAGE, false)).await?;
+    requested_page(&s, &requested)
+}
+
+/// What a request for confirmation answers.
+pub(crate) fn requested_page(s: &WebState, requested: &Requested) -> Result<Page, HttpError> {
+    let (message, status) = match requested {
+        Requested::Queued { .. } => {
+            ("Check your inbox: we have emailed you a link. Nothing changes until you follow it.", StatusCode::OK)
+        }
+        Requested::DailyCapReached => {
+            ("We have sent you several emails today already: please try again tomorrow.", StatusCode::TOO_MANY_REQUESTS)
+        }
+        Requested::NotAllowed(_) => ("We cannot send you a confirmation email.", StatusCode::CONFLICT),
+    };
+    s.pages.notice(
+        "Confirm by email",
+        Notice { id: "undo-requested", message: message.into(), notice: true, ..Notice::default() },
+        status,
+    )
+}
+
+/// A form posted without this page's CSRF token (from another site, or a page kept open
+/// past a day): refused, nothing changed.
+pub(crate) fn form_refused(s: &WebState, back: &str) -> Result<Page, HttpError> {
+    s.pages.notice(
+        "Please try again",
+        Notice {
+            id: "form-refused",
+            message: "This form has expired or did not come from our page, so nothing was changed.".into(),
+            link: Some(back.to_owned()),
+            link_text: Some("Open the page again".into()),
+            notice: true,
+            ..Notice::default()
+        },
+        StatusCode::FORBIDDEN,
     )
 }
