@@ -127,7 +127,14 @@ pub(crate) async fn campaign_lists(app: &App, name: &str) -> Result<Arc<[ListNam
 /// Campaigns' lists parsed from their stored files, by name and content hash.
 #[derive(Debug, Default)]
 pub struct CampaignListsCache {
-    by_name: Mutex<HashMap<String, (String, Arc<[ListName]>)>>,
+    by_name: Mutex<HashMap<String, Parsed>>,
+}
+
+/// A campaign's lists and the content hash they were parsed from.
+#[derive(Debug)]
+struct Parsed {
+    hash: String,
+    lists: Arc<[ListName]>,
 }
 
 /// Campaigns remembered at most; past it the cache starts afresh (a daemon answers links
@@ -137,7 +144,7 @@ const CACHED_CAMPAIGNS: usize = 256;
 impl CampaignListsCache {
     fn get(&self, name: &str, hash: &str) -> Option<Arc<[ListName]>> {
         let cache = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(name).filter(|(h, _)| h == hash).map(|(_, lists)| lists.clone())
+        cache.get(name).filter(|p| p.hash == hash).map(|p| p.lists.clone())
     }
 
     fn put(&self, name: &str, hash: &str, lists: Arc<[ListName]>) {
@@ -145,7 +152,7 @@ impl CampaignListsCache {
         if cache.len() >= CACHED_CAMPAIGNS && !cache.contains_key(name) {
             cache.clear();
         }
-        cache.insert(name.to_owned(), (hash.to_owned(), lists));
+        cache.insert(name.to_owned(), Parsed { hash: hash.to_owned(), lists });
     }
 }
 

@@ -36,10 +36,10 @@ async fn csrf_for(web: &TestApp, token: &str) -> String {
 async fn confirmations_of(web: &TestApp, contact: ContactId) -> Vec<ConfirmationRow> {
     let mut rows = Vec::new();
     for id in 1..=20 {
-        if let Some(row) = web.app.store.confirmation(id).await.unwrap() {
-            if row.contact_id == contact {
-                rows.push(row);
-            }
+        if let Some(row) = web.app.store.confirmation(id).await.unwrap()
+            && row.contact_id == contact
+        {
+            rows.push(row);
         }
     }
     rows
