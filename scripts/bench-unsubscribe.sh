@@ -14,9 +14,9 @@
 # Usage: scripts/bench-unsubscribe.sh [N] [RUNS] [SECONDS] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-60000}
+n=${1:-90000}
 runs=${2:-3}
-secs=${3:-10}
+secs=${3:-5}
 conns=${4:-32}
 port=${BENCH_WEB_PORT:-18080}
 if ! command -v wrk >/dev/null; then
@@ -50,7 +50,7 @@ print("email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,
 for i in range(n):
     print(f"user{i}@example{i % 97}.com,First{i},double_opt_in,consent,2025-03-01,newsletter,newsletter:confirmed")
 PY
-"$bin" contacts import contacts.csv --json >/dev/null
+"$bin" contacts import contacts.csv --json >/dev/null 2>&1
 cp campaigns/example.toml bench.toml
 sed -i '/^name *=/d; /^send_at *=/d' bench.toml
 sed -i '1i name = "bench-unsubscribe"\nsend_at = "2099-01-01T00:00:00Z"' bench.toml
@@ -123,7 +123,7 @@ echo "$n contacts; $runs runs of ${secs}s; $conns connections, $threads wrk thre
 
 rates=(); total_ok=0; total_sent=0
 for run in $(seq 1 "$runs"); do
-  out=$(wrk -t "$threads" -c "$conns" -d "${secs}s" -s walk.lua "http://127.0.0.1:$port" -- "$work/tokens-$run.txt" "$threads")
+  out=$(wrk -t "$threads" -c "$conns" -d "${secs}s" --latency -s walk.lua "http://127.0.0.1:$port" -- "$work/tokens-$run.txt" "$threads")
   rate=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
   read -r sent ok bad wrapped < <(sed -n 's/^WALK sent=\([0-9]*\) ok=\([0-9]*\) bad=\([0-9]*\) wrapped=\([0-9]*\)$/\1 \2 \3 \4/p' <<<"$out")
   p99=$(awk '/^ +99%/ {print $2}' <<<"$out")
