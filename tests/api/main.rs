@@ -36,6 +36,7 @@ mod render;
 mod render_hostile;
 mod rules;
 mod send;
+mod signup;
 mod sources;
 mod store;
 mod test_send;
