@@ -30,6 +30,7 @@ mod policy;
 #[cfg(unix)]
 mod private_files;
 mod queue_writers;
+mod reconfirm;
 mod relay;
 mod relay_tls;
 mod render;
