@@ -1,6 +1,7 @@
 //! The daemon's HTTP server (DESIGN §6 `web/`): the router and its shared state. It serves
-//! `/healthz`, `/metrics` and the bounce webhooks (`POST /hooks/{provider}`); the consent
-//! pages (unsubscribe, preferences, confirm) join this router in a later issue.
+//! `/healthz`, `/metrics`, the bounce webhooks (`POST /hooks/{provider}`) and the open
+//! pixel and click redirect ([`track`]); the consent pages (unsubscribe, preferences,
+//! confirm) join this router in a later issue.
 //! [`serve`] is the accept loop with its caps and timeouts; [`error`] what a handler
 //! answers when it fails ([`HttpError`]: a plain page, or plain text on API routes);
 //! [`trace`] the span each request is logged in (route templates, never raw paths).
@@ -10,6 +11,7 @@ pub mod hooks;
 mod metrics;
 pub mod serve;
 pub mod trace;
+mod track;
 
 pub use error::{ApiError, HttpError};
 
@@ -59,6 +61,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/hooks/{provider}", axum::routing::post(hooks::receive))
+        .route("/t/o/{token}", get(track::open))
+        .route("/o/{token}", get(track::open))
+        .route("/t/c/{token}/{url}", get(track::click))
+        .route("/c/{token}/{url}", get(track::click))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
         .layer(axum::middleware::from_fn(trace::span))
