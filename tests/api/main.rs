@@ -39,6 +39,7 @@ mod send;
 mod sources;
 mod store;
 mod test_send;
+mod tracking;
 mod web;
 mod workspace;
 mod writer_locks;
