@@ -23,6 +23,7 @@ use crate::app::App;
 use crate::contacts::token::LinkToken;
 use crate::render::tracking::{OPEN_PURPOSE, click_purpose};
 use crate::store::Engagement;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -43,10 +44,13 @@ fn verify(app: &App, token: &str) -> Option<LinkToken> {
 }
 
 /// `GET /t/o/{token}.gif`, `GET /o/{token}`.
-pub(super) async fn open(State(s): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
-    let token = token.strip_suffix(".gif").unwrap_or(&token);
-    if let Some(t) = verify(&s.app, token).filter(|t| t.purpose.as_deref() == Some(OPEN_PURPOSE)) {
-        record(&s.app, &t, Engagement::Open).await;
+/// A path that does not even decode still gets the image.
+pub(super) async fn open(State(s): State<Arc<WebState>>, token: Result<Path<String>, PathRejection>) -> Response {
+    if let Ok(Path(token)) = token {
+        let token = token.strip_suffix(".gif").unwrap_or(&token);
+        if let Some(t) = verify(&s.app, token).filter(|t| t.purpose.as_deref() == Some(OPEN_PURPOSE)) {
+            record(&s.app, &t, Engagement::Open).await;
+        }
     }
     (
         [
@@ -61,11 +65,13 @@ pub(super) async fn open(State(s): State<Arc<WebState>>, Path(token): Path<Strin
         .into_response()
 }
 
-/// `GET /t/c/{token}/{url}`, `GET /c/{token}/{url}`.
+/// `GET /t/c/{token}/{url}`, `GET /c/{token}/{url}`. A path that does not decode gets
+/// the same 404 as a bad token (not axum's rejection, which would quote it).
 pub(super) async fn click(
     State(s): State<Arc<WebState>>,
-    Path((token, url)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, HttpError> {
+    let Path((token, url)) = path.map_err(|_| HttpError::NotFound)?;
     let signed = B64.decode(url).ok().and_then(|u| String::from_utf8(u).ok()).ok_or(HttpError::NotFound)?;
     let t = verify(&s.app, &token).ok_or(HttpError::NotFound)?;
     if t.purpose.as_deref() != Some(click_purpose(&signed).as_str()) {

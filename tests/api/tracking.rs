@@ -183,6 +183,9 @@ on_both_backends! {
         let evil = B64.encode("https://evil.example/phish");
         assert_not_found(&web.get(&format!("/t/c/{spring_token}/{evil}")).await, "foreign URL");
         assert_not_found(&web.get(&format!("/t/c/{spring_token}/%%%")).await, "URL part not base64");
+        assert_not_found(&web.get(&format!("/t/c/{spring_token}/%FF")).await, "URL part not UTF-8");
+        assert_not_found(&web.get(&format!("/t/c/%FF/{spring_url}")).await, "token not UTF-8");
+        assert_pixel(&web.get("/t/o/%FF.gif").await);
         // The pixel's token is not a click token.
         let open = pixel(&fake, "ada@example.com");
         let open_token = open.strip_prefix("/t/o/").unwrap().strip_suffix(".gif").unwrap();
