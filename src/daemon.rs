@@ -72,6 +72,7 @@ pub async fn run(
         throttle: engine.throttle(),
         stopping: Default::default(),
         certs,
+        pages: Arc::new(crate::web::pages::Pages::load(&app.config)?),
     });
     let bounces_addr = bounces.as_ref().and_then(|l| l.local_addr().ok());
     let bounce_listener =
@@ -107,6 +108,27 @@ pub async fn run(
     if tokio::time::timeout(Duration::from_secs(5), web).await.is_err() {
         tracing::warn!("the HTTP server did not stop within 5 s");
     }
+    Ok(())
+}
+
+/// `herald serve`: the web surface alone (pages, webhooks, `/healthz`, `/metrics`), no
+/// scheduler, no sending engine and no bounce listener. What the pages queue (a
+/// confirmation email) is sent by a daemon sharing the database. Runs until `shutdown`.
+pub async fn serve_only(
+    app: Arc<App>,
+    listen: &str,
+    shutdown: watch::Receiver<bool>,
+    listening: impl FnOnce(SocketAddr),
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Invalid(format!("cannot listen on {listen} ([web] listen): {e}")))?;
+    let addr = listener.local_addr().map_err(|e| Error::Internal(e.into()))?;
+    tracing::info!(%addr, "HTTP server listening (web surface only)");
+    let state = Arc::new(WebState::without_engine(app.clone())?);
+    let router = web::router(state);
+    listening(addr);
+    web::serve::serve(listener, router, &app.config.web, shutdown).await;
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! `herald daemon`: see [`crate::daemon`].
+//! `herald daemon` and `herald serve`: see [`crate::daemon`].
 
 use super::Context;
 use crate::error::Result;
@@ -40,6 +40,28 @@ pub(super) async fn run(ctx: &Context, args: DaemonArgs) -> Result<i32> {
     .await?;
     if !json {
         println!("herald daemon: stopped");
+    }
+    Ok(0)
+}
+
+/// `herald serve`: the web surface alone ([`crate::daemon::serve_only`]).
+pub(super) async fn serve(ctx: &Context, args: DaemonArgs) -> Result<i32> {
+    let app = Arc::new(ctx.open().await?);
+    let listen = args.listen.unwrap_or_else(|| app.config.web.listen.clone());
+    let shutdown = super::send::shutdown_signal();
+    let json = ctx.json;
+    crate::daemon::serve_only(app, &listen, shutdown, |addr| {
+        let mut out = std::io::stdout().lock();
+        if json {
+            let _ = writeln!(out, "{}", serde_json::json!({"listening": format!("http://{addr}")}));
+        } else {
+            let _ = writeln!(out, "herald serve: listening on http://{addr} (pages and webhooks; a daemon sends)");
+        }
+        let _ = out.flush();
+    })
+    .await?;
+    if !json {
+        println!("herald serve: stopped");
     }
     Ok(0)
 }

@@ -53,14 +53,16 @@ pub(super) async fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
 pub(super) async fn scaffold(ctx: &Context, dir: &Path) -> Result<(Vec<String>, Vec<String>, String)> {
     let mut created = Vec::new();
     let mut kept = Vec::new();
-    for (rel, content) in FILES {
-        let path = dir.join(rel);
+    // The person-facing pages (`templates/pages/`), to customise.
+    let pages = crate::web::pages::DEFAULTS.iter().map(|(name, content)| (format!("templates/pages/{name}"), *content));
+    for (rel, content) in FILES.iter().map(|(rel, content)| (rel.to_string(), *content)).chain(pages) {
+        let path = dir.join(&rel);
         if path.exists() {
-            kept.push(rel.to_string());
+            kept.push(rel);
             continue;
         }
         write(&path, content)?;
-        created.push(rel.to_string());
+        created.push(rel);
     }
     // A config in the workspace's `config/` folder: its paths resolve against `dir`.
     let loaded = config::load(Some(&dir.join(config::DEFAULT_PATH)), &ctx.env)?;

@@ -64,6 +64,8 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Run in the background: scheduler, sending workers, HTTP server; SIGTERM drains and exits.
     Daemon(daemon::DaemonArgs),
+    /// Run the web surface alone (pages, webhooks); a daemon on the same database sends.
+    Serve(daemon::DaemonArgs),
     /// Bounces and complaints: classify, ingest, list.
     #[command(subcommand)]
     Bounces(bounces::BouncesCommand),
@@ -136,6 +138,7 @@ pub fn run() -> i32 {
             Command::Suppression(cmd) => suppression::run(&ctx, cmd).await,
             Command::Audit(cmd) => audit::run(&ctx, cmd).await,
             Command::Daemon(args) => daemon::run(&ctx, args).await,
+            Command::Serve(args) => daemon::serve(&ctx, args).await,
             Command::Bounces(cmd) => bounces::run(&ctx, cmd).await,
             Command::Lists(cmd) => lists::run(&ctx, cmd).await,
         }

@@ -1,21 +1,75 @@
-//! Signed link tokens for unsubscribe, preference and tracking links:
-//! `base64url(payload) "." base64url(HMAC-SHA256(link key, payload)[..16])`, with the
-//! payload `v1|contact id|campaign|purpose|expiry (unix seconds)`, or `t1|…` for the
-//! links of a test send (`campaign test`), which change nothing when followed.
+//! Signed link tokens for the links of a message (unsubscribe, preferences, open, click) and
+//! of a confirmation email (DESIGN §11):
+//! `base64url(payload) "." base64url(HMAC-SHA256(key, payload)[..16])`, with the payload
+//! `v2|key id|kind|contact id|scope|purpose|expiry (unix seconds)`: the key id names the
+//! link key that signed it (so a rotation can verify with `HERALD_LINK_KEY_PREVIOUS`), the
+//! kind says which routes accept it (an open pixel's token cannot unsubscribe, a message's
+//! token cannot confirm), the scope is the campaign (or flow, or confirmation request) it
+//! was made for. `t2|…` marks the links of a test send (`campaign test`), which change
+//! nothing when followed. Tokens of the first format (`v1|contact|campaign|purpose|expiry`,
+//! `t1|…`), already in people's mailboxes, still verify; their kind is read off the purpose.
 //! Verification is constant-time (hmac's `verify_truncated_left`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 const MAC_LEN: usize = 16;
+
+/// Which links a token is good for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// The unsubscribe and preference links of a message (`/u/`, `/p/`, List-Unsubscribe).
+    Message,
+    /// The open pixel of a message (`/t/o/`).
+    Open,
+    /// A tracked link of a message (`/t/c/`); its purpose binds the target URL.
+    Click,
+    /// A confirmation email's link (`/confirm/`): its scope names the request confirmed.
+    Confirm,
+}
+
+impl LinkKind {
+    fn code(self) -> &'static str {
+        match self {
+            LinkKind::Message => "m",
+            LinkKind::Open => "o",
+            LinkKind::Click => "c",
+            LinkKind::Confirm => "k",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<LinkKind> {
+        Some(match code {
+            "m" => LinkKind::Message,
+            "o" => LinkKind::Open,
+            "c" => LinkKind::Click,
+            "k" => LinkKind::Confirm,
+            _ => return None,
+        })
+    }
+
+    /// A first-format token's kind, read off its purpose.
+    fn of_v1(purpose: &str) -> LinkKind {
+        if purpose == "open" {
+            LinkKind::Open
+        } else if purpose.starts_with("click:") {
+            LinkKind::Click
+        } else {
+            LinkKind::Message
+        }
+    }
+}
 
 /// What a link token vouches for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkToken {
+    pub kind: LinkKind,
     pub contact_id: crate::domain::ContactId,
+    /// The campaign (or flow) the message was sent for; for [`LinkKind::Confirm`], the
+    /// confirmation request.
     pub campaign: String,
     pub purpose: Option<String>,
     pub expires: DateTime<Utc>,
@@ -38,11 +92,19 @@ fn mac(key: &[u8]) -> Hmac<Sha256> {
     Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length")
 }
 
+/// The id a token carries for the key that signed it: 8 hex digits of the key's SHA-256
+/// (names the key without revealing it).
+pub fn key_id(key: &[u8]) -> String {
+    Sha256::digest(key)[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl LinkToken {
     pub fn sign(&self, key: &[u8]) -> String {
         let payload = format!(
-            "{}|{}|{}|{}|{}",
-            if self.test { "t1" } else { "v1" },
+            "{}|{}|{}|{}|{}|{}|{}",
+            if self.test { "t2" } else { "v2" },
+            key_id(key),
+            self.kind.code(),
             self.contact_id,
             self.campaign,
             self.purpose.as_deref().unwrap_or(""),
@@ -68,25 +130,79 @@ impl LinkToken {
         m.update(&payload);
         m.verify_truncated_left(&tag).map_err(|_| TokenError::BadSignature)?;
         let payload = String::from_utf8(payload).map_err(|_| TokenError::Malformed)?;
-        let parts: Vec<&str> = payload.split('|').collect();
-        let [version, id, campaign, purpose, expires] = parts[..] else { return Err(TokenError::Malformed) };
-        let test = match version {
-            "v1" => false,
-            "t1" => true,
-            _ => return Err(TokenError::Malformed),
-        };
-        let token = LinkToken {
-            contact_id: crate::domain::ContactId::new(id.parse().map_err(|_| TokenError::Malformed)?),
-            campaign: campaign.to_owned(),
-            purpose: (!purpose.is_empty()).then(|| purpose.to_owned()),
-            expires: expires.parse().ok().and_then(|s| DateTime::from_timestamp(s, 0)).ok_or(TokenError::Malformed)?,
-            test,
-        };
+        let token = parse(&payload)?;
         if token.expires < now {
             return Err(TokenError::Expired);
         }
         Ok(token)
     }
+
+    /// [`LinkToken::verify`] with whichever of `keys` (current first, then the previous
+    /// one during a rotation) signed it: a second-format token names its key, a first-format
+    /// one is tried with each. The error is the best one seen (an expired token with a good
+    /// signature says `Expired`).
+    pub fn verify_any(token: &str, keys: &[&[u8]], now: DateTime<Utc>) -> Result<LinkToken, TokenError> {
+        let named = named_key_id(token);
+        let mut best = TokenError::Malformed;
+        for key in keys {
+            if named.as_deref().is_some_and(|id| id != key_id(key)) {
+                best = best.max_with(TokenError::BadSignature);
+                continue;
+            }
+            match LinkToken::verify(token, key, now) {
+                Ok(t) => return Ok(t),
+                Err(e) => best = best.max_with(e),
+            }
+        }
+        Err(best)
+    }
+}
+
+impl TokenError {
+    /// The more telling of two errors: expired (the signature was good) over a bad
+    /// signature over malformed.
+    fn max_with(self, other: TokenError) -> TokenError {
+        let rank = |e: &TokenError| match e {
+            TokenError::Malformed => 0,
+            TokenError::BadSignature => 1,
+            TokenError::Expired => 2,
+        };
+        if rank(&other) > rank(&self) { other } else { self }
+    }
+}
+
+/// The key id a second-format token names, read before its signature is checked (it only
+/// picks the key to check with).
+fn named_key_id(token: &str) -> Option<String> {
+    let payload = B64.decode(token.split_once('.')?.0).ok()?;
+    let payload = String::from_utf8(payload).ok()?;
+    let mut parts = payload.split('|');
+    match parts.next()? {
+        "v2" | "t2" => parts.next().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn parse(payload: &str) -> Result<LinkToken, TokenError> {
+    let parts: Vec<&str> = payload.split('|').collect();
+    let (test, kind, id, campaign, purpose, expires) = match parts[..] {
+        [version @ ("v2" | "t2"), _key_id, kind, id, campaign, purpose, expires] => {
+            let kind = LinkKind::from_code(kind).ok_or(TokenError::Malformed)?;
+            (version == "t2", kind, id, campaign, purpose, expires)
+        }
+        [version @ ("v1" | "t1"), id, campaign, purpose, expires] => {
+            (version == "t1", LinkKind::of_v1(purpose), id, campaign, purpose, expires)
+        }
+        _ => return Err(TokenError::Malformed),
+    };
+    Ok(LinkToken {
+        kind,
+        contact_id: crate::domain::ContactId::new(id.parse().map_err(|_| TokenError::Malformed)?),
+        campaign: campaign.to_owned(),
+        purpose: (!purpose.is_empty()).then(|| purpose.to_owned()),
+        expires: expires.parse().ok().and_then(|s| DateTime::from_timestamp(s, 0)).ok_or(TokenError::Malformed)?,
+        test,
+    })
 }
 
 #[cfg(test)]
@@ -97,6 +213,7 @@ mod tests {
 
     fn token() -> LinkToken {
         LinkToken {
+            kind: LinkKind::Message,
             contact_id: crate::domain::ContactId::new(42),
             campaign: "spring".into(),
             purpose: Some("newsletter".into()),
@@ -114,7 +231,7 @@ mod tests {
         // The flag is signed: the same payload as a real link does not verify.
         let (payload, tag) = signed.split_once('.').unwrap();
         let text = String::from_utf8(B64.decode(payload).unwrap()).unwrap();
-        let real = B64.encode(text.replacen("t1|", "v1|", 1));
+        let real = B64.encode(text.replacen("t2|", "v2|", 1));
         assert_eq!(LinkToken::verify(&format!("{real}.{tag}"), KEY, now()), Err(TokenError::BadSignature));
     }
 
@@ -144,5 +261,49 @@ mod tests {
         assert_eq!(LinkToken::verify("", KEY, now()), Err(TokenError::Malformed));
         let late = DateTime::from_timestamp(2_100_000_000, 0).unwrap();
         assert_eq!(LinkToken::verify(&signed, KEY, late), Err(TokenError::Expired));
+    }
+
+    /// A token of the first format, as messages sent before the key id carried them.
+    fn sign_v1(payload: &str, key: &[u8]) -> String {
+        let mut m = mac(key);
+        m.update(payload.as_bytes());
+        format!("{}.{}", B64.encode(payload), B64.encode(&m.finalize().into_bytes()[..MAC_LEN]))
+    }
+
+    #[test]
+    fn first_format_tokens_in_mailboxes_still_verify_with_their_kind() {
+        let signed = sign_v1("v1|42|spring|newsletter|2000000000", KEY);
+        assert_eq!(LinkToken::verify(&signed, KEY, now()), Ok(token()));
+        let open = sign_v1("v1|42|spring|open|2000000000", KEY);
+        assert_eq!(LinkToken::verify(&open, KEY, now()).unwrap().kind, LinkKind::Open);
+        let click = sign_v1("v1|42|spring|click:abc|2000000000", KEY);
+        assert_eq!(LinkToken::verify(&click, KEY, now()).unwrap().kind, LinkKind::Click);
+        assert!(LinkToken::verify(&sign_v1("t1|42|spring||2000000000", KEY), KEY, now()).unwrap().test);
+    }
+
+    #[test]
+    fn the_kind_is_signed_and_a_token_names_its_key() {
+        let signed = token().sign(KEY);
+        let (payload, tag) = signed.split_once('.').unwrap();
+        let text = String::from_utf8(B64.decode(payload).unwrap()).unwrap();
+        assert!(text.starts_with(&format!("v2|{}|m|42|", key_id(KEY))), "{text}");
+        let confirm = B64.encode(text.replacen("|m|", "|k|", 1));
+        assert_eq!(LinkToken::verify(&format!("{confirm}.{tag}"), KEY, now()), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn during_a_rotation_both_keys_verify_and_an_unknown_key_does_not() {
+        const PREVIOUS: &[u8] = b"previous-link-key-0123456789abcdef01";
+        const OTHER: &[u8] = b"someone-elses-key-0123456789abcdef01";
+        let old = token().sign(PREVIOUS);
+        assert_eq!(LinkToken::verify_any(&old, &[KEY, PREVIOUS], now()), Ok(token()));
+        assert_eq!(LinkToken::verify_any(&old, &[KEY], now()), Err(TokenError::BadSignature));
+        assert_eq!(LinkToken::verify_any(&token().sign(OTHER), &[KEY, PREVIOUS], now()), Err(TokenError::BadSignature));
+        let late = DateTime::from_timestamp(2_100_000_000, 0).unwrap();
+        assert_eq!(LinkToken::verify_any(&old, &[KEY, PREVIOUS], late), Err(TokenError::Expired));
+        assert_eq!(LinkToken::verify_any("junk", &[KEY, PREVIOUS], now()), Err(TokenError::Malformed));
+        // A first-format token is tried with each key.
+        let v1 = sign_v1("v1|42|spring|newsletter|2000000000", PREVIOUS);
+        assert_eq!(LinkToken::verify_any(&v1, &[KEY, PREVIOUS], now()), Ok(token()));
     }
 }

@@ -7,7 +7,7 @@
 //! stored record), not from a file that may have changed since.
 
 use super::change::{Selector, change_contact};
-use super::token::{LinkToken, TokenError};
+use super::token::{LinkKind, LinkToken, TokenError};
 use crate::app::App;
 use crate::campaign;
 use crate::consent::{Authority, unsubscribe_from_message};
@@ -36,11 +36,14 @@ pub fn verify_for_withdrawal(app: &App, token: &str) -> Option<LinkToken> {
 }
 
 fn verify_with(keys: &[&[u8]], token: &str, now: DateTime<Utc>) -> Option<LinkToken> {
-    keys.iter().find_map(|key| match LinkToken::verify(token, key, now) {
-        Ok(t) => Some(t),
-        Err(TokenError::Expired) => LinkToken::verify(token, key, DateTime::<Utc>::MIN_UTC).ok(),
-        Err(_) => None,
-    })
+    let token = match LinkToken::verify_any(token, keys, now) {
+        Ok(t) => t,
+        Err(TokenError::Expired) => LinkToken::verify_any(token, keys, DateTime::<Utc>::MIN_UTC).ok()?,
+        Err(_) => return None,
+    };
+    // Only a message's own unsubscribe token withdraws (not an open pixel's or a click's,
+    // nor a confirmation's).
+    (token.kind == LinkKind::Message).then_some(token)
 }
 
 /// Takes the person `token` names off the lists of the campaign it was sent for, as the
@@ -87,6 +90,7 @@ mod tests {
 
     fn token(expires: i64) -> LinkToken {
         LinkToken {
+            kind: LinkKind::Message,
             contact_id: crate::domain::ContactId::new(7),
             campaign: "spring".into(),
             purpose: None,
@@ -108,5 +112,13 @@ mod tests {
         assert_eq!(verify_with(&[CURRENT], &signed, at(3_000)), Some(token(2_000)));
         let forged = token(2_000).sign(b"someone-elses-key-0123456789abcdef01");
         assert_eq!(verify_with(&[CURRENT, PREVIOUS], &forged, at(1_000)), None);
+    }
+
+    #[test]
+    fn an_open_pixels_or_a_confirmations_token_does_not_withdraw() {
+        for kind in [LinkKind::Open, LinkKind::Click, LinkKind::Confirm] {
+            let signed = LinkToken { kind, ..token(2_000) }.sign(CURRENT);
+            assert_eq!(verify_with(&[CURRENT], &signed, at(1_000)), None, "{kind:?}");
+        }
     }
 }

@@ -15,7 +15,7 @@ mod templates;
 pub(crate) mod tracking;
 mod unescaped;
 
-use crate::contacts::token::LinkToken;
+use crate::contacts::token::{LinkKind, LinkToken};
 pub use dkim::DkimKey;
 
 use crate::campaign::Campaign;
@@ -232,6 +232,7 @@ impl Renderer {
         let c = &self.campaign;
         let marketing = c.kind() != CampaignKind::Transactional;
         let token = LinkToken {
+            kind: LinkKind::Message,
             contact_id,
             campaign: c.name.clone(),
             purpose: c.purpose.as_ref().map(|p| p.to_string()),

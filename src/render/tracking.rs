@@ -1,7 +1,7 @@
 //! Open and click tracking, added only when the campaign enables it AND the contact
 //! granted the `tracking` purpose (the caller decides; this module only rewrites).
 
-use crate::contacts::token::LinkToken;
+use crate::contacts::token::{LinkKind, LinkToken};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sha2::{Digest, Sha256};
@@ -34,7 +34,7 @@ pub(super) fn add_tracking(html: &str, base: &str, keep: &[&str], token: &LinkTo
         };
         let url = &rest[start..start + len];
         if (url.starts_with("http://") || url.starts_with("https://")) && !keep.contains(&url) {
-            let link = LinkToken { purpose: Some(click_purpose(url)), ..token.clone() };
+            let link = LinkToken { kind: LinkKind::Click, purpose: Some(click_purpose(url)), ..token.clone() };
             out.push_str(&format!("{base}/t/c/{}/{}", link.sign(key), B64.encode(url)));
         } else {
             out.push_str(url);
@@ -42,7 +42,7 @@ pub(super) fn add_tracking(html: &str, base: &str, keep: &[&str], token: &LinkTo
         rest = &rest[start + len..];
     }
     out.push_str(rest);
-    let open = LinkToken { purpose: Some(OPEN_PURPOSE.into()), ..token.clone() };
+    let open = LinkToken { kind: LinkKind::Open, purpose: Some(OPEN_PURPOSE.into()), ..token.clone() };
     let pixel = format!(
         "<img src=\"{base}/t/o/{}.gif\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block\">",
         open.sign(key)

@@ -1,14 +1,18 @@
-//! The daemon's HTTP server (DESIGN §6 `web/`): the router and its shared state. It serves
-//! `/healthz`, `/metrics`, the bounce webhooks (`POST /hooks/{provider}`) and the open
-//! pixel and click redirect ([`track`]); the consent pages (unsubscribe, preferences,
-//! confirm) join this router in a later issue.
+//! The daemon's HTTP server (DESIGN §6 `web/`, §11): the router and its shared state. It
+//! serves `/healthz`, `/metrics`, the bounce webhooks (`POST /hooks/{provider}`), the
+//! person-facing pages, and the open pixel and click redirect ([`track`]).
 //! [`serve`] is the accept loop with its caps and timeouts; [`error`] what a handler
 //! answers when it fails ([`HttpError`]: a plain page, or plain text on API routes);
-//! [`trace`] the span each request is logged in (route templates, never raw paths).
+//! [`trace`] the span each request is logged in (route templates, never raw paths);
+//! [`pages`] the handlebars pages and their headers; [`csrf`] the forms' CSRF tokens;
+//! [`evidence`] the client's IP and user agent, recorded with every change.
 
+pub mod csrf;
 pub mod error;
+pub mod evidence;
 pub mod hooks;
 mod metrics;
+pub mod pages;
 pub mod serve;
 pub mod trace;
 mod track;
@@ -36,6 +40,8 @@ pub struct WebState {
     pub stopping: AtomicBool,
     /// Where SNS signing certificates come from.
     pub certs: Arc<dyn crate::feedback::webhooks::CertSource>,
+    /// The person-facing pages' templates.
+    pub pages: Arc<pages::Pages>,
 }
 
 impl WebState {
@@ -45,12 +51,23 @@ impl WebState {
     pub fn without_engine(app: Arc<App>) -> crate::error::Result<WebState> {
         let throttle = Arc::new(crate::send::throttle_from_config(&app.config)?);
         Ok(WebState {
-            app,
             metrics: Arc::default(),
             throttle,
             stopping: AtomicBool::new(false),
             certs: Arc::new(crate::feedback::webhooks::NoCerts),
+            pages: Arc::new(pages::Pages::load(&app.config)?),
+            app,
         })
+    }
+
+    /// A CSRF token for a form on the page bound to `bound` (its link token).
+    pub fn csrf_token(&self, bound: &str) -> String {
+        csrf::token(&self.app.secrets.link_key, bound, self.app.clock.now())
+    }
+
+    /// Whether `given` is a CSRF token of the page bound to `bound`.
+    pub fn csrf_ok(&self, bound: &str, given: &str) -> bool {
+        csrf::verify(&self.app.secrets.link_keys(), bound, given, self.app.clock.now())
     }
 }
 
@@ -61,6 +78,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/hooks/{provider}", axum::routing::post(hooks::receive))
+        .route("/assets/pages.css", get(css))
         .route("/t/o/{token}", get(track::open))
         .route("/o/{token}", get(track::open))
         .route("/t/c/{token}/{url}", get(track::click))
@@ -69,6 +87,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
         .layer(axum::middleware::from_fn(trace::span))
         .with_state(state)
+}
+
+async fn css(State(s): State<Arc<WebState>>) -> Response {
+    s.pages.css()
 }
 
 async fn not_found() -> HttpError {

@@ -20,7 +20,7 @@ use super::WebState;
 use super::error::HttpError;
 use super::trace::{Id, record_id};
 use crate::app::App;
-use crate::contacts::token::LinkToken;
+use crate::contacts::token::{LinkKind, LinkToken};
 use crate::render::tracking::{OPEN_PURPOSE, click_purpose};
 use crate::store::Engagement;
 use axum::extract::rejection::PathRejection;
@@ -36,11 +36,11 @@ use std::sync::Arc;
 const PIXEL: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff\x21\xf9\x04\x01\x00\x00\x00\x00\
 \x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b";
 
-/// The token, verified with the current link key, then the previous one; `None` when it
-/// is malformed, forged, tampered with or expired. The one call of the token module here.
-fn verify(app: &App, token: &str) -> Option<LinkToken> {
-    let now = app.clock.now();
-    app.secrets.link_keys().into_iter().find_map(|key| LinkToken::verify(token, key, now).ok())
+/// The token, if it is of `kind` and verifies with the current link key or the previous
+/// one; `None` when it is malformed, forged, tampered with, expired, or made for another
+/// route (an unsubscribe link's token is neither a pixel nor a click).
+fn verify(app: &App, token: &str, kind: LinkKind) -> Option<LinkToken> {
+    LinkToken::verify_any(token, &app.secrets.link_keys(), app.clock.now()).ok().filter(|t| t.kind == kind)
 }
 
 /// `GET /t/o/{token}.gif`, `GET /o/{token}`.
@@ -48,7 +48,7 @@ fn verify(app: &App, token: &str) -> Option<LinkToken> {
 pub(super) async fn open(State(s): State<Arc<WebState>>, token: Result<Path<String>, PathRejection>) -> Response {
     if let Ok(Path(token)) = token {
         let token = token.strip_suffix(".gif").unwrap_or(&token);
-        if let Some(t) = verify(&s.app, token).filter(|t| t.purpose.as_deref() == Some(OPEN_PURPOSE)) {
+        if let Some(t) = verify(&s.app, token, LinkKind::Open).filter(|t| t.purpose.as_deref() == Some(OPEN_PURPOSE)) {
             record(&s.app, &t, Engagement::Open).await;
         }
     }
@@ -73,7 +73,7 @@ pub(super) async fn click(
 ) -> Result<Response, HttpError> {
     let Path((token, url)) = path.map_err(|_| HttpError::NotFound)?;
     let signed = B64.decode(url).ok().and_then(|u| String::from_utf8(u).ok()).ok_or(HttpError::NotFound)?;
-    let t = verify(&s.app, &token).ok_or(HttpError::NotFound)?;
+    let t = verify(&s.app, &token, LinkKind::Click).ok_or(HttpError::NotFound)?;
     if t.purpose.as_deref() != Some(click_purpose(&signed).as_str()) {
         return Err(HttpError::NotFound);
     }

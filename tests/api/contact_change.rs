@@ -6,7 +6,7 @@ use crate::on_both_backends;
 use herald::consent::{Authority, ContactPatch, OutcomeKind, ProcessingChange, Refusal, Target};
 use herald::contacts::change::{ChangeReport, Mode, Request, Selector, change, change_batch};
 use herald::contacts::suppression;
-use herald::contacts::token::LinkToken;
+use herald::contacts::token::{LinkKind, LinkToken};
 use herald::contacts::withdraw::{Withdrawal, withdraw_by_token};
 use herald::domain::{
     Bounce, BounceStatus, CampaignState, ConsentState, EmailAddress, LegalBasis, ListName, OptInStatus, Processing,
@@ -266,7 +266,7 @@ on_both_backends! {
             send_at: None,
         };
         t.app.store.create_campaign(&campaign, chrono::Utc::now()).await.unwrap();
-        let expired = LinkToken { contact_id: id, campaign: "spring".into(), purpose: None, expires: chrono::Utc::now() - chrono::Duration::days(400), test: false };
+        let expired = LinkToken { kind: LinkKind::Message, contact_id: id, campaign: "spring".into(), purpose: None, expires: chrono::Utc::now() - chrono::Duration::days(400), test: false };
         let signed = expired.sign(LINK_KEY.as_bytes());
         let done = withdraw_by_token(&t.app, &signed, &Authority::contact(false)).await.unwrap();
         assert_eq!(done, Withdrawal::Done { contact_id: id, campaign: "spring".into(), changed: true });
@@ -300,7 +300,7 @@ on_both_backends! {
         t.app.store.create_campaign(&campaign, chrono::Utc::now()).await.unwrap();
         let before = t.contact("t@example.com").await.unwrap();
         let ledger = t.app.store.ledger(id).await.unwrap().len();
-        let test = LinkToken { contact_id: id, campaign: "spring".into(), purpose: None, expires: chrono::Utc::now() + chrono::Duration::days(30), test: true };
+        let test = LinkToken { kind: LinkKind::Message, contact_id: id, campaign: "spring".into(), purpose: None, expires: chrono::Utc::now() + chrono::Duration::days(30), test: true };
         let signed = test.sign(LINK_KEY.as_bytes());
         let done = withdraw_by_token(&t.app, &signed, &Authority::contact(false)).await.unwrap();
         assert_eq!(done, Withdrawal::TestLink { contact_id: id, campaign: "spring".into() });

@@ -16,7 +16,7 @@ use herald::app::App;
 use herald::campaign::{self, lifecycle, plan};
 use herald::consent::{Authority, ContactPatch, ProcessingChange};
 use herald::contacts::change::{Selector, change_contact};
-use herald::contacts::token::LinkToken;
+use herald::contacts::token::{LinkKind, LinkToken};
 use herald::domain::{EmailAddress, ExclusionReason, Purpose};
 use scraper::{Html, Selector as Css};
 use sha2::{Digest, Sha256};
@@ -95,8 +95,22 @@ async fn engagement(app: &App) -> (i64, i64) {
 
 /// A token the renderer would write for `who` in `spring`, signed with `key`.
 async fn token_for(app: &App, who: &str, purpose: &str, key: &str, expires_in: Duration, test: bool) -> String {
+    let kind = if purpose == "open" { LinkKind::Open } else { LinkKind::Click };
+    token_of_kind(app, who, kind, purpose, key, expires_in, test).await
+}
+
+async fn token_of_kind(
+    app: &App,
+    who: &str,
+    kind: LinkKind,
+    purpose: &str,
+    key: &str,
+    expires_in: Duration,
+    test: bool,
+) -> String {
     let contact = app.store.contact(EmailAddress::parse(who).unwrap().normalized()).await.unwrap().unwrap();
     let token = LinkToken {
+        kind,
         contact_id: contact.id.unwrap(),
         campaign: "spring".into(),
         purpose: Some(purpose.into()),
@@ -204,6 +218,11 @@ on_both_backends! {
         let script = "javascript:alert(1)";
         let signed = token_for(&app, "ada@example.com", &click_purpose(script), LINK_KEY, Duration::days(1), false).await;
         assert_not_found(&web.get(&format!("/t/c/{signed}/{}", B64.encode(script))).await, "javascript: URL");
+        // A token of another kind (an unsubscribe link's) is neither a click nor a pixel.
+        let message = token_of_kind(&app, "ada@example.com", LinkKind::Message, &purpose, LINK_KEY, Duration::days(1), false).await;
+        assert_not_found(&web.get(&format!("/t/c/{message}/{spring_url}")).await, "message token");
+        let message = token_of_kind(&app, "ada@example.com", LinkKind::Message, "open", LINK_KEY, Duration::days(1), false).await;
+        assert_pixel(&web.get(&format!("/t/o/{message}.gif")).await);
         assert_eq!(engagement(&app).await, (0, 0), "none of these recorded anything");
 
         // The same token with its own URL is fine (so the refusals above were about them).
