@@ -41,6 +41,7 @@ mod signup;
 mod sources;
 mod store;
 mod test_send;
+mod tracking;
 mod web;
 mod workspace;
 mod writer_locks;
