@@ -294,6 +294,9 @@ fn print_status(s: &lifecycle::Status) {
         println!("  faults    {:>9}   (Herald's or the relay's; `herald campaign retry {}`)", s.faults, s.campaign);
     }
     println!("  queued    {:>9}", s.queued);
+    if s.reconfirmed > 0 {
+        println!("  reconfirmed {:>7}", s.reconfirmed);
+    }
     let skipped: i64 = s.skipped.values().sum();
     println!("  skipped   {:>9}", skipped);
     for (reason, n) in &s.skipped {
@@ -306,6 +309,10 @@ fn print_status(s: &lifecycle::Status) {
         s.complaints,
         s.bounce_rate * 100.0
     );
+    if s.opened > 0 || s.clicked > 0 {
+        println!("  opened    {:>9}   (contacts who consented to tracking only)", s.opened);
+        println!("  clicked   {:>9}", s.clicked);
+    }
     for f in s.failures.iter().take(10) {
         println!(
             "    send #{} contact #{} {} after {} attempt(s): {} {}",

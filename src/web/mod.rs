@@ -1,14 +1,16 @@
 //! The daemon's HTTP server (DESIGN §6 `web/`, §11): the router and its shared state. It
-//! serves `/healthz`, `/metrics`, the bounce webhooks (`POST /hooks/{provider}`) and the
-//! person-facing pages.
+//! serves `/healthz`, `/metrics`, the bounce webhooks (`POST /hooks/{provider}`), the
+//! person-facing pages, and the open pixel and click redirect ([`track`]).
 //! [`serve`] is the accept loop with its caps and timeouts; [`error`] what a handler
 //! answers when it fails ([`HttpError`]: a plain page, or plain text on API routes);
 //! [`trace`] the span each request is logged in (route templates, never raw paths);
 //! [`pages`] the handlebars pages and their headers; [`csrf`] the forms' CSRF tokens;
-//! [`evidence`] the client's IP and user agent, recorded with every change;
+//! [`evidence`] the client's IP and user agent, recorded with every change; [`signup`]
+//! the sign-up form and its handler; [`confirm`] a confirmation email's link;
 //! `unsubscribe` the message's unsubscribe link (`/u/{token}`, RFC 8058 one-click);
 //! `preferences` the preference centre (`/p/{token}`).
 
+pub mod confirm;
 pub mod csrf;
 pub mod error;
 pub mod evidence;
@@ -17,7 +19,9 @@ mod metrics;
 pub mod pages;
 mod preferences;
 pub mod serve;
+pub mod signup;
 pub mod trace;
+mod track;
 mod unsubscribe;
 
 pub use error::{ApiError, HttpError};
@@ -45,6 +49,8 @@ pub struct WebState {
     pub certs: Arc<dyn crate::feedback::webhooks::CertSource>,
     /// The person-facing pages' templates.
     pub pages: Arc<pages::Pages>,
+    /// The sign-up's rate limits and the sign-ups processed after their answer.
+    pub signups: signup::Signups,
 }
 
 impl WebState {
@@ -59,6 +65,7 @@ impl WebState {
             stopping: AtomicBool::new(false),
             certs: Arc::new(crate::feedback::webhooks::NoCerts),
             pages: Arc::new(pages::Pages::load(&app.config)?),
+            signups: signup::Signups::from_config(&app.config.web),
             app,
         })
     }
@@ -85,6 +92,13 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/u/{token}", get(unsubscribe::page).post(unsubscribe::unsubscribe))
         .route("/u/{token}/undo", axum::routing::post(unsubscribe::undo))
         .route("/p/{token}", get(preferences::page).post(preferences::save))
+        .route("/subscribe/form", get(signup::form))
+        .route("/subscribe", axum::routing::post(signup::subscribe))
+        .route("/confirm/{token}", get(confirm::show).post(confirm::apply))
+        .route("/t/o/{token}", get(track::open))
+        .route("/o/{token}", get(track::open))
+        .route("/t/c/{token}/{url}", get(track::click))
+        .route("/c/{token}/{url}", get(track::click))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
         .layer(axum::middleware::from_fn(trace::span))

@@ -25,6 +25,11 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("unsubscribed.hbs", include_str!("../../templates/pages/unsubscribed.hbs")),
     ("preferences.hbs", include_str!("../../templates/pages/preferences.hbs")),
     ("preferences-saved.hbs", include_str!("../../templates/pages/preferences-saved.hbs")),
+    ("signup.hbs", include_str!("../../templates/pages/signup.hbs")),
+    ("check_inbox.hbs", include_str!("../../templates/pages/check_inbox.hbs")),
+    ("confirm.hbs", include_str!("../../templates/pages/confirm.hbs")),
+    ("confirmed.hbs", include_str!("../../templates/pages/confirmed.hbs")),
+    ("confirm_expired.hbs", include_str!("../../templates/pages/confirm_expired.hbs")),
 ];
 
 /// The pages' policy: their own style sheet and images, forms only to this origin, never

@@ -31,15 +31,18 @@ mod preferences;
 #[cfg(unix)]
 mod private_files;
 mod queue_writers;
+mod reconfirm;
 mod relay;
 mod relay_tls;
 mod render;
 mod render_hostile;
 mod rules;
 mod send;
+mod signup;
 mod sources;
 mod store;
 mod test_send;
+mod tracking;
 mod unsubscribe;
 mod web;
 mod workspace;
