@@ -24,7 +24,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("unsubscribe.hbs", include_str!("../../templates/pages/unsubscribe.hbs")),
     ("unsubscribed.hbs", include_str!("../../templates/pages/unsubscribed.hbs")),
     ("preferences.hbs", include_str!("../../templates/pages/preferences.hbs")),
-    ("preferences-saved.hbs", include_str!("../../templates/pages/preferences-saved.hbs")),
+    ("preferences_saved.hbs", include_str!("../../templates/pages/preferences_saved.hbs")),
     ("signup.hbs", include_str!("../../templates/pages/signup.hbs")),
     ("check_inbox.hbs", include_str!("../../templates/pages/check_inbox.hbs")),
     ("confirm.hbs", include_str!("../../templates/pages/confirm.hbs")),

@@ -346,7 +346,7 @@ pub(crate) async fn save(
         Action::Save { lists, purposes } => choose(&s, &contact, &lists, &purposes, &authority).await?,
     };
     s.pages.render(
-        "preferences-saved",
+        "preferences_saved",
         "Your preferences",
         json!({"token": token, "applied": saved.applied, "pending": saved.pending, "refused": saved.refused}),
     )
