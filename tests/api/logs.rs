@@ -102,6 +102,7 @@ on_both_backends! {
         assert_eq!(status(http.get(format!("{web}/u/{TOKEN}")).send().await.unwrap()), 404);
         let form = http.post(format!("{web}/p/{TOKEN}?k={TOKEN}")).form(&[("t", TOKEN)]).send().await.unwrap();
         assert_eq!(status(form), 404);
+        assert_eq!(status(http.get(format!("{web}/nowhere/{TOKEN}")).send().await.unwrap()), 404);
         assert_eq!(status(http.post(format!("{web}/hooks/{TOKEN}")).body("{}").send().await.unwrap()), 404);
         let body = r#"{"events":[{"recipient":"ada@example.com","kind":"complaint","id":"evt-log"}]}"#;
         let hooked = http.post(format!("{web}/hooks/generic")).header("X-Herald-Signature", signed(body)).body(body);
@@ -113,6 +114,7 @@ on_both_backends! {
 
         let log = std::fs::read_to_string(t.dir.path().join("web.log")).unwrap();
         assert!(log.contains("route=<unmatched>") && log.contains("route=/hooks/{provider}"), "{log}");
+        assert!(log.contains("route=/u/{token}") && log.contains("route=/p/{token}"), "{log}");
         assert!(log.contains("status=404") && log.contains("latency_ms="), "{log}");
         assert!(log.contains(&format!("contact_id={ada}")), "the webhook's contact is on its span:\n{log}");
         assert!(!log.contains(TOKEN), "a token is in the log:\n{log}");
