@@ -27,6 +27,8 @@ const FILES: &[(&str, &str)] = &[
     ("templates/example.txt.hbs", include_str!("../../templates/example.txt.hbs")),
     ("templates/partials/footer.html.hbs", include_str!("../../templates/partials/footer.html.hbs")),
     ("templates/partials/footer.txt.hbs", include_str!("../../templates/partials/footer.txt.hbs")),
+    ("templates/emails/confirm.html.hbs", include_str!("../../templates/emails/confirm.html.hbs")),
+    ("templates/emails/confirm.txt.hbs", include_str!("../../templates/emails/confirm.txt.hbs")),
 ];
 
 pub(super) async fn run(ctx: &Context, args: InitArgs) -> Result<i32> {

@@ -5,6 +5,8 @@
 //!   decide, the store writes records and ledger events in one transaction per batch.
 //!   Every path below, the bounce rules and the link/mailto withdrawals call it; nothing
 //!   else calls [`crate::store::Store::modify`].
+//! - `confirm`: the confirmation service — requests that apply once the person confirms
+//!   them from an email (double opt-in, grants, re-permission), and their expiry.
 //! - `suppression`: the suppression list (add, lift under the rules, list).
 //! - `token`: the signed link token of unsubscribe, preference and tracking links.
 //! - `withdraw`: withdrawal by token, shared by `POST /u/{token}` and the mailto.
@@ -16,6 +18,7 @@
 pub mod audit;
 pub mod cells;
 pub mod change;
+pub mod confirm;
 mod csv_row;
 pub mod edit;
 pub mod export;

@@ -185,6 +185,17 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// What a confirmation email confirms (DESIGN §10): a sign-up's double opt-in, a grant
+    /// from the preference centre, an undone unsubscribe, or a re-permission campaign.
+    ConfirmKind, "confirmation kind", {
+        Subscribe => "subscribe",
+        Grant => "grant",
+        Undo => "undo",
+        Reconfirm => "reconfirm",
+    }
+);
+
+vocabulary!(
     /// What a bounce says (DESIGN §5): `hard` only when the address or its domain does
     /// not exist.
     BounceKind, "bounce kind", {

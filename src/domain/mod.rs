@@ -12,8 +12,8 @@ mod text;
 pub use contact::{Bounce, Contact, Identity, PurposeConsent};
 pub use email::EmailAddress;
 pub use enums::{
-    BounceKind, BounceStatus, CampaignState, ConsentState, ExclusionReason, LegalBasis, OptInStatus, Processing,
-    SendState, Source, SourceType, SubscriptionStatus,
+    BounceKind, BounceStatus, CampaignState, ConfirmKind, ConsentState, ExclusionReason, LegalBasis, OptInStatus,
+    Processing, SendState, Source, SourceType, SubscriptionStatus,
 };
 pub use fault::Fault;
 pub use ids::{CampaignId, ContactId, SendId};

@@ -27,6 +27,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use lettre::message::Mailbox;
 use serde::Serialize;
 use std::collections::BTreeMap;
+pub use templates::Builtin;
 use templates::{FOOTER, MAIN, SUBJECT, Templates};
 
 /// How long links in a message stay valid for anything but a withdrawal.
@@ -82,6 +83,10 @@ struct TemplateData<'a> {
     postal_address: &'a str,
     sender_name: &'a str,
     now: String,
+    /// What the renderer adds for every message (a confirmation's `confirm_url` and what
+    /// it confirms).
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// Renders the messages of one campaign.
@@ -96,6 +101,8 @@ pub struct Renderer {
     /// A test send's (`campaign test`): the address every message goes to instead of
     /// the contact's; the subject starts with `[TEST] ` and its links are test links.
     test_to: Option<EmailAddress>,
+    /// Data the templates see beside the contact's (see [`Renderer::with_data`]).
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 fn required(value: &Option<String>, key: &str, why: &str) -> Result<String> {
@@ -108,6 +115,29 @@ fn required(value: &Option<String>, key: &str, why: &str) -> Result<String> {
 impl Renderer {
     /// Compiles the campaign's templates and checks the sender settings it needs.
     pub fn new(config: &Config, link_key: &[u8], campaign: &Campaign, dkim: Option<DkimKey>) -> Result<Renderer> {
+        Renderer::build(config, link_key, campaign, dkim, None)
+    }
+
+    /// A renderer for a message Herald writes itself (a confirmation): the workspace's
+    /// `templates/NAME.html.hbs` (NAME being the campaign's template, e.g. `emails/confirm`)
+    /// if it has one, else `builtin`.
+    pub fn with_builtin(
+        config: &Config,
+        link_key: &[u8],
+        campaign: &Campaign,
+        dkim: Option<DkimKey>,
+        builtin: Builtin,
+    ) -> Result<Renderer> {
+        Renderer::build(config, link_key, campaign, dkim, Some(builtin))
+    }
+
+    fn build(
+        config: &Config,
+        link_key: &[u8],
+        campaign: &Campaign,
+        dkim: Option<DkimKey>,
+        builtin: Option<Builtin>,
+    ) -> Result<Renderer> {
         let s = &config.sender;
         let marketing = campaign.kind() != CampaignKind::Transactional;
         let from_text = campaign
@@ -138,7 +168,8 @@ impl Renderer {
             from,
             reply_to,
         };
-        let templates = Templates::load(&campaign.template, &campaign.path, &config.templates.dir, &campaign.subject)?;
+        let templates =
+            Templates::load_or(&campaign.template, &campaign.path, &config.templates.dir, &campaign.subject, builtin)?;
         let list = campaign.lists.first().map(|l| l.as_str()).unwrap_or("herald");
         let fixed = mime::FixedHeaders::new(
             &sender.from,
@@ -155,7 +186,15 @@ impl Renderer {
             link_key: link_key.to_vec(),
             dkim,
             test_to: None,
+            extra: serde_json::Map::new(),
         })
+    }
+
+    /// This renderer with `extra` in every message's template data (beside the contact's
+    /// fields, which it cannot replace).
+    pub fn with_data(mut self, extra: serde_json::Map<String, serde_json::Value>) -> Renderer {
+        self.extra = extra;
+        self
     }
 
     /// This renderer for a test send to `to`: each message is rendered as its contact
@@ -193,6 +232,7 @@ impl Renderer {
             postal_address: &self.sender.postal_address,
             sender_name,
             now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            extra: &self.extra,
         }
     }
 

@@ -44,6 +44,13 @@ pub(super) struct Templates {
     pub has_text: bool,
 }
 
+/// Herald's own sources of a template the workspace may override.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    pub html: &'static str,
+    pub text: &'static str,
+}
+
 pub(super) const MAIN: &str = "main";
 pub(super) const SUBJECT: &str = "subject";
 pub(super) const FOOTER: &str = "herald_footer";
@@ -76,17 +83,32 @@ pub(super) fn compile_error(path: &Path, e: handlebars::TemplateError) -> Error 
 impl Templates {
     /// Loads template `name` (beside `campaign_file`, else in `dir`), every partial and
     /// layout, and the subject template.
+    #[cfg(test)]
     pub(super) fn load(name: &str, campaign_file: &Path, dir: &Path, subject: &str) -> Result<Templates> {
+        Templates::load_or(name, campaign_file, dir, subject, None)
+    }
+
+    /// [`Templates::load`], with Herald's own `builtin` HTML and text sources for a
+    /// template the workspace does not have (a confirmation message's).
+    pub(super) fn load_or(
+        name: &str,
+        campaign_file: &Path,
+        dir: &Path,
+        subject: &str,
+        builtin: Option<Builtin>,
+    ) -> Result<Templates> {
         let beside = campaign_file.parent().unwrap_or(Path::new("."));
-        let html_path = find(name, beside, dir, "html").ok_or_else(|| {
-            Error::Invalid(format!(
+        let html_path = find(name, beside, dir, "html");
+        if html_path.is_none() && builtin.is_none() {
+            return Err(Error::Invalid(format!(
                 "{}: template '{name}' not found (looked for {name}.html.hbs in {} and {})",
                 campaign_file.display(),
                 beside.display(),
                 dir.display()
-            ))
-        })?;
-        let text_path = find(name, beside, dir, "txt");
+            )));
+        }
+        // The workspace's pair wins over the built-in one as a whole.
+        let text_path = html_path.as_ref().and_then(|_| find(name, beside, dir, "txt"));
         let mut html = registry(true);
         let mut text = registry(false);
         let (mut footer_html, mut footer_text) = (None, None);
@@ -128,19 +150,30 @@ impl Templates {
                 }
             }
         }
-        let main = read(&html_path)?;
+        let (html_path, main, text_source) = match (html_path, builtin) {
+            (Some(path), _) => {
+                let main = read(&path)?;
+                let text_source = text_path.as_ref().map(|p| read(p).map(|s| (p.clone(), s))).transpose()?;
+                (path, main, text_source)
+            }
+            (None, Some(b)) => {
+                let at = dir.join(format!("{name}.html.hbs"));
+                (at, b.html.to_owned(), Some((dir.join(format!("{name}.txt.hbs")), b.text.to_owned())))
+            }
+            (None, None) => unreachable!("refused above"),
+        };
         unescaped::refuse(&html_path, &main)?;
         custom_footer::refuse_inclusion(&html_path, &main)?;
         html.register_template_string(MAIN, main).map_err(|e| compile_error(&html_path, e))?;
         custom_footer::register(&mut html, footer_html, FOOTER_HTML, custom_footer::Part::Html)?;
         custom_footer::register(&mut text, footer_text, FOOTER_TEXT, custom_footer::Part::Text)?;
         text.register_template_string(SUBJECT, subject).map_err(|e| compile_error(Path::new("subject"), e))?;
-        if let Some(p) = &text_path {
-            let source = read(p)?;
-            custom_footer::refuse_inclusion(p, &source)?;
-            text.register_template_string(MAIN, source).map_err(|e| compile_error(p, e))?;
+        let has_text = text_source.is_some();
+        if let Some((p, source)) = text_source {
+            custom_footer::refuse_inclusion(&p, &source)?;
+            text.register_template_string(MAIN, source).map_err(|e| compile_error(&p, e))?;
         }
-        Ok(Templates { html, text, has_text: text_path.is_some() })
+        Ok(Templates { html, text, has_text })
     }
 }
 

@@ -352,3 +352,4 @@ mod revisions;
 pub mod sources;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 pub use revisions::Revision;
+pub mod confirmations;

@@ -10,6 +10,8 @@ pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 #[path = "sql/audience.rs"]
 pub(super) mod audience;
+#[path = "sql/confirmations.rs"]
+pub(super) mod confirmations;
 #[path = "sql/contact_list.rs"]
 pub(super) mod contact_list;
 #[path = "sql/contact_write.rs"]

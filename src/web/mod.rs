@@ -5,8 +5,10 @@
 //! answers when it fails ([`HttpError`]: a plain page, or plain text on API routes);
 //! [`trace`] the span each request is logged in (route templates, never raw paths);
 //! [`pages`] the handlebars pages and their headers; [`csrf`] the forms' CSRF tokens;
-//! [`evidence`] the client's IP and user agent, recorded with every change.
+//! [`evidence`] the client's IP and user agent, recorded with every change; [`signup`]
+//! the sign-up form and its handler; [`confirm`] a confirmation email's link.
 
+pub mod confirm;
 pub mod csrf;
 pub mod error;
 pub mod evidence;
@@ -14,6 +16,7 @@ pub mod hooks;
 mod metrics;
 pub mod pages;
 pub mod serve;
+pub mod signup;
 pub mod trace;
 
 pub use error::{ApiError, HttpError};
@@ -41,6 +44,8 @@ pub struct WebState {
     pub certs: Arc<dyn crate::feedback::webhooks::CertSource>,
     /// The person-facing pages' templates.
     pub pages: Arc<pages::Pages>,
+    /// The sign-up's rate limits and the sign-ups processed after their answer.
+    pub signups: signup::Signups,
 }
 
 impl WebState {
@@ -55,6 +60,7 @@ impl WebState {
             stopping: AtomicBool::new(false),
             certs: Arc::new(crate::feedback::webhooks::NoCerts),
             pages: Arc::new(pages::Pages::load(&app.config)?),
+            signups: signup::Signups::from_config(&app.config.web),
             app,
         })
     }
@@ -78,6 +84,9 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/hooks/{provider}", axum::routing::post(hooks::receive))
         .route("/assets/pages.css", get(css))
+        .route("/subscribe/form", get(signup::form))
+        .route("/subscribe", axum::routing::post(signup::subscribe))
+        .route("/confirm/{token}", get(confirm::show).post(confirm::apply))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
         .layer(axum::middleware::from_fn(trace::span))

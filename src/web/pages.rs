@@ -20,6 +20,11 @@ use serde_json::{Value, json};
 pub const DEFAULTS: &[(&str, &str)] = &[
     ("layout.hbs", include_str!("../../templates/pages/layout.hbs")),
     ("pages.css", include_str!("../../templates/pages/pages.css")),
+    ("signup.hbs", include_str!("../../templates/pages/signup.hbs")),
+    ("check_inbox.hbs", include_str!("../../templates/pages/check_inbox.hbs")),
+    ("confirm.hbs", include_str!("../../templates/pages/confirm.hbs")),
+    ("confirmed.hbs", include_str!("../../templates/pages/confirmed.hbs")),
+    ("confirm_expired.hbs", include_str!("../../templates/pages/confirm_expired.hbs")),
 ];
 
 /// The pages' policy: their own style sheet and images, forms only to this origin, never

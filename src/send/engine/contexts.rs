@@ -47,9 +47,15 @@ impl Contexts {
     }
 
     /// The context of one message of another source, from its stored context: for a test
-    /// send, the campaign file it was given (`file`, `content`), rendered for its address.
+    /// send, the campaign file it was given (`file`, `content`), rendered for its address;
+    /// for a confirmation, the confirmation message ([`crate::contacts::confirm::message`]).
     pub(super) async fn message(&self, app: &App, send_id: crate::domain::SendId) -> Result<Arc<CampaignCtx>> {
         let m = app.store.message_send(send_id).await?.ok_or_else(|| Error::NotFound(format!("send #{send_id}")))?;
+        if m.source == Source::Confirmation {
+            let (campaign, renderer) = crate::contacts::confirm::message(app, send_id, &m.context).await?;
+            let lists = app.store.list_settings().await?;
+            return Ok(Arc::new(CampaignCtx { record: None, campaign, renderer, lists }));
+        }
         if m.source != Source::Test {
             return Err(Error::Invalid(format!("no sender for {} messages yet", m.source)));
         }
