@@ -32,6 +32,8 @@ pub struct App {
     pub secrets: Secrets,
     pub suppression: SuppressionKey,
     pub clock: Arc<dyn Clock>,
+    /// Campaigns' lists parsed once per stored content, for withdrawals by link.
+    pub(crate) campaign_lists: crate::contacts::withdraw::CampaignListsCache,
 }
 
 impl App {
@@ -91,7 +93,14 @@ impl App {
             .map(|(n, p)| PurposeSpec { name: n.to_string(), description: p.description.clone() })
             .collect();
         store.sync_purposes(&purposes, now).await?;
-        Ok(App { config: loaded.config.clone(), store, secrets, suppression, clock })
+        Ok(App {
+            config: loaded.config.clone(),
+            store,
+            secrets,
+            suppression,
+            clock,
+            campaign_lists: Default::default(),
+        })
     }
 
     pub fn mac(&self, email: &EmailAddress) -> String {

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 /// A requested change of the record's processing state. Who may ask for which is decided
 /// by [`apply`]: staff and automatic rules restrict, lift a restriction and erase; the
-/// person themself may also ask for erasure; an import changes none of it. Only
+/// person themself may also restrict their record ("stop processing my data", a
+/// withdrawal) and ask for erasure, but never lift a restriction; an import changes none
+/// of it. Only
 /// [`ProcessingChange::Unrestrict`] brings a restricted record back, and nothing brings
 /// back an erased one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +57,12 @@ pub(super) fn next_processing(
         return Err(Refusal::Invalid("a new contact cannot be created restricted or erased".into()));
     }
     let allowed = match change {
-        ProcessingChange::RequestErasure => authority.is_operator() || authority.actor == Actor::Contact,
-        _ => authority.is_operator(),
+        // Stopping processing and asking for erasure only ever take mail away: the
+        // person may ask for them from a link, with no confirmation (DESIGN §2).
+        ProcessingChange::Restrict | ProcessingChange::RequestErasure => {
+            authority.is_operator() || authority.actor == Actor::Contact
+        }
+        ProcessingChange::Unrestrict | ProcessingChange::Erase => authority.is_operator(),
     };
     if !allowed {
         return Err(Refusal::NotAllowed(format!(

@@ -25,7 +25,7 @@ fn run(c: &Contact, patch: &ContactPatch, authority: &Authority) -> Result<Outco
 }
 
 #[test]
-fn only_staff_and_rules_restrict_lift_or_erase() {
+fn only_staff_and_rules_lift_a_restriction_or_erase() {
     let active = with(Processing::Active);
     let restricted = with(Processing::Restricted);
     for (c, p) in [
@@ -33,7 +33,11 @@ fn only_staff_and_rules_restrict_lift_or_erase() {
         (&restricted, ProcessingChange::Unrestrict),
         (&active, ProcessingChange::Erase),
     ] {
-        for authority in [import(), person_confirming(), Authority::contact(false)] {
+        let mut refused = vec![import()];
+        if p != ProcessingChange::Restrict {
+            refused.extend([person_confirming(), Authority::contact(false)]);
+        }
+        for authority in refused {
             assert!(
                 matches!(run(c, &change(p), &authority), Err(Refusal::NotAllowed(_))),
                 "{p:?} by {}",
@@ -46,6 +50,21 @@ fn only_staff_and_rules_restrict_lift_or_erase() {
             assert!(out.event.is_some_and(|e| e.changes.contains_key("processing")), "ledgered");
         }
     }
+}
+
+#[test]
+fn the_person_may_stop_processing_but_never_lift_it() {
+    let out = run(&with(Processing::Active), &change(ProcessingChange::Restrict), &Authority::contact(false)).unwrap();
+    assert_eq!(out.contact.processing, Processing::Restricted);
+    assert!(out.event.is_some_and(|e| e.actor == "contact" && e.changes.contains_key("processing")), "ledgered");
+    for authority in [Authority::contact(false), person_confirming()] {
+        let lift = run(&with(Processing::Restricted), &change(ProcessingChange::Unrestrict), &authority);
+        assert!(matches!(lift, Err(Refusal::NotAllowed(_))), "{lift:?}");
+    }
+    // Restricting an erasure request would not move it along: it stays as it is.
+    let locked =
+        run(&with(Processing::ErasureRequested), &change(ProcessingChange::Restrict), &Authority::contact(false));
+    assert!(matches!(locked, Err(Refusal::Locked(Processing::ErasureRequested))), "{locked:?}");
 }
 
 #[test]

@@ -4,17 +4,20 @@
 //! purpose is withdrawn). The token is checked with the current link key, then the
 //! previous one; an expired token with a good signature is still honoured (a withdrawal
 //! never expires). The campaign's lists come from the campaign as it was started (its
-//! stored record), not from a file that may have changed since.
+//! stored record), not from a file that may have changed since. `POST /u/{token}` may
+//! also ask for everything ([`Scope::Everything`]).
 
 use super::change::{Selector, change_contact};
 use super::token::{LinkKind, LinkToken, TokenError};
 use crate::app::App;
 use crate::campaign;
-use crate::consent::{Authority, unsubscribe_from_message};
-use crate::domain::{ListName, Processing};
+use crate::consent::{Authority, ContactPatch, unsubscribe_from_everything, unsubscribe_from_message};
+use crate::domain::{ListName, OptInStatus, Processing};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// What a withdrawal by token did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,34 +49,103 @@ fn verify_with(keys: &[&[u8]], token: &str, now: DateTime<Utc>) -> Option<LinkTo
     (token.kind == LinkKind::Message).then_some(token)
 }
 
+/// How far a withdrawal by token goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The lists the message was sent for (RFC 8058 one-click, the mailto).
+    Message,
+    /// Those lists and every message: the person's own opt-out (`opted_out_contact`),
+    /// which only their own confirmed double opt-in lifts.
+    Everything,
+}
+
 /// Takes the person `token` names off the lists of the campaign it was sent for, as the
 /// person (`authority` is theirs: [`Authority::contact`], with the channel's evidence).
 pub async fn withdraw_by_token(app: &App, token: &str, authority: &Authority) -> Result<Withdrawal> {
     let Some(token) = verify_for_withdrawal(app, token) else { return Ok(Withdrawal::NotVerified) };
-    if token.test {
-        return Ok(Withdrawal::TestLink { contact_id: token.contact_id, campaign: token.campaign });
-    }
-    let contact = app.store.contacts_by_id(&[token.contact_id]).await?.into_iter().next();
-    let Some(contact) = contact.filter(|c| c.processing != Processing::Erased) else {
-        return Ok(Withdrawal::NoContact { contact_id: token.contact_id, campaign: token.campaign });
-    };
     let lists = campaign_lists(app, &token.campaign).await?;
-    let patch = unsubscribe_from_message(&contact, &lists);
-    let authority = authority.clone().with_evidence("campaign", token.campaign.clone());
-    let changed = change_contact(app, &Selector::Id(token.contact_id), &patch, &authority).await?;
-    Ok(Withdrawal::Done { contact_id: token.contact_id, campaign: token.campaign, changed })
+    withdraw(app, &token, &lists, Scope::Message, authority).await
 }
 
-/// The `lists` of the campaign as stored when it was started; none when there is no such
-/// campaign or its stored file no longer validates.
-async fn campaign_lists(app: &App, name: &str) -> Result<Vec<ListName>> {
-    let Some(record) = app.store.campaign_by_name(name).await? else { return Ok(Vec::new()) };
-    match campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy) {
-        Ok(c) => Ok(c.lists),
+/// [`withdraw_by_token`] with a verified `token` whose campaign's lists are `lists`
+/// ([`campaign_lists`]), as far as `scope` says. Both parts of [`Scope::Everything`] are
+/// one change (one ledger event). Nothing is written when the person is already off
+/// everything asked (a second one-click is answered without a write).
+pub async fn withdraw(
+    app: &App,
+    token: &LinkToken,
+    lists: &[ListName],
+    scope: Scope,
+    authority: &Authority,
+) -> Result<Withdrawal> {
+    let (contact_id, campaign) = (token.contact_id, token.campaign.clone());
+    if token.test {
+        return Ok(Withdrawal::TestLink { contact_id, campaign });
+    }
+    let contact = app.store.contacts_by_id(&[contact_id]).await?.into_iter().next();
+    let Some(contact) = contact.filter(|c| c.processing != Processing::Erased) else {
+        return Ok(Withdrawal::NoContact { contact_id, campaign });
+    };
+    let mut patch = unsubscribe_from_message(&contact, lists);
+    if scope == Scope::Everything && contact.opt_in != OptInStatus::OptedOutContact {
+        patch.opt_in = unsubscribe_from_everything().opt_in;
+    }
+    if patch == ContactPatch::default() {
+        return Ok(Withdrawal::Done { contact_id, campaign, changed: false });
+    }
+    let authority = authority.clone().with_evidence("campaign", campaign.clone());
+    // The record just read names the contact: no second look-up by id.
+    let changed = change_contact(app, &Selector::Email(contact.email), &patch, &authority).await?;
+    Ok(Withdrawal::Done { contact_id, campaign, changed })
+}
+
+/// The `lists` of the campaign as stored when it was started (or last revised); none
+/// when there is no such campaign or its stored file no longer validates. Parsed once per
+/// campaign content ([`CampaignListsCache`]): a burst of one-click unsubscribes reads
+/// only the stored content hash.
+pub(crate) async fn campaign_lists(app: &App, name: &str) -> Result<Arc<[ListName]>> {
+    let Some(hash) = app.store.campaign_content_hash(name).await? else { return Ok(Arc::from([])) };
+    if let Some(lists) = app.campaign_lists.get(name, &hash) {
+        return Ok(lists);
+    }
+    let Some(record) = app.store.campaign_by_name(name).await? else { return Ok(Arc::from([])) };
+    let lists: Arc<[ListName]> = match campaign::parse(
+        Path::new(&record.file_path),
+        &record.content,
+        &app.config.policy,
+    ) {
+        Ok(c) => c.lists.into(),
         Err(e) => {
             tracing::warn!(campaign_id = record.id.get(), error = %e, "the stored campaign does not validate; no lists to leave");
-            Ok(Vec::new())
+            Arc::from([])
         }
+    };
+    app.campaign_lists.put(name, &record.content_hash, lists.clone());
+    Ok(lists)
+}
+
+/// Campaigns' lists parsed from their stored files, by name and content hash.
+#[derive(Debug, Default)]
+pub struct CampaignListsCache {
+    by_name: Mutex<HashMap<String, (String, Arc<[ListName]>)>>,
+}
+
+/// Campaigns remembered at most; past it the cache starts afresh (a daemon answers links
+/// of a few recent campaigns, not thousands).
+const CACHED_CAMPAIGNS: usize = 256;
+
+impl CampaignListsCache {
+    fn get(&self, name: &str, hash: &str) -> Option<Arc<[ListName]>> {
+        let cache = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(name).filter(|(h, _)| h == hash).map(|(_, lists)| lists.clone())
+    }
+
+    fn put(&self, name: &str, hash: &str, lists: Arc<[ListName]>) {
+        let mut cache = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHED_CAMPAIGNS && !cache.contains_key(name) {
+            cache.clear();
+        }
+        cache.insert(name.to_owned(), (hash.to_owned(), lists));
     }
 }
 

@@ -193,6 +193,12 @@ impl Store {
         dispatch!(self.queue::campaign_by_name(name))
     }
 
+    /// The content hash of the campaign named `name` as stored: whether a copy parsed
+    /// earlier is still the campaign's (a revision changes it).
+    pub async fn campaign_content_hash(&self, name: &str) -> Result<Option<String>> {
+        dispatch!(self.queue::campaign_content_hash(name))
+    }
+
     pub async fn campaign_by_id(&self, id: CampaignId) -> Result<Option<CampaignRecord>> {
         dispatch!(self.queue::campaign_by_id(id))
     }

@@ -6,7 +6,9 @@
 //! [`trace`] the span each request is logged in (route templates, never raw paths);
 //! [`pages`] the handlebars pages and their headers; [`csrf`] the forms' CSRF tokens;
 //! [`evidence`] the client's IP and user agent, recorded with every change; [`signup`]
-//! the sign-up form and its handler; [`confirm`] a confirmation email's link.
+//! the sign-up form and its handler; [`confirm`] a confirmation email's link;
+//! `unsubscribe` the message's unsubscribe link (`/u/{token}`, RFC 8058 one-click);
+//! `preferences` the preference centre (`/p/{token}`).
 
 pub mod confirm;
 pub mod csrf;
@@ -15,9 +17,11 @@ pub mod evidence;
 pub mod hooks;
 mod metrics;
 pub mod pages;
+mod preferences;
 pub mod serve;
 pub mod signup;
 pub mod trace;
+mod unsubscribe;
 
 pub use error::{ApiError, HttpError};
 
@@ -87,6 +91,9 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/subscribe/form", get(signup::form))
         .route("/subscribe", axum::routing::post(signup::subscribe))
         .route("/confirm/{token}", get(confirm::show).post(confirm::apply))
+        .route("/u/{token}", get(unsubscribe::page).post(unsubscribe::unsubscribe))
+        .route("/u/{token}/undo", axum::routing::post(unsubscribe::undo))
+        .route("/p/{token}", get(preferences::page).post(preferences::save))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
         .layer(axum::middleware::from_fn(trace::span))

@@ -25,6 +25,11 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("confirm.hbs", include_str!("../../templates/pages/confirm.hbs")),
     ("confirmed.hbs", include_str!("../../templates/pages/confirmed.hbs")),
     ("confirm_expired.hbs", include_str!("../../templates/pages/confirm_expired.hbs")),
+    ("notice.hbs", include_str!("../../templates/pages/notice.hbs")),
+    ("unsubscribe.hbs", include_str!("../../templates/pages/unsubscribe.hbs")),
+    ("unsubscribed.hbs", include_str!("../../templates/pages/unsubscribed.hbs")),
+    ("preferences.hbs", include_str!("../../templates/pages/preferences.hbs")),
+    ("preferences-saved.hbs", include_str!("../../templates/pages/preferences-saved.hbs")),
 ];
 
 /// The pages' policy: their own style sheet and images, forms only to this origin, never
@@ -101,6 +106,11 @@ impl Pages {
         Ok(Page { status: StatusCode::OK, html, frame_ancestors: None })
     }
 
+    /// `[sender] public_url` without its trailing slash: where links on pages point.
+    pub fn base(&self) -> &str {
+        self.common["base"].as_str().unwrap_or_default()
+    }
+
     /// `GET /assets/pages.css`.
     pub fn css(&self) -> Response {
         (
@@ -112,6 +122,34 @@ impl Pages {
             self.css.clone(),
         )
             .into_response()
+    }
+}
+
+/// A list's or purpose's name as a person reads it: `product_updates` → "Product updates".
+pub fn label(name: &str) -> String {
+    let words = name.replace(['_', '-'], " ");
+    let mut chars = words.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// A page of one sentence (`id` on its paragraph), with an optional hint and link: the
+/// answers that need no page of their own (a test link, an expired one, a refused form).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Notice {
+    pub id: &'static str,
+    pub message: String,
+    pub detail: Option<String>,
+    pub link: Option<String>,
+    pub link_text: Option<String>,
+    /// Shown as a notice box.
+    pub notice: bool,
+}
+
+impl Pages {
+    /// [`Notice`] under `title`, answered with `status`.
+    pub fn notice(&self, title: &str, notice: Notice, status: StatusCode) -> std::result::Result<Page, HttpError> {
+        let data = serde_json::to_value(&notice).map_err(|e| HttpError::internal(&e))?;
+        Ok(self.render("notice", title, data)?.with_status(status))
     }
 }
 

@@ -40,6 +40,7 @@ mod send;
 mod sources;
 mod store;
 mod test_send;
+mod unsubscribe;
 mod web;
 mod workspace;
 mod writer_locks;

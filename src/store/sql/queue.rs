@@ -45,6 +45,10 @@ pub(in crate::store) async fn campaign_by_name(pool: &Pool, name: &str) -> Resul
         .transpose()
 }
 
+pub(in crate::store) async fn campaign_content_hash(pool: &Pool, name: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT content_hash FROM campaigns WHERE name = $1").bind(name).fetch_optional(pool).await?)
+}
+
 pub(in crate::store) async fn campaign_by_id(pool: &Pool, id: CampaignId) -> Result<Option<CampaignRecord>> {
     let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
     sqlx::query(sqlx::AssertSqlSafe(sql))
