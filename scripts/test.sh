@@ -99,7 +99,8 @@ CHROMEDRIVER_PID=""
 
 stop_services() {
   if [ -n "$CHROMEDRIVER_PID" ]; then
-    kill "$CHROMEDRIVER_PID" 2>/dev/null || true
+    # Its process group: chromedriver and any Chromium a failed test left open.
+    kill -- -"$CHROMEDRIVER_PID" 2>/dev/null || kill "$CHROMEDRIVER_PID" 2>/dev/null || true
     wait "$CHROMEDRIVER_PID" 2>/dev/null || true
   fi
   stop_maildev
@@ -118,7 +119,7 @@ ensure_chromedriver() {
   port="${HERALD_TEST_WEBDRIVER_PORT:-$(free_port)}"
   mkdir -p target
   trap stop_services EXIT
-  /usr/bin/chromedriver --port="$port" --allowed-ips=127.0.0.1 >"$log" 2>&1 &
+  setsid /usr/bin/chromedriver --port="$port" --allowed-ips=127.0.0.1 >"$log" 2>&1 &
   CHROMEDRIVER_PID=$!
   for _ in $(seq 1 40); do
     curl -fsS "http://127.0.0.1:$port/status" >/dev/null 2>&1 && break
