@@ -1,5 +1,5 @@
 //! `herald daemon` (DESIGN §6): the scheduler (due campaigns start, running ones are
-//! materialised), the engine over every running campaign (its loop also retries deferred
+//! materialised, unconfirmed sign-ups expire once a minute), the engine over every running campaign (its loop also retries deferred
 //! sends and recovers expired leases), the HTTP server ([`web::serve`]: caps and
 //! timeouts on what clients hold) and the bounce listener. SIGTERM / Ctrl-C stop
 //! claiming, let in-flight attempts finish (bounded by the SMTP timeout), release the
@@ -20,6 +20,9 @@ use tokio::sync::watch;
 
 /// How often the scheduler looks for campaigns to start or materialise.
 const SCHEDULE_EVERY: Duration = Duration::from_secs(1);
+/// How often the scheduler deletes the confirmations that expired unconfirmed (and the
+/// contacts of sign-ups that never were), `[web] confirm_expiry` after their request.
+const EXPIRE_EVERY: Duration = Duration::from_secs(60);
 /// How long the daemon waits after the engine fails (the database went away, say)
 /// before it tries again.
 const ENGINE_RETRY: Duration = Duration::from_secs(5);
@@ -144,9 +147,20 @@ pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
 
 async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut seen = Seen::default();
+    let mut last_expiry: Option<tokio::time::Instant> = None;
     loop {
         if let Err(e) = schedule_once(&app).await {
             tracing::warn!(error = %e, "scheduler");
+        }
+        if last_expiry.is_none_or(|at| at.elapsed() >= EXPIRE_EVERY) {
+            last_expiry = Some(tokio::time::Instant::now());
+            match crate::contacts::confirm::expire(&app).await {
+                Ok((0, _)) => {}
+                Ok((confirmations, contacts)) => {
+                    tracing::info!(confirmations, contacts, "expired confirmations deleted")
+                }
+                Err(e) => tracing::warn!(error = %e, "scheduler: expiring confirmations"),
+            }
         }
         if let Err(e) = seen.log_changes(&app).await {
             tracing::warn!(error = %e, "scheduler: campaign states");

@@ -211,6 +211,8 @@ pub struct Status {
     /// Failed or waiting for a retry through Herald's or the relay's fault (not the
     /// recipient's): `campaign retry NAME` puts them back in the queue.
     pub faults: i64,
+    /// People who followed a re-permission campaign's confirm link (0 for other kinds).
+    pub reconfirmed: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -239,6 +241,13 @@ pub async fn status(app: &App, record: &CampaignRecord) -> Result<Status> {
         bounce_rate: if attempted > 0 { hard as f64 / attempted as f64 } else { 0.0 },
         revision: app.store.campaign_revision(record.id).await?,
         faults: counts.faults,
+        reconfirmed: app
+            .store
+            .count_confirmed(
+                crate::domain::ConfirmKind::Reconfirm,
+                &crate::contacts::confirm::reconfirm_request(&record.name),
+            )
+            .await?,
         reason: record.state_reason.clone(),
         next_retry: app.store.next_retry(record.id).await?,
         failures: app.store.failures(record.id, 20).await?,

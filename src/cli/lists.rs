@@ -12,13 +12,17 @@ pub(super) enum ListsCommand {
     Clean {
         #[arg(long)]
         apply: bool,
+        /// Also name the contacts a re-permission campaign (kind = "reconfirm") reached
+        /// this many days ago or more who did not confirm (named only, never changed).
+        #[arg(long, value_name = "N")]
+        reconfirm_days: Option<u32>,
     },
 }
 
 pub(super) async fn run(ctx: &Context, cmd: ListsCommand) -> Result<i32> {
-    let ListsCommand::Clean { apply } = cmd;
+    let ListsCommand::Clean { apply, reconfirm_days } = cmd;
     let app = ctx.open().await?;
-    let report = clean::clean(&app, apply).await?;
+    let report = clean::clean_with(&app, apply, reconfirm_days).await?;
     if ctx.json {
         output::json(&report);
         return Ok(0);
@@ -37,6 +41,9 @@ pub(super) async fn run(ctx: &Context, cmd: ListsCommand) -> Result<i32> {
     match &report.unengaged {
         Some(c) => show("Unengaged (tracking consent, no open or click)", c, "messages considered"),
         None => println!("Unengaged: not judged (set [bounces] unengaged_after = N)"),
+    }
+    if let Some(c) = &report.not_reconfirmed {
+        show("Did not re-confirm (named only, nothing changed)", c, "re-permission campaigns unanswered");
     }
     if apply {
         println!(

@@ -294,6 +294,9 @@ fn print_status(s: &lifecycle::Status) {
         println!("  faults    {:>9}   (Herald's or the relay's; `herald campaign retry {}`)", s.faults, s.campaign);
     }
     println!("  queued    {:>9}", s.queued);
+    if s.reconfirmed > 0 {
+        println!("  reconfirmed {:>7}", s.reconfirmed);
+    }
     let skipped: i64 = s.skipped.values().sum();
     println!("  skipped   {:>9}", skipped);
     for (reason, n) in &s.skipped {

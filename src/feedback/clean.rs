@@ -6,6 +6,9 @@
 //! - with `[bounces] unengaged_after = N`: contacts who agreed to tracking and engaged
 //!   with none of their last N delivered messages → unsubscribed from their lists.
 //!   Contacts without tracking consent are never judged unengaged.
+//! - with `--reconfirm-days N` (or `[bounces] reconfirm_days`): contacts a re-permission
+//!   campaign (`kind = "reconfirm"`) reached N or more days ago who did not confirm, named
+//!   only (count: such campaigns); removing them is the marketer's decision.
 
 use super::rules::{self, Applied};
 use crate::app::App;
@@ -39,6 +42,9 @@ pub struct CleanReport {
     pub repeated_soft_bounces: Category,
     /// `None` when `[bounces] unengaged_after` is not set.
     pub unengaged: Option<Category>,
+    /// `None` without `--reconfirm-days` (or `[bounces] reconfirm_days`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_reconfirmed: Option<Category>,
     /// With `--apply`: addresses newly suppressed, contacts whose bounce state changed,
     /// contacts unsubscribed as unengaged.
     pub suppressed: usize,
@@ -46,7 +52,35 @@ pub struct CleanReport {
     pub unsubscribed: usize,
 }
 
+/// The contacts re-permission campaigns reached `days` or more days ago who did not
+/// confirm, once each (count: how many such campaigns), in id order.
+pub async fn not_reconfirmed(app: &App, days: u32) -> Result<Vec<CleanCandidate>> {
+    let before = app.clock.now() - chrono::Duration::days(i64::from(days));
+    let mut by_contact: BTreeMap<crate::domain::ContactId, CleanCandidate> = BTreeMap::new();
+    for record in app.store.campaigns().await? {
+        let Ok(c) =
+            crate::campaign::parse(std::path::Path::new(&record.file_path), &record.content, &app.config.policy)
+        else {
+            continue;
+        };
+        if c.kind() != crate::consent::policy::CampaignKind::Reconfirm {
+            continue;
+        }
+        let request = crate::contacts::confirm::reconfirm_request(&record.name);
+        for candidate in app.store.not_reconfirmed(record.id, &request, before).await? {
+            by_contact.entry(candidate.contact_id).and_modify(|c| c.count += 1).or_insert(candidate);
+        }
+    }
+    Ok(by_contact.into_values().collect())
+}
+
 pub async fn clean(app: &App, apply_changes: bool) -> Result<CleanReport> {
+    clean_with(app, apply_changes, None).await
+}
+
+/// [`clean`], naming with `reconfirm_days` those who did not answer a re-permission
+/// campaign within that many days.
+pub async fn clean_with(app: &App, apply_changes: bool, reconfirm_days: Option<u32>) -> Result<CleanReport> {
     let confirmed = app.store.confirmed_unsuppressed().await?;
     let soft = app.store.repeated_soft(REPEATED_SOFT).await?;
     let unengaged = match app.config.bounces.unengaged_after {
@@ -58,6 +92,10 @@ pub async fn clean(app: &App, apply_changes: bool) -> Result<CleanReport> {
         confirmed_bounces: Category::default(),
         repeated_soft_bounces: Category::default(),
         unengaged: None,
+        not_reconfirmed: match reconfirm_days {
+            Some(days) => Some(not_reconfirmed(app, days).await?.into()),
+            None => None,
+        },
         suppressed: 0,
         bounce_changed: 0,
         unsubscribed: 0,

@@ -80,6 +80,9 @@ struct TemplateData<'a> {
     campaign: &'a str,
     unsubscribe_url: &'a str,
     preferences_url: &'a str,
+    /// A re-permission campaign's link to confirm (absent from every other message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirm_url: Option<&'a str>,
     postal_address: &'a str,
     sender_name: &'a str,
     now: String,
@@ -103,6 +106,8 @@ pub struct Renderer {
     test_to: Option<EmailAddress>,
     /// Data the templates see beside the contact's (see [`Renderer::with_data`]).
     extra: serde_json::Map<String, serde_json::Value>,
+    /// How long a re-permission campaign's confirm link confirms (`[web] confirm_expiry`).
+    confirm_expiry: Duration,
 }
 
 fn required(value: &Option<String>, key: &str, why: &str) -> Result<String> {
@@ -170,6 +175,13 @@ impl Renderer {
         };
         let templates =
             Templates::load_or(&campaign.template, &campaign.path, &config.templates.dir, &campaign.subject, builtin)?;
+        if campaign.kind() == CampaignKind::Reconfirm && !templates.shows_confirm_url {
+            return Err(Error::Invalid(format!(
+                "{}: a reconfirm campaign's template '{}' must contain {{{{confirm_url}}}} (the link that confirms)",
+                campaign.path.display(),
+                campaign.template
+            )));
+        }
         let list = campaign.lists.first().map(|l| l.as_str()).unwrap_or("herald");
         let fixed = mime::FixedHeaders::new(
             &sender.from,
@@ -187,6 +199,7 @@ impl Renderer {
             dkim,
             test_to: None,
             extra: serde_json::Map::new(),
+            confirm_expiry: Duration::from_std(config.web.confirm_expiry).unwrap_or(Duration::days(7)),
         })
     }
 
@@ -211,6 +224,7 @@ impl Renderer {
         contact: &'a Contact,
         unsubscribe_url: &'a str,
         preferences_url: &'a str,
+        confirm_url: Option<&'a str>,
         sender_name: &'a str,
         now: DateTime<Utc>,
     ) -> TemplateData<'a> {
@@ -229,6 +243,7 @@ impl Renderer {
             campaign: &self.campaign.name,
             unsubscribe_url,
             preferences_url,
+            confirm_url,
             postal_address: &self.sender.postal_address,
             sender_name,
             now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -242,7 +257,8 @@ impl Renderer {
     /// can be checked before anything is recorded.
     pub fn problem_for(&self, contact: &Contact, now: DateTime<Utc>) -> Option<String> {
         let url = format!("{}/u/check", self.sender.public_url);
-        let data = self.template_data(contact, &url, &url, "", now);
+        let confirm = (self.campaign.kind() == CampaignKind::Reconfirm).then_some(url.as_str());
+        let data = self.template_data(contact, &url, &url, confirm, "", now);
         let data = match handlebars::Context::wraps(&data) {
             Ok(data) => data,
             Err(e) => return Some(e.to_string()),
@@ -284,7 +300,18 @@ impl Renderer {
         let preferences_url = format!("{}/p/{signed}", self.sender.public_url);
         let id = &contact.identity;
         let sender_name = self.sender.from.name.clone().unwrap_or_else(|| self.sender.domain.clone());
-        let data = self.template_data(contact, &unsubscribe_url, &preferences_url, &sender_name, now);
+        // A re-permission campaign's link: confirming it is the person's double opt-in.
+        let confirm_url = (c.kind() == CampaignKind::Reconfirm).then(|| {
+            let token = crate::contacts::confirm::reconfirm_token(
+                contact_id,
+                &c.name,
+                now + self.confirm_expiry,
+                self.test_to.is_some(),
+            );
+            format!("{}/confirm/{}", self.sender.public_url, token.sign(&self.link_key))
+        });
+        let data =
+            self.template_data(contact, &unsubscribe_url, &preferences_url, confirm_url.as_deref(), &sender_name, now);
         let fail = |part: &str, e: handlebars::RenderError| {
             Error::Invalid(format!("{}: rendering the {part} for contact #{contact_id}: {e}", c.path.display()))
         };
@@ -312,7 +339,8 @@ impl Renderer {
             text = format!("{}\n{f}", text.trim_end());
         }
         if c.tracking && contact.granted(&Purpose::tracking()) {
-            let keep = [unsubscribe_url.as_str(), preferences_url.as_str()];
+            let mut keep = vec![unsubscribe_url.as_str(), preferences_url.as_str()];
+            keep.extend(confirm_url.as_deref());
             html = tracking::add_tracking(&html, &self.sender.public_url, &keep, &token, &self.link_key);
         }
 

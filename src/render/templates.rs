@@ -42,6 +42,13 @@ pub(super) struct Templates {
     pub text: Handlebars<'static>,
     /// False when the text part is generated from the HTML.
     pub has_text: bool,
+    /// Whether the HTML template prints `{{confirm_url}}` (a re-permission campaign must).
+    pub shows_confirm_url: bool,
+}
+
+/// Whether `source` has a `{{ name }}` expression.
+fn prints(source: &str, name: &str) -> bool {
+    source.split("{{").skip(1).any(|rest| rest.split("}}").next().is_some_and(|expr| expr.trim() == name))
 }
 
 /// Herald's own sources of a template the workspace may override.
@@ -164,6 +171,7 @@ impl Templates {
         };
         unescaped::refuse(&html_path, &main)?;
         custom_footer::refuse_inclusion(&html_path, &main)?;
+        let shows_confirm_url = prints(&main, "confirm_url");
         html.register_template_string(MAIN, main).map_err(|e| compile_error(&html_path, e))?;
         custom_footer::register(&mut html, footer_html, FOOTER_HTML, custom_footer::Part::Html)?;
         custom_footer::register(&mut text, footer_text, FOOTER_TEXT, custom_footer::Part::Text)?;
@@ -173,7 +181,7 @@ impl Templates {
             custom_footer::refuse_inclusion(&p, &source)?;
             text.register_template_string(MAIN, source).map_err(|e| compile_error(&p, e))?;
         }
-        Ok(Templates { html, text, has_text })
+        Ok(Templates { html, text, has_text, shows_confirm_url })
     }
 }
 

@@ -78,6 +78,18 @@ impl Store {
         dispatch!(self.confirmations::count_confirmed(kind, request))
     }
 
+    /// The contacts a re-permission campaign's message reached before `sent_before` who
+    /// did not confirm (`request` is the campaign's, see
+    /// [`crate::contacts::confirm::reconfirm_request`]); each with count 1.
+    pub async fn not_reconfirmed(
+        &self,
+        campaign_id: crate::domain::CampaignId,
+        request: &serde_json::Value,
+        sent_before: DateTime<Utc>,
+    ) -> Result<Vec<super::CleanCandidate>> {
+        dispatch!(self.confirmations::not_reconfirmed(campaign_id, request, sent_before))
+    }
+
     /// Unconfirmed confirmations that expired before `now`, oldest first, at most `limit`.
     pub async fn expired_confirmations(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ConfirmationRow>> {
         dispatch!(self.confirmations::expired(now, limit))

@@ -94,7 +94,9 @@ pub struct FormQuery {
 /// A form id or policy version as evidence: short, plain characters only.
 fn tag(raw: Option<&str>, default: &str) -> String {
     raw.map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= MAX_TAG && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .filter(|t| {
+            !t.is_empty() && t.len() <= MAX_TAG && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
         .unwrap_or(default)
         .to_owned()
 }
@@ -104,7 +106,10 @@ fn configured_list(app: &App, raw: &str) -> Option<ListName> {
 }
 
 /// `GET /subscribe/form?list=NAME[&form=ID]`.
-pub async fn form(State(s): State<Arc<WebState>>, Query(q): Query<FormQuery>) -> std::result::Result<Response, HttpError> {
+pub async fn form(
+    State(s): State<Arc<WebState>>,
+    Query(q): Query<FormQuery>,
+) -> std::result::Result<Response, HttpError> {
     let app = &s.app;
     let list = configured_list(app, &q.list).ok_or(HttpError::NotFound)?;
     let purposes: Vec<serde_json::Value> = app
@@ -245,8 +250,12 @@ async fn sign_up(app: &App, s: &SignUp) -> Result<()> {
                 false => vec![(s.list.clone(), Some(SubscriptionStatus::Unconfirmed))],
             };
             let opt_in = (c.opt_in == OptInStatus::None).then_some(OptInStatus::SingleOptInWebform);
-            (opt_in.is_some() || !subscribe.is_empty())
-                .then(|| ContactPatch { opt_in, subscribe, target: Target::Existing, ..ContactPatch::default() })
+            (opt_in.is_some() || !subscribe.is_empty()).then(|| ContactPatch {
+                opt_in,
+                subscribe,
+                target: Target::Existing,
+                ..ContactPatch::default()
+            })
         }
         None => Some(ContactPatch {
             identity: IdentityPatch {

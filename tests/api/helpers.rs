@@ -193,6 +193,8 @@ pub struct TestApp {
     /// The `App` the server runs on.
     pub app: Arc<App>,
     pub client: reqwest::Client,
+    /// The server's shared state (its sign-ups in flight, say).
+    pub state: Arc<herald::web::WebState>,
     _stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -240,10 +242,10 @@ impl TestApp {
         let address = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let web = app.config.web.clone();
-        let router = herald::web::router(state);
+        let router = herald::web::router(state.clone());
         tokio::spawn(async move { herald::web::serve::serve(listener, router, &web, stopped).await });
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestApp { address, db, app, client, _stop: stop }
+        TestApp { address, db, app, client, state, _stop: stop }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -31,12 +31,14 @@ mod policy;
 #[cfg(unix)]
 mod private_files;
 mod queue_writers;
+mod reconfirm;
 mod relay;
 mod relay_tls;
 mod render;
 mod render_hostile;
 mod rules;
 mod send;
+mod signup;
 mod sources;
 mod store;
 mod test_send;

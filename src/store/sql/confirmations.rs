@@ -196,3 +196,33 @@ pub(in crate::store) async fn expire(pool: &Pool, row: &ConfirmationRow, drop_co
     tx.commit().await?;
     Ok(drop_contact)
 }
+
+pub(in crate::store) async fn not_reconfirmed(
+    pool: &Pool,
+    campaign_id: crate::domain::CampaignId,
+    request: &serde_json::Value,
+    sent_before: DateTime<Utc>,
+) -> Result<Vec<crate::store::CleanCandidate>> {
+    let rows = sqlx::query(
+        "SELECT k.id, k.email, k.email_mac FROM sends s JOIN contacts k ON k.id = s.contact_id \
+         WHERE s.campaign_id = $1 AND s.state = 'sent' AND s.sent_at <= $2 AND k.processing = 'active' \
+           AND NOT EXISTS (SELECT 1 FROM confirmations f WHERE f.contact_id = s.contact_id \
+                 AND f.kind = 'reconfirm' AND f.request = $3 AND f.confirmed_at IS NOT NULL) \
+         ORDER BY k.id",
+    )
+    .bind(campaign_id)
+    .bind(sent_before)
+    .bind(request.to_string())
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::store::CleanCandidate {
+                contact_id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                email_mac: r.try_get("email_mac")?,
+                count: 1,
+            })
+        })
+        .collect()
+}
