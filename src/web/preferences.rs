@@ -211,19 +211,22 @@ fn in_words(s: &WebState, event: &EventBody) -> Option<String> {
                 _ => continue,
             }
         } else if let Some(purpose) = key.strip_prefix("purpose.") {
-            let purpose = label(purpose).to_lowercase();
-            match new {
-                "granted" => format!("You agreed to {purpose}"),
-                "withdrawn" => format!("You withdrew your agreement to {purpose}"),
+            let purpose = label(purpose);
+            match (new, yours) {
+                ("granted", true) => format!("You gave your consent for {purpose}"),
+                ("granted", false) => format!("Your consent for {purpose} was recorded"),
+                ("withdrawn", true) => format!("You withdrew your consent for {purpose}"),
+                ("withdrawn", false) => format!("Your consent for {purpose} was recorded as withdrawn"),
                 _ => continue,
             }
         } else if key == "opt_in_status" {
-            match new {
-                "opted_out_contact" => "You unsubscribed from everything".to_owned(),
-                "opted_out_user" => "You were opted out of everything at your request".to_owned(),
-                "double_opt_in" => "You confirmed by email that you want our emails".to_owned(),
-                "single_opt_in_webform" => "You signed up on our form".to_owned(),
-                "single_opt_in_user" => "You were signed up".to_owned(),
+            match (new, yours) {
+                ("opted_out_contact", _) => "You unsubscribed from everything".to_owned(),
+                ("opted_out_user", _) => "You were opted out of everything at your request".to_owned(),
+                ("double_opt_in", true) => "You confirmed by email that you want our emails".to_owned(),
+                ("double_opt_in", false) => "Your confirmation by email was recorded".to_owned(),
+                ("single_opt_in_webform", _) => "You signed up on our form".to_owned(),
+                ("single_opt_in_user", _) => "You were signed up".to_owned(),
                 _ => continue,
             }
         } else if key == "processing" {
@@ -242,7 +245,18 @@ fn in_words(s: &WebState, event: &EventBody) -> Option<String> {
     if said.is_empty() {
         return (event.action == "created").then(|| format!("We started keeping your record{by}"));
     }
-    Some(format!("{}{by}", said.join("; ")))
+    let mut line = String::new();
+    for (i, sentence) in said.iter().enumerate() {
+        if i == 0 {
+            line.push_str(sentence);
+        } else {
+            // "A; b; c": the later sentences continue the first.
+            let mut chars = sentence.chars();
+            line.push_str("; ");
+            line.extend(chars.next().into_iter().flat_map(char::to_lowercase).chain(chars));
+        }
+    }
+    Some(format!("{line}{by}"))
 }
 
 /// What `POST /p/{token}` was asked to do.

@@ -28,6 +28,7 @@ mod logs;
 mod maildev;
 mod outbox;
 mod policy;
+mod preferences;
 #[cfg(unix)]
 mod private_files;
 mod queue_writers;
