@@ -78,10 +78,10 @@ impl Browser {
         self.find(css).await.is_selected().await.unwrap()
     }
 
-    /// Waits (up to 10 s) for `css` on the page a click led to, and returns its text.
+    /// Waits (up to 20 s) for `css` on the page a click led to, and returns its text.
     async fn wait_for(&self, css: &str) -> String {
         let e =
-            self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap_or_else(
+            self.client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap_or_else(
                 |e| {
                     panic!("{css} did not appear: {e}");
                 },
@@ -218,113 +218,135 @@ on_both_backends! {
             eprintln!("skipped: HERALD_TEST_MAILDEV_API is not set (scripts/test.sh starts maildev)");
             return;
         };
-        let started = Instant::now();
         let backend = if t.url.starts_with("postgres") { "postgres" } else { "sqlite" };
-        let tag = hex::encode(rand::random::<[u8; 6]>());
-        let email = tagged("ada@example.com", &tag);
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let campaign = workspace(&t, &maildev, port);
-        let mut daemon = start_daemon(&t, port).await;
         let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts").join(backend);
         let _ = std::fs::remove_dir_all(&shots);
-        let mut b = Browser::start(&webdriver, shots).await;
-        let http = reqwest::Client::new();
-
-        // 1. The sign-up form: nothing ticked for the person.
-        b.goto(&format!("{base}/subscribe/form?list=newsletter")).await;
-        assert!(!b.is_ticked("#purpose-newsletter").await, "purposes start unticked");
-        assert!(!b.is_ticked("#purpose-tracking").await, "purposes start unticked");
-        b.type_into("#email", &email).await;
-        b.type_into("#first_name", "Ada").await;
-        b.type_into("#last_name", "Lovelace").await;
-        b.click("#purpose-newsletter").await;
-        b.shot("subscribe-form").await;
-        b.click("#subscribe").await;
-        b.wait_for("#check-inbox").await;
-        b.shot("check-inbox").await;
-        let pending = t.contact(&email).await.expect("the sign-up is recorded");
-        assert_ne!(pending.opt_in, OptInStatus::DoubleOptIn, "nothing is granted before the confirmation");
-        assert_ne!(pending.lists.get(&list("newsletter")), Some(&SubscriptionStatus::Confirmed));
-        let plan = herald(&t, &["campaign", "plan", campaign.to_str().unwrap(), "--json"], "plan.log")
-            .output()
-            .await
-            .unwrap();
-        let plan: Value = serde_json::from_slice(&plan.stdout).unwrap_or_else(|e| panic!("{e}{}", logs(&t)));
-        assert_eq!((plan["audience"].as_i64(), plan["eligible"].as_i64()), (Some(1), Some(0)), "unconfirmed: {plan}");
-
-        // 2. The confirmation email, its link opened: a GET confirms nothing; the button does.
-        let confirmation = message(&maildev, &http, &tag, 1, "Please confirm").await;
-        assert_eq!(recipients(&confirmation), vec![email.clone()]);
-        let text = confirmation["text"].as_str().unwrap_or_default();
-        let confirm_url = link(text, &format!("{base}/confirm/"));
-        b.goto(&confirm_url).await;
-        b.shot("confirm").await;
-        assert_ne!(t.contact(&email).await.unwrap().opt_in, OptInStatus::DoubleOptIn, "a GET never confirms");
-        b.click("#confirm").await;
-        b.wait_for("#confirmed").await;
-        b.shot("confirmed").await;
-        let confirmed = t.contact(&email).await.unwrap();
-        assert_eq!(confirmed.opt_in, OptInStatus::DoubleOptIn);
-        assert_eq!(confirmed.lists.get(&list("newsletter")), Some(&SubscriptionStatus::Confirmed));
-        assert_eq!(confirmed.purposes.get(&purpose("newsletter")).map(|p| p.state), Some(ConsentState::Granted));
-        assert_eq!(confirmed.purposes.get(&purpose("tracking")).map(|p| p.state), None, "only the ticked purpose is granted");
-        let events = ledger(&t, &email).await;
-        let event = event_with_evidence(&events, "opt_in_status", "double_opt_in", "confirm");
-        assert_eq!(event["changes"]["list.newsletter"][1], "confirmed", "the confirmation confirms the list: {event:#}");
-        let evidence = &event["evidence"];
-        assert_eq!((&evidence["requested_page"], &evidence["requested_form"]), (&"signup".into(), &"default".into()), "{event:#}");
-        assert!(evidence["requested_user_agent"].as_str().is_some_and(|ua| ua.contains("Chrome")), "{event:#}");
-        // The sign-up itself: its own event, with the form named.
-        let signup = event_with_evidence(&events, "opt_in_status", "single_opt_in_webform", "signup");
-        assert_eq!(signup["evidence"]["form"], "default", "{signup:#}");
-
-        // 3. A campaign reaches the confirmed person.
-        let out = herald(&t, &["campaign", "send", campaign.to_str().unwrap(), "--json"], "send.log")
-            .output()
-            .await
-            .unwrap();
-        let status: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), logs(&t)));
-        assert_eq!((status["sent"].as_i64(), status["failed"].as_i64()), (Some(1), Some(0)), "{status}");
-        let news = message(&maildev, &http, &tag, 2, "Autumn news for Ada").await;
-        let html = news["html"].as_str().unwrap_or_default();
-
-        // 4. The preference centre: the purpose shows ticked; unticking it withdraws it at once.
-        b.goto(&link(html, &format!("{base}/p/"))).await;
-        b.shot("preferences").await;
-        assert!(b.is_ticked("#purpose-newsletter").await, "a granted purpose shows ticked");
-        assert!(b.is_ticked("#list-newsletter").await, "a confirmed list shows ticked");
-        assert!(!b.is_ticked("#purpose-tracking").await, "a purpose never granted shows unticked");
-        b.click("#purpose-newsletter").await;
-        b.click("#save").await;
-        b.wait_for("#saved").await;
-        b.shot("preferences-saved").await;
-        let withdrawn = t.contact(&email).await.unwrap();
-        assert_eq!(withdrawn.purposes.get(&purpose("newsletter")).map(|p| p.state), Some(ConsentState::Withdrawn));
-        assert_eq!(withdrawn.lists.get(&list("newsletter")), Some(&SubscriptionStatus::Confirmed), "the list stays");
-        assert_eq!(withdrawn.opt_in, OptInStatus::DoubleOptIn);
-        event_with_evidence(&ledger(&t, &email).await, "purpose.newsletter", "withdrawn", "preferences");
-
-        // 5. The unsubscribe link: its page changes nothing, its button unsubscribes at once.
-        b.goto(&link(html, &format!("{base}/u/"))).await;
-        b.shot("unsubscribe").await;
-        assert_eq!(t.contact(&email).await.unwrap().lists.get(&list("newsletter")), Some(&SubscriptionStatus::Confirmed));
-        b.click("#unsubscribe").await;
-        b.wait_for("#unsubscribed").await;
-        b.shot("unsubscribed").await;
-        let gone = t.contact(&email).await.unwrap();
-        assert_eq!(gone.lists.get(&list("newsletter")), Some(&SubscriptionStatus::Unsubscribed));
-        event_with_evidence(&ledger(&t, &email).await, "list.newsletter", "unsubscribed", "unsubscribe");
-
-        // The ledger still verifies after the browser's changes.
-        let verify = herald(&t, &["audit", "verify", "--json"], "verify.log").output().await.unwrap();
-        assert!(verify.status.success(), "{}{}", String::from_utf8_lossy(&verify.stdout), logs(&t));
-
-        b.client.close().await.unwrap();
-        sigterm(&daemon).await;
-        let exit = tokio::time::timeout(Duration::from_secs(30), daemon.wait()).await.expect("exits").unwrap();
-        assert!(exit.success(), "{}", logs(&t));
-        eprintln!("real-browser test on {backend}: {:.1} s, {} screenshots", started.elapsed().as_secs_f64(), b.taken);
+        let browser = Browser::start(&webdriver, shots).await;
+        let session = browser.client.clone();
+        // In a task of its own, so that the browser is closed whether it passes or fails.
+        let outcome = tokio::spawn(person_in_a_browser(t, maildev, browser, backend)).await;
+        let _ = session.close().await;
+        if let Err(failed) = outcome {
+            std::panic::resume_unwind(failed.into_panic());
+        }
     }
+}
+
+/// The scenario of the module's docs, in `b`, against a daemon on `t`.
+async fn person_in_a_browser(t: TestDb, maildev: Maildev, mut b: Browser, backend: &'static str) {
+    let started = Instant::now();
+    let tag = hex::encode(rand::random::<[u8; 6]>());
+    let email = tagged("ada@example.com", &tag);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let campaign = workspace(&t, &maildev, port);
+    let mut daemon = start_daemon(&t, port).await;
+    let http = reqwest::Client::new();
+
+    // 1. The sign-up form: nothing ticked for the person.
+    b.goto(&format!("{base}/subscribe/form?list=newsletter")).await;
+    assert!(!b.is_ticked("#purpose-newsletter").await, "purposes start unticked");
+    assert!(!b.is_ticked("#purpose-tracking").await, "purposes start unticked");
+    b.type_into("#email", &email).await;
+    b.type_into("#first_name", "Ada").await;
+    b.type_into("#last_name", "Lovelace").await;
+    b.click("#purpose-newsletter").await;
+    b.shot("subscribe-form").await;
+    b.click("#subscribe").await;
+    b.wait_for("#check-inbox").await;
+    b.shot("check-inbox").await;
+    // The sign-up is processed after the answer (its timing says nothing): wait for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pending = loop {
+        match t.contact(&email).await {
+            Some(c) => break c,
+            None if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            None => panic!("the sign-up was not recorded: {}", logs(&t)),
+        }
+    };
+    assert_ne!(pending.opt_in, OptInStatus::DoubleOptIn, "nothing is granted before the confirmation");
+    assert_ne!(pending.lists.get(&list("newsletter")), Some(&SubscriptionStatus::Confirmed));
+    let plan =
+        herald(&t, &["campaign", "plan", campaign.to_str().unwrap(), "--json"], "plan.log").output().await.unwrap();
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap_or_else(|e| panic!("{e}{}", logs(&t)));
+    assert_eq!((plan["audience"].as_i64(), plan["eligible"].as_i64()), (Some(1), Some(0)), "unconfirmed: {plan}");
+
+    // 2. The confirmation email, its link opened: a GET confirms nothing; the button does.
+    let confirmation = message(&maildev, &http, &tag, 1, "Please confirm").await;
+    assert_eq!(recipients(&confirmation), vec![email.clone()]);
+    let text = confirmation["text"].as_str().unwrap_or_default();
+    let confirm_url = link(text, &format!("{base}/confirm/"));
+    b.goto(&confirm_url).await;
+    b.shot("confirm").await;
+    assert_ne!(t.contact(&email).await.unwrap().opt_in, OptInStatus::DoubleOptIn, "a GET never confirms");
+    b.click("#confirm").await;
+    b.wait_for("#confirmed").await;
+    b.shot("confirmed").await;
+    let confirmed = t.contact(&email).await.unwrap();
+    assert_eq!(confirmed.opt_in, OptInStatus::DoubleOptIn);
+    assert_eq!(confirmed.lists.get(&list("newsletter")), Some(&SubscriptionStatus::Confirmed));
+    assert_eq!(confirmed.purposes.get(&purpose("newsletter")).map(|p| p.state), Some(ConsentState::Granted));
+    assert_eq!(
+        confirmed.purposes.get(&purpose("tracking")).map(|p| p.state),
+        None,
+        "only the ticked purpose is granted"
+    );
+    let events = ledger(&t, &email).await;
+    let event = event_with_evidence(&events, "opt_in_status", "double_opt_in", "confirm");
+    assert_eq!(event["changes"]["list.newsletter"][1], "confirmed", "the confirmation confirms the list: {event:#}");
+    let evidence = &event["evidence"];
+    assert_eq!(
+        (&evidence["requested_page"], &evidence["requested_form"]),
+        (&"signup".into(), &"default".into()),
+        "{event:#}"
+    );
+    assert!(evidence["requested_user_agent"].as_str().is_some_and(|ua| ua.contains("Chrome")), "{event:#}");
+    // The sign-up itself: its own event, with the form named.
+    let signup = event_with_evidence(&events, "opt_in_status", "single_opt_in_webform", "signup");
+    assert_eq!(signup["evidence"]["form"], "default", "{signup:#}");
+
+    // 3. A campaign reaches the confirmed person.
+    let out =
+        herald(&t, &["campaign", "send", campaign.to_str().unwrap(), "--json"], "send.log").output().await.unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), logs(&t)));
+    assert_eq!((status["sent"].as_i64(), status["failed"].as_i64()), (Some(1), Some(0)), "{status}");
+    let news = message(&maildev, &http, &tag, 2, "Autumn news for Ada").await;
+    let html = news["html"].as_str().unwrap_or_default();
+
+    // 4. The preference centre: the purpose shows ticked; unticking it withdraws it at once.
+    b.goto(&link(html, &format!("{base}/p/"))).await;
+    b.shot("preferences").await;
+    assert!(b.is_ticked("#purpose-newsletter").await, "a granted purpose shows ticked");
+    assert!(b.is_ticked("#list-newsletter").await, "a confirmed list shows ticked");
+    assert!(!b.is_ticked("#purpose-tracking").await, "a purpose never granted shows unticked");
+    b.click("#purpose-newsletter").await;
+    b.click("#save").await;
+    b.wait_for("#saved").await;
+    b.shot("preferences-saved").await;
+    let withdrawn = t.contact(&email).await.unwrap();
+    assert_eq!(withdrawn.purposes.get(&purpose("newsletter")).map(|p| p.state), Some(ConsentState::Withdrawn));
+    assert_eq!(withdrawn.lists.get(&list("newsletter")), Some(&SubscriptionStatus::Confirmed), "the list stays");
+    assert_eq!(withdrawn.opt_in, OptInStatus::DoubleOptIn);
+    event_with_evidence(&ledger(&t, &email).await, "purpose.newsletter", "withdrawn", "preferences");
+
+    // 5. The unsubscribe link: its page changes nothing, its button unsubscribes at once.
+    b.goto(&link(html, &format!("{base}/u/"))).await;
+    b.shot("unsubscribe").await;
+    assert_eq!(t.contact(&email).await.unwrap().lists.get(&list("newsletter")), Some(&SubscriptionStatus::Confirmed));
+    b.click("#unsubscribe").await;
+    b.wait_for("#unsubscribed").await;
+    b.shot("unsubscribed").await;
+    let gone = t.contact(&email).await.unwrap();
+    assert_eq!(gone.lists.get(&list("newsletter")), Some(&SubscriptionStatus::Unsubscribed));
+    event_with_evidence(&ledger(&t, &email).await, "list.newsletter", "unsubscribed", "unsubscribe");
+
+    // The ledger still verifies after the browser's changes.
+    let verify = herald(&t, &["audit", "verify", "--json"], "verify.log").output().await.unwrap();
+    assert!(verify.status.success(), "{}{}", String::from_utf8_lossy(&verify.stdout), logs(&t));
+
+    sigterm(&daemon).await;
+    let exit = tokio::time::timeout(Duration::from_secs(30), daemon.wait()).await.expect("exits").unwrap();
+    assert!(exit.success(), "{}", logs(&t));
+    eprintln!("real-browser test on {backend}: {:.1} s, {} screenshots", started.elapsed().as_secs_f64(), b.taken);
 }
