@@ -213,6 +213,10 @@ pub struct Status {
     pub faults: i64,
     /// People who followed a re-permission campaign's confirm link (0 for other kinds).
     pub reconfirmed: u64,
+    /// Messages opened, and messages with a link followed (DESIGN §11): counted only for
+    /// contacts who consented to tracking, in campaigns with `tracking = true`.
+    pub opened: i64,
+    pub clicked: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -248,6 +252,8 @@ pub async fn status(app: &App, record: &CampaignRecord) -> Result<Status> {
                 &crate::contacts::confirm::reconfirm_request(&record.name),
             )
             .await?,
+        opened: counts.opened,
+        clicked: counts.clicked,
         reason: record.state_reason.clone(),
         next_retry: app.store.next_retry(record.id).await?,
         failures: app.store.failures(record.id, 20).await?,

@@ -309,6 +309,10 @@ fn print_status(s: &lifecycle::Status) {
         s.complaints,
         s.bounce_rate * 100.0
     );
+    if s.opened > 0 || s.clicked > 0 {
+        println!("  opened    {:>9}   (contacts who consented to tracking only)", s.opened);
+        println!("  clicked   {:>9}", s.clicked);
+    }
     for f in s.failures.iter().take(10) {
         println!(
             "    send #{} contact #{} {} after {} attempt(s): {} {}",

@@ -12,7 +12,7 @@ pub mod headers;
 mod helpers;
 mod mime;
 mod templates;
-mod tracking;
+pub(crate) mod tracking;
 mod unescaped;
 
 use crate::contacts::token::{LinkKind, LinkToken};

@@ -7,8 +7,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sha2::{Digest, Sha256};
 
 /// Binds a click token to its target, so a token cannot redirect elsewhere.
-pub(super) fn url_digest(url: &str) -> String {
+pub(crate) fn url_digest(url: &str) -> String {
     B64.encode(&Sha256::digest(url.as_bytes())[..12])
+}
+
+/// The purpose of the open pixel's token.
+pub(crate) const OPEN_PURPOSE: &str = "open";
+
+/// The purpose of a click token for `url` (the `href` as it stands in the HTML): the
+/// redirect (`web::track`) follows a link only when its token's purpose is this.
+pub(crate) fn click_purpose(url: &str) -> String {
+    format!("click:{}", url_digest(url))
 }
 
 /// Rewrites every `href="http(s)://..."` except `keep` (the unsubscribe and preference
@@ -25,11 +34,7 @@ pub(super) fn add_tracking(html: &str, base: &str, keep: &[&str], token: &LinkTo
         };
         let url = &rest[start..start + len];
         if (url.starts_with("http://") || url.starts_with("https://")) && !keep.contains(&url) {
-            let link = LinkToken {
-                kind: LinkKind::Click,
-                purpose: Some(format!("click:{}", url_digest(url))),
-                ..token.clone()
-            };
+            let link = LinkToken { kind: LinkKind::Click, purpose: Some(click_purpose(url)), ..token.clone() };
             out.push_str(&format!("{base}/t/c/{}/{}", link.sign(key), B64.encode(url)));
         } else {
             out.push_str(url);
@@ -37,7 +42,7 @@ pub(super) fn add_tracking(html: &str, base: &str, keep: &[&str], token: &LinkTo
         rest = &rest[start + len..];
     }
     out.push_str(rest);
-    let open = LinkToken { kind: LinkKind::Open, purpose: Some("open".into()), ..token.clone() };
+    let open = LinkToken { kind: LinkKind::Open, purpose: Some(OPEN_PURPOSE.into()), ..token.clone() };
     let pixel = format!(
         "<img src=\"{base}/t/o/{}.gif\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block\">",
         open.sign(key)

@@ -2,17 +2,17 @@
 //! chosen by the database URL.
 //!
 //! The SQL lives in `sql/`, one module per concern, each compiled once per backend:
-//! `sqlite.rs` and `postgres.rs` mount the same files (`#[path = "sql/…"] mod …;`), each
-//! beside its own `Db` type and `DIALECT`, which the modules reach as `super::{Db,
+//! `sqlite.rs` and `postgres.rs` mount the same files (`#[path = "sql/…"] mod …;`),
+//! each beside its own `Db` type and `DIALECT`, which the modules reach as `super::{Db,
 //! DIALECT}`. The modules: `meta` (schema version, config-declared lists and purposes,
 //! ping), `contacts` (reads and the `modify` transaction) and `contact_write` (its
 //! writes), `contact_list` (browsing), `suppression`, `ledger` (reads), `audience`,
-//! `queue` (campaigns, claims, leases), `queue_writes` (the send writer's group commit),
-//! `queue_reports`, `revisions`, `feedback` (bounces), and `support` (pool types, write
-//! transactions, `IN` lists). On SQLite the send writer commits through `direct.rs`
-//! (rusqlite) instead: it shares the claim statement and the mark's guard
-//! (`mark_guard!`) with the sqlx modules, and `tests/api/queue_writers.rs` holds the
-//! two writers to the same rows.
+//! `queue` (campaigns, claims, leases), `queue_writes` (the send writer's group
+//! commit), `queue_reports`, `revisions`, `feedback` (bounces), `engagement` (opens and
+//! clicks), and `support` (pool types, write transactions, `IN` lists). On SQLite the
+//! send writer commits through `direct.rs` (rusqlite) instead: it shares the claim
+//! statement and the mark's guard (`mark_guard!`) with the sqlx modules, and
+//! `tests/api/queue_writers.rs` holds the two writers to the same rows.
 //!
 //! Why compile the SQL twice: sqlx's `Any` driver cannot carry timestamps or JSON, and
 //! code generic over `sqlx::Database` drowns in higher-ranked executor bounds; compiling
@@ -346,10 +346,12 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Internal(anyhow::anyhow!("unreadable {what} in the database: {e}"))
 }
 
+pub mod engagement;
 pub mod feedback;
 pub mod queue;
 mod revisions;
 pub mod sources;
+pub use engagement::Engagement;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 pub use revisions::Revision;
 pub mod confirmations;

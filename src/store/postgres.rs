@@ -18,6 +18,8 @@ pub(super) mod contact_list;
 mod contact_write;
 #[path = "sql/contacts.rs"]
 pub(super) mod contacts;
+#[path = "sql/engagement.rs"]
+pub(super) mod engagement;
 #[path = "sql/feedback.rs"]
 pub(super) mod feedback;
 #[path = "sql/ledger.rs"]

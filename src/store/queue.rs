@@ -117,6 +117,10 @@ pub struct CampaignCounts {
     pub bounces: BTreeMap<BounceKind, i64>,
     /// Failed or deferred through Herald's or the relay's fault (see [`crate::domain::Fault`]).
     pub faults: i64,
+    /// Sends opened (a click counts as an open), and sends with a followed link: only
+    /// messages to contacts who consented to tracking can be either.
+    pub opened: i64,
+    pub clicked: i64,
 }
 
 impl CampaignCounts {

@@ -1,6 +1,6 @@
 //! The daemon's HTTP server (DESIGN §6 `web/`, §11): the router and its shared state. It
-//! serves `/healthz`, `/metrics`, the bounce webhooks (`POST /hooks/{provider}`) and the
-//! person-facing pages.
+//! serves `/healthz`, `/metrics`, the bounce webhooks (`POST /hooks/{provider}`), the
+//! person-facing pages, and the open pixel and click redirect ([`track`]).
 //! [`serve`] is the accept loop with its caps and timeouts; [`error`] what a handler
 //! answers when it fails ([`HttpError`]: a plain page, or plain text on API routes);
 //! [`trace`] the span each request is logged in (route templates, never raw paths);
@@ -22,6 +22,7 @@ pub mod serve;
 pub mod signup;
 pub mod trace;
 mod unsubscribe;
+mod track;
 
 pub use error::{ApiError, HttpError};
 
@@ -94,6 +95,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/u/{token}", get(unsubscribe::page).post(unsubscribe::unsubscribe))
         .route("/u/{token}/undo", axum::routing::post(unsubscribe::undo))
         .route("/p/{token}", get(preferences::page).post(preferences::save))
+        .route("/t/o/{token}", get(track::open))
+        .route("/o/{token}", get(track::open))
+        .route("/t/c/{token}/{url}", get(track::click))
+        .route("/c/{token}/{url}", get(track::click))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
         .layer(axum::middleware::from_fn(trace::span))

@@ -44,6 +44,7 @@ mod sources;
 mod store;
 mod test_send;
 mod unsubscribe;
+mod tracking;
 mod web;
 mod workspace;
 mod writer_locks;

@@ -55,6 +55,15 @@ pub(in crate::store) async fn counts(pool: &Pool, campaign_id: CampaignId) -> Re
         let kind: BounceKind = kind.parse().map_err(|e| corrupt("bounce kind", e))?;
         counts.bounces.insert(kind, r.try_get("n")?);
     }
+    let row = sqlx::query(
+        "SELECT COUNT(opened_at) AS opened, COUNT(clicked_at) AS clicked FROM sends \
+         WHERE campaign_id = $1 AND (opened_at IS NOT NULL OR clicked_at IS NOT NULL)",
+    )
+    .bind(campaign_id)
+    .fetch_one(pool)
+    .await?;
+    counts.opened = row.try_get("opened")?;
+    counts.clicked = row.try_get("clicked")?;
     Ok(counts)
 }
 
