@@ -21,8 +21,8 @@ mod preferences;
 pub mod serve;
 pub mod signup;
 pub mod trace;
-mod unsubscribe;
 mod track;
+mod unsubscribe;
 
 pub use error::{ApiError, HttpError};
 
