@@ -112,7 +112,15 @@ pub async fn run(
     if tokio::time::timeout(Duration::from_secs(5), web).await.is_err() {
         tracing::warn!("the HTTP server did not stop within 5 s");
     }
+    settle_signups(&state).await;
     Ok(())
+}
+
+/// Lets the sign-ups already answered finish recording (a few database writes each).
+async fn settle_signups(state: &WebState) {
+    if tokio::time::timeout(Duration::from_secs(5), state.signups.settled()).await.is_err() {
+        tracing::warn!("sign-ups still being recorded after 5 s were dropped");
+    }
 }
 
 /// `herald serve`: the web surface alone (pages, webhooks, `/healthz`, `/metrics`), no
@@ -130,9 +138,10 @@ pub async fn serve_only(
     let addr = listener.local_addr().map_err(|e| Error::Internal(e.into()))?;
     tracing::info!(%addr, "HTTP server listening (web surface only)");
     let state = Arc::new(WebState::without_engine(app.clone())?);
-    let router = web::router(state);
+    let router = web::router(state.clone());
     listening(addr);
     web::serve::serve(listener, router, &app.config.web, shutdown).await;
+    settle_signups(&state).await;
     Ok(())
 }
 

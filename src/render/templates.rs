@@ -203,6 +203,14 @@ mod tests {
     }
 
     #[test]
+    fn a_printed_variable_is_found_in_any_spacing_but_not_in_text_or_other_names() {
+        assert!(prints("<a href=\"{{confirm_url}}\">", "confirm_url"));
+        assert!(prints("{{ confirm_url }}", "confirm_url"));
+        assert!(!prints("confirm_url", "confirm_url"));
+        assert!(!prints("{{confirm_url_old}} {{#if confirm_url}}", "confirm_url"));
+    }
+
+    #[test]
     fn html_is_escaped_but_urls_are_left_readable() {
         let hb = registry(true);
         let data = serde_json::json!({ "n": "<script>&'", "u": "https://x.example/u/ab_c=d" });
