@@ -5,6 +5,8 @@
 # Debian's packages on a machine that has none) and exports HERALD_TEST_POSTGRES_URL.
 # Then starts maildev (an SMTP test server with an HTTP API, installed from npm into
 # target/tools/maildev) and exports HERALD_TEST_MAILDEV_SMTP and HERALD_TEST_MAILDEV_API.
+# Then starts chromedriver (Debian's `chromium` and `chromium-driver`, installed when absent)
+# on a free loopback port for the real-browser test and exports HERALD_TEST_WEBDRIVER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,6 +94,48 @@ ensure_maildev() {
 
 ensure_maildev
 echo "test.sh: maildev at $HERALD_TEST_MAILDEV_API (SMTP $HERALD_TEST_MAILDEV_SMTP) ready" >&2
+
+CHROMEDRIVER_PID=""
+
+stop_services() {
+  if [ -n "$CHROMEDRIVER_PID" ]; then
+    # Its process group: chromedriver and any Chromium a failed test left open.
+    kill -- -"$CHROMEDRIVER_PID" 2>/dev/null || kill "$CHROMEDRIVER_PID" 2>/dev/null || true
+    wait "$CHROMEDRIVER_PID" 2>/dev/null || true
+  fi
+  stop_maildev
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+ensure_chromedriver() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    echo "test.sh: installing chromium and chromium-driver from Debian's packages" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+  local port log="$PWD/target/chromedriver.log"
+  port="${HERALD_TEST_WEBDRIVER_PORT:-$(free_port)}"
+  mkdir -p target
+  trap stop_services EXIT
+  setsid /usr/bin/chromedriver --port="$port" --allowed-ips=127.0.0.1 >"$log" 2>&1 &
+  CHROMEDRIVER_PID=$!
+  for _ in $(seq 1 40); do
+    curl -fsS "http://127.0.0.1:$port/status" >/dev/null 2>&1 && break
+    kill -0 "$CHROMEDRIVER_PID" 2>/dev/null || break
+    sleep 0.25
+  done
+  if ! curl -fsS "http://127.0.0.1:$port/status" >/dev/null 2>&1; then
+    echo "test.sh: chromedriver did not answer on port $port; its log ($log):" >&2
+    tail -n 20 "$log" >&2 || true
+    exit 1
+  fi
+  export HERALD_TEST_WEBDRIVER="http://127.0.0.1:$port"
+}
+
+ensure_chromedriver
+echo "test.sh: chromedriver at $HERALD_TEST_WEBDRIVER ($(/usr/bin/chromium --version 2>/dev/null)) ready" >&2
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

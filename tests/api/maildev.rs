@@ -27,14 +27,14 @@ const EXCLUDED: [(&str, &str); 5] = [
     ("gus@example.com", "no consent to the purpose"),
 ];
 
-struct Maildev {
-    smtp_host: String,
-    smtp_port: u16,
-    api: String,
+pub(crate) struct Maildev {
+    pub(crate) smtp_host: String,
+    pub(crate) smtp_port: u16,
+    pub(crate) api: String,
 }
 
 impl Maildev {
-    fn from_env() -> Option<Maildev> {
+    pub(crate) fn from_env() -> Option<Maildev> {
         let api = std::env::var("HERALD_TEST_MAILDEV_API").ok().filter(|v| !v.is_empty())?;
         let smtp = std::env::var("HERALD_TEST_MAILDEV_SMTP").unwrap_or_else(|_| "127.0.0.1:1025".into());
         let (host, port) = smtp.rsplit_once(':').expect("HERALD_TEST_MAILDEV_SMTP is host:port");
@@ -46,7 +46,7 @@ impl Maildev {
     }
 
     /// Every message maildev holds whose recipient carries `tag`.
-    async fn messages(&self, http: &reqwest::Client, tag: &str) -> Vec<Value> {
+    pub(crate) async fn messages(&self, http: &reqwest::Client, tag: &str) -> Vec<Value> {
         let all: Vec<Value> = http
             .get(format!("{}/email", self.api))
             .send()
@@ -61,7 +61,7 @@ impl Maildev {
 
     /// Polls until at least `n` messages for `tag` arrived (or ~20 s passed), then looks
     /// once more a moment later so that a late duplicate is seen too.
-    async fn wait_for(&self, http: &reqwest::Client, tag: &str, n: usize) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, http: &reqwest::Client, tag: &str, n: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let got = self.messages(http, tag).await;
@@ -78,7 +78,7 @@ impl Maildev {
 }
 
 /// The `to` addresses of one maildev message, lower-cased.
-fn recipients(m: &Value) -> Vec<String> {
+pub(crate) fn recipients(m: &Value) -> Vec<String> {
     m["to"]
         .as_array()
         .map(|to| to.iter().filter_map(|a| a["address"].as_str()).map(str::to_ascii_lowercase).collect())
@@ -86,7 +86,7 @@ fn recipients(m: &Value) -> Vec<String> {
 }
 
 /// `ada@example.com` → `ada+<tag>@example.com`.
-fn tagged(address: &str, tag: &str) -> String {
+pub(crate) fn tagged(address: &str, tag: &str) -> String {
     let (local, domain) = address.split_once('@').unwrap();
     format!("{local}+{tag}@{domain}")
 }

@@ -5,6 +5,7 @@ mod fake_smtp;
 mod helpers;
 
 mod addresses;
+mod browser;
 mod campaign_checks;
 mod campaign_faults;
 mod campaign_revisions;
