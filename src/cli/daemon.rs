@@ -27,7 +27,7 @@ pub(super) async fn run(ctx: &Context, args: DaemonArgs) -> Result<i32> {
             let bounces = at.bounces.map(|a| format!("smtp://{a}"));
             let _ = writeln!(out, "{}", serde_json::json!({"listening": format!("http://{addr}"), "bounces": bounces}));
         } else {
-            let _ = writeln!(out, "herald daemon: listening on http://{addr} (/healthz, /metrics, /hooks/PROVIDER)");
+            let _ = writeln!(out, "herald daemon: listening on http://{addr} (pages /u/ /p/ /subscribe/form /confirm/, /healthz, /metrics, /hooks/PROVIDER)");
             if let Some(b) = at.bounces {
                 let _ = writeln!(out, "  bounce listener (SMTP) on {b}");
             }
