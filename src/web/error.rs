@@ -19,6 +19,8 @@ pub enum HttpError {
     NotFound,
     /// The request is malformed; the reason is shown, so it must name no person.
     BadRequest(String),
+    /// The route exists but not for this method (a GET on a POST-only address).
+    MethodNotAllowed,
     /// Credentials (a webhook signature, an API key) are missing or wrong.
     Unauthorized,
     /// Rate-limited: come back after this long (`Retry-After`).
@@ -44,6 +46,7 @@ impl HttpError {
         match self {
             HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
             HttpError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             HttpError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -56,6 +59,7 @@ impl HttpError {
         match self {
             HttpError::NotFound => "Not found",
             HttpError::BadRequest(_) => "Bad request",
+            HttpError::MethodNotAllowed => "Not available this way",
             HttpError::Unauthorized => "Not authorised",
             HttpError::TooManyRequests(_) => "Too many requests",
             HttpError::Unavailable => "Temporarily unavailable",
@@ -68,6 +72,7 @@ impl HttpError {
         match self {
             HttpError::NotFound => "There is nothing here. The link may be incomplete or no longer valid.".into(),
             HttpError::BadRequest(why) => why.clone(),
+            HttpError::MethodNotAllowed => "This address does not answer that kind of request.".into(),
             HttpError::Unauthorized => "The request's credentials are missing or wrong.".into(),
             HttpError::TooManyRequests(after) => {
                 format!("Please try again in {} seconds.", retry_after_seconds(*after))

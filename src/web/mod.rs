@@ -100,6 +100,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/t/c/{token}/{url}", get(track::click))
         .route("/c/{token}/{url}", get(track::click))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))
         .layer(axum::middleware::from_fn(trace::span))
         .with_state(state)
@@ -107,6 +108,10 @@ pub fn router(state: Arc<WebState>) -> Router {
 
 async fn css(State(s): State<Arc<WebState>>) -> Response {
     s.pages.css()
+}
+
+async fn method_not_allowed() -> HttpError {
+    HttpError::MethodNotAllowed
 }
 
 async fn not_found() -> HttpError {

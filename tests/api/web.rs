@@ -64,3 +64,13 @@ async fn an_unknown_route_gets_the_plain_404_page_which_echoes_nothing() {
     let api = web.post_json("/api/v1/contacts", &serde_json::json!({"email": "x@example.com"})).await;
     assert_eq!((api.status, api.body.as_str()), (404, r.body.as_str()));
 }
+
+#[tokio::test]
+async fn a_wrong_method_gets_a_plain_405_page() {
+    let web = spawn_app().await;
+    let r = web.get("/subscribe").await;
+    assert_eq!(r.status, 405, "{r:?}");
+    assert_eq!(r.header("content-type"), "text/html; charset=utf-8");
+    assert!(r.header("content-security-policy").starts_with("default-src 'none'"), "{r:?}");
+    assert!(r.body.contains("does not answer that kind of request"), "{}", r.body);
+}
