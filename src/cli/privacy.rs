@@ -143,7 +143,12 @@ async fn list_requests(ctx: &Context, app: &App, overdue: bool) -> Result<i32> {
         return Ok(0);
     }
     let now = app.clock.now();
-    println!("{} request{}{}", rows.len(), if rows.len() == 1 { "" } else { "s" }, if overdue { " overdue" } else { "" });
+    println!(
+        "{} request{}{}",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        if overdue { " overdue" } else { "" }
+    );
     for r in &rows {
         println!("  {}", line(r, now));
     }
@@ -152,7 +157,9 @@ async fn list_requests(ctx: &Context, app: &App, overdue: bool) -> Result<i32> {
 
 fn line(r: &RequestRow, now: chrono::DateTime<chrono::Utc>) -> String {
     let state = match (&r.closed_at, &r.outcome) {
-        (Some(at), outcome) => format!("closed {} ({})", at.format("%Y-%m-%d"), output::clean(outcome.as_deref().unwrap_or(""))),
+        (Some(at), outcome) => {
+            format!("closed {} ({})", at.format("%Y-%m-%d"), output::clean(outcome.as_deref().unwrap_or("")))
+        }
         (None, _) if r.due_at < now => "OVERDUE".to_owned(),
         (None, _) => "open".to_owned(),
     };

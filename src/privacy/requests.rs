@@ -29,11 +29,8 @@ pub async fn register(app: &App, id: ContactId, kind: RequestKind, source: Reque
 
 /// [`register`] for the contact with this address (staff recording a request).
 pub async fn register_for(app: &App, email: &EmailAddress, kind: RequestKind) -> Result<(i64, ContactId)> {
-    let contact = app
-        .store
-        .contact(email.normalized())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no contact {email}")))?;
+    let contact =
+        app.store.contact(email.normalized()).await?.ok_or_else(|| Error::NotFound(format!("no contact {email}")))?;
     let id = contact.id.ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored contact without id")))?;
     Ok((register(app, id, kind, RequestSource::Staff).await?, id))
 }

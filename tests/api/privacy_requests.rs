@@ -20,7 +20,8 @@ rest@example.com,double_opt_in,consent,2025-01-01,newsletter,newsletter:confirme
 li@example.com,double_opt_in,legitimate_interest,,newsletter,newsletter:confirmed
 ";
 
-const CAMPAIGN: &str = "name = \"n\"\nsubject = \"s\"\ntemplate = \"t\"\nlists = [\"newsletter\"]\npurpose = \"newsletter\"\n";
+const CAMPAIGN: &str =
+    "name = \"n\"\nsubject = \"s\"\ntemplate = \"t\"\nlists = [\"newsletter\"]\npurpose = \"newsletter\"\n";
 
 fn imported(t: &TestDb) {
     let csv = t.write("c.csv", CONTACTS);
