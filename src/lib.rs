@@ -23,6 +23,8 @@
 //! - [`feedback`]: bounce reports, complaints and provider webhooks → events; the rules.
 //! - [`daemon`]: scheduler + engine + [`web`] (the HTTP server: `HttpError` pages, a span per
 //!   request by route template) with a graceful shutdown.
+//! - [`privacy`]: the person's rights (DESIGN §12): the requests register, restriction and
+//!   objection.
 //! - [`clock`]: time as an input.
 //! - [`connections`]: what the daemon's servers let clients hold (caps per server and per IP).
 //! - [`logging`]: the log filter (dependencies capped at `warn`).
@@ -43,6 +45,7 @@ pub mod domain;
 pub mod error;
 pub mod feedback;
 pub mod logging;
+pub mod privacy;
 pub mod private_files;
 pub mod render;
 pub mod send;

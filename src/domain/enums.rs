@@ -196,6 +196,26 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// What a person asked for under the GDPR (DESIGN §12): the kinds of the requests
+    /// register (`herald privacy requests`).
+    RequestKind, "request kind", {
+        Access => "access",
+        Erasure => "erasure",
+        Restriction => "restriction",
+        Objection => "objection",
+    }
+);
+
+vocabulary!(
+    /// Where a registered request came from: the preference centre, or staff recording
+    /// one made by mail, phone or letter.
+    RequestSource, "request source", {
+        Web => "web",
+        Staff => "staff",
+    }
+);
+
+vocabulary!(
     /// What a bounce says (DESIGN §5): `hard` only when the address or its domain does
     /// not exist.
     BounceKind, "bounce kind", {

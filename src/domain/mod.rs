@@ -13,7 +13,7 @@ pub use contact::{Bounce, Contact, Identity, PurposeConsent};
 pub use email::EmailAddress;
 pub use enums::{
     BounceKind, BounceStatus, CampaignState, ConfirmKind, ConsentState, ExclusionReason, LegalBasis, OptInStatus,
-    Processing, SendState, Source, SourceType, SubscriptionStatus,
+    Processing, RequestKind, RequestSource, SendState, Source, SourceType, SubscriptionStatus,
 };
 pub use fault::Fault;
 pub use ids::{CampaignId, ContactId, SendId};

@@ -355,3 +355,4 @@ pub use engagement::Engagement;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 pub use revisions::Revision;
 pub mod confirmations;
+pub mod privacy_requests;

@@ -23,7 +23,7 @@ use crate::contacts::change::{Selector, change_contact};
 use crate::contacts::confirm::{self, ConfirmKind, Grant, Requested};
 use crate::contacts::token::LinkToken;
 use crate::contacts::withdraw::verify_for_withdrawal;
-use crate::domain::{Contact, ListName, Processing, Purpose, SubscriptionStatus};
+use crate::domain::{Contact, ListName, Processing, Purpose, RequestKind, RequestSource, SubscriptionStatus};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -334,7 +334,11 @@ pub(crate) async fn save(
             }
         }
         Action::Erase => {
-            processing(&s, &contact, ProcessingChange::RequestErasure, &authority).await?;
+            if processing(&s, &contact, ProcessingChange::RequestErasure, &authority).await?
+                && let Some(id) = contact.id
+            {
+                crate::privacy::requests::register(&s.app, id, RequestKind::Erasure, RequestSource::Web).await?;
+            }
             Saved {
                 applied: vec![
                     "We have recorded your request to erase your data: we send you nothing from now on, and your record will be erased within a month."

@@ -29,6 +29,7 @@ mod maildev;
 mod outbox;
 mod policy;
 mod preferences;
+mod privacy_requests;
 #[cfg(unix)]
 mod private_files;
 mod queue_writers;

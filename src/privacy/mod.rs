@@ -1,0 +1,9 @@
+//! The person's rights over what Herald keeps (DESIGN §12, issue 14). What each file owns:
+//!
+//! - `requests`: the requests register — access, erasure, restriction and objection
+//!   requests with the month the GDPR gives to answer them (Art. 12(3)).
+//! - `restriction`: restriction (Art. 18) and objection (Art. 21), through the
+//!   contact-change service, closing the matching open request.
+
+pub mod requests;
+pub mod restriction;
