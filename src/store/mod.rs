@@ -355,3 +355,5 @@ pub use engagement::Engagement;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 pub use revisions::Revision;
 pub mod confirmations;
+pub mod privacy;
+pub use privacy::{ContactBounce, SendRecord};
