@@ -15,6 +15,7 @@ mod demo;
 mod init;
 mod lists;
 mod output;
+mod privacy;
 mod send;
 mod send_progress;
 mod suppression;
@@ -72,6 +73,9 @@ enum Command {
     /// List hygiene.
     #[command(subcommand)]
     Lists(lists::ListsCommand),
+    /// Data-subject rights: export.
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
 }
 
 /// What a command needs besides its arguments.
@@ -141,6 +145,7 @@ pub fn run() -> i32 {
             Command::Serve(args) => daemon::serve(&ctx, args).await,
             Command::Bounces(cmd) => bounces::run(&ctx, cmd).await,
             Command::Lists(cmd) => lists::run(&ctx, cmd).await,
+            Command::Privacy(cmd) => privacy::run(&ctx, cmd).await,
         }
     });
     match result {
