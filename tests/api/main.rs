@@ -30,6 +30,7 @@ mod outbox;
 mod policy;
 mod preferences;
 #[cfg(unix)]
+mod privacy_export;
 mod private_files;
 mod queue_writers;
 mod reconfirm;
