@@ -226,7 +226,11 @@ fn document<'a>(
         .into_iter()
         .map(|e| {
             let event = serde_json::from_str(&e.body).map_err(|err| {
-                Error::Internal(anyhow::anyhow!("unreadable ledger event {} of contact #{}: {err}", e.seq, e.contact_id))
+                Error::Internal(anyhow::anyhow!(
+                    "unreadable ledger event {} of contact #{}: {err}",
+                    e.seq,
+                    e.contact_id
+                ))
             })?;
             Ok(LedgerEvent { seq: e.seq, at: e.at, event, hash: e.hash })
         })
@@ -314,7 +318,7 @@ enum Sink<'w> {
     /// One pretty-printed document.
     Document(&'w mut dyn Write),
     Lines(&'w mut dyn Write),
-    Csv(csv::Writer<&'w mut dyn Write>),
+    Csv(Box<csv::Writer<&'w mut dyn Write>>),
 }
 
 impl<'w> Sink<'w> {
@@ -325,7 +329,7 @@ impl<'w> Sink<'w> {
             (Format::Csv, _) => {
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(CSV_COLUMNS).map_err(write_failed)?;
-                Sink::Csv(w)
+                Sink::Csv(Box::new(w))
             }
         })
     }

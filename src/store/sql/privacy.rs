@@ -2,12 +2,12 @@
 //! contacts, in one statement each per chunk of ids, so a bulk export costs a few
 //! queries per page rather than per contact.
 
-use super::support::{CHUNK, Pool, push_in};
 use super::Db;
+use super::support::{CHUNK, Pool, push_in};
 use crate::consent::ledger::Entry;
 use crate::domain::ContactId;
 use crate::error::Result;
-use crate::store::privacy::{SendRecord, ContactBounce};
+use crate::store::privacy::{ContactBounce, SendRecord};
 use sqlx::{QueryBuilder, Row};
 
 pub(in crate::store) async fn ledgers(pool: &Pool, ids: &[ContactId]) -> Result<Vec<Entry>> {
