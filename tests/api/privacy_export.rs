@@ -123,3 +123,51 @@ on_both_backends! {
         assert!(!t.dir.path().join("nobody.json.partial").exists());
     }
 }
+
+on_both_backends! {
+    async fn export_holds_the_contacts_sends_and_bounces(t) {
+        seed(&t).await;
+        let config = std::fs::read_to_string(t.config_path()).unwrap();
+        std::fs::write(t.config_path(), format!("{config}\n[dns]\ncheck_domains = false\n")).unwrap();
+        t.write("news.html.hbs", "<p>Hello {{first_name}}</p>");
+        let campaign = t.write(
+            "spring.toml",
+            "name = \"spring\"\nsubject = \"News\"\ntemplate = \"news\"\nlists = [\"newsletter\"]\npurpose = \"newsletter\"\n",
+        );
+        let sent = t.herald(&["campaign", "send", campaign.to_str().unwrap()]);
+        assert!(sent.status.success(), "{}{}", stdout(&sent), stderr(&sent));
+        let zoe = t.contact("zoe@example.com").await.unwrap().id.unwrap();
+        let send = t.app.store.sends_of_contact(zoe, 10).await.unwrap().remove(0);
+        let bounce = herald::store::BounceInsert {
+            send_id: Some(send.send_id),
+            campaign_id: Some(send.campaign_id),
+            contact_id: Some(zoe),
+            kind: herald::domain::BounceKind::Soft,
+            status: Some("4.2.2".into()),
+            reason: Some("mailbox full".into()),
+            diagnostic: None,
+            source: "dsn".into(),
+            fingerprint: "zoe-full".into(),
+            received_at: chrono::Utc::now(),
+            unmatched: false,
+        };
+        assert!(t.app.store.insert_bounce(&bounce).await.unwrap());
+
+        let done = export(&t, &["zoe@example.com"]);
+        assert!(done.status.success(), "{}", stderr(&done));
+        let doc = json(&done);
+        let sends = doc["sends"].as_array().unwrap();
+        assert_eq!(sends.len(), 1, "{doc}");
+        assert_eq!(sends[0]["campaign"], "spring");
+        assert_eq!(sends[0]["state"], "sent");
+        assert!(sends[0]["sent_at"].is_string(), "{doc}");
+        assert!(sends[0].get("opened_at").is_some() && sends[0].get("clicked_at").is_some(), "{doc}");
+        let bounces = doc["bounces"].as_array().unwrap();
+        assert_eq!(bounces.len(), 1, "{doc}");
+        assert_eq!((bounces[0]["kind"].as_str(), bounces[0]["campaign"].as_str()), (Some("soft"), Some("spring")));
+        // Another contact's sends are not in this export.
+        let ann = json(&export(&t, &["ann@example.org"]));
+        assert_eq!(ann["sends"].as_array().unwrap().len(), 1);
+        assert!(ann["bounces"].as_array().unwrap().is_empty());
+    }
+}
