@@ -25,7 +25,7 @@ pub struct SendRecord {
     pub sent_at: Option<DateTime<Utc>>,
     pub opened_at: Option<DateTime<Utc>>,
     pub clicked_at: Option<DateTime<Utc>>,
-    pub smtp_code: Option<i64>,
+    pub smtp_code: Option<i32>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -51,7 +51,7 @@ pub(in crate::store) async fn sends(pool: &Pool, ids: &[ContactId]) -> Result<Ve
                 sent_at: r.try_get("sent_at")?,
                 opened_at: r.try_get("opened_at")?,
                 clicked_at: r.try_get("clicked_at")?,
-                smtp_code: r.try_get::<Option<i64>, _>("smtp_code")?,
+                smtp_code: r.try_get::<Option<i32>, _>("smtp_code")?,
                 updated_at: r.try_get("updated_at")?,
             });
         }
