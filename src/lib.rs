@@ -28,6 +28,7 @@
 //! - [`clock`]: time as an input.
 //! - [`connections`]: what the daemon's servers let clients hold (caps per server and per IP).
 //! - [`logging`]: the log filter (dependencies capped at `warn`).
+//! - [`privacy`]: data-subject rights (DESIGN §12): export.
 //! - [`private_files`]: the modes of the files that hold personal data (0700 / 0600).
 
 #![warn(unreachable_pub)]

@@ -73,7 +73,7 @@ enum Command {
     /// List hygiene.
     #[command(subcommand)]
     Lists(lists::ListsCommand),
-    /// The person's rights: restriction, objection, the requests register.
+    /// The person's rights: export, restriction, objection, the requests register.
     #[command(subcommand)]
     Privacy(privacy::PrivacyCommand),
 }

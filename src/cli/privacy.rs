@@ -1,16 +1,25 @@
-//! `herald privacy restrict|unrestrict|request add|request extend|requests` (DESIGN §12).
+//! `herald privacy export|restrict|unrestrict|request add|request extend|requests`
+//! (DESIGN §12). Each subcommand keeps to its own functions.
 
 use super::{Context, actor, output, parse_email};
 use crate::app::App;
 use crate::domain::{Purpose, RequestKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::privacy::export::{self, Format, Scope};
 use crate::privacy::requests;
 use crate::privacy::restriction::{self, Restriction};
 use crate::store::privacy_requests::RequestRow;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PrivacyCommand {
+    /// Everything Herald holds about a person (access and portability): profile, custom
+    /// attributes, compliance card, subscriptions, purposes, ledger with its evidence,
+    /// sends with opens and clicks, bounces. One address gives one JSON document; --list
+    /// and --all give JSON Lines (one contact per line) or CSV (one row per contact,
+    /// nested data as JSON cells, formula-like cells prefixed with ').
+    Export(ExportArgs),
     /// Restrict processing (GDPR Art. 18): the contact gets no mail of any kind and cannot
     /// be edited until `unrestrict`. With --object PURPOSE, withdraw that purpose instead
     /// (an objection, Art. 21: withdrawn whatever the legal basis). Ledgered; closes the
@@ -66,9 +75,31 @@ pub(super) enum RequestCommand {
     },
 }
 
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("whom").required(true).args(["email", "list", "all"]))]
+pub(super) struct ExportArgs {
+    /// The person's address.
+    email: Option<String>,
+    /// Every contact subscribed to this list (in any status), streamed.
+    #[arg(long, value_name = "NAME")]
+    list: Option<String>,
+    /// Every contact, streamed.
+    #[arg(long)]
+    all: bool,
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+    /// Write to this file (created only when the export succeeds) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
 pub(super) async fn run(ctx: &Context, cmd: PrivacyCommand) -> Result<i32> {
+    if let PrivacyCommand::Export(args) = cmd {
+        return export(ctx, args).await;
+    }
     let app = ctx.open().await?;
     match cmd {
+        PrivacyCommand::Export(_) => unreachable!("handled above"),
         PrivacyCommand::Restrict { email, reason, object, actor: name } => {
             let what = object.map_or(Restriction::Restrict, Restriction::Object);
             restrict(ctx, &app, &email, &what, &reason, name).await
@@ -172,4 +203,23 @@ fn line(r: &RequestRow, now: chrono::DateTime<chrono::Utc>) -> String {
         r.source.as_str(),
         r.due_at.format("%Y-%m-%d"),
     )
+}
+
+async fn export(ctx: &Context, args: ExportArgs) -> Result<i32> {
+    let scope = match (args.email, args.list) {
+        (Some(email), _) => Scope::One(parse_email(&email)?),
+        (None, Some(list)) => {
+            Scope::List(crate::domain::ListName::parse(&list).map_err(|e| Error::Invalid(format!("--list: {}", e.0)))?)
+        }
+        (None, None) => Scope::All,
+    };
+    let app = ctx.open().await?;
+    let report = export::export(&app, &scope, args.format, args.out.as_deref()).await?;
+    let Some(file) = &report.file else { return Ok(0) };
+    if ctx.json {
+        output::json(&report);
+    } else {
+        println!("Exported {} contact(s) to {}", report.contacts, output::clean(&file.display().to_string()));
+    }
+    Ok(0)
 }

@@ -355,4 +355,6 @@ pub use engagement::Engagement;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 pub use revisions::Revision;
 pub mod confirmations;
+pub mod privacy;
 pub mod privacy_requests;
+pub use privacy::{ContactBounce, SendRecord};

@@ -26,6 +26,8 @@ pub(super) mod feedback;
 pub(super) mod ledger;
 #[path = "sql/meta.rs"]
 pub(super) mod meta;
+#[path = "sql/privacy.rs"]
+pub(super) mod privacy;
 #[path = "sql/privacy_requests.rs"]
 pub(super) mod privacy_requests;
 #[path = "sql/queue.rs"]

@@ -29,8 +29,9 @@ mod maildev;
 mod outbox;
 mod policy;
 mod preferences;
-mod privacy_requests;
 #[cfg(unix)]
+mod privacy_export;
+mod privacy_requests;
 mod private_files;
 mod queue_writers;
 mod reconfirm;
