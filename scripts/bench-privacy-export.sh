@@ -12,7 +12,8 @@ bin="$PWD/target/release/herald"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 scripts/gen-contacts.py "$n" > "$work/contacts.csv"
-( cd "$work" && "$bin" contacts import contacts.csv --json > /dev/null )
+# A workspace (commands refuse to run outside one), then the contacts.
+( cd "$work" && "$bin" init . > /dev/null && "$bin" contacts import contacts.csv --json > /dev/null )
 for format in json csv; do
   start=$(date +%s.%N)
   ( cd "$work" && /usr/bin/time -f '%M' -o "$work/rss" \
