@@ -14,6 +14,7 @@ pub mod confirm;
 pub mod csrf;
 pub mod error;
 pub mod evidence;
+mod history;
 pub mod hooks;
 mod metrics;
 pub mod pages;
