@@ -16,12 +16,14 @@ use std::path::{Path, PathBuf};
 mod bounces;
 mod env_overrides;
 mod import;
+mod privacy;
 mod secrets;
 mod sending;
 mod web;
 pub mod workspace;
 pub use bounces::BouncesConfig;
 pub use import::ImportConfig;
+pub use privacy::PrivacyConfig;
 pub use secrets::Secrets;
 pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
 pub use web::WebConfig;
@@ -62,6 +64,8 @@ pub struct Config {
     #[serde(default)]
     pub secrets: SecretsConfig,
     pub dkim: Option<DkimConfig>,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
 }
 
 /// DKIM signing of every message. The private key (PKCS#8 PEM) comes from the

@@ -29,6 +29,8 @@ struct RawCampaign {
     send_at: Option<Spanned<SendAt>>,
     #[serde(default)]
     policy: RawPolicy,
+    /// Sensitive fields (`[privacy] sensitive_fields`) this campaign's templates may read.
+    sensitive_fields: Option<Spanned<Vec<String>>>,
 }
 
 /// `send_at = 2026-12-01T09:00:00Z` (a TOML date-time) or `send_at = "2026-12-01T09:00:00Z"`
@@ -99,6 +101,9 @@ pub struct Campaign {
     pub send_at: Option<DateTime<Utc>>,
     pub policy: CampaignPolicy,
     pub tracking: bool,
+    /// The sensitive fields whose values (not their masks) the templates see, by name;
+    /// every other sensitive field renders masked (DESIGN §12).
+    pub sensitive_fields: Vec<String>,
     /// The file it came from; templates are looked up beside it first.
     pub path: PathBuf,
     /// SHA-256 of the file, to notice a changed file under a started campaign's name.
@@ -159,6 +164,11 @@ pub fn parse(path: &Path, text: &str, defaults: &PolicyDefaults) -> Result<Campa
         };
         segment.push(SegmentRule { field, values });
     }
+    if let Some(fields) = &raw.sensitive_fields
+        && let Some(bad) = fields.get_ref().iter().find(|f| f.trim().is_empty() || f.trim() != f.as_str())
+    {
+        return Err(at(fields.span(), &format!("sensitive_fields: '{}' is not a field name", bad.escape_debug())));
+    }
     let send_at = raw
         .send_at
         .map(|s| {
@@ -197,6 +207,7 @@ pub fn parse(path: &Path, text: &str, defaults: &PolicyDefaults) -> Result<Campa
         send_at,
         policy,
         tracking: raw.policy.tracking.unwrap_or(defaults.tracking),
+        sensitive_fields: raw.sensitive_fields.map(Spanned::into_inner).unwrap_or_default(),
         path: path.to_path_buf(),
         content_hash: hex::encode(Sha256::digest(text.as_bytes())),
     })

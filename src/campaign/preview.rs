@@ -28,8 +28,9 @@ pub async fn preview_one(
     force: bool,
     dkim: Option<DkimKey>,
 ) -> Result<(Rendered, Option<ExclusionReason>)> {
-    let contact =
+    let mut contact =
         app.store.contact(email.normalized()).await?.ok_or_else(|| Error::NotFound(format!("no contact {email}")))?;
+    crate::privacy::sensitive::unseal_for_campaign(app, &campaign.sensitive_fields, [&mut contact]).await?;
     let facts = facts(app, campaign, &contact).await?;
     let renderer = Renderer::new(&app.config, &app.secrets.link_key, campaign, dkim)?;
     let (recipient, excluded) = match EligibleRecipient::check(&campaign.policy, contact.clone(), &facts) {
@@ -78,7 +79,9 @@ pub(crate) async fn eligible_sample(app: &App, campaign: &Campaign, limit: usize
         after = last.contact_id;
         let ids: Vec<ContactId> =
             page.iter().filter(|m| m.exclusion.is_none()).map(|m| m.contact_id).take(limit - out.len()).collect();
-        for contact in app.store.contacts_by_id(&ids).await? {
+        let mut contacts = app.store.contacts_by_id(&ids).await?;
+        crate::privacy::sensitive::unseal_for_campaign(app, &campaign.sensitive_fields, &mut contacts).await?;
+        for contact in contacts {
             let facts = facts(app, campaign, &contact).await?;
             if let Ok(r) = EligibleRecipient::check(&campaign.policy, contact, &facts) {
                 out.push(r);

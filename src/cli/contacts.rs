@@ -1,4 +1,5 @@
-//! `herald contacts import|show|list|export|set|add|bulk-set`.
+//! `herald contacts import|show|list|export|set|add|bulk-set|reveal` (reveal in
+//! `privacy_sensitive.rs`).
 
 use super::contact_args::{ChangeArgs, ProfileArgs};
 use super::contacts_browse::{self, FilterArgs};
@@ -102,6 +103,20 @@ pub(super) enum ContactsCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print the value of a sensitive field (shown masked everywhere else); who asked and
+    /// why goes to the access log (`herald privacy access-log`) first.
+    Reveal {
+        email: String,
+        /// The sensitive field ([privacy] sensitive_fields).
+        #[arg(long, value_name = "NAME")]
+        field: String,
+        /// Why the value is needed: kept in the access log.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Name for the access log (default: the login name).
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+    },
 }
 
 pub(super) async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
@@ -141,6 +156,9 @@ pub(super) async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
             let patch = profile.patch(change.patch(&app)?)?;
             let contact = edit::add(&app, &email, &patch, &change.authority()).await?;
             print_outcome(ctx.json, &app, "Created", &contact).await
+        }
+        ContactsCommand::Reveal { email, field, reason, actor } => {
+            super::privacy_sensitive::reveal(ctx, &app, &email, &field, &reason, actor).await
         }
         ContactsCommand::List { filter, limit } => contacts_browse::list(ctx, &app, filter.filter(), limit).await,
         ContactsCommand::Export { filter, limit, out } => {

@@ -1,4 +1,5 @@
-//! `herald privacy export|restrict|unrestrict|request add|request extend|requests`
+//! `herald privacy export|restrict|unrestrict|request add|request extend|requests` (and
+//! `access-log`, `rotate-key`, in `privacy_sensitive.rs`)
 //! (DESIGN §12). Each subcommand keeps to its own functions.
 
 use super::{Context, actor, output, parse_email};
@@ -55,6 +56,12 @@ pub(super) enum PrivacyCommand {
         #[arg(long)]
         overdue: bool,
     },
+    /// Every reveal of a sensitive field (`contacts reveal`): when, who, which contact and
+    /// field, and why. Never the values.
+    AccessLog,
+    /// Re-encrypt every sensitive field with HERALD_FIELD_KEY, reading values sealed with
+    /// the previous key from HERALD_FIELD_KEY_PREVIOUS; once done, the previous key can go.
+    RotateKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +117,8 @@ pub(super) async fn run(ctx: &Context, cmd: PrivacyCommand) -> Result<i32> {
         PrivacyCommand::Request(RequestCommand::Add { email, kind }) => request_add(ctx, &app, &email, kind).await,
         PrivacyCommand::Request(RequestCommand::Extend { id, reason }) => request_extend(ctx, &app, id, &reason).await,
         PrivacyCommand::Requests { overdue } => list_requests(ctx, &app, overdue).await,
+        PrivacyCommand::AccessLog => super::privacy_sensitive::access_log(ctx, &app).await,
+        PrivacyCommand::RotateKey => super::privacy_sensitive::rotate_key(ctx, &app).await,
     }
 }
 

@@ -71,6 +71,8 @@ pub struct Secrets {
     relay_env: Vec<(String, String)>,
     /// The providers' webhook keys (`HERALD_*_WEBHOOK*`, `HERALD_MAILGUN_SIGNING_KEY`).
     pub webhooks: WebhookKeys,
+    /// The keys of sensitive fields (`HERALD_FIELD_KEY`, `HERALD_FIELD_KEY_PREVIOUS`).
+    pub field_keys: crate::privacy::field_key::FieldKeys,
 }
 
 const PREVIOUS_LINK_KEY: &str = "HERALD_LINK_KEY_PREVIOUS";
@@ -147,6 +149,7 @@ impl Secrets {
         );
         secrets.relay_env = relay_env(&loaded.config, env);
         secrets.webhooks = WebhookKeys::from_env(env);
+        secrets.field_keys = crate::privacy::field_key::FieldKeys::from_env(env)?;
         if loaded.config.dkim.is_some()
             && let Some(pem) = from_env(DKIM_KEY)
         {
@@ -166,6 +169,7 @@ impl Secrets {
             dkim_pem: None,
             relay_env: Vec::new(),
             webhooks: WebhookKeys::default(),
+            field_keys: Default::default(),
         }
     }
 

@@ -14,6 +14,8 @@ use crate::consent::ledger::EventDraft;
 use crate::consent::{Actor, Authority, ContactPatch, OutcomeKind, Refusal, apply, may_lift_suppression};
 use crate::domain::{Contact, EmailAddress, ListName, SourceType};
 use crate::error::{Error, Result};
+use crate::privacy::sensitive;
+use crate::store::sensitive::SensitiveWrite;
 use crate::store::{ContactWrite, Loaded, Selection};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -219,6 +221,9 @@ fn absorb(report: &mut ChangeReport, batch: ChangeReport) {
 /// may repeat a row); its ledger events are appended in order.
 pub async fn change_batch(app: &App, requests: &[Request], mode: Mode) -> Result<ChangeReport> {
     let now = app.clock.now();
+    // Sensitive attributes are sealed, and masked in the patch, before anything is decided.
+    let (requests, sealing) = sensitive::seal_requests(&app.config.privacy, &app.secrets.field_keys, requests);
+    let requests = &*requests;
     let macs: HashMap<&str, String> = requests.iter().map(|r| (r.email.normalized(), app.mac(&r.email))).collect();
     let mut norms: Vec<String> = macs.keys().map(|n| (*n).to_owned()).collect();
     norms.sort_unstable();
@@ -226,7 +231,7 @@ pub async fn change_batch(app: &App, requests: &[Request], mode: Mode) -> Result
     let (ids, (mut report, written_norms, lifts)) = app
         .store
         .modify(&norms, &mac_list, now, |loaded| {
-            let (writes, changes) = decide(loaded, requests, &macs, now);
+            let (writes, changes) = decide(loaded, requests, &sealing, &app.config.privacy, &macs, now);
             // The person's own confirmed opt-in is the one thing that brings a suppressed
             // address back (DESIGN §2): the record changed, so must the list.
             let lifts: Vec<usize> = requests
@@ -281,28 +286,49 @@ struct Slot {
     current: Option<Contact>,
     mac: String,
     events: Vec<EventDraft>,
+    sensitive: SensitiveWrite,
 }
 
 fn decide(
     loaded: &Loaded,
     requests: &[Request],
+    sealing: &sensitive::Sealing,
+    privacy: &crate::config::PrivacyConfig,
     macs: &HashMap<&str, String>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (Vec<ContactWrite>, Vec<ContactChange>) {
     let mut order: Vec<&str> = Vec::new();
     let mut slots: HashMap<&str, Slot> = HashMap::new();
     let mut changes = Vec::with_capacity(requests.len());
-    for request in requests {
+    for (request, sealed) in requests.iter().zip(sealing) {
         let norm = request.email.normalized();
         let slot = slots.entry(norm).or_insert_with(|| {
             order.push(norm);
             let existing = loaded.contacts.get(norm).cloned();
-            Slot { before: existing.clone(), current: existing, mac: macs[norm].clone(), events: Vec::new() }
+            Slot {
+                before: existing.clone(),
+                current: existing,
+                mac: macs[norm].clone(),
+                events: Vec::new(),
+                sensitive: SensitiveWrite::default(),
+            }
         });
         let suppressed = loaded.suppressed.contains(&slot.mac);
         let id = slot.current.as_ref().and_then(|c| c.id);
-        let result = apply(slot.current.as_ref(), &request.email, suppressed, &request.patch, &request.authority, now)
-            .map(|outcome| {
+        let result = sealed
+            .clone()
+            .and_then(|sealed| {
+                let mut outcome =
+                    apply(slot.current.as_ref(), &request.email, suppressed, &request.patch, &request.authority, now)?;
+                let w = sensitive::settle(privacy, slot.current.as_ref(), &mut outcome.contact, sealed)?;
+                Ok((outcome, w))
+            })
+            .map(|(outcome, w)| {
+                if w.erase_all {
+                    slot.sensitive = w;
+                } else {
+                    slot.sensitive.put.extend(w.put);
+                }
                 slot.events.extend(outcome.event);
                 slot.current = Some(outcome.contact.clone());
                 Decided { kind: outcome.kind, protected: outcome.protected, contact: Some(outcome.contact) }
@@ -314,12 +340,9 @@ fn decide(
         .filter_map(|norm| slots.remove(norm))
         .filter_map(|s| {
             let after = s.current?;
-            (s.before.as_ref() != Some(&after) || !s.events.is_empty()).then_some(ContactWrite {
-                before: s.before,
-                after,
-                email_mac: s.mac,
-                events: s.events,
-            })
+            (s.before.as_ref() != Some(&after) || !s.events.is_empty() || !s.sensitive.is_empty()).then_some(
+                ContactWrite { before: s.before, after, email_mac: s.mac, events: s.events, sensitive: s.sensitive },
+            )
         })
         .collect();
     (writes, changes)

@@ -340,6 +340,7 @@ pub async fn message(app: &App, send_id: SendId, context: &serde_json::Value) ->
             exclude_unengaged: None,
         },
         tracking: false,
+        sensitive_fields: Vec::new(),
         // Templates are looked up beside this (virtual) file: `templates/emails/…`.
         path: config.templates.dir.join("confirmation"),
         content_hash: String::new(),

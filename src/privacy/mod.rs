@@ -8,7 +8,15 @@
 //!   requests with the month the GDPR gives to answer them (Art. 12(3)).
 //! - `restriction`: restriction (Art. 18) and objection (Art. 21), through the
 //!   contact-change service, closing the matching open request.
+//! - `field_key`: the key of sensitive fields (`HERALD_FIELD_KEY`, `_PREVIOUS`) and the
+//!   AEAD that seals their values.
+//! - `sensitive`: sensitive fields in the contact-change service (sealed, masked, erased
+//!   and locked with `data_storage`) and in templates a campaign allows.
+//! - `reveal`: `contacts reveal` with its access log, and `privacy rotate-key`.
 
 pub mod export;
+pub mod field_key;
 pub mod requests;
 pub mod restriction;
+pub mod reveal;
+pub mod sensitive;

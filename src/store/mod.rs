@@ -92,6 +92,8 @@ pub struct ContactWrite {
     pub after: Contact,
     pub email_mac: String,
     pub events: Vec<EventDraft>,
+    /// The contact's sealed sensitive values to store or erase with it.
+    pub sensitive: sensitive::SensitiveWrite,
 }
 
 /// Which contacts a bulk operation touches.
@@ -358,3 +360,4 @@ pub mod confirmations;
 pub mod privacy;
 pub mod privacy_requests;
 pub use privacy::{ContactBounce, SendRecord};
+pub mod sensitive;

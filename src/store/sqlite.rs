@@ -38,6 +38,8 @@ pub(super) mod queue_reports;
 pub(super) mod queue_writes;
 #[path = "sql/revisions.rs"]
 pub(super) mod revisions;
+#[path = "sql/sensitive.rs"]
+pub(super) mod sensitive;
 #[path = "sql/sources.rs"]
 pub(super) mod sources;
 #[path = "sql/support.rs"]

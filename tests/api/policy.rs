@@ -65,7 +65,13 @@ fn random_policy(rng: &mut StdRng) -> CampaignPolicy {
 async fn store_as_is(t: &TestDb, contacts: Vec<Contact>, suppressed: &[usize]) {
     let writes: Vec<ContactWrite> = contacts
         .into_iter()
-        .map(|c| ContactWrite { before: None, email_mac: t.app.mac(&c.email), after: c, events: vec![] })
+        .map(|c| ContactWrite {
+            before: None,
+            email_mac: t.app.mac(&c.email),
+            after: c,
+            events: vec![],
+            sensitive: Default::default(),
+        })
         .collect();
     let norms: Vec<String> = writes.iter().map(|w| w.after.email.normalized().to_owned()).collect();
     t.app.store.modify(&norms, &[], Utc::now(), |_| Ok((writes.clone(), ()))).await.unwrap();
