@@ -32,6 +32,7 @@ mod preferences;
 #[cfg(unix)]
 mod privacy_export;
 mod privacy_requests;
+mod privacy_sensitive;
 mod private_files;
 mod queue_writers;
 mod reconfirm;
