@@ -92,7 +92,7 @@ pub async fn names_exist(app: &App, campaign: &Campaign) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    crate::privacy::sensitive::campaign_may_read(app, campaign)
 }
 
 fn known(names: &BTreeSet<String>) -> String {

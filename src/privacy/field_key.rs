@@ -51,16 +51,17 @@ impl FieldKey {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok(),
             base64::engine::general_purpose::STANDARD_NO_PAD.decode(text).ok(),
         ];
-        let key: [u8; KEY_BYTES] =
-            decoded.into_iter().flatten().find_map(|b| b.try_into().ok()).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{var} must be 32 random bytes written as 64 hex digits or base64 (it is {} characters that \
+        let key: [u8; KEY_BYTES] = decoded.into_iter().flatten().find_map(|b| b.try_into().ok()).ok_or_else(|| {
+            Error::Invalid(format!(
+                "{var} must be 32 random bytes written as 64 hex digits or base64 (it is {} characters that \
                      decode to no 32-byte key); make one with `openssl rand -hex 32`",
-                    text.chars().count()
-                ))
-            })?;
+                text.chars().count()
+            ))
+        })?;
         if key.iter().collect::<std::collections::BTreeSet<_>>().len() < 16 {
-            return Err(Error::Invalid(format!("{var} is too weak (fewer than 16 different byte values); make one with `openssl rand -hex 32`")));
+            return Err(Error::Invalid(format!(
+                "{var} is too weak (fewer than 16 different byte values); make one with `openssl rand -hex 32`"
+            )));
         }
         Ok(FieldKey::from_bytes(key))
     }
@@ -153,8 +154,8 @@ impl FieldKeys {
     /// Opens a value with the key its id names; fails closed, naming the key id, when
     /// that key is not at hand or the value does not open.
     pub fn open(&self, field: &str, sealed: &Sealed) -> Result<String> {
-        let key = [&self.current, &self.previous].into_iter().flatten().find(|k| k.id == sealed.key_id).ok_or_else(
-            || {
+        let key =
+            [&self.current, &self.previous].into_iter().flatten().find(|k| k.id == sealed.key_id).ok_or_else(|| {
                 Error::Invalid(format!(
                     "sensitive field '{field}' was encrypted with key {}, which is neither {FIELD_KEY} ({}) nor \
                      {PREVIOUS_FIELD_KEY} ({}): set that key to read it",
@@ -162,8 +163,7 @@ impl FieldKeys {
                     self.current.as_ref().map_or("not set", |k| k.id()),
                     self.previous.as_ref().map_or("not set", |k| k.id()),
                 ))
-            },
-        )?;
+            })?;
         key.open(field, sealed)
     }
 }

@@ -41,11 +41,9 @@ pub async fn reveal(app: &App, email: &EmailAddress, field: &str, reason: &str, 
         .await?
         .and_then(|c| c.id)
         .ok_or_else(|| Error::NotFound(format!("no contact {email}")))?;
-    let sealed = app
-        .store
-        .sensitive_value(contact, field)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("contact {contact} has no stored value for sensitive field '{field}'")))?;
+    let sealed = app.store.sensitive_value(contact, field).await?.ok_or_else(|| {
+        Error::NotFound(format!("contact {contact} has no stored value for sensitive field '{field}'"))
+    })?;
     let value = app.secrets.field_keys.open(field, &sealed)?;
     let entry = AccessEntry {
         at: app.clock.now(),

@@ -143,9 +143,34 @@ pub async fn unseal_for_campaign<'c>(
         for row in rows.iter().filter(|r| Some(r.contact_id) == contact.id) {
             match app.secrets.field_keys.open(&row.field, &row.sealed) {
                 Ok(value) => _ = attributes.insert(row.field.clone(), value),
-                Err(e) => tracing::warn!(contact_id = row.contact_id.get(), error = %e, "a sensitive field did not open"),
+                Err(e) => {
+                    tracing::warn!(contact_id = row.contact_id.get(), error = %e, "a sensitive field did not open")
+                }
             }
         }
+    }
+    Ok(())
+}
+
+/// A campaign's `sensitive_fields` name fields the config declares sensitive, and the
+/// field key is at hand to open them: otherwise an error naming the file and the field,
+/// before anything is recorded (rather than every message failing to render).
+pub fn campaign_may_read(app: &App, campaign: &crate::campaign::Campaign) -> crate::error::Result<()> {
+    let file = campaign.path.display();
+    let privacy = &app.config.privacy;
+    for field in &campaign.sensitive_fields {
+        if !privacy.is_sensitive(field) {
+            return Err(crate::error::Error::Invalid(format!(
+                "{file}: sensitive_fields names '{field}', which [privacy] sensitive_fields does not declare (declared: {})",
+                if privacy.sensitive_fields.is_empty() { "none".into() } else { privacy.sensitive_fields.join(", ") }
+            )));
+        }
+        app.secrets.field_keys.sealing(field).map_err(|_| {
+            crate::error::Error::Invalid(format!(
+                "{file}: the templates may read sensitive field '{field}', but {} is not set to open it",
+                super::field_key::FIELD_KEY
+            ))
+        })?;
     }
     Ok(())
 }

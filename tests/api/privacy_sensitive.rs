@@ -27,7 +27,9 @@ fn key_id(hex: &str) -> String {
 fn sensitive_workspace(t: &TestDb) {
     let path = t.config_path();
     let mut config = std::fs::read_to_string(&path).unwrap();
-    config.push_str("[purposes.data_storage]\n[dns]\ncheck_domains = false\n[privacy]\nsensitive_fields = [\"national_id\"]\n");
+    config.push_str(
+        "[purposes.data_storage]\n[dns]\ncheck_domains = false\n[privacy]\nsensitive_fields = [\"national_id\"]\n",
+    );
     std::fs::write(&path, config).unwrap();
 }
 
@@ -212,6 +214,16 @@ on_both_backends! {
         let allowed = campaign("allowed", "sensitive_fields = [\"national_id\"]\n");
         let shown = preview(&allowed);
         assert!(shown.contains(&format!("Your ID: {SECRET} (pro)")), "{shown}");
+
+        // A field the config does not declare sensitive, or no key to open it: refused
+        // before anything is recorded.
+        let undeclared = campaign("undeclared", "sensitive_fields = [\"plan\"]\n");
+        let out = with_key(&t, &["campaign", "send", undeclared.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+        assert!(stderr(&out).contains("'plan'"), "{}", stderr(&out));
+        let out = herald_keys(&t, None, None, &["campaign", "send", allowed.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+        assert!(stderr(&out).contains("HERALD_FIELD_KEY"), "{}", stderr(&out));
 
         // The real send renders the same way (the engine opens the value per batch).
         let out = ok(with_key(&t, &["campaign", "send", allowed.to_str().unwrap(), "--json"]));

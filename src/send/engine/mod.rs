@@ -403,7 +403,8 @@ impl<T: Transport> Engine<T> {
         {
             let mut loaded = recheck::load(store, &ctx, claims, contacts, shared.app.clock.now()).await?;
             let unsealed = loaded.iter_mut().filter_map(|(_, l)| l.as_mut().map(|l| &mut l.contact));
-            crate::privacy::sensitive::unseal_for_campaign(&shared.app, &ctx.campaign.sensitive_fields, unsealed).await?;
+            crate::privacy::sensitive::unseal_for_campaign(&shared.app, &ctx.campaign.sensitive_fields, unsealed)
+                .await?;
             // The re-check and the rendering run on a blocking thread, a chunk at a time: the
             // tasks that drive the SMTP sessions and the writer are never held up behind them.
             let mut rest = loaded.into_iter();

@@ -1,7 +1,7 @@
 //! Sealed sensitive values and the reveal log (DESIGN §12); see `store/sensitive.rs`.
 
-use super::support::{Conn, DbRow, Pool, push_in};
 use super::Db;
+use super::support::{Conn, DbRow, Pool, push_in};
 use crate::domain::ContactId;
 use crate::error::Result;
 use crate::privacy::field_key::Sealed;
@@ -55,7 +55,8 @@ pub(in crate::store) async fn values(pool: &Pool, ids: &[ContactId], fields: &[S
     if ids.is_empty() || fields.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb = QueryBuilder::<Db>::new("SELECT contact_id, field, key_id, sealed FROM sensitive_values WHERE contact_id");
+    let mut qb =
+        QueryBuilder::<Db>::new("SELECT contact_id, field, key_id, sealed FROM sensitive_values WHERE contact_id");
     push_in(&mut qb, ids.iter().copied());
     qb.push(" AND field");
     push_in(&mut qb, fields.iter().cloned());
