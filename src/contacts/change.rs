@@ -6,7 +6,9 @@
 //! batch, and the [`ChangeReport`] says per contact what changed and what was refused and
 //! why. Nothing else reads-modifies-writes a contact. The suppression list changes
 //! beside it ([`super::suppression`]): a rule puts an address on it after the contact's
-//! change, and the person's own confirmed opt-in takes it off after theirs.
+//! change, and the person's own confirmed opt-in takes it off after theirs. Sensitive
+//! attributes are sealed and masked here before the rules see them
+//! ([`crate::privacy::sensitive`]).
 
 use super::suppression;
 use crate::app::App;
