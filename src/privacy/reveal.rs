@@ -98,7 +98,8 @@ pub async fn rotate(app: &App, progress: &dyn Fn(u64)) -> Result<RotateReport> {
         let page = app.store.sensitive_page((after.0, &after.1), PAGE).await?;
         let Some(last) = page.last() else { break };
         after = (last.contact_id, last.field.clone());
-        for row in &page {
+        let mut resealed = Vec::new();
+        for row in page {
             report.values += 1;
             if row.sealed.key_id == current.id() {
                 report.current += 1;
@@ -116,12 +117,11 @@ pub async fn rotate(app: &App, progress: &dyn Fn(u64)) -> Result<RotateReport> {
                 }
             };
             let new = current.seal(&row.field, &value)?;
-            if app.store.reseal(row, &new, app.clock.now()).await? {
-                report.rotated += 1;
-            } else {
-                report.changed_meanwhile += 1;
-            }
+            resealed.push((row, new));
         }
+        let replaced = app.store.reseal(&resealed, app.clock.now()).await?;
+        report.rotated += replaced;
+        report.changed_meanwhile += resealed.len() as u64 - replaced;
         progress(report.values);
     }
     Ok(report)

@@ -65,10 +65,11 @@ impl Store {
         dispatch!(self.sensitive::page(after, limit))
     }
 
-    /// Replaces a value sealed with `old_key_id` by `new`; false when it changed meanwhile
-    /// (rewritten or erased), in which case nothing is written.
-    pub async fn reseal(&self, row: &SealedRow, new: &Sealed, now: DateTime<Utc>) -> Result<bool> {
-        dispatch!(self.sensitive::reseal(row, new, now))
+    /// Replaces each stored value by its new sealing, in one transaction, unless it
+    /// changed meanwhile (rewritten or erased: then it is left as it is). Returns how many
+    /// were replaced.
+    pub async fn reseal(&self, rows: &[(SealedRow, Sealed)], now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self.sensitive::reseal(rows, now))
     }
 
     pub async fn log_sensitive_access(&self, entry: &AccessEntry) -> Result<()> {

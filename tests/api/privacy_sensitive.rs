@@ -123,6 +123,15 @@ on_both_backends! {
         assert_eq!(stdout(&ok(reveal(&t, Some(KEY_A), None))).trim(), SECRET);
     }
 
+    async fn a_later_row_for_the_same_address_wins_for_a_sensitive_field_too(t) {
+        imported(&t).await;
+        let later = CONTACTS.lines().last().unwrap().replace(SECRET, "CD-000011112");
+        let csv = t.write("twice.csv", format!("{CONTACTS}{later}\n"));
+        ok(with_key(&t, &["contacts", "import", csv.to_str().unwrap()]));
+        assert_eq!(stdout(&ok(reveal(&t, Some(KEY_A), None))).trim(), "CD-000011112");
+        assert_eq!(t.contact("ada@example.com").await.unwrap().identity.attributes["national_id"], "•••••1112");
+    }
+
     async fn without_a_field_key_a_sensitive_field_is_refused_naming_the_variable(t) {
         sensitive_workspace(&t);
         let args = ["contacts", "add", "bo@example.com", "--attr", "national_id=XY-987654321"];

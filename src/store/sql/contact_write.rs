@@ -116,9 +116,8 @@ pub(super) async fn write_contacts(
     write_subscriptions(conn, writes, &ids, now).await?;
     write_consents(conn, writes, &ids).await?;
     insert_entries(conn, &entries).await?;
-    for (w, id) in writes.iter().zip(&ids).filter(|(w, _)| !w.sensitive.is_empty()) {
-        super::sensitive::write(conn, *id, &w.sensitive, now).await?;
-    }
+    let sensitive: Vec<_> = ids.iter().copied().zip(writes.iter().map(|w| &w.sensitive)).collect();
+    super::sensitive::write(conn, &sensitive, now).await?;
     Ok(ids)
 }
 

@@ -1,7 +1,7 @@
 //! Sealed sensitive values and the reveal log (DESIGN §12); see `store/sensitive.rs`.
 
 use super::Db;
-use super::support::{Conn, DbRow, Pool, push_in};
+use super::support::{CHUNK, Conn, DbRow, Pool, push_in};
 use crate::domain::ContactId;
 use crate::error::Result;
 use crate::privacy::field_key::Sealed;
@@ -17,24 +17,34 @@ fn sealed_row(r: &DbRow) -> Result<SealedRow> {
     })
 }
 
-/// A contact write's part: inside the contact-change transaction.
-pub(super) async fn write(conn: &mut Conn, id: ContactId, w: &SensitiveWrite, now: DateTime<Utc>) -> Result<()> {
-    if w.erase_all {
-        sqlx::query("DELETE FROM sensitive_values WHERE contact_id = $1").bind(id).execute(&mut *conn).await?;
+/// The contact writes' part, inside the contact-change transaction: erasures first, then
+/// the new values, a few hundred rows per statement.
+pub(super) async fn write(conn: &mut Conn, writes: &[(ContactId, &SensitiveWrite)], now: DateTime<Utc>) -> Result<()> {
+    let erased: Vec<ContactId> = writes.iter().filter(|(_, w)| w.erase_all).map(|(id, _)| *id).collect();
+    for chunk in erased.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("DELETE FROM sensitive_values WHERE contact_id");
+        push_in(&mut qb, chunk.iter().copied());
+        qb.build().execute(&mut *conn).await?;
     }
-    for (field, sealed) in &w.put {
-        sqlx::query(
-            "INSERT INTO sensitive_values (contact_id, field, key_id, sealed, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (contact_id, field) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, \
+    // A field written twice in one batch keeps its last value (one row per key in a statement).
+    let puts: std::collections::BTreeMap<(ContactId, &str), &Sealed> =
+        writes.iter().flat_map(|(id, w)| w.put.iter().map(move |(f, sealed)| ((*id, f.as_str()), sealed))).collect();
+    let puts: Vec<_> = puts.into_iter().collect();
+    for chunk in puts.chunks(CHUNK / 5) {
+        let mut qb =
+            QueryBuilder::<Db>::new("INSERT INTO sensitive_values (contact_id, field, key_id, sealed, updated_at) ");
+        qb.push_values(chunk, |mut b, ((id, field), sealed)| {
+            b.push_bind(*id)
+                .push_bind(field.to_string())
+                .push_bind(sealed.key_id.clone())
+                .push_bind(sealed.bytes.clone())
+                .push_bind(now);
+        });
+        qb.push(
+            " ON CONFLICT (contact_id, field) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, \
              updated_at = excluded.updated_at",
-        )
-        .bind(id)
-        .bind(field)
-        .bind(&sealed.key_id)
-        .bind(&sealed.bytes)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        );
+        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -85,21 +95,27 @@ pub(in crate::store) async fn page(pool: &Pool, after: (ContactId, &str), limit:
     .collect()
 }
 
-pub(in crate::store) async fn reseal(pool: &Pool, row: &SealedRow, new: &Sealed, now: DateTime<Utc>) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE sensitive_values SET key_id = $1, sealed = $2, updated_at = $3 \
-         WHERE contact_id = $4 AND field = $5 AND key_id = $6 AND sealed = $7",
-    )
-    .bind(&new.key_id)
-    .bind(&new.bytes)
-    .bind(now)
-    .bind(row.contact_id)
-    .bind(&row.field)
-    .bind(&row.sealed.key_id)
-    .bind(&row.sealed.bytes)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub(in crate::store) async fn reseal(pool: &Pool, rows: &[(SealedRow, Sealed)], now: DateTime<Utc>) -> Result<u64> {
+    let mut tx = super::support::begin_write(pool).await?;
+    let mut done = 0;
+    for (row, new) in rows {
+        done += sqlx::query(
+            "UPDATE sensitive_values SET key_id = $1, sealed = $2, updated_at = $3 \
+             WHERE contact_id = $4 AND field = $5 AND key_id = $6 AND sealed = $7",
+        )
+        .bind(&new.key_id)
+        .bind(&new.bytes)
+        .bind(now)
+        .bind(row.contact_id)
+        .bind(&row.field)
+        .bind(&row.sealed.key_id)
+        .bind(&row.sealed.bytes)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    tx.commit().await?;
+    Ok(done)
 }
 
 pub(in crate::store) async fn log_access(pool: &Pool, e: &AccessEntry) -> Result<()> {
