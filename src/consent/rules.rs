@@ -284,7 +284,7 @@ pub fn apply(
         if let Some(proof) = &authority.proof {
             evidence.insert("proof".into(), proof.clone());
         }
-        EventDraft { actor: authority.actor.to_string(), action: action.into(), changes, evidence }
+        EventDraft { actor: authority.actor.to_string(), action: action.into(), changes, evidence, redacts: Vec::new() }
     });
     Ok(Outcome { contact: next, kind, event, protected })
 }
