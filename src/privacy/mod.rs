@@ -1,5 +1,8 @@
 //! The person's rights over what Herald keeps (DESIGN §12, issue 14). What each file owns:
 //!
+//! - `erase`: erasure (Art. 17): the record emptied, its evidence deleted, the bodies
+//!   holding personal data redacted, the address kept suppressed as `erased`, in one
+//!   transaction; the chain still verifies.
 //! - `export`: access and portability: everything Herald holds about a person (profile,
 //!   custom attributes, compliance card, subscriptions, purposes, ledger with its
 //!   evidence, sends with their engagement, bounces), as JSON or CSV, one contact or a
@@ -9,6 +12,7 @@
 //! - `restriction`: restriction (Art. 18) and objection (Art. 21), through the
 //!   contact-change service, closing the matching open request.
 
+pub mod erase;
 pub mod export;
 pub mod requests;
 pub mod restriction;

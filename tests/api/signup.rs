@@ -178,7 +178,7 @@ on_both_backends! {
         assert!(after.consent_date > before.consent_date, "a fresh consent date");
         let ledger = web.app.store.ledger(id).await.unwrap();
         assert_eq!(ledger.len(), events + 1);
-        let event = &ledger.last().unwrap().body;
+        let event = &serde_json::to_string(&ledger.last().unwrap().event().unwrap()).unwrap();
         for key in [
             "\"actor\":\"contact\"", "\"user_agent\":\"TestBrowser/1.0\"", "\"page\":\"confirm\"", "\"ip\":\"127.0.0.1\"",
             "\"requested_form\":\"footer\"", "\"requested_policy_version\":\"1\"", "\"requested_wording.partner_offers\":",
