@@ -48,7 +48,9 @@ fn print(ctx: &Context, r: &ErasureReport) {
         r.redacted_events.len(),
         r.counts.sends_skipped
     );
-    println!("  The address stays on the suppression list (reason: erased); only the person's own confirmed sign-up brings it back.");
+    println!(
+        "  The address stays on the suppression list (reason: erased); only the person's own confirmed sign-up brings it back."
+    );
     if r.closed_requests > 0 {
         println!("  Closed {} open erasure request(s).", r.closed_requests);
     }

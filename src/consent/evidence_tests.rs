@@ -97,10 +97,15 @@ fn redaction_keeps_the_consent_change_and_drops_evidence_and_notes() {
     assert_eq!(red.changes["opt_in_status"], body.changes["opt_in_status"]);
     assert_eq!(red.changes["source_note"], [None, Some(ERASED.to_owned())]);
     assert!(red.redacted && !needs_redaction(&red));
-    assert!(!needs_redaction(&seal_all(&[draft(evidence(), None)]).0[0].event().map(|mut b| {
-        b.evidence.clear();
-        b
-    }).unwrap()));
+    assert!(!needs_redaction(
+        &seal_all(&[draft(evidence(), None)]).0[0]
+            .event()
+            .map(|mut b| {
+                b.evidence.clear();
+                b
+            })
+            .unwrap()
+    ));
 }
 
 /// A chain of a legacy event and a later event, with the first redacted; the erasure
@@ -109,7 +114,8 @@ fn redacted_chain(listed: Vec<i64>) -> (Vec<Entry>, Head) {
     let (entries, _) = seal_all(&[draft(BTreeMap::new(), None)]);
     let old = legacy(&entries[0], ledger::GENESIS, evidence());
     let first = Head { seq: 1, hash: old.hash.clone() };
-    let erase = EventDraft { actor: "cli:dpo".into(), action: "erased".into(), redacts: listed, ..EventDraft::default() };
+    let erase =
+        EventDraft { actor: "cli:dpo".into(), action: "erased".into(), redacts: listed, ..EventDraft::default() };
     let at = DateTime::from_timestamp(1_700_000_100, 0).unwrap();
     let (e2, head) = ledger::seal(&erase, ContactId::new(3), &first, at);
     let mut red = old.clone();

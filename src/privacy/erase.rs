@@ -71,10 +71,15 @@ pub fn placeholder(id: ContactId) -> EmailAddress {
     EmailAddress::parse(&format!("erased-{id}@erased.invalid")).expect("a placeholder is always a valid address")
 }
 
-/// Erases the contact `id` on behalf of `actor`; `reason` (staff's words) and `request`
-/// (the register's id) are kept in the erasure event's evidence row. Closes the
-/// contact's open erasure requests.
-pub async fn erase_contact(
+/// Erases the contact `id` on behalf of `actor`; `reason` (staff's words, or the rule's
+/// name) is kept in the erasure event's evidence row. Closes the contact's open erasure
+/// requests. Retention's `--apply` calls this too.
+pub async fn erase_contact(app: &App, id: ContactId, reason: Option<&str>, actor: Actor) -> Result<ErasureReport> {
+    erase_with(app, id, reason, None, actor).await
+}
+
+/// [`erase_contact`], naming the register's request carried out in the evidence row.
+async fn erase_with(
     app: &App,
     id: ContactId,
     reason: Option<&str>,
@@ -124,19 +129,20 @@ pub async fn erase_address(
 ) -> Result<ErasureReport> {
     let contact = app.store.contact(email.normalized()).await?.ok_or_else(|| no_contact(email))?;
     let id = contact.id.ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored contact without id")))?;
-    erase_contact(app, id, reason, None, actor).await
+    erase_contact(app, id, reason, actor).await
 }
 
 /// [`erase_contact`] for the contact of the register's erasure request `request`.
 pub async fn erase_request(app: &App, request: i64, reason: Option<&str>, actor: Actor) -> Result<ErasureReport> {
-    let row = app.store.privacy_request(request).await?.ok_or_else(|| Error::NotFound(format!("no request {request}")))?;
+    let row =
+        app.store.privacy_request(request).await?.ok_or_else(|| Error::NotFound(format!("no request {request}")))?;
     if row.kind != RequestKind::Erasure {
         return Err(Error::Invalid(format!("request {request} is a {} request, not an erasure request", row.kind)));
     }
     if row.closed_at.is_some() {
         return Err(Error::Refused(format!("request {request} is closed")));
     }
-    erase_contact(app, row.contact_id, reason, Some(request), actor).await
+    erase_with(app, row.contact_id, reason, Some(request), actor).await
 }
 
 fn no_contact(email: &EmailAddress) -> Error {

@@ -31,7 +31,15 @@ pub struct ErasureCounts {
     pub sends_skipped: u64,
 }
 
+/// The suppression reason erasure keeps an address's entry with.
+pub const ERASED_REASON: &str = "erased";
+
 impl Store {
+    /// Why `mac` is on the suppression list, if it is.
+    pub async fn suppression_reason(&self, mac: &str) -> Result<Option<String>> {
+        dispatch!(self.erasure::suppression_reason(mac))
+    }
+
     /// Writes `e` in one transaction; `None` (nothing written) when the contact's chain
     /// moved past `e.seen_seq` meanwhile.
     pub async fn erase(&self, e: &ErasureWrite, now: DateTime<Utc>) -> Result<Option<ErasureCounts>> {

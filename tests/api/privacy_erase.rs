@@ -198,7 +198,7 @@ on_both_backends! {
         let (ada, bob, cy) = (id_of(ADA).await, id_of(BOB).await, id_of(CY).await);
 
         // Cy's send waits in the queue: skipped at once.
-        let report = erase::erase_contact(&app, cy, None, None, Actor::Cli("dpo".into())).await.unwrap();
+        let report = erase::erase_contact(&app, cy, None, Actor::Cli("dpo".into())).await.unwrap();
         assert_eq!(report.counts.sends_skipped, 1);
 
         // Ada is erased after her send was claimed and loaded, as the worker re-checks it.
@@ -218,9 +218,40 @@ on_both_backends! {
         assert_eq!(status.queued, 0, "{status:?}");
 
         // Erasing a person who was sent to leaves the campaign's figures as they were.
-        erase::erase_contact(&app, bob, None, None, Actor::Cli("dpo".into())).await.unwrap();
+        erase::erase_contact(&app, bob, None, Actor::Cli("dpo".into())).await.unwrap();
         let after = lifecycle::status(&app, &record).await.unwrap();
         assert_eq!((after.sent, after.total, after.skipped.clone()), (status.sent, status.total, status.skipped.clone()));
+    }
+
+    async fn an_erased_address_subscribes_anew_only_through_a_form_and_its_confirmation(t) {
+        use crate::signup::{ROOMY, confirmations_for, delivered_confirm_path, sign_up, web_with};
+        let web = web_with(t, ROOMY).await;
+        let ada = EmailAddress::parse(ADA).unwrap();
+        sign_up(&web, ADA, &["newsletter"]).await;
+        let old = web.app.store.contact(ada.normalized()).await.unwrap().unwrap().id.unwrap();
+        erase::erase_address(&web.app, &ada, None, Actor::Cli("dpo".into())).await.unwrap();
+        assert!(web.app.store.is_suppressed(&web.app.mac(&ada)).await.unwrap());
+
+        // Suppressed for another reason, with no record: the form changes nothing.
+        let bob = EmailAddress::parse(BOB).unwrap();
+        herald::contacts::suppression::add(&web.app, &bob, "complaint", &Actor::Cli("dpo".into())).await.unwrap();
+        sign_up(&web, BOB, &[]).await;
+        assert!(web.app.store.contact(bob.normalized()).await.unwrap().is_none());
+
+        // The erased address: a fresh record, still suppressed, and a confirmation.
+        sign_up(&web, ADA, &["newsletter"]).await;
+        let fresh = web.app.store.contact(ada.normalized()).await.unwrap().expect("a fresh record");
+        assert_ne!(fresh.id, Some(old));
+        assert_eq!((fresh.processing, fresh.opt_in), (Processing::Active, herald::domain::OptInStatus::SingleOptInWebform));
+        assert!(web.app.store.is_suppressed(&web.app.mac(&ada)).await.unwrap(), "suppressed until confirmed");
+        assert_eq!(confirmations_for(&web, ADA).await, 1);
+
+        let path = delivered_confirm_path(&web, ADA).await;
+        assert_eq!(web.post_form(&path, &[]).await.status, 200);
+        let confirmed = web.app.store.contact(ada.normalized()).await.unwrap().unwrap();
+        assert_eq!(confirmed.opt_in, herald::domain::OptInStatus::DoubleOptIn);
+        assert!(!web.app.store.is_suppressed(&web.app.mac(&ada)).await.unwrap(), "the person's own confirmation lifts it");
+        assert_eq!(by_id(&web.db, old).await.processing, Processing::Erased, "the erased record stays erased");
     }
 }
 
@@ -230,7 +261,13 @@ const CY: &str = "cy@example.net";
 
 /// The campaign of `engine_step.rs` started and materialised (Ada, Bob and Cy eligible),
 /// with an engine on a recording transport.
-async fn started(t: &TestDb) -> (Arc<App>, herald::store::CampaignRecord, herald::send::engine::Engine<herald::send::smtp::recording::RecordingTransport>) {
+async fn started(
+    t: &TestDb,
+) -> (
+    Arc<App>,
+    herald::store::CampaignRecord,
+    herald::send::engine::Engine<herald::send::smtp::recording::RecordingTransport>,
+) {
     let file = spring_workspace(t, "lease_seconds = 3\nretry_base_seconds = 1\nmin_sample = 1000\n").await;
     let app = Arc::new(open_app(&t.config_path(), Arc::new(SystemClock)).await);
     let text = std::fs::read_to_string(&file).unwrap();
@@ -253,7 +290,7 @@ impl Recheck for EraseDuringRecheck {
     fn recheck(&self, ctx: &CampaignCtx, loaded: Loaded) -> Result<herald::consent::policy::EligibleRecipient, String> {
         if loaded.contact.id == Some(self.id) && !self.done.swap(true, Ordering::SeqCst) {
             // The re-check runs on a blocking thread while the test's runtime drives IO.
-            let erasing = erase::erase_contact(&self.app, self.id, None, None, Actor::System("test".into()));
+            let erasing = erase::erase_contact(&self.app, self.id, None, Actor::System("test".into()));
             tokio::runtime::Handle::current().block_on(erasing).unwrap();
         }
         CampaignRecheck.recheck(ctx, loaded)
@@ -275,5 +312,9 @@ async fn append_legacy_event(t: &TestDb, id: ContactId) {
         "INSERT INTO ledger (contact_id, seq, at, body, hash) SELECT contact_id, {seq}, at, '{body}', '{hash}' FROM ledger WHERE contact_id = {id} AND seq = {}",
         last.seq
     )).await.unwrap();
-    t.app.store.execute_raw(&format!("UPDATE contacts SET ledger_seq = {seq}, ledger_hash = '{hash}' WHERE id = {id}")).await.unwrap();
+    t.app
+        .store
+        .execute_raw(&format!("UPDATE contacts SET ledger_seq = {seq}, ledger_hash = '{hash}' WHERE id = {id}"))
+        .await
+        .unwrap();
 }

@@ -215,8 +215,7 @@ pub(super) async fn insert_entries(conn: &mut Conn, entries: &[Entry]) -> Result
         });
         qb.build().execute(&mut *conn).await?;
     }
-    let with_evidence: Vec<(&Entry, &str)> =
-        entries.iter().filter_map(|e| Some((e, e.evidence.as_deref()?))).collect();
+    let with_evidence: Vec<(&Entry, &str)> = entries.iter().filter_map(|e| Some((e, e.evidence.as_deref()?))).collect();
     for chunk in with_evidence.chunks(CHUNK / 2) {
         let mut qb = QueryBuilder::<Db>::new("INSERT INTO evidence (contact_id, seq, data, digest, created_at) ");
         qb.push_values(chunk, |mut b, (e, data)| {

@@ -6,18 +6,22 @@
 //! confirmations) removed. Campaign figures are counted from send states and outcomes,
 //! which stay.
 
+use super::DIALECT;
 use super::contact_write::write_contacts;
 use super::support::{Pool, begin_write};
-use super::DIALECT;
 use crate::consent::ledger::Head;
 use crate::error::Result;
 use crate::store::Dialect;
-use crate::store::erasure::{ErasureCounts, ErasureWrite};
+use crate::store::erasure::{ERASED_REASON, ErasureCounts, ErasureWrite};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;
 
-pub(in crate::store) async fn erase(pool: &Pool, e: &ErasureWrite, now: DateTime<Utc>) -> Result<Option<ErasureCounts>> {
+pub(in crate::store) async fn erase(
+    pool: &Pool,
+    e: &ErasureWrite,
+    now: DateTime<Utc>,
+) -> Result<Option<ErasureCounts>> {
     let mut tx = begin_write(pool).await?;
     let lock = if DIALECT == Dialect::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT ledger_seq, ledger_hash FROM contacts WHERE id = $1{lock}");
@@ -44,12 +48,13 @@ pub(in crate::store) async fn erase(pool: &Pool, e: &ErasureWrite, now: DateTime
     let heads = HashMap::from([(e.contact_id, head)]);
     write_contacts(&mut tx, std::slice::from_ref(&e.write), &heads, now).await?;
     sqlx::query(
-        "INSERT INTO suppression (mac, reason, actor, created_at) VALUES ($1, 'erased', $2, $3) \
-         ON CONFLICT (mac) DO UPDATE SET reason = 'erased'",
+        "INSERT INTO suppression (mac, reason, actor, created_at) VALUES ($1, $4, $2, $3) \
+         ON CONFLICT (mac) DO UPDATE SET reason = excluded.reason",
     )
     .bind(e.suppression_mac.as_str())
     .bind(e.actor.as_str())
     .bind(now)
+    .bind(ERASED_REASON)
     .execute(&mut *tx)
     .await?;
     // Waiting sends only: a claimed one is re-checked by its worker, whose mark fails on
@@ -74,4 +79,8 @@ pub(in crate::store) async fn erase(pool: &Pool, e: &ErasureWrite, now: DateTime
     sqlx::query("DELETE FROM confirmations WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Some(ErasureCounts { evidence_rows_deleted, sends_skipped }))
+}
+
+pub(in crate::store) async fn suppression_reason(pool: &Pool, mac: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT reason FROM suppression WHERE mac = $1").bind(mac).fetch_optional(pool).await?)
 }

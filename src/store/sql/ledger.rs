@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 /// The columns [`entry_from_row`] reads, from [`FROM_LEDGER`].
 pub(super) const ENTRY_COLUMNS: &str = "l.contact_id, l.seq, l.at, l.body, l.hash, v.data AS evidence";
 /// The ledger (`l`) with each event's evidence row (`v`), if any.
-pub(super) const FROM_LEDGER: &str =
-    "ledger l LEFT JOIN evidence v ON v.contact_id = l.contact_id AND v.seq = l.seq";
+pub(super) const FROM_LEDGER: &str = "ledger l LEFT JOIN evidence v ON v.contact_id = l.contact_id AND v.seq = l.seq";
 
 pub(super) fn entry_from_row(r: &DbRow) -> Result<Entry> {
     Ok(Entry {
@@ -29,10 +28,7 @@ pub(super) fn entry_from_row(r: &DbRow) -> Result<Entry> {
 
 pub(in crate::store) async fn ledger(pool: &Pool, contact_id: ContactId) -> Result<Vec<Entry>> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM {FROM_LEDGER} WHERE l.contact_id = $1 ORDER BY l.seq");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(contact_id)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(contact_id).fetch_all(pool).await?;
     rows.iter().map(entry_from_row).collect()
 }
 
@@ -57,11 +53,7 @@ pub(in crate::store) async fn chains(pool: &Pool, after_id: ContactId, limit: i6
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM {FROM_LEDGER} WHERE l.contact_id BETWEEN $1 AND $2 ORDER BY l.contact_id, l.seq"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(first)
-        .bind(last)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first).bind(last).fetch_all(pool).await?;
     for r in &rows {
         let e = entry_from_row(r)?;
         if let Some(c) = chains.get_mut(&e.contact_id) {
