@@ -94,9 +94,11 @@ async fn erase_with(
         authority = authority.with_evidence("request", request.to_string());
     }
     for _ in 0..ATTEMPTS {
+        // The chain first: a consent change committed after it moves the head past
+        // `seen_seq`, so the transaction refuses a plan made from an older record.
+        let entries = app.store.ledger(id).await?;
         let contact = app.store.contacts_by_id(&[id]).await?.into_iter().next();
         let contact = contact.ok_or_else(|| Error::NotFound(format!("no contact #{id}")))?;
-        let entries = app.store.ledger(id).await?;
         let now = app.clock.now();
         let was_suppressed = app.store.is_suppressed(&app.mac(&contact.email)).await?;
         let plan = plan(app, &contact, &entries, was_suppressed, &authority, now)?;
