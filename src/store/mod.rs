@@ -11,8 +11,9 @@
 //! commit), `queue_reports`, `revisions`, `feedback` (bounces), `engagement` (opens and
 //! clicks), `erasure` (erasure's one transaction), and `support` (pool types, write
 //! transactions, `IN` lists). On SQLite the send writer commits through `direct.rs`
-//! (rusqlite) instead: it shares the claim statement and the mark's guard (`mark_guard!`) with the sqlx modules, and
-//! `tests/api/queue_writers.rs` holds the two writers to the same rows.
+//! (rusqlite) instead: it shares the claim statement and the mark's guard
+//! (`mark_guard!`) with the sqlx modules, and `tests/api/queue_writers.rs` holds the two
+//! writers to the same rows.
 //!
 //! Why compile the SQL twice: sqlx's `Any` driver cannot carry timestamps or JSON, and
 //! code generic over `sqlx::Database` drowns in higher-ranked executor bounds; compiling
