@@ -16,6 +16,7 @@ mod init;
 mod lists;
 mod output;
 mod privacy;
+mod privacy_erase;
 mod privacy_sensitive;
 mod send;
 mod send_progress;

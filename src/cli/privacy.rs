@@ -1,5 +1,5 @@
-//! `herald privacy export|restrict|unrestrict|request add|request extend|requests` (and
-//! `access-log`, `rotate-key`, in `privacy_sensitive.rs`)
+//! `herald privacy export|erase|restrict|unrestrict|request add|request extend|requests`
+//! (and `access-log`, `rotate-key`, in `privacy_sensitive.rs`; `erase` in `privacy_erase.rs`)
 //! (DESIGN §12). Each subcommand keeps to its own functions.
 
 use super::{Context, actor, output, parse_email};
@@ -21,6 +21,11 @@ pub(super) enum PrivacyCommand {
     /// and --all give JSON Lines (one contact per line) or CSV (one row per contact,
     /// nested data as JSON cells, formula-like cells prefixed with ').
     Export(ExportArgs),
+    /// Erase a person's data (GDPR Art. 17): personal fields and custom attributes
+    /// emptied, the address replaced by a placeholder, evidence deleted, the address kept
+    /// on the suppression list (reason `erased`), waiting sends skipped; the ledger still
+    /// verifies. Closes the contact's open erasure request.
+    Erase(super::privacy_erase::EraseArgs),
     /// Restrict processing (GDPR Art. 18): the contact gets no mail of any kind and cannot
     /// be edited until `unrestrict`. With --object PURPOSE, withdraw that purpose instead
     /// (an objection, Art. 21: withdrawn whatever the legal basis). Ledgered; closes the
@@ -104,9 +109,12 @@ pub(super) async fn run(ctx: &Context, cmd: PrivacyCommand) -> Result<i32> {
     if let PrivacyCommand::Export(args) = cmd {
         return export(ctx, args).await;
     }
+    if let PrivacyCommand::Erase(args) = cmd {
+        return super::privacy_erase::run(ctx, args).await;
+    }
     let app = ctx.open().await?;
     match cmd {
-        PrivacyCommand::Export(_) => unreachable!("handled above"),
+        PrivacyCommand::Export(_) | PrivacyCommand::Erase(_) => unreachable!("handled above"),
         PrivacyCommand::Restrict { email, reason, object, actor: name } => {
             let what = object.map_or(Restriction::Restrict, Restriction::Object);
             restrict(ctx, &app, &email, &what, &reason, name).await

@@ -7,6 +7,13 @@
 //! moved to another contact or another place in the chain without breaking a hash. The
 //! chain's head (last sequence number and hash) is kept per contact, so that removing
 //! the newest events is detected too.
+//!
+//! Evidence lives apart from the chain (DESIGN §12): a new event's body carries only
+//! `evidence_digest`, the SHA-256 of its evidence's canonical JSON, and the evidence
+//! itself is stored beside the event (see [`super::evidence`]), so erasure can delete it
+//! without touching a hash. Bodies written before that carry their evidence inline and
+//! still verify; erasure redacts them, and [`verify`] accepts a redacted body only where
+//! a later erasure event of the same chain names it.
 
 use crate::domain::ContactId;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -21,12 +28,15 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub type Change = [Option<String>; 2];
 
 /// An event before it is sealed into a contact's chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventDraft {
     pub actor: String,
     pub action: String,
     pub changes: BTreeMap<String, Change>,
+    /// Kept apart from the chain: the body carries its digest only.
     pub evidence: BTreeMap<String, String>,
+    /// On an erasure event: the earlier events whose bodies the erasure redacted.
+    pub redacts: Vec<i64>,
 }
 
 /// The canonical body. Field order is declaration order and the maps are sorted, so the
@@ -39,7 +49,19 @@ pub struct EventBody {
     pub actor: String,
     pub action: String,
     pub changes: BTreeMap<String, Change>,
+    /// Inline evidence: only in events written before evidence moved to its own table
+    /// (and, once read, the evidence row joined back for display; see [`Entry::event`]).
     pub evidence: BTreeMap<String, String>,
+    /// SHA-256 (hex) of the canonical JSON of the event's evidence, which is stored apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_digest: Option<String>,
+    /// On an erasure event: the earlier events of the chain whose bodies it redacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacts: Vec<i64>,
+    /// A body that erasure redacted: it no longer hashes to its stored hash, and is
+    /// accepted only when a later erasure event of the chain lists it in `redacts`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 /// One stored event.
@@ -50,6 +72,22 @@ pub struct Entry {
     pub at: DateTime<Utc>,
     pub body: String,
     pub hash: String,
+    /// The event's evidence row (canonical JSON), when it has one and it still exists:
+    /// joined on read; on a freshly sealed entry, the row to write with the event.
+    pub evidence: Option<String>,
+}
+
+impl Entry {
+    /// The event as recorded, with its evidence row (if any) shown in `evidence`.
+    pub fn event(&self) -> Result<EventBody, String> {
+        let mut body: EventBody =
+            serde_json::from_str(&self.body).map_err(|e| format!("event #{} has an unreadable body: {e}", self.seq))?;
+        if let Some(data) = &self.evidence {
+            body.evidence = serde_json::from_str(data)
+                .map_err(|e| format!("the evidence of event #{} is unreadable: {e}", self.seq))?;
+        }
+        Ok(body)
+    }
 }
 
 /// The last link of a contact's chain.
@@ -83,6 +121,7 @@ fn chain_hash(prev_hash: &str, body: &str) -> String {
 pub fn seal(draft: &EventDraft, contact_id: ContactId, head: &Head, at: DateTime<Utc>) -> (Entry, Head) {
     let at = truncate(at);
     let seq = head.seq + 1;
+    let evidence = (!draft.evidence.is_empty()).then(|| super::evidence::canonical(&draft.evidence));
     let body = EventBody {
         contact_id,
         seq,
@@ -90,31 +129,41 @@ pub fn seal(draft: &EventDraft, contact_id: ContactId, head: &Head, at: DateTime
         actor: draft.actor.clone(),
         action: draft.action.clone(),
         changes: draft.changes.clone(),
-        evidence: draft.evidence.clone(),
+        evidence: BTreeMap::new(),
+        evidence_digest: evidence.as_deref().map(super::evidence::digest),
+        redacts: draft.redacts.clone(),
+        redacted: false,
     };
     let body = serde_json::to_string(&body).expect("event bodies always serialise");
     let hash = chain_hash(&head.hash, &body);
-    let entry = Entry { contact_id, seq, at, body, hash: hash.clone() };
+    let entry = Entry { contact_id, seq, at, body, hash: hash.clone(), evidence };
     (entry, Head { seq, hash })
 }
 
 /// Checks one contact's chain: `entries` as stored, in sequence order; `head` as stored.
 /// Returns the first problem found, in words.
 pub fn verify(contact_id: ContactId, entries: &[Entry], head: &Head) -> Result<(), String> {
+    let bodies: Vec<EventBody> = entries
+        .iter()
+        .map(|e| serde_json::from_str(&e.body).map_err(|_| format!("event #{} has an unreadable body", e.seq)))
+        .collect::<Result<_, _>>()?;
     let mut expected = Head::genesis();
-    for entry in entries {
+    for (entry, body) in entries.iter().zip(&bodies) {
         let want_seq = expected.seq + 1;
         if entry.seq != want_seq {
             return Err(format!("event #{want_seq} is missing or out of order (found #{})", entry.seq));
         }
-        if chain_hash(&expected.hash, &entry.body) != entry.hash {
+        if body.redacted {
+            // Its own hash cannot be recomputed; the next event's hash still covers it.
+            if !redaction_recorded(&bodies, entry.seq) {
+                return Err(format!("event #{} was redacted, but no later erasure event records it", entry.seq));
+            }
+        } else if chain_hash(&expected.hash, &entry.body) != entry.hash {
             return Err(format!(
                 "event #{} was altered or does not follow the event before it (its hash does not match)",
                 entry.seq
             ));
         }
-        let body: EventBody =
-            serde_json::from_str(&entry.body).map_err(|_| format!("event #{} has an unreadable body", entry.seq))?;
         let at = entry.at.to_rfc3339_opts(SecondsFormat::Micros, true);
         if body.contact_id != contact_id || body.seq != entry.seq || body.at != at {
             return Err(format!(
@@ -133,6 +182,11 @@ pub fn verify(contact_id: ContactId, entries: &[Entry], head: &Head) -> Result<(
     Ok(())
 }
 
+/// Whether an event after `seq`, itself not redacted, lists `seq` as redacted by it.
+fn redaction_recorded(bodies: &[EventBody], seq: i64) -> bool {
+    bodies.iter().any(|b| b.seq > seq && !b.redacted && b.redacts.contains(&seq))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,7 +194,7 @@ mod tests {
     fn draft(action: &str) -> EventDraft {
         let mut changes = BTreeMap::new();
         changes.insert("opt_in_status".to_owned(), [Some("none".to_owned()), Some(action.to_owned())]);
-        EventDraft { actor: "cli:test".into(), action: action.into(), changes, evidence: BTreeMap::new() }
+        EventDraft { actor: "cli:test".into(), action: action.into(), changes, ..EventDraft::default() }
     }
 
     fn chain(n: usize) -> (Vec<Entry>, Head) {

@@ -1,10 +1,12 @@
 //! Consent: the rules that protect a person's choices (`rules`, with `grants` for what a
 //! request may grant and `processing` for the processing and bounce states only staff and
-//! automatic rules set), the tamper-evident ledger that keeps the evidence, and the
+//! automatic rules set), the tamper-evident ledger and the evidence kept apart from it (`evidence`: digests,
+//! row checks, redaction at erasure), and the
 //! suppression key and who may lift a suppression; `sources` holds the send-time policy of
 //! each message source (campaign, test, confirmation, flow). Everything here is pure: it takes data
 //! and returns data; the contact-change service (`contacts::change`) persists it.
 
+pub mod evidence;
 mod grants;
 pub mod ledger;
 pub mod policy;

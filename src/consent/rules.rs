@@ -55,11 +55,21 @@ pub struct Authority {
     pub confirmed_double_opt_in: bool,
     /// Stored with the ledger event (file and row, IP, user agent, form id, ...).
     pub evidence: BTreeMap<String, String>,
+    /// The person's own sign-up through a web form for an address whose record was
+    /// erased (DESIGN §10): it may create a fresh, unconfirmed record although the
+    /// address stays suppressed until they confirm. Set by the sign-up only.
+    pub signs_up_anew: bool,
 }
 
 impl Authority {
     pub fn new(actor: Actor) -> Self {
-        Authority { actor, proof: None, confirmed_double_opt_in: false, evidence: BTreeMap::new() }
+        Authority {
+            actor,
+            proof: None,
+            confirmed_double_opt_in: false,
+            evidence: BTreeMap::new(),
+            signs_up_anew: false,
+        }
     }
 
     /// A staff member at the command line, with `--proof` that the person asked if given.
@@ -220,7 +230,8 @@ pub fn apply(
         _ => {}
     }
     let lifts_suppression = authority.is_the_person();
-    if suppressed && !lifts_suppression && (current.is_none() || matches!(authority.actor, Actor::Import(_))) {
+    let anew = authority.signs_up_anew && authority.actor == Actor::Contact && current.is_none();
+    if suppressed && !lifts_suppression && !anew && (current.is_none() || matches!(authority.actor, Actor::Import(_))) {
         return Err(Refusal::Suppressed);
     }
     let processing = next_processing(current, patch, authority)?;
@@ -284,7 +295,7 @@ pub fn apply(
         if let Some(proof) = &authority.proof {
             evidence.insert("proof".into(), proof.clone());
         }
-        EventDraft { actor: authority.actor.to_string(), action: action.into(), changes, evidence }
+        EventDraft { actor: authority.actor.to_string(), action: action.into(), changes, evidence, redacts: Vec::new() }
     });
     Ok(Outcome { contact: next, kind, event, protected })
 }

@@ -263,3 +263,25 @@ fn a_request_creates_or_changes_only_the_contacts_it_targets() {
     }
     assert_eq!(ContactPatch::default().target, Target::Existing, "changing is the default, never creating");
 }
+
+#[test]
+fn only_the_persons_own_sign_up_creates_a_fresh_record_for_an_erased_address() {
+    let anew = |a: Authority| Authority { signs_up_anew: true, ..a };
+    let sign_up = ContactPatch {
+        opt_in: Some(OptInStatus::SingleOptInWebform),
+        subscribe: vec![(list("news"), Some(Unconfirmed))],
+        target: Target::Any,
+        ..ContactPatch::default()
+    };
+    let made = apply(None, &email(), true, &sign_up, &anew(Authority::contact(false)), now()).unwrap();
+    assert_eq!(made.kind, OutcomeKind::Created);
+    assert_eq!(made.contact.lists[&list("news")], Unconfirmed, "unconfirmed until the person confirms");
+    // Without the sign-up's mark, or for anyone else, the suppression holds.
+    assert_eq!(
+        apply(None, &email(), true, &sign_up, &Authority::contact(false), now()).unwrap_err(),
+        Refusal::Suppressed
+    );
+    for who in [import(), staff(), staff_with_proof()] {
+        assert_eq!(apply(None, &email(), true, &sign_up, &anew(who), now()).unwrap_err(), Refusal::Suppressed);
+    }
+}

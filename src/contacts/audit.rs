@@ -1,14 +1,17 @@
 //! `herald audit log` and `herald audit verify`: reading and checking the ledger.
 //!
-//! Verify does three things per contact: recomputes the hash chain (events edited,
-//! removed, reordered), replays the chain against the stored record (a subscription,
-//! opt-in or purpose edited without an event), and folds every chain head into one
-//! digest, which an operator anchors elsewhere to detect whole chains rewritten.
+//! Verify does four things per contact: recomputes the hash chain (events edited,
+//! removed, reordered; a redacted body only where an erasure event names it), checks each
+//! evidence row against the digest its event carries (`consent::evidence::check_rows`),
+//! replays the chain against the stored record (a subscription, opt-in or purpose edited
+//! without an event), and folds every chain head into one digest, which an operator
+//! anchors elsewhere to detect whole chains rewritten.
 
 use crate::app::App;
+use crate::consent::evidence;
 use crate::consent::ledger::{self, Entry, EventBody};
 use crate::consent::replay::{self, Mismatch};
-use crate::domain::{Contact, ContactId, EmailAddress};
+use crate::domain::{Contact, ContactId, EmailAddress, Processing};
 use crate::error::{Error, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -22,10 +25,7 @@ pub async fn log(app: &App, email: &EmailAddress) -> Result<(ContactId, Vec<Even
     let entries = app.store.ledger(id).await?;
     let bodies = entries
         .iter()
-        .map(|e| {
-            serde_json::from_str(&e.body)
-                .map_err(|err| Error::Internal(anyhow::anyhow!("ledger event #{} is unreadable: {err}", e.seq)))
-        })
+        .map(|e| e.event().map_err(|err| Error::Internal(anyhow::anyhow!("ledger {err}"))))
         .collect::<Result<_>>()?;
     Ok((id, bodies))
 }
@@ -100,7 +100,13 @@ pub async fn verify(app: &App, progress: &dyn Fn(u64)) -> Result<VerifyReport> {
                 report.broken.push(Broken { contact_id: chain.contact_id, email: chain.email, problem });
                 continue;
             }
-            let (Some(events), Some(record)) = (bodies(&chain.entries), records.get(&chain.contact_id)) else {
+            let record = records.get(&chain.contact_id);
+            let erased = record.is_some_and(|r| r.processing == Processing::Erased);
+            if let Some(problem) = evidence::check_rows(&chain.entries, erased).into_iter().next() {
+                report.broken.push(Broken { contact_id: chain.contact_id, email: chain.email, problem });
+                continue;
+            }
+            let (Some(events), Some(record)) = (bodies(&chain.entries), record) else {
                 continue;
             };
             if replay::mismatches(&events, record).is_empty() {

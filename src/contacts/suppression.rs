@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 fn event(actor: &Actor, action: &str, suppressed: [bool; 2], evidence: BTreeMap<String, String>) -> EventDraft {
     let mut changes = BTreeMap::new();
     changes.insert("suppressed".to_owned(), suppressed.map(|b| Some(b.to_string())));
-    EventDraft { actor: actor.to_string(), action: action.into(), changes, evidence }
+    EventDraft { actor: actor.to_string(), action: action.into(), changes, evidence, redacts: Vec::new() }
 }
 
 /// Returns false if the address was already suppressed.

@@ -225,13 +225,10 @@ fn document<'a>(
     let ledger = ledger
         .into_iter()
         .map(|e| {
-            let event = serde_json::from_str(&e.body).map_err(|err| {
-                Error::Internal(anyhow::anyhow!(
-                    "unreadable ledger event {} of contact #{}: {err}",
-                    e.seq,
-                    e.contact_id
-                ))
-            })?;
+            let event =
+                e.event().and_then(|b| serde_json::to_value(b).map_err(|err| err.to_string())).map_err(|err| {
+                    Error::Internal(anyhow::anyhow!("unreadable ledger of contact #{}: {err}", e.contact_id))
+                })?;
             Ok(LedgerEvent { seq: e.seq, at: e.at, event, hash: e.hash })
         })
         .collect::<Result<Vec<_>>>()?;

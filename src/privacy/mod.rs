@@ -1,5 +1,8 @@
 //! The person's rights over what Herald keeps (DESIGN §12, issue 14). What each file owns:
 //!
+//! - `erase`: erasure (Art. 17): the record emptied, its evidence deleted, the bodies
+//!   holding personal data redacted, the address kept suppressed as `erased`, in one
+//!   transaction; the chain still verifies.
 //! - `export`: access and portability: everything Herald holds about a person (profile,
 //!   custom attributes, compliance card, subscriptions, purposes, ledger with its
 //!   evidence, sends with their engagement, bounces), as JSON or CSV, one contact or a
@@ -14,6 +17,7 @@
 //!   and locked with `data_storage`) and in templates a campaign allows.
 //! - `reveal`: `contacts reveal` with its access log, and `privacy rotate-key`.
 
+pub mod erase;
 pub mod export;
 pub mod field_key;
 pub mod requests;

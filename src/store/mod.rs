@@ -9,10 +9,11 @@
 //! writes), `contact_list` (browsing), `suppression`, `ledger` (reads), `audience`,
 //! `queue` (campaigns, claims, leases), `queue_writes` (the send writer's group
 //! commit), `queue_reports`, `revisions`, `feedback` (bounces), `engagement` (opens and
-//! clicks), and `support` (pool types, write transactions, `IN` lists). On SQLite the
-//! send writer commits through `direct.rs` (rusqlite) instead: it shares the claim
-//! statement and the mark's guard (`mark_guard!`) with the sqlx modules, and
-//! `tests/api/queue_writers.rs` holds the two writers to the same rows.
+//! clicks), `erasure` (erasure's one transaction), and `support` (pool types, write
+//! transactions, `IN` lists). On SQLite the send writer commits through `direct.rs`
+//! (rusqlite) instead: it shares the claim statement and the mark's guard
+//! (`mark_guard!`) with the sqlx modules, and `tests/api/queue_writers.rs` holds the two
+//! writers to the same rows.
 //!
 //! Why compile the SQL twice: sqlx's `Any` driver cannot carry timestamps or JSON, and
 //! code generic over `sqlx::Database` drowns in higher-ranked executor bounds; compiling
@@ -357,6 +358,7 @@ pub use engagement::Engagement;
 pub use feedback::{BounceInsert, BounceRow, CleanCandidate, MailtoUnsubscribe, SendTarget, Streak};
 pub use revisions::Revision;
 pub mod confirmations;
+pub mod erasure;
 pub mod privacy;
 pub mod privacy_requests;
 pub use privacy::{ContactBounce, SendRecord};

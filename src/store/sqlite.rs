@@ -20,6 +20,8 @@ mod contact_write;
 pub(super) mod contacts;
 #[path = "sql/engagement.rs"]
 pub(super) mod engagement;
+#[path = "sql/erasure.rs"]
+pub(super) mod erasure;
 #[path = "sql/feedback.rs"]
 pub(super) mod feedback;
 #[path = "sql/ledger.rs"]

@@ -12,7 +12,9 @@
 //! (source `webform`, basis `consent` for the purposes ticked) with the list
 //! `unconfirmed`; a known one gains the list as `unconfirmed` if it is not on it (its
 //! names and purposes wait for the confirmation); one that opted out themself or whose
-//! address is suppressed is not touched at all. Every one is then sent a confirmation
+//! address is suppressed is not touched at all, except an address whose record was
+//! erased: it may subscribe anew, as a fresh record that stays suppressed until the
+//! person confirms (DESIGN §10). Every one is then sent a confirmation
 //! ([`confirm::request`]), which applies the sign-up as the person's confirmed choice.
 
 use super::evidence::RequestEvidence;
@@ -23,6 +25,7 @@ use crate::contacts::change::{Mode, Selector, change};
 use crate::contacts::confirm::{self, ConfirmKind, Grant, Requested};
 use crate::domain::{EmailAddress, LegalBasis, ListName, OptInStatus, Purpose, SourceType, SubscriptionStatus};
 use crate::error::Result;
+use crate::store::erasure::ERASED_REASON;
 use axum::extract::{Form, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -239,10 +242,16 @@ pub fn wording_version(text: &str) -> String {
 async fn sign_up(app: &App, s: &SignUp) -> Result<()> {
     let existing = app.store.contact(s.email.normalized()).await?;
     let suppressed = app.store.is_suppressed(&app.mac(&s.email)).await?;
+    // An erased address may subscribe anew through a form: a fresh record, still
+    // suppressed until the person confirms (which lifts the suppression).
+    let anew = existing.is_none()
+        && suppressed
+        && app.store.suppression_reason(&app.mac(&s.email)).await?.as_deref() == Some(ERASED_REASON);
+    let authority = Authority { signs_up_anew: anew, ..s.authority.clone() };
     let now = app.clock.now();
     let patch = match &existing {
         // Their own opt-out or a suppression: only their confirmation may change the record.
-        _ if suppressed => None,
+        _ if suppressed && !anew => None,
         Some(c) if matches!(c.opt_in, OptInStatus::OptedOutContact) => None,
         Some(c) => {
             let subscribe = match c.lists.contains_key(&s.list) {
@@ -275,7 +284,7 @@ async fn sign_up(app: &App, s: &SignUp) -> Result<()> {
     };
     let mut contact_id = existing.as_ref().and_then(|c| c.id);
     if let Some(patch) = patch {
-        let report = change(app, &Selector::Email(s.email.clone()), &patch, &s.authority, Mode::EachOnItsOwn).await?;
+        let report = change(app, &Selector::Email(s.email.clone()), &patch, &authority, Mode::EachOnItsOwn).await?;
         contact_id = contact_id.or_else(|| report.changes.first().and_then(|c| c.id));
     }
     let Some(contact_id) = contact_id else {
@@ -285,7 +294,7 @@ async fn sign_up(app: &App, s: &SignUp) -> Result<()> {
         return Ok(());
     };
     let grant = Grant { lists: vec![s.list.clone()], purposes: s.purposes.clone() };
-    match confirm::request(app, contact_id, ConfirmKind::Subscribe, &grant, &s.authority).await? {
+    match confirm::request(app, contact_id, ConfirmKind::Subscribe, &grant, &authority).await? {
         Requested::Queued { .. } => {}
         Requested::DailyCapReached | Requested::NotAllowed(_) => {
             tracing::info!(contact_id = contact_id.get(), "sign-up: no confirmation sent");

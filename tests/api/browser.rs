@@ -178,7 +178,7 @@ fn link(body: &str, prefix: &str) -> String {
 /// The ledger events of `email`'s contact as JSON bodies.
 async fn ledger(t: &TestDb, email: &str) -> Vec<Value> {
     let id = t.contact(email).await.expect("the contact").id.unwrap();
-    t.app.store.ledger(id).await.unwrap().iter().map(|e| serde_json::from_str(&e.body).unwrap()).collect()
+    t.app.store.ledger(id).await.unwrap().iter().map(|e| serde_json::to_value(e.event().unwrap()).unwrap()).collect()
 }
 
 /// The one event among `events` that changed `field` to `to`; it must carry the browser's

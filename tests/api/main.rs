@@ -29,6 +29,7 @@ mod maildev;
 mod outbox;
 mod policy;
 mod preferences;
+mod privacy_erase;
 #[cfg(unix)]
 mod privacy_export;
 mod privacy_requests;

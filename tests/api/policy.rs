@@ -80,6 +80,7 @@ async fn store_as_is(t: &TestDb, contacts: Vec<Contact>, suppressed: &[usize]) {
         action: "suppressed".into(),
         changes: BTreeMap::new(),
         evidence: BTreeMap::new(),
+        redacts: Vec::new(),
     };
     for i in suppressed {
         let e = EmailAddress::parse(&format!("p{i}@example.com")).unwrap();

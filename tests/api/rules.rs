@@ -38,7 +38,7 @@ on_both_backends! {
         let c = t.contact("s@example.com").await.unwrap();
         assert_eq!(c.opt_in, OptInStatus::SingleOptInUser);
         let entries = t.app.store.ledger(c.id.unwrap()).await.unwrap();
-        assert!(entries.last().unwrap().body.contains("\"proof\":\"ticket 7\""), "the proof is logged");
+        assert_eq!(entries.last().unwrap().event().unwrap().evidence["proof"], "ticket 7", "the proof is logged");
     }
 
     async fn manual_creation_never_resurrects_a_suppressed_address(t) {
@@ -58,7 +58,7 @@ on_both_backends! {
         assert!(t.app.store.is_suppressed(&t.app.mac(&email("x@example.com"))).await.unwrap());
         assert!(suppression::remove(&t.app, &email("x@example.com"), "asked by phone, ticket 9", &actor).await.unwrap());
         let c = t.contact("x@example.com").await.unwrap();
-        let bodies: Vec<String> = t.app.store.ledger(c.id.unwrap()).await.unwrap().into_iter().map(|e| e.body).collect();
+        let bodies: Vec<String> = t.app.store.ledger(c.id.unwrap()).await.unwrap().iter().map(|e| serde_json::to_string(&e.event().unwrap()).unwrap()).collect();
         assert_eq!(bodies.len(), 3);
         assert!(bodies[1].contains("\"suppressed\":[\"false\",\"true\"]"));
         assert!(bodies[2].contains("ticket 9"));

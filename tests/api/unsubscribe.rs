@@ -62,7 +62,7 @@ pub(crate) async fn ledger_len(web: &TestApp, email: &str) -> usize {
 /// The newest ledger event of `email`'s contact, as JSON.
 pub(crate) async fn last_event(web: &TestApp, email: &str) -> serde_json::Value {
     let entries = web.app.store.ledger(id_of(web, email).await).await.unwrap();
-    serde_json::from_str(&entries.last().unwrap().body).unwrap()
+    serde_json::to_value(entries.last().unwrap().event().unwrap()).unwrap()
 }
 
 on_both_backends! {

@@ -187,6 +187,7 @@ pub(in crate::store) async fn expire(pool: &Pool, row: &ConfirmationRow, drop_co
             "DELETE FROM sends WHERE contact_id = $1",
             "DELETE FROM subscriptions WHERE contact_id = $1",
             "DELETE FROM consents WHERE contact_id = $1",
+            "DELETE FROM evidence WHERE contact_id = $1",
             "DELETE FROM ledger WHERE contact_id = $1",
             "DELETE FROM contacts WHERE id = $1",
         ] {

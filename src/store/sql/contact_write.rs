@@ -3,6 +3,7 @@
 
 use super::support::{CHUNK, Conn, push_in};
 use super::{DIALECT, Db};
+use crate::consent::evidence;
 use crate::consent::ledger::{self, Entry, Head};
 use crate::domain::ContactId;
 use crate::domain::PurposeConsent;
@@ -202,6 +203,8 @@ async fn write_consents(conn: &mut Conn, writes: &[ContactWrite], ids: &[Contact
     Ok(())
 }
 
+/// Writes ledger entries and, beside each that has evidence, its evidence row (the
+/// body holds only the digest; see `consent::evidence`).
 pub(super) async fn insert_entries(conn: &mut Conn, entries: &[Entry]) -> Result<()> {
     for chunk in entries.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("INSERT INTO ledger (contact_id, seq, at, body, hash) ");
@@ -211,6 +214,18 @@ pub(super) async fn insert_entries(conn: &mut Conn, entries: &[Entry]) -> Result
                 .push_bind(e.at)
                 .push_bind(e.body.as_str())
                 .push_bind(e.hash.as_str());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    let with_evidence: Vec<(&Entry, &str)> = entries.iter().filter_map(|e| Some((e, e.evidence.as_deref()?))).collect();
+    for chunk in with_evidence.chunks(CHUNK / 2) {
+        let mut qb = QueryBuilder::<Db>::new("INSERT INTO evidence (contact_id, seq, data, digest, created_at) ");
+        qb.push_values(chunk, |mut b, (e, data)| {
+            b.push_bind(e.contact_id)
+                .push_bind(e.seq)
+                .push_bind(*data)
+                .push_bind(evidence::digest(data))
+                .push_bind(e.at);
         });
         qb.build().execute(&mut *conn).await?;
     }

@@ -1,5 +1,6 @@
 //! The consent ledger's reads: one contact's entries, and chains page by page for
 //! `ledger verify`. (Entries are written with their contact, in `contact_write.rs`.)
+//! Each entry is read with its evidence row joined (`ENTRY_COLUMNS`, `FROM_LEDGER`).
 
 use super::support::{DbRow, Pool};
 use crate::consent::ledger::{Entry, Head};
@@ -9,21 +10,25 @@ use crate::store::StoredChain;
 use sqlx::Row;
 use std::collections::BTreeMap;
 
-fn entry_from_row(r: &DbRow) -> Result<Entry> {
+/// The columns [`entry_from_row`] reads, from [`FROM_LEDGER`].
+pub(super) const ENTRY_COLUMNS: &str = "l.contact_id, l.seq, l.at, l.body, l.hash, v.data AS evidence";
+/// The ledger (`l`) with each event's evidence row (`v`), if any.
+pub(super) const FROM_LEDGER: &str = "ledger l LEFT JOIN evidence v ON v.contact_id = l.contact_id AND v.seq = l.seq";
+
+pub(super) fn entry_from_row(r: &DbRow) -> Result<Entry> {
     Ok(Entry {
         contact_id: r.try_get("contact_id")?,
         seq: r.try_get("seq")?,
         at: r.try_get("at")?,
         body: r.try_get("body")?,
         hash: r.try_get("hash")?,
+        evidence: r.try_get("evidence")?,
     })
 }
 
 pub(in crate::store) async fn ledger(pool: &Pool, contact_id: ContactId) -> Result<Vec<Entry>> {
-    let rows = sqlx::query("SELECT contact_id, seq, at, body, hash FROM ledger WHERE contact_id = $1 ORDER BY seq")
-        .bind(contact_id)
-        .fetch_all(pool)
-        .await?;
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM {FROM_LEDGER} WHERE l.contact_id = $1 ORDER BY l.seq");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(contact_id).fetch_all(pool).await?;
     rows.iter().map(entry_from_row).collect()
 }
 
@@ -45,11 +50,10 @@ pub(in crate::store) async fn chains(pool: &Pool, after_id: ContactId, limit: i6
         chains.insert(contact_id, StoredChain { contact_id, email: r.try_get("email")?, entries: Vec::new(), head });
     }
     // Ordered by the stored sequence number: a reordering shows up as a break.
-    let rows = sqlx::query("SELECT contact_id, seq, at, body, hash FROM ledger WHERE contact_id BETWEEN $1 AND $2 ORDER BY contact_id, seq")
-        .bind(first)
-        .bind(last)
-        .fetch_all(pool)
-        .await?;
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM {FROM_LEDGER} WHERE l.contact_id BETWEEN $1 AND $2 ORDER BY l.contact_id, l.seq"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first).bind(last).fetch_all(pool).await?;
     for r in &rows {
         let e = entry_from_row(r)?;
         if let Some(c) = chains.get_mut(&e.contact_id) {

@@ -3,6 +3,7 @@
 //! queries per page rather than per contact.
 
 use super::Db;
+use super::ledger::{ENTRY_COLUMNS, FROM_LEDGER, entry_from_row};
 use super::support::{CHUNK, Pool, push_in};
 use crate::consent::ledger::Entry;
 use crate::domain::ContactId;
@@ -13,17 +14,11 @@ use sqlx::{QueryBuilder, Row};
 pub(in crate::store) async fn ledgers(pool: &Pool, ids: &[ContactId]) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new("SELECT contact_id, seq, at, body, hash FROM ledger WHERE contact_id");
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {ENTRY_COLUMNS} FROM {FROM_LEDGER} WHERE l.contact_id"));
         push_in(&mut qb, chunk.iter().copied());
-        qb.push(" ORDER BY contact_id, seq");
+        qb.push(" ORDER BY l.contact_id, l.seq");
         for r in qb.build().fetch_all(pool).await? {
-            out.push(Entry {
-                contact_id: r.try_get("contact_id")?,
-                seq: r.try_get("seq")?,
-                at: r.try_get("at")?,
-                body: r.try_get("body")?,
-                hash: r.try_get("hash")?,
-            });
+            out.push(entry_from_row(&r)?);
         }
     }
     Ok(out)
