@@ -187,6 +187,7 @@ fn plan(
             email_mac: app.mac(&after.email),
             after,
             events: vec![event],
+            sensitive: Default::default(),
         },
         redactions,
         suppression_mac: app.mac(&before.email),

@@ -243,6 +243,14 @@ on_both_backends! {
         assert!(messages[0].contains(SECRET), "{}", messages[0]);
     }
 
+    async fn erasure_deletes_the_sealed_values_with_the_record(t) {
+        let id = imported(&t).await;
+        assert_eq!(t.app.store.count_sensitive_values(id).await.unwrap(), 1);
+        ok(with_key(&t, &["privacy", "erase", "ada@example.com"]));
+        assert_eq!(t.app.store.count_sensitive_values(id).await.unwrap(), 0, "the sealed value went with the record");
+        assert!(t.contact("ada@example.com").await.is_none(), "the address is gone too");
+    }
+
     async fn withdrawing_data_storage_erases_the_sensitive_fields_and_locks_them(t) {
         let id = imported(&t).await;
         assert_eq!(t.app.store.count_sensitive_values(id).await.unwrap(), 1);

@@ -77,6 +77,9 @@ pub(in crate::store) async fn erase(
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM confirmations WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
+    // The encrypted sensitive values go with the record (the access log keeps who revealed
+    // what and when, by contact id: the accountability the GDPR asks for).
+    sqlx::query("DELETE FROM sensitive_values WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Some(ErasureCounts { evidence_rows_deleted, sends_skipped }))
 }
