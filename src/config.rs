@@ -16,12 +16,14 @@ use std::path::{Path, PathBuf};
 mod bounces;
 mod env_overrides;
 mod import;
+mod retention;
 mod secrets;
 mod sending;
 mod web;
 pub mod workspace;
 pub use bounces::BouncesConfig;
 pub use import::ImportConfig;
+pub use retention::{RetentionConfig, show_duration};
 pub use secrets::Secrets;
 pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
 pub use web::WebConfig;
@@ -62,6 +64,8 @@ pub struct Config {
     #[serde(default)]
     pub secrets: SecretsConfig,
     pub dkim: Option<DkimConfig>,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// DKIM signing of every message. The private key (PKCS#8 PEM) comes from the

@@ -55,6 +55,14 @@ pub(super) enum PrivacyCommand {
         #[arg(long)]
         overdue: bool,
     },
+    /// Contacts Herald should no longer keep (`[retention]`): no open, click, send or
+    /// consent renewal within the retention period of their legal basis, and web
+    /// sign-ups whose confirmation expired unconfirmed. Lists them; --apply erases them.
+    Retention {
+        /// Erase every candidate (each through the erasure path, actor `system:retention`).
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +118,7 @@ pub(super) async fn run(ctx: &Context, cmd: PrivacyCommand) -> Result<i32> {
         PrivacyCommand::Request(RequestCommand::Add { email, kind }) => request_add(ctx, &app, &email, kind).await,
         PrivacyCommand::Request(RequestCommand::Extend { id, reason }) => request_extend(ctx, &app, id, &reason).await,
         PrivacyCommand::Requests { overdue } => list_requests(ctx, &app, overdue).await,
+        PrivacyCommand::Retention { apply } => super::privacy_retention::run(ctx, &app, apply).await,
     }
 }
 

@@ -8,7 +8,14 @@
 //!   requests with the month the GDPR gives to answer them (Art. 12(3)).
 //! - `restriction`: restriction (Art. 18) and objection (Art. 21), through the
 //!   contact-change service, closing the matching open request.
+//! - `retention`: storage limitation (Art. 5(1)(e)): inactive contacts and expired
+//!   sign-ups, listed or erased, daily in the daemon.
+//! - `compliance`: the compliance report (Art. 5(2)) and the last `audit verify` result.
+//! - `erase`: erasure (Art. 17).
 
+pub mod compliance;
+pub mod erase;
 pub mod export;
 pub mod requests;
 pub mod restriction;
+pub mod retention;

@@ -358,3 +358,5 @@ pub mod confirmations;
 pub mod privacy;
 pub mod privacy_requests;
 pub use privacy::{ContactBounce, SendRecord};
+pub mod compliance;
+pub mod retention;

@@ -30,6 +30,10 @@ pub(super) mod meta;
 pub(super) mod privacy;
 #[path = "sql/privacy_requests.rs"]
 pub(super) mod privacy_requests;
+#[path = "sql/retention.rs"]
+pub(super) mod retention;
+#[path = "sql/compliance.rs"]
+pub(super) mod compliance;
 #[path = "sql/queue.rs"]
 pub(super) mod queue;
 #[path = "sql/queue_reports.rs"]

@@ -1,0 +1,65 @@
+//! `herald privacy retention [--apply]` (DESIGN §12): the contacts retention would erase,
+//! or their erasure. Addresses are shown here, on the operator's terminal, never logged.
+
+use super::{Context, output};
+use crate::app::App;
+use crate::error::Result;
+use crate::privacy::retention::{self, Why};
+
+pub(super) async fn run(ctx: &Context, app: &App, apply: bool) -> Result<i32> {
+    if apply {
+        return erase(ctx, app).await;
+    }
+    let report = retention::candidates(app).await?;
+    if ctx.json {
+        output::json(&report);
+        return Ok(0);
+    }
+    let periods: Vec<String> = report.periods.iter().map(|(basis, period)| format!("{basis} {period}")).collect();
+    println!("Retention at {} (periods: {})", report.now.format("%Y-%m-%d %H:%M UTC"), periods.join(", "));
+    println!(
+        "{} candidate(s): {} inactive, {} expired sign-up(s)",
+        report.contacts.len(),
+        report.inactive,
+        report.expired_signups
+    );
+    if report.contacts.is_empty() {
+        return Ok(0);
+    }
+    println!("  {:<9} {:<15} {:<20} {:<7} {:<10}  EMAIL", "CONTACT", "REASON", "LEGAL BASIS", "PERIOD", "CREATED");
+    for c in &report.contacts {
+        let reason = match c.reason {
+            Why::Inactive => "inactive",
+            Why::ExpiredSignup => "expired sign-up",
+        };
+        println!(
+            "  {:<9} {:<15} {:<20} {:<7} {:<10}  {}",
+            format!("#{}", c.contact_id),
+            reason,
+            c.legal_basis.map_or("—", |b| b.as_str()),
+            c.period.as_deref().unwrap_or("—"),
+            c.created_at.format("%Y-%m-%d"),
+            output::clean(&c.email)
+        );
+    }
+    println!("Run `herald privacy retention --apply` to erase them.");
+    Ok(0)
+}
+
+async fn erase(ctx: &Context, app: &App) -> Result<i32> {
+    let done = retention::apply(app).await?;
+    let code = if done.failed.is_empty() { 0 } else { 1 };
+    if ctx.json {
+        output::json(&done);
+        return Ok(code);
+    }
+    let candidates = done.inactive + done.expired_signups;
+    println!(
+        "Erased {} of {candidates} candidate(s) ({} inactive, {} expired sign-up(s)).",
+        done.erased, done.inactive, done.expired_signups
+    );
+    for f in &done.failed {
+        println!("  contact #{}: {}", f.contact_id, output::clean(&f.error));
+    }
+    Ok(code)
+}
