@@ -32,6 +32,7 @@ mod preferences;
 #[cfg(unix)]
 mod privacy_export;
 mod privacy_requests;
+mod privacy_retention;
 mod private_files;
 mod queue_writers;
 mod reconfirm;
@@ -39,6 +40,7 @@ mod relay;
 mod relay_tls;
 mod render;
 mod render_hostile;
+mod report;
 mod rules;
 mod send;
 mod signup;
