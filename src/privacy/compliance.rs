@@ -170,9 +170,10 @@ pub async fn report(app: &App) -> Result<ComplianceReport> {
     let suppression = SuppressionCounts { total: by_reason.values().sum(), by_reason };
 
     let last_audit_verify = match app.store.meta_get(LAST_VERIFY_KEY).await? {
-        Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
-            Error::Internal(anyhow::anyhow!("unreadable {LAST_VERIFY_KEY} in the meta table: {e}"))
-        })?),
+        Some(text) => Some(
+            serde_json::from_str(&text)
+                .map_err(|e| Error::Internal(anyhow::anyhow!("unreadable {LAST_VERIFY_KEY} in the meta table: {e}")))?,
+        ),
         None => None,
     };
 

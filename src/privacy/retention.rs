@@ -157,8 +157,7 @@ fn periods(app: &App) -> BTreeMap<String, String> {
 /// Every candidate now, nothing changed.
 pub async fn candidates(app: &App) -> Result<Report> {
     let now = app.clock.now();
-    let mut report =
-        Report { now, periods: periods(app), inactive: 0, expired_signups: 0, contacts: Vec::new() };
+    let mut report = Report { now, periods: periods(app), inactive: 0, expired_signups: 0, contacts: Vec::new() };
     let mut seen = HashSet::new();
     for group in groups(app, now)? {
         let mut after = ContactId::default();

@@ -191,10 +191,11 @@ on_both_backends! {
              expired@example.com,single_opt_in_webform,webform,newsletter:unconfirmed\n\
              pending@example.com,single_opt_in_webform,webform,newsletter:unconfirmed\n\
              confirmed@example.com,single_opt_in_webform,webform,newsletter:unconfirmed\n\
-             imported@example.com,single_opt_in_webform,webform,newsletter:unconfirmed\n",
+             imported@example.com,single_opt_in_webform,webform,newsletter:unconfirmed\n\
+             retried@example.com,single_opt_in_webform,webform,newsletter:unconfirmed\n",
         );
         let out = t.herald(&["contacts", "import", csv.to_str().unwrap(), "--json"]);
-        assert_eq!(json(&out)["created"], 4, "{}", stdout(&out));
+        assert_eq!(json(&out)["created"], 5, "{}", stdout(&out));
         let start = Utc::now() + Duration::days(1);
         let clock = Arc::new(FixedClock::new(start));
         let app = open_app(&t.config_path(), clock.clone()).await;
@@ -210,11 +211,16 @@ on_both_backends! {
             }
         };
         ask("expired@example.com").await;
+        ask("retried@example.com").await;
+        // Asked twice, confirmed the second link: the first one's expiry is no matter.
+        ask("confirmed@example.com").await;
         let confirmed = ask("confirmed@example.com").await;
         assert!(listed(&app).await.is_empty(), "nothing expired yet");
         app.store.claim_confirmation(confirmed, clock.now()).await.unwrap();
         clock.advance(Duration::days(8));
         ask("pending@example.com").await;
+        // Signed up again after the first link expired: the new link is still open.
+        ask("retried@example.com").await;
 
         let report = retention::candidates(&app).await.unwrap();
         let rows: Vec<(&str, Why)> = report.contacts.iter().map(|c| (c.email.as_str(), c.reason)).collect();
@@ -256,7 +262,8 @@ async fn apply_erases_the_candidates_and_nothing_else(backend: Backend) {
     seeded(&t).await;
     with_retention(&t, "[retention]\ninactive_after = \"365d\"\n");
     let app = open_app(&t.config_path(), Arc::new(FixedClock::new(clock_now()))).await;
-    let before: Vec<ContactId> = retention::candidates(&app).await.unwrap().contacts.iter().map(|c| c.contact_id).collect();
+    let before: Vec<ContactId> =
+        retention::candidates(&app).await.unwrap().contacts.iter().map(|c| c.contact_id).collect();
     assert_eq!(before.len(), 4);
     let done = retention::apply(&app).await.unwrap();
     assert_eq!((done.erased, done.failed.len()), (4, 0), "{done:?}");

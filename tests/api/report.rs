@@ -38,8 +38,24 @@ fn imported(t: &TestDb) {
 async fn seeded(t: &TestDb) {
     imported(t);
     // Consent recorded by staff with no proof: the one consent with no evidence.
-    ok(t, &["contacts", "add", "noproof@example.com", "--legal-basis", "consent", "--consent-date", "2026-01-01",
-        "--grant", "newsletter", "--opt-in", "single_opt_in_user", "--source", "manual"]);
+    ok(
+        t,
+        &[
+            "contacts",
+            "add",
+            "noproof@example.com",
+            "--legal-basis",
+            "consent",
+            "--consent-date",
+            "2026-01-01",
+            "--grant",
+            "newsletter",
+            "--opt-in",
+            "single_opt_in_user",
+            "--source",
+            "manual",
+        ],
+    );
     ok(t, &["suppression", "add", "spam@example.com", "--reason", "complaint"]);
     ok(t, &["suppression", "add", "nope@example.com"]);
     ok(t, &["suppression", "add", "again@example.com"]);
@@ -48,8 +64,16 @@ async fn seeded(t: &TestDb) {
     ok(t, &["privacy", "request", "add", "li@example.com", "--kind", "restriction"]);
     ok(t, &["privacy", "restrict", "li@example.com", "--reason", "asked"]);
     // One request past its due date; erased: one contact, as the erasure leaves it.
-    t.app.store.execute_raw("UPDATE privacy_requests SET due_at = '2020-02-01T00:00:00+00:00' WHERE kind = 'erasure'").await.unwrap();
-    t.app.store.execute_raw("UPDATE contacts SET processing = 'erased' WHERE email_norm = 'gone@example.com'").await.unwrap();
+    t.app
+        .store
+        .execute_raw("UPDATE privacy_requests SET due_at = '2020-02-01T00:00:00+00:00' WHERE kind = 'erasure'")
+        .await
+        .unwrap();
+    t.app
+        .store
+        .execute_raw("UPDATE contacts SET processing = 'erased' WHERE email_norm = 'gone@example.com'")
+        .await
+        .unwrap();
 }
 
 on_both_backends! {

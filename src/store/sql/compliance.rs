@@ -61,7 +61,9 @@ pub(in crate::store) async fn open_requests(pool: &Pool, now: DateTime<Utc>) -> 
     .fetch_all(pool)
     .await?;
     rows.iter()
-        .map(|r| Ok(OpenRequests { kind: r.try_get("kind")?, open: r.try_get("open")?, overdue: r.try_get("overdue")? }))
+        .map(|r| {
+            Ok(OpenRequests { kind: r.try_get("kind")?, open: r.try_get("open")?, overdue: r.try_get("overdue")? })
+        })
         .collect()
 }
 

@@ -29,9 +29,7 @@ pub(in crate::store) async fn inactive(
     after: ContactId,
     limit: i64,
 ) -> Result<Vec<RetentionRow>> {
-    let mut qb = QueryBuilder::<Db>::new(format!(
-        "SELECT {COLUMNS} FROM contacts k WHERE k.id > "
-    ));
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {COLUMNS} FROM contacts k WHERE k.id > "));
     qb.push_bind(after);
     qb.push(" AND k.processing <> 'erased' AND k.processing <> 'restricted' AND ");
     match &q.bases {
