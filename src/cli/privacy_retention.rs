@@ -12,7 +12,16 @@ pub(super) async fn run(ctx: &Context, app: &App, apply: bool) -> Result<i32> {
     }
     let report = retention::candidates(app).await?;
     if ctx.json {
-        output::json(&report);
+        // Written as it is serialised: a million candidates need no second copy as text.
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // A closed pipe (`... --json | head`) is the reader's choice, not a failure.
+        match serde_json::to_writer_pretty(&mut out, &report) {
+            Err(e) if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) => return Ok(0),
+            Err(e) => return Err(crate::error::Error::Internal(e.into())),
+            Ok(()) => {}
+        }
+        let _ = writeln!(out).and_then(|()| out.flush());
         return Ok(0);
     }
     let periods: Vec<String> = report.periods.iter().map(|(basis, period)| format!("{basis} {period}")).collect();

@@ -158,7 +158,7 @@ fn periods(app: &App) -> BTreeMap<String, String> {
 pub async fn candidates(app: &App) -> Result<Report> {
     let now = app.clock.now();
     let mut report = Report { now, periods: periods(app), inactive: 0, expired_signups: 0, contacts: Vec::new() };
-    let mut seen = HashSet::new();
+    let mut signups = HashSet::new();
     for group in groups(app, now)? {
         let mut after = ContactId::default();
         loop {
@@ -166,7 +166,7 @@ pub async fn candidates(app: &App) -> Result<Report> {
             let Some(last) = page.last() else { break };
             after = last.contact_id;
             let full = page.len() as i64 == PAGE;
-            for c in page.into_iter().filter(|c| seen.insert(c.contact_id)) {
+            for c in page.into_iter().filter(|c| is_new(&mut signups, c)) {
                 match c.reason {
                     Why::Inactive => report.inactive += 1,
                     Why::ExpiredSignup => report.expired_signups += 1,
@@ -182,13 +182,22 @@ pub async fn candidates(app: &App) -> Result<Report> {
     Ok(report)
 }
 
+/// The expired sign-ups come first; an old one may be inactive too, and is counted once.
+/// (The inactive groups are disjoint: one legal basis each.)
+fn is_new(signups: &mut HashSet<ContactId>, c: &Candidate) -> bool {
+    match c.reason {
+        Why::ExpiredSignup => signups.insert(c.contact_id),
+        Why::Inactive => !signups.contains(&c.contact_id),
+    }
+}
+
 /// Erases every candidate, page by page (a contact that showed a sign of life since the
 /// listing is not on the next page), each through the one erasure path. An erasure that
 /// fails is reported and the rest go on.
 pub async fn apply(app: &App) -> Result<Applied> {
     let now = app.clock.now();
     let mut done = Applied { now, inactive: 0, expired_signups: 0, erased: 0, failed: Vec::new() };
-    let mut seen = HashSet::new();
+    let mut signups = HashSet::new();
     for group in groups(app, now)? {
         let mut after = ContactId::default();
         loop {
@@ -196,7 +205,7 @@ pub async fn apply(app: &App) -> Result<Applied> {
             let Some(last) = page.last() else { break };
             after = last.contact_id;
             let full = page.len() as i64 == PAGE;
-            for c in page.into_iter().filter(|c| seen.insert(c.contact_id)) {
+            for c in page.into_iter().filter(|c| is_new(&mut signups, c)) {
                 match c.reason {
                     Why::Inactive => done.inactive += 1,
                     Why::ExpiredSignup => done.expired_signups += 1,
