@@ -292,3 +292,48 @@ async fn retention_apply_erases_the_candidates_sqlite() {
 async fn retention_apply_erases_the_candidates_postgres() {
     apply_erases_the_candidates_and_nothing_else(Backend::Postgres).await;
 }
+
+/// Waits up to 30 s for the daemon's retention run to be recorded in the meta table.
+async fn last_run(t: &TestDb, wait: std::time::Duration) -> Option<String> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = t.app.store.meta_get(retention::LAST_RUN_KEY).await.unwrap() {
+            return Some(v);
+        }
+        if start.elapsed() > wait {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+on_both_backends! {
+    async fn the_daemon_runs_retention_only_when_enabled_and_logs_no_address(t) {
+        seeded(&t).await;
+        let idle = id(&t, "idle@example.com").await;
+        let old = "'2020-01-01T00:00:00+00:00'";
+        sql(&t, &format!("UPDATE contacts SET created_at = {old} WHERE id = {idle}")).await;
+        sql(&t, &format!("UPDATE consents SET at = {old} WHERE contact_id = {idle}")).await;
+
+        let (child, _) = crate::daemon::daemon(&t, "off.log").await;
+        let none = last_run(&t, std::time::Duration::from_secs(3)).await;
+        crate::daemon::sigterm(&child).await;
+        assert_eq!(none, None, "[retention] enabled = false: no run");
+
+        with_retention(&t, "[retention]\nenabled = true\n");
+        let (child, _) = crate::daemon::daemon(&t, "on.log").await;
+        let ran = last_run(&t, std::time::Duration::from_secs(30)).await;
+        let mut log = String::new();
+        for _ in 0..50 {
+            log = std::fs::read_to_string(t.dir.path().join("on.log")).unwrap_or_default();
+            if log.contains("retention: daily run") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        crate::daemon::sigterm(&child).await;
+        assert!(ran.is_some(), "{}", crate::daemon::logs(&t));
+        assert!(log.contains("retention: daily run") && log.contains("inactive=1"), "{log}");
+        assert!(!log.contains("idle@example.com"), "ids only in the logs: {log}");
+    }
+}
