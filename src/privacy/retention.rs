@@ -35,7 +35,8 @@ use std::collections::{BTreeMap, HashSet};
 pub const LAST_RUN_KEY: &str = "retention_last_run";
 /// How often the daemon runs retention.
 pub const RUN_EVERY: chrono::Duration = chrono::Duration::hours(24);
-const PAGE: i64 = 1000;
+/// Contact ids per query: each page reads one range of ids.
+const WINDOW: i64 = 10_000;
 
 /// Why a contact is a candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -125,11 +126,12 @@ fn groups(app: &App, now: DateTime<Utc>) -> Result<Vec<Group>> {
 }
 
 impl Group {
-    async fn page(&self, app: &App, now: DateTime<Utc>, after: ContactId) -> Result<Vec<Candidate>> {
+    /// The candidates with ids in (`after`, `upto`].
+    async fn page(&self, app: &App, now: DateTime<Utc>, after: ContactId, upto: ContactId) -> Result<Vec<Candidate>> {
         let (rows, reason, period) = match self {
-            Group::Signups => (app.store.retention_expired_signups(now, after, PAGE).await?, Why::ExpiredSignup, None),
+            Group::Signups => (app.store.retention_expired_signups(now, after, upto).await?, Why::ExpiredSignup, None),
             Group::Inactive { query, period } => {
-                (app.store.retention_inactive(query, after, PAGE).await?, Why::Inactive, Some(period.clone()))
+                (app.store.retention_inactive(query, after, upto).await?, Why::Inactive, Some(period.clone()))
             }
         };
         Ok(rows
@@ -159,22 +161,19 @@ pub async fn candidates(app: &App) -> Result<Report> {
     let now = app.clock.now();
     let mut report = Report { now, periods: periods(app), inactive: 0, expired_signups: 0, contacts: Vec::new() };
     let mut signups = HashSet::new();
+    let last = app.store.max_contact_id().await?;
     for group in groups(app, now)? {
         let mut after = ContactId::default();
-        loop {
-            let page = group.page(app, now, after).await?;
-            let Some(last) = page.last() else { break };
-            after = last.contact_id;
-            let full = page.len() as i64 == PAGE;
+        while after < last {
+            let upto = ContactId::new(after.get().saturating_add(WINDOW));
+            let page = group.page(app, now, after, upto).await?;
+            after = upto;
             for c in page.into_iter().filter(|c| is_new(&mut signups, c)) {
                 match c.reason {
                     Why::Inactive => report.inactive += 1,
                     Why::ExpiredSignup => report.expired_signups += 1,
                 }
                 report.contacts.push(c);
-            }
-            if !full {
-                break;
             }
         }
     }
@@ -191,20 +190,20 @@ fn is_new(signups: &mut HashSet<ContactId>, c: &Candidate) -> bool {
     }
 }
 
-/// Erases every candidate, page by page (a contact that showed a sign of life since the
-/// listing is not on the next page), each through the one erasure path. An erasure that
-/// fails is reported and the rest go on.
+/// Erases every candidate, one range of ids at a time (so a contact that showed a sign
+/// of life while the run went on is not erased), each through the one erasure path. An
+/// erasure that fails is reported and the rest go on.
 pub async fn apply(app: &App) -> Result<Applied> {
     let now = app.clock.now();
     let mut done = Applied { now, inactive: 0, expired_signups: 0, erased: 0, failed: Vec::new() };
     let mut signups = HashSet::new();
+    let last = app.store.max_contact_id().await?;
     for group in groups(app, now)? {
         let mut after = ContactId::default();
-        loop {
-            let page = group.page(app, now, after).await?;
-            let Some(last) = page.last() else { break };
-            after = last.contact_id;
-            let full = page.len() as i64 == PAGE;
+        while after < last {
+            let upto = ContactId::new(after.get().saturating_add(WINDOW));
+            let page = group.page(app, now, after, upto).await?;
+            after = upto;
             for c in page.into_iter().filter(|c| is_new(&mut signups, c)) {
                 match c.reason {
                     Why::Inactive => done.inactive += 1,
@@ -221,9 +220,6 @@ pub async fn apply(app: &App) -> Result<Applied> {
                         done.failed.push(Failure { contact_id: c.contact_id, error: e.to_string() });
                     }
                 }
-            }
-            if !full {
-                break;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! What retention (DESIGN §12, issue 14.5) reads: the contacts with no sign of life since
-//! a cut-off, and the web sign-ups whose confirmation expired unconfirmed, page by page
-//! in id order; and the daemon's once-a-day claim. The rules (periods per legal basis,
+//! a cut-off, and the web sign-ups whose confirmation expired unconfirmed, one range of ids at
+//! a time; and the daemon's once-a-day claim. The rules (periods per legal basis,
 //! what counts as a sign of life) are in [`crate::privacy::retention`]; the SQL is in
 //! `sql/retention.rs`.
 
@@ -35,29 +35,29 @@ pub struct RetentionRow {
 }
 
 impl Store {
-    /// The contacts `q` selects after `after` (at most `limit`, in id order): not erased,
+    /// The contacts `q` selects with ids in (`after`, `upto`], in id order: not erased,
     /// not restricted, created at or before the cut-off, and with no send, open, click,
     /// consent date, purpose grant or confirmed confirmation after it.
     pub async fn retention_inactive(
         &self,
         q: &InactiveQuery,
         after: ContactId,
-        limit: i64,
+        upto: ContactId,
     ) -> Result<Vec<RetentionRow>> {
-        dispatch!(self.retention::inactive(q, after, limit))
+        dispatch!(self.retention::inactive(q, after, upto))
     }
 
     /// The contacts a web sign-up created whose confirmation expired at or before `now`
-    /// unconfirmed, after `after` (at most `limit`, in id order): opt-in still
+    /// unconfirmed, with ids in (`after`, `upto`], in id order: opt-in still
     /// `single_opt_in_webform`, no confirmation ever confirmed nor still open, no list
     /// confirmed; not erased, not restricted.
     pub async fn retention_expired_signups(
         &self,
         now: DateTime<Utc>,
         after: ContactId,
-        limit: i64,
+        upto: ContactId,
     ) -> Result<Vec<RetentionRow>> {
-        dispatch!(self.retention::expired_signups(now, after, limit))
+        dispatch!(self.retention::expired_signups(now, after, upto))
     }
 
     /// Records `now` under the meta `key` if the time recorded there is at or before

@@ -122,12 +122,20 @@ fn emails(rows: &[(String, Why, Option<String>)]) -> Vec<&str> {
 on_both_backends! {
     async fn retention_lists_the_inactive_and_keeps_the_engaged_the_renewed_the_erased_and_the_restricted(t) {
         seeded(&t).await;
+        // Far along the ids (the listing reads ranges of ids): found all the same.
+        sql(
+            &t,
+            "INSERT INTO contacts (id, email, email_norm, email_mac, opt_in_status, source_type, created_at, updated_at) \
+             VALUES (25001, 'far@example.com', 'far@example.com', 'mac-far', 'none', 'manual', \
+             '2026-06-01T00:00:00+00:00', '2026-06-01T00:00:00+00:00')",
+        )
+        .await;
         with_retention(&t, "[retention]\ninactive_after = \"365d\"\n");
         let app = open_app(&t.config_path(), Arc::new(FixedClock::new(clock_now()))).await;
         let rows = listed(&app).await;
         assert_eq!(
             emails(&rows),
-            ["idle@example.com", "oldsend@example.com", "longer@example.com", "nobasis@example.com"],
+            ["idle@example.com", "oldsend@example.com", "longer@example.com", "nobasis@example.com", "far@example.com"],
             "{rows:?}"
         );
         assert!(rows.iter().all(|r| r.1 == Why::Inactive && r.2.as_deref() == Some("365d")), "{rows:?}");

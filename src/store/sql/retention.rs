@@ -1,6 +1,7 @@
 //! Retention's reads (DESIGN §12): whole-table selections with `NOT EXISTS` probes on the
 //! per-contact indexes (`sends_contact`, the primary keys of `consents`,
-//! `confirmations_contact`), paged by contact id; nothing is loaded per contact.
+//! `confirmations_contact`), one range of contact ids at a time (each probe bounded by the same range);
+//! nothing is loaded per contact.
 
 use super::Db;
 use super::support::{DbRow, Pool, push_in};
@@ -27,10 +28,10 @@ pub(in crate::store) async fn inactive(
     pool: &Pool,
     q: &InactiveQuery,
     after: ContactId,
-    limit: i64,
+    upto: ContactId,
 ) -> Result<Vec<RetentionRow>> {
     let mut qb = QueryBuilder::<Db>::new(format!("SELECT {COLUMNS} FROM contacts k WHERE k.id > "));
-    qb.push_bind(after);
+    qb.push_bind(after).push(" AND k.id <= ").push_bind(upto);
     qb.push(" AND k.processing <> 'erased' AND k.processing <> 'restricted' AND ");
     match &q.bases {
         Bases::Only(basis) => {
@@ -48,23 +49,34 @@ pub(in crate::store) async fn inactive(
     qb.push(" AND k.created_at <= ").push_bind(q.cutoff);
     qb.push(" AND (k.consent_date IS NULL OR k.consent_date <= ").push_bind(q.cutoff).push(")");
     // Sends of every source but `test` (rendered as the contact, mailed to someone else).
-    qb.push(
-        " AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.contact_id = k.id AND s.source <> 'test' \
-         AND (s.sent_at > ",
-    )
-    .push_bind(q.cutoff)
-    .push(" OR s.opened_at > ")
-    .push_bind(q.cutoff)
-    .push(" OR s.clicked_at > ")
-    .push_bind(q.cutoff)
-    .push("))");
-    qb.push(" AND NOT EXISTS (SELECT 1 FROM consents g WHERE g.contact_id = k.id AND g.state = 'granted' AND g.at > ")
+    // Each probe repeats the id range: PostgreSQL plans these as anti-joins, whose scans
+    // of the probed table would otherwise cover every contact on every page.
+    qb.push(" AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.contact_id = k.id AND s.contact_id > ")
+        .push_bind(after)
+        .push(" AND s.contact_id <= ")
+        .push_bind(upto)
+        .push(" AND s.source <> 'test' AND (s.sent_at > ")
+        .push_bind(q.cutoff)
+        .push(" OR s.opened_at > ")
+        .push_bind(q.cutoff)
+        .push(" OR s.clicked_at > ")
+        .push_bind(q.cutoff)
+        .push("))");
+    qb.push(" AND NOT EXISTS (SELECT 1 FROM consents g WHERE g.contact_id = k.id AND g.contact_id > ")
+        .push_bind(after)
+        .push(" AND g.contact_id <= ")
+        .push_bind(upto)
+        .push(" AND g.state = 'granted' AND g.at > ")
         .push_bind(q.cutoff)
         .push(")");
-    qb.push(" AND NOT EXISTS (SELECT 1 FROM confirmations f WHERE f.contact_id = k.id AND f.confirmed_at > ")
+    qb.push(" AND NOT EXISTS (SELECT 1 FROM confirmations f WHERE f.contact_id = k.id AND f.contact_id > ")
+        .push_bind(after)
+        .push(" AND f.contact_id <= ")
+        .push_bind(upto)
+        .push(" AND f.confirmed_at > ")
         .push_bind(q.cutoff)
         .push(")");
-    qb.push(" ORDER BY k.id LIMIT ").push_bind(limit);
+    qb.push(" ORDER BY k.id");
     qb.build().fetch_all(pool).await?.iter().map(from_row).collect()
 }
 
@@ -72,22 +84,22 @@ pub(in crate::store) async fn expired_signups(
     pool: &Pool,
     now: DateTime<Utc>,
     after: ContactId,
-    limit: i64,
+    upto: ContactId,
 ) -> Result<Vec<RetentionRow>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM contacts k \
-         WHERE k.id > $1 AND k.processing <> 'erased' AND k.processing <> 'restricted' \
+         WHERE k.id > $1 AND k.id <= $3 AND k.processing <> 'erased' AND k.processing <> 'restricted' \
            AND k.source_type = 'webform' AND k.opt_in_status = 'single_opt_in_webform' \
            AND EXISTS (SELECT 1 FROM confirmations f WHERE f.contact_id = k.id AND f.kind = 'subscribe' \
                  AND f.confirmed_at IS NULL AND f.expires_at <= $2) \
            AND NOT EXISTS (SELECT 1 FROM confirmations f WHERE f.contact_id = k.id \
                  AND (f.confirmed_at IS NOT NULL OR f.expires_at > $2)) \
            AND NOT EXISTS (SELECT 1 FROM subscriptions b WHERE b.contact_id = k.id AND b.status = 'confirmed') \
-         ORDER BY k.id LIMIT $3"
+         ORDER BY k.id"
     )))
     .bind(after)
     .bind(now)
-    .bind(limit)
+    .bind(upto)
     .fetch_all(pool)
     .await?;
     rows.iter().map(from_row).collect()
