@@ -5,6 +5,7 @@ use super::{Context, output};
 use crate::app::App;
 use crate::error::Result;
 use crate::privacy::retention::{self, Why};
+use std::io::Write;
 
 pub(super) async fn run(ctx: &Context, app: &App, apply: bool) -> Result<i32> {
     if apply {
@@ -13,7 +14,6 @@ pub(super) async fn run(ctx: &Context, app: &App, apply: bool) -> Result<i32> {
     let report = retention::candidates(app).await?;
     if ctx.json {
         // Written as it is serialised: a million candidates need no second copy as text.
-        use std::io::Write;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // A closed pipe (`... --json | head`) is the reader's choice, not a failure.
         match serde_json::to_writer_pretty(&mut out, &report) {
@@ -24,9 +24,12 @@ pub(super) async fn run(ctx: &Context, app: &App, apply: bool) -> Result<i32> {
         let _ = writeln!(out).and_then(|()| out.flush());
         return Ok(0);
     }
+    // Errors ignored: a closed pipe (`... | head`) is the reader's choice.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let periods: Vec<String> = report.periods.iter().map(|(basis, period)| format!("{basis} {period}")).collect();
-    println!("Retention at {} (periods: {})", report.now.format("%Y-%m-%d %H:%M UTC"), periods.join(", "));
-    println!(
+    let _ = writeln!(out, "Retention at {} (periods: {})", report.now.format("%Y-%m-%d %H:%M UTC"), periods.join(", "));
+    let _ = writeln!(
+        out,
         "{} candidate(s): {} inactive, {} expired sign-up(s)",
         report.contacts.len(),
         report.inactive,
@@ -35,13 +38,18 @@ pub(super) async fn run(ctx: &Context, app: &App, apply: bool) -> Result<i32> {
     if report.contacts.is_empty() {
         return Ok(0);
     }
-    println!("  {:<9} {:<15} {:<20} {:<7} {:<10}  EMAIL", "CONTACT", "REASON", "LEGAL BASIS", "PERIOD", "CREATED");
+    let _ = writeln!(
+        out,
+        "  {:<9} {:<15} {:<20} {:<7} {:<10}  EMAIL",
+        "CONTACT", "REASON", "LEGAL BASIS", "PERIOD", "CREATED"
+    );
     for c in &report.contacts {
         let reason = match c.reason {
             Why::Inactive => "inactive",
             Why::ExpiredSignup => "expired sign-up",
         };
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<9} {:<15} {:<20} {:<7} {:<10}  {}",
             format!("#{}", c.contact_id),
             reason,
@@ -51,7 +59,7 @@ pub(super) async fn run(ctx: &Context, app: &App, apply: bool) -> Result<i32> {
             output::clean(&c.email)
         );
     }
-    println!("Run `herald privacy retention --apply` to erase them.");
+    let _ = writeln!(out, "Run `herald privacy retention --apply` to erase them.");
     Ok(0)
 }
 
