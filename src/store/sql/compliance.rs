@@ -8,9 +8,10 @@ use crate::store::compliance::{CardCount, ConsentCounts, OpenRequests};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-/// A ledger event that carries evidence: its canonical body (`consent::ledger::EventBody`,
-/// whose last field is the evidence map) does not end with an empty map.
-const CARRIES_EVIDENCE: &str = "l.body NOT LIKE '%\"evidence\":{}}'";
+/// A ledger event that carries evidence: a non-empty inline evidence map in its canonical
+/// body (`consent::ledger::EventBody`), or the digest of evidence kept apart
+/// (`evidence_digest`, issue 14.1), whichever way the event was written.
+const CARRIES_EVIDENCE: &str = "(l.body NOT LIKE '%\"evidence\":{}%' OR l.body LIKE '%\"evidence_digest\":\"%')";
 
 pub(in crate::store) async fn by_card(pool: &Pool) -> Result<Vec<CardCount>> {
     let rows = sqlx::query(
