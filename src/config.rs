@@ -17,6 +17,7 @@ mod bounces;
 mod env_overrides;
 mod import;
 mod privacy;
+mod retention;
 mod secrets;
 mod sending;
 mod web;
@@ -24,6 +25,7 @@ pub mod workspace;
 pub use bounces::BouncesConfig;
 pub use import::ImportConfig;
 pub use privacy::PrivacyConfig;
+pub use retention::{RetentionConfig, show_duration};
 pub use secrets::Secrets;
 pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
 pub use web::WebConfig;
@@ -66,6 +68,8 @@ pub struct Config {
     pub dkim: Option<DkimConfig>,
     #[serde(default)]
     pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// DKIM signing of every message. The private key (PKCS#8 PEM) comes from the

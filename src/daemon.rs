@@ -1,5 +1,6 @@
 //! `herald daemon` (DESIGN §6): the scheduler (due campaigns start, running ones are
-//! materialised, unconfirmed sign-ups expire once a minute), the engine over every running campaign (its loop also retries deferred
+//! materialised, unconfirmed sign-ups expire once a minute, retention runs daily when
+//! `[retention] enabled`), the engine over every running campaign (its loop also retries deferred
 //! sends and recovers expired leases), the HTTP server ([`web::serve`]: caps and
 //! timeouts on what clients hold) and the bounce listener. SIGTERM / Ctrl-C stop
 //! claiming, let in-flight attempts finish (bounded by the SMTP timeout), release the
@@ -170,6 +171,9 @@ async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                 }
                 Err(e) => tracing::warn!(error = %e, "scheduler: expiring confirmations"),
             }
+            if app.config.retention.enabled {
+                retention_if_due(&app).await;
+            }
         }
         if let Err(e) = seen.log_changes(&app).await {
             tracing::warn!(error = %e, "scheduler: campaign states");
@@ -181,6 +185,22 @@ async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
+    }
+}
+
+/// `[retention] enabled`: retention's daily run, checked at the expiry's pace; the run
+/// itself happens once a day (`privacy::retention::run_if_due`).
+async fn retention_if_due(app: &App) {
+    match crate::privacy::retention::run_if_due(app).await {
+        Ok(None) => {}
+        Ok(Some(done)) => tracing::info!(
+            inactive = done.inactive,
+            expired_signups = done.expired_signups,
+            erased = done.erased,
+            failed = done.failed.len(),
+            "retention: daily run"
+        ),
+        Err(e) => tracing::warn!(error = %e, "scheduler: retention"),
     }
 }
 

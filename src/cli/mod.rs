@@ -17,7 +17,9 @@ mod lists;
 mod output;
 mod privacy;
 mod privacy_erase;
+mod privacy_retention;
 mod privacy_sensitive;
+mod report;
 mod send;
 mod send_progress;
 mod suppression;
@@ -78,6 +80,9 @@ enum Command {
     /// The person's rights: export, restriction, objection, the requests register.
     #[command(subcommand)]
     Privacy(privacy::PrivacyCommand),
+    /// Reports: the compliance report.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// What a command needs besides its arguments.
@@ -148,6 +153,7 @@ pub fn run() -> i32 {
             Command::Bounces(cmd) => bounces::run(&ctx, cmd).await,
             Command::Lists(cmd) => lists::run(&ctx, cmd).await,
             Command::Privacy(cmd) => privacy::run(&ctx, cmd).await,
+            Command::Report(cmd) => report::run(&ctx, cmd).await,
         }
     });
     match result {

@@ -67,6 +67,14 @@ pub(super) enum PrivacyCommand {
     /// Re-encrypt every sensitive field with HERALD_FIELD_KEY, reading values sealed with
     /// the previous key from HERALD_FIELD_KEY_PREVIOUS; once done, the previous key can go.
     RotateKey,
+    /// Contacts Herald should no longer keep (`[retention]`): no open, click, send or
+    /// consent renewal within the retention period of their legal basis, and web
+    /// sign-ups whose confirmation expired unconfirmed. Lists them; --apply erases them.
+    Retention {
+        /// Erase every candidate (each through the erasure path, actor `system:retention`).
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +135,7 @@ pub(super) async fn run(ctx: &Context, cmd: PrivacyCommand) -> Result<i32> {
         PrivacyCommand::Requests { overdue } => list_requests(ctx, &app, overdue).await,
         PrivacyCommand::AccessLog => super::privacy_sensitive::access_log(ctx, &app).await,
         PrivacyCommand::RotateKey => super::privacy_sensitive::rotate_key(ctx, &app).await,
+        PrivacyCommand::Retention { apply } => super::privacy_retention::run(ctx, &app, apply).await,
     }
 }
 

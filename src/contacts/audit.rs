@@ -80,7 +80,8 @@ async fn confirm(app: &App, contact_id: ContactId) -> Result<Vec<Mismatch>> {
 
 const CHUNK: i64 = 1000;
 
-/// Recomputes every chain; `progress(contacts_checked)` after each chunk.
+/// Recomputes every chain; `progress(contacts_checked)` after each chunk. The outcome is
+/// kept for the compliance report.
 pub async fn verify(app: &App, progress: &dyn Fn(u64)) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let mut digest = Sha256::new();
@@ -120,5 +121,6 @@ pub async fn verify(app: &App, progress: &dyn Fn(u64)) -> Result<VerifyReport> {
         progress(report.contacts);
     }
     report.digest = hex::encode(digest.finalize());
+    crate::privacy::compliance::remember_verify(app, &report).await?;
     Ok(report)
 }

@@ -16,11 +16,16 @@
 //! - `sensitive`: sensitive fields in the contact-change service (sealed, masked, erased
 //!   and locked with `data_storage`) and in templates a campaign allows.
 //! - `reveal`: `contacts reveal` with its access log, and `privacy rotate-key`.
+//! - `retention`: storage limitation (Art. 5(1)(e)): inactive contacts and expired
+//!   sign-ups, listed or erased, daily in the daemon.
+//! - `compliance`: the compliance report (Art. 5(2)) and the last `audit verify` result.
 
+pub mod compliance;
 pub mod erase;
 pub mod export;
 pub mod field_key;
 pub mod requests;
 pub mod restriction;
+pub mod retention;
 pub mod reveal;
 pub mod sensitive;

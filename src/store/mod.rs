@@ -362,4 +362,6 @@ pub mod erasure;
 pub mod privacy;
 pub mod privacy_requests;
 pub use privacy::{ContactBounce, SendRecord};
+pub mod compliance;
+pub mod retention;
 pub mod sensitive;

@@ -10,6 +10,8 @@ pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 #[path = "sql/audience.rs"]
 pub(super) mod audience;
+#[path = "sql/compliance.rs"]
+pub(super) mod compliance;
 #[path = "sql/confirmations.rs"]
 pub(super) mod confirmations;
 #[path = "sql/contact_list.rs"]
@@ -38,6 +40,8 @@ pub(super) mod queue;
 pub(super) mod queue_reports;
 #[path = "sql/queue_writes.rs"]
 pub(super) mod queue_writes;
+#[path = "sql/retention.rs"]
+pub(super) mod retention;
 #[path = "sql/revisions.rs"]
 pub(super) mod revisions;
 #[path = "sql/sensitive.rs"]

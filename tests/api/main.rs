@@ -33,6 +33,7 @@ mod privacy_erase;
 #[cfg(unix)]
 mod privacy_export;
 mod privacy_requests;
+mod privacy_retention;
 mod privacy_sensitive;
 mod private_files;
 mod queue_writers;
@@ -41,6 +42,7 @@ mod relay;
 mod relay_tls;
 mod render;
 mod render_hostile;
+mod report;
 mod rules;
 mod send;
 mod signup;
