@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 mod bounces;
 mod env_overrides;
+mod flows;
 mod import;
 mod privacy;
 mod retention;
@@ -23,12 +24,14 @@ mod sending;
 mod web;
 pub mod workspace;
 pub use bounces::BouncesConfig;
+pub use flows::FlowsConfig;
 pub use import::ImportConfig;
 pub use privacy::PrivacyConfig;
 pub use retention::{RetentionConfig, show_duration};
 pub use secrets::Secrets;
 pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
 pub use web::WebConfig;
+pub(crate) use web::parse_duration;
 
 pub const DEFAULT_PATH: &str = "config/herald.toml";
 
@@ -70,6 +73,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    #[serde(default)]
+    pub flows: FlowsConfig,
 }
 
 /// DKIM signing of every message. The private key (PKCS#8 PEM) comes from the

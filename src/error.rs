@@ -54,3 +54,21 @@ impl From<Refusal> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error in an input file at a byte offset: `FILE:LINE:COL: message` (1-based line
+/// and column in characters), the form every file Herald reads reports its errors in.
+pub fn at_offset(path: &std::path::Path, text: &str, offset: usize, message: &str) -> Error {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Error::Invalid(format!("{}:{line}:{col}: {message}", path.display()))
+}
+
+/// A TOML parse or schema error of an input file, placed by [`at_offset`] when the
+/// parser knows where it is.
+pub fn toml_error(path: &std::path::Path, text: &str, e: &toml::de::Error) -> Error {
+    match e.span() {
+        Some(span) => at_offset(path, text, span.start, e.message().trim()),
+        None => Error::Invalid(format!("{}: {}", path.display(), e.message().trim())),
+    }
+}

@@ -25,6 +25,8 @@
 //!   request by route template) with a graceful shutdown.
 //! - [`privacy`]: the person's rights (DESIGN §12): the requests register, restriction and
 //!   objection.
+//! - [`flows`]: automation flows (DESIGN §13): flow files, their validation against the
+//!   workspace, the flows folder.
 //! - [`clock`]: time as an input.
 //! - [`connections`]: what the daemon's servers let clients hold (caps per server and per IP).
 //! - [`logging`]: the log filter (dependencies capped at `warn`).
@@ -45,6 +47,7 @@ pub mod daemon;
 pub mod domain;
 pub mod error;
 pub mod feedback;
+pub mod flows;
 pub mod logging;
 pub mod privacy;
 pub mod private_files;

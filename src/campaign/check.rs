@@ -74,15 +74,13 @@ impl Readiness {
 /// unknown one is an error listing the known ones.
 pub async fn names_exist(app: &App, campaign: &Campaign) -> Result<()> {
     let file = campaign.path.display();
-    let mut lists: BTreeSet<String> = app.config.lists.keys().map(|l| l.to_string()).collect();
-    lists.extend(app.store.list_settings().await?.keys().map(|l| l.to_string()));
+    let lists = known_lists(app).await?;
     for list in &campaign.lists {
         if !lists.contains(list.as_str()) {
             return Err(Error::Invalid(format!("{file}: unknown list '{list}' (known lists: {})", known(&lists))));
         }
     }
-    let mut purposes: BTreeSet<String> = app.config.purposes.keys().map(|p| p.to_string()).collect();
-    purposes.extend(app.store.purpose_names().await?);
+    let purposes = known_purposes(app).await?;
     let named = campaign.purpose.iter().chain(&campaign.policy.legitimate_interest_purposes);
     for purpose in named {
         if !purposes.contains(&purpose.to_string()) {
@@ -95,7 +93,22 @@ pub async fn names_exist(app: &App, campaign: &Campaign) -> Result<()> {
     crate::privacy::sensitive::campaign_may_read(app, campaign)
 }
 
-fn known(names: &BTreeSet<String>) -> String {
+/// The lists declared in the config or present in the database.
+pub async fn known_lists(app: &App) -> Result<BTreeSet<String>> {
+    let mut lists: BTreeSet<String> = app.config.lists.keys().map(|l| l.to_string()).collect();
+    lists.extend(app.store.list_settings().await?.keys().map(|l| l.to_string()));
+    Ok(lists)
+}
+
+/// The purposes declared in the config or present in the database.
+pub async fn known_purposes(app: &App) -> Result<BTreeSet<String>> {
+    let mut purposes: BTreeSet<String> = app.config.purposes.keys().map(|p| p.to_string()).collect();
+    purposes.extend(app.store.purpose_names().await?);
+    Ok(purposes)
+}
+
+/// The names for an "unknown X (known X: ...)" error.
+pub fn known(names: &BTreeSet<String>) -> String {
     if names.is_empty() { "none yet".into() } else { names.iter().cloned().collect::<Vec<_>>().join(", ") }
 }
 

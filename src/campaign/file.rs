@@ -125,17 +125,11 @@ pub fn load(path: &Path, defaults: &PolicyDefaults) -> Result<Campaign> {
 
 /// Validates campaign-file text; `path` names it in errors and anchors template look-up.
 pub fn parse(path: &Path, text: &str, defaults: &PolicyDefaults) -> Result<Campaign> {
-    let at = |span: std::ops::Range<usize>, message: &str| {
-        let (line, col) = line_col(text, span.start);
-        Error::Invalid(format!("{}:{line}:{col}: {message}", path.display()))
-    };
-    let raw: RawCampaign = toml::from_str(text).map_err(|e| match e.span() {
-        Some(span) => at(span, e.message().trim()),
-        None => Error::Invalid(format!("{}: {}", path.display(), e.message().trim())),
-    })?;
+    let at = |span: std::ops::Range<usize>, message: &str| crate::error::at_offset(path, text, span.start, message);
+    let raw: RawCampaign = toml::from_str(text).map_err(|e| crate::error::toml_error(path, text, &e))?;
 
     let name = raw.name.get_ref().trim();
-    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+    if !is_name(name) {
         return Err(at(
             raw.name.span(),
             "name must be 1 to 64 letters, digits, '.', '_' or '-' (it names the campaign in headers and reports)",
@@ -145,11 +139,8 @@ pub fn parse(path: &Path, text: &str, defaults: &PolicyDefaults) -> Result<Campa
         return Err(at(raw.subject.span(), "subject is empty"));
     }
     let template = raw.template.get_ref().trim();
-    if template.is_empty() || template.contains(['/', '\\']) || template.starts_with('.') {
-        return Err(at(
-            raw.template.span(),
-            "template must be a template name (e.g. \"spring\" for spring.html.hbs), not a path",
-        ));
+    if !is_template_name(template) {
+        return Err(at(raw.template.span(), TEMPLATE_NAME_RULE));
     }
     if raw.lists.get_ref().is_empty() {
         return Err(at(raw.lists.span(), "lists is empty: name at least one list"));
@@ -229,12 +220,20 @@ fn segment_field(key: &str) -> std::result::Result<SegmentField, String> {
     })
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
+/// A name that can stand in headers, reports and file names: 1 to 64 letters, digits,
+/// '.', '_' or '-' (campaigns, flows, their steps and events).
+pub(crate) fn is_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// What [`is_template_name`] refuses, as the error says it.
+pub(crate) const TEMPLATE_NAME_RULE: &str =
+    "template must be a template name (e.g. \"spring\" for spring.html.hbs), not a path";
+
+/// A template is named, never given as a path: it is looked up beside the file, then in
+/// the templates folder.
+pub(crate) fn is_template_name(template: &str) -> bool {
+    !template.is_empty() && !template.contains(['/', '\\']) && !template.starts_with('.')
 }
 
 #[cfg(test)]

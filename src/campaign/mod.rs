@@ -10,3 +10,4 @@ pub mod preview;
 pub mod test_send;
 
 pub use file::{Campaign, SegmentField, SegmentRule, load, parse};
+pub(crate) use file::{TEMPLATE_NAME_RULE, is_name, is_template_name};

@@ -1,6 +1,6 @@
 //! `herald init [DIR]`: scaffold a workspace (config, templates, an example contacts
-//! file and an example campaign), then create and migrate its database. Existing files
-//! are never overwritten.
+//! file, an example campaign and four example flows), then create and migrate its
+//! database. Existing files are never overwritten.
 
 use super::{Context, output};
 use crate::app::App;
@@ -29,6 +29,23 @@ const FILES: &[(&str, &str)] = &[
     ("templates/partials/footer.txt.hbs", include_str!("../../templates/partials/footer.txt.hbs")),
     ("templates/emails/confirm.html.hbs", include_str!("../../templates/emails/confirm.html.hbs")),
     ("templates/emails/confirm.txt.hbs", include_str!("../../templates/emails/confirm.txt.hbs")),
+    // The automation flows of DESIGN §13 and their templates (issue 15).
+    ("flows/welcome.toml", include_str!("../../config/flows/welcome.toml")),
+    ("flows/engagement-followup.toml", include_str!("../../config/flows/engagement-followup.toml")),
+    ("flows/deep-dive.toml", include_str!("../../config/flows/deep-dive.toml")),
+    ("flows/abandoned-cart.toml", include_str!("../../config/flows/abandoned-cart.toml")),
+    ("templates/welcome-1.html.hbs", include_str!("../../templates/welcome-1.html.hbs")),
+    ("templates/welcome-1.txt.hbs", include_str!("../../templates/welcome-1.txt.hbs")),
+    ("templates/welcome-2.html.hbs", include_str!("../../templates/welcome-2.html.hbs")),
+    ("templates/welcome-2.txt.hbs", include_str!("../../templates/welcome-2.txt.hbs")),
+    ("templates/welcome-3.html.hbs", include_str!("../../templates/welcome-3.html.hbs")),
+    ("templates/welcome-3.txt.hbs", include_str!("../../templates/welcome-3.txt.hbs")),
+    ("templates/engagement-followup.html.hbs", include_str!("../../templates/engagement-followup.html.hbs")),
+    ("templates/engagement-followup.txt.hbs", include_str!("../../templates/engagement-followup.txt.hbs")),
+    ("templates/deep-dive.html.hbs", include_str!("../../templates/deep-dive.html.hbs")),
+    ("templates/deep-dive.txt.hbs", include_str!("../../templates/deep-dive.txt.hbs")),
+    ("templates/cart-reminder.html.hbs", include_str!("../../templates/cart-reminder.html.hbs")),
+    ("templates/cart-reminder.txt.hbs", include_str!("../../templates/cart-reminder.txt.hbs")),
 ];
 
 pub(super) async fn run(ctx: &Context, args: InitArgs) -> Result<i32> {

@@ -12,6 +12,7 @@ mod contacts_import;
 mod daemon;
 mod db;
 mod demo;
+mod flows;
 mod init;
 mod lists;
 mod output;
@@ -83,6 +84,9 @@ enum Command {
     /// Reports: the compliance report.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Automation flows: validate and list the flow files.
+    #[command(subcommand)]
+    Flows(flows::FlowsCommand),
 }
 
 /// What a command needs besides its arguments.
@@ -154,6 +158,7 @@ pub fn run() -> i32 {
             Command::Lists(cmd) => lists::run(&ctx, cmd).await,
             Command::Privacy(cmd) => privacy::run(&ctx, cmd).await,
             Command::Report(cmd) => report::run(&ctx, cmd).await,
+            Command::Flows(cmd) => flows::run(&ctx, cmd).await,
         }
     });
     match result {

@@ -28,7 +28,7 @@ pub fn root_of(config_file: &Path) -> Option<PathBuf> {
     folder.parent().map(Path::to_path_buf)
 }
 
-/// Makes the config's relative paths (the SQLite file, the data and templates folders)
+/// Makes the config's relative paths (the SQLite file, the data, templates and flows folders)
 /// absolute against the workspace root, so a command run from a subfolder uses the
 /// workspace's database, not a new one beside it.
 pub fn resolve_paths(config: &mut Config, root: &Path) {
@@ -39,7 +39,7 @@ pub fn resolve_paths(config: &mut Config, root: &Path) {
     {
         config.database.url = format!("sqlite://{}", root.join(rel).display());
     }
-    for dir in [&mut config.data.dir, &mut config.templates.dir] {
+    for dir in [&mut config.data.dir, &mut config.templates.dir, &mut config.flows.dir] {
         if dir.is_relative() {
             *dir = root.join(&*dir);
         }
@@ -107,6 +107,7 @@ mod tests {
         assert_eq!(loaded.path, dir.path().join(DEFAULT_PATH));
         assert_eq!(loaded.config.database.url, format!("sqlite://{}", dir.path().join("data/herald.db").display()));
         assert_eq!(loaded.config.templates.dir, dir.path().join("templates"));
+        assert_eq!(loaded.config.flows.dir, dir.path().join("flows"));
         assert_eq!(loaded.config.data.dir, dir.path().join("data"));
     }
 }
