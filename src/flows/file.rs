@@ -213,3 +213,7 @@ impl Flow {
         self.steps.iter().any(|s| matches!(s.unless, Some(Unless::Clicked | Unless::Opened)))
     }
 }
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;
