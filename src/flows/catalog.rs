@@ -69,3 +69,42 @@ pub fn select(dir: &Path, wanted: &str) -> Result<Vec<Entry>> {
     }
     Ok(chosen)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLOW: &str = "name = \"NAME\"\nlists = [\"newsletter\"]\ntrigger = { event = \"custom\", name = \"x\" }\n\
+                        [[steps]]\nafter = \"0m\"\nsubject = \"Hi\"\ntemplate = \"t\"\n";
+
+    #[test]
+    fn flow_names_are_unique_across_files_and_a_broken_file_hides_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), FLOW.replace("NAME", "welcome")).unwrap();
+        std::fs::write(dir.path().join("b.toml"), FLOW.replace("NAME", "welcome")).unwrap();
+        std::fs::write(dir.path().join("c.toml"), "name = ").unwrap();
+        std::fs::write(dir.path().join("d.toml"), FLOW.replace("NAME", "cart")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a flow").unwrap();
+        let read = read_dir(dir.path()).unwrap();
+        let files: Vec<_> = read.iter().map(|e| e.file.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(files, ["a.toml", "b.toml", "c.toml", "d.toml"]);
+        assert!(read[0].flow.is_ok() && read[3].flow.is_ok());
+        let err = read[1].flow.as_ref().unwrap_err().to_string();
+        assert!(err.contains("b.toml:1:8: flow name 'welcome' is also the name of") && err.contains("a.toml"), "{err}");
+        assert!(read[2].flow.is_err());
+    }
+
+    #[test]
+    fn a_flow_is_selected_by_name_file_name_or_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("first.toml"), FLOW.replace("NAME", "welcome")).unwrap();
+        std::fs::write(dir.path().join("cart.toml"), FLOW.replace("NAME", "abandoned-cart")).unwrap();
+        let name = |entries: Vec<Entry>| entries.into_iter().map(|e| e.flow.unwrap().name).collect::<Vec<_>>();
+        assert_eq!(name(select(dir.path(), "welcome").unwrap()), ["welcome"]);
+        assert_eq!(name(select(dir.path(), "cart").unwrap()), ["abandoned-cart"]);
+        let path = dir.path().join("first.toml");
+        assert_eq!(name(select(dir.path(), path.to_str().unwrap()).unwrap()), ["welcome"]);
+        let err = select(dir.path(), "nope").unwrap_err();
+        assert!(matches!(&err, Error::NotFound(m) if m.contains("abandoned-cart, welcome")), "{err}");
+    }
+}

@@ -85,3 +85,47 @@ pub fn templates_compile(config: &Config, link_key: &[u8], flow: &Flow) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Contact, EmailAddress, SourceType};
+    use std::path::{Path, PathBuf};
+
+    /// The repository's config, with its templates folder.
+    fn config() -> Config {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut config: Config = toml::from_str(include_str!("../../config/herald.toml")).unwrap();
+        config.templates.dir = root.join("templates");
+        config
+    }
+
+    fn shipped(name: &str) -> Flow {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/flows").join(format!("{name}.toml"));
+        super::super::load(&path).unwrap()
+    }
+
+    #[test]
+    fn the_flows_init_writes_compile() {
+        for name in ["welcome", "engagement-followup", "deep-dive", "abandoned-cart"] {
+            templates_compile(&config(), b"key", &shipped(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(shipped("welcome").steps.len(), 3);
+    }
+
+    #[test]
+    fn the_cart_reminder_renders_the_events_items_and_needs_them() {
+        let flow = shipped("abandoned-cart");
+        let config = config();
+        let campaign = flow.step_campaign(0, &config.policy).unwrap();
+        let contact =
+            Contact::new(EmailAddress::parse("a@example.com").unwrap(), SourceType::Manual, chrono::Utc::now());
+        let renderer = Renderer::new(&config, b"key", &campaign, None).unwrap();
+        // Strict mode: without the event's properties the template does not render.
+        let problem = renderer.problem_for(&contact, chrono::Utc::now());
+        assert!(problem.as_deref().is_some_and(|p| p.contains("event")), "{problem:?}");
+        let event = serde_json::json!({"event": {"items": [{"name": "Blue mug", "quantity": 2}, {"name": "Tea"}]}});
+        let renderer = renderer.with_data(event.as_object().unwrap().clone());
+        assert_eq!(renderer.problem_for(&contact, chrono::Utc::now()), None);
+    }
+}
