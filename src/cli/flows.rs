@@ -35,6 +35,8 @@ pub(super) async fn run(ctx: &Context, cmd: FlowsCommand) -> Result<i32> {
 struct Verdict {
     file: PathBuf,
     name: Option<String>,
+    #[serde(skip)]
+    summary: Option<String>,
     valid: bool,
     error: Option<String>,
     warnings: Vec<String>,
@@ -50,6 +52,10 @@ async fn validate(ctx: &Context, target: Option<&str>) -> Result<i32> {
     let mut verdicts = Vec::with_capacity(entries.len());
     for Entry { file, flow } in entries {
         let name = flow.as_ref().ok().map(|f| f.name.clone());
+        let summary = flow.as_ref().ok().map(|f| {
+            let steps = f.steps.len();
+            format!("{}: {steps} step{}, trigger: {}", f.name, if steps == 1 { "" } else { "s" }, f.trigger)
+        });
         let checked = match flow {
             Ok(f) => check::check(&app, &f).await,
             Err(e) => Err(e),
@@ -59,7 +65,7 @@ async fn validate(ctx: &Context, target: Option<&str>) -> Result<i32> {
             Err(Error::Invalid(message)) => (Some(message), Vec::new()),
             Err(e) => return Err(e),
         };
-        verdicts.push(Verdict { file, name, valid: error.is_none(), error, warnings });
+        verdicts.push(Verdict { file, name, summary, valid: error.is_none(), error, warnings });
     }
     let invalid = verdicts.iter().filter(|v| !v.valid).count();
     if ctx.json {
@@ -70,7 +76,7 @@ async fn validate(ctx: &Context, target: Option<&str>) -> Result<i32> {
         }
         for v in &verdicts {
             match &v.error {
-                None => println!("{}: valid ({})", v.file.display(), v.name.as_deref().unwrap_or_default()),
+                None => println!("{}: valid ({})", v.file.display(), v.summary.as_deref().unwrap_or_default()),
                 Some(e) => eprintln!("error: {e}"),
             }
             for w in &v.warnings {
@@ -139,14 +145,18 @@ fn list(ctx: &Context) -> Result<i32> {
         println!("no flow files in {}", dir.display());
         return Ok(0);
     }
-    println!("{:<24} {:<40} {:>5}  FILE", "NAME", "TRIGGER", "STEPS");
-    for r in &rows {
-        match (&r.name, &r.trigger) {
-            (Some(name), Some(trigger)) => {
-                println!("{:<24} {:<40} {:>5}  {}", name, trigger.to_string(), r.steps, r.file.display())
-            }
-            _ => println!("{:<24} {:<40} {:>5}  {}", "(invalid)", "-", "-", r.file.display()),
-        }
+    let cells: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| match (&r.name, &r.trigger) {
+            (Some(name), Some(trigger)) => (name.clone(), trigger.to_string(), r.steps.to_string()),
+            _ => ("(invalid)".into(), "-".into(), "-".into()),
+        })
+        .collect();
+    let name_width = cells.iter().map(|c| c.0.len()).max().unwrap_or(0).max(4);
+    let trigger_width = cells.iter().map(|c| c.1.chars().count()).max().unwrap_or(0).max(7);
+    println!("{:<name_width$}  {:<trigger_width$}  {:>5}  FILE", "NAME", "TRIGGER", "STEPS");
+    for (r, (name, trigger, steps)) in rows.iter().zip(&cells) {
+        println!("{name:<name_width$}  {trigger:<trigger_width$}  {steps:>5}  {}", r.file.display());
     }
     for r in rows.iter().filter(|r| !r.valid) {
         println!("\ninvalid: {}", r.error.as_deref().unwrap_or_default());
