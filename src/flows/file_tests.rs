@@ -95,6 +95,7 @@ fn errors_name_the_file_line_column_and_what_was_expected() {
         (ok().replace("\"3d\"", "\"3 days\""), "flows/welcome.toml:9:9", "the unit must be s, m, h or d"),
         (ok().replace("\"3d\"", "\"0d\""), "flows/welcome.toml:9:9", "only the first step may have no delay"),
         (ok().replace("\"3d\"", "\"soon\""), "flows/welcome.toml:9:9", "'soon' is not a duration"),
+        (ok().replace("\"3d\"", "\"0é\""), "flows/welcome.toml:9:9", "the unit must be"),
         // Duplicate step names, given or defaulted.
         (
             format!("{HEAD}{STEP_1}name = \"hello\"\n{STEP_2}name = \"hello\"\n"),

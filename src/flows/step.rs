@@ -106,7 +106,9 @@ impl RawStep {
 /// the first step, which may go out as soon as the contact is enrolled.
 fn parse_after(text: &str, first: bool) -> Result<Duration, String> {
     let t = text.trim();
-    let zero = t.len() > 1 && t[..t.len() - 1].bytes().all(|b| b == b'0') && t.ends_with(['s', 'm', 'h', 'd']);
+    let zero = t
+        .strip_suffix(['s', 'm', 'h', 'd'])
+        .is_some_and(|number| !number.is_empty() && number.bytes().all(|b| b == b'0'));
     match (zero, first) {
         (true, true) => Ok(Duration::ZERO),
         (true, false) => Err(format!(
