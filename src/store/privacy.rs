@@ -1,9 +1,9 @@
-//! What the privacy export (DESIGN §12) reads besides the contact records: the ledger,
-//! the sends and the bounces of a page of contacts, each in one pass per chunk of ids.
+//! What the privacy export (DESIGN §12) reads: batches of contacts with their ledger,
+//! sends and bounces.
 
 use super::{Backend, Store, postgres, sqlite};
 use crate::consent::ledger::Entry;
-use crate::domain::{ContactId, SendId};
+use crate::domain::{Contact, ContactId, ListName, SendId};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -44,19 +44,21 @@ pub struct ContactBounce {
     pub source: String,
 }
 
+/// A batch of a bulk export: contacts in id order, each with its subscriptions and
+/// purposes, and the ledger entries, sends and bounces of those contacts, each sorted by
+/// contact id.
+#[derive(Debug, Default)]
+pub struct ExportBatch {
+    pub contacts: Vec<Contact>,
+    pub ledger: Vec<Entry>,
+    pub sends: Vec<SendRecord>,
+    pub bounces: Vec<ContactBounce>,
+}
+
 impl Store {
-    /// The ledger entries of these contacts, by contact id then sequence number.
-    pub async fn ledgers_of(&self, ids: &[ContactId]) -> Result<Vec<Entry>> {
-        dispatch!(self.privacy::ledgers(ids))
-    }
-
-    /// The sends of these contacts, by contact id then send id.
-    pub async fn sends_of(&self, ids: &[ContactId]) -> Result<Vec<SendRecord>> {
-        dispatch!(self.privacy::sends(ids))
-    }
-
-    /// The bounces recorded against these contacts, by contact id then time.
-    pub async fn bounces_of(&self, ids: &[ContactId]) -> Result<Vec<ContactBounce>> {
-        dispatch!(self.privacy::bounces(ids))
+    /// Up to `limit` contacts with an id above `after` (subscribed to `list`, when given),
+    /// with everything the export shows about them, read in one snapshot.
+    pub async fn export_batch(&self, list: Option<&ListName>, after: ContactId, limit: i64) -> Result<ExportBatch> {
+        dispatch!(self.privacy::export_batch(list, after, limit))
     }
 }
