@@ -97,16 +97,18 @@ async fn write_all(
     out: &mut (dyn Write + Send),
 ) -> Result<u64> {
     let mut sink = Sink::new(format == Format::Csv, one.is_some(), out)?;
-    let (mut after, limit) = match one {
+    let (after, limit) = match one {
         // The batch of that one contact: the id just below it, one contact.
         Some(contact) => (ContactId::new(contact.id.map_or(0, |id| id.get()) - 1), 1),
         None => (ContactId::default(), BATCH),
     };
+    let mut cursor = app.store.export_cursor(list, after).await?;
     let mut seen = 0u64;
     loop {
-        let batch = app.store.export_batch(list, after, limit).await?;
-        let Some(last) = batch.contacts.last().and_then(|c| c.id) else { break };
-        after = last;
+        let batch = cursor.next(limit).await?;
+        if batch.contacts.is_empty() {
+            break;
+        }
         seen += write_batch(&batch, exported_at, &mut sink)?;
         if one.is_some() {
             break;

@@ -55,10 +55,44 @@ pub struct ExportBatch {
     pub bounces: Vec<ContactBounce>,
 }
 
+/// A bulk export's walk over the contacts, batch after batch, on one connection held
+/// from the first batch to the last (each connection keeps its own page cache: a walk
+/// spread over the pool's connections would fill each one's).
+pub struct ExportCursor {
+    conn: ExportConn,
+    list: Option<ListName>,
+    after: ContactId,
+}
+
+enum ExportConn {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
 impl Store {
-    /// Up to `limit` contacts with an id above `after` (subscribed to `list`, when given),
-    /// with everything the export shows about them, read in one snapshot.
-    pub async fn export_batch(&self, list: Option<&ListName>, after: ContactId, limit: i64) -> Result<ExportBatch> {
-        dispatch!(self.privacy::export_batch(list, after, limit))
+    /// A walk over the contacts with an id above `after` (subscribed to `list`, when
+    /// given), in id order.
+    pub async fn export_cursor(&self, list: Option<&ListName>, after: ContactId) -> Result<ExportCursor> {
+        let conn = match &self.backend {
+            Backend::Sqlite(pool) => ExportConn::Sqlite(pool.acquire().await?),
+            Backend::Postgres(pool) => ExportConn::Postgres(pool.acquire().await?),
+        };
+        Ok(ExportCursor { conn, list: list.cloned(), after })
+    }
+}
+
+impl ExportCursor {
+    /// The next batch of up to `limit` contacts with everything the export shows about
+    /// them, read in one snapshot; empty at the end.
+    pub async fn next(&mut self, limit: i64) -> Result<ExportBatch> {
+        let list = self.list.as_ref();
+        let batch = match &mut self.conn {
+            ExportConn::Sqlite(conn) => sqlite::privacy::export_batch(conn, list, self.after, limit).await?,
+            ExportConn::Postgres(conn) => postgres::privacy::export_batch(conn, list, self.after, limit).await?,
+        };
+        if let Some(last) = batch.contacts.last().and_then(|c| c.id) {
+            self.after = last;
+        }
+        Ok(batch)
     }
 }

@@ -6,7 +6,7 @@
 
 use super::{DIALECT, Db};
 use super::contacts::{CONTACT_COLUMNS, contact_from_row};
-use super::support::{Conn, Pool};
+use super::support::Conn;
 use crate::consent::ledger::Entry;
 use crate::domain::{Contact, ContactId, ListName, Purpose, PurposeConsent};
 use crate::error::Result;
@@ -15,13 +15,13 @@ use crate::store::privacy::{ContactBounce, ExportBatch, SendRecord};
 use sqlx::{QueryBuilder, Row};
 
 pub(in crate::store) async fn export_batch(
-    pool: &Pool,
+    conn: &mut Conn,
     list: Option<&ListName>,
     after: ContactId,
     limit: i64,
 ) -> Result<ExportBatch> {
     // One snapshot for the batch's statements: a concurrent change shows whole or not at all.
-    let mut tx = pool.begin().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     if DIALECT == Dialect::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     }
