@@ -52,7 +52,6 @@ pub struct LedgerEvent<'a> {
     pub hash: &'a str,
 }
 
-
 /// Everything exported about one contact.
 #[derive(Debug, Serialize)]
 pub struct ContactExport<'a> {
@@ -165,7 +164,10 @@ pub enum Sink<'w> {
     /// One pretty-printed document.
     Document(&'w mut (dyn Write + Send)),
     /// JSON Lines, each line encoded into `buf` first.
-    Lines { out: &'w mut (dyn Write + Send), buf: Vec<u8> },
+    Lines {
+        out: &'w mut (dyn Write + Send),
+        buf: Vec<u8>,
+    },
     Csv(Box<csv::Writer<&'w mut (dyn Write + Send)>>),
 }
 

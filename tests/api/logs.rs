@@ -162,7 +162,7 @@ on_both_backends! {
     async fn an_import_logged_at_trace_level_names_no_contact(t) {
         let first = t.write("people.csv", NAMED);
         // The second import changes a last name: the update path is logged too.
-        let second = t.write("again.csv", &NAMED.replace("Fitzwilliam", "Ravensworth"));
+        let second = t.write("again.csv", NAMED.replace("Fitzwilliam", "Ravensworth"));
         let mut log = String::new();
         for (file, name) in [(&first, "import1.log"), (&second, "import2.log")] {
             let mut cmd = herald(&t, &["contacts", "import", file.to_str().unwrap()], name);

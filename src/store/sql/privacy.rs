@@ -4,14 +4,14 @@
 //! the primary keys and `contact_id` indexes, and merged in by walking the batch: a bulk
 //! export costs six statements per batch, whatever its size, and no `IN` lists.
 
-use super::{DIALECT, Db};
 use super::contacts::{CONTACT_COLUMNS, contact_from_row};
 use super::support::Conn;
+use super::{DIALECT, Db};
 use crate::consent::ledger::Entry;
 use crate::domain::{Contact, ContactId, ListName, Purpose, PurposeConsent};
 use crate::error::Result;
-use crate::store::{Dialect, corrupt};
 use crate::store::privacy::{ContactBounce, ExportBatch, SendRecord};
+use crate::store::{Dialect, corrupt};
 use sqlx::{QueryBuilder, Row};
 
 pub(in crate::store) async fn export_batch(
