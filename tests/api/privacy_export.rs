@@ -56,6 +56,10 @@ on_both_backends! {
         let ledger = doc["ledger"].as_array().unwrap();
         assert!(!ledger.is_empty(), "the import's ledger events are part of the export");
         assert!(ledger.iter().all(|e| e["event"].is_object() && e["hash"].is_string()), "{ledger:?}");
+        // The evidence lives in its own table (only its digest is in the chain); the
+        // export puts it back: the import's line number.
+        assert!(ledger[0]["event"]["evidence_digest"].is_string(), "{ledger:?}");
+        assert!(ledger[0]["event"]["evidence"]["line"].is_string(), "{ledger:?}");
         // Exactly what the store holds, as `contacts show` prints it.
         let shown = json(&t.herald(&["contacts", "show", "--json", "zoe@example.com"]));
         for field in ["first_name", "last_name", "company", "title", "phone", "crm_id"] {
@@ -199,6 +203,7 @@ on_both_backends! {
             let ledger = d["ledger"].as_array().unwrap();
             assert!(!ledger.is_empty(), "{d}");
             assert!(ledger.iter().all(|e| e["event"]["contact_id"] == d["contact_id"]), "another's event: {d}");
+            assert!(ledger[0]["event"]["evidence"]["line"].is_string(), "the bulk read joins the evidence: {d}");
             assert_eq!(d["subscriptions"]["newsletter"], "confirmed", "{d}");
         }
         // The bulk line of a contact is its one-contact document (but for the time).
