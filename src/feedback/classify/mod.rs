@@ -24,6 +24,7 @@ mod proptests;
 mod tests;
 
 use super::event::{BounceEvent, Classification};
+use super::reason::Reason;
 use crate::domain::BounceKind;
 use kind::{Evidence, Verdict};
 use parts::Parsed;
@@ -96,7 +97,7 @@ fn from_provider(notification: provider::Notification, out: &mut Classification)
                 let mut verdict =
                     kind::judge(&Evidence { status: r.status.as_deref(), text: &text, ..Default::default() });
                 if !permanent && verdict.kind == BounceKind::Hard {
-                    verdict = Verdict { kind: BounceKind::Soft, reason: "other" };
+                    verdict = Verdict { kind: BounceKind::Soft, reason: Reason::Other };
                 }
                 out.events.push(make_event(r.address, verdict, r.status, r.diagnostic.as_deref()));
             }
@@ -129,6 +130,7 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
         // The prose of a one-recipient report may say "mailbox full" where its fields
         // say "unknown": the mailbox exists.
         notice_full: failed.len() == 1 && kind::says_mailbox_full(notice_lower),
+        single: failed.len() == 1,
     };
     let mut fallbacks = Fallbacks::default();
     for r in failed.into_iter().take(MAX_EVENTS) {
@@ -149,6 +151,8 @@ struct DsnReader<'a> {
     notice_lower: &'a str,
     at_rcpt: bool,
     notice_full: bool,
+    /// The report is about one recipient: all of its prose is about that one.
+    single: bool,
 }
 
 impl DsnReader<'_> {
@@ -170,14 +174,22 @@ impl DsnReader<'_> {
         // The notice is read only when the fields say nothing of the cause: its prose (and
         // anything pasted into it) must not overrule a definite code.
         let mut verdict = evidence(&text);
-        if verdict.reason == "other" {
+        if verdict.reason == Reason::Other {
             verdict = fallbacks.judge(|| {
                 let context = heuristics::context_of(self.notice, recipient).map(|c| c.to_ascii_lowercase());
-                evidence(&format!("{text} {}", context.as_deref().unwrap_or(self.notice_lower)))
+                let near = evidence(&format!("{text} {}", context.as_deref().unwrap_or(self.notice_lower)));
+                if near.reason != Reason::Other || !self.single || context.is_none() {
+                    return near;
+                }
+                // The one recipient's cause may be told elsewhere in the notice (a
+                // Sendmail transcript): read it there, but only for a soft cause — prose
+                // far from the address must not make it hard.
+                let whole = evidence(&format!("{text} {}", self.notice_lower));
+                if whole.kind == BounceKind::Hard { near } else { whole }
             });
         }
         if verdict.kind == BounceKind::Hard && self.notice_full {
-            verdict = Verdict { kind: BounceKind::Soft, reason: "mailbox_full" };
+            verdict = Verdict { kind: BounceKind::Soft, reason: Reason::MailboxFull };
         }
         verdict
     }
@@ -192,7 +204,7 @@ fn from_prose(parsed: &Parsed, notice_lower: &str, out: &mut Classification) {
     for m in prose_recipients(parsed).into_iter().take(MAX_EVENTS) {
         let context = m.context.to_ascii_lowercase();
         let mut verdict = kind::judge(&Evidence { text: &context, delayed, at_rcpt, ..Default::default() });
-        if verdict.reason == "other" || context.is_empty() {
+        if verdict.reason == Reason::Other || context.is_empty() {
             verdict = fallbacks.judge(|| {
                 let text = format!("{context} {notice_lower}");
                 kind::judge(&Evidence { text: &text, delayed, at_rcpt, ..Default::default() })
@@ -255,7 +267,7 @@ fn judge_notice(parsed: &Parsed, notice_lower: &str) -> Option<BounceKind> {
     let delayed = heuristics::is_delay(parsed, notice_lower);
     let at_rcpt = kind::mentions_rcpt(notice_lower);
     let verdict = kind::judge(&Evidence { text: notice_lower, delayed, at_rcpt, ..Default::default() });
-    (verdict.reason != "other").then_some(verdict.kind)
+    (verdict.reason != Reason::Other).then_some(verdict.kind)
 }
 
 /// Recipients for report groups that do not name theirs: the X-Failed-Recipients
@@ -314,9 +326,16 @@ fn dedupe(events: &mut Vec<BounceEvent>) {
 }
 
 /// The message's kind from its recipients': hard if any is hard (that address must be
-/// counted), delayed only if all are delayed, else soft.
+/// counted), delayed only if all are delayed, unknown (`None`) when no recipient's
+/// failure gives any reason (a bounce asserted without words or a status), else soft.
 fn overall(events: &[BounceEvent]) -> Option<BounceKind> {
-    if events.is_empty() {
+    // No reason: no words of the server's, and no status beyond "failed" (X.0.0).
+    let no_reason = |e: &BounceEvent| {
+        e.reason.as_deref() == Some(Reason::Other.as_str())
+            && e.diagnostic.as_deref().is_none_or(|d| !d.bytes().any(|b| b.is_ascii_alphabetic()))
+            && e.status.as_deref().is_none_or(|s| s.ends_with(".0.0"))
+    };
+    if events.is_empty() || events.iter().all(no_reason) {
         return None;
     }
     let any = |k: BounceKind| events.iter().any(|e| e.kind == k);
