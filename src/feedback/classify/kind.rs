@@ -43,7 +43,10 @@
 //! 7. An address code alone is hard (X.1.1, X.1.3 user; X.1.2, X.4.4 host; X.1.6
 //!    moved; X.1.10 null MX).
 //! 8. Anything else is soft; a failure whose words and code give no reason at all is
-//!    `other`, and a message of only such failures is of `unknown` kind — never hard.
+//!    `other`. An RFC 3464 report whose failures all give no reason (no Diagnostic-Code
+//!    words, no status beyond X.0.0, nothing in its prose) is of `unknown` kind — never
+//!    hard. A prose notice's unplaced failure stays soft `other`: its reason may be in
+//!    words the classifier does not know (another language).
 
 mod hard_phrases;
 mod phrases;

@@ -22,6 +22,8 @@ mod corpus_tests;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod rule_tests;
 
 use super::event::{BounceEvent, Classification};
 use super::reason::Reason;
@@ -141,7 +143,13 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
         out.events.push(make_event(recipient, verdict, status, Some(&diag)));
     }
     dedupe(&mut out.events);
-    out.kind = if out.events.is_empty() { judge_notice(parsed, notice_lower) } else { overall(&out.events) };
+    out.kind = if out.events.is_empty() {
+        judge_notice(parsed, notice_lower)
+    } else if out.events.iter().all(gives_no_reason) {
+        None // a failure asserted without any reason: unknown, never hard
+    } else {
+        overall(&out.events)
+    };
     true
 }
 
@@ -326,16 +334,9 @@ fn dedupe(events: &mut Vec<BounceEvent>) {
 }
 
 /// The message's kind from its recipients': hard if any is hard (that address must be
-/// counted), delayed only if all are delayed, unknown (`None`) when no recipient's
-/// failure gives any reason (a bounce asserted without words or a status), else soft.
+/// counted), delayed only if all are delayed, else soft.
 fn overall(events: &[BounceEvent]) -> Option<BounceKind> {
-    // No reason: no words of the server's, and no status beyond "failed" (X.0.0).
-    let no_reason = |e: &BounceEvent| {
-        e.reason.as_deref() == Some(Reason::Other.as_str())
-            && e.diagnostic.as_deref().is_none_or(|d| !d.bytes().any(|b| b.is_ascii_alphabetic()))
-            && e.status.as_deref().is_none_or(|s| s.ends_with(".0.0"))
-    };
-    if events.is_empty() || events.iter().all(no_reason) {
+    if events.is_empty() {
         return None;
     }
     let any = |k: BounceKind| events.iter().any(|e| e.kind == k);
@@ -346,6 +347,17 @@ fn overall(events: &[BounceEvent]) -> Option<BounceKind> {
     } else {
         Some(BounceKind::Soft)
     }
+}
+
+/// A report's failure with no reason: unplaced (`other`) even with the notice's prose,
+/// no status beyond "failed" (X.0.0), and no Diagnostic-Code words besides the address.
+/// (A prose notice's failure is not judged so: its reason may be in words the
+/// classifier does not know, so an unplaced one stays soft `other` — never hard.)
+fn gives_no_reason(e: &BounceEvent) -> bool {
+    let words = |d: &str| d.to_ascii_lowercase().replace(&e.recipient, "").bytes().any(|b| b.is_ascii_alphabetic());
+    e.reason.as_deref() == Some(Reason::Other.as_str())
+        && e.status.as_deref().is_none_or(|s| s.ends_with(".0.0"))
+        && !e.diagnostic.as_deref().is_some_and(words)
 }
 
 /// One line, whitespace collapsed, the address-type prefix (`smtp;`) dropped, capped.

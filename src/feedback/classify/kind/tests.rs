@@ -55,8 +55,11 @@ fn mailbox_status_codes_are_soft() {
 }
 
 #[test]
-fn mailbox_disabled_code_with_user_unknown_words_is_hard() {
-    assert_eq!(kind_of(Some("5.2.1"), "550 5.2.1 <a@example.net>... User Unknown"), BounceKind::Hard);
+fn mailbox_disabled_code_with_user_unknown_words_is_hard_at_rcpt() {
+    let text = "550 5.2.1 <a@example.net>... User Unknown";
+    assert_eq!(judge_with(Some("5.2.1"), text, true).kind, BounceKind::Hard);
+    // Without the RCPT stage the mailbox code says the box exists: a filter's words.
+    assert_eq!(judge_with(Some("5.2.1"), text, false).kind, BounceKind::Soft);
     assert_eq!(kind_of(Some("5.2.1"), "550 5.2.1 mailbox disabled, not accepting messages"), BounceKind::Soft);
 }
 
