@@ -72,11 +72,8 @@ impl Tally {
         if self.scored == 0 {
             return "-".into();
         }
-        let (n, pct) = if misses {
-            (self.scored - self.right, 100.0 - self.percent())
-        } else {
-            (self.right, self.percent())
-        };
+        let (n, pct) =
+            if misses { (self.scored - self.right, 100.0 - self.percent()) } else { (self.right, self.percent()) };
         format!("{pct:.1}% ({n}/{})", self.scored)
     }
 }
@@ -148,7 +145,11 @@ fn corpus_scores_meet_the_bars() {
         let raw = std::fs::read(dir.join("messages").join(format!("{id}.eml"))).expect("message file exists");
         messages += 1;
         let label_kind = label["kind"].as_str().unwrap_or("unknown");
-        let names = ["all".to_string(), format!("source {}", source_of(id)), format!("kind {}", message_kind(&raw, label_kind))];
+        let names = [
+            "all".to_string(),
+            format!("source {}", source_of(id)),
+            format!("kind {}", message_kind(&raw, label_kind)),
+        ];
         for name in &names {
             groups.entry(name.clone()).or_default().messages += 1;
         }

@@ -213,7 +213,7 @@ fn recipient_gone(text: &str, code: Option<&str>) -> Option<Reason> {
 
 /// A notice asking to check the address for typos, with no policy code beside it.
 fn asks_to_check(text: &str, code: Option<&str>) -> bool {
-    matches(text, ASKS_TO_CHECK) && !code.is_some_and(|c| c.get(1..3) == Some(".7"))
+    matches(text, ASKS_TO_CHECK) && code.is_none_or(|c| c.get(1..3) != Some(".7"))
 }
 
 /// Judges one recipient's failure (the rules of the module docs, in order).

@@ -21,9 +21,9 @@ mod corpus_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod rule_tests;
+#[cfg(test)]
+mod tests;
 
 use super::event::{BounceEvent, Classification};
 use super::reason::Reason;

@@ -91,7 +91,9 @@ fn event(i: usize, item: &Value) -> Result<ProviderEvent, WebhookError> {
         None => None,
     };
     let reason = match text("reason")? {
-        Some(r) => Reason::from_label(r).map(Reason::as_str).ok_or_else(|| bad("reason", "not a known reason label"))?,
+        Some(r) => {
+            Reason::from_label(r).map(Reason::as_str).ok_or_else(|| bad("reason", "not a known reason label"))?
+        }
         None => default_reason(kind),
     };
     let diagnostic = text("diagnostic")?.and_then(one_line);

@@ -156,7 +156,6 @@ pub(super) const NOT_ACCEPTING: &[&str] = &[
     "not accepting network messages",
 ];
 
-
 /// The provider reports the account inactive, deactivated or closed (Gmail's published
 /// "The email account that you tried to reach is inactive"; sisimai lists these under
 /// `Suspend`, Herald calls them hard: an account closed by its owner or left inactive

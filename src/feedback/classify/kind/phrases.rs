@@ -212,17 +212,9 @@ pub(super) const RATE_LIMITED: &[&str] = &[
     "temporarily",
 ];
 
-pub(super) const EXPIRED: &[&str] = &[
-    "expired",
-    "timed out",
-    "timeout",
-    "time out",
-    "retry time",
-    "retry timeout",
-];
+pub(super) const EXPIRED: &[&str] = &["expired", "timed out", "timeout", "time out", "retry time", "retry timeout"];
 
 pub(super) const FILTERED: &[&str] = &["filtered", "filtering"];
-
 
 /// The sending IP or host is on a block list or has a bad reputation (sisimai `Blocked`,
 /// `BadReputation`; Spamhaus/DNSBL wordings, Microsoft's "banned sending IP").
