@@ -118,9 +118,7 @@ async fn ledger(conn: &mut Conn, range: &Range<'_>) -> Result<Vec<Entry>> {
     // filtered first as `x`.
     let mut qb = QueryBuilder::<Db>::new(format!("SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM ledger x"));
     range.push_where(&mut qb);
-    qb.push(format!(
-        ") l LEFT JOIN evidence v ON v.contact_id = l.contact_id AND v.seq = l.seq ORDER BY l.contact_id, l.seq"
-    ));
+    qb.push(") l LEFT JOIN evidence v ON v.contact_id = l.contact_id AND v.seq = l.seq ORDER BY l.contact_id, l.seq");
     let rows = qb.build().fetch_all(&mut *conn).await?;
     rows.iter().map(entry_from_row).collect()
 }
