@@ -46,8 +46,20 @@ struct Verdict {
     status: Option<String>,
     reason: Option<String>,
     send_id: Option<crate::domain::SendId>,
+    /// Issue 17: each recipient's kind and reason (the vocabulary of
+    /// [`crate::feedback::reason`]); `reason` above is the first recipient's.
+    per_recipient: Vec<RecipientVerdict>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+/// One recipient of a classified file.
+#[derive(Debug, Serialize)]
+struct RecipientVerdict {
+    recipient: String,
+    kind: &'static str,
+    status: Option<String>,
+    reason: Option<String>,
 }
 
 pub(super) async fn run(ctx: &Context, cmd: BouncesCommand) -> Result<i32> {
@@ -133,6 +145,7 @@ fn classify_files(ctx: &Context, files: &[PathBuf]) -> Result<i32> {
                     status: None,
                     reason: None,
                     send_id: None,
+                    per_recipient: vec![],
                     error: Some(e.to_string()),
                 });
                 continue;
@@ -148,6 +161,16 @@ fn classify_files(ctx: &Context, files: &[PathBuf]) -> Result<i32> {
             status: first.and_then(|e| e.status.clone()),
             reason: first.and_then(|e| e.reason.clone()),
             send_id: key.as_deref().and_then(|k| mapping::verp_send_id(k, &c.envelope_hints)),
+            per_recipient: c
+                .events
+                .iter()
+                .map(|e| RecipientVerdict {
+                    recipient: e.recipient.clone(),
+                    kind: e.kind.as_str(),
+                    status: e.status.clone(),
+                    reason: e.reason.clone(),
+                })
+                .collect(),
             error: None,
         });
     }

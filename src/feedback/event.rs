@@ -12,10 +12,10 @@ pub struct BounceEvent {
     pub kind: BounceKind,
     /// The enhanced status code ("5.1.1") when the report gives or implies one.
     pub status: Option<String>,
-    /// A short machine label of the cause: `user_unknown`, `host_unknown`, `moved`,
-    /// `not_accepting` (the hard ones); `mailbox_full`, `suspended`, `too_large`,
-    /// `filtered`, `spam_blocked`, `policy`, `expired`, `rate_limited`, `delayed`, `other`;
-    /// `complaint`, `unsubscribe`, `auto_reply`.
+    /// The cause, a label of the fixed vocabulary of [`crate::feedback::reason::Reason`]
+    /// (`user_unknown`, `host_unknown`, `moved`, `not_accepting`, `account_closed` are
+    /// the hard ones; `mailbox_full`, `suspended`, `blocked`, `policy`, `mailer_error`,
+    /// ... soft; `complaint`, `unsubscribe`, `auto_reply`).
     pub reason: Option<String>,
     /// The remote server's own words (Diagnostic-Code, SMTP reply), one line, capped.
     pub diagnostic: Option<String>,

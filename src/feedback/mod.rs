@@ -8,6 +8,7 @@ pub mod event;
 pub mod ingest;
 pub mod listener;
 pub mod mapping;
+pub mod reason;
 pub mod rules;
 pub mod smtp_command;
 pub mod unsubscribe;

@@ -7,6 +7,7 @@
 //!   custom attributes, compliance card, subscriptions, purposes, ledger with its
 //!   evidence, sends with their engagement, bounces), as JSON or CSV, one contact or a
 //!   whole list streamed page by page.
+//! - `document`: the shape of one contact's export and its JSON and CSV encodings.
 //! - `requests`: the requests register — access, erasure, restriction and objection
 //!   requests with the month the GDPR gives to answer them (Art. 12(3)).
 //! - `restriction`: restriction (Art. 18) and objection (Art. 21), through the
@@ -21,6 +22,7 @@
 //! - `compliance`: the compliance report (Art. 5(2)) and the last `audit verify` result.
 
 pub mod compliance;
+pub mod document;
 pub mod erase;
 pub mod export;
 pub mod field_key;

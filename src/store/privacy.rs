@@ -1,9 +1,9 @@
-//! What the privacy export (DESIGN §12) reads besides the contact records: the ledger,
-//! the sends and the bounces of a page of contacts, each in one pass per chunk of ids.
+//! What the privacy export (DESIGN §12) reads: batches of contacts with their ledger,
+//! sends and bounces.
 
 use super::{Backend, Store, postgres, sqlite};
 use crate::consent::ledger::Entry;
-use crate::domain::{ContactId, SendId};
+use crate::domain::{Contact, ContactId, ListName, SendId};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -44,19 +44,55 @@ pub struct ContactBounce {
     pub source: String,
 }
 
+/// A batch of a bulk export: contacts in id order, each with its subscriptions and
+/// purposes, and the ledger entries, sends and bounces of those contacts, each sorted by
+/// contact id.
+#[derive(Debug, Default)]
+pub struct ExportBatch {
+    pub contacts: Vec<Contact>,
+    pub ledger: Vec<Entry>,
+    pub sends: Vec<SendRecord>,
+    pub bounces: Vec<ContactBounce>,
+}
+
+/// A bulk export's walk over the contacts, batch after batch, on one connection held
+/// from the first batch to the last (each connection keeps its own page cache: a walk
+/// spread over the pool's connections would fill each one's).
+pub struct ExportCursor {
+    conn: ExportConn,
+    list: Option<ListName>,
+    after: ContactId,
+}
+
+enum ExportConn {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
 impl Store {
-    /// The ledger entries of these contacts, by contact id then sequence number.
-    pub async fn ledgers_of(&self, ids: &[ContactId]) -> Result<Vec<Entry>> {
-        dispatch!(self.privacy::ledgers(ids))
+    /// A walk over the contacts with an id above `after` (subscribed to `list`, when
+    /// given), in id order.
+    pub async fn export_cursor(&self, list: Option<&ListName>, after: ContactId) -> Result<ExportCursor> {
+        let conn = match &self.backend {
+            Backend::Sqlite(pool) => ExportConn::Sqlite(pool.acquire().await?),
+            Backend::Postgres(pool) => ExportConn::Postgres(pool.acquire().await?),
+        };
+        Ok(ExportCursor { conn, list: list.cloned(), after })
     }
+}
 
-    /// The sends of these contacts, by contact id then send id.
-    pub async fn sends_of(&self, ids: &[ContactId]) -> Result<Vec<SendRecord>> {
-        dispatch!(self.privacy::sends(ids))
-    }
-
-    /// The bounces recorded against these contacts, by contact id then time.
-    pub async fn bounces_of(&self, ids: &[ContactId]) -> Result<Vec<ContactBounce>> {
-        dispatch!(self.privacy::bounces(ids))
+impl ExportCursor {
+    /// The next batch of up to `limit` contacts with everything the export shows about
+    /// them, read in one snapshot; empty at the end.
+    pub async fn next(&mut self, limit: i64) -> Result<ExportBatch> {
+        let list = self.list.as_ref();
+        let batch = match &mut self.conn {
+            ExportConn::Sqlite(conn) => sqlite::privacy::export_batch(conn, list, self.after, limit).await?,
+            ExportConn::Postgres(conn) => postgres::privacy::export_batch(conn, list, self.after, limit).await?,
+        };
+        if let Some(last) = batch.contacts.last().and_then(|c| c.id) {
+            self.after = last;
+        }
+        Ok(batch)
     }
 }

@@ -8,10 +8,12 @@
 //! [`evidence`] the client's IP and user agent, recorded with every change; [`signup`]
 //! the sign-up form and its handler; [`confirm`] a confirmation email's link;
 //! `unsubscribe` the message's unsubscribe link (`/u/{token}`, RFC 8058 one-click);
-//! `preferences` the preference centre (`/p/{token}`).
+//! `preferences` the preference centre (`/p/{token}`); `download` its "download my
+//! data" (`/p/{token}/download`).
 
 pub mod confirm;
 pub mod csrf;
+pub mod download;
 pub mod error;
 pub mod evidence;
 mod history;
@@ -52,6 +54,8 @@ pub struct WebState {
     pub pages: Arc<pages::Pages>,
     /// The sign-up's rate limits and the sign-ups processed after their answer.
     pub signups: signup::Signups,
+    /// The preference centre's downloads' rate limit.
+    pub downloads: download::Downloads,
 }
 
 impl WebState {
@@ -67,6 +71,7 @@ impl WebState {
             certs: Arc::new(crate::feedback::webhooks::NoCerts),
             pages: Arc::new(pages::Pages::load(&app.config)?),
             signups: signup::Signups::from_config(&app.config.web),
+            downloads: Default::default(),
             app,
         })
     }
@@ -93,6 +98,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/u/{token}", get(unsubscribe::page).post(unsubscribe::unsubscribe))
         .route("/u/{token}/undo", axum::routing::post(unsubscribe::undo))
         .route("/p/{token}", get(preferences::page).post(preferences::save))
+        .route("/p/{token}/download", axum::routing::post(download::download))
         .route("/subscribe/form", get(signup::form))
         .route("/subscribe", axum::routing::post(signup::subscribe))
         .route("/confirm/{token}", get(confirm::show).post(confirm::apply))

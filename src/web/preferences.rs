@@ -37,7 +37,7 @@ const PAGE: &str = "preferences";
 const TRACKING: &str = "Let us see when you open our emails and which links you click, so we can improve them";
 
 /// The page's link: a current message token, or the answer instead of the page.
-async fn current(s: &WebState, token: &str) -> Result<Result<LinkToken, Page>, HttpError> {
+pub(super) async fn current(s: &WebState, token: &str) -> Result<Result<LinkToken, Page>, HttpError> {
     let link = verify_for_withdrawal(&s.app, token).ok_or(HttpError::NotFound)?;
     record_id(Id::Contact, link.contact_id);
     if link.expires < s.app.clock.now() {
@@ -57,7 +57,7 @@ async fn current(s: &WebState, token: &str) -> Result<Result<LinkToken, Page>, H
 }
 
 /// The contact the link names, or the plain 404 (deleted or erased).
-async fn contact_of(s: &WebState, link: &LinkToken) -> Result<Contact, HttpError> {
+pub(super) async fn contact_of(s: &WebState, link: &LinkToken) -> Result<Contact, HttpError> {
     let contact = s.app.store.contacts_by_id(&[link.contact_id]).await?.into_iter().next();
     contact.filter(|c| c.processing != Processing::Erased).ok_or(HttpError::NotFound)
 }

@@ -240,7 +240,9 @@ on_both_backends! {
         let v = json(&out);
         let send_id = herald::feedback::mapping::verp_send_id(&app.secrets.link_key, std::slice::from_ref(&ed)).unwrap();
         assert_eq!(v[0], serde_json::json!({"file": dsn_file.display().to_string(), "is_bounce": true, "kind": "hard",
-            "recipients": ["ed@example.net"], "status": "5.1.1", "reason": v[0]["reason"], "send_id": send_id}));
+            "recipients": ["ed@example.net"], "status": "5.1.1", "reason": v[0]["reason"], "send_id": send_id,
+            "per_recipient": [{"recipient": "ed@example.net", "kind": "hard", "status": "5.1.1", "reason": "user_unknown"}]}));
+        assert_eq!(v[0]["reason"], "user_unknown");
         assert_eq!((v[1]["kind"].as_str(), v[1]["is_bounce"].as_bool()), (Some("complaint"), Some(false)));
         assert_eq!((v[2]["kind"].as_str(), v[2]["is_bounce"].as_bool()), (Some("unknown"), Some(false)));
         let missing = t.herald(&["bounces", "classify", "--json", "/nonexistent.eml"]);

@@ -201,7 +201,9 @@ on_both_backends! {
         assert_eq!(event["changes"]["processing"], serde_json::json!(["active", "restricted"]));
         assert_eq!((event["actor"].as_str(), event["evidence"]["page"].as_str()), (Some("contact"), Some("preferences")));
         let page = web.get(&format!("/p/{token}")).await;
-        assert!(page.body.contains(r#"id="locked""#) && !page.body.contains("<form"), "{}", page.body);
+        // Its one form is "download my data", which edits nothing (access is still the person's right).
+        let forms = page.body.matches("<form").count();
+        assert!(page.body.contains(r#"id="locked""#) && forms == 1 && page.body.contains(r#"<form id="download-form""#), "{}", page.body);
         assert!(page.body.contains("You asked us to stop processing your data"), "history: {}", page.body);
         let events = ledger_len(&web, ADA).await;
         let r = web.post_form(&format!("/p/{token}"), &[("csrf", &csrf), ("action", "save"), ("list", "newsletter")]).await;
@@ -240,4 +242,69 @@ on_both_backends! {
         let ada = web.db.contact(ADA).await.unwrap();
         assert_eq!((ada.opt_in, ada.lists[&list("newsletter")]), (OptInStatus::DoubleOptIn, SubscriptionStatus::Confirmed));
     }
+}
+
+on_both_backends! {
+    async fn download_my_data_serves_the_persons_own_export_and_closes_an_access_request(t) {
+        use herald::domain::{RequestKind, RequestSource};
+        use herald::store::privacy_requests::RequestFilter;
+        let web = served(t).await;
+        let token = message_token(&web, ADA).await;
+        let csrf = csrf_for(&web, &token).await;
+        let path = format!("/p/{token}/download");
+        let registered = async || web.app.store.privacy_requests(RequestFilter::All).await.unwrap();
+
+        // Refused: no CSRF token, Ada's CSRF token on Bob's page, a forged link.
+        let no_csrf = web.post_form(&path, &[]).await;
+        assert_eq!(no_csrf.status, 403, "{no_csrf:?}");
+        let bob = message_token(&web, BOB).await;
+        let other = web.post_form(&format!("/p/{bob}/download"), &[("csrf", &csrf)]).await;
+        assert_eq!(other.status, 403, "another page's CSRF token: {other:?}");
+        assert_eq!(web.post_form("/p/AAforgedQ7xZ9pL2mK8vN4wR6yT3/download", &[("csrf", &csrf)]).await.status, 404);
+        for refused in [&no_csrf, &other] {
+            assert!(!refused.body.contains(ADA) && !refused.body.contains(BOB), "{}", refused.body);
+        }
+        assert!(registered().await.is_empty(), "a refused download registers nothing");
+
+        let r = web.post_form(&path, &[("csrf", &csrf)]).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.header("content-disposition"), r#"attachment; filename="herald-export.json""#);
+        assert!(r.header("content-type").starts_with("application/json"), "{r:?}");
+        let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let ada = id_of(&web, ADA).await;
+        assert_eq!((doc["email"].as_str(), doc["contact_id"].as_i64()), (Some(ADA), Some(ada.get())));
+        assert!(!doc["ledger"].as_array().unwrap().is_empty(), "{doc}");
+        assert_eq!(doc["sends"][0]["campaign"], "spring", "{doc}");
+        for other in [BOB, "cy@example.net"] {
+            assert!(!r.body.contains(other), "{other} is in Ada's download: {}", r.body);
+        }
+        // The same document as `herald privacy export` (but for the time of export).
+        let cli = web.db.herald(&["privacy", "export", ADA]);
+        assert!(cli.status.success(), "{}", stderr(&cli));
+        let mut cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+        let mut doc = doc;
+        for d in [&mut cli, &mut doc] {
+            d.as_object_mut().unwrap().remove("exported_at");
+        }
+        assert_eq!(doc, cli);
+
+        let rows = registered().await;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let row = &rows[0];
+        assert_eq!((row.contact_id, row.kind, row.source), (ada, RequestKind::Access, RequestSource::Web));
+        assert!(row.closed_at.is_some(), "{row:?}");
+        assert_eq!(row.outcome.as_deref(), Some("exported via preference centre"));
+
+        // A few downloads an hour, then 429.
+        let statuses: Vec<u16> = download_statuses(&web, &path, &csrf, 5).await;
+        assert_eq!(statuses, [200, 200, 200, 200, 429], "{statuses:?}");
+    }
+}
+
+async fn download_statuses(web: &TestApp, path: &str, csrf: &str, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(web.post_form(path, &[("csrf", csrf)]).await.status);
+    }
+    out
 }

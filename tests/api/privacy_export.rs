@@ -56,6 +56,10 @@ on_both_backends! {
         let ledger = doc["ledger"].as_array().unwrap();
         assert!(!ledger.is_empty(), "the import's ledger events are part of the export");
         assert!(ledger.iter().all(|e| e["event"].is_object() && e["hash"].is_string()), "{ledger:?}");
+        // The evidence lives in its own table (only its digest is in the chain); the
+        // export puts it back: the import's line number.
+        assert!(ledger[0]["event"]["evidence_digest"].is_string(), "{ledger:?}");
+        assert!(ledger[0]["event"]["evidence"]["line"].is_string(), "{ledger:?}");
         // Exactly what the store holds, as `contacts show` prints it.
         let shown = json(&t.herald(&["contacts", "show", "--json", "zoe@example.com"]));
         for field in ["first_name", "last_name", "company", "title", "phone", "crm_id"] {
@@ -169,5 +173,53 @@ on_both_backends! {
         let ann = json(&export(&t, &["ann@example.org"]));
         assert_eq!(ann["sends"].as_array().unwrap().len(), 1);
         assert!(ann["bounces"].as_array().unwrap().is_empty());
+    }
+}
+
+on_both_backends! {
+    async fn a_bulk_export_over_several_batches_gives_each_contact_its_own_rows_once(t) {
+        // More contacts than one batch holds (2 000), every third on `promo`, each with
+        // its own ledger event; one with a second event at a batch's end.
+        let mut csv = String::from("email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists\n");
+        for i in 0..4_500 {
+            let lists = if i % 3 == 0 { "newsletter:confirmed;promo:confirmed" } else { "newsletter:confirmed" };
+            csv += &format!("p{i:05}@example.com,P{i},double_opt_in,consent,2025-01-01,newsletter,\"{lists}\"\n");
+        }
+        let path = t.write("many.csv", &csv);
+        let report = import(&t.app, &path, &ImportOptions::default(), &|_, _| {}).await.expect("import").report;
+        assert_eq!((report.created, report.rejected), (4_500, 0), "{report:?}");
+        // Contact #2000, the first batch's last: a ledgered edit.
+        let restrict = t.herald(&["privacy", "restrict", "p01999@example.com", "--reason", "asked by email"]);
+        assert!(restrict.status.success(), "{}", stderr(&restrict));
+
+        let all = export(&t, &["--all"]);
+        assert!(all.status.success(), "{}", stderr(&all));
+        let docs: Vec<serde_json::Value> =
+            stdout(&all).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(docs.len(), 4_500);
+        let ids: Vec<i64> = docs.iter().map(|d| d["contact_id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in id order, each once");
+        for d in &docs {
+            let ledger = d["ledger"].as_array().unwrap();
+            assert!(!ledger.is_empty(), "{d}");
+            assert!(ledger.iter().all(|e| e["event"]["contact_id"] == d["contact_id"]), "another's event: {d}");
+            assert!(ledger[0]["event"]["evidence"]["line"].is_string(), "the bulk read joins the evidence: {d}");
+            assert_eq!(d["subscriptions"]["newsletter"], "confirmed", "{d}");
+        }
+        // The bulk line of a contact is its one-contact document (but for the time).
+        let mut edited = docs.iter().find(|d| d["email"] == "p01999@example.com").unwrap().clone();
+        assert_eq!(edited["ledger"].as_array().unwrap().len(), 2, "{edited}");
+        let mut one = json(&export(&t, &["p01999@example.com"]));
+        for d in [&mut one, &mut edited] {
+            d.as_object_mut().unwrap().remove("exported_at");
+        }
+        assert_eq!(one, edited);
+
+        let promo = export(&t, &["--list", "promo", "--format", "csv"]);
+        assert!(promo.status.success(), "{}", stderr(&promo));
+        let mut reader = csv::Reader::from_reader(promo.stdout.as_slice());
+        let emails: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_owned()).collect();
+        let expected: Vec<String> = (0..4_500).filter(|i| i % 3 == 0).map(|i| format!("p{i:05}@example.com")).collect();
+        assert_eq!(emails, expected);
     }
 }

@@ -10,6 +10,7 @@ mod address;
 mod arf;
 mod autoreply;
 mod dsn;
+mod events;
 mod fields;
 mod heuristics;
 mod kind;
@@ -21,10 +22,14 @@ mod corpus_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod rule_tests;
+#[cfg(test)]
 mod tests;
 
 use super::event::{BounceEvent, Classification};
+use super::reason::Reason;
 use crate::domain::BounceKind;
+use events::{dedupe, gives_no_reason, make_event, overall};
 use kind::{Evidence, Verdict};
 use parts::Parsed;
 
@@ -96,7 +101,7 @@ fn from_provider(notification: provider::Notification, out: &mut Classification)
                 let mut verdict =
                     kind::judge(&Evidence { status: r.status.as_deref(), text: &text, ..Default::default() });
                 if !permanent && verdict.kind == BounceKind::Hard {
-                    verdict = Verdict { kind: BounceKind::Soft, reason: "other" };
+                    verdict = Verdict { kind: BounceKind::Soft, reason: Reason::Other };
                 }
                 out.events.push(make_event(r.address, verdict, r.status, r.diagnostic.as_deref()));
             }
@@ -129,6 +134,7 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
         // The prose of a one-recipient report may say "mailbox full" where its fields
         // say "unknown": the mailbox exists.
         notice_full: failed.len() == 1 && kind::says_mailbox_full(notice_lower),
+        single: failed.len() == 1,
     };
     let mut fallbacks = Fallbacks::default();
     for r in failed.into_iter().take(MAX_EVENTS) {
@@ -139,7 +145,13 @@ fn from_dsn(parsed: &Parsed, reports: &[dsn::DsnRecipient], notice_lower: &str, 
         out.events.push(make_event(recipient, verdict, status, Some(&diag)));
     }
     dedupe(&mut out.events);
-    out.kind = if out.events.is_empty() { judge_notice(parsed, notice_lower) } else { overall(&out.events) };
+    out.kind = if out.events.is_empty() {
+        judge_notice(parsed, notice_lower)
+    } else if out.events.iter().all(gives_no_reason) {
+        None // a failure asserted without any reason: unknown, never hard
+    } else {
+        overall(&out.events)
+    };
     true
 }
 
@@ -149,6 +161,8 @@ struct DsnReader<'a> {
     notice_lower: &'a str,
     at_rcpt: bool,
     notice_full: bool,
+    /// The report is about one recipient: all of its prose is about that one.
+    single: bool,
 }
 
 impl DsnReader<'_> {
@@ -170,14 +184,22 @@ impl DsnReader<'_> {
         // The notice is read only when the fields say nothing of the cause: its prose (and
         // anything pasted into it) must not overrule a definite code.
         let mut verdict = evidence(&text);
-        if verdict.reason == "other" {
+        if verdict.reason == Reason::Other {
             verdict = fallbacks.judge(|| {
                 let context = heuristics::context_of(self.notice, recipient).map(|c| c.to_ascii_lowercase());
-                evidence(&format!("{text} {}", context.as_deref().unwrap_or(self.notice_lower)))
+                let near = evidence(&format!("{text} {}", context.as_deref().unwrap_or(self.notice_lower)));
+                if near.reason != Reason::Other || !self.single || context.is_none() {
+                    return near;
+                }
+                // The one recipient's cause may be told elsewhere in the notice (a
+                // Sendmail transcript): read it there, but only for a soft cause — prose
+                // far from the address must not make it hard.
+                let whole = evidence(&format!("{text} {}", self.notice_lower));
+                if whole.kind == BounceKind::Hard { near } else { whole }
             });
         }
         if verdict.kind == BounceKind::Hard && self.notice_full {
-            verdict = Verdict { kind: BounceKind::Soft, reason: "mailbox_full" };
+            verdict = Verdict { kind: BounceKind::Soft, reason: Reason::MailboxFull };
         }
         verdict
     }
@@ -192,7 +214,7 @@ fn from_prose(parsed: &Parsed, notice_lower: &str, out: &mut Classification) {
     for m in prose_recipients(parsed).into_iter().take(MAX_EVENTS) {
         let context = m.context.to_ascii_lowercase();
         let mut verdict = kind::judge(&Evidence { text: &context, delayed, at_rcpt, ..Default::default() });
-        if verdict.reason == "other" || context.is_empty() {
+        if verdict.reason == Reason::Other || context.is_empty() {
             verdict = fallbacks.judge(|| {
                 let text = format!("{context} {notice_lower}");
                 kind::judge(&Evidence { text: &text, delayed, at_rcpt, ..Default::default() })
@@ -255,7 +277,7 @@ fn judge_notice(parsed: &Parsed, notice_lower: &str) -> Option<BounceKind> {
     let delayed = heuristics::is_delay(parsed, notice_lower);
     let at_rcpt = kind::mentions_rcpt(notice_lower);
     let verdict = kind::judge(&Evidence { text: notice_lower, delayed, at_rcpt, ..Default::default() });
-    (verdict.reason != "other").then_some(verdict.kind)
+    (verdict.reason != Reason::Other).then_some(verdict.kind)
 }
 
 /// Recipients for report groups that do not name theirs: the X-Failed-Recipients
@@ -288,45 +310,6 @@ fn own_addresses(parsed: &Parsed) -> Vec<String> {
         }
     }
     out
-}
-
-fn make_event(recipient: String, verdict: Verdict, status: Option<String>, diagnostic: Option<&str>) -> BounceEvent {
-    BounceEvent {
-        recipient,
-        kind: verdict.kind,
-        status,
-        reason: Some(verdict.reason.to_string()),
-        diagnostic: diagnostic.map(clean_diagnostic).filter(|d| !d.is_empty()),
-    }
-}
-
-/// One recipient, one event: the first report of an address wins.
-fn dedupe(events: &mut Vec<BounceEvent>) {
-    let mut seen: Vec<String> = Vec::new();
-    events.retain(|e| {
-        if seen.contains(&e.recipient) {
-            false
-        } else {
-            seen.push(e.recipient.clone());
-            true
-        }
-    });
-}
-
-/// The message's kind from its recipients': hard if any is hard (that address must be
-/// counted), delayed only if all are delayed, else soft.
-fn overall(events: &[BounceEvent]) -> Option<BounceKind> {
-    if events.is_empty() {
-        return None;
-    }
-    let any = |k: BounceKind| events.iter().any(|e| e.kind == k);
-    if any(BounceKind::Hard) {
-        Some(BounceKind::Hard)
-    } else if events.iter().all(|e| e.kind == BounceKind::Delayed) {
-        Some(BounceKind::Delayed)
-    } else {
-        Some(BounceKind::Soft)
-    }
 }
 
 /// One line, whitespace collapsed, the address-type prefix (`smtp;`) dropped, capped.

@@ -103,8 +103,11 @@ fn prose_saying_mailbox_full_overrides_an_unknown_user_field() {
 }
 
 #[test]
-fn spam_block_is_soft() {
+fn spam_and_block_lists_are_soft() {
     let c = classify(dsn("failed", "5.7.1", "554 5.7.1 Message rejected: listed on a DNSBL").as_bytes());
+    assert_eq!(c.kind, Some(BounceKind::Soft));
+    assert_eq!(c.events[0].reason.as_deref(), Some("blocked"));
+    let c = classify(dsn("failed", "5.7.1", "554 5.7.1 Message rejected as spam by content filter").as_bytes());
     assert_eq!(c.kind, Some(BounceKind::Soft));
     assert_eq!(c.events[0].reason.as_deref(), Some("spam_blocked"));
 }

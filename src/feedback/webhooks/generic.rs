@@ -7,7 +7,7 @@
 //! ```
 //! A single event object or a bare array of events is accepted too. `recipient` and `kind`
 //! (`hard`, `soft`, `complaint`, `delayed`, `auto_reply`) are required; `status` must be an
-//! enhanced status code, `reason` one of the labels of [`BounceEvent::reason`]. The sender's
+//! enhanced status code, `reason` one of the labels of [`crate::feedback::reason`]. The sender's
 //! `kind` is taken as given: it is authenticated and documented to follow DESIGN §5.
 //!
 //! Authentication: `X-Herald-Signature: sha256=<hex HMAC-SHA256 of the raw body>` keyed with
@@ -20,24 +20,8 @@ use super::verify::{hmac_sha256_hex_ok, secrets_equal};
 use super::{ProviderEvent, WebhookError, WebhookRequest, parse_json};
 use crate::domain::BounceKind;
 use crate::feedback::BounceEvent;
+use crate::feedback::reason::Reason;
 use serde_json::Value;
-
-/// The reason labels a sender may use.
-const REASONS: &[&str] = &[
-    "user_unknown",
-    "host_unknown",
-    "mailbox_full",
-    "suspended",
-    "filtered",
-    "spam_blocked",
-    "policy",
-    "expired",
-    "rate_limited",
-    "complaint",
-    "auto_reply",
-    "delayed",
-    "other",
-];
 
 pub(super) fn handle(req: &WebhookRequest<'_>, secret: &[u8]) -> Result<Vec<ProviderEvent>, WebhookError> {
     authenticate(req, secret)?;
@@ -107,7 +91,9 @@ fn event(i: usize, item: &Value) -> Result<ProviderEvent, WebhookError> {
         None => None,
     };
     let reason = match text("reason")? {
-        Some(r) => REASONS.iter().find(|l| **l == r).ok_or_else(|| bad("reason", "not a known reason label"))?,
+        Some(r) => {
+            Reason::from_label(r).map(Reason::as_str).ok_or_else(|| bad("reason", "not a known reason label"))?
+        }
         None => default_reason(kind),
     };
     let diagnostic = text("diagnostic")?.and_then(one_line);

@@ -1,16 +1,56 @@
-//! The wordings the kind rules look for, lower-cased: generic MTA phrases, not any one
-//! report's text. Substrings, so "quota" also finds "over quota" and "quota exceeded".
+//! The wordings the kind rules look for that make a failure **soft**, lower-cased
+//! substrings ("quota" also finds "over quota"). The hard wordings are in
+//! `hard_phrases`. Every entry is a general wording (see the team rule in `kind`'s
+//! docs): an RFC's reply text, an MTA's documented message, a provider's published
+//! reply, or the reason names of sisimai's `Sisimai::Reason::*` tables — never one
+//! report's text.
 
-/// Soft causes, checked in this order; the first match names the reason.
-pub(super) const SOFT: &[(&str, &[&str])] = &[
-    ("mailbox_full", MAILBOX_FULL),
-    ("suspended", SUSPENDED),
-    ("too_large", TOO_LARGE),
-    ("spam_blocked", SPAM_BLOCKED),
-    ("policy", POLICY),
-    ("rate_limited", RATE_LIMITED),
-    ("expired", EXPIRED),
-    ("filtered", FILTERED),
+use crate::feedback::reason::Reason;
+
+/// Soft causes, checked in this order; the first match names the reason. A full
+/// mailbox and a failing delivery agent come first: both say the mailbox exists.
+pub(super) const SOFT: &[(Reason, &[&str])] = &[
+    (Reason::MailboxFull, MAILBOX_FULL),
+    (Reason::MailerError, MAILER_ERROR),
+    (Reason::Suspended, SUSPENDED),
+    (Reason::TooLarge, TOO_LARGE),
+    (Reason::Blocked, BLOCKED),
+    (Reason::SpamBlocked, SPAM_BLOCKED),
+    (Reason::Policy, POLICY),
+    (Reason::RateLimited, RATE_LIMITED),
+    (Reason::Expired, EXPIRED),
+    (Reason::NetworkError, NETWORK_ERROR),
+    (Reason::SystemError, SYSTEM_ERROR),
+    (Reason::Filtered, FILTERED),
+];
+
+/// The delivering agent's own failure (sisimai `MailerError`; Postfix local(8)'s
+/// "cannot update mailbox ... for user", "cannot open file"; Sendmail's "unknown mailer
+/// error", "mail.local"; procmail; an exit status of a pipe command). A local agent may
+/// label these `5.1.1` or `5.2.0`: the mailbox exists, the agent failed.
+pub(super) const MAILER_ERROR: &[&str] = &[
+    "mailer error",
+    "mail.local",
+    "procmail",
+    "command died",
+    "command failed",
+    "exit code",
+    "exit status",
+    "cannot update mailbox",
+    "cannot open file",
+    "cannot create",
+    "can't create",
+    "could not create",
+    "couldn't create",
+    "unable to create",
+    "cannot write",
+    "can't write",
+    "could not write",
+    "unable to write",
+    "error writing",
+    "write error",
+    "cannot append",
+    "unable to append",
 ];
 
 pub(super) const MAILBOX_FULL: &[&str] = &[
@@ -36,12 +76,10 @@ pub(super) const MAILBOX_FULL: &[&str] = &[
     "disk full",
     "disk space",
     "full mailbox",
-    "mailfolder is full",
     "inbox is full",
     "box is full",
     "account is full",
     "storage space",
-    "exceeding their",
     "exceeds the storage",
     "storage limit",
     "mailbox limit",
@@ -50,8 +88,6 @@ pub(super) const MAILBOX_FULL: &[&str] = &[
 pub(super) const SUSPENDED: &[&str] = &[
     "suspended",
     "disabled",
-    "deactivated",
-    "inactive",
     "is frozen",
     "account locked",
     "account is locked",
@@ -63,7 +99,6 @@ pub(super) const SUSPENDED: &[&str] = &[
     "account expired",
     "discontinued",
     "on hold",
-    "compte du destinataire est bloque",
 ];
 
 pub(super) const TOO_LARGE: &[&str] = &[
@@ -85,32 +120,14 @@ pub(super) const SPAM_BLOCKED: &[&str] = &[
     "unsolicited",
     "bulk mail",
     "bulk email",
-    "blacklist",
-    "black list",
-    "blocklist",
-    "block list",
-    "blocked",
-    "banned",
-    "dnsbl",
-    "rbl",
-    "reputation",
     "virus",
     "malware",
     "infected",
     "phish",
     "junk mail",
-    "scored as",
     "content filter",
     "content rejected",
     "message content",
-    "looks like",
-    "appears to be",
-    "not wanted",
-    "rejected as",
-    "spamprofiler",
-    "security polic",
-    "listed at",
-    "listed on",
 ];
 
 pub(super) const POLICY: &[&str] = &[
@@ -125,7 +142,6 @@ pub(super) const POLICY: &[&str] = &[
     "rdns",
     "dns ptr",
     "name lookup failed",
-    "mismatches client",
     "client host rejected",
     "relay",
     "access denied",
@@ -135,7 +151,6 @@ pub(super) const POLICY: &[&str] = &[
     "sender rejected",
     "sender address rejected",
     "sender address",
-    "sender domain",
     "sender's domain",
     "envelope sender",
     "mail from domain",
@@ -156,7 +171,6 @@ pub(super) const POLICY: &[&str] = &[
     "tls",
     "starttls",
     "encryption",
-    "not be mail exchanger",
     "after mail from",
     "mail from command",
     "helo",
@@ -164,8 +178,6 @@ pub(super) const POLICY: &[&str] = &[
     "command parameter",
     "syntax error",
     "not implemented",
-    "with attachments",
-    "embedded images",
     "administrative prohibition",
     "prohibited",
     "forbidden",
@@ -187,7 +199,6 @@ pub(super) const RATE_LIMITED: &[&str] = &[
     "throttl",
     "try again later",
     "try later",
-    "not found, try again",
     "please try again",
     "greylist",
     "graylist",
@@ -201,11 +212,29 @@ pub(super) const RATE_LIMITED: &[&str] = &[
     "temporarily",
 ];
 
-pub(super) const EXPIRED: &[&str] = &[
-    "expired",
-    "timed out",
-    "timeout",
-    "time out",
+pub(super) const EXPIRED: &[&str] = &["expired", "timed out", "timeout", "time out", "retry time", "retry timeout"];
+
+pub(super) const FILTERED: &[&str] = &["filtered", "filtering"];
+
+/// The sending IP or host is on a block list or has a bad reputation (sisimai `Blocked`,
+/// `BadReputation`; Spamhaus/DNSBL wordings, Microsoft's "banned sending IP").
+pub(super) const BLOCKED: &[&str] = &[
+    "blacklist",
+    "black list",
+    "blocklist",
+    "block list",
+    "blocked",
+    "banned",
+    "dnsbl",
+    "rbl",
+    "reputation",
+    "listed at",
+    "listed on",
+];
+
+/// The network between the servers failed (sisimai `NetworkError`; RFC 5321 §6.3 loops;
+/// RFC 3463 X.4.x).
+pub(super) const NETWORK_ERROR: &[&str] = &[
     "connection refused",
     "no route to host",
     "could not connect",
@@ -220,167 +249,11 @@ pub(super) const EXPIRED: &[&str] = &[
     "routing loop",
     "mail loop",
     "loop detected",
-    "retry time",
-    "retry timeout",
-    "has not been collected",
+    "forwarding loop",
     "dns query failed",
-    "transaction failed",
-    "mail system problem",
-    "system error",
-    "temporary failure",
 ];
 
-pub(super) const FILTERED: &[&str] = &["filtered", "filtering"];
-
-/// The address does not exist at its domain.
-pub(super) const USER_UNKNOWN: &[&str] = &[
-    "user unknown",
-    "unknown user",
-    "no such user",
-    "no such mailbox",
-    "no such recipient",
-    "no such account",
-    "no such person",
-    "no such address",
-    "unknown recipient",
-    "recipient unknown",
-    "unknown mailbox",
-    "mailbox unknown",
-    "mailbox not found",
-    "mailbox does not exist",
-    "no mail box",
-    "mailbox unavailable",
-    "mailbox is unavailable",
-    "mailbox not available",
-    "invalid mailbox",
-    "invalid recipient",
-    "recipient invalid",
-    "destinataire invalide",
-    "user does not exist",
-    "user doesn't exist",
-    "user not found",
-    "users not found",
-    "recipient not found",
-    "recipnotfound",
-    "recipientnotfound",
-    "address not found",
-    "address does not exist",
-    "address doesn't exist",
-    "recipient does not exist",
-    "recipient doesn't exist",
-    "account does not exist",
-    "account doesn't exist",
-    "does not exist here",
-    "no mailbox",
-    "not a valid mailbox",
-    "not a valid user",
-    "not a valid recipient",
-    "is not a known user",
-    "unknown address",
-    "address unknown",
-    "bad destination mailbox",
-    "bad recipient",
-    "unknown local part",
-    "unknown or illegal user",
-    "illegal user",
-    "not our user",
-    "not our customer",
-    "not listed in",
-    "no account by that name",
-    "recipient no longer",
-    "no longer on server",
-    "non-existent",
-    "nonexistent",
-    "non existent",
-    "not exist",
-    "couldn't be found",
-    "could not be found",
-    "invalid final delivery",
-    "unknown account",
-    "address invalid",
-    "invalid address",
-    "not registered",
-    "not an active address",
-    "is not recognized",
-    "not recognised",
-    "utilisateur inconnu",
-    "destinataire inconnu",
-    "unbekannt",
-    "no existe",
-    "inesistente",
-    "sconosciuto",
-    "desconocido",
-];
-
-/// Wordings specific enough to stand without a confirming status code or RCPT context:
-/// a stock "user unknown" is also what some filters answer.
-pub(super) const USER_UNKNOWN_SPECIFIC: &[&str] = &[
-    "does not exist",
-    "doesn't exist",
-    "not exist",
-    "not listed in",
-    "is not recognized",
-    "not recognised",
-    "user not found",
-    "no mail box available",
-    "no mailbox available",
-    "couldn't be found",
-    "could not be found",
-    "by that name",
-    "not an active address",
-    "recipnotfound",
-    "recipientnotfound",
-    "invalid final delivery",
-    "no longer on server",
-    "recipient no longer",
-];
-
-/// `(first, then)`: the second phrase follows the first within a short span.
-pub(super) const USER_UNKNOWN_PAIRS: &[(&str, &str)] =
-    &[("user ", "not found"), ("user ", "unknown"), ("mailbox ", "unavailable")];
-pub(super) const HOST_UNKNOWN_PAIRS: &[(&str, &str)] = &[("host ", "not found"), ("domain ", "not found")];
-
-/// The domain does not exist or has no mail host.
-pub(super) const HOST_UNKNOWN: &[&str] = &[
-    "host unknown",
-    "unknown host",
-    "host not found",
-    "no such domain",
-    "domain not found",
-    "domain does not exist",
-    "domain doesn't exist",
-    "domain name not found",
-    "unknown domain",
-    "domain unknown",
-    "invalid domain",
-    "unrouteable address",
-    "unroutable address",
-    "name or service not known",
-    "nxdomain",
-    "host name lookup failure",
-    "illegal host/domain",
-    "no such host",
-    "domain is not reachable",
-    "domain must exist",
-    "find a mail exchanger",
-    "no mail exchanger",
-    "name service error",
-    "malformed name server reply",
-];
-
-/// The mailbox has moved (sendmail's 551 "user not local").
-pub(super) const MOVED: &[&str] = &["has moved", "user not local", "no longer at this", "address has changed"];
-
-/// The domain says it takes no mail at all (null MX, RFC 7505).
-pub(super) const NOT_ACCEPTING: &[&str] = &[
-    "does not accept mail",
-    "doesn't accept mail",
-    "not accepting mail",
-    "accepts no mail",
-    "null mx",
-    "nullmx",
-    "doesn't receive email",
-    "does not receive email",
-    "mail receiving disabled",
-    "not accepting network messages",
-];
+/// The receiving system's own failure (sisimai `SystemError`; RFC 5321's 554
+/// "Transaction failed"; RFC 3463 X.3.x).
+pub(super) const SYSTEM_ERROR: &[&str] =
+    &["transaction failed", "mail system problem", "system error", "temporary failure", "local error in processing"];

@@ -1,6 +1,7 @@
 //! One test per rule that can make a failure hard, and the soft rules that must beat them.
 
 use super::*;
+use crate::feedback::reason::Reason;
 
 fn judge_with(status: Option<&str>, text: &str, at_rcpt: bool) -> Verdict {
     let text = text.to_ascii_lowercase();
@@ -14,7 +15,7 @@ fn kind_of(status: Option<&str>, text: &str) -> BounceKind {
 #[test]
 fn user_unknown_with_an_address_code_is_hard() {
     let v = judge_with(Some("5.1.1"), "550 5.1.1 <a@example.net>... User unknown", false);
-    assert_eq!(v, Verdict { kind: BounceKind::Hard, reason: "user_unknown" });
+    assert_eq!(v, Verdict { kind: BounceKind::Hard, reason: Reason::UserUnknown });
 }
 
 #[test]
@@ -38,7 +39,7 @@ fn an_address_code_found_in_the_text_counts_when_the_status_is_undefined() {
 #[test]
 fn mailbox_full_is_soft_even_with_5_1_1() {
     let v = judge_with(Some("5.1.1"), "550 5.1.1 <a@example.net>: mailbox full", false);
-    assert_eq!(v, Verdict { kind: BounceKind::Soft, reason: "mailbox_full" });
+    assert_eq!(v, Verdict { kind: BounceKind::Soft, reason: Reason::MailboxFull });
 }
 
 #[test]
@@ -54,8 +55,11 @@ fn mailbox_status_codes_are_soft() {
 }
 
 #[test]
-fn mailbox_disabled_code_with_user_unknown_words_is_hard() {
-    assert_eq!(kind_of(Some("5.2.1"), "550 5.2.1 <a@example.net>... User Unknown"), BounceKind::Hard);
+fn mailbox_disabled_code_with_user_unknown_words_is_hard_at_rcpt() {
+    let text = "550 5.2.1 <a@example.net>... User Unknown";
+    assert_eq!(judge_with(Some("5.2.1"), text, true).kind, BounceKind::Hard);
+    // Without the RCPT stage the mailbox code says the box exists: a filter's words.
+    assert_eq!(judge_with(Some("5.2.1"), text, false).kind, BounceKind::Soft);
     assert_eq!(kind_of(Some("5.2.1"), "550 5.2.1 mailbox disabled, not accepting messages"), BounceKind::Soft);
 }
 
@@ -156,7 +160,7 @@ fn sender_address_codes_are_soft() {
 #[test]
 fn unclassifiable_failures_are_soft_other() {
     assert_eq!(judge_with(Some("5.0.0"), "554 transaction failed", false).kind, BounceKind::Soft);
-    assert_eq!(judge_with(None, "", false), Verdict { kind: BounceKind::Soft, reason: "other" });
+    assert_eq!(judge_with(None, "", false), Verdict { kind: BounceKind::Soft, reason: Reason::Other });
 }
 
 #[test]
