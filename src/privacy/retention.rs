@@ -156,25 +156,54 @@ fn periods(app: &App) -> BTreeMap<String, String> {
     out
 }
 
+/// The walk over every candidate: each group (the expired sign-ups first, then one
+/// inactive group per legal basis), one range of [`WINDOW`] ids at a time, each contact
+/// once (an old sign-up may be inactive too).
+struct Walk {
+    groups: std::vec::IntoIter<Group>,
+    group: Option<Group>,
+    after: ContactId,
+    last: ContactId,
+    signups: HashSet<ContactId>,
+}
+
+impl Walk {
+    async fn new(app: &App, now: DateTime<Utc>) -> Result<Self> {
+        let mut groups = groups(app, now)?.into_iter();
+        let group = groups.next();
+        let last = app.store.max_contact_id().await?;
+        Ok(Walk { groups, group, after: ContactId::default(), last, signups: HashSet::new() })
+    }
+
+    /// The next range's candidates (possibly none), or `None` at the end.
+    async fn next(&mut self, app: &App, now: DateTime<Utc>) -> Result<Option<Vec<Candidate>>> {
+        while self.after >= self.last {
+            self.group = self.groups.next();
+            self.after = ContactId::default();
+            if self.group.is_none() {
+                return Ok(None);
+            }
+        }
+        let Some(group) = &self.group else { return Ok(None) };
+        let upto = ContactId::new(self.after.get().saturating_add(WINDOW));
+        let page = group.page(app, now, self.after, upto).await?;
+        self.after = upto;
+        Ok(Some(page.into_iter().filter(|c| is_new(&mut self.signups, c)).collect()))
+    }
+}
+
 /// Every candidate now, nothing changed.
 pub async fn candidates(app: &App) -> Result<Report> {
     let now = app.clock.now();
     let mut report = Report { now, periods: periods(app), inactive: 0, expired_signups: 0, contacts: Vec::new() };
-    let mut signups = HashSet::new();
-    let last = app.store.max_contact_id().await?;
-    for group in groups(app, now)? {
-        let mut after = ContactId::default();
-        while after < last {
-            let upto = ContactId::new(after.get().saturating_add(WINDOW));
-            let page = group.page(app, now, after, upto).await?;
-            after = upto;
-            for c in page.into_iter().filter(|c| is_new(&mut signups, c)) {
-                match c.reason {
-                    Why::Inactive => report.inactive += 1,
-                    Why::ExpiredSignup => report.expired_signups += 1,
-                }
-                report.contacts.push(c);
+    let mut walk = Walk::new(app, now).await?;
+    while let Some(page) = walk.next(app, now).await? {
+        for c in page {
+            match c.reason {
+                Why::Inactive => report.inactive += 1,
+                Why::ExpiredSignup => report.expired_signups += 1,
             }
+            report.contacts.push(c);
         }
     }
     report.contacts.sort_by_key(|c| c.contact_id);
@@ -196,29 +225,22 @@ fn is_new(signups: &mut HashSet<ContactId>, c: &Candidate) -> bool {
 pub async fn apply(app: &App) -> Result<Applied> {
     let now = app.clock.now();
     let mut done = Applied { now, inactive: 0, expired_signups: 0, erased: 0, failed: Vec::new() };
-    let mut signups = HashSet::new();
-    let last = app.store.max_contact_id().await?;
-    for group in groups(app, now)? {
-        let mut after = ContactId::default();
-        while after < last {
-            let upto = ContactId::new(after.get().saturating_add(WINDOW));
-            let page = group.page(app, now, after, upto).await?;
-            after = upto;
-            for c in page.into_iter().filter(|c| is_new(&mut signups, c)) {
-                match c.reason {
-                    Why::Inactive => done.inactive += 1,
-                    Why::ExpiredSignup => done.expired_signups += 1,
+    let mut walk = Walk::new(app, now).await?;
+    while let Some(page) = walk.next(app, now).await? {
+        for c in page {
+            match c.reason {
+                Why::Inactive => done.inactive += 1,
+                Why::ExpiredSignup => done.expired_signups += 1,
+            }
+            let reason = c.erasure_reason();
+            match erase::erase_contact(app, c.contact_id, Some(&reason), Actor::System("retention".into())).await {
+                Ok(_) => {
+                    done.erased += 1;
+                    tracing::info!(contact_id = c.contact_id.get(), reason = %reason, "retention: contact erased");
                 }
-                let reason = c.erasure_reason();
-                match erase::erase_contact(app, c.contact_id, Some(&reason), Actor::System("retention".into())).await {
-                    Ok(_) => {
-                        done.erased += 1;
-                        tracing::info!(contact_id = c.contact_id.get(), reason = %reason, "retention: contact erased");
-                    }
-                    Err(e) => {
-                        tracing::warn!(contact_id = c.contact_id.get(), "retention: the erasure failed");
-                        done.failed.push(Failure { contact_id: c.contact_id, error: e.to_string() });
-                    }
+                Err(e) => {
+                    tracing::warn!(contact_id = c.contact_id.get(), "retention: the erasure failed");
+                    done.failed.push(Failure { contact_id: c.contact_id, error: e.to_string() });
                 }
             }
         }
