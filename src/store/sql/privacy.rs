@@ -1,24 +1,27 @@
 //! The privacy export's reads (DESIGN §12): a batch of contacts in id order, each with
 //! its subscriptions, consents, ledger (with evidence), sends and bounces.
 //!
-//! One statement per batch, one row per contact: the contact's columns, then each of
-//! its related tables aggregated in SQL into a JSON array of arrays (SQLite's
-//! `json_group_array`, PostgreSQL's `json_agg`, both ordered inside the aggregate) by a
-//! correlated subquery over that table's `contact_id` index. The database driver's cost
-//! is per row, so a contact costs one row however much it holds; each array is parsed
-//! here into the same records the rest of the export writes.
+//! One statement per batch, and one row: the batch as a JSON array, a contact per
+//! element (`[its columns…, subscriptions, consents, ledger, sends, bounces]`), each
+//! related table aggregated by a correlated subquery over its `contact_id` index into a
+//! JSON array of arrays, ordered inside the aggregate (SQLite's `json_group_array`,
+//! PostgreSQL's `json_agg`). The driver's cost is per row and per column, so a batch
+//! costs it one value however much it holds; the array is parsed here (serde reads a
+//! struct from a JSON array, field by field) into the records the export writes.
 
-use super::contacts::{CONTACT_COLUMNS, contact_from_row};
-use super::support::{Conn, DbRow};
+use super::support::Conn;
 use super::{DIALECT, Db};
 use crate::consent::ledger::Entry;
-use crate::domain::{ContactId, ListName, Purpose, PurposeConsent, SendId};
+use crate::domain::{
+    Bounce, Contact, ContactId, EmailAddress, Identity, ListName, Purpose, PurposeConsent, SendId,
+};
 use crate::error::Result;
 use crate::store::privacy::{ContactBounce, ExportBatch, SendRecord};
 use crate::store::{Dialect, corrupt};
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use sqlx::{QueryBuilder, Row};
+use std::collections::BTreeMap;
 
 pub(in crate::store) async fn export_batch(
     conn: &mut Conn,
@@ -31,9 +34,15 @@ pub(in crate::store) async fn export_batch(
     if DIALECT == Dialect::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     }
-    let mut qb = QueryBuilder::<Db>::new(format!(
-        "SELECT {CONTACT_COLUMNS}, {subscriptions} AS subscriptions_agg, {consents} AS consents_agg, \
-         {ledger} AS ledger_agg, {sends} AS sends_agg, {bounces} AS bounces_agg FROM contacts x WHERE x.id > ",
+    let attributes = match DIALECT {
+        Dialect::Sqlite => "json(x.attributes)",
+        Dialect::Postgres => "x.attributes",
+    };
+    let columns = format!(
+        "x.id, x.email, x.first_name, x.last_name, x.company, x.title, x.phone, x.website, x.country, x.crm_id, \
+         {attributes}, x.opt_in_status, x.legal_basis, x.legal_basis_note, x.consent_date, x.source_type, \
+         x.source_note, x.processing, x.bounce_status, x.consecutive_hard_bounces, x.created_at, x.updated_at, \
+         {subscriptions}, {consents}, {ledger}, {sends}, {bounces}",
         subscriptions = aggregate("s.list, s.status", "subscriptions s WHERE s.contact_id = x.id", None),
         consents = aggregate("s.purpose, s.state, s.at", "consents s WHERE s.contact_id = x.id", None),
         ledger = aggregate(
@@ -53,7 +62,12 @@ pub(in crate::store) async fn export_batch(
             "bounces b LEFT JOIN campaigns c ON c.id = b.campaign_id WHERE b.contact_id = x.id",
             Some("b.received_at, b.id"),
         ),
-    ));
+    );
+    let outer = match DIALECT {
+        Dialect::Sqlite => format!("SELECT json_group_array(json_array({columns}) ORDER BY x.id)"),
+        Dialect::Postgres => format!("SELECT json_agg(json_build_array({columns}) ORDER BY x.id)::text"),
+    };
+    let mut qb = QueryBuilder::<Db>::new(format!("{outer} FROM (SELECT * FROM contacts x WHERE x.id > "));
     qb.push_bind(after);
     if let Some(list) = list {
         qb.push(" AND EXISTS (SELECT 1 FROM subscriptions l WHERE l.contact_id = x.id AND l.list = ");
@@ -62,96 +76,154 @@ pub(in crate::store) async fn export_batch(
     }
     qb.push(" ORDER BY x.id LIMIT ");
     qb.push_bind(limit);
-    let rows = qb.build().fetch_all(&mut *tx).await?;
+    qb.push(") x");
+    let row = qb.build().fetch_one(&mut *tx).await?;
     tx.commit().await?;
+    let Some(json) = row.try_get::<Option<&str>, _>(0)? else { return Ok(ExportBatch::default()) };
+    let contacts: Vec<ContactRow> = serde_json::from_str(json).map_err(|e| corrupt("export batch", e))?;
     let mut batch = ExportBatch::default();
-    for row in &rows {
-        add_contact(row, &mut batch)?;
+    for c in contacts {
+        c.add_to(&mut batch)?;
     }
     Ok(batch)
 }
 
-/// `(SELECT <the rows of FROM_WHERE as a JSON array of [COLUMNS] arrays, in ORDER>)`:
-/// `[]` when there are none.
+/// The rows of `from_where` as a JSON array of `[columns]` arrays, in `order`: `[]` when
+/// there are none. (SQLite's `json()` keeps it JSON, not text, through the subquery.)
 fn aggregate(columns: &str, from_where: &str, order: Option<&str>) -> String {
     let order = order.map(|o| format!(" ORDER BY {o}")).unwrap_or_default();
     match DIALECT {
-        Dialect::Sqlite => format!("(SELECT json_group_array(json_array({columns}){order}) FROM {from_where})"),
+        Dialect::Sqlite => format!("json((SELECT json_group_array(json_array({columns}){order}) FROM {from_where}))"),
         Dialect::Postgres => {
-            format!("(SELECT COALESCE(json_agg(json_build_array({columns}){order}), '[]')::text FROM {from_where})")
+            format!("(SELECT COALESCE(json_agg(json_build_array({columns}){order}), '[]'::json) FROM {from_where})")
         }
     }
 }
 
-/// Adds the contact of `row` to `batch`, with its share of the batch's records.
-fn add_contact(row: &DbRow, batch: &mut ExportBatch) -> Result<()> {
-    let mut contact = contact_from_row(row)?;
-    let contact_id: ContactId = row.try_get("id")?;
-    for (list, status) in parsed::<(String, String)>(row, "subscriptions_agg")? {
-        let list = ListName::parse(&list).map_err(|e| corrupt("list name", e))?;
-        contact.lists.insert(list, status.parse().map_err(|e| corrupt("subscription", e))?);
-    }
-    for (purpose, state, at) in parsed::<(String, String, DateTime<Utc>)>(row, "consents_agg")? {
-        let purpose = Purpose::parse(&purpose).map_err(|e| corrupt("purpose", e))?;
-        let state = state.parse().map_err(|e| corrupt("consent", e))?;
-        contact.purposes.insert(purpose, PurposeConsent { state, at });
-    }
-    batch.contacts.push(contact);
-    type LedgerRow = (i64, DateTime<Utc>, String, String, Option<String>);
-    for (seq, at, body, hash, evidence) in parsed::<LedgerRow>(row, "ledger_agg")? {
-        batch.ledger.push(Entry { contact_id, seq, at, body, hash, evidence });
-    }
-    type SendRow = (
-        SendId,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<i32>,
-        DateTime<Utc>,
-    );
-    for s in parsed::<SendRow>(row, "sends_agg")? {
-        batch.sends.push(SendRecord {
-            send_id: s.0,
-            contact_id,
-            source: s.1,
-            campaign: s.2,
-            state: s.3,
-            reason: s.4,
-            created_at: s.5,
-            sent_at: s.6,
-            opened_at: s.7,
-            clicked_at: s.8,
-            smtp_code: s.9,
-            updated_at: s.10,
-        });
-    }
-    type BounceRow =
-        (i64, DateTime<Utc>, String, Option<String>, Option<SendId>, Option<String>, Option<String>, String);
-    for b in parsed::<BounceRow>(row, "bounces_agg")? {
-        batch.bounces.push(ContactBounce {
-            id: b.0,
-            contact_id,
-            received_at: b.1,
-            kind: b.2,
-            campaign: b.3,
-            send_id: b.4,
-            status: b.5,
-            reason: b.6,
-            source: b.7,
-        });
-    }
-    Ok(())
+type LedgerRow = (i64, DateTime<Utc>, String, String, Option<String>);
+type SendRow = (
+    SendId,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<i32>,
+    DateTime<Utc>,
+);
+type BounceRow = (i64, DateTime<Utc>, String, Option<String>, Option<SendId>, Option<String>, Option<String>, String);
+
+/// One element of the batch's array: the fields in the statement's column order.
+#[derive(Deserialize)]
+struct ContactRow {
+    id: ContactId,
+    email: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    company: Option<String>,
+    title: Option<String>,
+    phone: Option<String>,
+    website: Option<String>,
+    country: Option<String>,
+    crm_id: Option<String>,
+    attributes: BTreeMap<String, String>,
+    opt_in_status: String,
+    legal_basis: Option<String>,
+    legal_basis_note: Option<String>,
+    consent_date: Option<DateTime<Utc>>,
+    source_type: String,
+    source_note: Option<String>,
+    processing: String,
+    bounce_status: String,
+    consecutive_hard_bounces: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    subscriptions: Vec<(String, String)>,
+    consents: Vec<(String, String, DateTime<Utc>)>,
+    ledger: Vec<LedgerRow>,
+    sends: Vec<SendRow>,
+    bounces: Vec<BounceRow>,
 }
 
-/// The aggregated rows in `column` (a JSON array of arrays), each as a `T`.
-fn parsed<T: DeserializeOwned>(row: &DbRow, column: &str) -> Result<Vec<T>> {
-    match row.try_get::<Option<&str>, _>(column)? {
-        None => Ok(Vec::new()),
-        Some(json) => serde_json::from_str(json).map_err(|e| corrupt(column, e)),
+impl ContactRow {
+    /// Adds the contact to `batch`, with its share of the batch's records.
+    fn add_to(self, batch: &mut ExportBatch) -> Result<()> {
+        let contact_id = self.id;
+        let mut contact = Contact {
+            id: Some(contact_id),
+            email: EmailAddress::parse(&self.email).map_err(|e| corrupt("email", e))?,
+            identity: Identity {
+                first_name: self.first_name,
+                last_name: self.last_name,
+                company: self.company,
+                title: self.title,
+                phone: self.phone,
+                website: self.website,
+                country: self.country,
+                crm_id: self.crm_id,
+                attributes: self.attributes,
+            },
+            opt_in: self.opt_in_status.parse().map_err(|e| corrupt("opt_in_status", e))?,
+            legal_basis: self.legal_basis.map(|b| b.parse()).transpose().map_err(|e| corrupt("legal_basis", e))?,
+            legal_basis_note: self.legal_basis_note,
+            consent_date: self.consent_date,
+            source_type: self.source_type.parse().map_err(|e| corrupt("source_type", e))?,
+            source_note: self.source_note,
+            purposes: BTreeMap::new(),
+            lists: BTreeMap::new(),
+            processing: self.processing.parse().map_err(|e| corrupt("processing", e))?,
+            bounce: Bounce {
+                status: self.bounce_status.parse().map_err(|e| corrupt("bounce_status", e))?,
+                consecutive_hard: self.consecutive_hard_bounces.max(0) as u32,
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        };
+        for (list, status) in self.subscriptions {
+            let list = ListName::parse(&list).map_err(|e| corrupt("list name", e))?;
+            contact.lists.insert(list, status.parse().map_err(|e| corrupt("subscription", e))?);
+        }
+        for (purpose, state, at) in self.consents {
+            let purpose = Purpose::parse(&purpose).map_err(|e| corrupt("purpose", e))?;
+            let state = state.parse().map_err(|e| corrupt("consent", e))?;
+            contact.purposes.insert(purpose, PurposeConsent { state, at });
+        }
+        batch.contacts.push(contact);
+        for (seq, at, body, hash, evidence) in self.ledger {
+            batch.ledger.push(Entry { contact_id, seq, at, body, hash, evidence });
+        }
+        for s in self.sends {
+            batch.sends.push(SendRecord {
+                send_id: s.0,
+                contact_id,
+                source: s.1,
+                campaign: s.2,
+                state: s.3,
+                reason: s.4,
+                created_at: s.5,
+                sent_at: s.6,
+                opened_at: s.7,
+                clicked_at: s.8,
+                smtp_code: s.9,
+                updated_at: s.10,
+            });
+        }
+        for b in self.bounces {
+            batch.bounces.push(ContactBounce {
+                id: b.0,
+                contact_id,
+                received_at: b.1,
+                kind: b.2,
+                campaign: b.3,
+                send_id: b.4,
+                status: b.5,
+                reason: b.6,
+                source: b.7,
+            });
+        }
+        Ok(())
     }
 }
