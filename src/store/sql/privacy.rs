@@ -4,17 +4,18 @@
 //! One statement per batch, and one row: the batch as a JSON array, a contact per
 //! element (`[its columns…, subscriptions, consents, ledger, sends, bounces]`), each
 //! related table aggregated by a correlated subquery over its `contact_id` index into a
-//! JSON array of arrays, ordered inside the aggregate (SQLite's `json_group_array`,
-//! PostgreSQL's `json_agg`). The driver's cost is per row and per column, so a batch
-//! costs it one value however much it holds; the array is parsed here (serde reads a
-//! struct from a JSON array, field by field) into the records the export writes.
+//! JSON array of arrays (SQLite's `json_group_array`, PostgreSQL's `json_agg`). The
+//! driver's cost is per row and per column, so a batch costs it one value however much
+//! it holds; the array is parsed here (serde reads a struct from a JSON array, field by
+//! field) into the records the export writes. The aggregates are not ordered in SQL
+//! (SQLite sorts an aggregate's `ORDER BY` through a temporary b-tree, the contacts'
+//! whole JSON included): the contacts and each one's ledger, sends and bounces are
+//! sorted here.
 
 use super::support::Conn;
 use super::{DIALECT, Db};
 use crate::consent::ledger::Entry;
-use crate::domain::{
-    Bounce, Contact, ContactId, EmailAddress, Identity, ListName, Purpose, PurposeConsent, SendId,
-};
+use crate::domain::{Bounce, Contact, ContactId, EmailAddress, Identity, ListName, Purpose, PurposeConsent, SendId};
 use crate::error::Result;
 use crate::store::privacy::{ContactBounce, ExportBatch, SendRecord};
 use crate::store::{Dialect, corrupt};
@@ -43,29 +44,26 @@ pub(in crate::store) async fn export_batch(
          {attributes}, x.opt_in_status, x.legal_basis, x.legal_basis_note, x.consent_date, x.source_type, \
          x.source_note, x.processing, x.bounce_status, x.consecutive_hard_bounces, x.created_at, x.updated_at, \
          {subscriptions}, {consents}, {ledger}, {sends}, {bounces}",
-        subscriptions = aggregate("s.list, s.status", "subscriptions s WHERE s.contact_id = x.id", None),
-        consents = aggregate("s.purpose, s.state, s.at", "consents s WHERE s.contact_id = x.id", None),
+        subscriptions = aggregate("s.list, s.status", "subscriptions s WHERE s.contact_id = x.id"),
+        consents = aggregate("s.purpose, s.state, s.at", "consents s WHERE s.contact_id = x.id"),
         ledger = aggregate(
             "l.seq, l.at, l.body, l.hash, v.data",
             "ledger l LEFT JOIN evidence v ON v.contact_id = l.contact_id AND v.seq = l.seq \
              WHERE l.contact_id = x.id",
-            Some("l.seq"),
         ),
         sends = aggregate(
             "s.id, s.source, c.name, s.state, s.reason, s.created_at, s.sent_at, s.opened_at, s.clicked_at, \
              s.smtp_code, s.updated_at",
             "sends s LEFT JOIN campaigns c ON c.id = s.campaign_id WHERE s.contact_id = x.id",
-            Some("s.id"),
         ),
         bounces = aggregate(
             "b.id, b.received_at, b.kind, c.name, b.send_id, b.status, b.reason, b.source",
             "bounces b LEFT JOIN campaigns c ON c.id = b.campaign_id WHERE b.contact_id = x.id",
-            Some("b.received_at, b.id"),
         ),
     );
     let outer = match DIALECT {
-        Dialect::Sqlite => format!("SELECT json_group_array(json_array({columns}) ORDER BY x.id)"),
-        Dialect::Postgres => format!("SELECT json_agg(json_build_array({columns}) ORDER BY x.id)::text"),
+        Dialect::Sqlite => format!("SELECT json_group_array(json_array({columns}))"),
+        Dialect::Postgres => format!("SELECT json_agg(json_build_array({columns}))::text"),
     };
     let mut qb = QueryBuilder::<Db>::new(format!("{outer} FROM (SELECT * FROM contacts x WHERE x.id > "));
     qb.push_bind(after);
@@ -80,7 +78,8 @@ pub(in crate::store) async fn export_batch(
     let row = qb.build().fetch_one(&mut *tx).await?;
     tx.commit().await?;
     let Some(json) = row.try_get::<Option<&str>, _>(0)? else { return Ok(ExportBatch::default()) };
-    let contacts: Vec<ContactRow> = serde_json::from_str(json).map_err(|e| corrupt("export batch", e))?;
+    let mut contacts: Vec<ContactRow> = serde_json::from_str(json).map_err(|e| corrupt("export batch", e))?;
+    contacts.sort_unstable_by_key(|c| c.id);
     let mut batch = ExportBatch::default();
     for c in contacts {
         c.add_to(&mut batch)?;
@@ -88,14 +87,14 @@ pub(in crate::store) async fn export_batch(
     Ok(batch)
 }
 
-/// The rows of `from_where` as a JSON array of `[columns]` arrays, in `order`: `[]` when
-/// there are none. (SQLite's `json()` keeps it JSON, not text, through the subquery.)
-fn aggregate(columns: &str, from_where: &str, order: Option<&str>) -> String {
-    let order = order.map(|o| format!(" ORDER BY {o}")).unwrap_or_default();
+/// The rows of `from_where` as a JSON array of `[columns]` arrays (in no set order):
+/// `[]` when there are none. (SQLite's `json()` keeps it JSON, not text, through the
+/// subquery.)
+fn aggregate(columns: &str, from_where: &str) -> String {
     match DIALECT {
-        Dialect::Sqlite => format!("json((SELECT json_group_array(json_array({columns}){order}) FROM {from_where}))"),
+        Dialect::Sqlite => format!("json((SELECT json_group_array(json_array({columns})) FROM {from_where}))"),
         Dialect::Postgres => {
-            format!("(SELECT COALESCE(json_agg(json_build_array({columns}){order}), '[]'::json) FROM {from_where})")
+            format!("(SELECT COALESCE(json_agg(json_build_array({columns})), '[]'::json) FROM {from_where})")
         }
     }
 }
@@ -150,8 +149,11 @@ struct ContactRow {
 
 impl ContactRow {
     /// Adds the contact to `batch`, with its share of the batch's records.
-    fn add_to(self, batch: &mut ExportBatch) -> Result<()> {
+    fn add_to(mut self, batch: &mut ExportBatch) -> Result<()> {
         let contact_id = self.id;
+        self.ledger.sort_unstable_by_key(|e| e.0);
+        self.sends.sort_unstable_by_key(|s| s.0);
+        self.bounces.sort_unstable_by_key(|b| (b.1, b.0));
         let mut contact = Contact {
             id: Some(contact_id),
             email: EmailAddress::parse(&self.email).map_err(|e| corrupt("email", e))?,
