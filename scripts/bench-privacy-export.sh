@@ -7,8 +7,9 @@
 # `contacts import` of scripts/gen-contacts.py's file, so every contact has what an
 # import gives it (subscription, consent, ledger event); it is kept in
 # target/bench-privacy-export/N and reused by later runs (FRESH=1 rebuilds it).
-# HERALD_BIN runs another build (say, an older commit's) instead of this one's.
-# Usage: [RUNS=3] [FRESH=1] [HERALD_BIN=path] scripts/bench-privacy-export.sh [N]
+# HERALD_BIN runs another build (say, an older commit's) instead of this one's; BENCH_DATA
+# another workspace (an older build refuses a database that a newer one has migrated).
+# Usage: [RUNS=3] [FRESH=1] [HERALD_BIN=path] [BENCH_DATA=dir] scripts/bench-privacy-export.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -19,7 +20,7 @@ if [ -z "${HERALD_BIN:-}" ]; then
 else
   bin=$(realpath "$HERALD_BIN")
 fi
-data="$PWD/target/bench-privacy-export/$n"
+data=${BENCH_DATA:-$PWD/target/bench-privacy-export/$n}
 if [ -n "${FRESH:-}" ] || [ ! -e "$data/imported" ]; then
   rm -rf "$data"
   mkdir -p "$data"

@@ -4,10 +4,10 @@
 //! One contact is one JSON document; a list or every contact is JSON Lines (one contact
 //! per line) or CSV (one row per contact, nested data as JSON-encoded cells); the shape
 //! of a contact's export is `document`'s. A bulk export walks the contacts a batch at a
-//! time (keyset by id): each batch is read in one snapshot, one statement per table over
-//! the batch's range of ids, and each contact takes its run of the batch's sorted rows
-//! (a merge by contact id), written as it goes: memory holds a batch, never the
-//! selection. Every CSV cell that a spreadsheet would run as a formula
+//! time (keyset by id): each batch is read in one snapshot by one statement, a row per
+//! contact (`store::sql::privacy`), by a task one batch ahead of the writer; each contact
+//! takes its run of the batch's sorted ledger, sends and bounces (a merge by contact id)
+//! and is written as it goes: memory holds a few batches, never the selection. Every CSV cell that a spreadsheet would run as a formula
 //! is neutralised (`contacts::cells`). A file is written through `FILE.partial` and
 //! renamed when complete, so an export that fails (an unknown address included) leaves
 //! no file behind.
@@ -16,7 +16,7 @@ use super::document::{Sink, document, write_failed};
 use crate::app::App;
 use crate::domain::{Contact, ContactId, EmailAddress, ListName};
 use crate::error::{Error, Result};
-use crate::store::privacy::ExportBatch;
+use crate::store::privacy::{ExportBatch, ExportCursor};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::io::Write;
@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 
 pub use super::document::{CSV_COLUMNS, ContactExport};
 
-/// Contacts per batch: each batch is six statements and held whole in memory.
+/// Contacts per batch: each batch is one statement and held whole in memory (three
+/// batches at most: one written, one waiting, one read).
 const BATCH: i64 = 2_000;
 
 /// The export's shape.
@@ -97,25 +98,48 @@ async fn write_all(
     out: &mut (dyn Write + Send),
 ) -> Result<u64> {
     let mut sink = Sink::new(format == Format::Csv, one.is_some(), out)?;
-    let (after, limit) = match one {
+    let seen = match one {
         // The batch of that one contact: the id just below it, one contact.
-        Some(contact) => (ContactId::new(contact.id.map_or(0, |id| id.get()) - 1), 1),
-        None => (ContactId::default(), BATCH),
+        Some(contact) => {
+            let after = ContactId::new(contact.id.map_or(0, |id| id.get()) - 1);
+            let batch = app.store.export_cursor(None, after).await?.next(1).await?;
+            write_batch(&batch, exported_at, &mut sink)?
+        }
+        None => {
+            let mut batches = read_ahead(app.store.export_cursor(list, ContactId::default()).await?);
+            let mut seen = 0u64;
+            while let Some(batch) = batches.recv().await {
+                seen += write_batch(&batch?, exported_at, &mut sink)?;
+            }
+            seen
+        }
     };
-    let mut cursor = app.store.export_cursor(list, after).await?;
-    let mut seen = 0u64;
-    loop {
-        let batch = cursor.next(limit).await?;
-        if batch.contacts.is_empty() {
-            break;
-        }
-        seen += write_batch(&batch, exported_at, &mut sink)?;
-        if one.is_some() {
-            break;
-        }
-    }
     sink.finish()?;
     Ok(seen)
+}
+
+/// The cursor's batches, read by a task of their own one batch ahead of the writer: the
+/// next batch is read (and parsed) while this one is written. The channel ends after the
+/// last non-empty batch or the first error; the task stops when the receiver is dropped.
+fn read_ahead(mut cursor: ExportCursor) -> tokio::sync::mpsc::Receiver<Result<ExportBatch>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        loop {
+            match cursor.next(BATCH).await {
+                Ok(batch) if batch.contacts.is_empty() => break,
+                Ok(batch) => {
+                    if tx.send(Ok(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    });
+    rx
 }
 
 /// Writes each contact of `batch` with its share of the batch's ledger, sends and

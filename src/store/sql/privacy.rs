@@ -1,19 +1,28 @@
-//! The privacy export's reads (DESIGN §12): a batch of contacts in id order with their
-//! subscriptions, consents, ledger, sends and bounces. Each table is read once per batch,
-//! by a range of contact ids (`after < contact_id <= last`) in contact-id order, over
-//! the primary keys and `contact_id` indexes, and merged in by walking the batch: a bulk
-//! export costs six statements per batch, whatever its size, and no `IN` lists.
+//! The privacy export's reads (DESIGN §12): a batch of contacts in id order, each with
+//! its subscriptions, consents, ledger (with evidence), sends and bounces.
+//!
+//! One statement per batch, and one row: the batch as a JSON array, a contact per
+//! element (`[its columns…, subscriptions, consents, ledger, sends, bounces]`), each
+//! related table aggregated by a correlated subquery over its `contact_id` index into a
+//! JSON array of arrays (SQLite's `json_group_array`, PostgreSQL's `json_agg`). The
+//! driver's cost is per row and per column, so a batch costs it one value however much
+//! it holds; the array is parsed here (serde reads a struct from a JSON array, field by
+//! field) into the records the export writes. The aggregates are not ordered in SQL
+//! (SQLite sorts an aggregate's `ORDER BY` through a temporary b-tree, the contacts'
+//! whole JSON included): the contacts and each one's ledger, sends and bounces are
+//! sorted here.
 
-use super::contacts::{CONTACT_COLUMNS, contact_from_row};
-use super::ledger::{ENTRY_COLUMNS, entry_from_row};
 use super::support::Conn;
 use super::{DIALECT, Db};
 use crate::consent::ledger::Entry;
-use crate::domain::{Contact, ContactId, ListName, Purpose, PurposeConsent};
+use crate::domain::{Bounce, Contact, ContactId, EmailAddress, Identity, ListName, Purpose, PurposeConsent, SendId};
 use crate::error::Result;
 use crate::store::privacy::{ContactBounce, ExportBatch, SendRecord};
 use crate::store::{Dialect, corrupt};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use sqlx::{QueryBuilder, Row};
+use std::collections::BTreeMap;
 
 pub(in crate::store) async fn export_batch(
     conn: &mut Conn,
@@ -21,158 +30,202 @@ pub(in crate::store) async fn export_batch(
     after: ContactId,
     limit: i64,
 ) -> Result<ExportBatch> {
-    // One snapshot for the batch's statements: a concurrent change shows whole or not at all.
+    // One snapshot for the batch (one statement, but the cursor's batches stay apart).
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     if DIALECT == Dialect::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     }
-    let conn: &mut Conn = &mut tx;
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CONTACT_COLUMNS} FROM contacts x WHERE x.id > "));
-    qb.push_bind(after);
-    in_list(&mut qb, "x.id", list);
-    qb.push(" ORDER BY x.id LIMIT ");
-    qb.push_bind(limit);
-    let mut contacts = Vec::new();
-    for row in qb.build().fetch_all(&mut *conn).await? {
-        contacts.push(contact_from_row(&row)?);
-    }
-    let Some(last) = contacts.last().and_then(|c| c.id) else { return Ok(ExportBatch::default()) };
-    let range = Range { after, last, list };
-    subscriptions(conn, &range, &mut contacts).await?;
-    consents(conn, &range, &mut contacts).await?;
-    let batch = ExportBatch {
-        ledger: ledger(conn, &range).await?,
-        sends: sends(conn, &range).await?,
-        bounces: bounces(conn, &range).await?,
-        contacts,
+    let attributes = match DIALECT {
+        Dialect::Sqlite => "json(x.attributes)",
+        Dialect::Postgres => "x.attributes",
     };
-    tx.commit().await?;
-    Ok(batch)
-}
-
-/// The contact ids of a batch: `after < id <= last`, subscribed to `list` if any.
-struct Range<'a> {
-    after: ContactId,
-    last: ContactId,
-    list: Option<&'a ListName>,
-}
-
-impl Range<'_> {
-    /// ` WHERE x.contact_id > $after AND x.contact_id <= $last [AND in list]`.
-    fn push_where(&self, qb: &mut QueryBuilder<Db>) {
-        qb.push(" WHERE x.contact_id > ");
-        qb.push_bind(self.after);
-        qb.push(" AND x.contact_id <= ");
-        qb.push_bind(self.last);
-        in_list(qb, "x.contact_id", self.list);
-    }
-}
-
-fn in_list(qb: &mut QueryBuilder<Db>, column: &str, list: Option<&ListName>) {
+    let columns = format!(
+        "x.id, x.email, x.first_name, x.last_name, x.company, x.title, x.phone, x.website, x.country, x.crm_id, \
+         {attributes}, x.opt_in_status, x.legal_basis, x.legal_basis_note, x.consent_date, x.source_type, \
+         x.source_note, x.processing, x.bounce_status, x.consecutive_hard_bounces, x.created_at, x.updated_at, \
+         {subscriptions}, {consents}, {ledger}, {sends}, {bounces}",
+        subscriptions = aggregate("s.list, s.status", "subscriptions s WHERE s.contact_id = x.id"),
+        consents = aggregate("s.purpose, s.state, s.at", "consents s WHERE s.contact_id = x.id"),
+        ledger = aggregate(
+            "l.seq, l.at, l.body, l.hash, v.data",
+            "ledger l LEFT JOIN evidence v ON v.contact_id = l.contact_id AND v.seq = l.seq \
+             WHERE l.contact_id = x.id",
+        ),
+        sends = aggregate(
+            "s.id, s.source, c.name, s.state, s.reason, s.created_at, s.sent_at, s.opened_at, s.clicked_at, \
+             s.smtp_code, s.updated_at",
+            "sends s LEFT JOIN campaigns c ON c.id = s.campaign_id WHERE s.contact_id = x.id",
+        ),
+        bounces = aggregate(
+            "b.id, b.received_at, b.kind, c.name, b.send_id, b.status, b.reason, b.source",
+            "bounces b LEFT JOIN campaigns c ON c.id = b.campaign_id WHERE b.contact_id = x.id",
+        ),
+    );
+    let outer = match DIALECT {
+        Dialect::Sqlite => format!("SELECT json_group_array(json_array({columns}))"),
+        Dialect::Postgres => format!("SELECT json_agg(json_build_array({columns}))::text"),
+    };
+    let mut qb = QueryBuilder::<Db>::new(format!("{outer} FROM (SELECT * FROM contacts x WHERE x.id > "));
+    qb.push_bind(after);
     if let Some(list) = list {
-        qb.push(format!(" AND EXISTS (SELECT 1 FROM subscriptions l WHERE l.contact_id = {column} AND l.list = "));
+        qb.push(" AND EXISTS (SELECT 1 FROM subscriptions l WHERE l.contact_id = x.id AND l.list = ");
         qb.push_bind(list.as_str().to_owned());
         qb.push(")");
     }
-}
-
-/// The contact of `id` in `contacts` (sorted by id), searched from `from` on: rows come
-/// in contact-id order, so the walk is linear over a batch.
-fn walk<'c>(contacts: &'c mut [Contact], from: &mut usize, id: ContactId) -> Option<&'c mut Contact> {
-    while *from < contacts.len() && contacts[*from].id.is_some_and(|c| c < id) {
-        *from += 1;
+    qb.push(" ORDER BY x.id LIMIT ");
+    qb.push_bind(limit);
+    qb.push(") x");
+    let row = qb.build().fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    let Some(json) = row.try_get::<Option<&str>, _>(0)? else { return Ok(ExportBatch::default()) };
+    let mut contacts: Vec<ContactRow> = serde_json::from_str(json).map_err(|e| corrupt("export batch", e))?;
+    contacts.sort_unstable_by_key(|c| c.id);
+    let mut batch = ExportBatch::default();
+    for c in contacts {
+        c.add_to(&mut batch)?;
     }
-    contacts.get_mut(*from).filter(|c| c.id == Some(id))
+    Ok(batch)
 }
 
-async fn subscriptions(conn: &mut Conn, range: &Range<'_>, contacts: &mut [Contact]) -> Result<()> {
-    let mut qb = QueryBuilder::<Db>::new("SELECT x.contact_id, x.list, x.status FROM subscriptions x");
-    range.push_where(&mut qb);
-    qb.push(" ORDER BY x.contact_id");
-    let mut at = 0;
-    for row in qb.build().fetch_all(&mut *conn).await? {
-        let Some(c) = walk(contacts, &mut at, row.try_get(0)?) else { continue };
-        let list = ListName::parse(row.try_get(1)?).map_err(|e| corrupt("list name", e))?;
-        let status = row.try_get::<&str, _>(2)?.parse().map_err(|e| corrupt("subscription", e))?;
-        c.lists.insert(list, status);
+/// The rows of `from_where` as a JSON array of `[columns]` arrays (in no set order):
+/// `[]` when there are none. (SQLite's `json()` keeps it JSON, not text, through the
+/// subquery.)
+fn aggregate(columns: &str, from_where: &str) -> String {
+    match DIALECT {
+        Dialect::Sqlite => format!("json((SELECT json_group_array(json_array({columns})) FROM {from_where}))"),
+        Dialect::Postgres => {
+            format!("(SELECT COALESCE(json_agg(json_build_array({columns})), '[]'::json) FROM {from_where})")
+        }
     }
-    Ok(())
 }
 
-async fn consents(conn: &mut Conn, range: &Range<'_>, contacts: &mut [Contact]) -> Result<()> {
-    let mut qb = QueryBuilder::<Db>::new("SELECT x.contact_id, x.purpose, x.state, x.at FROM consents x");
-    range.push_where(&mut qb);
-    qb.push(" ORDER BY x.contact_id");
-    let mut at = 0;
-    for row in qb.build().fetch_all(&mut *conn).await? {
-        let Some(c) = walk(contacts, &mut at, row.try_get(0)?) else { continue };
-        let purpose = Purpose::parse(row.try_get(1)?).map_err(|e| corrupt("purpose", e))?;
-        let state = row.try_get::<&str, _>(2)?.parse().map_err(|e| corrupt("consent", e))?;
-        c.purposes.insert(purpose, PurposeConsent { state, at: row.try_get(3)? });
+type LedgerRow = (i64, DateTime<Utc>, String, String, Option<String>);
+type SendRow = (
+    SendId,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<i32>,
+    DateTime<Utc>,
+);
+type BounceRow = (i64, DateTime<Utc>, String, Option<String>, Option<SendId>, Option<String>, Option<String>, String);
+
+/// One element of the batch's array: the fields in the statement's column order.
+#[derive(Deserialize)]
+struct ContactRow {
+    id: ContactId,
+    email: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    company: Option<String>,
+    title: Option<String>,
+    phone: Option<String>,
+    website: Option<String>,
+    country: Option<String>,
+    crm_id: Option<String>,
+    attributes: BTreeMap<String, String>,
+    opt_in_status: String,
+    legal_basis: Option<String>,
+    legal_basis_note: Option<String>,
+    consent_date: Option<DateTime<Utc>>,
+    source_type: String,
+    source_note: Option<String>,
+    processing: String,
+    bounce_status: String,
+    consecutive_hard_bounces: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    subscriptions: Vec<(String, String)>,
+    consents: Vec<(String, String, DateTime<Utc>)>,
+    ledger: Vec<LedgerRow>,
+    sends: Vec<SendRow>,
+    bounces: Vec<BounceRow>,
+}
+
+impl ContactRow {
+    /// Adds the contact to `batch`, with its share of the batch's records.
+    fn add_to(mut self, batch: &mut ExportBatch) -> Result<()> {
+        let contact_id = self.id;
+        self.ledger.sort_unstable_by_key(|e| e.0);
+        self.sends.sort_unstable_by_key(|s| s.0);
+        self.bounces.sort_unstable_by_key(|b| (b.1, b.0));
+        let mut contact = Contact {
+            id: Some(contact_id),
+            email: EmailAddress::parse(&self.email).map_err(|e| corrupt("email", e))?,
+            identity: Identity {
+                first_name: self.first_name,
+                last_name: self.last_name,
+                company: self.company,
+                title: self.title,
+                phone: self.phone,
+                website: self.website,
+                country: self.country,
+                crm_id: self.crm_id,
+                attributes: self.attributes,
+            },
+            opt_in: self.opt_in_status.parse().map_err(|e| corrupt("opt_in_status", e))?,
+            legal_basis: self.legal_basis.map(|b| b.parse()).transpose().map_err(|e| corrupt("legal_basis", e))?,
+            legal_basis_note: self.legal_basis_note,
+            consent_date: self.consent_date,
+            source_type: self.source_type.parse().map_err(|e| corrupt("source_type", e))?,
+            source_note: self.source_note,
+            purposes: BTreeMap::new(),
+            lists: BTreeMap::new(),
+            processing: self.processing.parse().map_err(|e| corrupt("processing", e))?,
+            bounce: Bounce {
+                status: self.bounce_status.parse().map_err(|e| corrupt("bounce_status", e))?,
+                consecutive_hard: self.consecutive_hard_bounces.max(0) as u32,
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        };
+        for (list, status) in self.subscriptions {
+            let list = ListName::parse(&list).map_err(|e| corrupt("list name", e))?;
+            contact.lists.insert(list, status.parse().map_err(|e| corrupt("subscription", e))?);
+        }
+        for (purpose, state, at) in self.consents {
+            let purpose = Purpose::parse(&purpose).map_err(|e| corrupt("purpose", e))?;
+            let state = state.parse().map_err(|e| corrupt("consent", e))?;
+            contact.purposes.insert(purpose, PurposeConsent { state, at });
+        }
+        batch.contacts.push(contact);
+        for (seq, at, body, hash, evidence) in self.ledger {
+            batch.ledger.push(Entry { contact_id, seq, at, body, hash, evidence });
+        }
+        for s in self.sends {
+            batch.sends.push(SendRecord {
+                send_id: s.0,
+                contact_id,
+                source: s.1,
+                campaign: s.2,
+                state: s.3,
+                reason: s.4,
+                created_at: s.5,
+                sent_at: s.6,
+                opened_at: s.7,
+                clicked_at: s.8,
+                smtp_code: s.9,
+                updated_at: s.10,
+            });
+        }
+        for b in self.bounces {
+            batch.bounces.push(ContactBounce {
+                id: b.0,
+                contact_id,
+                received_at: b.1,
+                kind: b.2,
+                campaign: b.3,
+                send_id: b.4,
+                status: b.5,
+                reason: b.6,
+                source: b.7,
+            });
+        }
+        Ok(())
     }
-    Ok(())
-}
-
-async fn ledger(conn: &mut Conn, range: &Range<'_>) -> Result<Vec<Entry>> {
-    // The ledger as `l` with its evidence as `v` (as `ledger::FROM_LEDGER`), the batch
-    // filtered first as `x`.
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM ledger x"));
-    range.push_where(&mut qb);
-    qb.push(") l LEFT JOIN evidence v ON v.contact_id = l.contact_id AND v.seq = l.seq ORDER BY l.contact_id, l.seq");
-    let rows = qb.build().fetch_all(&mut *conn).await?;
-    rows.iter().map(entry_from_row).collect()
-}
-
-async fn sends(conn: &mut Conn, range: &Range<'_>) -> Result<Vec<SendRecord>> {
-    let mut qb = QueryBuilder::<Db>::new(
-        "SELECT x.id, x.contact_id, x.source, c.name, x.state, x.reason, x.created_at, x.sent_at, \
-         x.opened_at, x.clicked_at, x.smtp_code, x.updated_at \
-         FROM sends x LEFT JOIN campaigns c ON c.id = x.campaign_id",
-    );
-    range.push_where(&mut qb);
-    qb.push(" ORDER BY x.contact_id, x.id");
-    let rows = qb.build().fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SendRecord {
-                send_id: r.try_get(0)?,
-                contact_id: r.try_get(1)?,
-                source: r.try_get(2)?,
-                campaign: r.try_get(3)?,
-                state: r.try_get(4)?,
-                reason: r.try_get(5)?,
-                created_at: r.try_get(6)?,
-                sent_at: r.try_get(7)?,
-                opened_at: r.try_get(8)?,
-                clicked_at: r.try_get(9)?,
-                smtp_code: r.try_get::<Option<i32>, _>(10)?,
-                updated_at: r.try_get(11)?,
-            })
-        })
-        .collect()
-}
-
-async fn bounces(conn: &mut Conn, range: &Range<'_>) -> Result<Vec<ContactBounce>> {
-    let mut qb = QueryBuilder::<Db>::new(
-        "SELECT x.id, x.contact_id, x.received_at, x.kind, c.name, x.send_id, x.status, x.reason, x.source \
-         FROM bounces x LEFT JOIN campaigns c ON c.id = x.campaign_id",
-    );
-    range.push_where(&mut qb);
-    qb.push(" ORDER BY x.contact_id, x.received_at, x.id");
-    let rows = qb.build().fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ContactBounce {
-                id: r.try_get(0)?,
-                contact_id: r.try_get(1)?,
-                received_at: r.try_get(2)?,
-                kind: r.try_get(3)?,
-                campaign: r.try_get(4)?,
-                send_id: r.try_get(5)?,
-                status: r.try_get(6)?,
-                reason: r.try_get(7)?,
-                source: r.try_get(8)?,
-            })
-        })
-        .collect()
 }
