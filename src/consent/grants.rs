@@ -2,7 +2,8 @@
 //! subscriptions) is carried out, and how far: consent changes only as far as the person
 //! asked (issue 19, points 2 and 3). Withdrawals are never held back here.
 
-use super::rules::{Authority, ContactPatch};
+use super::authority::Authority;
+use super::rules::ContactPatch;
 use crate::domain::{ConsentState, Contact, ListName, OptInStatus, PurposeConsent, SubscriptionStatus};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;

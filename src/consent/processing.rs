@@ -2,8 +2,9 @@
 //! contact only staff and automatic rules set, and the lock a non-active record is under.
 //! [`super::rules::apply`] calls these; they take data and return data.
 
+use super::authority::{Actor, Authority};
 use super::ledger::Change;
-use super::rules::{Actor, Authority, ContactPatch, Refusal};
+use super::rules::{ContactPatch, Refusal};
 use crate::domain::{Bounce, BounceStatus, Contact, Processing};
 use std::collections::BTreeMap;
 
@@ -102,7 +103,7 @@ pub(super) fn set_bounce(next: &mut Contact, want: Bounce, protected: &mut Vec<S
     next.bounce = want;
 }
 
-/// The bounce fields that changed, old → new (kept apart from [`consent_fields`], whose
+/// The bounce fields that changed, old → new (kept apart from [`consent_fields`](super::fields::consent_fields), whose
 /// shape every ledger event already written depends on).
 pub(super) fn bounce_changes(before: Bounce, after: Bounce) -> BTreeMap<String, Change> {
     let mut changes = BTreeMap::new();

@@ -4,8 +4,8 @@
 //! not edited behind the ledger's back (issue 12: an `unsubscribed` turned `confirmed`
 //! directly in the database).
 
+use super::fields::consent_fields;
 use super::ledger::EventBody;
-use super::rules::consent_fields;
 use crate::domain::{Bounce, Contact};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -3,119 +3,22 @@
 //! builds a [`ContactPatch`], says who asks ([`Authority`]), and calls [`apply`]; the
 //! store only persists what comes back.
 //!
-//! Kept whole (over 400 lines with its docs): [`apply`] and the checks it runs in order
-//! are one decision, and reading them together is how a reviewer sees that no path
-//! skips a protection. Lists and purposes (`grants.rs`) and processing and bounce state
-//! (`processing.rs`) are their own modules because each is a rule set of its own.
+//! [`apply`] and the checks it runs in order are one decision, kept together so that a
+//! reviewer sees that no path skips a protection. Who asks (`authority.rs`), lists and
+//! purposes (`grants.rs`), processing and bounce state (`processing.rs`) and the ledger's
+//! view of a record (`fields.rs`) are their own modules.
 
+use super::authority::{Actor, Authority};
+use super::fields::consent_changes;
 use super::grants::{apply_lists, apply_purposes, without_barred_grants};
-use super::ledger::{Change, EventDraft};
+use super::ledger::EventDraft;
 use super::processing::{ProcessingChange, bounce_changes, next_processing, set_bounce};
 use crate::domain::{
     Bounce, Contact, EmailAddress, LegalBasis, ListName, OptInStatus, ParseError, Processing, Purpose, SourceType,
     SubscriptionStatus, check_text,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// Who is asking for a change. Its text form is the ledger's `actor`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    /// A staff member at the command line.
-    Cli(String),
-    /// A CSV import, named by its file.
-    Import(String),
-    /// The person themself (web pages, one-click links, replies).
-    Contact,
-    /// An automatic rule (bounce handling, retention).
-    System(String),
-}
-
-impl fmt::Display for Actor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Actor::Cli(user) => write!(f, "cli:{user}"),
-            Actor::Import(file) => write!(f, "import:{file}"),
-            Actor::Contact => f.write_str("contact"),
-            Actor::System(rule) => write!(f, "system:{rule}"),
-        }
-    }
-}
-
-/// The actor plus what backs the request up.
-#[derive(Debug, Clone)]
-pub struct Authority {
-    pub actor: Actor,
-    /// Staff's proof that the person asked (`--proof`): required to lift an
-    /// `opted_out_user`, an `unsubscribed` list or a withdrawn purpose. Logged.
-    pub proof: Option<String>,
-    /// True only when the person has just confirmed a double opt-in themself: the one
-    /// thing that may lift their own opt-out or a suppression.
-    pub confirmed_double_opt_in: bool,
-    /// Stored with the ledger event (file and row, IP, user agent, form id, ...).
-    pub evidence: BTreeMap<String, String>,
-    /// The person's own sign-up through a web form for an address whose record was
-    /// erased (DESIGN §10): it may create a fresh, unconfirmed record although the
-    /// address stays suppressed until they confirm. Set by the sign-up only.
-    pub signs_up_anew: bool,
-}
-
-impl Authority {
-    pub fn new(actor: Actor) -> Self {
-        Authority {
-            actor,
-            proof: None,
-            confirmed_double_opt_in: false,
-            evidence: BTreeMap::new(),
-            signs_up_anew: false,
-        }
-    }
-
-    /// A staff member at the command line, with `--proof` that the person asked if given.
-    pub fn staff(user: impl Into<String>, proof: Option<String>) -> Self {
-        Authority::new(Actor::Cli(user.into())).with_proof(proof)
-    }
-
-    /// A CSV import of the file `file`.
-    pub fn import(file: impl Into<String>) -> Self {
-        Authority::new(Actor::Import(file.into()))
-    }
-
-    /// The person themself; `confirmed` when they have just confirmed a double opt-in.
-    pub fn contact(confirmed: bool) -> Self {
-        Authority { confirmed_double_opt_in: confirmed, ..Authority::new(Actor::Contact) }
-    }
-
-    /// An automatic rule (`bounces`, `complaint`, `lists-clean`, ...).
-    pub fn system(rule: impl Into<String>) -> Self {
-        Authority::new(Actor::System(rule.into()))
-    }
-
-    pub fn with_proof(mut self, proof: Option<String>) -> Self {
-        self.proof = proof.filter(|p| !p.trim().is_empty());
-        self
-    }
-
-    pub fn with_evidence(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.evidence.insert(key.to_owned(), value.into());
-        self
-    }
-
-    /// Staff or an automatic rule: who may restrict, erase or settle a bounce state.
-    pub(super) fn is_operator(&self) -> bool {
-        matches!(self.actor, Actor::Cli(_) | Actor::System(_))
-    }
-
-    pub(super) fn is_the_person(&self) -> bool {
-        self.actor == Actor::Contact && self.confirmed_double_opt_in
-    }
-
-    /// Staff with proof, or the person themself.
-    pub(super) fn may_lift_staff_recorded_choice(&self) -> bool {
-        self.is_the_person() || (matches!(self.actor, Actor::Cli(_)) && self.proof.is_some())
-    }
-}
 
 /// Identity fields to overwrite; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -410,47 +313,6 @@ fn check_invariants(c: &Contact, patch: &ContactPatch) -> Result<(), String> {
         return Err("source_type 'other' needs a source_note saying where the contact came from".into());
     }
     Ok(())
-}
-
-/// The consent-relevant fields of a record, flattened to text for the ledger.
-pub(crate) fn consent_fields(c: &Contact) -> BTreeMap<String, String> {
-    let mut f = BTreeMap::new();
-    f.insert("opt_in_status".to_owned(), c.opt_in.to_string());
-    if let Some(b) = c.legal_basis {
-        f.insert("legal_basis".to_owned(), b.to_string());
-    }
-    if let Some(n) = &c.legal_basis_note {
-        f.insert("legal_basis_note".to_owned(), n.clone());
-    }
-    if let Some(d) = c.consent_date {
-        f.insert("consent_date".to_owned(), d.to_rfc3339_opts(SecondsFormat::Secs, true));
-    }
-    f.insert("source_type".to_owned(), c.source_type.to_string());
-    if let Some(n) = &c.source_note {
-        f.insert("source_note".to_owned(), n.clone());
-    }
-    for (p, consent) in &c.purposes {
-        f.insert(format!("purpose.{p}"), consent.state.to_string());
-    }
-    for (l, status) in &c.lists {
-        f.insert(format!("list.{l}"), status.to_string());
-    }
-    f.insert("processing".to_owned(), c.processing.to_string());
-    f
-}
-
-/// What changed, old → new, in the consent-relevant fields.
-pub(crate) fn consent_changes(before: Option<&Contact>, after: &Contact) -> BTreeMap<String, Change> {
-    let old = before.map(consent_fields).unwrap_or_default();
-    let new = consent_fields(after);
-    let mut changes = BTreeMap::new();
-    for key in old.keys().chain(new.keys()) {
-        let (o, n) = (old.get(key), new.get(key));
-        if o != n {
-            changes.insert(key.clone(), [o.cloned(), n.cloned()]);
-        }
-    }
-    changes
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! outlive the contact record (erasure) without keeping the address itself; and who may
 //! take an address off it.
 
-use super::rules::{Actor, Authority, Refusal};
+use super::authority::{Actor, Authority};
+use super::rules::Refusal;
 use crate::domain::EmailAddress;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
