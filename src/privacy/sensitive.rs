@@ -20,9 +20,10 @@ use crate::app::App;
 use crate::config::PrivacyConfig;
 use crate::consent::Refusal;
 use crate::contacts::change::Request;
-use crate::domain::{ConsentState, Contact, Processing};
+use crate::domain::{ConsentState, Contact, ContactId, Processing};
 use crate::store::sensitive::SensitiveWrite;
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// The purpose whose withdrawal erases and locks the sensitive fields.
 pub const DATA_STORAGE: &str = "data_storage";
@@ -134,13 +135,16 @@ pub async fn unseal_for_campaign<'c>(
     }
     let mut contacts: Vec<&mut Contact> = contacts.into_iter().filter(|c| c.id.is_some()).collect();
     let ids: Vec<_> = contacts.iter().filter_map(|c| c.id).collect();
-    let rows = app.store.sensitive_values(&ids, &fields).await?;
+    let mut rows: HashMap<ContactId, Vec<_>> = HashMap::new();
+    for row in app.store.sensitive_values(&ids, &fields).await? {
+        rows.entry(row.contact_id).or_default().push(row);
+    }
     for contact in &mut contacts {
         let attributes = &mut contact.identity.attributes;
         for field in &fields {
             attributes.remove(field);
         }
-        for row in rows.iter().filter(|r| Some(r.contact_id) == contact.id) {
+        for row in contact.id.and_then(|id| rows.get(&id)).into_iter().flatten() {
             match app.secrets.field_keys.open(&row.field, &row.sealed) {
                 Ok(value) => _ = attributes.insert(row.field.clone(), value),
                 Err(e) => {
