@@ -11,6 +11,7 @@
 pub mod catalog;
 pub mod check;
 mod file;
+pub mod requests;
 mod step;
 mod trigger;
 
