@@ -17,6 +17,7 @@ pub mod policy;
 mod processing;
 pub mod replay;
 mod rules;
+pub mod signals;
 pub mod sources;
 mod suppression;
 
