@@ -60,6 +60,11 @@ impl App {
 
     /// Builds the context around an open, migrated store.
     pub async fn with_store(loaded: &Loaded, store: Store, secrets: Secrets, clock: Arc<dyn Clock>) -> Result<App> {
+        // Every ledger entry this process writes also writes the outbox rows the
+        // configured `[[webhooks.out]]` ask for, in the same transaction.
+        let store = store.with_outbox(crate::store::OutboxSpec::new(
+            loaded.config.webhooks.out.iter().map(|w| (w.name.clone(), w.events.clone())),
+        ));
         let suppression = SuppressionKey::new(&secrets.suppression_key);
         check_key(&store, &suppression).await?;
         match check_link_key(&store, &secrets).await? {

@@ -22,6 +22,7 @@ mod retention;
 mod secrets;
 mod sending;
 mod web;
+mod webhooks;
 pub mod workspace;
 pub use bounces::BouncesConfig;
 pub use flows::FlowsConfig;
@@ -31,6 +32,7 @@ pub use retention::{RetentionConfig, show_duration};
 pub use secrets::Secrets;
 pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
 pub use web::WebConfig;
+pub use webhooks::{DEFAULT_SECRET_ENV, OutboundWebhook, WebhooksConfig};
 pub(crate) use web::parse_duration;
 
 pub const DEFAULT_PATH: &str = "config/herald.toml";
@@ -75,6 +77,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     #[serde(default)]
     pub flows: FlowsConfig,
+    /// `[webhooks]`: outbound consent webhooks (`[[webhooks.out]]`).
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
 }
 
 /// DKIM signing of every message. The private key (PKCS#8 PEM) comes from the

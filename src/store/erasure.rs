@@ -43,6 +43,6 @@ impl Store {
     /// Writes `e` in one transaction; `None` (nothing written) when the contact's chain
     /// moved past `e.seen_seq` meanwhile.
     pub async fn erase(&self, e: &ErasureWrite, now: DateTime<Utc>) -> Result<Option<ErasureCounts>> {
-        dispatch!(self.erasure::erase(e, now))
+        dispatch!(self.erasure::erase(&self.outbox, e, now))
     }
 }

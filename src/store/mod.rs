@@ -147,6 +147,8 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// What the configured outbound webhooks ask for (see `outbound.rs`).
+    outbox: std::sync::Arc<outbound::OutboxSpec>,
 }
 
 /// Calls the same function of whichever backend this store runs on.
@@ -241,7 +243,7 @@ impl Store {
     where
         F: FnMut(&Loaded) -> Result<(Vec<ContactWrite>, T)>,
     {
-        dispatch!(self.contacts::modify(norms, macs, now, plan))
+        dispatch!(self.contacts::modify(&self.outbox, norms, macs, now, plan))
     }
 
     pub async fn contact(&self, norm: &str) -> Result<Option<Contact>> {
@@ -267,13 +269,13 @@ impl Store {
     /// appends `event` to its ledger. False if it was already there. Only
     /// `contacts::suppression` calls this (`pub` for the tests' seeding).
     pub async fn suppress(&self, mac: &str, reason: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
-        dispatch!(self.suppression::suppress(mac, reason, event, now))
+        dispatch!(self.suppression::suppress(&self.outbox, mac, reason, event, now))
     }
 
     /// Removes `mac` from the suppression list, with a ledger event like [`Store::suppress`].
     /// Only `contacts::suppression` calls this, once the rules allow it.
     pub async fn unsuppress(&self, mac: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<bool> {
-        dispatch!(self.suppression::unsuppress(mac, event, now))
+        dispatch!(self.suppression::unsuppress(&self.outbox, mac, event, now))
     }
 
     pub async fn suppression_list(&self) -> Result<Vec<Suppression>> {
@@ -365,3 +367,5 @@ pub use privacy::{ContactBounce, SendRecord};
 pub mod compliance;
 pub mod retention;
 pub mod sensitive;
+pub mod outbound;
+pub use outbound::{OutboxRow, OutboxSpec, OutboxStatus};

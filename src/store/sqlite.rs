@@ -30,6 +30,8 @@ pub(super) mod feedback;
 pub(super) mod ledger;
 #[path = "sql/meta.rs"]
 pub(super) mod meta;
+#[path = "sql/outbound.rs"]
+pub(super) mod outbound;
 #[path = "sql/privacy.rs"]
 pub(super) mod privacy;
 #[path = "sql/privacy_requests.rs"]

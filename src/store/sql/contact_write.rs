@@ -8,7 +8,7 @@ use crate::consent::ledger::{self, Entry, Head};
 use crate::domain::ContactId;
 use crate::domain::PurposeConsent;
 use crate::error::{Error, Result};
-use crate::store::{ContactWrite, Dialect};
+use crate::store::{ContactWrite, Dialect, OutboxSpec};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -79,6 +79,7 @@ async fn allocate_ids(conn: &mut Conn, n: usize) -> Result<Vec<ContactId>> {
 
 pub(super) async fn write_contacts(
     conn: &mut Conn,
+    outbox: &OutboxSpec,
     writes: &[ContactWrite],
     heads: &HashMap<ContactId, Head>,
     now: DateTime<Utc>,
@@ -116,7 +117,7 @@ pub(super) async fn write_contacts(
     }
     write_subscriptions(conn, writes, &ids, now).await?;
     write_consents(conn, writes, &ids).await?;
-    insert_entries(conn, &entries).await?;
+    insert_entries(conn, outbox, &entries).await?;
     let sensitive: Vec<_> = ids.iter().copied().zip(writes.iter().map(|w| &w.sensitive)).collect();
     super::sensitive::write(conn, &sensitive, now).await?;
     Ok(ids)
@@ -204,8 +205,9 @@ async fn write_consents(conn: &mut Conn, writes: &[ContactWrite], ids: &[Contact
 }
 
 /// Writes ledger entries and, beside each that has evidence, its evidence row (the
-/// body holds only the digest; see `consent::evidence`).
-pub(super) async fn insert_entries(conn: &mut Conn, entries: &[Entry]) -> Result<()> {
+/// body holds only the digest; see `consent::evidence`), and the webhook outbox rows
+/// `outbox` asks for (`store/outbound.rs`): all in the caller's transaction.
+pub(super) async fn insert_entries(conn: &mut Conn, outbox: &OutboxSpec, entries: &[Entry]) -> Result<()> {
     for chunk in entries.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("INSERT INTO ledger (contact_id, seq, at, body, hash) ");
         qb.push_values(chunk, |mut b, e| {
@@ -217,6 +219,7 @@ pub(super) async fn insert_entries(conn: &mut Conn, entries: &[Entry]) -> Result
         });
         qb.build().execute(&mut *conn).await?;
     }
+    super::outbound::record(conn, outbox, entries).await?;
     let with_evidence: Vec<(&Entry, &str)> = entries.iter().filter_map(|e| Some((e, e.evidence.as_deref()?))).collect();
     for chunk in with_evidence.chunks(CHUNK / 2) {
         let mut qb = QueryBuilder::<Db>::new("INSERT INTO evidence (contact_id, seq, data, digest, created_at) ");

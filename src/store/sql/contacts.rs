@@ -11,7 +11,7 @@ use crate::consent::ledger::Head;
 use crate::domain::ContactId;
 use crate::domain::{Bounce, Contact, EmailAddress, Identity, ListName, OptInStatus, Purpose, PurposeConsent};
 use crate::error::{Error, Result};
-use crate::store::{ContactWrite, Count, Dialect, Loaded, SelectedContact, Selection, corrupt};
+use crate::store::{ContactWrite, Count, Dialect, Loaded, OutboxSpec, SelectedContact, Selection, corrupt};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -36,6 +36,7 @@ fn lost_race(e: &Error) -> bool {
 
 pub(in crate::store) async fn modify<T, F>(
     pool: &Pool,
+    outbox: &OutboxSpec,
     norms: &[String],
     macs: &[String],
     now: DateTime<Utc>,
@@ -46,7 +47,7 @@ where
 {
     let mut attempt = 1;
     loop {
-        match modify_once(pool, norms, macs, now, &mut plan).await {
+        match modify_once(pool, outbox, norms, macs, now, &mut plan).await {
             Err(e) if attempt < MAX_ATTEMPTS && lost_race(&e) => attempt += 1,
             other => return other,
         }
@@ -55,6 +56,7 @@ where
 
 async fn modify_once<T, F>(
     pool: &Pool,
+    outbox: &OutboxSpec,
     norms: &[String],
     macs: &[String],
     now: DateTime<Utc>,
@@ -67,7 +69,7 @@ where
     let (contacts, heads) = load_contacts(&mut tx, norms, true).await?;
     let loaded = Loaded { contacts, suppressed: load_suppressed(&mut tx, macs).await? };
     let (writes, out) = plan(&loaded)?;
-    let ids = write_contacts(&mut tx, &writes, &heads, now).await?;
+    let ids = write_contacts(&mut tx, outbox, &writes, &heads, now).await?;
     tx.commit().await?;
     Ok((ids, out))
 }

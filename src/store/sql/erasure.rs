@@ -11,7 +11,7 @@ use super::contact_write::write_contacts;
 use super::support::{Pool, begin_write};
 use crate::consent::ledger::Head;
 use crate::error::Result;
-use crate::store::Dialect;
+use crate::store::{Dialect, OutboxSpec};
 use crate::store::erasure::{ERASED_REASON, ErasureCounts, ErasureWrite};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 pub(in crate::store) async fn erase(
     pool: &Pool,
+    outbox: &OutboxSpec,
     e: &ErasureWrite,
     now: DateTime<Utc>,
 ) -> Result<Option<ErasureCounts>> {
@@ -46,7 +47,7 @@ pub(in crate::store) async fn erase(
         .await?
         .rows_affected();
     let heads = HashMap::from([(e.contact_id, head)]);
-    write_contacts(&mut tx, std::slice::from_ref(&e.write), &heads, now).await?;
+    write_contacts(&mut tx, outbox, std::slice::from_ref(&e.write), &heads, now).await?;
     sqlx::query(
         "INSERT INTO suppression (mac, reason, actor, created_at) VALUES ($1, $4, $2, $3) \
          ON CONFLICT (mac) DO UPDATE SET reason = excluded.reason",
@@ -73,6 +74,12 @@ pub(in crate::store) async fn erase(
         .execute(&mut *tx)
         .await?;
     sqlx::query("UPDATE bounces SET diagnostic = NULL WHERE contact_id = $1")
+        .bind(e.contact_id)
+        .execute(&mut *tx)
+        .await?;
+    // Webhook signals still to go (and those delivered, kept a few days) lose the
+    // address; the CRM matches them, and the `erased` signal, by contact id.
+    sqlx::query("UPDATE webhook_outbox SET email = NULL WHERE contact_id = $1")
         .bind(e.contact_id)
         .execute(&mut *tx)
         .await?;

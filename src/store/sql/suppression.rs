@@ -8,7 +8,7 @@ use super::{DIALECT, Db};
 use crate::consent::ledger::{self, EventDraft, Head};
 use crate::domain::ContactId;
 use crate::error::Result;
-use crate::store::{Dialect, Suppression};
+use crate::store::{Dialect, OutboxSpec, Suppression};
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
 use std::collections::HashSet;
@@ -16,7 +16,13 @@ use std::collections::HashSet;
 /// Appends `event` to the chain of every contact holding the address `mac`; their
 /// heads are read (and on PostgreSQL locked) inside the caller's transaction, so
 /// concurrent appends queue up instead of forking a chain.
-async fn append_to_holders(conn: &mut Conn, mac: &str, event: &EventDraft, now: DateTime<Utc>) -> Result<()> {
+async fn append_to_holders(
+    conn: &mut Conn,
+    outbox: &OutboxSpec,
+    mac: &str,
+    event: &EventDraft,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let lock = if DIALECT == Dialect::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT id, ledger_seq, ledger_hash FROM contacts WHERE email_mac = $1{lock}");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mac).fetch_all(&mut *conn).await?;
@@ -33,7 +39,7 @@ async fn append_to_holders(conn: &mut Conn, mac: &str, event: &EventDraft, now: 
             .execute(&mut *conn)
             .await?;
     }
-    insert_entries(conn, &entries).await
+    insert_entries(conn, outbox, &entries).await
 }
 
 pub(super) async fn load_suppressed(conn: &mut Conn, macs: &[String]) -> Result<HashSet<String>> {
@@ -58,6 +64,7 @@ pub(in crate::store) async fn is_suppressed(pool: &Pool, mac: &str) -> Result<bo
 
 pub(in crate::store) async fn suppress(
     pool: &Pool,
+    outbox: &OutboxSpec,
     mac: &str,
     reason: &str,
     event: &EventDraft,
@@ -76,7 +83,7 @@ pub(in crate::store) async fn suppress(
     .rows_affected()
         == 1;
     if added {
-        append_to_holders(&mut tx, mac, event, now).await?;
+        append_to_holders(&mut tx, outbox, mac, event, now).await?;
     }
     tx.commit().await?;
     Ok(added)
@@ -84,6 +91,7 @@ pub(in crate::store) async fn suppress(
 
 pub(in crate::store) async fn unsuppress(
     pool: &Pool,
+    outbox: &OutboxSpec,
     mac: &str,
     event: &EventDraft,
     now: DateTime<Utc>,
@@ -92,7 +100,7 @@ pub(in crate::store) async fn unsuppress(
     let removed =
         sqlx::query("DELETE FROM suppression WHERE mac = $1").bind(mac).execute(&mut *tx).await?.rows_affected() == 1;
     if removed {
-        append_to_holders(&mut tx, mac, event, now).await?;
+        append_to_holders(&mut tx, outbox, mac, event, now).await?;
     }
     tx.commit().await?;
     Ok(removed)
