@@ -5,6 +5,8 @@
 //! timeouts on what clients hold) and the bounce listener. SIGTERM / Ctrl-C stop
 //! claiming, let in-flight attempts finish (bounded by the SMTP timeout), release the
 //! rest and exit. Several daemons on one PostgreSQL share the work through leases.
+//! The outbound webhook worker (`outbound::run`) delivers the consent signals the
+//! `[[webhooks.out]]` ask for.
 
 use crate::app::App;
 use crate::campaign::{self, lifecycle};
@@ -89,6 +91,8 @@ pub async fn run(
     };
     listening(Listening { web: addr, bounces: bounces_addr });
     let scheduler = tokio::spawn(scheduler(app.clone(), shutdown.clone()));
+    // Outbound consent webhooks (`[[webhooks.out]]`): returns at once when none is configured.
+    let webhooks_out = tokio::spawn(crate::outbound::run(app.clone(), shutdown.clone()));
 
     loop {
         match engine.run(None, Until::Shutdown, shutdown.clone(), &|| {}).await {
@@ -108,6 +112,9 @@ pub async fn run(
     state.stopping.store(true, Ordering::Relaxed);
     engine.close().await;
     let _ = scheduler.await;
+    if let Ok(Err(e)) = webhooks_out.await {
+        tracing::error!(error = %e, "outbound webhooks stopped");
+    }
     if let Some(l) = bounce_listener {
         let _ = l.await;
     }

@@ -27,6 +27,8 @@
 //!   objection.
 //! - [`flows`]: automation flows (DESIGN §13): flow files, their validation against the
 //!   workspace, the flows folder.
+//! - [`outbound`]: consent webhooks to the CRM (DESIGN §13): payload, signature, the
+//!   daemon's delivery worker over the outbox the store writes with each ledger entry.
 //! - [`clock`]: time as an input.
 //! - [`connections`]: what the daemon's servers let clients hold (caps per server and per IP).
 //! - [`logging`]: the log filter (dependencies capped at `warn`).
@@ -49,6 +51,7 @@ pub mod error;
 pub mod feedback;
 pub mod flows;
 pub mod logging;
+pub mod outbound;
 pub mod privacy;
 pub mod private_files;
 pub mod render;

@@ -73,6 +73,8 @@ pub struct Secrets {
     pub webhooks: WebhookKeys,
     /// The keys of sensitive fields (`HERALD_FIELD_KEY`, `HERALD_FIELD_KEY_PREVIOUS`).
     pub field_keys: crate::privacy::field_key::FieldKeys,
+    /// The outbound webhooks' HMAC keys (the variables `[[webhooks.out]] secret_env` names).
+    pub outbound: crate::outbound::OutboundKeys,
 }
 
 const PREVIOUS_LINK_KEY: &str = "HERALD_LINK_KEY_PREVIOUS";
@@ -150,6 +152,7 @@ impl Secrets {
         secrets.relay_env = relay_env(&loaded.config, env);
         secrets.webhooks = WebhookKeys::from_env(env);
         secrets.field_keys = crate::privacy::field_key::FieldKeys::from_env(env)?;
+        secrets.outbound = crate::outbound::OutboundKeys::from_env(&loaded.config.webhooks.out, env);
         if loaded.config.dkim.is_some()
             && let Some(pem) = from_env(DKIM_KEY)
         {
@@ -170,6 +173,7 @@ impl Secrets {
             relay_env: Vec::new(),
             webhooks: WebhookKeys::default(),
             field_keys: Default::default(),
+            outbound: Default::default(),
         }
     }
 
