@@ -24,6 +24,7 @@ mod report;
 mod send;
 mod send_progress;
 mod suppression;
+mod webhooks;
 
 use crate::app::App;
 use crate::config;
@@ -87,6 +88,9 @@ enum Command {
     /// Automation flows: validate and list the flow files.
     #[command(subcommand)]
     Flows(flows::FlowsCommand),
+    /// Outbound consent webhooks to the CRM: what is pending, delivered, failed.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 /// What a command needs besides its arguments.
@@ -159,6 +163,7 @@ pub fn run() -> i32 {
             Command::Privacy(cmd) => privacy::run(&ctx, cmd).await,
             Command::Report(cmd) => report::run(&ctx, cmd).await,
             Command::Flows(cmd) => flows::run(&ctx, cmd).await,
+            Command::Webhooks(cmd) => webhooks::run(&ctx, cmd).await,
         }
     });
     match result {

@@ -13,6 +13,7 @@
 //!   (head-of-line: a signal that fails blocks the ones after it until it is delivered or
 //!   given up), with exponential backoff and jitter between attempts.
 //! - [`keys`]: the HMAC keys, read from the environment variables the config names.
+//! - [`status`]: what `herald webhooks status` shows.
 //!
 //! Delivery is at least once: a crash between the CRM's 2xx and the recorded delivery
 //! sends the signal again, with the same `X-Herald-Event-Id`, which the CRM dedups on.
@@ -20,6 +21,7 @@
 pub mod http;
 pub mod keys;
 pub mod payload;
+pub mod status;
 pub mod worker;
 
 pub use keys::OutboundKeys;
