@@ -175,13 +175,11 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) -> Result<(
         return Ok(());
     }
     let worker = Worker::new(app.clone())?;
-    let loops: Vec<_> = app
-        .config
-        .webhooks
-        .out
-        .iter()
-        .map(|w| tokio::spawn(worker.clone().serve(w.clone(), shutdown.clone())))
-        .collect();
+    // A JoinSet: the loops end with this task, even when it is aborted rather than stopped.
+    let mut loops = tokio::task::JoinSet::new();
+    for w in &app.config.webhooks.out {
+        loops.spawn(worker.clone().serve(w.clone(), shutdown.clone()));
+    }
     while !*shutdown.borrow() {
         let keep = chrono::Duration::from_std(app.config.webhooks.keep_delivered).unwrap_or(chrono::Duration::MAX);
         match app.store.outbox_purge(app.clock.now() - keep).await {
@@ -194,9 +192,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) -> Result<(
             _ = shutdown.changed() => {}
         }
     }
-    for l in loops {
-        let _ = l.await;
-    }
+    loops.join_all().await;
     Ok(())
 }
 

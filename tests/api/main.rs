@@ -53,5 +53,7 @@ mod test_send;
 mod tracking;
 mod unsubscribe;
 mod web;
+mod webhook_receiver;
+mod webhooks_out;
 mod workspace;
 mod writer_locks;
