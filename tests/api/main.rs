@@ -55,5 +55,6 @@ mod unsubscribe;
 mod web;
 mod webhook_receiver;
 mod webhooks_out;
+mod webhooks_out_recovery;
 mod workspace;
 mod writer_locks;

@@ -1,0 +1,110 @@
+//! Outbound consent webhooks when things go wrong for good (issue 15.6): the worker
+//! killed mid-delivery, a contact erased before its signals went out, signals given up
+//! after `max_attempts` and re-queued with `herald webhooks retry`, as `webhooks status`
+//! shows them.
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use crate::webhook_receiver::Receiver;
+use crate::webhooks_out::{by_contact, drain, pending, subscribe, unsubscribe, webhooks_config, with_webhooks};
+use herald::consent::Actor;
+use herald::outbound::worker::{Step, Worker};
+use std::time::{Duration, Instant};
+
+on_both_backends! {
+    async fn a_worker_killed_mid_delivery_loses_nothing_and_keeps_the_order(t) {
+        let crm = Receiver::down().await;
+        let app = with_webhooks(&t, &webhooks_config(&crm, 1000)).await;
+        let people = ["a@example.com", "b@example.com", "c@example.com"];
+        for p in people {
+            subscribe(&app, p).await;
+        }
+        for p in people {
+            unsubscribe(&app, p).await;
+        }
+        crm.set_delay(Duration::from_millis(100));
+        crm.up(0).await;
+        let w = app.config.webhooks.out[0].clone();
+        let first = Worker::new(app.clone()).unwrap();
+        let running = tokio::spawn(async move {
+            loop {
+                if let Ok(Step::Waiting(d)) = first.step(&w).await {
+                    tokio::time::sleep(d).await;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while crm.accepted("/crm").len() < 2 {
+            assert!(Instant::now() < deadline, "the first worker delivered nothing");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        running.abort(); // a crash: no lease released, an attempt cut off mid-request
+        let _ = running.await;
+        assert!(pending(&app, "crm").await > 0, "killed before the end");
+
+        let second = Worker::new(app.clone()).unwrap();
+        drain(&second, &app, "crm").await;
+        let (delivered, repeats) = crm.deduped("/crm");
+        assert_eq!(delivered.len(), 6, "every signal delivered");
+        assert!(repeats <= 1, "at most the attempt cut off is sent again ({repeats})");
+        for (_, events) in by_contact(&delivered) {
+            let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+            assert_eq!(names, ["subscribed", "unsubscribed"], "in order per contact");
+        }
+    }
+
+    async fn an_erased_contact_is_told_to_the_crm_by_id_without_its_address(t) {
+        let crm = Receiver::down().await;
+        let app = with_webhooks(&t, &webhooks_config(&crm, 1000)).await;
+        subscribe(&app, "ann@example.com").await;
+        let id = t.contact("ann@example.com").await.unwrap().id.unwrap();
+        herald::privacy::erase::erase_contact(&app, id, None, Actor::Cli("t".into())).await.unwrap();
+        assert_eq!((pending(&app, "crm").await, pending(&app, "audit").await), (2, 1));
+        crm.up(0).await;
+        let worker = Worker::new(app.clone()).unwrap();
+        drain(&worker, &app, "crm").await;
+        drain(&worker, &app, "audit").await;
+        for h in crm.hits() {
+            assert!(!String::from_utf8_lossy(&h.body).contains("ann@"), "no address after erasure: {}", String::from_utf8_lossy(&h.body));
+        }
+        let got = by_contact(&crm.accepted("/crm"));
+        assert_eq!(got[&id.get()], [("subscribed".into(), None), ("erased".into(), None)]);
+        assert_eq!(by_contact(&crm.accepted("/audit"))[&id.get()], [("erased".into(), None)]);
+    }
+
+    async fn failed_signals_show_in_status_and_retry_requeues_them(t) {
+        let crm = Receiver::down().await;
+        let app = with_webhooks(&t, &webhooks_config(&crm, 2)).await;
+        subscribe(&app, "ann@example.com").await;
+        subscribe(&app, "bob@example.com").await;
+        let worker = Worker::new(app.clone()).unwrap();
+        let w = app.config.webhooks.out[0].clone();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pending(&app, "crm").await > 0 {
+            assert!(Instant::now() < deadline);
+            if let Step::Waiting(d) = worker.step(&w).await.unwrap() {
+                tokio::time::sleep(d).await;
+            }
+        }
+        let out = t.herald(&["webhooks", "status", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let status = json(&out);
+        let crm_status = &status["webhooks"][0];
+        assert_eq!(crm_status["name"], "crm");
+        assert_eq!((crm_status["pending"].as_i64(), crm_status["failed"].as_i64()), (Some(0), Some(2)));
+        assert_eq!(crm_status["configured"], true);
+        assert!(crm_status["last_error"].as_str().unwrap().contains("connect"), "{crm_status}");
+        assert_eq!(status["webhooks"][1]["name"], "audit");
+
+        let out = t.herald(&["webhooks", "retry", "--webhook", "crm", "--json"]);
+        assert_eq!(json(&out)["requeued"], 2);
+        let out = t.herald(&["webhooks", "status"]);
+        let text = stdout(&out);
+        assert!(text.contains("crm") && text.contains("pending 2") && text.contains("failed 0"), "{text}");
+        assert!(text.contains("oldest pending:") && !text.contains("@example.com"), "{text}");
+
+        crm.up(0).await;
+        drain(&worker, &app, "crm").await;
+        assert_eq!(crm.deduped("/crm").0.len(), 2);
+    }
+}
