@@ -32,8 +32,8 @@ pub use retention::{RetentionConfig, show_duration};
 pub use secrets::Secrets;
 pub use sending::{LimitsConfig, OnDoubt, SendingConfig};
 pub use web::WebConfig;
-pub use webhooks::{DEFAULT_SECRET_ENV, OutboundWebhook, WebhooksConfig};
 pub(crate) use web::parse_duration;
+pub use webhooks::{DEFAULT_SECRET_ENV, OutboundWebhook, WebhooksConfig};
 
 pub const DEFAULT_PATH: &str = "config/herald.toml";
 

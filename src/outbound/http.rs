@@ -54,7 +54,12 @@ impl Client {
         }
     }
 
-    async fn post_once(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Result<(), AttemptError> {
+    async fn post_once(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Result<(), AttemptError> {
         let target = Target::parse(url)?;
         let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
             .await

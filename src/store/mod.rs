@@ -365,7 +365,7 @@ pub mod privacy;
 pub mod privacy_requests;
 pub use privacy::{ContactBounce, SendRecord};
 pub mod compliance;
+pub mod outbound;
 pub mod retention;
 pub mod sensitive;
-pub mod outbound;
 pub use outbound::{OutboxRow, OutboxSpec, OutboxStatus};

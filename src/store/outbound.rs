@@ -119,7 +119,13 @@ impl Store {
 
     /// Takes (or renews) the right to deliver `webhook`'s signals until `until`: true when
     /// this `owner` holds it (no other lease, its own, or an expired one).
-    pub async fn outbox_lease(&self, webhook: &str, owner: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn outbox_lease(
+        &self,
+        webhook: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         dispatch!(self.outbound::lease(webhook, owner, until, now))
     }
 

@@ -50,9 +50,10 @@ pub(crate) async fn with_webhooks(t: &TestDb, webhooks: &str) -> Arc<App> {
 }
 
 async fn apply(app: &App, who: &str, patch: ContactPatch) {
-    let report = change(app, &Selector::Email(email(who)), &patch, &Authority::staff("tester", None), Mode::EachOnItsOwn)
-        .await
-        .unwrap();
+    let report =
+        change(app, &Selector::Email(email(who)), &patch, &Authority::staff("tester", None), Mode::EachOnItsOwn)
+            .await
+            .unwrap();
     assert!(report.changes.iter().all(|c| c.result.is_ok()), "{report:?}");
 }
 
@@ -105,10 +106,9 @@ pub(crate) fn by_contact(hits: &[Hit]) -> std::collections::BTreeMap<i64, Vec<(S
     let mut out = std::collections::BTreeMap::<i64, Vec<_>>::new();
     for h in hits {
         let b = h.json();
-        out.entry(b["contact"]["id"].as_i64().unwrap()).or_default().push((
-            b["event"].as_str().unwrap().to_owned(),
-            b["contact"]["email"].as_str().map(str::to_owned),
-        ));
+        out.entry(b["contact"]["id"].as_i64().unwrap())
+            .or_default()
+            .push((b["event"].as_str().unwrap().to_owned(), b["contact"]["email"].as_str().map(str::to_owned)));
     }
     out
 }

@@ -3,7 +3,7 @@
 //! kept, evidence rows deleted, the address's suppression entry kept with reason
 //! `erased`, the contact's waiting sends skipped, and the personal text other tables hold
 //! about it (a send's recipient and render context, a bounce's diagnostic, pending
-//! confirmations) removed. Campaign figures are counted from send states and outcomes,
+//! confirmations, the address on its webhook outbox rows) removed. Campaign figures are counted from send states and outcomes,
 //! which stay.
 
 use super::DIALECT;
@@ -11,8 +11,8 @@ use super::contact_write::write_contacts;
 use super::support::{Pool, begin_write};
 use crate::consent::ledger::Head;
 use crate::error::Result;
-use crate::store::{Dialect, OutboxSpec};
 use crate::store::erasure::{ERASED_REASON, ErasureCounts, ErasureWrite};
+use crate::store::{Dialect, OutboxSpec};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;

@@ -158,9 +158,7 @@ pub(in crate::store) async fn status(pool: &Pool) -> Result<Vec<OutboxStatus>> {
     {
         let webhook: String = r.try_get("webhook")?;
         let n: i64 = r.try_get("n")?;
-        let s = by_webhook
-            .entry(webhook.clone())
-            .or_insert_with(|| OutboxStatus { webhook, ..Default::default() });
+        let s = by_webhook.entry(webhook.clone()).or_insert_with(|| OutboxStatus { webhook, ..Default::default() });
         match r.try_get::<String, _>("state")?.as_str() {
             "pending" => s.pending += n,
             "delivered" => s.delivered += n,
