@@ -10,8 +10,62 @@ use crate::webhooks_out::{by_contact, drain, pending, subscribe, unsubscribe, we
 use herald::consent::Actor;
 use herald::outbound::worker::{Step, Worker};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+/// `herald daemon` on a free port with the webhook key in its environment, once it listens.
+async fn daemon_with_key(t: &TestDb, log: &str) -> Child {
+    let mut child = crate::daemon::herald(t, &["daemon", "--listen", "127.0.0.1:0"], log)
+        .env("HERALD_WEBHOOK_SECRET", crate::webhooks_out::KEY)
+        .spawn()
+        .expect("spawn herald daemon");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line))
+        .await
+        .unwrap_or_else(|_| panic!("the daemon did not start: {}", crate::daemon::logs(t)))
+        .unwrap();
+    tokio::spawn(async move {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).await.unwrap_or(0) > 0 {
+            sink.clear();
+        }
+    });
+    child
+}
+
+async fn wait_for(what: &str, t: &TestDb, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {}", crate::daemon::logs(t));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 on_both_backends! {
+    async fn the_daemon_delivers_and_a_sigkill_mid_way_loses_nothing(t) {
+        let crm = Receiver::down().await;
+        let app = with_webhooks(&t, &webhooks_config(&crm, 1000)).await;
+        for i in 0..8 {
+            subscribe(&app, &format!("p{i}@example.com")).await;
+        }
+        crm.set_delay(Duration::from_millis(100));
+        crm.up(0).await;
+        let mut first = daemon_with_key(&t, "daemon-1.log").await;
+        wait_for("a first delivery", &t, async || crm.accepted("/crm").len() >= 2).await;
+        first.start_kill().unwrap(); // SIGKILL: no lease released, a request cut off
+        first.wait().await.unwrap();
+        assert!(pending(&app, "crm").await > 0, "killed before the end");
+
+        let mut second = daemon_with_key(&t, "daemon-2.log").await;
+        wait_for("every signal", &t, async || pending(&app, "crm").await == 0).await;
+        second.start_kill().unwrap();
+        let (delivered, repeats) = crm.deduped("/crm");
+        assert_eq!(delivered.len(), 8, "every signal delivered");
+        assert!(repeats <= 1, "at most the request cut off is sent again ({repeats})");
+        assert!(crm.hits().iter().all(|h| h.signature_verifies(crate::webhooks_out::KEY.as_bytes())));
+    }
+
     async fn a_worker_killed_mid_delivery_loses_nothing_and_keeps_the_order(t) {
         let crm = Receiver::down().await;
         let app = with_webhooks(&t, &webhooks_config(&crm, 1000)).await;

@@ -3,8 +3,8 @@
 //! kept, evidence rows deleted, the address's suppression entry kept with reason
 //! `erased`, the contact's waiting sends skipped, and the personal text other tables hold
 //! about it (a send's recipient and render context, a bounce's diagnostic, pending
-//! confirmations, the address on its webhook outbox rows) removed. Campaign figures are counted from send states and outcomes,
-//! which stay.
+//! confirmations, the address on its webhook outbox rows) removed. Campaign figures are
+//! counted from send states and outcomes, which stay.
 
 use super::DIALECT;
 use super::contact_write::write_contacts;
