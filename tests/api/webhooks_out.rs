@@ -75,7 +75,7 @@ pub(crate) async fn unsubscribe(app: &App, who: &str) {
     apply(app, who, ContactPatch { unsubscribe: vec![newsletter()], ..Default::default() }).await;
 }
 
-async fn opt_out(app: &App, who: &str) {
+pub(crate) async fn opt_out(app: &App, who: &str) {
     apply(app, who, ContactPatch { opt_in: Some(OptInStatus::OptedOutUser), ..Default::default() }).await;
 }
 

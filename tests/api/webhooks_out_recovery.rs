@@ -6,7 +6,9 @@
 use crate::helpers::*;
 use crate::on_both_backends;
 use crate::webhook_receiver::Receiver;
-use crate::webhooks_out::{by_contact, drain, pending, subscribe, unsubscribe, webhooks_config, with_webhooks};
+use crate::webhooks_out::{
+    by_contact, drain, opt_out, pending, subscribe, unsubscribe, webhooks_config, with_webhooks,
+};
 use herald::consent::Actor;
 use herald::outbound::worker::{Step, Worker};
 use std::time::{Duration, Instant};
@@ -160,5 +162,47 @@ on_both_backends! {
         crm.up(0).await;
         drain(&worker, &app, "crm").await;
         assert_eq!(crm.deduped("/crm").0.len(), 2);
+    }
+
+    async fn two_workers_share_a_webhook_without_duplicates_or_disorder(t) {
+        // Two daemons on one database: the webhook's lease lets one deliver at a time.
+        let crm = Receiver::down().await;
+        let app = with_webhooks(&t, &webhooks_config(&crm, 1000)).await;
+        for p in ["a@example.com", "b@example.com"] {
+            subscribe(&app, p).await;
+            unsubscribe(&app, p).await;
+            opt_out(&app, p).await;
+        }
+        crm.up(1).await;
+        let w = app.config.webhooks.out[0].clone();
+        let loops: Vec<_> = (0..2)
+            .map(|_| {
+                let (worker, w) = (Worker::new(app.clone()).unwrap(), w.clone());
+                tokio::spawn(async move {
+                    for _ in 0..200 {
+                        match worker.step(&w).await.unwrap() {
+                            Step::Idle => return,
+                            Step::Waiting(d) => tokio::time::sleep(d).await,
+                            Step::Held => tokio::time::sleep(Duration::from_millis(10)).await,
+                            Step::Progress | Step::NoKey => {}
+                        }
+                    }
+                })
+            })
+            .collect();
+        for l in loops {
+            l.await.unwrap();
+        }
+        let (delivered, repeats) = crm.deduped("/crm");
+        assert_eq!((delivered.len(), repeats), (6, 0));
+        for (_, events) in by_contact(&delivered) {
+            let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+            assert_eq!(names, ["subscribed", "unsubscribed", "opted_out"]);
+        }
+        // Delivered rows are kept for `keep_delivered`, then purged; pending ones never are.
+        subscribe(&app, "c@example.com").await;
+        let later = app.clock.now() + chrono::Duration::seconds(1);
+        assert_eq!(app.store.outbox_purge(later).await.unwrap(), 6);
+        assert_eq!(pending(&app, "crm").await, 1);
     }
 }
