@@ -173,6 +173,7 @@ on_both_backends! {
             unsubscribe(&app, p).await;
             opt_out(&app, p).await;
         }
+        crm.set_delay(Duration::from_millis(30));
         crm.up(1).await;
         let w = app.config.webhooks.out[0].clone();
         let loops: Vec<_> = (0..2)
