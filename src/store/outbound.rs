@@ -12,7 +12,7 @@ use super::{Backend, Store, postgres, sqlite};
 use crate::consent::ledger::{Entry, EventBody};
 use crate::consent::signals;
 use crate::domain::ContactId;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -35,14 +35,16 @@ impl OutboxSpec {
 
     /// The rows `entries` give: for each signal of each entry (in the entry's order),
     /// one row per webhook that asks for it, all with the same fresh idempotency id.
-    pub(crate) fn rows_for(&self, entries: &[Entry]) -> Vec<NewOutboxRow> {
+    pub(crate) fn rows_for(&self, entries: &[Entry]) -> Result<Vec<NewOutboxRow>> {
         if self.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let mut rows = Vec::new();
         for entry in entries {
-            // Bodies are the ledger's canonical JSON, sealed a moment ago.
-            let Ok(body) = serde_json::from_str::<EventBody>(&entry.body) else { continue };
+            // Bodies are the ledger's canonical JSON, sealed a moment ago: one that does not
+            // read back fails the change rather than lose its signal.
+            let body = serde_json::from_str::<EventBody>(&entry.body)
+                .map_err(|e| Error::Internal(anyhow::anyhow!("a ledger body that does not read back: {e}")))?;
             for signal in signals::of(&body) {
                 let mut wanted = self.webhooks.iter().filter(|(_, events)| events.contains(&signal.name)).peekable();
                 if wanted.peek().is_none() {
@@ -62,7 +64,7 @@ impl OutboxSpec {
                 }
             }
         }
-        rows
+        Ok(rows)
     }
 }
 
@@ -198,7 +200,7 @@ mod tests {
             ("opt_in_status", Some("double_opt_in"), Some("opted_out_contact")),
             ("company", None, Some("Acme")),
         ]);
-        let rows = spec.rows_for(std::slice::from_ref(&e));
+        let rows = spec.rows_for(std::slice::from_ref(&e)).unwrap();
         let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.webhook.as_str(), r.signal)).collect();
         assert_eq!(got, [("crm", "unsubscribed"), ("audit", "unsubscribed"), ("crm", "opted_out")]);
         assert_eq!(rows[0].event_id, rows[1].event_id, "one idempotency id per signal");
@@ -210,7 +212,7 @@ mod tests {
     #[test]
     fn no_webhook_no_rows() {
         let e = entry(&[("list.news", Some("confirmed"), Some("unsubscribed"))]);
-        assert!(OutboxSpec::default().rows_for(std::slice::from_ref(&e)).is_empty());
+        assert!(OutboxSpec::default().rows_for(std::slice::from_ref(&e)).unwrap().is_empty());
         assert!(OutboxSpec::new([("crm".to_owned(), vec![])]).is_empty());
     }
 }

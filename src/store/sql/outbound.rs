@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 /// Writes the outbox rows `entries` give under `spec`, with each contact's address as
 /// the transaction sees it (the contacts rows are written before their entries).
 pub(super) async fn record(conn: &mut Conn, spec: &OutboxSpec, entries: &[Entry]) -> Result<()> {
-    let rows = spec.rows_for(entries);
+    let rows = spec.rows_for(entries)?;
     if rows.is_empty() {
         return Ok(());
     }
