@@ -13,6 +13,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod api;
 mod bounces;
 mod env_overrides;
 mod flows;
@@ -23,6 +24,7 @@ mod secrets;
 mod sending;
 mod web;
 pub mod workspace;
+pub use api::{API_KEY_VAR, ApiConfig, ApiKey, ApiKeys};
 pub use bounces::BouncesConfig;
 pub use flows::FlowsConfig;
 pub use import::ImportConfig;
@@ -75,6 +77,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     #[serde(default)]
     pub flows: FlowsConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
 }
 
 /// DKIM signing of every message. The private key (PKCS#8 PEM) comes from the

@@ -73,6 +73,8 @@ pub struct Secrets {
     pub webhooks: WebhookKeys,
     /// The keys of sensitive fields (`HERALD_FIELD_KEY`, `HERALD_FIELD_KEY_PREVIOUS`).
     pub field_keys: crate::privacy::field_key::FieldKeys,
+    /// The events and contacts API's bearer keys (`HERALD_API_KEY`); none: the API is off.
+    pub api_keys: super::ApiKeys,
 }
 
 const PREVIOUS_LINK_KEY: &str = "HERALD_LINK_KEY_PREVIOUS";
@@ -150,6 +152,9 @@ impl Secrets {
         secrets.relay_env = relay_env(&loaded.config, env);
         secrets.webhooks = WebhookKeys::from_env(env);
         secrets.field_keys = crate::privacy::field_key::FieldKeys::from_env(env)?;
+        if let Some(v) = from_env(super::API_KEY_VAR) {
+            secrets.api_keys = super::ApiKeys::parse(&v).map_err(Error::Invalid)?;
+        }
         if loaded.config.dkim.is_some()
             && let Some(pem) = from_env(DKIM_KEY)
         {
@@ -170,6 +175,7 @@ impl Secrets {
             relay_env: Vec::new(),
             webhooks: WebhookKeys::default(),
             field_keys: Default::default(),
+            api_keys: Default::default(),
         }
     }
 

@@ -350,6 +350,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 pub mod engagement;
+pub mod events;
 pub mod feedback;
 pub mod queue;
 mod revisions;
