@@ -27,7 +27,7 @@ on_both_backends! {
     async fn one_contact_is_created_then_updated_then_unchanged_as_source_api(t) {
         let web = api_with(t, "").await;
         let body = json!({"email": "Ada@Example.com", "first_name": "Ada", "opt_in_status": "double_opt_in",
-            "legal_basis": "consent", "consent_purposes": ["newsletter"], "lists": ["newsletter:confirmed"],
+            "legal_basis": "consent", "consent_date": "2025-01-01", "consent_purposes": ["newsletter"], "lists": ["newsletter:confirmed"],
             "plan": "pro", "tracking_consent": true});
         assert_eq!(report(&post(&web, "/api/contacts", &body).await), [1, 1, 0, 0, 0, 0, 0]);
         let c = web.db.contact("ada@example.com").await.unwrap();
@@ -48,7 +48,7 @@ on_both_backends! {
     async fn a_batch_counts_each_contact_once_and_says_which_were_rejected(t) {
         let web = api_with(t, "").await;
         let body = json!({"contacts": [
-            {"email": "a@example.com", "opt_in_status": "single_opt_in"},
+            {"email": "a@example.com", "opt_in_status": "single_opt_in_user"},
             {"email": "not an address"},
             {"email": "b@example.com", "opt_in_status": "maybe"},
             {"email": "c@example.com", "consent_date": "2099-01-01"},
@@ -82,7 +82,7 @@ on_both_backends! {
 
     async fn the_api_cannot_resubscribe_a_person_who_opted_out_as_import_cannot(t) {
         let web = api_with(t, "").await;
-        let body = json!({"email": "ada@example.com", "opt_in_status": "double_opt_in", "legal_basis": "consent",
+        let body = json!({"email": "ada@example.com", "opt_in_status": "double_opt_in", "legal_basis": "consent", "consent_date": "2025-01-01",
             "consent_purposes": ["newsletter"], "lists": ["newsletter:confirmed"]});
         assert_eq!(report(&post(&web, "/api/contacts", &body).await)[1], 1);
         change_contact(&web.app, &Selector::Email(ada()), &unsubscribe_from_everything(), &Authority::contact(false))
@@ -108,7 +108,7 @@ on_both_backends! {
     async fn the_card_is_the_cli_card_and_an_unknown_address_is_a_json_404(t) {
         let web = api_with(t, "").await;
         let body = json!({"email": "ada@example.com", "first_name": "Ada", "opt_in_status": "double_opt_in",
-            "legal_basis": "consent", "consent_purposes": "newsletter", "lists": "newsletter:confirmed"});
+            "legal_basis": "consent", "consent_date": "2025-01-01", "consent_purposes": "newsletter", "lists": "newsletter:confirmed"});
         report(&post(&web, "/api/contacts", &body).await);
         let r = call(&web, "GET", "/api/contacts/Ada%40Example.com", Some(KEY), None).await;
         assert_eq!(r.status, 200, "{r:?}");
