@@ -3,8 +3,8 @@
 //! `GET /api/contacts/{email}` answers it, so the two never drift apart.
 
 use crate::domain::{
-    BounceStatus, Contact, ContactId, Identity, LegalBasis, ListName, OptInStatus, Processing, Purpose,
-    PurposeConsent, SourceType, SubscriptionStatus,
+    BounceStatus, Contact, ContactId, Identity, LegalBasis, ListName, OptInStatus, Processing, Purpose, PurposeConsent,
+    SourceType, SubscriptionStatus,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -36,26 +36,22 @@ fn event_from_row(r: &DbRow) -> Result<CustomEvent> {
 }
 
 pub(in crate::store) async fn after(pool: &Pool, after_id: i64, limit: i64) -> Result<Vec<CustomEvent>> {
-    sqlx::query(
-        "SELECT id, contact_id, name, properties, received_at FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-    )
-    .bind(after_id)
-    .bind(limit.max(0))
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(event_from_row)
-    .collect()
+    sqlx::query("SELECT id, contact_id, name, properties, received_at FROM events WHERE id > $1 ORDER BY id LIMIT $2")
+        .bind(after_id)
+        .bind(limit.max(0))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
 }
 
 pub(in crate::store) async fn of_contact(pool: &Pool, contact_id: ContactId) -> Result<Vec<CustomEvent>> {
-    sqlx::query(
-        "SELECT id, contact_id, name, properties, received_at FROM events WHERE contact_id = $1 ORDER BY id",
-    )
-    .bind(contact_id)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(event_from_row)
-    .collect()
+    sqlx::query("SELECT id, contact_id, name, properties, received_at FROM events WHERE contact_id = $1 ORDER BY id")
+        .bind(contact_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
 }

@@ -20,7 +20,10 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// The body as `T`; see the module documentation.
 pub async fn json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, JsonError> {
     if !is_json(headers) {
-        return Err(JsonError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be JSON (Content-Type: application/json)"));
+        return Err(JsonError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON (Content-Type: application/json)",
+        ));
     }
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
