@@ -103,6 +103,14 @@ on_both_backends! {
         herald::contacts::suppression::add(&web.app, &bob, "complaint", &herald::consent::Actor::Cli("dpo".into())).await.unwrap();
         assert_eq!(report(&post(&web, "/api/contacts", &json!({"email": "bob@example.com"})).await), [1, 0, 0, 0, 0, 1, 0]);
         assert!(web.db.contact("bob@example.com").await.is_none());
+        // Nor is a known contact whose address was suppressed since, as import refuses it.
+        let carol = EmailAddress::parse("carol@example.com").unwrap();
+        assert_eq!(report(&post(&web, "/api/contacts", &json!({"email": "carol@example.com"})).await)[1], 1);
+        herald::contacts::suppression::add(&web.app, &carol, "complaint", &herald::consent::Actor::Cli("dpo".into())).await.unwrap();
+        let r = post(&web, "/api/contacts", &json!({"email": "carol@example.com", "first_name": "Carol", "lists": "newsletter"})).await;
+        assert_eq!(report(&r), [1, 0, 0, 0, 0, 1, 0]);
+        let after = web.db.contact("carol@example.com").await.unwrap();
+        assert!(after.identity.first_name.is_none() && after.lists.is_empty(), "{after:?}");
     }
 
     async fn the_card_is_the_cli_card_and_an_unknown_address_is_a_json_404(t) {

@@ -132,6 +132,9 @@ on_both_backends! {
         let r = call(&web, "GET", "/api/nothing-here", Some(KEY), None).await;
         assert_eq!(r.status, 404);
         error_of(&r);
+        let r = call(&web, "GET", "/api/events", Some(KEY), None).await;
+        assert_eq!(r.status, 405);
+        error_of(&r);
     }
 
     async fn an_event_is_answered_202_only_once_the_watcher_can_read_it(t) {
