@@ -21,12 +21,17 @@ if [ ! -x "$VENV/bin/schemathesis" ]; then
 fi
 cargo build --locked --bin herald
 
+REPO="$PWD"
 WORK=$(mktemp -d)
 DAEMON_PID=""
+PG_SCHEMA=""
 cleanup() {
   if [ -n "$DAEMON_PID" ]; then
     kill -TERM "$DAEMON_PID" 2>/dev/null || true
     wait "$DAEMON_PID" 2>/dev/null || true
+  fi
+  if [ -n "$PG_SCHEMA" ]; then
+    psql "$HERALD_TEST_POSTGRES_URL" -qc "DROP SCHEMA $PG_SCHEMA CASCADE" >/dev/null 2>&1 || true
   fi
   rm -rf "$WORK"
 }
@@ -43,6 +48,7 @@ export HERALD_API__REQUESTS_PER_MINUTE=100000
 if [ -n "${HERALD_TEST_POSTGRES_URL:-}" ]; then
   schema="schemathesis_$(date +%s)_$$"
   psql "$HERALD_TEST_POSTGRES_URL" -qc "CREATE SCHEMA $schema" >/dev/null
+  PG_SCHEMA="$schema"
   sep='?'; case "$HERALD_TEST_POSTGRES_URL" in *\?*) sep='&';; esac
   export HERALD_DATABASE__URL="${HERALD_TEST_POSTGRES_URL}${sep}options=-c%20search_path%3D${schema}"
 fi
@@ -72,7 +78,7 @@ status=0
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-60}" --seed 15 \
   --phases examples,coverage,fuzzing \
   --generation-database none \
-  --report-dir "$PWD/target/schemathesis-report" \
+  --report-dir "$REPO/target/schemathesis-report" \
   --no-color) || status=$?
 if [ "$status" -ne 0 ]; then
   echo "schemathesis.sh: schemathesis found problems (exit $status); the daemon's last log lines:" >&2
