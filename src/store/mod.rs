@@ -362,7 +362,7 @@ pub mod confirmations;
 pub mod erasure;
 pub mod privacy;
 pub mod privacy_requests;
-pub use privacy::{ContactBounce, SendRecord};
+pub use privacy::{ContactBounce, ContactEvent, SendRecord};
 pub mod compliance;
 pub mod retention;
 pub mod sensitive;

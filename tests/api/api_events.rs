@@ -176,6 +176,23 @@ on_both_backends! {
         assert!(!format!("{seen:?}").contains("stranger"), "{seen:?}");
     }
 
+    async fn a_contacts_events_are_part_of_its_privacy_export(t) {
+        let web = api_with(t, "").await;
+        create(&web, "ada@example.com").await;
+        create(&web, "bob@example.com").await;
+        for (email, event) in [("ada@example.com", "viewed"), ("bob@example.com", "other"), ("ada@example.com", "purchased")] {
+            let body = serde_json::json!({"email": email, "event": event, "properties": {"sku": "A1"}});
+            assert_eq!(post(&web, "/api/events", &body).await.status, 202);
+        }
+        let out = web.db.herald(&["privacy", "export", "ada@example.com", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let doc = json(&out);
+        let events = doc["events"].as_array().unwrap_or_else(|| panic!("no events in {doc}"));
+        let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["viewed", "purchased"], "hers only, in order");
+        assert_eq!(events[0]["properties"]["sku"], "A1");
+    }
+
     async fn erasing_a_contact_deletes_its_events(t) {
         let web = api_with(t, "").await;
         let ada = create(&web, "ada@example.com").await;
