@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, `cargo test` on SQLite and PostgreSQL, and
-# scripts/readme-check.sh (the README's usage section, re-run).
+# scripts/readme-check.sh (the README's usage section, re-run), and scripts/schemathesis.sh
+# (the /api routes fuzzed against their OpenAPI document).
 # Makes sure PostgreSQL is reachable first (starts the local server, or installs it from
 # Debian's packages on a machine that has none) and exports HERALD_TEST_POSTGRES_URL.
 # Then starts maildev (an SMTP test server with an HTTP API, installed from npm into
@@ -140,6 +141,9 @@ echo "test.sh: chromedriver at $HERALD_TEST_WEBDRIVER ($(/usr/bin/chromium --ver
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked "$@"
+# The events and contacts API fuzzed by schemathesis against its OpenAPI document (no 5xx,
+# no answer outside the document).
+scripts/schemathesis.sh
 # The README's first session, re-run in a scratch folder against target/debug/herald, and
 # its command list checked against `--help` (fails when output or a flag no longer matches).
 scripts/readme-check.sh

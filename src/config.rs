@@ -13,6 +13,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod api;
 mod bounces;
 mod env_overrides;
 mod flows;
@@ -24,6 +25,7 @@ mod sending;
 mod web;
 mod webhooks;
 pub mod workspace;
+pub use api::{API_KEY_VAR, ApiConfig, ApiKey, ApiKeys};
 pub use bounces::BouncesConfig;
 pub use flows::FlowsConfig;
 pub use import::ImportConfig;
@@ -80,6 +82,8 @@ pub struct Config {
     /// `[webhooks]`: outbound consent webhooks (`[[webhooks.out]]`).
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
 }
 
 /// DKIM signing of every message. The private key (PKCS#8 PEM) comes from the

@@ -81,6 +81,7 @@ pub async fn run(
         pages: Arc::new(crate::web::pages::Pages::load(&app.config)?),
         signups: crate::web::signup::Signups::from_config(&app.config.web),
         downloads: Default::default(),
+        api: crate::web::api::ApiLimits::new(&app),
     });
     let bounces_addr = bounces.as_ref().and_then(|l| l.local_addr().ok());
     let bounce_listener =

@@ -9,12 +9,10 @@ use crate::app::App;
 use crate::consent::OutcomeKind;
 use crate::contacts::edit::{self, BulkSelection};
 use crate::contacts::import::ImportOptions;
-use crate::domain::{Contact, LegalBasis, ListName, OptInStatus, Purpose, SourceType, SubscriptionStatus};
+use crate::domain::{Contact, ListName, SourceType};
 use crate::error::{Error, Result};
 use crate::store::Selection;
 use clap::Subcommand;
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
@@ -213,50 +211,9 @@ async fn print_outcome(json: bool, app: &App, what: &str, contact: &Contact) -> 
     Ok(0)
 }
 
-/// The compliance card as JSON.
-#[derive(Serialize)]
-struct Card<'a> {
-    id: Option<crate::domain::ContactId>,
-    email: &'a str,
-    #[serde(flatten)]
-    identity: &'a crate::domain::Identity,
-    opt_in_status: OptInStatus,
-    legal_basis: Option<LegalBasis>,
-    legal_basis_note: &'a Option<String>,
-    consent_date: Option<chrono::DateTime<chrono::Utc>>,
-    source_type: SourceType,
-    source_note: &'a Option<String>,
-    purposes: &'a BTreeMap<Purpose, crate::domain::PurposeConsent>,
-    lists: &'a BTreeMap<ListName, SubscriptionStatus>,
-    processing: crate::domain::Processing,
-    bounce_status: crate::domain::BounceStatus,
-    consecutive_hard_bounces: u32,
-    suppressed: bool,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-}
-
 fn print_card(json: bool, c: &Contact, suppressed: bool) {
     if json {
-        output::json(&Card {
-            id: c.id,
-            email: c.email.as_str(),
-            identity: &c.identity,
-            opt_in_status: c.opt_in,
-            legal_basis: c.legal_basis,
-            legal_basis_note: &c.legal_basis_note,
-            consent_date: c.consent_date,
-            source_type: c.source_type,
-            source_note: &c.source_note,
-            purposes: &c.purposes,
-            lists: &c.lists,
-            processing: c.processing,
-            bounce_status: c.bounce.status,
-            consecutive_hard_bounces: c.bounce.consecutive_hard,
-            suppressed,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        });
+        output::json(&crate::contacts::card::Card::of(c, suppressed));
         return;
     }
     let opt = |v: &Option<String>| v.as_deref().map(output::clean).unwrap_or_else(|| "—".into());

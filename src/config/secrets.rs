@@ -75,6 +75,8 @@ pub struct Secrets {
     pub field_keys: crate::privacy::field_key::FieldKeys,
     /// The outbound webhooks' HMAC keys (the variables `[[webhooks.out]] secret_env` names).
     pub outbound: crate::outbound::OutboundKeys,
+    /// The events and contacts API's bearer keys (`HERALD_API_KEY`); none: the API is off.
+    pub api_keys: super::ApiKeys,
 }
 
 const PREVIOUS_LINK_KEY: &str = "HERALD_LINK_KEY_PREVIOUS";
@@ -153,6 +155,9 @@ impl Secrets {
         secrets.webhooks = WebhookKeys::from_env(env);
         secrets.field_keys = crate::privacy::field_key::FieldKeys::from_env(env)?;
         secrets.outbound = crate::outbound::OutboundKeys::from_env(&loaded.config.webhooks.out, env);
+        if let Some(v) = from_env(super::API_KEY_VAR) {
+            secrets.api_keys = super::ApiKeys::parse(&v).map_err(Error::Invalid)?;
+        }
         if loaded.config.dkim.is_some()
             && let Some(pem) = from_env(DKIM_KEY)
         {
@@ -174,6 +179,7 @@ impl Secrets {
             webhooks: WebhookKeys::default(),
             field_keys: Default::default(),
             outbound: Default::default(),
+            api_keys: Default::default(),
         }
     }
 

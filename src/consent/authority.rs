@@ -12,6 +12,9 @@ pub enum Actor {
     Cli(String),
     /// A CSV import, named by its file.
     Import(String),
+    /// The contacts API (`POST /api/contacts`), named by its key's id (never the key). It
+    /// may do what an import may, no more.
+    Api(String),
     /// The person themself (web pages, one-click links, replies).
     Contact,
     /// An automatic rule (bounce handling, retention).
@@ -23,6 +26,7 @@ impl fmt::Display for Actor {
         match self {
             Actor::Cli(user) => write!(f, "cli:{user}"),
             Actor::Import(file) => write!(f, "import:{file}"),
+            Actor::Api(key_id) => write!(f, "api:{key_id}"),
             Actor::Contact => f.write_str("contact"),
             Actor::System(rule) => write!(f, "system:{rule}"),
         }

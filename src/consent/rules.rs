@@ -134,7 +134,11 @@ pub fn apply(
     }
     let lifts_suppression = authority.is_the_person();
     let anew = authority.signs_up_anew && authority.actor == Actor::Contact && current.is_none();
-    if suppressed && !lifts_suppression && !anew && (current.is_none() || matches!(authority.actor, Actor::Import(_))) {
+    if suppressed
+        && !lifts_suppression
+        && !anew
+        && (current.is_none() || matches!(authority.actor, Actor::Import(_) | Actor::Api(_)))
+    {
         return Err(Refusal::Suppressed);
     }
     let processing = next_processing(current, patch, authority)?;
@@ -143,6 +147,7 @@ pub fn apply(
     }
     let default_source = match authority.actor {
         Actor::Import(_) => SourceType::Import,
+        Actor::Api(_) => SourceType::Api,
         Actor::Contact => SourceType::Webform,
         Actor::Cli(_) | Actor::System(_) => SourceType::Manual,
     };

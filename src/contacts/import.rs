@@ -187,7 +187,46 @@ pub(super) fn header_names(header: &ByteRecord) -> std::result::Result<Vec<Strin
         .collect()
 }
 
-fn add(a: ImportReport, b: ImportReport) -> ImportReport {
+struct BatchContext<'a> {
+    app: &'a App,
+    cols: &'a Columns,
+    opts: &'a ImportOptions,
+    actor: Actor,
+}
+
+/// Puts valid rows' requests through the contact-change service and counts each as DESIGN
+/// §7 says (`rows` and rows that did not parse are the caller's to count). Also returns
+/// the requests the rules refused for a reason of their own, by index, with that reason.
+/// Shared by CSV import and the contacts API, so both apply and count alike.
+pub(crate) async fn decide(
+    app: &App,
+    requests: &[Request],
+    mode: Mode,
+) -> Result<(ImportReport, Vec<(usize, String)>)> {
+    let done = change_batch(app, requests, mode).await?;
+    let mut decided = ImportReport::default();
+    let mut late = Vec::new();
+    for (k, change) in done.changes.into_iter().enumerate() {
+        match change.result {
+            Err(Refusal::Suppressed) => decided.suppressed += 1,
+            Err(Refusal::Locked(_)) => decided.protected += 1,
+            Err(refusal) => {
+                decided.rejected += 1;
+                late.push((k, refusal.to_string()));
+            }
+            Ok(d) => match (d.protected.is_empty(), d.kind) {
+                (false, _) => decided.protected += 1,
+                (true, OutcomeKind::Created) => decided.created += 1,
+                (true, OutcomeKind::Updated) => decided.updated += 1,
+                (true, OutcomeKind::Unchanged) => decided.unchanged += 1,
+            },
+        }
+    }
+    Ok((decided, late))
+}
+
+/// Adds two reports' counts.
+pub(crate) fn add(a: ImportReport, b: ImportReport) -> ImportReport {
     ImportReport {
         rows: a.rows + b.rows,
         created: a.created + b.created,
@@ -197,13 +236,6 @@ fn add(a: ImportReport, b: ImportReport) -> ImportReport {
         suppressed: a.suppressed + b.suppressed,
         protected: a.protected + b.protected,
     }
-}
-
-struct BatchContext<'a> {
-    app: &'a App,
-    cols: &'a Columns,
-    opts: &'a ImportOptions,
-    actor: Actor,
 }
 
 impl BatchContext<'_> {
@@ -226,25 +258,8 @@ impl BatchContext<'_> {
         }
         let requests: Vec<Request> = valid.iter().map(|(i, row)| self.request(&batch[*i], row)).collect();
         let mode = if self.opts.dry_run { Mode::DryRun } else { Mode::EachOnItsOwn };
-        let done = change_batch(self.app, &requests, mode).await?;
-        let mut decided = ImportReport::default();
-        let mut late = Vec::new();
-        for ((i, _), change) in valid.iter().zip(done.changes) {
-            match change.result {
-                Err(Refusal::Suppressed) => decided.suppressed += 1,
-                Err(Refusal::Locked(_)) => decided.protected += 1,
-                Err(refusal) => {
-                    decided.rejected += 1;
-                    late.push((*i, refusal.to_string()));
-                }
-                Ok(d) => match (d.protected.is_empty(), d.kind) {
-                    (false, _) => decided.protected += 1,
-                    (true, OutcomeKind::Created) => decided.created += 1,
-                    (true, OutcomeKind::Updated) => decided.updated += 1,
-                    (true, OutcomeKind::Unchanged) => decided.unchanged += 1,
-                },
-            }
-        }
+        let (decided, late) = decide(self.app, &requests, mode).await?;
+        let late = late.into_iter().map(|(k, reason)| (valid[k].0, reason));
         // The rejects file keeps the input's order.
         rejected.extend(late);
         rejected.sort_by_key(|(i, _)| *i);

@@ -12,10 +12,13 @@
 //! - `withdraw`: withdrawal by token, shared by `POST /u/{token}` and the mailto.
 //! - `import` (with `csv_row`, `records`, `rejects`, `warnings`, `parse`, `cells`): CSV
 //!   import, a batch at a time through the service.
+//! - `upsert`: the contacts API's upsert, each JSON object read as an import row.
+//! - `card`: the compliance card (`contacts show --json`, `GET /api/contacts/{email}`).
 //! - `edit`: `contacts add|set|bulk-set` on the service.
 //! - `export`, `audit`: reading contacts and verifying the ledger.
 
 pub mod audit;
+pub mod card;
 pub mod cells;
 pub mod change;
 pub mod confirm;
@@ -28,6 +31,7 @@ mod records;
 mod rejects;
 pub mod suppression;
 pub mod token;
+pub mod upsert;
 pub mod warnings;
 pub mod withdraw;
 

@@ -14,6 +14,7 @@ mod file;
 pub mod requests;
 mod step;
 mod trigger;
+pub(crate) use trigger::EVENT_NAME_RULE;
 
 pub use file::{Flow, load, parse};
 pub use step::{Step, Unless};

@@ -170,7 +170,7 @@ impl RawTrigger {
 }
 
 /// What a custom event's name may be, as the error says it.
-pub(super) const EVENT_NAME_RULE: &str =
+pub(crate) const EVENT_NAME_RULE: &str =
     "an event name is 1 to 64 letters, digits, '.', '_' or '-' (e.g. \"cart_abandoned\")";
 
 fn event_name(event: Event) -> &'static str {

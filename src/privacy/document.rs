@@ -9,7 +9,7 @@ use crate::consent::ledger::Entry;
 use crate::contacts::cells::neutralise;
 use crate::domain::{Bounce, Contact, ContactId, ListName, Processing, Purpose, PurposeConsent, SubscriptionStatus};
 use crate::error::{Error, Result};
-use crate::store::{ContactBounce, SendRecord};
+use crate::store::{ContactBounce, ContactEvent, SendRecord};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -66,6 +66,8 @@ pub struct ContactExport<'a> {
     pub ledger: Vec<LedgerEvent<'a>>,
     pub sends: &'a [SendRecord],
     pub bounces: &'a [ContactBounce],
+    /// The events the events API recorded for the contact (a shop's `cart_abandoned`, say).
+    pub events: &'a [ContactEvent],
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -98,15 +100,17 @@ pub const CSV_COLUMNS: &[&str] = &[
     "ledger",
     "sends",
     "bounces",
+    "events",
     "exported_at",
 ];
 
-/// What is exported about `c`, given its ledger, sends and bounces.
+/// What is exported about `c`, given its ledger, sends, bounces and events.
 pub fn document<'a>(
     c: &'a Contact,
     ledger: &'a [Entry],
     sends: &'a [SendRecord],
     bounces: &'a [ContactBounce],
+    events: &'a [ContactEvent],
     exported_at: DateTime<Utc>,
 ) -> Result<ContactExport<'a>> {
     let id = &c.identity;
@@ -151,6 +155,7 @@ pub fn document<'a>(
         ledger,
         sends,
         bounces,
+        events,
         created_at: c.created_at,
         updated_at: c.updated_at,
     })
@@ -213,7 +218,7 @@ impl<'w> Sink<'w> {
 }
 
 /// One CSV row in the order of [`CSV_COLUMNS`], before neutralisation.
-fn csv_row<'a>(d: &'a ContactExport<'_>) -> Result<[Cow<'a, str>; 27]> {
+fn csv_row<'a>(d: &'a ContactExport<'_>) -> Result<[Cow<'a, str>; 28]> {
     let text = |v: Option<&'a str>| Cow::Borrowed(v.unwrap_or_default());
     let time = |v: Option<DateTime<Utc>>| Cow::Owned(v.map(|t| t.to_rfc3339()).unwrap_or_default());
     let p = &d.profile;
@@ -245,6 +250,7 @@ fn csv_row<'a>(d: &'a ContactExport<'_>) -> Result<[Cow<'a, str>; 27]> {
         json(&d.ledger)?,
         json(&d.sends)?,
         json(&d.bounces)?,
+        json(&d.events)?,
         time(Some(d.exported_at)),
     ])
 }

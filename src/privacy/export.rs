@@ -6,7 +6,7 @@
 //! of a contact's export is `document`'s. A bulk export walks the contacts a batch at a
 //! time (keyset by id): each batch is read in one snapshot by one statement, a row per
 //! contact (`store::sql::privacy`), by a task one batch ahead of the writer; each contact
-//! takes its run of the batch's sorted ledger, sends and bounces (a merge by contact id)
+//! takes its run of the batch's sorted ledger, sends, bounces and events (a merge by contact id)
 //! and is written as it goes: memory holds a few batches, never the selection. Every CSV cell that a spreadsheet would run as a formula
 //! is neutralised (`contacts::cells`). A file is written through `FILE.partial` and
 //! renamed when complete, so an export that fails (an unknown address included) leaves
@@ -146,6 +146,7 @@ fn read_ahead(mut cursor: ExportCursor) -> tokio::sync::mpsc::Receiver<Result<Ex
 /// bounces (all sorted by contact id, so each is a run taken in turn).
 fn write_batch(batch: &ExportBatch, exported_at: DateTime<Utc>, sink: &mut Sink<'_>) -> Result<u64> {
     let (mut ledger, mut sends, mut bounces) = (&batch.ledger[..], &batch.sends[..], &batch.bounces[..]);
+    let mut events = &batch.events[..];
     for contact in &batch.contacts {
         let id = contact.id.unwrap_or_default();
         let doc = document(
@@ -153,6 +154,7 @@ fn write_batch(batch: &ExportBatch, exported_at: DateTime<Utc>, sink: &mut Sink<
             run(&mut ledger, id, |e| e.contact_id),
             run(&mut sends, id, |s| s.contact_id),
             run(&mut bounces, id, |b| b.contact_id),
+            run(&mut events, id, |e| e.contact_id),
             exported_at,
         )?;
         sink.write(&doc)?;

@@ -352,6 +352,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 pub mod engagement;
+pub mod events;
 pub mod feedback;
 pub mod queue;
 mod revisions;
@@ -363,7 +364,7 @@ pub mod confirmations;
 pub mod erasure;
 pub mod privacy;
 pub mod privacy_requests;
-pub use privacy::{ContactBounce, SendRecord};
+pub use privacy::{ContactBounce, ContactEvent, SendRecord};
 pub mod compliance;
 pub mod outbound;
 pub mod retention;

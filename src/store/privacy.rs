@@ -1,5 +1,5 @@
 //! What the privacy export (DESIGN §12) reads: batches of contacts with their ledger,
-//! sends and bounces.
+//! sends, bounces and events (the events API's).
 
 use super::{Backend, Store, postgres, sqlite};
 use crate::consent::ledger::Entry;
@@ -7,6 +7,17 @@ use crate::domain::{Contact, ContactId, ListName, SendId};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+/// One event the events API recorded for a contact (`POST /api/events`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactEvent {
+    pub id: i64,
+    #[serde(skip)]
+    pub contact_id: ContactId,
+    pub name: String,
+    pub properties: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+}
 
 /// One message Herald queued or sent to a contact, whatever its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,14 +56,15 @@ pub struct ContactBounce {
 }
 
 /// A batch of a bulk export: contacts in id order, each with its subscriptions and
-/// purposes, and the ledger entries, sends and bounces of those contacts, each sorted by
-/// contact id.
+/// purposes, and the ledger entries, sends, bounces and events of those contacts, each
+/// sorted by contact id.
 #[derive(Debug, Default)]
 pub struct ExportBatch {
     pub contacts: Vec<Contact>,
     pub ledger: Vec<Entry>,
     pub sends: Vec<SendRecord>,
     pub bounces: Vec<ContactBounce>,
+    pub events: Vec<ContactEvent>,
 }
 
 /// A bulk export's walk over the contacts, batch after batch, on one connection held

@@ -24,6 +24,8 @@ pub(super) mod contacts;
 pub(super) mod engagement;
 #[path = "sql/erasure.rs"]
 pub(super) mod erasure;
+#[path = "sql/events.rs"]
+pub(super) mod events;
 #[path = "sql/feedback.rs"]
 pub(super) mod feedback;
 #[path = "sql/ledger.rs"]

@@ -36,7 +36,7 @@ fn in_words(s: &WebState, event: &EventBody) -> Option<String> {
     let yours = event.actor == "contact";
     let by = if yours {
         ""
-    } else if event.actor.starts_with("import:") {
+    } else if event.actor.starts_with("import:") || event.actor.starts_with("api:") {
         " (imported)"
     } else if event.actor.starts_with("cli:") {
         " (recorded by our staff)"

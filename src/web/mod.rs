@@ -9,8 +9,9 @@
 //! the sign-up form and its handler; [`confirm`] a confirmation email's link;
 //! `unsubscribe` the message's unsubscribe link (`/u/{token}`, RFC 8058 one-click);
 //! `preferences` the preference centre (`/p/{token}`); `download` its "download my
-//! data" (`/p/{token}/download`).
+//! data" (`/p/{token}/download`); [`api`] the events and contacts API (`/api/...`).
 
+pub mod api;
 pub mod confirm;
 pub mod csrf;
 pub mod download;
@@ -56,6 +57,8 @@ pub struct WebState {
     pub signups: signup::Signups,
     /// The preference centre's downloads' rate limit.
     pub downloads: download::Downloads,
+    /// The `/api` routes' per-key rate limit.
+    pub api: api::ApiLimits,
 }
 
 impl WebState {
@@ -72,6 +75,7 @@ impl WebState {
             pages: Arc::new(pages::Pages::load(&app.config)?),
             signups: signup::Signups::from_config(&app.config.web),
             downloads: Default::default(),
+            api: api::ApiLimits::new(&app),
             app,
         })
     }
@@ -106,6 +110,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/o/{token}", get(track::open))
         .route("/t/c/{token}/{url}", get(track::click))
         .route("/c/{token}/{url}", get(track::click))
+        .nest("/api", api::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY))

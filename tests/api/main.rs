@@ -5,6 +5,9 @@ mod fake_smtp;
 mod helpers;
 
 mod addresses;
+mod api_contacts;
+mod api_events;
+mod api_openapi;
 mod browser;
 mod campaign_checks;
 mod campaign_faults;

@@ -87,6 +87,8 @@ pub(in crate::store) async fn erase(
     // The encrypted sensitive values go with the record (the access log keeps who revealed
     // what and when, by contact id: the accountability the GDPR asks for).
     sqlx::query("DELETE FROM sensitive_values WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
+    // The events API's events name the contact and carry what the shop sent about them.
+    sqlx::query("DELETE FROM events WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Some(ErasureCounts { evidence_rows_deleted, sends_skipped }))
 }

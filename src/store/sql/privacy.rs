@@ -17,7 +17,7 @@ use super::{DIALECT, Db};
 use crate::consent::ledger::Entry;
 use crate::domain::{Bounce, Contact, ContactId, EmailAddress, Identity, ListName, Purpose, PurposeConsent, SendId};
 use crate::error::Result;
-use crate::store::privacy::{ContactBounce, ExportBatch, SendRecord};
+use crate::store::privacy::{ContactBounce, ContactEvent, ExportBatch, SendRecord};
 use crate::store::{Dialect, corrupt};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -43,7 +43,7 @@ pub(in crate::store) async fn export_batch(
         "x.id, x.email, x.first_name, x.last_name, x.company, x.title, x.phone, x.website, x.country, x.crm_id, \
          {attributes}, x.opt_in_status, x.legal_basis, x.legal_basis_note, x.consent_date, x.source_type, \
          x.source_note, x.processing, x.bounce_status, x.consecutive_hard_bounces, x.created_at, x.updated_at, \
-         {subscriptions}, {consents}, {ledger}, {sends}, {bounces}",
+         {subscriptions}, {consents}, {ledger}, {sends}, {bounces}, {events}",
         subscriptions = aggregate("s.list, s.status", "subscriptions s WHERE s.contact_id = x.id"),
         consents = aggregate("s.purpose, s.state, s.at", "consents s WHERE s.contact_id = x.id"),
         ledger = aggregate(
@@ -60,6 +60,7 @@ pub(in crate::store) async fn export_batch(
             "b.id, b.received_at, b.kind, c.name, b.send_id, b.status, b.reason, b.source",
             "bounces b LEFT JOIN campaigns c ON c.id = b.campaign_id WHERE b.contact_id = x.id",
         ),
+        events = aggregate("e.id, e.name, e.properties, e.received_at", "events e WHERE e.contact_id = x.id"),
     );
     let outer = match DIALECT {
         Dialect::Sqlite => format!("SELECT json_group_array(json_array({columns}))"),
@@ -113,6 +114,7 @@ type SendRow = (
     Option<i32>,
     DateTime<Utc>,
 );
+type EventRow = (i64, String, String, DateTime<Utc>);
 type BounceRow = (i64, DateTime<Utc>, String, Option<String>, Option<SendId>, Option<String>, Option<String>, String);
 
 /// One element of the batch's array: the fields in the statement's column order.
@@ -145,6 +147,7 @@ struct ContactRow {
     ledger: Vec<LedgerRow>,
     sends: Vec<SendRow>,
     bounces: Vec<BounceRow>,
+    events: Vec<EventRow>,
 }
 
 impl ContactRow {
@@ -154,6 +157,7 @@ impl ContactRow {
         self.ledger.sort_unstable_by_key(|e| e.0);
         self.sends.sort_unstable_by_key(|s| s.0);
         self.bounces.sort_unstable_by_key(|b| (b.1, b.0));
+        self.events.sort_unstable_by_key(|e| e.0);
         let mut contact = Contact {
             id: Some(contact_id),
             email: EmailAddress::parse(&self.email).map_err(|e| corrupt("email", e))?,
@@ -225,6 +229,10 @@ impl ContactRow {
                 reason: b.6,
                 source: b.7,
             });
+        }
+        for (id, name, properties, received_at) in self.events {
+            let properties = serde_json::from_str(&properties).map_err(|e| corrupt("event properties", e))?;
+            batch.events.push(ContactEvent { id, contact_id, name, properties, received_at });
         }
         Ok(())
     }
