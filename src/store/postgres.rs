@@ -26,6 +26,8 @@ pub(super) mod engagement;
 pub(super) mod erasure;
 #[path = "sql/feedback.rs"]
 pub(super) mod feedback;
+#[path = "sql/flow_triggers.rs"]
+pub(super) mod flow_triggers;
 #[path = "sql/ledger.rs"]
 pub(super) mod ledger;
 #[path = "sql/meta.rs"]
