@@ -18,6 +18,7 @@ mod feedback;
 mod feedback_trust;
 mod first_day;
 mod flow_triggers;
+mod flow_triggers_bench;
 mod flows;
 mod footer;
 mod import;
