@@ -12,7 +12,7 @@ use herald::clock::{Clock, FixedClock};
 use herald::consent::{Actor, Authority, ContactPatch, ProcessingChange};
 use herald::contacts::change::{Mode, Selector, change};
 use herald::contacts::import::{ImportOptions, import};
-use herald::domain::{ContactId, EmailAddress, ListName, Purpose};
+use herald::domain::{ContactId, EmailAddress, ListName, OptInStatus, Purpose, SubscriptionStatus};
 use herald::flows::requests::{CustomEvent, EnrolRequest, ExitRequest};
 use herald::flows::triggers::{self, Polled, SETTLE};
 use herald::flows::{Flow, parse};
@@ -165,6 +165,36 @@ on_both_backends! {
         let p = rig.poll(&[]).await;
         assert!(p.enrol.is_empty(), "{:?}", p.enrol);
         assert_eq!(exited(&p), [(cy, None, s("restricted")), (dora, None, s("erased"))]);
+    }
+
+    async fn a_double_opt_in_sign_up_enrols_when_confirmed(t) {
+        let rig = Rig::new(t).await;
+        rig.start().await;
+        rig.clock.advance(Duration::minutes(1));
+        let path = rig.t.write(
+            "web.csv",
+            "email,opt_in_status,legal_basis,consent_date,consent_purposes,lists\n\
+             ada@example.com,single_opt_in_webform,consent,2026-12-06,newsletter,newsletter:unconfirmed\n",
+        );
+        import(&rig.app, &path, &ImportOptions::default(), &|_, _| {}).await.unwrap();
+        let p = rig.poll(&[]).await;
+        assert!(p.enrol.is_empty(), "not confirmed yet: {:?}", p.enrol);
+        triggers::commit(&rig.app, &p.cursors).await.unwrap();
+
+        rig.clock.advance(Duration::minutes(1));
+        let confirm = ContactPatch {
+            opt_in: Some(OptInStatus::DoubleOptIn),
+            subscribe: vec![(newsletter(), Some(SubscriptionStatus::Confirmed))],
+            ..Default::default()
+        };
+        let selector = Selector::Email(EmailAddress::parse("ada@example.com").unwrap());
+        let proof = Authority::staff("tester", Some("clicked the confirmation link, ticket 7".into()));
+        change(&rig.app, &selector, &confirm, &proof, Mode::EachOnItsOwn).await.unwrap();
+        let ada = rig.t.contact("ada@example.com").await.unwrap();
+        assert_eq!(ada.lists[&newsletter()], SubscriptionStatus::Confirmed);
+        let ada = ada.id.unwrap();
+        let seq = rig.app.store.ledger(ada).await.unwrap().last().unwrap().seq;
+        assert_eq!(enrolled(&rig.poll(&[]).await), [(s("welcome"), ada, format!("ledger:{ada}:{seq}"))]);
     }
 
     async fn a_change_is_read_only_once_it_has_settled(t) {

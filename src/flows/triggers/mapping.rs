@@ -3,18 +3,52 @@
 //! rows; these decide.
 
 use super::super::{Flow, Trigger};
+use crate::consent::ledger::EventBody;
 use crate::consent::signals::Signal;
-use crate::domain::ContactId;
+use crate::domain::{ContactId, ListName};
 use crate::flows::requests::{CustomEvent, EnrolRequest, ExitRequest};
 use crate::store::flow_triggers::EngagementRow;
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 /// Whether an engagement row is an open or a click.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engaged {
     Opened,
     Clicked,
+}
+
+/// The signals of `event` as flows see them. A `subscribed` trigger enrols a contact once
+/// the subscription can be mailed (DESIGN §3 rule 7): on a list that needs double opt-in
+/// (`double_opt_in[list]`), a new unconfirmed subscription is not one yet, and its
+/// confirmation is the moment the contact subscribed. So such a `subscribed` signal is
+/// dropped and a `confirmed` one also counts as `subscribed`; elsewhere the signals stay
+/// as `consent::signals` names them (the CRM webhooks' contract).
+pub fn as_flows_see_them(
+    signals: Vec<Signal>,
+    event: &EventBody,
+    double_opt_in: &BTreeMap<ListName, bool>,
+) -> Vec<Signal> {
+    let needs_confirming =
+        |list: &str| ListName::parse(list).ok().and_then(|l| double_opt_in.get(&l).copied()).unwrap_or(false);
+    let mut out = Vec::with_capacity(signals.len());
+    for signal in signals {
+        let Some(list) = signal.list.clone().filter(|l| needs_confirming(l)) else {
+            out.push(signal);
+            continue;
+        };
+        let now = event.changes.get(&format!("list.{list}")).and_then(|[_, new]| new.as_deref());
+        match signal.name {
+            "subscribed" if now == Some("unconfirmed") => {}
+            "confirmed" => {
+                out.push(signal);
+                out.push(Signal { name: "subscribed", list: Some(list), purpose: None });
+            }
+            _ => out.push(signal),
+        }
+    }
+    out
 }
 
 /// What the consent signals of one ledger event (`key`, e.g. `ledger:42:7`) do to flows:

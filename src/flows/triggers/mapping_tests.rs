@@ -171,3 +171,39 @@ fn an_event_without_a_contact_or_of_an_unknown_name_does_nothing() {
     let (enrol, exit) = from_custom(&flows(), &[event(3, Some(42), "page_viewed")]);
     assert!(enrol.is_empty() && exit.is_empty());
 }
+
+#[test]
+fn on_a_double_opt_in_list_the_subscription_counts_once_confirmed() {
+    use std::collections::BTreeMap;
+    let body = |changes: &[(&str, Option<&str>, Option<&str>)]| EventBody {
+        contact_id: C,
+        seq: 1,
+        at: "2026-12-06T10:00:00Z".into(),
+        actor: "web".into(),
+        action: "updated".into(),
+        changes: changes
+            .iter()
+            .map(|(k, o, n)| ((*k).to_owned(), [o.map(str::to_owned), n.map(str::to_owned)]))
+            .collect(),
+        evidence: BTreeMap::new(),
+        evidence_digest: None,
+        redacts: Vec::new(),
+        redacted: false,
+    };
+    let lists: BTreeMap<ListName, bool> =
+        [(ListName::parse("newsletter").unwrap(), true), (ListName::parse("deals").unwrap(), false)].into();
+    let seen = |b: &EventBody| {
+        let said = as_flows_see_them(crate::consent::signals::of(b), b, &lists);
+        from_signals(&flows(), C, &said, "k", at()).0.into_iter().map(|r| r.flow).collect::<Vec<_>>()
+    };
+    // Signed up, not confirmed yet: the welcome flow waits.
+    assert!(seen(&body(&[("list.newsletter", None, Some("unconfirmed"))])).is_empty());
+    // Confirmed: now they subscribed.
+    assert_eq!(seen(&body(&[("list.newsletter", Some("unconfirmed"), Some("confirmed"))])), ["welcome"]);
+    // Imported as confirmed: subscribed at once.
+    assert_eq!(seen(&body(&[("list.newsletter", None, Some("confirmed"))])), ["welcome"]);
+    // A list without double opt-in: an unconfirmed subscription is one.
+    let deals = body(&[("list.deals", None, Some("unconfirmed"))]);
+    let said = as_flows_see_them(crate::consent::signals::of(&deals), &deals, &lists);
+    assert_eq!(said, crate::consent::signals::of(&deals));
+}

@@ -16,7 +16,8 @@
 //!
 //! The sources and their trigger keys:
 //! - the consent ledger, all contacts, in the order `(at, contact_id, seq)`
-//!   (`ledger:CONTACT:SEQ`), read through `consent::signals`;
+//!   (`ledger:CONTACT:SEQ`), read through `consent::signals` (a subscription to a
+//!   double-opt-in list counts once confirmed: `mapping::as_flows_see_them`);
 //! - the opens and clicks of the campaigns that `opened` / `clicked` triggers name
 //!   (`open:SEND`, `click:SEND`), in the order `(time, send id)`;
 //! - custom events, handed in by the caller from the events API's table (`event:ID`);
@@ -37,7 +38,7 @@ pub mod inactive;
 pub mod mapping;
 
 pub use cursor::Position;
-pub use mapping::{Engaged, from_custom, from_engagement, from_signals};
+pub use mapping::{Engaged, as_flows_see_them, from_custom, from_engagement, from_signals};
 
 use crate::app::App;
 use crate::consent::ledger::EventBody;
@@ -138,6 +139,7 @@ async fn ledger(app: &App, flows: &[Flow], upto: DateTime<Utc>, polled: &mut Pol
         }
     };
     let rows = app.store.ledger_after(&after, upto, BATCH).await?;
+    let double_opt_in = if rows.is_empty() { Default::default() } else { app.store.list_settings().await? };
     for row in &rows {
         let body: EventBody = match serde_json::from_str(&row.body) {
             Ok(b) => b,
@@ -148,7 +150,8 @@ async fn ledger(app: &App, flows: &[Flow], upto: DateTime<Utc>, polled: &mut Pol
             }
         };
         let key = format!("ledger:{}:{}", row.contact_id, row.seq);
-        let (enrol, exit) = from_signals(flows, row.contact_id, &signals::of(&body), &key, row.at);
+        let said = as_flows_see_them(signals::of(&body), &body, &double_opt_in);
+        let (enrol, exit) = from_signals(flows, row.contact_id, &said, &key, row.at);
         polled.enrol.extend(enrol);
         polled.exit.extend(exit);
     }
