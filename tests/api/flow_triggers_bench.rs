@@ -2,6 +2,11 @@
 //! with them). Ignored by default (an import of 100 000 rows first); run with
 //! `cargo test --release --test api flow_triggers_bench -- --ignored --nocapture`, and
 //! `HERALD_TEST_POSTGRES_URL` for PostgreSQL. `HERALD_BENCH_CONTACTS` changes the count.
+//!
+//! Measured (debug build, 2 shared cores, 2026-12-06), 100 000 sign-ups in 51 polls:
+//! SQLite 22.0 s without an index on `ledger (at, contact_id, seq)`, 5.5 s with it;
+//! PostgreSQL 17.6 s and 7.7 s. The import itself took 72-104 s (SQLite) and 201-226 s
+//! (PostgreSQL): the watcher keeps up with sign-ups many times over.
 
 use crate::flow_triggers::Rig;
 use crate::helpers::*;
