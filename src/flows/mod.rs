@@ -5,6 +5,8 @@
 //!   `trigger` and `step` its two parts with rules of their own.
 //! - `catalog`: the flow files of a workspace (`[flows] dir`).
 //! - `check`: the checks against the workspace (`flows validate`).
+//! - `triggers`: the watchers that turn the ledger, opens and clicks, inactivity and
+//!   custom events into enrolment and exit requests (`requests`).
 //!
 //! Enrolment, the scheduler and the events API build on these (issue 15).
 
@@ -15,6 +17,7 @@ pub mod requests;
 mod step;
 mod trigger;
 pub(crate) use trigger::EVENT_NAME_RULE;
+pub mod triggers;
 
 pub use file::{Flow, load, parse};
 pub use step::{Step, Unless};

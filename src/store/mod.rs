@@ -354,6 +354,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 pub mod engagement;
 pub mod events;
 pub mod feedback;
+pub mod flow_triggers;
 pub mod queue;
 mod revisions;
 pub mod sources;

@@ -28,6 +28,8 @@ pub(super) mod erasure;
 pub(super) mod events;
 #[path = "sql/feedback.rs"]
 pub(super) mod feedback;
+#[path = "sql/flow_triggers.rs"]
+pub(super) mod flow_triggers;
 #[path = "sql/ledger.rs"]
 pub(super) mod ledger;
 #[path = "sql/meta.rs"]

@@ -20,6 +20,8 @@ mod engine_step;
 mod feedback;
 mod feedback_trust;
 mod first_day;
+mod flow_triggers;
+mod flow_triggers_bench;
 mod flows;
 mod footer;
 mod import;
