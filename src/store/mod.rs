@@ -365,3 +365,4 @@ pub use privacy::{ContactBounce, SendRecord};
 pub mod compliance;
 pub mod retention;
 pub mod sensitive;
+pub mod flows;

@@ -26,6 +26,8 @@ pub(super) mod engagement;
 pub(super) mod erasure;
 #[path = "sql/feedback.rs"]
 pub(super) mod feedback;
+#[path = "sql/flows.rs"]
+pub(super) mod flows;
 #[path = "sql/ledger.rs"]
 pub(super) mod ledger;
 #[path = "sql/meta.rs"]

@@ -80,6 +80,12 @@ pub(in crate::store) async fn erase(
     // The encrypted sensitive values go with the record (the access log keeps who revealed
     // what and when, by contact id: the accountability the GDPR asks for).
     sqlx::query("DELETE FROM sensitive_values WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
+    // The contact's places in flows, with the event properties they hold (DESIGN §13).
+    sqlx::query("DELETE FROM flow_steps WHERE enrolment_id IN (SELECT id FROM flow_enrolments WHERE contact_id = $1)")
+        .bind(e.contact_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM flow_enrolments WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Some(ErasureCounts { evidence_rows_deleted, sends_skipped }))
 }
