@@ -5,11 +5,15 @@
 //!   `trigger` and `step` its two parts with rules of their own.
 //! - `catalog`: the flow files of a workspace (`[flows] dir`).
 //! - `check`: the checks against the workspace (`flows validate`).
-//!
-//! Enrolment, the scheduler and the events API build on these (issue 15).
+//! - `enrolment`: applies the trigger watchers' enrol and exit requests.
+//! - `scheduler`: turns due steps into `sends` of source `flow` (the daemon's tick).
+//! - `message`: what a flow send is rendered from (the engine's side).
 
 pub mod catalog;
 pub mod check;
+pub mod enrolment;
+pub mod message;
+pub mod scheduler;
 mod file;
 pub mod requests;
 mod step;

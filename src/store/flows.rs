@@ -53,6 +53,8 @@ pub struct DueEnrolment {
     /// The contact's custom attributes (`unless = { attribute, equals }`).
     pub attributes: BTreeMap<String, String>,
     pub previous: Option<PreviousSend>,
+    /// The names of the steps this enrolment already went through (sent or skipped).
+    pub done_steps: Vec<String>,
 }
 
 /// What became of one step of an enrolment.

@@ -48,11 +48,17 @@ impl Contexts {
 
     /// The context of one message of another source, from its stored context: for a test
     /// send, the campaign file it was given (`file`, `content`), rendered for its address;
-    /// for a confirmation, the confirmation message ([`crate::contacts::confirm::message`]).
+    /// for a confirmation, the confirmation message ([`crate::contacts::confirm::message`]);
+    /// for a flow step, the flow's step ([`crate::flows::message::prepare`]).
     pub(super) async fn message(&self, app: &App, send_id: crate::domain::SendId) -> Result<Arc<CampaignCtx>> {
         let m = app.store.message_send(send_id).await?.ok_or_else(|| Error::NotFound(format!("send #{send_id}")))?;
         if m.source == Source::Confirmation {
             let (campaign, renderer) = crate::contacts::confirm::message(app, send_id, &m.context).await?;
+            let lists = app.store.list_settings().await?;
+            return Ok(Arc::new(CampaignCtx { record: None, campaign, renderer, lists }));
+        }
+        if m.source == Source::Flow {
+            let (campaign, renderer) = crate::flows::message::prepare(app, send_id, &m.context)?;
             let lists = app.store.list_settings().await?;
             return Ok(Arc::new(CampaignCtx { record: None, campaign, renderer, lists }));
         }

@@ -115,6 +115,10 @@ fn due_from_row(r: &DbRow) -> Result<DueEnrolment> {
         due_at: r.try_get("due_at")?,
         attributes,
         previous,
+        done_steps: r
+            .try_get::<Option<String>, _>("done_steps")?
+            .map(|s| s.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -132,13 +136,17 @@ where
         return Ok(Advanced::default());
     }
     let mut tx = begin_write(pool).await?;
-    let mut qb = QueryBuilder::<Db>::new(
+    let done_steps = match DIALECT {
+        Dialect::Sqlite => "(SELECT group_concat(f.step_name, ',') FROM flow_steps f WHERE f.enrolment_id = e.id)",
+        Dialect::Postgres => "(SELECT string_agg(f.step_name, ',') FROM flow_steps f WHERE f.enrolment_id = e.id)",
+    };
+    let mut qb = QueryBuilder::<Db>::new(format!(
         "SELECT e.id, e.flow, e.contact_id, e.step_index, e.step_name, e.flow_hash, e.properties, e.due_at, \
-         k.attributes, s.id AS prev_id, s.state AS prev_state, s.reason AS prev_reason, \
+         {done_steps} AS done_steps, k.attributes, s.id AS prev_id, s.state AS prev_state, s.reason AS prev_reason, \
          (s.opened_at IS NOT NULL) AS prev_opened, (s.clicked_at IS NOT NULL) AS prev_clicked \
          FROM flow_enrolments e JOIN contacts k ON k.id = e.contact_id LEFT JOIN sends s ON s.id = e.last_send_id \
-         WHERE e.state = 'active' AND e.due_at <= ",
-    );
+         WHERE e.state = 'active' AND e.due_at <= "
+    ));
     qb.push_bind(now).push(" AND e.flow");
     push_in(&mut qb, flows.iter().map(String::as_str));
     qb.push(" ORDER BY e.due_at, e.id LIMIT ").push_bind(limit);
