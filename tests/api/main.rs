@@ -17,6 +17,7 @@ mod engine_step;
 mod feedback;
 mod feedback_trust;
 mod first_day;
+mod flow_daemon;
 mod flow_guarantees;
 mod flow_steps;
 mod flows;
