@@ -19,6 +19,7 @@ mod feedback_trust;
 mod first_day;
 mod flow_daemon;
 mod flow_guarantees;
+mod flow_maildev;
 mod flow_steps;
 mod flows;
 mod footer;
