@@ -13,11 +13,12 @@ use crate::render::Renderer;
 
 /// The campaign and renderer of the flow send `send_id`, from its stored `context`.
 pub fn prepare(app: &App, send_id: SendId, context: &serde_json::Value) -> Result<(Campaign, Renderer)> {
-    let field = |key: &str| {
-        context.get(key).and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!("send #{send_id}: the flow send's context has no {key}"))
-        })
-    };
+    let field =
+        |key: &str| {
+            context.get(key).and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("send #{send_id}: the flow send's context has no {key}"))
+            })
+        };
     let (flow_name, step_name) = (field("flow")?, field("step")?);
     let flow: Flow = super::enrolment::valid_flows(app)?
         .0

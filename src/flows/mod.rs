@@ -12,10 +12,10 @@
 pub mod catalog;
 pub mod check;
 pub mod enrolment;
-pub mod message;
-pub mod scheduler;
 mod file;
+pub mod message;
 pub mod requests;
+pub mod scheduler;
 mod step;
 mod trigger;
 

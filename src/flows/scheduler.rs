@@ -84,7 +84,8 @@ impl Scheduler {
         let running: HashMap<&str, &Flow> =
             valid.iter().filter(|f| !paused.contains(&f.name)).map(|f| (f.name.as_str(), f)).collect();
         let now = app.clock.now();
-        let mut tick = Tick { exited_ineligible: app.store.exit_flows_skipped(&EXIT_REASONS, now).await?, ..Default::default() };
+        let mut tick =
+            Tick { exited_ineligible: app.store.exit_flows_skipped(&EXIT_REASONS, now).await?, ..Default::default() };
         let names: Vec<String> = running.keys().map(|n| (*n).to_owned()).collect();
         loop {
             let done = app.store.advance_flows(&names, now, BATCH, |due| plan(&running, due, now)).await?;
@@ -119,8 +120,13 @@ pub fn plan(flows: &HashMap<&str, &Flow>, due: Vec<DueEnrolment>, now: DateTime<
 }
 
 fn decide(flow: &Flow, d: DueEnrolment, now: DateTime<Utc>) -> Advance {
-    let mut advance =
-        Advance { enrolment_id: d.id, contact_id: d.contact_id, flow_hash: flow.content_hash.clone(), done: Vec::new(), next: Next::Completed };
+    let mut advance = Advance {
+        enrolment_id: d.id,
+        contact_id: d.contact_id,
+        flow_hash: flow.content_hash.clone(),
+        done: Vec::new(),
+        next: Next::Completed,
+    };
     if let Some(reason) = d.previous.as_ref().filter(|p| p.state == "skipped").and_then(|p| p.reason.as_deref())
         && EXIT_REASONS.contains(&reason)
     {

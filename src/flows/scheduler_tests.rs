@@ -82,7 +82,10 @@ fn a_previous_message_skipped_for_consent_ends_the_enrolment_but_a_frequency_cap
 #[test]
 fn a_changed_file_keeps_the_step_by_name_and_never_repeats_one() {
     // The new file puts a step in front: "tips" is now third.
-    let changed = FLOW.replace("[[steps]]\nname = \"tips\"", "[[steps]]\nname = \"new\"\nafter = \"1d\"\nsubject = \"N\"\ntemplate = \"t\"\n[[steps]]\nname = \"tips\"");
+    let changed = FLOW.replace(
+        "[[steps]]\nname = \"tips\"",
+        "[[steps]]\nname = \"new\"\nafter = \"1d\"\nsubject = \"N\"\ntemplate = \"t\"\n[[steps]]\nname = \"tips\"",
+    );
     let flow = crate::flows::parse(Path::new("welcome.toml"), &changed).unwrap();
     let mut d = due(&flow, 1, "tips");
     d.flow_hash = "old".into();
@@ -91,7 +94,9 @@ fn a_changed_file_keeps_the_step_by_name_and_never_repeats_one() {
     assert_eq!(a.done[0].step_index, 2);
     assert_eq!(a.flow_hash, flow.content_hash);
     // "tips" removed: the step now at its position, unless already gone through.
-    let removed = FLOW.replace("name = \"tips\"", "name = \"hello\"").replace("name = \"hello\"\nafter = \"0m\"", "name = \"first\"\nafter = \"0m\"");
+    let removed = FLOW
+        .replace("name = \"tips\"", "name = \"hello\"")
+        .replace("name = \"hello\"\nafter = \"0m\"", "name = \"first\"\nafter = \"0m\"");
     let flow = crate::flows::parse(Path::new("welcome.toml"), &removed).unwrap();
     let mut d = due(&flow, 1, "tips");
     d.done_steps = vec!["hello".into()];

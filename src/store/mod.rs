@@ -363,6 +363,6 @@ pub mod privacy;
 pub mod privacy_requests;
 pub use privacy::{ContactBounce, SendRecord};
 pub mod compliance;
+pub mod flows;
 pub mod retention;
 pub mod sensitive;
-pub mod flows;

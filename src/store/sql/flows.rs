@@ -173,9 +173,8 @@ where
         .collect();
     let mut send_of: HashMap<i64, SendId> = HashMap::with_capacity(queued.len());
     for chunk in queued.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new(
-            "INSERT INTO sends (source, contact_id, context, state, created_at, updated_at) ",
-        );
+        let mut qb =
+            QueryBuilder::<Db>::new("INSERT INTO sends (source, contact_id, context, state, created_at, updated_at) ");
         qb.push_values(chunk, |mut b, (a, context)| {
             b.push("'flow'").push_bind(a.contact_id).push_bind(context.to_string()).push("'queued'");
             b.push_bind(now).push_bind(now);
@@ -184,7 +183,8 @@ where
         for r in qb.build().fetch_all(&mut *tx).await? {
             let context: String = r.try_get("context")?;
             let context: serde_json::Value = serde_json::from_str(&context).map_err(|e| corrupt("send context", e))?;
-            let enrolment = context["enrolment"].as_i64().ok_or_else(|| corrupt("flow send context", "no enrolment"))?;
+            let enrolment =
+                context["enrolment"].as_i64().ok_or_else(|| corrupt("flow send context", "no enrolment"))?;
             send_of.insert(enrolment, r.try_get("id")?);
         }
     }
