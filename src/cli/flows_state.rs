@@ -77,8 +77,9 @@ pub(super) async fn status(ctx: &Context, name: Option<&str>) -> Result<i32> {
         }
         out.push(s);
     }
+    let messages = app.store.flow_send_states().await?;
     if ctx.json {
-        output::json(&serde_json::json!({ "flows": out, "invalid_files": invalid }));
+        output::json(&serde_json::json!({ "flows": out, "invalid_files": invalid, "messages": messages }));
         return Ok(0);
     }
     if out.is_empty() {
@@ -114,6 +115,10 @@ pub(super) async fn status(ctx: &Context, name: Option<&str>) -> Result<i32> {
     }
     for line in &invalid {
         println!("invalid flow file (not sent): {line}");
+    }
+    if !messages.is_empty() {
+        let by_state: Vec<String> = messages.iter().map(|(state, n)| format!("{state} {n}")).collect();
+        println!("flow messages (every flow): {}", by_state.join(", "));
     }
     Ok(0)
 }

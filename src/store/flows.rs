@@ -169,6 +169,11 @@ impl Store {
         dispatch!(self.flows::paused())
     }
 
+    /// How many messages of every flow are in each send state (`queued`, `sent`, ...).
+    pub async fn flow_send_states(&self) -> Result<BTreeMap<String, i64>> {
+        dispatch!(self.flows::send_states())
+    }
+
     /// The enrolments grouped by flow, state, step and file hash (`flows status`).
     pub async fn enrolment_groups(&self, now: DateTime<Utc>) -> Result<Vec<EnrolmentGroup>> {
         dispatch!(self.flows::groups(now))

@@ -291,3 +291,12 @@ pub(in crate::store) async fn groups(pool: &Pool, now: DateTime<Utc>) -> Result<
         })
         .collect()
 }
+
+pub(in crate::store) async fn send_states(pool: &Pool) -> Result<BTreeMap<String, i64>> {
+    let rows = sqlx::query(
+        "SELECT state, COUNT(*) AS n FROM sends WHERE campaign_id IS NULL AND source = 'flow' GROUP BY state",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("state")?, r.try_get("n")?))).collect()
+}
