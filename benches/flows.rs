@@ -2,10 +2,10 @@
 //! and the rate at which the daemon's two halves (the flow scheduler ticking every
 //! second, the engine over every source) send that step, against the rate of an equal
 //! campaign (one message, the same template) to the same N contacts, through the same
-//! SMTP sink, in the same process and run. Prints both rates and their ratio (target
-//! >= 0.8). The sink: `scripts/bench-flows.sh` starts Postfix's smtp-sink on
-//! `BENCH_SMTP_PORT` (default 12525). Embedded SQLite, or `BENCH_DATABASE_URL`.
-//! Run: `cargo bench --bench flows -- [N]`.
+//! SMTP sink, in the same process and run. Prints both rates and their ratio (the
+//! target is 0.8 or more). The sink: `scripts/bench-flows.sh` starts Postfix's
+//! smtp-sink on `BENCH_SMTP_PORT` (default 12525). Embedded SQLite, or
+//! `BENCH_DATABASE_URL`. Run: `cargo bench --bench flows -- [N]`.
 
 use herald::app::App;
 use herald::campaign::{self, lifecycle};
@@ -37,8 +37,8 @@ fn main() {
 async fn run(n: usize, port: u16) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}", d.join("herald.db").display()));
+    let url =
+        std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}", d.join("herald.db").display()));
     std::fs::create_dir_all(d.join("flows")).unwrap();
     std::fs::write(
         d.join("herald.toml"),
