@@ -139,6 +139,29 @@ crate::on_both_backends! {
         assert_eq!(f.states().await, [("completed".to_owned(), "last".to_owned(), 2)]);
     }
 
+    async fn each_message_of_a_step_renders_its_own_events_properties(t) {
+        let mut f = workspace(&t, WELCOME).await;
+        let (flows, _) = enrolment::valid_flows(&f.app).unwrap();
+        let mut reqs = Vec::new();
+        for (email, plan) in [(ADA, "gold"), (BOB, "silver"), ("cy@example.net", "gold")] {
+            reqs.push(EnrolRequest {
+                flow: "welcome".into(),
+                contact_id: f.id(email).await,
+                trigger_key: "joined:1".into(),
+                properties: serde_json::json!({ "plan": plan }),
+                at: f.clock.now(),
+            });
+        }
+        assert_eq!(enrolment::enrol(&f.app, &flows, &reqs).await.unwrap().enrolled, 3);
+        f.run().await;
+        for (email, plan) in [(ADA, "gold"), (BOB, "silver"), ("cy@example.net", "gold")] {
+            let records = f.engine.transport().records();
+            let r = records.iter().find(|r| r.to.eq_ignore_ascii_case(email)).unwrap_or_else(|| panic!("{email}"));
+            let body = String::from_utf8_lossy(&r.bytes);
+            assert!(body.contains(&format!("plan {plan}")), "{email}: {body}");
+        }
+    }
+
     async fn an_unsubscribe_between_steps_stops_the_rest_and_exits_the_flow(t) {
         let mut f = workspace(&t, WELCOME).await;
         f.enrol(&[ADA, BOB], "joined:1").await;

@@ -110,4 +110,28 @@ impl Contexts {
         let (campaign, renderer) = base.0.for_send(context);
         Ok(Arc::new(CampaignCtx { record: None, campaign, renderer, lists: base.1.clone() }))
     }
+
+    /// For the flow sends among `claims`: the send whose context each one can be rendered
+    /// from (the first of those naming the same flow, step, file version and event data),
+    /// so that a step sent to many contacts with the same event shares one context and is
+    /// prepared in batches, like a campaign.
+    pub(super) async fn flow_groups(
+        &self,
+        app: &App,
+        claims: &[crate::store::Claim],
+    ) -> Result<HashMap<crate::domain::SendId, crate::domain::SendId>> {
+        let ids: Vec<_> = claims.iter().filter(|c| c.source == Source::Flow).map(|c| c.send_id).collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut first: HashMap<(StepKey, String), crate::domain::SendId> = HashMap::new();
+        let mut out = HashMap::with_capacity(ids.len());
+        for m in app.store.message_sends(&ids).await? {
+            let Ok(key) = step_key(m.id, &m.context) else { continue };
+            let event = m.context.get("event").map(|e| e.to_string()).unwrap_or_default();
+            let rep = *first.entry((key, event)).or_insert(m.id);
+            out.insert(m.id, rep);
+        }
+        Ok(out)
+    }
 }
