@@ -166,6 +166,7 @@ pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
 
 async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut seen = Seen::default();
+    let mut flows = crate::flows::scheduler::Scheduler::new();
     let mut last_expiry: Option<tokio::time::Instant> = None;
     loop {
         if let Err(e) = schedule_once(&app).await {
@@ -183,6 +184,12 @@ async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             if app.config.retention.enabled {
                 retention_if_due(&app).await;
             }
+        }
+        if let Err(e) = crate::flows::watch::pass(&app).await {
+            tracing::warn!(error = %e, "scheduler: flow triggers");
+        }
+        if let Err(e) = flows.tick(&app).await {
+            tracing::warn!(error = %e, "scheduler: flow steps");
         }
         if let Err(e) = seen.log_changes(&app).await {
             tracing::warn!(error = %e, "scheduler: campaign states");

@@ -1,6 +1,6 @@
 //! `herald flows validate [NAME|FILE]` and `herald flows list`: the flow files of
 //! `[flows] dir` (DESIGN §13). The commands that act on enrolled contacts
-//! (`status`, `pause`, `resume`, `enroll`) come with the enrolment table.
+//! (`status`, `pause`, `resume`, `enroll`) are in `flows_state.rs`.
 
 use super::{Context, output};
 use crate::error::{Error, Result};
@@ -21,12 +21,33 @@ pub(super) enum FlowsCommand {
     },
     /// Every flow file: name, trigger, steps, file; invalid files listed as such.
     List,
+    /// Per flow: file ok or missing, paused, enrolments by state and by step, due now,
+    /// enrolments under a changed file, the last change.
+    Status {
+        /// One flow only.
+        name: Option<String>,
+    },
+    /// Stop sending a flow's steps (enrolments wait; new ones are still taken).
+    Pause { name: String },
+    /// Send a paused flow's steps again.
+    Resume { name: String },
+    /// Enrol one contact by hand.
+    Enroll {
+        name: String,
+        /// The contact's address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 pub(super) async fn run(ctx: &Context, cmd: FlowsCommand) -> Result<i32> {
     match cmd {
         FlowsCommand::Validate { target } => validate(ctx, target.as_deref()).await,
         FlowsCommand::List => list(ctx),
+        FlowsCommand::Status { name } => super::flows_state::status(ctx, name.as_deref()).await,
+        FlowsCommand::Pause { name } => super::flows_state::pause(ctx, &name, true).await,
+        FlowsCommand::Resume { name } => super::flows_state::pause(ctx, &name, false).await,
+        FlowsCommand::Enroll { name, email } => super::flows_state::enroll(ctx, &name, &email).await,
     }
 }
 

@@ -13,6 +13,7 @@ mod daemon;
 mod db;
 mod demo;
 mod flows;
+mod flows_state;
 mod init;
 mod lists;
 mod output;
@@ -85,7 +86,7 @@ enum Command {
     /// Reports: the compliance report.
     #[command(subcommand)]
     Report(report::ReportCommand),
-    /// Automation flows: validate and list the flow files.
+    /// Automation flows: validate and list the flow files; status, pause, resume, enroll.
     #[command(subcommand)]
     Flows(flows::FlowsCommand),
     /// Outbound consent webhooks to the CRM: what is pending, delivered, failed.

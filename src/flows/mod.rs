@@ -7,17 +7,23 @@
 //! - `check`: the checks against the workspace (`flows validate`).
 //! - `triggers`: the watchers that turn the ledger, opens and clicks, inactivity and
 //!   custom events into enrolment and exit requests (`requests`).
-//!
-//! Enrolment, the scheduler and the events API build on these (issue 15).
+//! - `enrolment`: applies the trigger watchers' enrol and exit requests.
+//! - `scheduler`: turns due steps into `sends` of source `flow` (the daemon's tick).
+//! - `message`: what a flow send is rendered from (the engine's side).
+//! - `watch`: one pass of the watchers, applied (the daemon's, before each tick).
 
 pub mod catalog;
 pub mod check;
+pub mod enrolment;
 mod file;
+pub mod message;
 pub mod requests;
+pub mod scheduler;
 mod step;
 mod trigger;
 pub(crate) use trigger::EVENT_NAME_RULE;
 pub mod triggers;
+pub mod watch;
 
 pub use file::{Flow, load, parse};
 pub use step::{Step, Unless};

@@ -14,6 +14,7 @@ use lettre::message::{Body, Mailbox, Mailboxes};
 use std::io::Write as _;
 
 /// The headers that are the same in every message of a campaign, encoded once.
+#[derive(Clone)]
 pub(super) struct FixedHeaders {
     /// `From`, first in every message.
     from: String,

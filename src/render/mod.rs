@@ -27,6 +27,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use lettre::message::Mailbox;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 pub use templates::Builtin;
 use templates::{FOOTER, MAIN, SUBJECT, Templates};
 
@@ -92,15 +93,18 @@ struct TemplateData<'a> {
     extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
-/// Renders the messages of one campaign.
+/// Renders the messages of one campaign. Cloning is cheap (the compiled templates and the
+/// signing key are shared): a flow step's renderer is cloned per message to carry that
+/// message's event data ([`Renderer::with_data`]).
+#[derive(Clone)]
 pub struct Renderer {
     campaign: Campaign,
     /// The headers every message of the campaign shares, encoded once.
     fixed: mime::FixedHeaders,
-    templates: Templates,
+    templates: Arc<Templates>,
     sender: Sender,
     link_key: Vec<u8>,
-    dkim: Option<DkimKey>,
+    dkim: Option<Arc<DkimKey>>,
     /// A test send's (`campaign test`): the address every message goes to instead of
     /// the contact's; the subject starts with `[TEST] ` and its links are test links.
     test_to: Option<EmailAddress>,
@@ -193,10 +197,10 @@ impl Renderer {
         Ok(Renderer {
             campaign: campaign.clone(),
             fixed,
-            templates,
+            templates: Arc::new(templates),
             sender,
             link_key: link_key.to_vec(),
-            dkim,
+            dkim: dkim.map(Arc::new),
             test_to: None,
             extra: serde_json::Map::new(),
             confirm_expiry: Duration::from_std(config.web.confirm_expiry).unwrap_or(Duration::days(7)),

@@ -368,6 +368,7 @@ pub mod privacy_requests;
 pub use privacy::{ContactBounce, ContactEvent, SendRecord};
 pub mod compliance;
 pub mod outbound;
+pub mod flows;
 pub mod retention;
 pub mod sensitive;
 pub use outbound::{OutboxRow, OutboxSpec, OutboxStatus};

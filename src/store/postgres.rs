@@ -30,6 +30,8 @@ pub(super) mod events;
 pub(super) mod feedback;
 #[path = "sql/flow_triggers.rs"]
 pub(super) mod flow_triggers;
+#[path = "sql/flows.rs"]
+pub(super) mod flows;
 #[path = "sql/ledger.rs"]
 pub(super) mod ledger;
 #[path = "sql/meta.rs"]

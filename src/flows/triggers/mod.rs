@@ -118,8 +118,9 @@ pub async fn commit(app: &App, cursors: &Cursors) -> Result<()> {
 }
 
 /// The id of the last custom event a committed poll took: the events API's reader hands
-/// [`poll`] the events after it. `None` before the first: the reader then starts after
-/// its table's current last event (history is not replayed).
+/// [`poll`] the events after it. `None` before the first: the reader
+/// (`flows::watch`) then starts from the first event recorded, since each was accepted
+/// with a 202.
 pub async fn events_cursor(app: &App) -> Result<Option<i64>> {
     Ok(match cursor::load(app, EVENTS, &Position::Event(0)).await? {
         Some(Position::Event(id)) => Some(id),

@@ -7,19 +7,24 @@ use crate::app::App;
 use crate::campaign;
 use crate::domain::{EmailAddress, Source};
 use crate::error::{Error, Result};
+use crate::flows::message::{StepBase, StepKey, step_base, step_key};
 use crate::render::Renderer;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The contexts built so far, by campaign.
+/// The contexts built so far, by campaign; and the flow steps, by (flow, step, file hash),
+/// with the lists' settings read when the step was.
 pub(super) struct Contexts {
     built: tokio::sync::Mutex<HashMap<crate::domain::CampaignId, Arc<CampaignCtx>>>,
+    steps: tokio::sync::Mutex<HashMap<StepKey, Arc<(StepBase, Lists)>>>,
 }
+
+type Lists = std::collections::BTreeMap<crate::domain::ListName, bool>;
 
 impl Contexts {
     pub(super) fn new() -> Contexts {
-        Contexts { built: Default::default() }
+        Contexts { built: Default::default(), steps: Default::default() }
     }
 
     /// The context of `campaign_id`, rebuilt when its stored content changed.
@@ -48,13 +53,17 @@ impl Contexts {
 
     /// The context of one message of another source, from its stored context: for a test
     /// send, the campaign file it was given (`file`, `content`), rendered for its address;
-    /// for a confirmation, the confirmation message ([`crate::contacts::confirm::message`]).
+    /// for a confirmation, the confirmation message ([`crate::contacts::confirm::message`]);
+    /// for a flow step, the flow's step ([`crate::flows::message::prepare`]).
     pub(super) async fn message(&self, app: &App, send_id: crate::domain::SendId) -> Result<Arc<CampaignCtx>> {
         let m = app.store.message_send(send_id).await?.ok_or_else(|| Error::NotFound(format!("send #{send_id}")))?;
         if m.source == Source::Confirmation {
             let (campaign, renderer) = crate::contacts::confirm::message(app, send_id, &m.context).await?;
             let lists = app.store.list_settings().await?;
             return Ok(Arc::new(CampaignCtx { record: None, campaign, renderer, lists }));
+        }
+        if m.source == Source::Flow {
+            return self.flow_message(app, send_id, &m.context).await;
         }
         if m.source != Source::Test {
             return Err(Error::Invalid(format!("no sender for {} messages yet", m.source)));
@@ -72,5 +81,57 @@ impl Contexts {
         let renderer = Renderer::new(&app.config, &app.secrets.link_key, &campaign, dkim)?.for_test_send(to);
         let lists = app.store.list_settings().await?;
         Ok(Arc::new(CampaignCtx { record: None, campaign, renderer, lists }))
+    }
+
+    /// A flow send's context: its step built once per (flow, step, file hash) and kept,
+    /// the send's event data added. A send queued under a version of the file this engine
+    /// has not read is rendered from the file as it is now (the step of the same name).
+    async fn flow_message(
+        &self,
+        app: &App,
+        send_id: crate::domain::SendId,
+        context: &serde_json::Value,
+    ) -> Result<Arc<CampaignCtx>> {
+        let key = step_key(send_id, context)?;
+        let mut steps = self.steps.lock().await;
+        let base = match steps.get(&key) {
+            Some(base) => base.clone(),
+            None => {
+                let base = step_base(app, &key.0, &key.1)?;
+                let hash = base.content_hash.clone();
+                let built = Arc::new((base, app.store.list_settings().await?));
+                if hash == key.2 {
+                    steps.insert(key, built.clone());
+                }
+                built
+            }
+        };
+        drop(steps);
+        let (campaign, renderer) = base.0.for_send(context);
+        Ok(Arc::new(CampaignCtx { record: None, campaign, renderer, lists: base.1.clone() }))
+    }
+
+    /// For the flow sends among `claims`: the send whose context each one can be rendered
+    /// from (the first of those naming the same flow, step, file version and event data),
+    /// so that a step sent to many contacts with the same event shares one context and is
+    /// prepared in batches, like a campaign.
+    pub(super) async fn flow_groups(
+        &self,
+        app: &App,
+        claims: &[crate::store::Claim],
+    ) -> Result<HashMap<crate::domain::SendId, crate::domain::SendId>> {
+        let ids: Vec<_> = claims.iter().filter(|c| c.source == Source::Flow).map(|c| c.send_id).collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut first: HashMap<(StepKey, String), crate::domain::SendId> = HashMap::new();
+        let mut out = HashMap::with_capacity(ids.len());
+        for m in app.store.message_sends(&ids).await? {
+            let Ok(key) = step_key(m.id, &m.context) else { continue };
+            let event = m.context.get("event").map(|e| e.to_string()).unwrap_or_default();
+            let rep = *first.entry((key, event)).or_insert(m.id);
+            out.insert(m.id, rep);
+        }
+        Ok(out)
     }
 }

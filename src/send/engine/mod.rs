@@ -336,10 +336,13 @@ impl<T: Transport> Engine<T> {
         let ids: Vec<ContactId> = claims.iter().map(|c| c.contact_id).collect();
         let mut contacts: recheck::Contacts =
             store.contacts_for_send(&ids).await?.into_iter().filter_map(|t| Some((t.contact.id?, t))).collect();
-        // A campaign's claims share its context; a message of another source has its own.
+        // A campaign's claims share its context; a message of another source has its own, but
+        // flow sends of one step with the same event data share one.
         let mut by_context: BTreeMap<(Option<CampaignId>, Option<SendId>), Vec<Claim>> = BTreeMap::new();
+        let shared_flow_contexts = self.contexts.flow_groups(&shared.app, &claims).await?;
         for c in claims {
-            let own = c.campaign_id.is_none().then_some(c.send_id);
+            let own =
+                c.campaign_id.is_none().then(|| shared_flow_contexts.get(&c.send_id).copied().unwrap_or(c.send_id));
             by_context.entry((c.campaign_id, own)).or_default().push(c);
         }
         for ((campaign_id, message), claims) in by_context {

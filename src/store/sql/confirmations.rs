@@ -184,6 +184,8 @@ pub(in crate::store) async fn expire(pool: &Pool, row: &ConfirmationRow, drop_co
         for sql in [
             "DELETE FROM bounces WHERE contact_id = $1 OR send_id IN (SELECT id FROM sends WHERE contact_id = $1)",
             "DELETE FROM mailto_unsubscribes WHERE contact_id = $1",
+            "DELETE FROM flow_steps WHERE enrolment_id IN (SELECT id FROM flow_enrolments WHERE contact_id = $1)",
+            "DELETE FROM flow_enrolments WHERE contact_id = $1",
             "DELETE FROM sends WHERE contact_id = $1",
             "DELETE FROM subscriptions WHERE contact_id = $1",
             "DELETE FROM consents WHERE contact_id = $1",

@@ -89,6 +89,12 @@ pub(in crate::store) async fn erase(
     sqlx::query("DELETE FROM sensitive_values WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
     // The events API's events name the contact and carry what the shop sent about them.
     sqlx::query("DELETE FROM events WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
+    // The contact's places in flows, with the event properties they hold (DESIGN §13).
+    sqlx::query("DELETE FROM flow_steps WHERE enrolment_id IN (SELECT id FROM flow_enrolments WHERE contact_id = $1)")
+        .bind(e.contact_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM flow_enrolments WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Some(ErasureCounts { evidence_rows_deleted, sends_skipped }))
 }

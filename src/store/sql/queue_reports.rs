@@ -177,7 +177,7 @@ pub(in crate::store) async fn failures(pool: &Pool, campaign_id: CampaignId, lim
 }
 
 /// Delivery history of `contact_ids` for the frequency cap (marketing messages sent since
-/// `since`) and the engagement rule (the last `last_n` delivered messages).
+/// `since`: a marketing campaign's or a marketing flow's) and the engagement rule (the last `last_n` delivered messages).
 pub(in crate::store) async fn history(
     pool: &Pool,
     contact_ids: &[ContactId],
@@ -188,8 +188,9 @@ pub(in crate::store) async fn history(
     for chunk in contact_ids.chunks(CHUNK) {
         if let Some(since) = since {
             let mut qb = QueryBuilder::<Db>::new(
-                "SELECT s.contact_id, COUNT(*) AS n FROM sends s JOIN campaigns c ON c.id = s.campaign_id \
-                 WHERE s.state = 'sent' AND c.kind = 'marketing' AND s.sent_at >= ",
+                "SELECT s.contact_id, COUNT(*) AS n FROM sends s LEFT JOIN campaigns c ON c.id = s.campaign_id \
+                 WHERE s.state = 'sent' AND (c.kind = 'marketing' OR (s.source = 'flow' AND EXISTS \
+                 (SELECT 1 FROM flow_steps f WHERE f.send_id = s.id AND f.marketing))) AND s.sent_at >= ",
             );
             qb.push_bind(since).push(" AND s.contact_id");
             push_in(&mut qb, chunk.iter().copied());

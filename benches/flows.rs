@@ -1,0 +1,161 @@
+//! Flow benchmark (issue 15): N contacts (default 100 000) enrolled into a one-step flow,
+//! and the rate at which the daemon's two halves (the flow scheduler ticking every
+//! second, the engine over every source) send that step, against the rate of an equal
+//! campaign (one message, the same template) to the same N contacts, through the same
+//! SMTP sink, in the same process and run. Prints both rates and their ratio (the
+//! target is 0.8 or more). The sink: `scripts/bench-flows.sh` starts Postfix's
+//! smtp-sink on `BENCH_SMTP_PORT` (default 12525). Embedded SQLite, or
+//! `BENCH_DATABASE_URL`. Run: `cargo bench --bench flows -- [N]`.
+
+use herald::app::App;
+use herald::campaign::{self, lifecycle};
+use herald::domain::CampaignState;
+use herald::flows::{enrolment, requests::EnrolRequest, scheduler::Scheduler};
+use herald::send::engine::{Deps, Engine, Until};
+use herald::store::Selection;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TEMPLATE: &str = "<!doctype html><html><body><h1>Hello {{default first_name \"there\"}},</h1>\
+    <p>Welcome aboard. Here is what to do first.</p><p><a href=\"https://acme.example/start\">Start</a></p>\
+    </body></html>\n";
+
+fn env() -> Vec<(String, String)> {
+    vec![
+        ("HERALD_LINK_KEY".into(), "bench-link-key-0123456789abcdef0123456789".into()),
+        ("HERALD_SUPPRESSION_KEY".into(), "bench-suppression-key-0123456789abcdef01".into()),
+    ]
+}
+
+fn main() {
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let port: u16 = std::env::var("BENCH_SMTP_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(12525);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(run(n, port));
+}
+
+async fn run(n: usize, port: u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url =
+        std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}", d.join("herald.db").display()));
+    std::fs::create_dir_all(d.join("flows")).unwrap();
+    std::fs::write(
+        d.join("herald.toml"),
+        format!(
+            "[database]\nurl = \"{url}\"\n[data]\ndir = \"{data}\"\n[templates]\ndir = \"{t}\"\n[flows]\ndir = \"{t}\"\n\
+             [sender]\nfrom = \"Acme <news@acme.example>\"\npostal_address = \"Acme Ltd, 1 Main St\"\n\
+             public_url = \"https://news.acme.example\"\nbounce_domain = \"bounces.acme.example\"\n\
+             [lists.newsletter]\n[purposes.newsletter]\n[secrets]\nsource = \"env\"\n[dns]\ncheck_domains = false\n\
+             [[smtp]]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nmax_connections = 20\n",
+            data = d.join("data").display(),
+            t = d.join("flows").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("flows/welcome.html.hbs"), TEMPLATE).unwrap();
+    std::fs::write(
+        d.join("flows/welcome.toml"),
+        "name = \"welcome\"\nlists = [\"newsletter\"]\npurpose = \"newsletter\"\n\
+         trigger = { event = \"custom\", name = \"joined\" }\n\
+         [[steps]]\nname = \"hello\"\nafter = \"0m\"\nsubject = \"Welcome, {{default first_name \\\"you\\\"}}\"\ntemplate = \"welcome\"\n",
+    )
+    .unwrap();
+    let campaign_file = d.join("campaign.toml");
+    std::fs::write(
+        &campaign_file,
+        "name = \"bench\"\nsubject = \"Welcome, {{default first_name \\\"you\\\"}}\"\ntemplate = \"welcome\"\n\
+         lists = [\"newsletter\"]\npurpose = \"newsletter\"\n",
+    )
+    .unwrap();
+    let mut csv = String::from("email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists\n");
+    for i in 0..n {
+        csv += &format!(
+            "user{i}@example{}.com,First{i},double_opt_in,consent,2025-03-01,newsletter,newsletter:confirmed\n",
+            i % 97
+        );
+    }
+    std::fs::write(d.join("contacts.csv"), csv).unwrap();
+
+    let loaded = herald::config::load(Some(&d.join("herald.toml")), &env()).unwrap();
+    let app = Arc::new(App::open(&loaded, &env()).await.unwrap());
+    app.store.migrate().await.unwrap();
+    herald::contacts::import::import(&app, &d.join("contacts.csv"), &Default::default(), &|_, _| {}).await.unwrap();
+    println!("{n} contacts; one message each; 20 connections; {}", app.store.backend_name());
+
+    // The campaign: recorded, materialised and sent, as `campaign send` does.
+    let start = Instant::now();
+    let text = std::fs::read_to_string(&campaign_file).unwrap();
+    let c = campaign::parse(&campaign_file, &text, &app.config.policy).unwrap();
+    let (record, _) = lifecycle::record(&app, &c, &text, CampaignState::Running).await.unwrap();
+    lifecycle::materialise(&app, &record, &c).await.unwrap();
+    let engine = Engine::new(app.clone(), Deps::from_config(&app).unwrap());
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    engine.run(Some(record.id), Until::Idle, rx, &|| {}).await.unwrap();
+    engine.close().await;
+    let campaign_secs = start.elapsed().as_secs_f64();
+    let status = lifecycle::status(&app, &record).await.unwrap();
+    assert_eq!(status.sent as usize, n, "the campaign sent {} of {n}", status.sent);
+
+    // The flow: every contact enrolled, then the daemon's scheduler and engine.
+    let (flows, _) = enrolment::valid_flows(&app).unwrap();
+    let start = Instant::now();
+    let mut reqs = Vec::with_capacity(n);
+    let mut after = Default::default();
+    loop {
+        let page = app.store.select(&Selection::List("newsletter".into()), after, 10_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        reqs.extend(page.iter().map(|c| EnrolRequest {
+            flow: "welcome".into(),
+            contact_id: c.id,
+            trigger_key: "joined".into(),
+            properties: serde_json::json!({}),
+            at: app.clock.now(),
+        }));
+    }
+    let enrolled = enrolment::enrol(&app, &flows, &reqs).await.unwrap();
+    let enrol_secs = start.elapsed().as_secs_f64();
+    assert_eq!(enrolled.enrolled as usize, n, "{enrolled:?}");
+
+    let start = Instant::now();
+    let engine = Arc::new(Engine::new(app.clone(), Deps::from_config(&app).unwrap()));
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let running = {
+        let (engine, rx) = (engine.clone(), rx.clone());
+        tokio::spawn(async move { engine.run(None, Until::Shutdown, rx, &|| {}).await })
+    };
+    let ticking = {
+        let (app, mut rx) = (app.clone(), rx);
+        tokio::spawn(async move {
+            let mut scheduler = Scheduler::new();
+            while !*rx.borrow() {
+                scheduler.tick(&app).await.unwrap();
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = rx.changed() => {}
+                }
+            }
+        })
+    };
+    loop {
+        let states = app.store.flow_send_states().await.unwrap();
+        if states.get("sent").copied().unwrap_or(0) as usize >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let flow_secs = start.elapsed().as_secs_f64();
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    ticking.await.unwrap();
+    if let Ok(engine) = Arc::try_unwrap(engine) {
+        engine.close().await;
+    }
+
+    let (c_rate, f_rate) = (n as f64 / campaign_secs, n as f64 / flow_secs);
+    println!("campaign: {n} sent in {campaign_secs:.2} s = {c_rate:.0} msg/s (materialise + send)");
+    println!("flow enrolment: {n} contacts in {enrol_secs:.2} s = {:.0} contacts/s", n as f64 / enrol_secs);
+    println!("flow first step: {n} sent in {flow_secs:.2} s = {f_rate:.0} msg/s (scheduler ticks + send)");
+    println!("ratio flow / campaign: {:.2} (target >= 0.8)", f_rate / c_rate);
+}

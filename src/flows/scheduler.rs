@@ -1,0 +1,198 @@
+//! The flow scheduler (DESIGN §13): one [`Scheduler::tick`] turns the due steps of the
+//! enrolled contacts into `sends` rows of source `flow`, which the engine sends like any
+//! message (claim → re-check under the flow's kind and purpose → render → mark → SMTP).
+//!
+//! Each batch of due enrolments is claimed, decided ([`plan`], pure) and applied in one
+//! transaction ([`crate::store::Store::advance_flows`]): the send, the step's record and
+//! the enrolment's move to its next step commit together, so a crash anywhere leaves the
+//! step either due or queued, once.
+//!
+//! For each due enrolment, in order:
+//! - its previous message was skipped because the contact is no longer eligible
+//!   (unsubscribed, withdrew, restricted, erased, suppressed, ...): it exits the flow with
+//!   that reason; nothing more is sent;
+//! - the flow file changed since its place was set (content hash): it stays on the step
+//!   with the same NAME; if that step is gone, on the step now at the same position, or
+//!   the next one it has not been through; none left: completed. Logged (ids only), and
+//!   `flows status` counts the enrolments set under another version of the file;
+//! - the step's `unless` holds (the previous message was clicked / opened, or the
+//!   contact's attribute has the value): the step is recorded skipped;
+//! - otherwise one message is queued, whose context names the enrolment, flow, step,
+//!   step index, the file's hash, the flow's kind and the event properties;
+//! - the enrolment moves to its next step (due `after` from now) or is completed.
+//!
+//! Paused flows (`flows pause`) are not ticked, nor flows whose file is missing or
+//! invalid (said once in the log, and by `flows status`).
+
+use super::enrolment::valid_flows;
+use super::{Flow, Unless};
+use crate::app::App;
+use crate::consent::policy::CampaignKind;
+use crate::error::Result;
+use crate::store::flows::{Advance, Advanced, DueEnrolment, Next, StepDone, StepOutcome};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// Enrolments claimed per transaction.
+const BATCH: i64 = 1000;
+
+/// The skip reasons of a flow's message that end the contact's enrolment: the contact is
+/// no longer eligible, and will not be for the next step either. A frequency cap or an
+/// unengaged contact only skips the one message.
+pub const EXIT_REASONS: [&str; 8] = [
+    "erased",
+    "restricted",
+    "confirmed_bounce",
+    "suppressed",
+    "opted_out",
+    "opt_in_insufficient",
+    "not_subscribed",
+    "no_legal_basis",
+];
+
+/// The scheduler of one daemon: what it last said about the flow files, so that a broken
+/// file is logged when it breaks, not every second.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    invalid: Vec<String>,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tick {
+    pub advanced: Advanced,
+    /// Enrolments ended because their last message was skipped (no longer eligible).
+    pub exited_ineligible: u64,
+}
+
+impl Scheduler {
+    pub fn new() -> Scheduler {
+        Scheduler::default()
+    }
+
+    /// Turns every due step of the running flows into a queued message (or a skipped
+    /// step), batch by batch, until none is due.
+    pub async fn tick(&mut self, app: &App) -> Result<Tick> {
+        let (valid, invalid) = valid_flows(app)?;
+        if invalid != self.invalid {
+            for line in &invalid {
+                tracing::warn!("flow file not ticked (invalid): {line}");
+            }
+            self.invalid = invalid;
+        }
+        let paused = app.store.paused_flows().await?;
+        let running: HashMap<&str, &Flow> =
+            valid.iter().filter(|f| !paused.contains(&f.name)).map(|f| (f.name.as_str(), f)).collect();
+        let now = app.clock.now();
+        let mut tick =
+            Tick { exited_ineligible: app.store.exit_flows_skipped(&EXIT_REASONS, now).await?, ..Default::default() };
+        let names: Vec<String> = running.keys().map(|n| (*n).to_owned()).collect();
+        loop {
+            let done = app.store.advance_flows(&names, now, BATCH, |due| plan(&running, due, now)).await?;
+            let a = &mut tick.advanced;
+            a.claimed += done.claimed;
+            a.queued += done.queued;
+            a.skipped += done.skipped;
+            a.completed += done.completed;
+            a.exited += done.exited;
+            if done.claimed < BATCH as u64 {
+                break;
+            }
+        }
+        if tick.advanced.claimed > 0 || tick.exited_ineligible > 0 {
+            let a = tick.advanced;
+            tracing::info!(
+                claimed = a.claimed,
+                queued = a.queued,
+                skipped = a.skipped,
+                completed = a.completed,
+                exited = a.exited + tick.exited_ineligible,
+                "flow steps"
+            );
+        }
+        Ok(tick)
+    }
+}
+
+/// What becomes of each due enrolment (see the module's documentation). Pure.
+pub fn plan(flows: &HashMap<&str, &Flow>, due: Vec<DueEnrolment>, now: DateTime<Utc>) -> Vec<Advance> {
+    due.into_iter().filter_map(|d| flows.get(d.flow.as_str()).map(|f| decide(f, d, now))).collect()
+}
+
+fn decide(flow: &Flow, d: DueEnrolment, now: DateTime<Utc>) -> Advance {
+    let mut advance = Advance {
+        enrolment_id: d.id,
+        contact_id: d.contact_id,
+        flow_hash: flow.content_hash.clone(),
+        done: Vec::new(),
+        next: Next::Completed,
+    };
+    if let Some(reason) = d.previous.as_ref().filter(|p| p.state == "skipped").and_then(|p| p.reason.as_deref())
+        && EXIT_REASONS.contains(&reason)
+    {
+        advance.next = Next::Exited { reason: reason.to_owned() };
+        return advance;
+    }
+    let Some(index) = current_step(flow, &d) else {
+        tracing::info!(enrolment = d.id, flow = %flow.name, "flow file changed: no step left, enrolment completed");
+        return advance;
+    };
+    let step = &flow.steps[index];
+    if index as i32 != d.step_index || step.name != d.step_name {
+        tracing::info!(
+            enrolment = d.id,
+            flow = %flow.name,
+            from = %d.step_name,
+            to = %step.name,
+            "flow file changed: enrolment kept on a step that exists"
+        );
+    }
+    let skip = match &step.unless {
+        Some(Unless::Clicked) => d.previous.as_ref().is_some_and(|p| p.clicked).then_some("unless_clicked"),
+        Some(Unless::Opened) => d.previous.as_ref().is_some_and(|p| p.opened || p.clicked).then_some("unless_opened"),
+        Some(Unless::Attribute { attribute, equals }) => {
+            (d.attributes.get(attribute) == Some(equals)).then_some("unless_attribute")
+        }
+        None => None,
+    };
+    let outcome = match skip {
+        Some(reason) => StepOutcome::Skipped { reason: reason.to_owned() },
+        None => StepOutcome::Queued {
+            context: serde_json::json!({
+                "enrolment": d.id,
+                "flow": flow.name,
+                "step": step.name,
+                "step_index": index,
+                "flow_hash": flow.content_hash,
+                "kind": flow.kind,
+                "event": d.properties,
+            }),
+        },
+    };
+    advance.done.push(StepDone {
+        step_index: index as i32,
+        step_name: step.name.clone(),
+        marketing: flow.kind == CampaignKind::Marketing,
+        outcome,
+    });
+    advance.next = match flow.steps.get(index + 1) {
+        Some(next) => Next::Step {
+            index: index as i32 + 1,
+            name: next.name.clone(),
+            due_at: now + chrono::Duration::from_std(next.after).unwrap_or(chrono::Duration::zero()),
+        },
+        None => Next::Completed,
+    };
+    advance
+}
+
+/// The step the enrolment is on in the flow as it is now: the step of that name, else
+/// the step at the same position, then the first one after it not yet gone through.
+fn current_step(flow: &Flow, d: &DueEnrolment) -> Option<usize> {
+    let start = flow.steps.iter().position(|s| s.name == d.step_name).unwrap_or(d.step_index.max(0) as usize);
+    (start..flow.steps.len()).find(|i| !d.done_steps.contains(&flow.steps[*i].name))
+}
+
+#[cfg(test)]
+#[path = "scheduler_tests.rs"]
+mod tests;

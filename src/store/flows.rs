@@ -1,0 +1,181 @@
+//! Flow enrolments (DESIGN §13): each contact's place in a flow (`flow_enrolments`), the
+//! steps it went through (`flow_steps`), and flows paused by hand (`flow_states`). The
+//! SQL is in `sql/flows.rs`.
+//!
+//! The scheduler's one write, [`Store::advance_flows`], claims the due enrolments and
+//! applies what its plan decided for each (a `sends` row of source `flow` queued, or the
+//! step skipped, and the enrolment moved on) in ONE transaction, with a row per
+//! (enrolment, step name) that cannot be written twice: a crash before the commit leaves
+//! every step due, a crash after it leaves every step queued once.
+
+use super::{Backend, Store, postgres, sqlite};
+use crate::domain::{ContactId, SendId};
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashSet};
+
+/// A contact to put into a flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEnrolment {
+    pub flow: String,
+    pub contact_id: ContactId,
+    pub trigger_key: String,
+    /// `""` for a flow a contact enters once; the trigger key for `reenter = true`.
+    pub entry_key: String,
+    pub properties: serde_json::Value,
+    pub step_index: i32,
+    pub step_name: String,
+    pub flow_hash: String,
+    pub due_at: DateTime<Utc>,
+}
+
+/// The message an enrolment's previous step queued, as it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousSend {
+    pub id: SendId,
+    pub state: String,
+    pub reason: Option<String>,
+    pub opened: bool,
+    pub clicked: bool,
+}
+
+/// An active enrolment whose step is due, claimed by [`Store::advance_flows`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueEnrolment {
+    pub id: i64,
+    pub flow: String,
+    pub contact_id: ContactId,
+    pub step_index: i32,
+    pub step_name: String,
+    pub flow_hash: String,
+    pub properties: serde_json::Value,
+    pub due_at: DateTime<Utc>,
+    /// The contact's custom attributes (`unless = { attribute, equals }`).
+    pub attributes: BTreeMap<String, String>,
+    pub previous: Option<PreviousSend>,
+    /// The names of the steps this enrolment already went through (sent or skipped).
+    pub done_steps: Vec<String>,
+}
+
+/// What became of one step of an enrolment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// A `sends` row of source `flow` with this render context.
+    Queued { context: serde_json::Value },
+    /// Not sent, for this reason (`unless_clicked`, ...).
+    Skipped { reason: String },
+}
+
+/// One step done by an enrolment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepDone {
+    pub step_index: i32,
+    pub step_name: String,
+    /// Counts towards the frequency cap (a marketing flow's message).
+    pub marketing: bool,
+    pub outcome: StepOutcome,
+}
+
+/// Where an enrolment goes next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    Step { index: i32, name: String, due_at: DateTime<Utc> },
+    Completed,
+    Exited { reason: String },
+}
+
+/// What the scheduler decided for one claimed enrolment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Advance {
+    pub enrolment_id: i64,
+    pub contact_id: ContactId,
+    /// The flow file's hash the enrolment's place is now set under.
+    pub flow_hash: String,
+    pub done: Vec<StepDone>,
+    pub next: Next,
+}
+
+/// What one [`Store::advance_flows`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Advanced {
+    pub claimed: u64,
+    pub queued: u64,
+    pub skipped: u64,
+    pub completed: u64,
+    pub exited: u64,
+}
+
+/// One group of `flows status`: the enrolments of a flow in one state, on one step,
+/// under one file hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrolmentGroup {
+    pub flow: String,
+    pub state: String,
+    pub step_name: String,
+    pub flow_hash: String,
+    pub count: i64,
+    pub due: i64,
+    pub last_change: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Inserts the enrolments not already there (a duplicate entry key, or an entry
+    /// still active in the flow, is ignored); returns how many were inserted. Multi-row.
+    pub async fn enrol(&self, rows: &[NewEnrolment], now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self.flows::enrol(rows, now))
+    }
+
+    /// Of `ids`, the contacts that exist and whose processing is `active` (not erased,
+    /// restricted or awaiting erasure).
+    pub async fn processable_contacts(&self, ids: &[ContactId]) -> Result<HashSet<ContactId>> {
+        dispatch!(self.flows::processable_contacts(ids))
+    }
+
+    /// Ends the contact's active enrolments (in `flow`, or in every flow), with `reason`.
+    pub async fn exit_flows(
+        &self,
+        contact_id: ContactId,
+        flow: Option<&str>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self.flows::exit(contact_id, flow, reason, now))
+    }
+
+    /// Ends the active enrolments whose last message was skipped for one of `reasons`
+    /// (the contact is no longer eligible: DESIGN §13), each with that reason.
+    pub async fn exit_flows_skipped(&self, reasons: &[&str], now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self.flows::exit_skipped(reasons, now))
+    }
+
+    /// Claims at most `limit` active enrolments of `flows` due at `now`, hands them to
+    /// `plan`, and applies its decisions (sends queued, steps recorded, enrolments moved
+    /// on) in the same transaction. Rows locked by another daemon are skipped
+    /// (PostgreSQL); SQLite has one writer at a time.
+    pub async fn advance_flows<F>(&self, flows: &[String], now: DateTime<Utc>, limit: i64, plan: F) -> Result<Advanced>
+    where
+        F: FnOnce(Vec<DueEnrolment>) -> Vec<Advance>,
+    {
+        dispatch!(self.flows::advance(flows, now, limit, plan))
+    }
+
+    /// Marks `flow` paused (`true`) or running.
+    pub async fn set_flow_paused(&self, flow: &str, paused: bool, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self.flows::set_paused(flow, paused, now))
+    }
+
+    /// The flows paused with `flows pause`.
+    pub async fn paused_flows(&self) -> Result<HashSet<String>> {
+        dispatch!(self.flows::paused())
+    }
+
+    /// How many messages of every flow are in each send state (`queued`, `sent`, ...).
+    pub async fn flow_send_states(&self) -> Result<BTreeMap<String, i64>> {
+        dispatch!(self.flows::send_states())
+    }
+
+    /// The enrolments grouped by flow, state, step and file hash (`flows status`).
+    pub async fn enrolment_groups(&self, now: DateTime<Utc>) -> Result<Vec<EnrolmentGroup>> {
+        dispatch!(self.flows::groups(now))
+    }
+}
