@@ -9,7 +9,7 @@
 //! name = "crm"                   # optional; default: the URL's host and path
 //! url = "https://crm.example/hooks/herald"
 //! events = ["unsubscribed", "opted_out", "purpose_withdrawn", "erased"]
-//! secret_env = "HERALD_WEBHOOK_SECRET"   # the variable holding the HMAC key (default)
+//! secret_env = "HERALD_CRM_WEBHOOK_SECRET"   # the variable holding the HMAC key (default)
 //! timeout = "10s"                # per request
 //! max_attempts = 12              # then the event is `failed` (kept; `herald webhooks retry`)
 //! backoff = "10s"                # first retry delay; doubles per attempt, with jitter
@@ -68,7 +68,7 @@ pub struct OutboundWebhook {
 }
 
 /// The variable `secret_env` names when it is not given.
-pub const DEFAULT_SECRET_ENV: &str = "HERALD_WEBHOOK_SECRET";
+pub const DEFAULT_SECRET_ENV: &str = "HERALD_CRM_WEBHOOK_SECRET";
 
 fn default_secret_env() -> String {
     DEFAULT_SECRET_ENV.to_owned()

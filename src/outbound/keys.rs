@@ -1,5 +1,5 @@
 //! The HMAC keys of the outbound webhooks: each `[[webhooks.out]]` names the environment
-//! variable that holds its key (`secret_env`, default `HERALD_WEBHOOK_SECRET`); the key
+//! variable that holds its key (`secret_env`, default `HERALD_CRM_WEBHOOK_SECRET`; not the inbound generic webhook's `HERALD_WEBHOOK_SECRET`); the key
 //! never comes from the config file. Never printed, never logged.
 
 use crate::config::OutboundWebhook;

@@ -42,7 +42,7 @@ pub(crate) async fn with_webhooks(t: &TestDb, webhooks: &str) -> Arc<App> {
     let text = std::fs::read_to_string(t.config_path()).unwrap();
     std::fs::write(t.config_path(), format!("{text}\n{webhooks}")).unwrap();
     let mut env = env();
-    env.push(("HERALD_WEBHOOK_SECRET".into(), KEY.into()));
+    env.push(("HERALD_CRM_WEBHOOK_SECRET".into(), KEY.into()));
     let loaded = config::load(Some(&t.config_path()), &env).expect("config");
     let secrets = Secrets::resolve(&loaded, &env).expect("secrets");
     let store = Store::connect(&loaded.config.database.url).await.unwrap();

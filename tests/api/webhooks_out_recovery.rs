@@ -18,7 +18,7 @@ use tokio::process::Child;
 /// `herald daemon` on a free port with the webhook key in its environment, once it listens.
 async fn daemon_with_key(t: &TestDb, log: &str) -> Child {
     let mut child = crate::daemon::herald(t, &["daemon", "--listen", "127.0.0.1:0"], log)
-        .env("HERALD_WEBHOOK_SECRET", crate::webhooks_out::KEY)
+        .env("HERALD_CRM_WEBHOOK_SECRET", crate::webhooks_out::KEY)
         .spawn()
         .expect("spawn herald daemon");
     let mut reader = BufReader::new(child.stdout.take().unwrap());
