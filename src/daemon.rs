@@ -1,6 +1,8 @@
 //! `herald daemon` (DESIGN §6): the scheduler (due campaigns start, running ones are
 //! materialised, unconfirmed sign-ups expire once a minute, retention runs daily when
-//! `[retention] enabled`), the engine over every running campaign (its loop also retries deferred
+//! `[retention] enabled`; every second the flow triggers are applied and due flow steps
+//! queued: `flows::watch`, `flows::scheduler`), the CRM webhook delivery
+//! (`outbound::run`), the engine over every running campaign (its loop also retries deferred
 //! sends and recovers expired leases), the HTTP server ([`web::serve`]: caps and
 //! timeouts on what clients hold) and the bounce listener. SIGTERM / Ctrl-C stop
 //! claiming, let in-flight attempts finish (bounded by the SMTP timeout), release the
