@@ -27,6 +27,7 @@ mod flow_steps;
 mod flow_triggers;
 mod flow_triggers_bench;
 mod flows;
+mod flows_e2e;
 mod footer;
 mod import;
 mod import_bounds;
