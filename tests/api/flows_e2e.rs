@@ -271,3 +271,60 @@ crate::on_both_backends! {
         d.stop().await;
     }
 }
+
+crate::on_both_backends! {
+    async fn an_abandoned_cart_posted_to_the_api_lists_its_items_and_a_purchase_ends_the_flow(t) {
+        let Some(maildev) = Maildev::from_env() else {
+            eprintln!("skipped: HERALD_TEST_MAILDEV_API is not set (scripts/test.sh starts maildev)");
+            return;
+        };
+        let d = Running::start(&t, maildev, "").await;
+        // Carol will buy; Dan will not (the control: without `purchased`, the last call goes).
+        let (carol, dan) = (d.address("carol"), d.address("dan"));
+        for (email, name) in [(&carol, "Carol"), (&dan, "Dan")] {
+            let contact = serde_json::json!({"email": email, "first_name": name, "opt_in_status": "double_opt_in",
+                "legal_basis": "consent", "consent_date": "2025-01-01", "consent_purposes": ["product_updates"],
+                "lists": ["customers:confirmed"]});
+            let (status, report) = d.api("/api/contacts", contact).await;
+            assert_eq!((status, &report["created"]), (200, &Value::from(1)), "{report}");
+            let cart = serde_json::json!({"email": email, "event": "cart_abandoned", "properties": {"items": [
+                {"name": "Blue kettle", "quantity": 1}, {"name": "Oolong sampler", "quantity": 3}]}});
+            assert_eq!(d.api("/api/events", cart).await.0, 202);
+        }
+        // Enrolled at the event; the reminder is due an hour later, not before.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while d.flows_status("abandoned-cart")["states"]["active"] != 2 {
+            assert!(Instant::now() < deadline, "not enrolled: {}", d.flows_status("abandoned-cart"));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        d.advance(chrono::Duration::minutes(59));
+        assert!(d.after_a_few_passes(&carol).await.is_empty(), "nothing early");
+        d.advance(chrono::Duration::minutes(1));
+        for to in [&carol, &dan] {
+            assert_eq!(d.wait_for(to, 1).await, ["You left something in your cart"]);
+            let m = d.last_to(to).await;
+            for part in ["html", "text"] {
+                let body = m[part].as_str().unwrap_or("");
+                assert!(body.contains("1 × Blue kettle") || body.contains("1 x Blue kettle"), "{part}: {body}");
+                assert!(body.contains("3 × Oolong sampler") || body.contains("3 x Oolong sampler"), "{part}: {body}");
+            }
+            assert_footer(&m);
+        }
+
+        // Carol buys before the last call (due a day after the reminder).
+        let bought = serde_json::json!({"email": carol, "event": "purchased", "properties": {"order": "A-1"}});
+        assert_eq!(d.api("/api/events", bought).await.0, 202);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while d.flows_status("abandoned-cart")["states"]["exited"] != 1 {
+            assert!(Instant::now() < deadline, "no exit: {}", d.flows_status("abandoned-cart"));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        d.advance(chrono::Duration::days(1));
+        assert_eq!(d.wait_for(&dan, 2).await[1], "Your cart is still waiting", "the control gets the last call");
+        assert_eq!(d.after_a_few_passes(&carol).await.len(), 1, "nothing after the purchase");
+        let s = d.flows_status("abandoned-cart");
+        assert_eq!((&s["states"]["completed"], &s["states"]["exited"]), (&Value::from(1), &Value::from(1)), "{s}");
+        assert!(d.app.store.custom_events_after(0, 10).await.unwrap().len() == 3, "every event recorded");
+        d.stop().await;
+    }
+}
