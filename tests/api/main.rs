@@ -26,6 +26,7 @@ mod flow_maildev;
 mod flow_steps;
 mod flow_triggers;
 mod flow_triggers_bench;
+mod flow_unsubscribe_link;
 mod flows;
 mod flows_e2e;
 mod footer;
