@@ -4,7 +4,8 @@
 //! purpose is withdrawn). The token is checked with the current link key, then the
 //! previous one; an expired token with a good signature is still honoured (a withdrawal
 //! never expires). The campaign's lists come from the campaign as it was started (its
-//! stored record), not from a file that may have changed since. `POST /u/{token}` may
+//! stored record), not from a file that may have changed since; a flow message's lists
+//! from its flow file (a flow has no stored record). `POST /u/{token}` may
 //! also ask for everything ([`Scope::Everything`]).
 
 use super::change::{Selector, change_contact};
@@ -104,7 +105,7 @@ pub async fn withdraw(
 /// campaign content ([`CampaignListsCache`]): a burst of one-click unsubscribes reads
 /// only the stored content hash.
 pub(crate) async fn campaign_lists(app: &App, name: &str) -> Result<Arc<[ListName]>> {
-    let Some(hash) = app.store.campaign_content_hash(name).await? else { return Ok(Arc::from([])) };
+    let Some(hash) = app.store.campaign_content_hash(name).await? else { return flow_lists(app, name) };
     if let Some(lists) = app.campaign_lists.get(name, &hash) {
         return Ok(lists);
     }
@@ -122,6 +123,20 @@ pub(crate) async fn campaign_lists(app: &App, name: &str) -> Result<Arc<[ListNam
     };
     app.campaign_lists.put(name, &record.content_hash, lists.clone());
     Ok(lists)
+}
+
+/// The `lists` of the flow whose step a message was sent for: a flow message's links
+/// name `FLOW.STEP` (`Flow::step_campaign`), which no stored campaign has. The step
+/// may have been renamed since, so the flow is found by the longest name that prefixes
+/// `FLOW.`; none when no valid flow file matches (as for a campaign whose stored file no
+/// longer validates).
+fn flow_lists(app: &App, name: &str) -> Result<Arc<[ListName]>> {
+    let (flows, _) = crate::flows::enrolment::valid_flows(app)?;
+    let flow = flows
+        .into_iter()
+        .filter(|f| name.strip_prefix(f.name.as_str()).is_some_and(|rest| rest.starts_with('.')))
+        .max_by_key(|f| f.name.len());
+    Ok(flow.map(|f| f.lists.into()).unwrap_or_else(|| Arc::from([])))
 }
 
 /// Campaigns' lists parsed from their stored files, by name and content hash.
