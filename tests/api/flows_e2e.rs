@@ -58,7 +58,7 @@ impl Running {
         std::fs::write(&path, format!("{text}{smtp}")).unwrap();
         let mut env = env();
         env.push(("HERALD_API_KEY".into(), API_KEY.into()));
-        env.push(("HERALD_WEBHOOK_SECRET".into(), WEBHOOK_KEY.into()));
+        env.push(("HERALD_CRM_WEBHOOK_SECRET".into(), WEBHOOK_KEY.into()));
         let loaded = config::load(Some(&path), &env).expect("config");
         let secrets = Secrets::resolve(&loaded, &env).expect("secrets");
         let store = Store::connect(&loaded.config.database.url).await.expect("connect");
