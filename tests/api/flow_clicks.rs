@@ -7,7 +7,8 @@
 //! - `unless = "clicked"` on the first step of a flow triggered by `opened` looks at the
 //!   campaign message (the engagement follow-up: opened but not clicked);
 //! - a flow message's own tracked link records its click, and the next step with
-//!   `unless = "clicked"` is skipped.
+//!   `unless = "clicked"` is skipped;
+//! - erasure deletes the contact's clicks.
 //!
 //! On both backends.
 
@@ -18,6 +19,7 @@ use crate::tracking::{PUBLIC_URL, clicks, pixel, sent, urls};
 use chrono::{Duration, Utc};
 use herald::app::App;
 use herald::clock::{Clock, FixedClock};
+use herald::consent::Actor;
 use herald::domain::{ContactId, EmailAddress};
 use herald::flows::enrolment;
 use herald::flows::requests::EnrolRequest;
@@ -137,6 +139,11 @@ on_both_backends! {
         assert_eq!(steps(&app, "followup", c, "skipped", Some("unless_clicked")).await, 1);
         assert_eq!(steps(&app, "followup", d, "skipped", Some("unless_clicked")).await, 1);
         assert_eq!(steps(&app, "deep-dive", a, "queued", None).await, 1);
+
+        // Erasure takes the links Ada followed with it; the others' stay.
+        herald::privacy::erase::erase_contact(&app, a, None, Actor::Cli("dpo".into())).await.unwrap();
+        assert_eq!(count(&app, "clicks", "url", &ada_rows).await, 0, "Ada's clicks are erased");
+        assert_eq!(count(&app, "clicks", "url", "1 = 1").await, 3);
     }
 
     async fn the_followup_reaches_who_opened_without_clicking(t) {
