@@ -16,15 +16,16 @@ use crate::fake_smtp::{Behaviour, FakeSmtp};
 use crate::helpers::*;
 use crate::on_both_backends;
 use crate::tracking::{PUBLIC_URL, clicks, pixel, sent, urls};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use herald::app::App;
 use herald::clock::{Clock, FixedClock};
 use herald::consent::Actor;
-use herald::domain::{ContactId, EmailAddress};
+use herald::domain::{ContactId, EmailAddress, SendId};
 use herald::flows::enrolment;
 use herald::flows::requests::EnrolRequest;
 use herald::flows::scheduler::Scheduler;
 use herald::flows::triggers::{self, SETTLE};
+use herald::store::flow_triggers::EngagementPosition;
 use scraper::Html;
 use std::sync::Arc;
 
@@ -139,6 +140,19 @@ on_both_backends! {
         assert_eq!(steps(&app, "followup", c, "skipped", Some("unless_clicked")).await, 1);
         assert_eq!(steps(&app, "followup", d, "skipped", Some("unless_clicked")).await, 1);
         assert_eq!(steps(&app, "deep-dive", a, "queued", None).await, 1);
+
+        // Clicks of one send at one instant share a place in the watcher's order: a full
+        // page never ends between two of them (the second would be behind the cursor).
+        app.store.execute_raw("UPDATE clicks SET at = (SELECT MIN(at) FROM clicks)").await.unwrap();
+        let spring = ["spring".to_owned()];
+        let upto = Utc::now() + Duration::days(1);
+        let start = EngagementPosition { at: DateTime::<Utc>::UNIX_EPOCH, send_id: SendId::new(0) };
+        let page = app.store.engagement_after(&spring, true, &start, upto, 3).await.unwrap();
+        let who: Vec<ContactId> = page.iter().map(|r| r.contact_id).collect();
+        assert_eq!(who, [a, c], "Dora's two clicks wait for the next page together");
+        let next = app.store.engagement_after(&spring, true, &page[1].position(), upto, 3).await.unwrap();
+        let links: Vec<Option<String>> = next.iter().map(|r| r.link.clone()).collect();
+        assert_eq!(links, [Some("https://acme.example/other".into()), Some("https://acme.example/spring?a=1&b=2".into())]);
 
         // Erasure takes the links Ada followed with it; the others' stay.
         herald::privacy::erase::erase_contact(&app, a, None, Actor::Cli("dpo".into())).await.unwrap();
