@@ -16,7 +16,10 @@
 //!   the next one it has not been through; none left: completed. Logged (ids only), and
 //!   `flows status` counts the enrolments set under another version of the file;
 //! - the step's `unless` holds (the previous message was clicked / opened, or the
-//!   contact's attribute has the value): the step is recorded skipped;
+//!   contact's attribute has the value): the step is recorded skipped. The previous
+//!   message is the enrolment's last flow message; before any, for a flow triggered by
+//!   `opened` / `clicked` campaign X, the message of X whose open or click enrolled the
+//!   contact (the send its trigger key names);
 //! - otherwise one message is queued, whose context names the enrolment, flow, step,
 //!   step index, the file's hash, the flow's kind and the event properties;
 //! - the enrolment moves to its next step (due `after` from now) or is completed.

@@ -1,6 +1,8 @@
 //! Opens and clicks (DESIGN §11, issue 13 point 5): the open pixel and the click redirect
-//! set `opened_at` / `clicked_at` on the contact's send of a campaign, once. These are the
-//! engagement `exclude_unengaged` and `lists clean` read. The SQL is in
+//! set `opened_at` / `clicked_at` on the contact's send of a campaign or of a flow step,
+//! once. These are the engagement `exclude_unengaged`, `lists clean` and a flow step's
+//! `unless` read. Each link followed is also kept in `clicks` (send, URL, time; one row
+//! per link per send), which the `clicked { link }` flow trigger reads. The SQL is in
 //! `sql/engagement.rs`; it checks the contact's consent in the same statement as the
 //! write, so a withdrawal committed a moment before is never overridden by a stale read.
 
@@ -33,5 +35,20 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         dispatch!(self.engagement::record(campaign, contact_id, what, now))
+    }
+
+    /// Records a click on `url` (the link's target, a URL that was in the message) like
+    /// [`Store::record_engagement`] with [`Engagement::Click`], under the same conditions,
+    /// and keeps the URL in `clicks`: once per link and send, whatever the number of
+    /// repeats (a link scanner following every link cannot flood the table). True when
+    /// it is the message's first click.
+    pub async fn record_click(
+        &self,
+        campaign: &str,
+        contact_id: ContactId,
+        url: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        dispatch!(self.engagement::record_click(campaign, contact_id, url, now))
     }
 }

@@ -7,7 +7,7 @@
 //! rows. The ledger's page wants an index on `ledger (at, contact_id, seq)` (no
 //! migration adds it yet): without it each page scans the whole ledger, which is four
 //! times slower at 100 000 events and grows with the ledger (`tests/api/flow_triggers_bench.rs`).
-//! The opens and clicks go through the partial index `sends_engaged`; `activity` through
+//! The opens go through the partial index `sends_engaged`, the clicks through `clicks_at`; `activity` through
 //! the contacts' primary key and `sends_contact`.
 
 use super::{Backend, Store, postgres, sqlite};
@@ -46,7 +46,7 @@ pub struct EngagementPosition {
     pub send_id: SendId,
 }
 
-/// One open or click of a campaign send.
+/// One open, or one link followed, of a campaign send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngagementRow {
     pub send_id: SendId,
@@ -54,8 +54,8 @@ pub struct EngagementRow {
     pub campaign: String,
     /// `opened_at` or `clicked_at`.
     pub at: DateTime<Utc>,
-    /// The URL followed, for a click, when it is known. Sends keep only the first
-    /// click's time, not its URL, so the store gives `None` for now.
+    /// The URL followed, for a click (each link followed is a row of `clicks`, so a
+    /// send with several links followed gives several rows); `None` for an open.
     pub link: Option<String>,
 }
 

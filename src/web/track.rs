@@ -7,7 +7,9 @@
 //! - `GET /t/c/{token}/{url}` (and `/c/{token}/{url}`): `url` is the link's `href` in
 //!   base64url; the token must verify and its purpose must be the click purpose of that
 //!   very `href`, so a token redirects only to a URL that was in its message (never an
-//!   open redirect). Then the click (and the open) is recorded and the answer is a 302.
+//!   open redirect). Then the click (and the open) is recorded, with the URL followed
+//!   (`clicks`, once per link and send), and the answer is a 302. Flow messages' tokens
+//!   name their `FLOW.STEP`; their opens and clicks are recorded on the flow's send.
 //!   Anything else is the plain 404 page of [`HttpError`], which says nothing about why.
 //!
 //! Recording is best effort: a database that does not answer costs the statistic, never
@@ -49,7 +51,7 @@ pub(super) async fn open(State(s): State<Arc<WebState>>, token: Result<Path<Stri
     if let Ok(Path(token)) = token {
         let token = token.strip_suffix(".gif").unwrap_or(&token);
         if let Some(t) = verify(&s.app, token, LinkKind::Open).filter(|t| t.purpose.as_deref() == Some(OPEN_PURPOSE)) {
-            record(&s.app, &t, Engagement::Open).await;
+            record(&s.app, &t, Engagement::Open, None).await;
         }
     }
     (
@@ -78,7 +80,7 @@ pub(super) async fn click(
         return Err(HttpError::NotFound);
     }
     let target = redirect_target(&signed).ok_or(HttpError::NotFound)?;
-    record(&s.app, &t, Engagement::Click).await;
+    record(&s.app, &t, Engagement::Click, target.to_str().ok()).await;
     Ok((
         StatusCode::FOUND,
         [
@@ -139,15 +141,20 @@ fn unescape_html(s: &str) -> Option<String> {
     Some(out)
 }
 
-/// Records an open or a click for the token's contact and campaign, unless it is a test
-/// link; a failure is logged (ids only) and otherwise ignored.
-async fn record(app: &App, token: &LinkToken, what: Engagement) {
+/// Records an open or a click (with the URL followed, `url`) for the token's contact and
+/// campaign (or flow step), unless it is a test link; a failure is logged (ids only) and
+/// otherwise ignored.
+async fn record(app: &App, token: &LinkToken, what: Engagement, url: Option<&str>) {
     record_id(Id::Contact, token.contact_id);
     if token.test {
         return;
     }
     let now = app.clock.now();
-    if let Err(e) = app.store.record_engagement(&token.campaign, token.contact_id, what, now).await {
+    let done = match (what, url) {
+        (Engagement::Click, Some(url)) => app.store.record_click(&token.campaign, token.contact_id, url, now).await,
+        _ => app.store.record_engagement(&token.campaign, token.contact_id, what, now).await,
+    };
+    if let Err(e) = done {
         tracing::warn!(contact_id = token.contact_id.get(), error = %e, "tracking: cannot record {what:?}");
     }
 }

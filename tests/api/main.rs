@@ -20,6 +20,7 @@ mod engine_step;
 mod feedback;
 mod feedback_trust;
 mod first_day;
+mod flow_clicks;
 mod flow_daemon;
 mod flow_guarantees;
 mod flow_maildev;

@@ -34,11 +34,11 @@ const CONTACTS: &str = "email,first_name,opt_in_status,legal_basis,consent_date,
 const SPRING: &str = "https://acme.example/spring?a=1&amp;b=2";
 const OTHER: &str = "https://acme.example/other";
 
-const PUBLIC_URL: &str = "https://news.acme.example";
+pub(crate) const PUBLIC_URL: &str = "https://news.acme.example";
 
 /// Sends the tracked `spring` campaign to the fixture (`extra` goes into the config) and
 /// serves the web surface on the same database.
-async fn sent(t: TestDb, fake: &FakeSmtp, extra: &str, env: &[(&str, &str)]) -> (TestApp, Arc<App>) {
+pub(crate) async fn sent(t: TestDb, fake: &FakeSmtp, extra: &str, env: &[(&str, &str)]) -> (TestApp, Arc<App>) {
     let (app, file) = setup_with(&t, fake, CONTACTS, extra).await;
     t.write(
         "news.html.hbs",
@@ -58,7 +58,7 @@ fn html_of(fake: &FakeSmtp, who: &str) -> Html {
 }
 
 /// The message's links and images, as paths on the web surface where they point there.
-fn urls(html: &Html, css: &str, attr: &str) -> Vec<String> {
+pub(crate) fn urls(html: &Html, css: &str, attr: &str) -> Vec<String> {
     let css = Css::parse(css).unwrap();
     html.select(&css)
         .filter_map(|e| e.value().attr(attr))
@@ -67,12 +67,12 @@ fn urls(html: &Html, css: &str, attr: &str) -> Vec<String> {
 }
 
 /// The tracked links of `who`'s message (`/t/c/TOKEN/URL`), in order.
-fn clicks(fake: &FakeSmtp, who: &str) -> Vec<String> {
+pub(crate) fn clicks(fake: &FakeSmtp, who: &str) -> Vec<String> {
     urls(&html_of(fake, who), "a[href]", "href").into_iter().filter(|u| u.starts_with("/t/c/")).collect()
 }
 
 /// The open pixel of `who`'s message (`/t/o/TOKEN.gif`).
-fn pixel(fake: &FakeSmtp, who: &str) -> String {
+pub(crate) fn pixel(fake: &FakeSmtp, who: &str) -> String {
     let found: Vec<String> =
         urls(&html_of(fake, who), "img[src]", "src").into_iter().filter(|u| u.starts_with("/t/o/")).collect();
     assert_eq!(found.len(), 1, "one pixel for {who}: {found:?}");

@@ -113,8 +113,11 @@ pub fn from_signals(
 
 /// The enrolments opens and clicks make: an open of a send of campaign X enrols into the
 /// flows triggered by `opened` X (key `open:SEND`); a click into those triggered by
-/// `clicked` X whose `link` (if any) starts the URL followed (key `click:SEND`). A
-/// click whose URL is not known does not match a trigger that names a link.
+/// `clicked` X whose `link` (if any) starts the URL followed (key `click:SEND`: any link
+/// of the message that matches enrols, once). A click whose URL is not known does not
+/// match a trigger that names a link. The key names the send: the scheduler's
+/// `unless = "clicked"|"opened"` looks at that message for a step with no flow message
+/// before it (`store::sql::flows`).
 pub fn from_engagement(flows: &[Flow], what: Engaged, rows: &[EngagementRow]) -> Vec<EnrolRequest> {
     let mut enrol = Vec::new();
     for row in rows {

@@ -186,6 +186,7 @@ pub(in crate::store) async fn expire(pool: &Pool, row: &ConfirmationRow, drop_co
             "DELETE FROM mailto_unsubscribes WHERE contact_id = $1",
             "DELETE FROM flow_steps WHERE enrolment_id IN (SELECT id FROM flow_enrolments WHERE contact_id = $1)",
             "DELETE FROM flow_enrolments WHERE contact_id = $1",
+            "DELETE FROM clicks WHERE send_id IN (SELECT id FROM sends WHERE contact_id = $1)",
             "DELETE FROM sends WHERE contact_id = $1",
             "DELETE FROM subscriptions WHERE contact_id = $1",
             "DELETE FROM consents WHERE contact_id = $1",

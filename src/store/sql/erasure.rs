@@ -3,8 +3,8 @@
 //! kept, evidence rows deleted, the address's suppression entry kept with reason
 //! `erased`, the contact's waiting sends skipped, and the personal text other tables hold
 //! about it (a send's recipient and render context, a bounce's diagnostic, pending
-//! confirmations, the address on its webhook outbox rows) removed. Campaign figures are
-//! counted from send states and outcomes, which stay.
+//! confirmations, the address on its webhook outbox rows, the links it followed)
+//! removed. Campaign figures are counted from send states and outcomes, which stay.
 
 use super::DIALECT;
 use super::contact_write::write_contacts;
@@ -95,6 +95,11 @@ pub(in crate::store) async fn erase(
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM flow_enrolments WHERE contact_id = $1").bind(e.contact_id).execute(&mut *tx).await?;
+    // The links the contact followed (which URL, when).
+    sqlx::query("DELETE FROM clicks WHERE send_id IN (SELECT id FROM sends WHERE contact_id = $1)")
+        .bind(e.contact_id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Some(ErasureCounts { evidence_rows_deleted, sends_skipped }))
 }

@@ -51,34 +51,69 @@ pub(in crate::store) async fn engagement_after(
     if campaigns.is_empty() {
         return Ok(Vec::new());
     }
-    let column = if clicks { "s.clicked_at" } else { "s.opened_at" };
-    let mut qb = QueryBuilder::<Db>::new(format!(
-        "SELECT s.id, s.contact_id, c.name, {column} AS at FROM sends s JOIN campaigns c ON c.id = s.campaign_id \
-         WHERE s.source = 'campaign' AND c.name"
-    ));
+    // Opens: the partial index `sends_engaged` holds exactly the sends with an open or a
+    // click. Clicks: every link followed (`clicks`, index `clicks_at`), with its URL.
+    let (mut qb, time) = if clicks {
+        (
+            QueryBuilder::<Db>::new(
+                "SELECT s.id, s.contact_id, c.name, k.at AS at, k.url FROM clicks k \
+                 JOIN sends s ON s.id = k.send_id JOIN campaigns c ON c.id = s.campaign_id \
+                 WHERE s.source = 'campaign' AND c.name",
+            ),
+            "k.at",
+        )
+    } else {
+        (
+            QueryBuilder::<Db>::new(
+                "SELECT s.id, s.contact_id, c.name, s.opened_at AS at, NULL AS url FROM sends s \
+                 JOIN campaigns c ON c.id = s.campaign_id WHERE s.source = 'campaign' AND c.name",
+            ),
+            "s.opened_at",
+        )
+    };
     push_in(&mut qb, campaigns.iter().map(String::as_str));
-    // The partial index `sends_engaged` holds exactly the sends with an open or a click.
-    qb.push(" AND (s.opened_at IS NOT NULL OR s.clicked_at IS NOT NULL)");
-    qb.push(format!(" AND ({column}, s.id) > ("));
+    if !clicks {
+        qb.push(" AND (s.opened_at IS NOT NULL OR s.clicked_at IS NOT NULL)");
+    }
+    let send = if clicks { "k.send_id" } else { "s.id" };
+    // Clicks of one send at the very same instant share a position: the URL orders them
+    // within a page, and a page never ends between them unless it is full of them.
+    qb.push(format!(" AND ({time}, {send}) > ("));
     qb.push_bind(after.at);
     qb.push(", ");
     qb.push_bind(after.send_id);
-    qb.push(format!(") AND {column} <= "));
+    qb.push(format!(") AND {time} <= "));
     qb.push_bind(upto);
-    qb.push(format!(" ORDER BY {column}, s.id LIMIT "));
+    qb.push(format!(" ORDER BY {time}, {send}"));
+    if clicks {
+        qb.push(", k.url");
+    }
+    qb.push(" LIMIT ");
     qb.push_bind(limit);
     let rows = qb.build().fetch_all(pool).await?;
-    rows.iter()
+    let mut out: Vec<EngagementRow> = rows
+        .iter()
         .map(|r| {
             Ok(EngagementRow {
                 send_id: r.try_get("id")?,
                 contact_id: r.try_get("contact_id")?,
                 campaign: r.try_get("name")?,
                 at: r.try_get("at")?,
-                link: None,
+                link: r.try_get("url")?,
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    // A full page whose last rows share a position would leave their siblings behind the
+    // cursor: drop them, to be read whole next time (unless the page is nothing else).
+    if out.len() as i64 >= limit
+        && let Some(last) = out.last().map(EngagementRow::position)
+    {
+        let keep = out.iter().take_while(|r| r.position() != last).count();
+        if keep > 0 {
+            out.truncate(keep);
+        }
+    }
+    Ok(out)
 }
 
 pub(in crate::store) async fn activity(

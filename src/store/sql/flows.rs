@@ -140,11 +140,25 @@ where
         Dialect::Sqlite => "(SELECT group_concat(f.step_name, ',') FROM flow_steps f WHERE f.enrolment_id = e.id)",
         Dialect::Postgres => "(SELECT string_agg(f.step_name, ',') FROM flow_steps f WHERE f.enrolment_id = e.id)",
     };
+    // The send an open or a click trigger names in its key (`open:SEND`, `click:SEND`,
+    // written by the watcher, never by a caller): the "previous message" of a step with
+    // no flow message before it, for `unless = "clicked"|"opened"`.
+    let trigger_send = match DIALECT {
+        Dialect::Sqlite => {
+            "CASE WHEN e.trigger_key LIKE 'open:%' OR e.trigger_key LIKE 'click:%' \
+             THEN CAST(substr(e.trigger_key, instr(e.trigger_key, ':') + 1) AS INTEGER) END"
+        }
+        Dialect::Postgres => {
+            "CASE WHEN e.trigger_key ~ '^(open|click):[0-9]{1,18}$' \
+             THEN CAST(split_part(e.trigger_key, ':', 2) AS BIGINT) END"
+        }
+    };
     let mut qb = QueryBuilder::<Db>::new(format!(
         "SELECT e.id, e.flow, e.contact_id, e.step_index, e.step_name, e.flow_hash, e.properties, e.due_at, \
          {done_steps} AS done_steps, k.attributes, s.id AS prev_id, s.state AS prev_state, s.reason AS prev_reason, \
          (s.opened_at IS NOT NULL) AS prev_opened, (s.clicked_at IS NOT NULL) AS prev_clicked \
-         FROM flow_enrolments e JOIN contacts k ON k.id = e.contact_id LEFT JOIN sends s ON s.id = e.last_send_id \
+         FROM flow_enrolments e JOIN contacts k ON k.id = e.contact_id \
+         LEFT JOIN sends s ON s.id = COALESCE(e.last_send_id, {trigger_send}) AND s.contact_id = e.contact_id \
          WHERE e.state = 'active' AND e.due_at <= "
     ));
     qb.push_bind(now).push(" AND e.flow");
