@@ -373,7 +373,7 @@ impl HeldConn {
     }
 
     /// Claims due messages of the other sources under `owner`'s lease (see
-    /// [`Store::claim_messages`]), through the store's pool.
+    /// [`Store::claim_messages`]) on the held connection.
     pub async fn claim_messages(
         &mut self,
         owner: &str,
@@ -381,7 +381,7 @@ impl HeldConn {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>> {
-        self.store.claim_messages(owner, limit, lease_until, now).await
+        on_held!(self.queue::claim_messages_on(owner, limit, lease_until, now))
     }
 
     /// One group commit of marks (each granted or not) and outcomes.

@@ -236,7 +236,9 @@ where
         qb.push_bind(now).push(" FROM (");
         qb.push_values(chunk, |mut b, a| {
             let (state, index, name, due, reason) = match &a.next {
-                Next::Step { index, name, due_at } => ("active", Some(*index), Some(name.as_str()), Some(*due_at), None),
+                Next::Step { index, name, due_at } => {
+                    ("active", Some(*index), Some(name.as_str()), Some(*due_at), None)
+                }
                 Next::Completed => ("completed", None, None, None, None),
                 Next::Exited { reason } => ("exited", None, None, None, Some(reason.as_str())),
             };

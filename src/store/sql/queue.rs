@@ -235,8 +235,7 @@ pub(in crate::store) async fn claim(
 
 /// Whether any message of the other sources is due: `$1` now. A read (two partial
 /// indexes, empty or nearly), so that SQLite takes no write lock for nothing.
-pub(in crate::store) const MESSAGES_DUE_SQL: &str =
-    "SELECT 1 AS due WHERE EXISTS (SELECT 1 FROM sends WHERE state = 'queued' AND source <> 'campaign') \
+pub(in crate::store) const MESSAGES_DUE_SQL: &str = "SELECT 1 AS due WHERE EXISTS (SELECT 1 FROM sends WHERE state = 'queued' AND source <> 'campaign') \
      OR EXISTS (SELECT 1 FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $1)";
 
 /// The claim of the other sources' messages: `$1` owner, `$2` lease expiry, `$3` now,
@@ -268,13 +267,22 @@ pub(in crate::store) async fn claim_messages(
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Claim>> {
+    let mut conn = pool.acquire().await?;
+    claim_messages_on(&mut conn, owner, limit, lease_until, now).await
+}
+
+/// [`claim_messages`] on a connection the caller holds (the send writer's).
+pub(in crate::store) async fn claim_messages_on(
+    conn: &mut Conn,
+    owner: &str,
+    limit: i64,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Claim>> {
     // The daemon asks before every batch, and most of the time nothing is due: a read
     // (two partial indexes, empty or nearly) first, so that SQLite takes no write lock for
     // nothing while the engine's writer commits.
-    let due = sqlx::query(MESSAGES_DUE_SQL)
-    .bind(now)
-    .fetch_optional(pool)
-    .await?;
+    let due = sqlx::query(MESSAGES_DUE_SQL).bind(now).fetch_optional(&mut *conn).await?;
     if due.is_none() {
         return Ok(Vec::new());
     }
@@ -283,7 +291,7 @@ pub(in crate::store) async fn claim_messages(
         .bind(lease_until)
         .bind(now)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     let mut claims: Vec<Claim> = rows.iter().map(claim_from_row).collect::<Result<_>>()?;
     claims.sort_by_key(|c| c.send_id);
