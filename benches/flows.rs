@@ -1,8 +1,9 @@
-//! Flow benchmark (issue 15): N contacts (default 100 000) enrolled into a one-step flow,
-//! and the rate at which the daemon's two halves (the flow scheduler ticking every
-//! second, the engine over every source) send that step, against the rate of an equal
-//! campaign (one message, the same template) to the same N contacts, through the same
-//! SMTP sink, in the same process and run. Prints both rates and their ratio (the
+//! Flow benchmark (issue 15): N contacts (default 100 000) enrolled into a one-step flow
+//! and that step sent by the daemon's two halves (the flow scheduler ticking every second,
+//! the engine over every source), timed from the enrolment to the last message sent,
+//! against an equal campaign (one message, the same template) to the same N contacts,
+//! timed from its recording and materialisation to the last message sent, through the
+//! same SMTP sink and engine settings, in the same process and run. Prints both rates and their ratio (the
 //! target is 0.8 or more). The sink: `scripts/bench-flows.sh` starts Postfix's
 //! smtp-sink on `BENCH_SMTP_PORT` (default 12525). Embedded SQLite, or
 //! `BENCH_DATABASE_URL`. Run: `cargo bench --bench flows -- [N]`.
@@ -97,7 +98,9 @@ async fn run(n: usize, port: u16) {
     let status = lifecycle::status(&app, &record).await.unwrap();
     assert_eq!(status.sent as usize, n, "the campaign sent {} of {n}", status.sent);
 
-    // The flow: every contact enrolled, then the daemon's scheduler and engine.
+    // The flow: every contact enrolled, then the daemon's scheduler and engine, timed
+    // from the enrolment on (the issue: "enrols and schedules ... and sends their first
+    // step"), as the campaign is timed from its recording and materialisation on.
     let (flows, _) = enrolment::valid_flows(&app).unwrap();
     let start = Instant::now();
     let mut reqs = Vec::with_capacity(n);
@@ -118,8 +121,9 @@ async fn run(n: usize, port: u16) {
     let enrol_secs = start.elapsed().as_secs_f64();
     assert_eq!(enrolled.enrolled as usize, n, "{enrolled:?}");
 
-    let start = Instant::now();
+    let send_start = Instant::now();
     let engine = Arc::new(Engine::new(app.clone(), Deps::from_config(&app).unwrap()));
+    let metrics = engine.metrics();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let running = {
         let (engine, rx) = (engine.clone(), rx.clone());
@@ -138,24 +142,28 @@ async fn run(n: usize, port: u16) {
             }
         })
     };
-    loop {
-        let states = app.store.flow_send_states().await.unwrap();
-        if states.get("sent").copied().unwrap_or(0) as usize >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // The engine's own count (an atomic): counting the sends table every few milliseconds
+    // would take from the very database and cores being measured. The engine's shutdown
+    // commits every outcome (as `Until::Idle` does for the campaign); the rows are counted
+    // once, after.
+    while (metrics.sent.load(std::sync::atomic::Ordering::Relaxed) as usize) < n {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let flow_secs = start.elapsed().as_secs_f64();
     stop.send(true).unwrap();
     running.await.unwrap().unwrap();
+    let flow_secs = start.elapsed().as_secs_f64();
+    let send_secs = send_start.elapsed().as_secs_f64();
     ticking.await.unwrap();
     if let Ok(engine) = Arc::try_unwrap(engine) {
         engine.close().await;
     }
+    let states = app.store.flow_send_states().await.unwrap();
+    assert_eq!(states.get("sent").copied().unwrap_or(0) as usize, n, "flow sends: {states:?}");
 
     let (c_rate, f_rate) = (n as f64 / campaign_secs, n as f64 / flow_secs);
-    println!("campaign: {n} sent in {campaign_secs:.2} s = {c_rate:.0} msg/s (materialise + send)");
-    println!("flow enrolment: {n} contacts in {enrol_secs:.2} s = {:.0} contacts/s", n as f64 / enrol_secs);
-    println!("flow first step: {n} sent in {flow_secs:.2} s = {f_rate:.0} msg/s (scheduler ticks + send)");
+    println!("campaign: {n} sent in {campaign_secs:.2} s = {c_rate:.0} msg/s (record + materialise + send)");
+    println!("flow first step: {n} sent in {flow_secs:.2} s = {f_rate:.0} msg/s (enrol + schedule + send)");
+    println!("  of which enrolment: {n} contacts in {enrol_secs:.2} s = {:.0} contacts/s", n as f64 / enrol_secs);
+    println!("  of which scheduler ticks + send: {send_secs:.2} s = {:.0} msg/s", n as f64 / send_secs);
     println!("ratio flow / campaign: {:.2} (target >= 0.8)", f_rate / c_rate);
 }

@@ -166,36 +166,63 @@ impl DirectSqlite {
     ) -> Result<Vec<Claim>> {
         // SQLite numbers `$1`..`$5` in order of first appearance, which is their order.
         let mut stmt = self.conn.prepare_cached(&super::sqlite::queue::claim_sql()).map_err(failed)?;
-        let rows = stmt
-            .query_map(rusqlite::params![owner, at(lease_until), at(now), campaign.get(), limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i32>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })
-            .map_err(failed)?;
-        let mut claims = Vec::new();
-        for row in rows {
-            let (send_id, campaign_id, contact_id, attempts, first, source) = row.map_err(failed)?;
-            let campaign_id: Option<i64> = campaign_id;
-            let first_attempt_at = match first {
-                Some(text) => Some(parse_at(&text).ok_or_else(|| super::corrupt("first_attempt_at", text))?),
-                None => None,
-            };
-            claims.push(Claim {
-                send_id: SendId::new(send_id),
-                campaign_id: campaign_id.map(CampaignId::new),
-                contact_id: ContactId::new(contact_id),
-                source: source.parse().map_err(|e| super::corrupt("message source", e))?,
-                attempts,
-                first_attempt_at,
-            });
-        }
-        claims.sort_by_key(|c| c.send_id);
-        Ok(claims)
+        claims_of(&mut stmt, rusqlite::params![owner, at(lease_until), at(now), campaign.get(), limit])
     }
+
+    /// Claims up to `limit` due messages of the other sources (test sends, confirmations,
+    /// flow steps) under `owner`'s lease: `sql/queue.rs`'s `claim_messages` on SQLite, its
+    /// read first (nothing due, no write lock taken).
+    pub fn claim_messages(
+        &mut self,
+        owner: &str,
+        limit: i64,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>> {
+        let due = {
+            let mut stmt = self.conn.prepare_cached(super::sqlite::queue::MESSAGES_DUE_SQL).map_err(failed)?;
+            stmt.exists(rusqlite::params![at(now)]).map_err(failed)?
+        };
+        if !due {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(&super::sqlite::queue::claim_messages_sql()).map_err(failed)?;
+        claims_of(&mut stmt, rusqlite::params![owner, at(lease_until), at(now), limit])
+    }
+}
+
+/// The claims a claim statement returns (`id, campaign_id, contact_id, attempts,
+/// first_attempt_at, source`), in send order.
+fn claims_of(stmt: &mut rusqlite::CachedStatement<'_>, params: impl rusqlite::Params) -> Result<Vec<Claim>> {
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i32>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .map_err(failed)?;
+    let mut claims = Vec::new();
+    for row in rows {
+        let (send_id, campaign_id, contact_id, attempts, first, source) = row.map_err(failed)?;
+        let campaign_id: Option<i64> = campaign_id;
+        let first_attempt_at = match first {
+            Some(text) => Some(parse_at(&text).ok_or_else(|| super::corrupt("first_attempt_at", text))?),
+            None => None,
+        };
+        claims.push(Claim {
+            send_id: SendId::new(send_id),
+            campaign_id: campaign_id.map(CampaignId::new),
+            contact_id: ContactId::new(contact_id),
+            source: source.parse().map_err(|e| super::corrupt("message source", e))?,
+            attempts,
+            first_attempt_at,
+        });
+    }
+    claims.sort_by_key(|c| c.send_id);
+    Ok(claims)
 }

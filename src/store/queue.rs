@@ -372,6 +372,18 @@ impl HeldConn {
         on_held!(self.queue::claim(owner, campaign, limit, lease_until, now))
     }
 
+    /// Claims due messages of the other sources under `owner`'s lease (see
+    /// [`Store::claim_messages`]) on the held connection.
+    pub async fn claim_messages(
+        &mut self,
+        owner: &str,
+        limit: i64,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>> {
+        on_held!(self.queue::claim_messages_on(owner, limit, lease_until, now))
+    }
+
     /// One group commit of marks (each granted or not) and outcomes.
     pub async fn write_batch(
         &mut self,

@@ -42,7 +42,7 @@ pub(super) async fn claim(
     }
     // Every source: the messages of the other sources first (a confirmation is awaited by
     // a person at a web page), then the campaigns.
-    let messages = store.claim_messages(&shared.owner, limit, now + lease, now).await?;
+    let messages = shared.writer.claim_messages(limit, now + lease, now).await?;
     if !messages.is_empty() {
         return Ok(messages);
     }

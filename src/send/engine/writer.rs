@@ -31,7 +31,8 @@ enum Request {
 }
 
 struct ClaimRequest {
-    campaign: crate::domain::CampaignId,
+    /// The campaign, or `None`: the due messages of the other sources.
+    campaign: Option<crate::domain::CampaignId>,
     limit: i64,
     lease_until: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
@@ -90,7 +91,23 @@ impl Writer {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Claim>> {
         let (tx, rx) = oneshot::channel();
-        let request = ClaimRequest { campaign, limit, lease_until, now };
+        let request = ClaimRequest { campaign: Some(campaign), limit, lease_until, now };
+        self.tx.send(Request::Claim(request, tx)).map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Claims due messages of the other sources (see [`Store::claim_messages`]), through the
+    /// writer for the same reason as [`Writer::claim`]: on SQLite a flow step's claims would
+    /// otherwise wait in the busy handler behind this writer's commits, and its commits
+    /// behind them.
+    pub async fn claim_messages(
+        &self,
+        limit: i64,
+        lease_until: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Claim>> {
+        let (tx, rx) = oneshot::channel();
+        let request = ClaimRequest { campaign: None, limit, lease_until, now };
         self.tx.send(Request::Claim(request, tx)).map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
@@ -203,9 +220,11 @@ async fn run(
         }
         // After the commit: the marks waiting in it were the urgent part.
         for (c, reply) in claims {
-            let claimed = match direct.as_mut() {
-                Some(d) => patiently(|| d.claim(&owner, c.campaign, c.limit, c.lease_until, c.now)).await,
-                None => store.claim(&owner, c.campaign, c.limit, c.lease_until, c.now).await,
+            let claimed = match (direct.as_mut(), c.campaign) {
+                (Some(d), Some(id)) => patiently(|| d.claim(&owner, id, c.limit, c.lease_until, c.now)).await,
+                (Some(d), None) => patiently(|| d.claim_messages(&owner, c.limit, c.lease_until, c.now)).await,
+                (None, Some(id)) => store.claim(&owner, id, c.limit, c.lease_until, c.now).await,
+                (None, None) => store.claim_messages(&owner, c.limit, c.lease_until, c.now).await,
             };
             let _ = reply.send(claimed);
         }

@@ -233,32 +233,40 @@ where
                 StepOutcome::Skipped { .. } => done.skipped += 1,
             }
         }
-        let (state, index, name, due, reason) = match &a.next {
-            Next::Step { index, name, due_at } => ("active", Some(*index), Some(name.as_str()), Some(*due_at), None),
-            Next::Completed => ("completed", None, None, None, None),
-            Next::Exited { reason } => ("exited", None, None, None, Some(reason.as_str())),
-        };
-        match state {
-            "completed" => done.completed += 1,
-            "exited" => done.exited += 1,
-            _ => {}
+        match &a.next {
+            Next::Completed => done.completed += 1,
+            Next::Exited { .. } => done.exited += 1,
+            Next::Step { .. } => {}
         }
-        sqlx::query(
-            "UPDATE flow_enrolments SET state = $1, step_index = COALESCE($2, step_index), \
-             step_name = COALESCE($3, step_name), due_at = $4, exit_reason = $5, flow_hash = $6, \
-             last_send_id = COALESCE($7, last_send_id), updated_at = $8 WHERE id = $9 AND state = 'active'",
-        )
-        .bind(state)
-        .bind(index)
-        .bind(name)
-        .bind(due)
-        .bind(reason)
-        .bind(a.flow_hash.as_str())
-        .bind(send_of.get(&a.enrolment_id).copied())
-        .bind(now)
-        .bind(a.enrolment_id)
-        .execute(&mut *tx)
-        .await?;
+    }
+    // The enrolments' moves, multi-row: one UPDATE … FROM (VALUES …) per chunk (both
+    // backends name a VALUES list's columns column1, column2, …).
+    for chunk in advances.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "UPDATE flow_enrolments SET state = v.column2, step_index = COALESCE(v.column3, step_index), \
+             step_name = COALESCE(v.column4, step_name), due_at = v.column5, exit_reason = v.column6, \
+             flow_hash = v.column7, last_send_id = COALESCE(v.column8, last_send_id), updated_at = ",
+        );
+        qb.push_bind(now).push(" FROM (");
+        qb.push_values(chunk, |mut b, a| {
+            let (state, index, name, due, reason) = match &a.next {
+                Next::Step { index, name, due_at } => {
+                    ("active", Some(*index), Some(name.as_str()), Some(*due_at), None)
+                }
+                Next::Completed => ("completed", None, None, None, None),
+                Next::Exited { reason } => ("exited", None, None, None, Some(reason.as_str())),
+            };
+            b.push_bind(a.enrolment_id)
+                .push_bind(state)
+                .push_bind(index)
+                .push_bind(name)
+                .push_bind(due)
+                .push_bind(reason)
+                .push_bind(a.flow_hash.as_str())
+                .push_bind(send_of.get(&a.enrolment_id).copied());
+        });
+        qb.push(") AS v WHERE flow_enrolments.id = v.column1 AND flow_enrolments.state = 'active'");
+        qb.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(done)

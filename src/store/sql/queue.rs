@@ -233,6 +233,30 @@ pub(in crate::store) async fn claim(
     Ok(claims)
 }
 
+/// Whether any message of the other sources is due: `$1` now. A read (two partial
+/// indexes, empty or nearly), so that SQLite takes no write lock for nothing.
+pub(in crate::store) const MESSAGES_DUE_SQL: &str = "SELECT 1 AS due WHERE EXISTS (SELECT 1 FROM sends WHERE state = 'queued' AND source <> 'campaign') \
+     OR EXISTS (SELECT 1 FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $1)";
+
+/// The claim of the other sources' messages: `$1` owner, `$2` lease expiry, `$3` now,
+/// `$4` limit. (Also run by the SQLite send writer through rusqlite, `direct.rs`.)
+pub(in crate::store) fn claim_messages_sql() -> String {
+    let (lock, recheck) = match DIALECT {
+        Dialect::Postgres => (" FOR UPDATE SKIP LOCKED", " AND state IN ('queued', 'deferred')"),
+        Dialect::Sqlite => ("", ""),
+    };
+    format!(
+        "UPDATE sends SET state = 'claimed', lease_owner = $1, lease_until = $2, updated_at = $3 \
+         WHERE id IN (\
+           SELECT id FROM (SELECT id FROM sends WHERE state = 'queued' AND source <> 'campaign' \
+             ORDER BY id LIMIT $4{lock}) q \
+           UNION ALL \
+           SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $3 \
+             ORDER BY due_at LIMIT $4{lock}) d){recheck} \
+         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source"
+    )
+}
+
 /// Claims up to `limit` queued messages of the other sources (test sends, confirmations,
 /// flow steps), and up to `limit` of their deferred ones whose retry time has passed, under
 /// `owner`'s lease: as [`claim`] does for a campaign, with no campaign to be running.
@@ -243,39 +267,31 @@ pub(in crate::store) async fn claim_messages(
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Claim>> {
+    let mut conn = pool.acquire().await?;
+    claim_messages_on(&mut conn, owner, limit, lease_until, now).await
+}
+
+/// [`claim_messages`] on a connection the caller holds (the send writer's).
+pub(in crate::store) async fn claim_messages_on(
+    conn: &mut Conn,
+    owner: &str,
+    limit: i64,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Claim>> {
     // The daemon asks before every batch, and most of the time nothing is due: a read
     // (two partial indexes, empty or nearly) first, so that SQLite takes no write lock for
     // nothing while the engine's writer commits.
-    let due = sqlx::query(
-        "SELECT 1 AS due WHERE EXISTS (SELECT 1 FROM sends WHERE state = 'queued' AND source <> 'campaign') \
-         OR EXISTS (SELECT 1 FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $1)",
-    )
-    .bind(now)
-    .fetch_optional(pool)
-    .await?;
+    let due = sqlx::query(MESSAGES_DUE_SQL).bind(now).fetch_optional(&mut *conn).await?;
     if due.is_none() {
         return Ok(Vec::new());
     }
-    let (lock, recheck) = match DIALECT {
-        Dialect::Postgres => (" FOR UPDATE SKIP LOCKED", " AND state IN ('queued', 'deferred')"),
-        Dialect::Sqlite => ("", ""),
-    };
-    let sql = format!(
-        "UPDATE sends SET state = 'claimed', lease_owner = $1, lease_until = $2, updated_at = $3 \
-         WHERE id IN (\
-           SELECT id FROM (SELECT id FROM sends WHERE state = 'queued' AND source <> 'campaign' \
-             ORDER BY id LIMIT $4{lock}) q \
-           UNION ALL \
-           SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $3 \
-             ORDER BY due_at LIMIT $4{lock}) d){recheck} \
-         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows = sqlx::query(sqlx::AssertSqlSafe(claim_messages_sql()))
         .bind(owner)
         .bind(lease_until)
         .bind(now)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     let mut claims: Vec<Claim> = rows.iter().map(claim_from_row).collect::<Result<_>>()?;
     claims.sort_by_key(|c| c.send_id);
