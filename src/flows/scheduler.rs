@@ -31,6 +31,7 @@ use super::enrolment::valid_flows;
 use super::{Flow, Unless};
 use crate::app::App;
 use crate::consent::policy::CampaignKind;
+use crate::domain::ExclusionReason;
 use crate::error::Result;
 use crate::store::flows::{Advance, Advanced, DueEnrolment, Next, StepDone, StepOutcome};
 use chrono::{DateTime, Utc};
@@ -39,19 +40,17 @@ use std::collections::HashMap;
 /// Enrolments claimed per transaction.
 const BATCH: i64 = 1000;
 
-/// The skip reasons of a flow's message that end the contact's enrolment: the contact is
-/// no longer eligible, and will not be for the next step either. A frequency cap or an
-/// unengaged contact only skips the one message.
-pub const EXIT_REASONS: [&str; 8] = [
-    "erased",
-    "restricted",
-    "confirmed_bounce",
-    "suppressed",
-    "opted_out",
-    "opt_in_insufficient",
-    "not_subscribed",
-    "no_legal_basis",
-];
+/// The skip reasons of a flow's message that end the contact's enrolment: every exclusion
+/// reason (DESIGN §3) but the two that only skip the one message, a frequency cap and an
+/// unengaged contact; the others mean the contact is no longer eligible, and will not be
+/// for the next step either.
+pub fn exit_reasons() -> Vec<&'static str> {
+    ExclusionReason::ALL
+        .iter()
+        .filter(|r| !matches!(r, ExclusionReason::FrequencyCap | ExclusionReason::Unengaged))
+        .map(|r| r.as_str())
+        .collect()
+}
 
 /// The scheduler of one daemon: what it last said about the flow files, so that a broken
 /// file is logged when it breaks, not every second.
@@ -88,7 +87,7 @@ impl Scheduler {
             valid.iter().filter(|f| !paused.contains(&f.name)).map(|f| (f.name.as_str(), f)).collect();
         let now = app.clock.now();
         let mut tick =
-            Tick { exited_ineligible: app.store.exit_flows_skipped(&EXIT_REASONS, now).await?, ..Default::default() };
+            Tick { exited_ineligible: app.store.exit_flows_skipped(&exit_reasons(), now).await?, ..Default::default() };
         let names: Vec<String> = running.keys().map(|n| (*n).to_owned()).collect();
         loop {
             let done = app.store.advance_flows(&names, now, BATCH, |due| plan(&running, due, now)).await?;
@@ -131,7 +130,7 @@ fn decide(flow: &Flow, d: DueEnrolment, now: DateTime<Utc>) -> Advance {
         next: Next::Completed,
     };
     if let Some(reason) = d.previous.as_ref().filter(|p| p.state == "skipped").and_then(|p| p.reason.as_deref())
-        && EXIT_REASONS.contains(&reason)
+        && exit_reasons().contains(&reason)
     {
         advance.next = Next::Exited { reason: reason.to_owned() };
         return advance;
