@@ -134,7 +134,11 @@ async fn run(n: usize, port: u16) {
         tokio::spawn(async move {
             let mut scheduler = Scheduler::new();
             while !*rx.borrow() {
-                scheduler.tick(&app).await.unwrap();
+                let t = Instant::now();
+                let done = scheduler.tick(&app).await.unwrap();
+                if done.advanced.claimed > 0 {
+                    eprintln!("  tick: {} claimed in {:.2?}", done.advanced.claimed, t.elapsed());
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = rx.changed() => {}
