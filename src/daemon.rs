@@ -187,10 +187,17 @@ async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                 retention_if_due(&app).await;
             }
         }
-        if let Err(e) = crate::flows::watch::pass(&app).await {
-            tracing::warn!(error = %e, "scheduler: flow triggers");
-        }
-        if let Err(e) = flows.tick(&app).await {
+        // The flow files, read once for the trigger pass and the tick.
+        let ticked = match crate::flows::enrolment::valid_flows(&app) {
+            Ok((valid, invalid)) => {
+                if let Err(e) = crate::flows::watch::pass(&app, &valid).await {
+                    tracing::warn!(error = %e, "scheduler: flow triggers");
+                }
+                flows.tick_flows(&app, &valid, invalid).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = ticked {
             tracing::warn!(error = %e, "scheduler: flow steps");
         }
         if let Err(e) = seen.log_changes(&app).await {

@@ -45,11 +45,11 @@ const BATCH: i64 = 1000;
 /// unengaged contact; the others mean the contact is no longer eligible, and will not be
 /// for the next step either.
 pub fn exit_reasons() -> Vec<&'static str> {
-    ExclusionReason::ALL
-        .iter()
-        .filter(|r| !matches!(r, ExclusionReason::FrequencyCap | ExclusionReason::Unengaged))
-        .map(|r| r.as_str())
-        .collect()
+    ExclusionReason::ALL.iter().filter(|r| ends_enrolment(**r)).map(|r| r.as_str()).collect()
+}
+
+fn ends_enrolment(r: ExclusionReason) -> bool {
+    !matches!(r, ExclusionReason::FrequencyCap | ExclusionReason::Unengaged)
 }
 
 /// The scheduler of one daemon: what it last said about the flow files, so that a broken
@@ -76,6 +76,12 @@ impl Scheduler {
     /// step), batch by batch, until none is due.
     pub async fn tick(&mut self, app: &App) -> Result<Tick> {
         let (valid, invalid) = valid_flows(app)?;
+        self.tick_flows(app, &valid, invalid).await
+    }
+
+    /// [`Scheduler::tick`] over flow files already read ([`valid_flows`]): the daemon
+    /// reads them once a second for the trigger pass and the tick together.
+    pub async fn tick_flows(&mut self, app: &App, valid: &[Flow], invalid: Vec<String>) -> Result<Tick> {
         if invalid != self.invalid {
             for line in &invalid {
                 tracing::warn!("flow file not ticked (invalid): {line}");
@@ -130,7 +136,7 @@ fn decide(flow: &Flow, d: DueEnrolment, now: DateTime<Utc>) -> Advance {
         next: Next::Completed,
     };
     if let Some(reason) = d.previous.as_ref().filter(|p| p.state == "skipped").and_then(|p| p.reason.as_deref())
-        && exit_reasons().contains(&reason)
+        && ExclusionReason::ALL.iter().any(|r| r.as_str() == reason && ends_enrolment(*r))
     {
         advance.next = Next::Exited { reason: reason.to_owned() };
         return advance;

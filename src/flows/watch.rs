@@ -10,6 +10,7 @@
 //! an event posted while no daemon ran (the API served by `herald serve`, say) still
 //! counts when a daemon starts.
 
+use super::Flow;
 use super::enrolment::{self, Enrolled};
 use super::triggers;
 use crate::app::App;
@@ -27,16 +28,16 @@ pub struct Pass {
     pub exited: u64,
 }
 
-/// Polls, applies and commits until the sources are drained (or [`MAX_ROUNDS`]).
-pub async fn pass(app: &App) -> Result<Pass> {
-    let (flows, _invalid) = enrolment::valid_flows(app)?;
+/// Polls, applies and commits until the sources are drained (or [`MAX_ROUNDS`]), for
+/// `flows`, the valid flow files ([`enrolment::valid_flows`]).
+pub async fn pass(app: &App, flows: &[Flow]) -> Result<Pass> {
     let mut done = Pass::default();
     for _ in 0..MAX_ROUNDS {
         let after = triggers::events_cursor(app).await?.unwrap_or(0);
         let events = app.store.custom_events_after(after, triggers::BATCH).await?;
         let more_events = events.len() as i64 == triggers::BATCH;
-        let polled = triggers::poll(app, &flows, &events, app.clock.now()).await?;
-        let enrolled = enrolment::enrol(app, &flows, &polled.enrol).await?;
+        let polled = triggers::poll(app, flows, &events, app.clock.now()).await?;
+        let enrolled = enrolment::enrol(app, flows, &polled.enrol).await?;
         done.exited += enrolment::exit(app, &polled.exit).await?;
         triggers::commit(app, &polled.cursors).await?;
         let e = &mut done.enrolled;
