@@ -93,7 +93,7 @@ pub async fn run(
         tokio::spawn(async move { web::serve::serve(listener, router, &config, stop).await })
     };
     listening(Listening { web: addr, bounces: bounces_addr });
-    let scheduler = tokio::spawn(scheduler(app.clone(), shutdown.clone()));
+    let scheduler = tokio::spawn(scheduler(app.clone(), shutdown.clone(), engine.waker()));
     // Outbound consent webhooks (`[[webhooks.out]]`): returns at once when none is configured.
     let webhooks_out = tokio::spawn(crate::outbound::run(app.clone(), shutdown.clone()));
 
@@ -166,9 +166,10 @@ pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>, engine: Arc<tokio::sync::Notify>) {
     let mut seen = Seen::default();
-    let mut flows = crate::flows::scheduler::Scheduler::new();
+    // The engine is woken as soon as a batch of steps is queued, not at its next poll.
+    let mut flows = crate::flows::scheduler::Scheduler::new().waking(engine);
     let mut last_expiry: Option<tokio::time::Instant> = None;
     loop {
         if let Err(e) = schedule_once(&app).await {

@@ -33,9 +33,11 @@ use crate::app::App;
 use crate::consent::policy::CampaignKind;
 use crate::domain::ExclusionReason;
 use crate::error::Result;
-use crate::store::flows::{Advance, Advanced, DueEnrolment, Next, StepDone, StepOutcome};
+use crate::store::flows::{Advance, Advanced, DueEnrolment, Next, PlainStep, StepDone, StepOutcome};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Enrolments claimed per transaction.
 const BATCH: i64 = 1000;
@@ -57,6 +59,7 @@ fn ends_enrolment(r: ExclusionReason) -> bool {
 #[derive(Debug, Default)]
 pub struct Scheduler {
     invalid: Vec<String>,
+    wake: Option<Arc<Notify>>,
 }
 
 /// What one tick did.
@@ -70,6 +73,22 @@ pub struct Tick {
 impl Scheduler {
     pub fn new() -> Scheduler {
         Scheduler::default()
+    }
+
+    /// This scheduler notifying `engine` ([`crate::send::engine::Engine::waker`]) after
+    /// each batch that queued messages: the engine sends them while the tick goes on,
+    /// instead of at its next poll.
+    pub fn waking(mut self, engine: Arc<Notify>) -> Scheduler {
+        self.wake = Some(engine);
+        self
+    }
+
+    fn queued(&self, done: &Advanced) {
+        if done.queued > 0
+            && let Some(wake) = &self.wake
+        {
+            wake.notify_one();
+        }
     }
 
     /// Turns every due step of the running flows into a queued message (or a skipped
@@ -94,17 +113,45 @@ impl Scheduler {
         let now = app.clock.now();
         let mut tick =
             Tick { exited_ineligible: app.store.exit_flows_skipped(&exit_reasons(), now).await?, ..Default::default() };
-        let names: Vec<String> = running.keys().map(|n| (*n).to_owned()).collect();
-        loop {
-            let done = app.store.advance_flows(&names, now, BATCH, |due| plan(&running, due, now)).await?;
-            let a = &mut tick.advanced;
-            a.claimed += done.claimed;
-            a.queued += done.queued;
-            a.skipped += done.skipped;
-            a.completed += done.completed;
-            a.exited += done.exited;
-            if done.claimed < BATCH as u64 {
-                break;
+        // One flow at a time: each flow's due enrolments come oldest first from the index
+        // on (flow, due_at), never by sorting every flow's active enrolments per batch.
+        let mut names: Vec<String> = running.keys().map(|n| (*n).to_owned()).collect();
+        names.sort();
+        let exits = exit_reasons();
+        for name in names {
+            // First the steps with no `unless`, set-based in the database; then whatever
+            // needs deciding one by one (an `unless`, a changed file, a previous message
+            // skipped), through `plan`.
+            let flow = running[name.as_str()];
+            for (index, step) in flow.steps.iter().enumerate().filter(|(_, s)| s.unless.is_none()) {
+                let context = step_context(flow, index, 0, serde_json::Value::Null);
+                let next = next_after(flow, index, now);
+                let plain = PlainStep {
+                    flow: &flow.name,
+                    flow_hash: &flow.content_hash,
+                    step_index: index as i32,
+                    step_name: &step.name,
+                    marketing: flow.kind == CampaignKind::Marketing,
+                    context: &context,
+                    next: &next,
+                    exit_reasons: &exits,
+                };
+                loop {
+                    let done = app.store.advance_flow_step(&plain, now, BATCH).await?;
+                    self.queued(&done);
+                    tick.advanced.add(done);
+                    if done.claimed < BATCH as u64 {
+                        break;
+                    }
+                }
+            }
+            loop {
+                let done = app.store.advance_flows(&name, now, BATCH, |due| plan(&running, due, now)).await?;
+                self.queued(&done);
+                tick.advanced.add(done);
+                if done.claimed < BATCH as u64 {
+                    break;
+                }
             }
         }
         if tick.advanced.claimed > 0 || tick.exited_ineligible > 0 {
@@ -165,17 +212,7 @@ fn decide(flow: &Flow, d: DueEnrolment, now: DateTime<Utc>) -> Advance {
     };
     let outcome = match skip {
         Some(reason) => StepOutcome::Skipped { reason: reason.to_owned() },
-        None => StepOutcome::Queued {
-            context: serde_json::json!({
-                "enrolment": d.id,
-                "flow": flow.name,
-                "step": step.name,
-                "step_index": index,
-                "flow_hash": flow.content_hash,
-                "kind": flow.kind,
-                "event": d.properties,
-            }),
-        },
+        None => StepOutcome::Queued { context: step_context(flow, index, d.id, d.properties) },
     };
     advance.done.push(StepDone {
         step_index: index as i32,
@@ -183,15 +220,35 @@ fn decide(flow: &Flow, d: DueEnrolment, now: DateTime<Utc>) -> Advance {
         marketing: flow.kind == CampaignKind::Marketing,
         outcome,
     });
-    advance.next = match flow.steps.get(index + 1) {
+    advance.next = next_after(flow, index, now);
+    advance
+}
+
+/// The render context of step `index`'s message for an enrolment (what the engine and the
+/// templates read: `{{flow}}`, `{{step}}`, `{{event.*}}`).
+pub fn step_context(flow: &Flow, index: usize, enrolment: i64, event: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "enrolment": enrolment,
+        "flow": flow.name,
+        "step": flow.steps[index].name,
+        "step_index": index,
+        "flow_hash": flow.content_hash,
+        "kind": flow.kind,
+        "event": event,
+    })
+}
+
+/// Where an enrolment goes once through step `index`: the next step, due its `after`
+/// from `now`, or completed.
+fn next_after(flow: &Flow, index: usize, now: DateTime<Utc>) -> Next {
+    match flow.steps.get(index + 1) {
         Some(next) => Next::Step {
             index: index as i32 + 1,
             name: next.name.clone(),
             due_at: now + chrono::Duration::from_std(next.after).unwrap_or(chrono::Duration::zero()),
         },
         None => Next::Completed,
-    };
-    advance
+    }
 }
 
 /// The step the enrolment is on in the flow as it is now: the step of that name, else

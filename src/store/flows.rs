@@ -84,6 +84,26 @@ pub enum Next {
     Exited { reason: String },
 }
 
+/// A step the scheduler can take for a whole batch in the database
+/// ([`Store::advance_flow_step`]): one with no `unless`, for the enrolments on it under the
+/// flow file as it is now (same hash, same step index and name), not yet through it. For
+/// each, what [`Store::advance_flows`] with the scheduler's plan would write: one `sends`
+/// row whose context is `context` with the enrolment's id (`enrolment`) and its event
+/// properties (`event`) set, the step's row, and the move to `next`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlainStep<'a> {
+    pub flow: &'a str,
+    pub flow_hash: &'a str,
+    pub step_index: i32,
+    pub step_name: &'a str,
+    pub marketing: bool,
+    pub context: &'a serde_json::Value,
+    pub next: &'a Next,
+    /// The skip reasons of a previous message that end the enrolment instead: an enrolment
+    /// whose last message was skipped for one of them is left to [`Store::advance_flows`].
+    pub exit_reasons: &'a [&'a str],
+}
+
 /// What the scheduler decided for one claimed enrolment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Advance {
@@ -103,6 +123,17 @@ pub struct Advanced {
     pub skipped: u64,
     pub completed: u64,
     pub exited: u64,
+}
+
+impl Advanced {
+    /// Adds another batch's counts to these.
+    pub fn add(&mut self, other: Advanced) {
+        self.claimed += other.claimed;
+        self.queued += other.queued;
+        self.skipped += other.skipped;
+        self.completed += other.completed;
+        self.exited += other.exited;
+    }
 }
 
 /// One group of `flows status`: the enrolments of a flow in one state, on one step,
@@ -148,15 +179,22 @@ impl Store {
         dispatch!(self.flows::exit_skipped(reasons, now))
     }
 
-    /// Claims at most `limit` active enrolments of `flows` due at `now`, hands them to
+    /// Claims at most `limit` active enrolments of `flow` due at `now` (oldest first), hands them to
     /// `plan`, and applies its decisions (sends queued, steps recorded, enrolments moved
     /// on) in the same transaction. Rows locked by another daemon are skipped
     /// (PostgreSQL); SQLite has one writer at a time.
-    pub async fn advance_flows<F>(&self, flows: &[String], now: DateTime<Utc>, limit: i64, plan: F) -> Result<Advanced>
+    pub async fn advance_flows<F>(&self, flow: &str, now: DateTime<Utc>, limit: i64, plan: F) -> Result<Advanced>
     where
         F: FnOnce(Vec<DueEnrolment>) -> Vec<Advance>,
     {
-        dispatch!(self.flows::advance(flows, now, limit, plan))
+        dispatch!(self.flows::advance(flow, now, limit, plan))
+    }
+
+    /// Takes `step` for at most `limit` of its due enrolments (oldest first) in one
+    /// transaction, set-based (see [`PlainStep`]): the same rows as [`Store::advance_flows`]
+    /// with the scheduler's plan, without reading each enrolment out and writing it back.
+    pub async fn advance_flow_step(&self, step: &PlainStep<'_>, now: DateTime<Utc>, limit: i64) -> Result<Advanced> {
+        dispatch!(self.flows::advance_step(step, now, limit))
     }
 
     /// Marks `flow` paused (`true`) or running.

@@ -8,7 +8,7 @@ use crate::flow_steps::{ADA, BOB, WELCOME, workspace};
 use crate::helpers::*;
 use herald::clock::Clock;
 use herald::consent::Actor;
-use herald::flows::scheduler::Scheduler;
+use herald::flows::scheduler::{Scheduler, plan};
 use herald::store::flows::{Advance, Next, StepDone, StepOutcome};
 use std::sync::Arc;
 
@@ -74,7 +74,7 @@ crate::on_both_backends! {
         let failed = f
             .app
             .store
-            .advance_flows(&["welcome".to_owned()], now, 100, |due| {
+            .advance_flows("welcome", now, 100, |due| {
                 due.into_iter()
                     .map(|d| {
                         let step = StepDone {
@@ -96,6 +96,51 @@ crate::on_both_backends! {
         assert_eq!(f.subjects(ADA), ["Step hello for Ada"]);
         assert_eq!(f.subjects(BOB), ["Step hello for Bob"]);
         assert_eq!(count(&f.app, "flow_steps", "step_name = 'hello'").await, 2);
+    }
+
+    async fn a_step_taken_set_based_writes_what_the_plan_writes(t) {
+        // Ada's first step goes through the plan (claimed and decided one by one), Bob's
+        // through the set-based step the tick takes for a step with no `unless`: the same
+        // rows, and the same message rendered from the same context.
+        let mut f = workspace(&t, WELCOME).await;
+        t.write("flows/w1.html.hbs", "<p>Hello {{first_name}}: flow {{flow}}, step {{step}}, plan {{event.plan}}</p>");
+        f.enrol(&[ADA, BOB], "joined:1").await;
+        let now = f.clock.now();
+        let (flows, _) = herald::flows::enrolment::valid_flows(&f.app).unwrap();
+        let running: std::collections::HashMap<&str, &herald::flows::Flow> =
+            flows.iter().map(|fl| (fl.name.as_str(), fl)).collect();
+        let one = f.app.store.advance_flows("welcome", now, 1, |due| plan(&running, due, now)).await.unwrap();
+        assert_eq!((one.claimed, one.queued), (1, 1), "{one:?}");
+        let tick = f.scheduler.tick(&f.app).await.unwrap();
+        assert_eq!((tick.advanced.claimed, tick.advanced.queued), (1, 1), "{tick:?}");
+        assert_eq!(count(&f.app, "flow_steps", "step_name = 'hello' AND step_index = 0 AND outcome = 'queued' \
+            AND reason IS NULL AND marketing AND send_id IS NOT NULL").await, 2);
+        assert_eq!(count(&f.app, "flow_enrolments", "state = 'active' AND step_index = 1 AND step_name = 'tips' \
+            AND exit_reason IS NULL AND due_at > created_at \
+            AND last_send_id = (SELECT f.send_id FROM flow_steps f WHERE f.enrolment_id = flow_enrolments.id) \
+            AND EXISTS (SELECT 1 FROM sends s WHERE s.id = flow_enrolments.last_send_id \
+                AND s.contact_id = flow_enrolments.contact_id AND s.source = 'flow' AND s.state = 'queued')").await, 2);
+        while !f.engine.step_messages().await.unwrap().is_empty() {}
+        let bodies: Vec<String> = f
+            .engine
+            .transport()
+            .records()
+            .iter()
+            .filter(|r| r.transmitted)
+            .map(|r| String::from_utf8_lossy(&r.bytes).into_owned())
+            .collect();
+        assert_eq!(bodies.len(), 2);
+        for (who, name) in [(ADA, "Ada"), (BOB, "Bob")] {
+            assert!(
+                bodies.iter().any(|b| b.contains(&format!("Hello {name}: flow welcome, step hello, plan gold"))),
+                "{who}: {bodies:?}"
+            );
+        }
+        // Both then go on alike: "tips" (an `unless`) a day later through the plan.
+        f.advance(chrono::Duration::days(1));
+        f.run().await;
+        assert_eq!(f.subjects(ADA), ["Step hello for Ada", "Step tips"]);
+        assert_eq!(f.subjects(BOB), ["Step hello for Bob", "Step tips"]);
     }
 
     async fn flow_messages_count_in_the_frequency_cap_with_campaign_messages(t) {

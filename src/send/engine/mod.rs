@@ -103,6 +103,7 @@ impl<T: Transport> Engine<T> {
             owner,
             pauses: Mutex::new(Vec::new()),
             tallies: Mutex::new(HashMap::new()),
+            wake: Arc::new(tokio::sync::Notify::new()),
         };
         Engine {
             shared: Arc::new(shared),
@@ -121,6 +122,14 @@ impl<T: Transport> Engine<T> {
 
     pub fn metrics(&self) -> Arc<Metrics> {
         self.shared.metrics.clone()
+    }
+
+    /// What wakes this engine when it waits for work (`poll_milliseconds` at most): the
+    /// daemon's scheduler notifies it once a tick has queued flow steps, so they go out
+    /// at once rather than at the next poll. A wake while the engine is busy is kept for
+    /// its next wait.
+    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.shared.wake.clone()
     }
 
     pub fn throttle(&self) -> Arc<Throttle> {
@@ -240,6 +249,7 @@ impl<T: Transport> Engine<T> {
                     tokio::select! {
                         _ = tokio::time::sleep(poll) => {}
                         _ = shutdown.changed() => {}
+                        _ = shared.wake.notified() => {}
                     }
                     continue;
                 }

@@ -42,6 +42,8 @@ pub struct Shared {
     pub(super) pauses: Mutex<Vec<(crate::domain::CampaignId, String)>>,
     /// This engine's attempts per campaign, judged as each ends (see [`Shared::tally`]).
     pub(super) tallies: Mutex<HashMap<crate::domain::CampaignId, Tally>>,
+    /// Wakes the engine from its idle wait: work was queued ([`super::Engine::waker`]).
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// One campaign's attempts in this engine, and the faults (Herald's or the relay's)

@@ -6,7 +6,7 @@ use super::support::{CHUNK, DbRow, Pool, begin_write, push_in};
 use crate::domain::{ContactId, SendId};
 use crate::error::Result;
 use crate::store::flows::{
-    Advance, Advanced, DueEnrolment, EnrolmentGroup, NewEnrolment, Next, PreviousSend, StepOutcome,
+    Advance, Advanced, DueEnrolment, EnrolmentGroup, NewEnrolment, Next, PlainStep, PreviousSend, StepOutcome,
 };
 use crate::store::{Dialect, corrupt};
 use chrono::{DateTime, Utc};
@@ -124,7 +124,7 @@ fn due_from_row(r: &DbRow) -> Result<DueEnrolment> {
 
 pub(in crate::store) async fn advance<F>(
     pool: &Pool,
-    flows: &[String],
+    flow: &str,
     now: DateTime<Utc>,
     limit: i64,
     plan: F,
@@ -132,9 +132,6 @@ pub(in crate::store) async fn advance<F>(
 where
     F: FnOnce(Vec<DueEnrolment>) -> Vec<Advance>,
 {
-    if flows.is_empty() {
-        return Ok(Advanced::default());
-    }
     let mut tx = begin_write(pool).await?;
     let done_steps = match DIALECT {
         Dialect::Sqlite => "(SELECT group_concat(f.step_name, ',') FROM flow_steps f WHERE f.enrolment_id = e.id)",
@@ -161,8 +158,8 @@ where
          LEFT JOIN sends s ON s.id = COALESCE(e.last_send_id, {trigger_send}) AND s.contact_id = e.contact_id \
          WHERE e.state = 'active' AND e.due_at <= "
     ));
-    qb.push_bind(now).push(" AND e.flow");
-    push_in(&mut qb, flows.iter().map(String::as_str));
+    // One flow: its due enrolments come in order from the index on (flow, due_at).
+    qb.push_bind(now).push(" AND e.flow = ").push_bind(flow);
     qb.push(" ORDER BY e.due_at, e.id LIMIT ").push_bind(limit);
     if DIALECT == Dialect::Postgres {
         qb.push(" FOR UPDATE OF e SKIP LOCKED");
@@ -175,7 +172,8 @@ where
     }
     let advances = plan(due);
 
-    // The messages, multi-row; each names its enrolment in its context.
+    // The messages, multi-row; each names its enrolment in its context. A contact has at
+    // most one active enrolment in a flow, so the contact names the enrolment its send is for.
     let queued: Vec<(&Advance, &serde_json::Value)> = advances
         .iter()
         .flat_map(|a| {
@@ -185,6 +183,7 @@ where
             })
         })
         .collect();
+    let enrolment_of: HashMap<ContactId, i64> = advances.iter().map(|a| (a.contact_id, a.enrolment_id)).collect();
     let mut send_of: HashMap<i64, SendId> = HashMap::with_capacity(queued.len());
     for chunk in queued.chunks(CHUNK) {
         let mut qb =
@@ -193,13 +192,12 @@ where
             b.push("'flow'").push_bind(a.contact_id).push_bind(context.to_string()).push("'queued'");
             b.push_bind(now).push_bind(now);
         });
-        qb.push(" RETURNING id, context");
+        qb.push(" RETURNING id, contact_id");
         for r in qb.build().fetch_all(&mut *tx).await? {
-            let context: String = r.try_get("context")?;
-            let context: serde_json::Value = serde_json::from_str(&context).map_err(|e| corrupt("send context", e))?;
+            let contact: ContactId = r.try_get("contact_id")?;
             let enrolment =
-                context["enrolment"].as_i64().ok_or_else(|| corrupt("flow send context", "no enrolment"))?;
-            send_of.insert(enrolment, r.try_get("id")?);
+                enrolment_of.get(&contact).ok_or_else(|| corrupt("flow send", "a contact with no enrolment"))?;
+            send_of.insert(*enrolment, r.try_get("id")?);
         }
     }
 
@@ -239,37 +237,160 @@ where
             Next::Step { .. } => {}
         }
     }
-    // The enrolments' moves, multi-row: one UPDATE … FROM (VALUES …) per chunk (both
-    // backends name a VALUES list's columns column1, column2, …).
-    for chunk in advances.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new(
-            "UPDATE flow_enrolments SET state = v.column2, step_index = COALESCE(v.column3, step_index), \
-             step_name = COALESCE(v.column4, step_name), due_at = v.column5, exit_reason = v.column6, \
-             flow_hash = v.column7, last_send_id = COALESCE(v.column8, last_send_id), updated_at = ",
-        );
-        qb.push_bind(now).push(" FROM (");
-        qb.push_values(chunk, |mut b, a| {
-            let (state, index, name, due, reason) = match &a.next {
-                Next::Step { index, name, due_at } => {
-                    ("active", Some(*index), Some(name.as_str()), Some(*due_at), None)
-                }
-                Next::Completed => ("completed", None, None, None, None),
-                Next::Exited { reason } => ("exited", None, None, None, Some(reason.as_str())),
-            };
-            b.push_bind(a.enrolment_id)
-                .push_bind(state)
-                .push_bind(index)
-                .push_bind(name)
-                .push_bind(due)
-                .push_bind(reason)
-                .push_bind(a.flow_hash.as_str())
-                .push_bind(send_of.get(&a.enrolment_id).copied());
+    // The enrolments' moves: one UPDATE per group of enrolments moving alike (typically
+    // the whole batch), naming each enrolment by id; the send just queued for it (if any)
+    // is read back from its step's row, written above in this transaction.
+    let mut moves: BTreeMap<(MoveTo<'_>, &str, Option<&str>), Vec<i64>> = BTreeMap::new();
+    for a in &advances {
+        let to = match &a.next {
+            Next::Step { index, name, due_at } => MoveTo::Step(*index, name.as_str(), *due_at),
+            Next::Completed => MoveTo::Completed,
+            Next::Exited { reason } => MoveTo::Exited(reason.as_str()),
+        };
+        let queued_step = a.done.iter().find_map(|d| match d.outcome {
+            StepOutcome::Queued { .. } => Some(d.step_name.as_str()),
+            StepOutcome::Skipped { .. } => None,
         });
-        qb.push(") AS v WHERE flow_enrolments.id = v.column1 AND flow_enrolments.state = 'active'");
-        qb.build().execute(&mut *tx).await?;
+        moves.entry((to, a.flow_hash.as_str(), queued_step)).or_default().push(a.enrolment_id);
+    }
+    for ((to, hash, queued_step), ids) in &moves {
+        let (state, index, name, due, reason) = match to {
+            MoveTo::Step(index, name, due) => ("active", Some(*index), Some(*name), Some(*due), None),
+            MoveTo::Completed => ("completed", None, None, None, None),
+            MoveTo::Exited(reason) => ("exited", None, None, None, Some(*reason)),
+        };
+        for chunk in ids.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new("UPDATE flow_enrolments SET state = ");
+            qb.push_bind(state).push(", step_index = COALESCE(").push_bind(index).push(", step_index)");
+            qb.push(", step_name = COALESCE(").push_bind(name).push(", step_name), due_at = ").push_bind(due);
+            qb.push(", exit_reason = ").push_bind(reason).push(", flow_hash = ").push_bind(*hash);
+            if let Some(step) = queued_step {
+                qb.push(
+                    ", last_send_id = COALESCE((SELECT f.send_id FROM flow_steps f \
+                     WHERE f.enrolment_id = flow_enrolments.id AND f.step_name = ",
+                )
+                .push_bind(*step)
+                .push("), last_send_id)");
+            }
+            qb.push(", updated_at = ").push_bind(now).push(" WHERE state = 'active' AND id");
+            push_in(&mut qb, chunk.iter().copied());
+            qb.build().execute(&mut *tx).await?;
+        }
     }
     tx.commit().await?;
     Ok(done)
+}
+
+pub(in crate::store) async fn advance_step(
+    pool: &Pool,
+    step: &PlainStep<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Advanced> {
+    let (state, index, name, due) = match step.next {
+        Next::Step { index, name, due_at } => ("active", Some(*index), Some(name.as_str()), Some(*due_at)),
+        Next::Completed => ("completed", None, None, None),
+        // Never asked: a plain step moves on or completes.
+        Next::Exited { .. } => return Err(corrupt("plain flow step", "an exit")),
+    };
+    // The enrolments on the step under the file as it is, due, not yet through the step,
+    // and whose last message was not skipped for a reason that ends the enrolment.
+    let due_on_step = |qb: &mut QueryBuilder<Db>| {
+        qb.push(" FROM flow_enrolments e WHERE e.flow = ").push_bind(step.flow.to_owned());
+        qb.push(" AND e.state = 'active' AND e.due_at <= ").push_bind(now);
+        qb.push(" AND e.flow_hash = ").push_bind(step.flow_hash.to_owned());
+        qb.push(" AND e.step_index = ").push_bind(step.step_index);
+        qb.push(" AND e.step_name = ").push_bind(step.step_name.to_owned());
+        qb.push(" AND NOT EXISTS (SELECT 1 FROM flow_steps f WHERE f.enrolment_id = e.id AND f.step_name = ");
+        qb.push_bind(step.step_name.to_owned());
+        qb.push(
+            ") AND (e.last_send_id IS NULL OR NOT EXISTS (SELECT 1 FROM sends p WHERE p.id = e.last_send_id \
+                 AND p.state = 'skipped' AND p.reason",
+        );
+        push_in(qb, step.exit_reasons.iter().map(|r| (*r).to_owned()));
+        qb.push(")) ORDER BY e.due_at, e.id LIMIT ").push_bind(limit);
+    };
+    let set_move = |qb: &mut QueryBuilder<Db>| {
+        qb.push("UPDATE flow_enrolments SET state = ").push_bind(state);
+        qb.push(", step_index = COALESCE(").push_bind(index).push(", flow_enrolments.step_index)");
+        qb.push(", step_name = COALESCE(").push_bind(name.map(str::to_owned)).push(", flow_enrolments.step_name)");
+        qb.push(", due_at = ").push_bind(due).push(", exit_reason = NULL, flow_hash = ");
+        qb.push_bind(step.flow_hash.to_owned()).push(", updated_at = ").push_bind(now);
+    };
+    let context = step.context.to_string();
+    let mut tx = begin_write(pool).await?;
+    let queued = match DIALECT {
+        // One writer at a time (the transaction holds the write lock): the sends inserted
+        // here are exactly those with an id above the largest before, and each names its
+        // enrolment in its context.
+        Dialect::Sqlite => {
+            let before: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM sends").fetch_one(&mut *tx).await?;
+            let before = before.unwrap_or(0);
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO sends (source, contact_id, context, state, created_at, updated_at) \
+                 SELECT 'flow', e.contact_id, json_set(",
+            );
+            qb.push_bind(context).push(", '$.enrolment', e.id, '$.event', json(e.properties)), 'queued', ");
+            qb.push_bind(now).push(", ").push_bind(now);
+            due_on_step(&mut qb);
+            let queued = qb.build().execute(&mut *tx).await?.rows_affected();
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO flow_steps (enrolment_id, step_name, step_index, send_id, outcome, reason, marketing, at) \
+                 SELECT CAST(json_extract(s.context, '$.enrolment') AS INTEGER), ",
+            );
+            qb.push_bind(step.step_name.to_owned()).push(", ").push_bind(step.step_index);
+            qb.push(", s.id, 'queued', NULL, ").push_bind(step.marketing).push(", ").push_bind(now);
+            qb.push(" FROM sends s WHERE s.id > ").push_bind(before);
+            qb.build().execute(&mut *tx).await?;
+            let mut qb = QueryBuilder::<Db>::new("");
+            set_move(&mut qb);
+            qb.push(", last_send_id = f.send_id FROM flow_steps f WHERE f.send_id > ").push_bind(before);
+            qb.push(" AND f.enrolment_id = flow_enrolments.id AND flow_enrolments.state = 'active'");
+            qb.build().execute(&mut *tx).await?;
+            queued
+        }
+        // One statement: the batch locked (rows another daemon holds are skipped), its
+        // sends, their steps and the moves; a contact has one active enrolment per flow,
+        // so the contact pairs each send with its enrolment.
+        Dialect::Postgres => {
+            let mut qb = QueryBuilder::<Db>::new("WITH batch AS (SELECT e.id, e.contact_id, e.properties");
+            due_on_step(&mut qb);
+            qb.push(
+                " FOR UPDATE OF e SKIP LOCKED), ins AS (INSERT INTO sends (source, contact_id, context, state, \
+                 created_at, updated_at) SELECT 'flow', b.contact_id, (CAST(",
+            );
+            qb.push_bind(context).push(
+                " AS jsonb) || jsonb_build_object('enrolment', b.id, 'event', CAST(b.properties AS jsonb)))::text, \
+                 'queued', ",
+            );
+            qb.push_bind(now).push(", ").push_bind(now);
+            qb.push(
+                " FROM batch b RETURNING id, contact_id), st AS (INSERT INTO flow_steps (enrolment_id, step_name, \
+                 step_index, send_id, outcome, reason, marketing, at) SELECT b.id, ",
+            );
+            qb.push_bind(step.step_name.to_owned()).push(", ").push_bind(step.step_index);
+            qb.push(", ins.id, 'queued', NULL, ").push_bind(step.marketing).push(", ").push_bind(now);
+            qb.push(" FROM batch b JOIN ins ON ins.contact_id = b.contact_id RETURNING enrolment_id, send_id) ");
+            set_move(&mut qb);
+            qb.push(", last_send_id = st.send_id FROM st WHERE flow_enrolments.id = st.enrolment_id");
+            qb.build().execute(&mut *tx).await?.rows_affected()
+        }
+    };
+    tx.commit().await?;
+    Ok(Advanced {
+        claimed: queued,
+        queued,
+        completed: if state == "completed" { queued } else { 0 },
+        ..Default::default()
+    })
+}
+
+/// Where a group of enrolments moves (the key of one UPDATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum MoveTo<'a> {
+    Step(i32, &'a str, DateTime<Utc>),
+    Completed,
+    Exited(&'a str),
 }
 
 pub(in crate::store) async fn set_paused(pool: &Pool, flow: &str, paused: bool, now: DateTime<Utc>) -> Result<()> {
