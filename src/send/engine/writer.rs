@@ -290,7 +290,7 @@ async fn gather(
 ) {
     pace.gathers += 1;
     let ceiling = match pace.ceiling {
-        Some(c) if pace.gathers % 16 != 0 => c,
+        Some(c) if !pace.gathers.is_multiple_of(16) => c,
         _ => usize::MAX,
     };
     let window = (pace.last_commit / 2).min(HOLD);
