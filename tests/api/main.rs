@@ -33,6 +33,7 @@ mod flows_e2e;
 mod footer;
 mod import;
 mod import_bounds;
+mod import_backends;
 mod import_consent;
 mod ledger;
 mod ledger_replay;
