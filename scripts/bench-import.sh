@@ -30,11 +30,15 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+backend=sqlite
+[[ -n "$pg_server" ]] && backend=postgres
+# A workspace (config and generated keys) around the file; each run gets a fresh database.
+"$bin" init "$work" > /dev/null
 python3 scripts/gen-contacts.py "$n" > "$work/contacts.csv"
-echo "file: $n rows, $(du -h "$work/contacts.csv" | cut -f1), backend: ${pg_server:+postgres}${pg_server:-sqlite}"
+echo "file: $n rows, $(du -h "$work/contacts.csv" | cut -f1), backend: $backend"
 rates=()
 for run in $(seq 1 "$runs"); do
-  rm -rf "$work/data"
+  rm -f "$work"/data/herald.db*
   if [[ -n "$pg_server" ]]; then
     psql -q "$pg_server" -c "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db" > /dev/null
     export HERALD_DATABASE__URL

@@ -28,6 +28,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A workspace (config and generated keys) around the file.
+"$bin" init "$work" > /dev/null
 if [[ -n "$pg_server" ]]; then
   psql -q "$pg_server" -c "CREATE DATABASE $pg_db" > /dev/null
   # The server URL with this database's name (same user, host, port and parameters).
@@ -64,5 +66,7 @@ for run in $(seq 1 "$runs"); do
   times+=("$secs")
 done
 median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-printf 'plan median: %.2f s over %d runs on %d contacts (%s)\n' "$median" "$runs" "$n" "${pg_server:+postgres}${pg_server:-sqlite}"
+backend=sqlite
+[[ -n "$pg_server" ]] && backend=postgres
+printf 'plan median: %.2f s over %d runs on %d contacts (%s)\n' "$median" "$runs" "$n" "$backend"
 cargo bench --locked -q --bench render 2>/dev/null | tail -n 1
