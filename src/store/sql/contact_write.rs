@@ -264,7 +264,8 @@ async fn write_subscriptions(
     let known: HashSet<String> =
         qb.build().fetch_all(&mut *conn).await?.iter().map(|r| r.try_get("name")).collect::<Result<_, _>>()?;
     ensure_names(conn, "lists", lists.into_iter().filter(|l| !known.contains(*l)).collect(), now).await?;
-    let upsert = "ON CONFLICT (contact_id, list) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at";
+    let upsert =
+        "ON CONFLICT (contact_id, list) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at";
     let columns = "contact_id, list, status, updated_at";
     let rest = bulk_first(conn, &rows, "subscriptions", columns, upsert, |c, (id, list, status)| {
         c.int(id.get()).text(list).text(status).ts(now).end();

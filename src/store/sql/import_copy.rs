@@ -141,10 +141,7 @@ pub(super) async fn copy(conn: &mut Conn, target: &str, rows: &CopyRows) -> Resu
     copy.send(rows.buf.as_slice()).await?;
     let written = copy.finish().await?;
     if written != rows.rows as u64 {
-        return Err(Error::Internal(anyhow::anyhow!(
-            "COPY {target} wrote {written} rows of {}",
-            rows.rows
-        )));
+        return Err(Error::Internal(anyhow::anyhow!("COPY {target} wrote {written} rows of {}", rows.rows)));
     }
     Ok(())
 }
