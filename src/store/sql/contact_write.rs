@@ -153,8 +153,9 @@ pub(super) async fn write_contacts(
     Ok(ids)
 }
 
-/// The contacts' rows: on PostgreSQL, new contacts by `COPY` (their ids are fresh, so
-/// nothing can conflict on them) and changed ones staged when there are many.
+/// The contacts' rows: on PostgreSQL, new contacts by `COPY` (their ids were allocated in
+/// this transaction, so no row, theirs or their lists' and purposes', can conflict) and
+/// changed ones staged when there are many.
 async fn write_contact_rows(conn: &mut Conn, rows: &[(ContactId, &ContactWrite, &Head)]) -> Result<()> {
     let upsert = format!(
         "ON CONFLICT (id) DO UPDATE SET {}",
@@ -163,7 +164,7 @@ async fn write_contact_rows(conn: &mut Conn, rows: &[(ContactId, &ContactWrite, 
     let changed: Vec<(ContactId, &ContactWrite, &Head)> = match DIALECT {
         Dialect::Sqlite => rows.to_vec(),
         Dialect::Postgres => {
-            let (fresh, changed): (Vec<_>, Vec<_>) = rows.iter().copied().partition(|(_, w, _)| w.before.is_none());
+            let (fresh, changed): (Vec<_>, Vec<_>) = rows.iter().copied().partition(|(_, w, _)| w.after.id.is_none());
             let mut copy = CopyRows::default();
             for (id, w, head) in fresh {
                 copy_contact(&mut copy, id, w, head);
@@ -189,7 +190,7 @@ async fn write_contact_rows(conn: &mut Conn, rows: &[(ContactId, &ContactWrite, 
     Ok(())
 }
 
-/// Which of `rows` (each marked new or not) a table's multi-row upsert still writes,
+/// Which of `rows` (each marked whether its contact is new) a table's multi-row upsert still writes,
 /// after PostgreSQL's `COPY` of the new ones (`copy_to`: `table (columns)`) and, when
 /// there are many others, their merge through a staging table (then none are left).
 async fn bulk_first<R: Copy>(
@@ -251,7 +252,7 @@ async fn write_subscriptions(
                 .lists
                 .iter()
                 .filter(move |(l, s)| w.before.as_ref().and_then(|b| b.lists.get(*l)) != Some(*s))
-                .map(move |(l, s)| (w.before.is_none(), (*id, l.as_str(), s.as_str())))
+                .map(move |(l, s)| (w.after.id.is_none(), (*id, l.as_str(), s.as_str())))
         })
         .collect();
     if rows.is_empty() {
@@ -292,7 +293,7 @@ async fn write_consents(conn: &mut Conn, writes: &[ContactWrite], ids: &[Contact
                 .purposes
                 .iter()
                 .filter(move |(p, s)| w.before.as_ref().and_then(|b| b.purposes.get(*p)) != Some(*s))
-                .map(move |(p, s)| (w.before.is_none(), (*id, p.as_str(), *s)))
+                .map(move |(p, s)| (w.after.id.is_none(), (*id, p.as_str(), *s)))
         })
         .collect();
     if rows.is_empty() {
