@@ -82,7 +82,11 @@ fn args() -> Result<Args, String> {
             "--listen" => a.listen = value()?,
             "--out" => a.out = Some(value()?),
             "--recipients" => a.recipients = Some(value()?),
-            other => return Err(format!("unknown argument {other:?}; usage: count_sink [--listen ADDR] [--out FILE] [--recipients FILE]")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: count_sink [--listen ADDR] [--out FILE] [--recipients FILE]"
+                ));
+            }
         }
     }
     Ok(a)
@@ -152,7 +156,10 @@ async fn session(stream: TcpStream, tally: Arc<Mutex<Tally>>) -> std::io::Result
         let verb = line.get(..4).map(|v| v.to_ascii_uppercase()).unwrap_or_default();
         match verb.as_slice() {
             b"EHLO" => {
-                out.write_all(b"250-count-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n").await?
+                out.write_all(
+                    b"250-count-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
+                )
+                .await?
             }
             b"HELO" => out.write_all(b"250 count-sink\r\n").await?,
             b"MAIL" => {

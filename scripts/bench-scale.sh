@@ -15,7 +15,7 @@
 # the messages each daemon sent (its /metrics); duplicates (an address that got two
 # messages) and losses (an eligible address that got none), which must be 0 and 0; lease
 # recoveries in the daemons' logs and sends attempted more than once; PostgreSQL's lock
-# waits (pg_stat_activity sampled every 0.5 s); the machine's CPU use over the run.
+# waits (pg_stat_activity sampled every 0.5 s, with the statement that waits on a lock); the machine's CPU use over the run.
 #
 # Usage: scripts/bench-scale.sh [--postgres URL] [N] [RATE]
 #   URL   a PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres); the
@@ -136,7 +136,8 @@ run_one() {
   # PostgreSQL's view of the run: what the daemons' backends wait on, twice a second.
   (
     while :; do
-      psql "$server" -Atqc "SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-'), count(*) \
+      psql "$server" -Atqc "SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-') \
+        || CASE WHEN wait_event_type = 'Lock' THEN ' [' || left(regexp_replace(query, '\s+', ' ', 'g'), 30) || ']' ELSE '' END, count(*) \
         FROM pg_stat_activity WHERE datname = '$db' AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1" \
         >> "$dir/waits.txt" 2>/dev/null || true
       echo "sample" >> "$dir/waits.txt"
