@@ -3,18 +3,46 @@
 # 1 000 000) in the embedded SQLite database, release build; prints the wall time and
 # peak RSS of each run and the median. The database is filled by an (untimed) import of
 # scripts/gen-contacts.py's file, which mixes opt-in statuses, countries and plans.
+# With `--postgres URL` (a server URL such as postgres://postgres@127.0.0.1:5432/postgres)
+# the same runs against a database herald_bench_<pid> created on that server (`herald db
+# migrate` first) and dropped at exit.
 # Then the render benchmark (`cargo bench --bench render`): messages/s on one core.
-# Usage: scripts/bench-plan.sh [N] [RUNS]
+# Usage: scripts/bench-plan.sh [--postgres URL] [N] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+pg_server=""
+if [[ "${1:-}" == "--postgres" ]]; then
+  pg_server=${2:?"--postgres needs a server URL"}
+  shift 2
+fi
 n=${1:-1000000}
 runs=${2:-3}
 cargo build --release --locked -q
 bin="$PWD/target/release/herald"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+pg_db="herald_bench_$$"
+cleanup() {
+  if [[ -n "$pg_server" ]]; then
+    psql -q "$pg_server" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" > /dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+# A workspace (config and generated keys) around the file.
+"$bin" init "$work" > /dev/null
+if [[ -n "$pg_server" ]]; then
+  psql -q "$pg_server" -c "CREATE DATABASE $pg_db" > /dev/null
+  # The server URL with this database's name (same user, host, port and parameters).
+  export HERALD_DATABASE__URL
+  HERALD_DATABASE__URL=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$pg_server" "$pg_db")
+  ( cd "$work" && "$bin" db migrate > /dev/null )
+fi
 python3 scripts/gen-contacts.py "$n" > "$work/contacts.csv"
 ( cd "$work" && "$bin" contacts import contacts.csv --json > /dev/null )
+# What autovacuum does after a bulk load, done now so every run plans on the same statistics.
+if [[ -n "$pg_server" ]]; then
+  psql -q "$HERALD_DATABASE__URL" -c "VACUUM ANALYZE" > /dev/null
+fi
 cat > "$work/bench.toml" <<'TOML'
 name = "bench-plan"
 subject = "News for {{first_name}}"
@@ -38,5 +66,7 @@ for run in $(seq 1 "$runs"); do
   times+=("$secs")
 done
 median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-printf 'plan median: %.2f s over %d runs on %d contacts\n' "$median" "$runs" "$n"
+backend=sqlite
+[[ -n "$pg_server" ]] && backend=postgres
+printf 'plan median: %.2f s over %d runs on %d contacts (%s)\n' "$median" "$runs" "$n" "$backend"
 cargo bench --locked -q --bench render 2>/dev/null | tail -n 1

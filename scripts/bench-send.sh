@@ -7,12 +7,21 @@
 # Herald's time is the whole `herald campaign send` command: start-up, materialising the
 # sends, rendering, SMTP, and every state change committed.
 # Needs smtp-sink / smtp-source (Debian package `postfix`; installed if missing).
-# Usage: scripts/bench-send.sh [N] [RUNS]
+# Usage: scripts/bench-send.sh [--postgres URL] [N] [RUNS]
+# With --postgres URL (a server URL such as postgres://postgres@127.0.0.1:5432/postgres),
+# the campaign's database is on PostgreSQL: the script creates a database of its own
+# (herald_bench_<pid>, and herald_bench_<pid>_base for a baseline) on that server, runs
+# `herald db migrate`, and drops it at exit. Needs `psql`.
 # With BENCH_BASELINE_BIN=/path/to/an/older/herald, every run also sends the campaign with
 # that binary (in its own workspace and database), so a change is compared with the code
 # before it in the same run: both ratios and their quotient are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+pg_server=""
+if [ "${1:-}" = "--postgres" ]; then
+  pg_server=${2:?--postgres needs a server URL}
+  shift 2
+fi
 n=${1:-20000}
 runs=${2:-3}
 port=${BENCH_SMTP_PORT:-12525}
@@ -26,8 +35,15 @@ cargo build --release --locked -q
 bin="${CARGO_TARGET_DIR:-$PWD/target}/release/herald"
 work=$(mktemp -d)
 sink_pid=""
-cleanup() { [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$work"; }
+pg_dbs=()
+cleanup() {
+  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
+  for db in "${pg_dbs[@]}"; do psql -q "$pg_server" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
+# The URL of database $1 on the --postgres server (the server URL with its path replaced).
+pg_url() { python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$pg_server" "$1"; }
 
 user=()
 [ "$(id -u)" = 0 ] && user=(-u nobody)
@@ -35,7 +51,7 @@ smtp-sink "${user[@]}" -c "127.0.0.1:$port" 1024 >/dev/null 2>&1 &
 sink_pid=$!
 sleep 0.5
 
-setup() { # BIN DIR: a workspace with N contacts and the example campaign
+setup() { # BIN DIR [DB_SUFFIX]: a workspace with N contacts and the example campaign
   local b=$1 d=$2
   mkdir -p "$d" && cd "$d"
   "$b" init . >/dev/null
@@ -48,6 +64,14 @@ tls = "none"
 max_connections = 20
 TOML
   sed -i 's/^check_domains = true/check_domains = false/' config/herald.toml
+  if [ -n "$pg_server" ]; then
+    local db="herald_bench_$$${3:-}"
+    psql -q "$pg_server" -c "CREATE DATABASE $db" >/dev/null
+    pg_dbs+=("$db")
+    sed -i "s|^url = \"sqlite://data/herald.db\"|url = \"$(pg_url "$db")\"|" config/herald.toml
+    grep -q "^url = \"postgres://" config/herald.toml || { echo "bench-send: could not set the database url" >&2; exit 1; }
+    "$b" db migrate >/dev/null
+  fi
   cp "$work/contacts.csv" contacts.csv
   "$b" contacts import contacts.csv --json >/dev/null
   cp campaigns/example.toml campaign.toml
@@ -61,14 +85,16 @@ for i in range(n):
     print(f"user{i}@example{i % 97}.com,First{i},double_opt_in,consent,2025-03-01,newsletter,newsletter:confirmed")
 PY2
 base="${BENCH_BASELINE_BIN:-}"
-if [ -n "$base" ]; then setup "$base" "$work/base"; fi
+if [ -n "$base" ]; then setup "$base" "$work/base" _base; fi
 setup "$bin" "$work/new"
 
 # The size of one message as Herald sends it, for smtp-source's -l.
 sed "1i name = \"bench-size\"" campaign.toml > size.toml
 "$bin" campaign preview size.toml --out preview --limit 1 >/dev/null
 size=$(stat -c %s preview/*.eml | head -n1)
-echo "message size: $size bytes; $n recipients; 20 connections"
+database=SQLite
+[ -n "$pg_server" ] && database="PostgreSQL $(psql -XAtq "$pg_server" -c 'SHOW server_version')"
+echo "message size: $size bytes; $n recipients; 20 connections; database: $database"
 
 send_with() { # BIN DIR RUN: prints msg/s; the peak RSS goes to DIR/rss.txt
   local b=$1 d=$2 run=$3 start end sent

@@ -15,7 +15,9 @@ use crate::campaign::{self, lifecycle};
 use crate::domain::CampaignState;
 use crate::error::{Error, Result};
 use crate::send::engine::{Deps, Engine, Until};
+use crate::store::CampaignRecord;
 use crate::web::{self, WebState};
+use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -271,7 +273,8 @@ fn log_change(campaign: &str, before: CampaignState, now: CampaignState, reason:
 }
 
 /// Starts the scheduled campaigns whose `send_at` has passed and materialises the
-/// running ones that are not yet (or were interrupted while being) materialised.
+/// running ones that are not yet (or were interrupted while being) materialised, unless
+/// another process is materialising them (`Store::try_lock_materialising`).
 pub async fn schedule_once(app: &App) -> Result<()> {
     let now = app.clock.now();
     for record in app.store.active_campaigns(now).await? {
@@ -294,18 +297,37 @@ pub async fn schedule_once(app: &App) -> Result<()> {
         if record.materialised {
             continue;
         }
-        match campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy) {
-            Ok(c) => {
-                let queued = lifecycle::materialise(app, &record, &c).await?;
-                tracing::info!(campaign = %record.name, queued, "campaign materialised");
+        // Another daemon is materialising it (see `store::materialising`): leave it to it.
+        let Some(lock) = app.store.try_lock_materialising(record.id).await? else { continue };
+        // It may have finished between the read above and the lock: read its cursor again.
+        let record = match app.store.campaign_by_id(record.id).await? {
+            Some(r) if r.state == CampaignState::Running && !r.materialised => r,
+            _ => {
+                lock.release().await?;
+                continue;
             }
-            Err(e) => {
-                let reason = format!("cannot prepare the campaign: {e}");
-                app.store
-                    .set_campaign_state(record.id, &[CampaignState::Running], CampaignState::Paused, Some(&reason), now)
-                    .await?;
-                tracing::warn!(campaign = %record.name, %reason, "campaign paused");
-            }
+        };
+        let done = materialise_or_pause(app, &record, now).await;
+        lock.release().await?;
+        done?;
+    }
+    Ok(())
+}
+
+/// Materialises a running campaign from its cursor, or pauses it when its stored file no
+/// longer parses.
+async fn materialise_or_pause(app: &App, record: &CampaignRecord, now: DateTime<Utc>) -> Result<()> {
+    match campaign::parse(Path::new(&record.file_path), &record.content, &app.config.policy) {
+        Ok(c) => {
+            let queued = lifecycle::materialise(app, record, &c).await?;
+            tracing::info!(campaign = %record.name, queued, "campaign materialised");
+        }
+        Err(e) => {
+            let reason = format!("cannot prepare the campaign: {e}");
+            app.store
+                .set_campaign_state(record.id, &[CampaignState::Running], CampaignState::Paused, Some(&reason), now)
+                .await?;
+            tracing::warn!(campaign = %record.name, %reason, "campaign paused");
         }
     }
     Ok(())

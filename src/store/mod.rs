@@ -355,6 +355,8 @@ pub mod engagement;
 pub mod events;
 pub mod feedback;
 pub mod flow_triggers;
+mod materialising;
+pub use materialising::MaterialisingLock;
 pub mod queue;
 mod revisions;
 pub mod sources;

@@ -32,6 +32,8 @@ pub(super) mod feedback;
 pub(super) mod flow_triggers;
 #[path = "sql/flows.rs"]
 pub(super) mod flows;
+#[path = "sql/import_copy.rs"]
+mod import_copy;
 #[path = "sql/ledger.rs"]
 pub(super) mod ledger;
 #[path = "sql/meta.rs"]

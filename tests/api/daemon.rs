@@ -253,3 +253,35 @@ async fn two_daemons_on_postgresql_one_killed_send_each_person_exactly_once() {
     let exit = tokio::time::timeout(Duration::from_secs(30), b.wait()).await.expect("exits in time").unwrap();
     assert!(exit.success(), "{}", logs(&t));
 }
+
+/// Daemons sharing PostgreSQL: while one process materialises a campaign (it holds the
+/// campaign's materialising lock), another daemon's scheduler starts the campaign but leaves
+/// its sends to the holder, instead of inserting the same rows and waiting on its locks;
+/// once the lock is free, it carries on.
+#[tokio::test]
+async fn a_daemon_leaves_a_campaign_another_process_is_materialising_to_it() {
+    let Some(t) = TestDb::new(Backend::Postgres).await else {
+        eprintln!("skipped: HERALD_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let fake = FakeSmtp::start(Behaviour::default()).await;
+    let (app, file) = setup_with(&t, &fake, CONTACTS, "").await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    let c = herald::campaign::parse(&file, &text, &app.config.policy).unwrap();
+    let (record, _) =
+        herald::campaign::lifecycle::record(&app, &c, &text, herald::domain::CampaignState::Scheduled).await.unwrap();
+    let holder = app.store.try_lock_materialising(record.id).await.unwrap().expect("nobody holds it yet");
+    assert!(app.store.try_lock_materialising(record.id).await.unwrap().is_none(), "one holder at a time");
+
+    herald::daemon::schedule_once(&app).await.unwrap();
+    let r = app.store.campaign_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(r.state, herald::domain::CampaignState::Running, "started");
+    assert!(!r.materialised, "left to the holder");
+    assert_eq!(app.store.campaign_counts(record.id).await.unwrap().total(), 0);
+
+    holder.release().await.unwrap();
+    herald::daemon::schedule_once(&app).await.unwrap();
+    let r = app.store.campaign_by_id(record.id).await.unwrap().unwrap();
+    assert!(r.materialised);
+    assert_eq!(app.store.campaign_counts(record.id).await.unwrap().total(), 3, "the three eligible people");
+}

@@ -32,6 +32,7 @@ mod flows;
 mod flows_e2e;
 mod footer;
 mod import;
+mod import_backends;
 mod import_bounds;
 mod import_consent;
 mod ledger;

@@ -138,6 +138,11 @@ async fn run(
     transmit_lease: Duration,
     mut rx: mpsc::UnboundedReceiver<Request>,
 ) {
+    // On PostgreSQL a claim and a commit lock different rows (queued ones, this owner's
+    // claimed ones) and the server runs them side by side: a claim (hundreds of rows, a
+    // commit of its own) runs on another connection of the pool instead of holding up the
+    // marks behind it. SQLite has one writer at a time: there claims stay in this task.
+    let claims_aside = (store.backend_name() == "postgres").then(|| store.clone());
     let store = match store.dedicated().await {
         Ok(own) => own,
         Err(e) => {
@@ -158,6 +163,8 @@ async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Outcomes that came without a mark, held back for the next mark (see `HOLD`).
     let mut held: Vec<Outcome> = Vec::new();
+    let mut stats = Stats::default();
+    let mut pace = Pace::default();
     loop {
         let timed_out = if held.is_empty() {
             if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
@@ -171,32 +178,35 @@ async fn run(
                 Err(_) => true,
             }
         };
-        let mut marks = Vec::new();
-        let mut mark_replies = Vec::new();
-        let mut outcomes = std::mem::take(&mut held);
-        let mut flushes = Vec::new();
-        let mut claims = Vec::new();
+        let mut g = Gathered { outcomes: std::mem::take(&mut held), ..Gathered::default() };
         for request in batch.drain(..) {
-            match request {
-                Request::Claim(c, reply) => claims.push((c, reply)),
-                Request::Mark(m, reply) => {
-                    marks.push(m);
-                    mark_replies.push(reply);
-                }
-                Request::Outcome(o) => outcomes.push(*o),
-                Request::Flush(reply) => flushes.push(reply),
-            }
+            g.take(request, claims_aside.as_ref(), &owner);
         }
-        if marks.is_empty() && flushes.is_empty() && claims.is_empty() && !timed_out && outcomes.len() < MAX_BATCH {
-            held = outcomes;
+        if g.marks.is_empty()
+            && g.flushes.is_empty()
+            && g.claims.is_empty()
+            && !timed_out
+            && g.outcomes.len() < MAX_BATCH
+        {
+            held = g.outcomes;
             continue;
         }
+        if claims_aside.is_some() && !g.marks.is_empty() {
+            gather(&mut rx, &mut batch, &mut g, &mut pace, claims_aside.as_ref(), &owner).await;
+        }
+        let Gathered { marks, mark_replies, outcomes, flushes, claims } = g;
         // A bounce is recorded with its outcome by the store's path (`insert_bounce`).
         let plain = outcomes.iter().all(|o| o.bounce.is_none());
+        let started = std::time::Instant::now();
         let result = match direct.as_mut().filter(|_| plain) {
             Some(d) => patiently(|| d.write_batch(&owner, &marks, &outcomes, clock.now())).await,
             None => commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await,
         };
+        let took = started.elapsed();
+        stats.add(marks.len(), outcomes.len(), took);
+        if !marks.is_empty() {
+            pace.last_commit = took;
+        }
         match result {
             Ok(granted) => {
                 for (reply, ok) in mark_replies.into_iter().zip(granted) {
@@ -229,6 +239,137 @@ async fn run(
             let _ = reply.send(claimed);
         }
     }
+    stats.log();
+}
+
+/// The requests of one commit.
+#[derive(Default)]
+struct Gathered {
+    marks: Vec<Mark>,
+    mark_replies: Vec<oneshot::Sender<Result<bool>>>,
+    outcomes: Vec<Outcome>,
+    flushes: Vec<oneshot::Sender<Result<()>>>,
+    claims: Vec<(ClaimRequest, oneshot::Sender<Result<Vec<Claim>>>)>,
+}
+
+impl Gathered {
+    fn take(&mut self, request: Request, claims_aside: Option<&Store>, owner: &str) {
+        match request {
+            Request::Claim(c, reply) => match claims_aside {
+                Some(pool) => claim_aside(pool, owner, c, reply),
+                None => self.claims.push((c, reply)),
+            },
+            Request::Mark(m, reply) => {
+                self.marks.push(m);
+                self.mark_replies.push(reply);
+            }
+            Request::Outcome(o) => self.outcomes.push(*o),
+            Request::Flush(reply) => self.flushes.push(reply),
+        }
+    }
+}
+
+/// PostgreSQL: before a commit, waits a little for the marks that are about to come.
+///
+/// A commit there costs a WAL flush (milliseconds on a disk that honours it), and every
+/// session waits for one before each message. The sessions the last commit answered each
+/// send their message and ask for their next mark within a fraction of a millisecond: a
+/// commit that took only the first of them would leave the others a whole commit to wait.
+/// So the commit waits while marks keep coming, each within `gap` of the one before, for at
+/// most half the last commit's time (and never more than `HOLD`); and not at all once as
+/// many marks are in as a commit carried when they last stopped coming (all the sessions,
+/// as far as the writer can tell; every 16th commit looks past it, in case there are more
+/// now). Only a wait: nothing is committed in another order.
+async fn gather(
+    rx: &mut mpsc::UnboundedReceiver<Request>,
+    batch: &mut Vec<Request>,
+    g: &mut Gathered,
+    pace: &mut Pace,
+    claims_aside: Option<&Store>,
+    owner: &str,
+) {
+    pace.gathers += 1;
+    let ceiling = match pace.ceiling {
+        Some(c) if !pace.gathers.is_multiple_of(16) => c,
+        _ => usize::MAX,
+    };
+    let window = (pace.last_commit / 2).min(HOLD);
+    let gap = (pace.last_commit / 16).min(Duration::from_micros(250));
+    let deadline = tokio::time::Instant::now() + window;
+    while g.marks.len() < ceiling {
+        let until = deadline.min(tokio::time::Instant::now() + gap);
+        match tokio::time::timeout_at(until, rx.recv_many(batch, MAX_BATCH)).await {
+            Ok(n) if n > 0 => {
+                for request in batch.drain(..) {
+                    g.take(request, claims_aside, owner);
+                }
+            }
+            Ok(_) => return,
+            Err(_) => {
+                if tokio::time::Instant::now() < deadline {
+                    // They stopped coming: this is what the sessions ask for at once.
+                    pace.ceiling = Some(g.marks.len());
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// What [`gather`] goes by.
+#[derive(Default)]
+struct Pace {
+    /// How many marks came before they stopped coming, the last time they did.
+    ceiling: Option<usize>,
+    /// How long the last commit with marks took.
+    last_commit: Duration,
+    gathers: u64,
+}
+
+/// What the writer did, logged at its end (`HERALD_LOG=herald=debug`): how many marks a
+/// commit carries is what its cost is shared by.
+#[derive(Default)]
+struct Stats {
+    commits: u64,
+    marks: u64,
+    outcomes: u64,
+    busy: Duration,
+}
+
+impl Stats {
+    fn add(&mut self, marks: usize, outcomes: usize, took: Duration) {
+        if marks + outcomes > 0 {
+            self.commits += 1;
+            self.marks += marks as u64;
+            self.outcomes += outcomes as u64;
+            self.busy += took;
+        }
+    }
+
+    fn log(&self) {
+        let per = |n: u64| if self.commits == 0 { 0.0 } else { n as f64 / self.commits as f64 };
+        tracing::debug!(
+            commits = self.commits,
+            marks_per_commit = per(self.marks),
+            outcomes_per_commit = per(self.outcomes),
+            commit_us = per(self.busy.as_micros() as u64),
+            busy_ms = self.busy.as_millis() as u64,
+            "send writer: done"
+        );
+    }
+}
+
+/// A claim on a connection of the pool, beside the writer's commits (PostgreSQL).
+fn claim_aside(pool: &Store, owner: &str, c: ClaimRequest, reply: oneshot::Sender<Result<Vec<Claim>>>) {
+    let (pool, owner) = (pool.clone(), owner.to_owned());
+    tokio::spawn(async move {
+        let mut conn = pool.hold();
+        let claimed = match c.campaign {
+            Some(id) => conn.claim(&owner, id, c.limit, c.lease_until, c.now).await,
+            None => conn.claim_messages(&owner, c.limit, c.lease_until, c.now).await,
+        };
+        let _ = reply.send(claimed);
+    });
 }
 
 /// How long a direct SQLite statement is retried while the database is locked: the same

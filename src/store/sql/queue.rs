@@ -299,14 +299,24 @@ pub(in crate::store) async fn claim_messages_on(
 }
 
 /// Extends the leases `owner` holds (claimed and transmitting rows).
+///
+/// On PostgreSQL the rows the send writer is updating at that moment are skipped: both
+/// statements lock many of the same rows in no set order, so waiting for them could
+/// deadlock (and a deadlock costs the writer's commit a retry). Nothing is lost: the
+/// writer's statement gives a marked row its own lease and ends a finished row's, and a
+/// row it did not write is renewed by the next beat, well before its lease runs out.
 pub(in crate::store) async fn renew_leases(pool: &Pool, owner: &str, until: DateTime<Utc>) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE sends SET lease_until = $1 WHERE lease_owner = $2 AND state IN ('claimed', 'transmitting')",
-    )
-    .bind(until)
-    .bind(owner)
-    .execute(pool)
-    .await?;
+    let sql = match DIALECT {
+        Dialect::Postgres => {
+            "UPDATE sends SET lease_until = $1 WHERE id IN (SELECT id FROM sends WHERE lease_owner = $2 \
+             AND state IN ('claimed', 'transmitting') FOR UPDATE SKIP LOCKED) \
+             AND lease_owner = $2 AND state IN ('claimed', 'transmitting')"
+        }
+        Dialect::Sqlite => {
+            "UPDATE sends SET lease_until = $1 WHERE lease_owner = $2 AND state IN ('claimed', 'transmitting')"
+        }
+    };
+    let done = sqlx::query(sql).bind(until).bind(owner).execute(pool).await?;
     Ok(done.rows_affected())
 }
 

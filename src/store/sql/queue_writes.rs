@@ -31,7 +31,11 @@ pub(in crate::store) async fn write_batch(
         .map(Write::Mark)
         .chain(outcomes.iter().filter(|o| o.bounce.is_none()).map(Write::Outcome))
         .collect();
-    if writes.len() <= WRITE_CHUNK && !bounces {
+    let per_statement = match DIALECT {
+        Dialect::Postgres => usize::MAX,
+        Dialect::Sqlite => WRITE_CHUNK,
+    };
+    if writes.len() <= per_statement && !bounces {
         let granted = write_rows(conn, owner, &writes, transmit_lease, now).await?.granted;
         return Ok(marks.iter().map(|m| granted.contains(&m.send_id)).collect());
     }
@@ -41,7 +45,7 @@ pub(in crate::store) async fn write_batch(
         Dialect::Postgres => sqlx::Connection::begin(&mut *conn).await?,
     };
     let mut granted = std::collections::HashSet::new();
-    for chunk in writes.chunks(WRITE_CHUNK) {
+    for chunk in writes.chunks(per_statement) {
         granted.extend(write_rows(&mut tx, owner, chunk, transmit_lease, now).await?.granted);
     }
     // A bounce is recorded only for an outcome that was written (its lease still held):
@@ -63,7 +67,8 @@ enum Write<'a> {
     Outcome(&'a Outcome),
 }
 
-/// Marks and outcomes per statement (twelve bind parameters each).
+/// Marks and outcomes per statement on SQLite (twelve bind parameters each; PostgreSQL
+/// takes them all as one parameter).
 const WRITE_CHUNK: usize = CHUNK / 4;
 
 /// What one statement of a group commit wrote.
@@ -91,40 +96,58 @@ async fn write_rows(
     if rows.is_empty() {
         return Ok(Written { rows: 0, granted });
     }
-    let mut qb = QueryBuilder::<Db>::new(
-        "WITH w(id, mark, seq, state, reason, attempts, due_at, relay, smtp_code, smtp_text, first_attempt_at, \
-         sent_at) AS (",
-    );
-    qb.push_values(rows, |mut b, row| match row {
-        Write::Mark(m) => {
-            b.push_bind(m.send_id)
-                .push_bind(true)
-                .push_bind(m.ledger_seq)
-                .push_bind(SendState::Transmitting.as_str())
-                .push_bind(None::<String>)
-                .push_bind(0i32)
-                .push_bind(None::<DateTime<Utc>>)
-                .push_bind(None::<String>)
-                .push_bind(None::<i32>)
-                .push_bind(None::<String>)
-                .push_bind(None::<DateTime<Utc>>)
-                .push_bind(None::<DateTime<Utc>>);
+    let mut qb = match DIALECT {
+        // One parameter whatever the number of rows: the statement's text never changes,
+        // so the connection prepares it once (a VALUES list of each length is a statement
+        // of its own, parsed and planned afresh).
+        Dialect::Postgres => {
+            let mut qb = QueryBuilder::<Db>::new("WITH w AS (SELECT * FROM json_to_recordset(");
+            qb.push_bind(rows_json(rows, now));
+            qb.push(
+                "::json) AS x(id bigint, mark boolean, seq bigint, state text, reason text, attempts integer, \
+                 due_at timestamptz, relay text, smtp_code integer, smtp_text text, first_attempt_at timestamptz, \
+                 sent_at timestamptz)",
+            );
+            qb
         }
-        Write::Outcome(o) => {
-            b.push_bind(o.send_id)
-                .push_bind(false)
-                .push_bind(0i64)
-                .push_bind(o.state.as_str())
-                .push_bind(o.reason.clone())
-                .push_bind(o.attempts)
-                .push_bind(o.due_at)
-                .push_bind(o.relay.clone())
-                .push_bind(o.smtp_code)
-                .push_bind(o.smtp_text.clone())
-                .push_bind(o.first_attempt_at)
-                .push_bind((o.state == SendState::Sent).then_some(now));
+        Dialect::Sqlite => {
+            let mut qb = QueryBuilder::<Db>::new(
+                "WITH w(id, mark, seq, state, reason, attempts, due_at, relay, smtp_code, smtp_text, \
+                 first_attempt_at, sent_at) AS (",
+            );
+            qb.push_values(rows, |mut b, row| match row {
+                Write::Mark(m) => {
+                    b.push_bind(m.send_id)
+                        .push_bind(true)
+                        .push_bind(m.ledger_seq)
+                        .push_bind(SendState::Transmitting.as_str())
+                        .push_bind(None::<String>)
+                        .push_bind(0i32)
+                        .push_bind(None::<DateTime<Utc>>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<i32>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<DateTime<Utc>>)
+                        .push_bind(None::<DateTime<Utc>>);
+                }
+                Write::Outcome(o) => {
+                    b.push_bind(o.send_id)
+                        .push_bind(false)
+                        .push_bind(0i64)
+                        .push_bind(o.state.as_str())
+                        .push_bind(o.reason.clone())
+                        .push_bind(o.attempts)
+                        .push_bind(o.due_at)
+                        .push_bind(o.relay.clone())
+                        .push_bind(o.smtp_code)
+                        .push_bind(o.smtp_text.clone())
+                        .push_bind(o.first_attempt_at)
+                        .push_bind((o.state == SendState::Sent).then_some(now));
+                }
+            });
+            qb
         }
-    });
+    };
     qb.push(
         ") UPDATE sends SET state = w.state, \
          reason = CASE WHEN w.mark THEN sends.reason ELSE w.reason END, \
@@ -161,6 +184,39 @@ async fn write_rows(
         }
     }
     Ok(Written { rows: done, granted })
+}
+
+/// The rows of [`write_rows`] as the JSON array PostgreSQL's `json_to_recordset` reads.
+/// Times go as RFC 3339 text cut to microseconds, as sqlx's binary encoding cuts them.
+fn rows_json(rows: &[Write<'_>], now: DateTime<Utc>) -> String {
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| match row {
+            Write::Mark(m) => serde_json::json!({
+                "id": m.send_id,
+                "mark": true,
+                "seq": m.ledger_seq,
+                "state": SendState::Transmitting.as_str(),
+                "attempts": 0,
+            }),
+            Write::Outcome(o) => serde_json::json!({
+                "id": o.send_id,
+                "mark": false,
+                "seq": 0,
+                "state": o.state.as_str(),
+                "reason": o.reason,
+                "attempts": o.attempts,
+                "due_at": time(o.due_at),
+                "relay": o.relay,
+                "smtp_code": o.smtp_code,
+                "smtp_text": o.smtp_text,
+                "first_attempt_at": time(o.first_attempt_at),
+                "sent_at": time((o.state == SendState::Sent).then_some(now)),
+            }),
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
 async fn insert_bounce(conn: &mut Conn, send_id: SendId, b: &BounceRecord, now: DateTime<Utc>) -> Result<()> {
