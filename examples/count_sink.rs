@@ -145,12 +145,7 @@ async fn session(stream: TcpStream, tally: Arc<Mutex<Tally>>) -> std::io::Result
     let mut line = Vec::with_capacity(1024);
     let mut recipients: Vec<String> = Vec::new();
     loop {
-        // Pipelined commands still in the input are answered together, once it is drained.
-        if reader.buffer().is_empty() {
-            out.flush().await?;
-        }
-        line.clear();
-        if reader.read_until(b'\n', &mut line).await? == 0 {
+        if !next_line(&mut reader, &mut out, &mut line).await? {
             return Ok(());
         }
         let verb = line.get(..4).map(|v| v.to_ascii_uppercase()).unwrap_or_default();
@@ -177,11 +172,7 @@ async fn session(stream: TcpStream, tally: Arc<Mutex<Tally>>) -> std::io::Result
             b"DATA" => {
                 out.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
                 loop {
-                    if reader.buffer().is_empty() {
-                        out.flush().await?;
-                    }
-                    line.clear();
-                    if reader.read_until(b'\n', &mut line).await? == 0 {
+                    if !next_line(&mut reader, &mut out, &mut line).await? {
                         return Ok(());
                     }
                     if line == b".\r\n" || line == b".\n" {
@@ -204,6 +195,20 @@ async fn session(stream: TcpStream, tally: Arc<Mutex<Tally>>) -> std::io::Result
             _ => out.write_all(b"502 5.5.2 Command not recognised\r\n").await?,
         }
     }
+}
+
+/// Reads the next line into `line` (false at the end of the input). The answers to
+/// pipelined commands still in the input are written together, once it is drained.
+async fn next_line<R, W>(reader: &mut BufReader<R>, out: &mut BufWriter<W>, line: &mut Vec<u8>) -> std::io::Result<bool>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    if reader.buffer().is_empty() {
+        out.flush().await?;
+    }
+    line.clear();
+    Ok(reader.read_until(b'\n', line).await? > 0)
 }
 
 /// The address inside `<...>` of a `RCPT TO:<address> [params]` line.

@@ -93,7 +93,14 @@ impl Running {
 
     fn flows_status(&self, flow: &str) -> Value {
         let out = self.herald(&["flows", "status", flow, "--json"]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        // Seen once in a full run: a failure with nothing on stderr; say all there is.
+        assert!(
+            out.status.success(),
+            "{:?}; stderr: {}; stdout: {}",
+            out.status,
+            stderr(&out),
+            String::from_utf8_lossy(&out.stdout)
+        );
         json(&out)["flows"][0].clone()
     }
 
