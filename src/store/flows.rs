@@ -194,7 +194,7 @@ impl Store {
     /// transaction, set-based (see [`PlainStep`]): the same rows as [`Store::advance_flows`]
     /// with the scheduler's plan, without reading each enrolment out and writing it back.
     pub async fn advance_flow_step(&self, step: &PlainStep<'_>, now: DateTime<Utc>, limit: i64) -> Result<Advanced> {
-        dispatch!(self.flows::advance_step(step, now, limit))
+        dispatch!(self.flow_plain::advance_step(step, now, limit))
     }
 
     /// Marks `flow` paused (`true`) or running.

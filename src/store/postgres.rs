@@ -28,6 +28,8 @@ pub(super) mod erasure;
 pub(super) mod events;
 #[path = "sql/feedback.rs"]
 pub(super) mod feedback;
+#[path = "sql/flow_plain.rs"]
+pub(super) mod flow_plain;
 #[path = "sql/flow_triggers.rs"]
 pub(super) mod flow_triggers;
 #[path = "sql/flows.rs"]
