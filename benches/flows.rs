@@ -6,7 +6,8 @@
 //! same SMTP sink and engine settings, in the same process and run. Prints both rates and their ratio (the
 //! target is 0.8 or more). The sink: `scripts/bench-flows.sh` starts Postfix's
 //! smtp-sink on `BENCH_SMTP_PORT` (default 12525). Embedded SQLite, or
-//! `BENCH_DATABASE_URL`. Run: `cargo bench --bench flows -- [N]`.
+//! `BENCH_DATABASE_URL`. Run: `cargo bench --bench flows -- [N]`. `BENCH_FLOW_TRACE=1` prints
+//! the messages sent every half second while the flow runs (how the tick and the engine share SQLite's writer).
 
 use herald::app::App;
 use herald::campaign::{self, lifecycle};
@@ -117,7 +118,9 @@ async fn run(n: usize, port: u16) {
             at: app.clock.now(),
         }));
     }
+    let selected_secs = start.elapsed().as_secs_f64();
     let enrolled = enrolment::enrol(&app, &flows, &reqs).await.unwrap();
+    eprintln!("  enrolment: requests built in {selected_secs:.2} s");
     let enrol_secs = start.elapsed().as_secs_f64();
     assert_eq!(enrolled.enrolled as usize, n, "{enrolled:?}");
 
@@ -158,7 +161,16 @@ async fn run(n: usize, port: u16) {
     // would take from the very database and cores being measured. The engine's shutdown
     // commits every outcome (as `Until::Idle` does for the campaign); the rows are counted
     // once, after.
+    let mut last_print = Instant::now();
     while (metrics.sent.load(std::sync::atomic::Ordering::Relaxed) as usize) < n {
+        if std::env::var("BENCH_FLOW_TRACE").is_ok() && last_print.elapsed() >= Duration::from_millis(500) {
+            eprintln!(
+                "  t={:.1}s sent={}",
+                send_start.elapsed().as_secs_f64(),
+                metrics.sent.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            last_print = Instant::now();
+        }
         assert!(!ticking.is_finished() && !running.is_finished(), "the scheduler or the engine stopped (see above)");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
