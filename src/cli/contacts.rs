@@ -31,9 +31,9 @@ pub(super) enum ContactsCommand {
         /// Decide and count without writing to the database (the rejects file is written).
         #[arg(long)]
         dry_run: bool,
-        /// Rows per transaction.
-        #[arg(long, default_value_t = 1000, hide = true)]
-        batch_size: usize,
+        /// Rows per transaction (default: 1000 on SQLite, 2000 on PostgreSQL).
+        #[arg(long, hide = true)]
+        batch_size: Option<usize>,
     },
     /// The compliance card of one contact.
     Show {
@@ -124,7 +124,12 @@ pub(super) async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<i32> {
     };
     match cmd {
         ContactsCommand::Import { file, source, list, dry_run, batch_size } => {
-            let opts = ImportOptions { source, list, dry_run, batch_size: batch_size.max(1) };
+            // PostgreSQL pays per statement and round trip, and its reads are planned
+            // with their values: larger batches are fewer of both (measured at 200 000
+            // rows: 1000 -> 2000 rows, ~2 100 -> ~3 000 rows/s, peak RSS 75 -> 109 MB;
+            // 2500 was no faster and held 130 MB).
+            let default = if app.store.backend_name() == "postgres" { 2000 } else { 1000 };
+            let opts = ImportOptions { source, list, dry_run, batch_size: batch_size.unwrap_or(default).max(1) };
             contacts_import::run_import(ctx, &app, file, opts).await
         }
         ContactsCommand::Show { email } => {

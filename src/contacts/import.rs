@@ -97,30 +97,25 @@ pub async fn import(
     let cols = Columns::from_header(&names).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
 
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| shown.clone());
-    let ctx = BatchContext { app, cols: &cols, opts, actor: Actor::Import(file_name) };
     let mut rejects = Rejects::create(rejects_path(path), cols.names())?;
+    // The file is read and its rows parsed and checked on a thread of their own, one
+    // batch ahead of the batch being decided and written (a channel of one batch).
+    let reader =
+        Reader { records, cols, opts: opts.clone(), actor: Actor::Import(file_name), clock: app.clock.clone() };
+    let (batches, mut parsed) = tokio::sync::mpsc::channel(1);
+    let reading = std::thread::Builder::new()
+        .name("import-reader".into())
+        .spawn(move || reader.run(&shown, &batches))
+        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the import's reader thread: {e}")))?;
     let mut report = ImportReport::default();
-    let mut warnings = Warnings::default();
-    let mut batch = Vec::with_capacity(opts.batch_size);
-    let mut weight = 0;
-    loop {
-        let record = records.next_record().map_err(read_error)?;
-        let more = record.is_some();
-        if let Some(record) = record {
-            weight += record.raw.len() + CELL_WEIGHT * record.fields.as_ref().map_or(0, |f| f.len());
-            batch.push(record);
-        }
-        if batch.len() >= opts.batch_size || weight >= BATCH_WEIGHT || (!more && !batch.is_empty()) {
-            let counted = ctx.run(&batch, &mut rejects, &mut warnings).await?;
-            report = add(report, counted);
-            batch.clear();
-            weight = 0;
-            progress(report.rows, records.bytes_read());
-        }
-        if !more {
-            break;
-        }
+    while let Some(batch) = parsed.recv().await {
+        let batch = batch?;
+        let counted = decide_parsed(app, opts, &batch, &mut rejects).await?;
+        report = add(report, counted);
+        progress(report.rows, batch.bytes_read);
     }
+    let warnings =
+        reading.join().map_err(|_| Error::Internal(anyhow::anyhow!("the import's reader thread panicked")))?;
     let rejects_file = rejects.finish()?;
     tracing::info!(
         rows = report.rows,
@@ -187,13 +182,6 @@ pub(super) fn header_names(header: &ByteRecord) -> std::result::Result<Vec<Strin
         .collect()
 }
 
-struct BatchContext<'a> {
-    app: &'a App,
-    cols: &'a Columns,
-    opts: &'a ImportOptions,
-    actor: Actor,
-}
-
 /// Puts valid rows' requests through the contact-change service and counts each as DESIGN
 /// §7 says (`rows` and rows that did not parse are the caller's to count). Also returns
 /// the requests the rules refused for a reason of their own, by index, with that reason.
@@ -238,42 +226,85 @@ pub(crate) fn add(a: ImportReport, b: ImportReport) -> ImportReport {
     }
 }
 
-impl BatchContext<'_> {
-    async fn run(&self, batch: &[Record], rejects: &mut Rejects, warnings: &mut Warnings) -> Result<ImportReport> {
-        let now = self.app.clock.now();
-        let mut valid: Vec<(usize, RowRequest)> = Vec::with_capacity(batch.len());
-        let mut report = ImportReport { rows: batch.len() as u64, ..Default::default() };
-        let mut rejected = Vec::new();
-        for (i, record) in batch.iter().enumerate() {
-            match parse_record(self.cols, record, now) {
-                Ok(row) => {
-                    warnings.check(record.line, &row.email);
-                    valid.push((i, row));
-                }
-                Err(reason) => {
-                    report.rejected += 1;
-                    rejected.push((i, reason));
+/// One batch as read and parsed: its records, the requests of its valid rows (with the
+/// place of each in `records`) and its rows refused by the parser.
+struct Parsed {
+    records: Vec<Record>,
+    places: Vec<usize>,
+    requests: Vec<Request>,
+    rejected: Vec<(usize, String)>,
+    /// Bytes of the file read when the batch was complete.
+    bytes_read: u64,
+}
+
+/// What the reader thread owns: the file, its columns, and what makes a row's request.
+struct Reader {
+    records: Records<BufReader<File>>,
+    cols: Columns,
+    opts: ImportOptions,
+    actor: Actor,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+}
+
+impl Reader {
+    /// Reads, parses and checks the file a batch at a time, sending each batch (or the
+    /// read error that ends it) to `out`; stops early when the importer is gone. Returns
+    /// the warnings of every row read.
+    fn run(mut self, shown: &str, out: &tokio::sync::mpsc::Sender<Result<Parsed>>) -> Warnings {
+        let mut warnings = Warnings::default();
+        loop {
+            let mut batch = Vec::with_capacity(self.opts.batch_size);
+            let mut weight = 0;
+            let mut more = true;
+            while batch.len() < self.opts.batch_size && weight < BATCH_WEIGHT {
+                match self.records.next_record() {
+                    Ok(Some(record)) => {
+                        weight += record.raw.len() + CELL_WEIGHT * record.fields.as_ref().map_or(0, |f| f.len());
+                        batch.push(record);
+                    }
+                    Ok(None) => {
+                        more = false;
+                        break;
+                    }
+                    Err(e) => {
+                        let _ = out.blocking_send(Err(Error::Internal(anyhow::anyhow!("reading {shown}: {e}"))));
+                        return warnings;
+                    }
                 }
             }
+            if !batch.is_empty() {
+                let parsed = self.parse(batch, &mut warnings);
+                if out.blocking_send(Ok(parsed)).is_err() {
+                    return warnings;
+                }
+            }
+            if !more {
+                return warnings;
+            }
         }
-        let requests: Vec<Request> = valid.iter().map(|(i, row)| self.request(&batch[*i], row)).collect();
-        let mode = if self.opts.dry_run { Mode::DryRun } else { Mode::EachOnItsOwn };
-        let (decided, late) = decide(self.app, &requests, mode).await?;
-        let late = late.into_iter().map(|(k, reason)| (valid[k].0, reason));
-        // The rejects file keeps the input's order.
-        rejected.extend(late);
-        rejected.sort_by_key(|(i, _)| *i);
-        for (i, reason) in rejected {
-            let record = &batch[i];
-            rejects.write(record.fields.as_ref().ok(), &record.raw, &format!("line {}: {reason}", record.line))?;
+    }
+
+    fn parse(&self, records: Vec<Record>, warnings: &mut Warnings) -> Parsed {
+        let now = self.clock.now();
+        let mut places = Vec::with_capacity(records.len());
+        let mut requests = Vec::with_capacity(records.len());
+        let mut rejected = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            match parse_record(&self.cols, record, now) {
+                Ok(row) => {
+                    warnings.check(record.line, &row.email);
+                    requests.push(self.request(record, row));
+                    places.push(i);
+                }
+                Err(reason) => rejected.push((i, reason)),
+            }
         }
-        rejects.flush()?;
-        Ok(add(report, decided))
+        Parsed { records, places, requests, rejected, bytes_read: self.records.bytes_read() }
     }
 
     /// What one valid row asks of the contact-change service.
-    fn request(&self, record: &Record, row: &RowRequest) -> Request {
-        let mut patch = row.patch.clone();
+    fn request(&self, record: &Record, row: RowRequest) -> Request {
+        let mut patch = row.patch;
         patch.target = Target::Any;
         // `--list` adds the list to rows that do not name it; a row's own status wins.
         if let Some(list) = &self.opts.list
@@ -283,6 +314,26 @@ impl BatchContext<'_> {
         }
         patch.new_source = Some(self.opts.source);
         let authority = Authority::new(self.actor.clone()).with_evidence("line", record.line.to_string());
-        Request { email: row.email.clone(), patch, authority }
+        Request { email: row.email, patch, authority }
     }
+}
+
+/// Puts a parsed batch's requests through the contact-change service, writes its
+/// rejected rows (the parser's and the rules') to the rejects file in the input's
+/// order, and counts the batch.
+async fn decide_parsed(app: &App, opts: &ImportOptions, batch: &Parsed, rejects: &mut Rejects) -> Result<ImportReport> {
+    let mut report =
+        ImportReport { rows: batch.records.len() as u64, rejected: batch.rejected.len() as u64, ..Default::default() };
+    let mode = if opts.dry_run { Mode::DryRun } else { Mode::EachOnItsOwn };
+    let (decided, late) = decide(app, &batch.requests, mode).await?;
+    let mut rejected = batch.rejected.clone();
+    rejected.extend(late.into_iter().map(|(k, reason)| (batch.places[k], reason)));
+    rejected.sort_by_key(|(i, _)| *i);
+    for (i, reason) in rejected {
+        let record = &batch.records[i];
+        rejects.write(record.fields.as_ref().ok(), &record.raw, &format!("line {}: {reason}", record.line))?;
+    }
+    rejects.flush()?;
+    report = add(report, decided);
+    Ok(report)
 }

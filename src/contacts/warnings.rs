@@ -4,6 +4,7 @@
 
 use crate::domain::EmailAddress;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// At most this many warnings are listed; the rest are only counted.
 const MAX_LISTED: usize = 1000;
@@ -50,18 +51,38 @@ pub struct ImportWarning {
     pub message: String,
 }
 
+/// Domains whose [`likely_typo`] answer is remembered by one [`Warnings`]: a file's
+/// addresses share few domains, and the answer costs 30 edit distances. Past this many
+/// the memory is cleared (a file of all-different domains stays bounded).
+const REMEMBERED_DOMAINS: usize = 4096;
+
 /// The warnings of one import, listed up to a cap.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Warnings {
     pub listed: Vec<ImportWarning>,
     /// Warnings beyond the cap, counted only.
     pub omitted: u64,
+    /// [`likely_typo`] of the domains seen so far.
+    #[serde(skip)]
+    typos: HashMap<String, Option<&'static str>>,
 }
 
 impl Warnings {
     /// Checks one imported address.
     pub fn check(&mut self, line: u64, email: &EmailAddress) {
-        if let Some(likely) = likely_typo(email.domain()) {
+        let domain = email.domain();
+        let typo = match self.typos.get(domain) {
+            Some(known) => *known,
+            None => {
+                if self.typos.len() >= REMEMBERED_DOMAINS {
+                    self.typos.clear();
+                }
+                let found = likely_typo(domain);
+                self.typos.insert(domain.to_owned(), found);
+                found
+            }
+        };
+        if let Some(likely) = typo {
             self.push(line, email, format!("the domain '{}' may be a typo of '{likely}'?", email.domain()));
         }
         if email.needs_smtputf8() {

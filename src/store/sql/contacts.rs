@@ -4,7 +4,7 @@
 //! [`Store::modify`]: crate::store::Store::modify
 
 use super::contact_write::write_contacts;
-use super::support::{CHUNK, Conn, DbRow, Pool, begin_write, push_in};
+use super::support::{CHUNK, Conn, DbRow, KEEP_IN_LISTS_PREPARED, Pool, READ_CHUNK, begin_write, push_in};
 use super::suppression::load_suppressed;
 use super::{DIALECT, Db};
 use crate::consent::ledger::Head;
@@ -82,13 +82,13 @@ pub(super) async fn load_contacts(
 ) -> Result<(HashMap<String, Contact>, HashMap<ContactId, Head>)> {
     let mut contacts = HashMap::with_capacity(norms.len());
     let mut heads = HashMap::with_capacity(norms.len());
-    for chunk in norms.chunks(CHUNK) {
+    for chunk in norms.chunks(READ_CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE email_norm"));
         push_in(&mut qb, chunk.iter().map(String::as_str));
         if lock && DIALECT == Dialect::Postgres {
             qb.push(" FOR UPDATE");
         }
-        for row in qb.build().fetch_all(&mut *conn).await? {
+        for row in qb.build().persistent(KEEP_IN_LISTS_PREPARED).fetch_all(&mut *conn).await? {
             let c = contact_from_row(&row)?;
             heads.insert(
                 row.try_get("id")?,
@@ -100,10 +100,10 @@ pub(super) async fn load_contacts(
     let ids: Vec<ContactId> = contacts.values().filter_map(|c| c.id).collect();
     let by_id: HashMap<ContactId, String> =
         contacts.values().filter_map(|c| Some((c.id?, c.email.normalized().to_owned()))).collect();
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in ids.chunks(READ_CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("SELECT contact_id, list, status FROM subscriptions WHERE contact_id");
         push_in(&mut qb, chunk.iter().copied());
-        for row in qb.build().fetch_all(&mut *conn).await? {
+        for row in qb.build().persistent(KEEP_IN_LISTS_PREPARED).fetch_all(&mut *conn).await? {
             let id: ContactId = row.try_get("contact_id")?;
             let list = ListName::parse(row.try_get("list")?).map_err(|e| corrupt("list name", e))?;
             let status = row.try_get::<&str, _>("status")?.parse().map_err(|e| corrupt("subscription", e))?;
@@ -113,7 +113,7 @@ pub(super) async fn load_contacts(
         }
         let mut qb = QueryBuilder::<Db>::new("SELECT contact_id, purpose, state, at FROM consents WHERE contact_id");
         push_in(&mut qb, chunk.iter().copied());
-        for row in qb.build().fetch_all(&mut *conn).await? {
+        for row in qb.build().persistent(KEEP_IN_LISTS_PREPARED).fetch_all(&mut *conn).await? {
             let id: ContactId = row.try_get("contact_id")?;
             let purpose = Purpose::parse(row.try_get("purpose")?).map_err(|e| corrupt("purpose", e))?;
             let state = row.try_get::<&str, _>("state")?.parse().map_err(|e| corrupt("consent", e))?;

@@ -3,7 +3,7 @@
 //! transaction.
 
 use super::contact_write::insert_entries;
-use super::support::{CHUNK, Conn, Pool, begin_write, push_in};
+use super::support::{Conn, KEEP_IN_LISTS_PREPARED, Pool, READ_CHUNK, begin_write, push_in};
 use super::{DIALECT, Db};
 use crate::consent::ledger::{self, EventDraft, Head};
 use crate::domain::ContactId;
@@ -44,10 +44,10 @@ async fn append_to_holders(
 
 pub(super) async fn load_suppressed(conn: &mut Conn, macs: &[String]) -> Result<HashSet<String>> {
     let mut found = HashSet::new();
-    for chunk in macs.chunks(CHUNK) {
+    for chunk in macs.chunks(READ_CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("SELECT mac FROM suppression WHERE mac");
         push_in(&mut qb, chunk.iter().map(String::as_str));
-        for row in qb.build().fetch_all(&mut *conn).await? {
+        for row in qb.build().persistent(KEEP_IN_LISTS_PREPARED).fetch_all(&mut *conn).await? {
             found.insert(row.try_get::<String, _>("mac")?);
         }
     }
