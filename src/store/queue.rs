@@ -396,3 +396,41 @@ impl HeldConn {
         on_held!(self.queue_writes::write_batch(owner, marks, transmit_lease, outcomes, now))
     }
 }
+
+/// An open transaction of the send writer on PostgreSQL, for a group commit whose rows
+/// are written as they come in and committed later (see `send::engine::writer`): its
+/// COMMIT (a WAL flush) can then wait for the one before it while this one's statements
+/// run. Dropped without [`WriteTx::commit`], it rolls back.
+pub struct WriteTx(sqlx::Transaction<'static, sqlx::Postgres>);
+
+impl Store {
+    /// Begins a [`WriteTx`] on a connection of this store's pool; `None` on SQLite.
+    pub async fn begin_writes(&self) -> Option<Result<WriteTx>> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pool) => Some(pool.begin().await.map(WriteTx).map_err(Into::into)),
+        }
+    }
+}
+
+impl WriteTx {
+    /// Writes marks (each granted or not, in order) and outcomes, as
+    /// [`HeldConn::write_batch`] does, in this transaction: nothing is durable, and no mark
+    /// may be answered, before [`WriteTx::commit`].
+    pub async fn write(
+        &mut self,
+        owner: &str,
+        marks: &[Mark],
+        transmit_lease: DateTime<Utc>,
+        outcomes: &[Outcome],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        postgres::queue_writes::write_batch(&mut self.0, owner, marks, transmit_lease, outcomes, now).await
+    }
+
+    /// Commits everything written.
+    pub async fn commit(self) -> Result<()> {
+        self.0.commit().await?;
+        Ok(())
+    }
+}
