@@ -146,7 +146,8 @@ async fn run(
     // commit of its own) runs on another connection of the pool instead of holding up the
     // marks behind it. SQLite has one writer at a time: there claims stay in this task.
     let claims_aside = (store.backend_name() == "postgres").then(|| store.clone());
-    if claims_aside.is_some() {
+    // TEMPORARY (measurement): HERALD_WRITER_PIPELINE=0 keeps the one-connection writer.
+    if claims_aside.is_some() && std::env::var("HERALD_WRITER_PIPELINE").map(|v| v != "0").unwrap_or(true) {
         match (store.dedicated().await, store.dedicated().await) {
             (Ok(a), Ok(b)) => return pipeline::run(store, [a, b], owner, clock, transmit_lease, rx).await,
             (Err(e), _) | (_, Err(e)) => {
@@ -224,6 +225,10 @@ async fn run(
             Ok(granted) => {
                 for (reply, ok) in mark_replies.into_iter().zip(granted) {
                     let _ = reply.send(Ok(ok));
+                }
+                if !flushes.is_empty() {
+                    // The engine stops this task once its last flush is answered.
+                    stats.log();
                 }
                 for reply in flushes {
                     let _ = reply.send(Ok(()));

@@ -28,6 +28,8 @@ struct Committed {
     picked: Instant,
     began: Instant,
     answered: Instant,
+    /// Answered by [`joined`], after the figures are counted.
+    flushes: Vec<tokio::sync::oneshot::Sender<crate::error::Result<()>>>,
 }
 
 /// The batch being built: its transaction, and how much of it is written.
@@ -138,7 +140,7 @@ pub(super) async fn run(
                 biased;
                 done = before => {
                     inflight = None;
-                    before_ok = joined(done, &mut stats, &mut pace);
+                    before_ok = joined(done, &mut stats, &mut pace, false);
                 }
                 n = rx.recv_many(&mut batch, MAX_BATCH), if !ended => {
                     ended = n == 0;
@@ -195,6 +197,7 @@ pub(super) async fn run(
             }
         };
         let (n_marks, n_outcomes) = (marks.len(), outcomes.len());
+        let has_flushes = !flushes.is_empty();
         inflight = Some(tokio::spawn(async move {
             let committed = match tx {
                 Some(tx) => tx.commit().await,
@@ -207,9 +210,6 @@ pub(super) async fn run(
                     for (reply, ok) in mark_replies.into_iter().zip(granted) {
                         let _ = reply.send(Ok(ok));
                     }
-                    for reply in flushes {
-                        let _ = reply.send(Ok(()));
-                    }
                 }
                 Err(e) => {
                     // Whether it committed is unknown: refuse the marks (nothing is sent);
@@ -218,22 +218,31 @@ pub(super) async fn run(
                     for reply in mark_replies {
                         let _ = reply.send(Err(Error::Internal(anyhow::anyhow!("commit failed: {e}"))));
                     }
-                    for reply in flushes {
-                        let _ = reply.send(Err(Error::Internal(anyhow::anyhow!("commit failed: {e}"))));
-                    }
                 }
             }
-            Committed { ok, marks: n_marks, outcomes: n_outcomes, asked, picked, began, answered }
+            Committed { ok, marks: n_marks, outcomes: n_outcomes, asked, picked, began, answered, flushes }
         }));
+        if has_flushes {
+            // Answered here, after the figures are logged: the engine stops this task once its
+            // last flush is answered.
+            let done = inflight.take().expect("just spawned").await;
+            joined(done, &mut stats, &mut pace, true);
+        }
     }
     if let Some(before) = inflight {
-        joined(before.await, &mut stats, &mut pace);
+        joined(before.await, &mut stats, &mut pace, false);
     }
     stats.log();
 }
 
-/// The end of a batch's commit: its figures, and whether it committed.
-fn joined(done: std::result::Result<Committed, tokio::task::JoinError>, stats: &mut Stats, pace: &mut Pace) -> bool {
+/// The end of a batch's commit: its figures, its flushes answered, and whether it
+/// committed (`log`: the figures so far logged first).
+fn joined(
+    done: std::result::Result<Committed, tokio::task::JoinError>,
+    stats: &mut Stats,
+    pace: &mut Pace,
+    log: bool,
+) -> bool {
     match done {
         Ok(c) => {
             let took = c.answered.saturating_duration_since(c.began);
@@ -242,6 +251,12 @@ fn joined(done: std::result::Result<Committed, tokio::task::JoinError>, stats: &
             stats.marks_answered(&c.asked, c.picked, c.began, c.answered);
             if c.marks > 0 {
                 pace.last_commit = took;
+            }
+            if log {
+                stats.log();
+            }
+            for reply in c.flushes {
+                let _ = reply.send(if c.ok { Ok(()) } else { Err(Error::Internal(anyhow::anyhow!("a commit failed"))) });
             }
             c.ok
         }
