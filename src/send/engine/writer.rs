@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-mod pipeline;
-
 /// Requests gathered into one commit at most.
 const MAX_BATCH: usize = 512;
 
@@ -146,15 +144,6 @@ async fn run(
     // commit of its own) runs on another connection of the pool instead of holding up the
     // marks behind it. SQLite has one writer at a time: there claims stay in this task.
     let claims_aside = (store.backend_name() == "postgres").then(|| store.clone());
-    // TEMPORARY (measurement): HERALD_WRITER_PIPELINE=0 keeps the one-connection writer.
-    if claims_aside.is_some() && std::env::var("HERALD_WRITER_PIPELINE").map(|v| v != "0").unwrap_or(true) {
-        match (store.dedicated().await, store.dedicated().await) {
-            (Ok(a), Ok(b)) => return pipeline::run(store, [a, b], owner, clock, transmit_lease, rx).await,
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(error = %e, "send writer: no two connections of its own; not pipelining")
-            }
-        }
-    }
     let store = match store.dedicated().await {
         Ok(own) => own,
         Err(e) => {
@@ -347,7 +336,8 @@ struct Pace {
     gathers: u64,
 }
 
-/// What the writer did, logged at its end (`HERALD_LOG=herald=debug`): how many marks a
+/// What the writer did, logged whenever a flush is answered (`HERALD_LOG=herald=debug`;
+/// the engine stops the writer once its last flush is answered): how many marks a
 /// commit carries is what its cost is shared by, and where a mark's wait went.
 #[derive(Default)]
 struct Stats {
@@ -356,18 +346,12 @@ struct Stats {
     outcomes: u64,
     busy: Duration,
     /// Per mark, summed: asked until answered; asked until the writer took it (waiting for
-    /// the commit before); taken until its commit began (gathering, statements, waiting
-    /// for the commit before to end); the commit.
+    /// the commit before); taken until its commit began (the gather); the commit (its
+    /// statement and, on PostgreSQL, the WAL flush).
     mark_total: Duration,
     mark_queued: Duration,
     mark_before_commit: Duration,
     mark_commit: Duration,
-    /// Pipelined writer (PostgreSQL): statements run, their time, the time a batch whose
-    /// statements were done waited for the commit before it, and its COMMIT's time.
-    statements: u64,
-    statement_time: Duration,
-    prev_wait: Duration,
-    commit_only: Duration,
 }
 
 impl Stats {
@@ -399,7 +383,6 @@ impl Stats {
     fn log(&self) {
         let per = |n: u64| if self.commits == 0 { 0.0 } else { n as f64 / self.commits as f64 };
         let per_mark = |d: Duration| if self.marks == 0 { 0 } else { d.as_micros() as u64 / self.marks };
-        let per_commit = |d: Duration| if self.commits == 0 { 0 } else { d.as_micros() as u64 / self.commits };
         tracing::debug!(
             commits = self.commits,
             marks_per_commit = per(self.marks),
@@ -410,11 +393,7 @@ impl Stats {
             mark_queued_us = per_mark(self.mark_queued),
             mark_before_commit_us = per_mark(self.mark_before_commit),
             mark_commit_us = per_mark(self.mark_commit),
-            statements_per_commit = per(self.statements),
-            statement_us = if self.statements == 0 { 0 } else { self.statement_time.as_micros() as u64 / self.statements },
-            prev_wait_us = per_commit(self.prev_wait),
-            commit_only_us = per_commit(self.commit_only),
-            "send writer: done"
+            "send writer: figures so far"
         );
     }
 }
