@@ -382,7 +382,7 @@ impl Stats {
 
     fn log(&self) {
         let per = |n: u64| if self.commits == 0 { 0.0 } else { n as f64 / self.commits as f64 };
-        let per_mark = |d: Duration| if self.marks == 0 { 0 } else { d.as_micros() as u64 / self.marks };
+        let per_mark = |d: Duration| (d.as_micros() as u64).checked_div(self.marks).unwrap_or(0);
         tracing::debug!(
             commits = self.commits,
             marks_per_commit = per(self.marks),
