@@ -24,7 +24,8 @@ const MAX_BATCH: usize = 512;
 const HOLD: Duration = Duration::from_millis(2);
 
 enum Request {
-    Mark(Mark, oneshot::Sender<Result<bool>>),
+    /// A mark, its reply, and when it was asked for (for the writer's stats).
+    Mark(Mark, oneshot::Sender<Result<bool>>, std::time::Instant),
     Claim(ClaimRequest, oneshot::Sender<Result<Vec<Claim>>>),
     Outcome(Box<Outcome>),
     Flush(oneshot::Sender<Result<()>>),
@@ -73,7 +74,7 @@ impl Writer {
     /// or later.
     pub fn mark_now(&self, mark: Mark) -> impl std::future::Future<Output = Result<bool>> + Send + use<> {
         let (tx, rx) = oneshot::channel();
-        let sent = self.tx.send(Request::Mark(mark, tx)).map_err(|_| closed());
+        let sent = self.tx.send(Request::Mark(mark, tx, std::time::Instant::now())).map_err(|_| closed());
         async move {
             sent?;
             rx.await.map_err(|_| closed())?
@@ -182,6 +183,7 @@ async fn run(
         for request in batch.drain(..) {
             g.take(request, claims_aside.as_ref(), &owner);
         }
+        let picked = std::time::Instant::now();
         if g.marks.is_empty()
             && g.flushes.is_empty()
             && g.claims.is_empty()
@@ -194,7 +196,7 @@ async fn run(
         if claims_aside.is_some() && !g.marks.is_empty() {
             gather(&mut rx, &mut batch, &mut g, &mut pace, claims_aside.as_ref(), &owner).await;
         }
-        let Gathered { marks, mark_replies, outcomes, flushes, claims } = g;
+        let Gathered { marks, mark_replies, asked, outcomes, flushes, claims } = g;
         // A bounce is recorded with its outcome by the store's path (`insert_bounce`).
         let plain = outcomes.iter().all(|o| o.bounce.is_none());
         let started = std::time::Instant::now();
@@ -204,6 +206,7 @@ async fn run(
         };
         let took = started.elapsed();
         stats.add(marks.len(), outcomes.len(), took);
+        stats.marks_answered(&asked, picked, started, std::time::Instant::now());
         if !marks.is_empty() {
             pace.last_commit = took;
         }
@@ -211,6 +214,10 @@ async fn run(
             Ok(granted) => {
                 for (reply, ok) in mark_replies.into_iter().zip(granted) {
                     let _ = reply.send(Ok(ok));
+                }
+                if !flushes.is_empty() {
+                    // The engine stops this task once its last flush is answered.
+                    stats.log();
                 }
                 for reply in flushes {
                     let _ = reply.send(Ok(()));
@@ -247,6 +254,8 @@ async fn run(
 struct Gathered {
     marks: Vec<Mark>,
     mark_replies: Vec<oneshot::Sender<Result<bool>>>,
+    /// When each mark was asked for.
+    asked: Vec<std::time::Instant>,
     outcomes: Vec<Outcome>,
     flushes: Vec<oneshot::Sender<Result<()>>>,
     claims: Vec<(ClaimRequest, oneshot::Sender<Result<Vec<Claim>>>)>,
@@ -259,9 +268,10 @@ impl Gathered {
                 Some(pool) => claim_aside(pool, owner, c, reply),
                 None => self.claims.push((c, reply)),
             },
-            Request::Mark(m, reply) => {
+            Request::Mark(m, reply, asked) => {
                 self.marks.push(m);
                 self.mark_replies.push(reply);
+                self.asked.push(asked);
             }
             Request::Outcome(o) => self.outcomes.push(*o),
             Request::Flush(reply) => self.flushes.push(reply),
@@ -326,14 +336,22 @@ struct Pace {
     gathers: u64,
 }
 
-/// What the writer did, logged at its end (`HERALD_LOG=herald=debug`): how many marks a
-/// commit carries is what its cost is shared by.
+/// What the writer did, logged whenever a flush is answered (`HERALD_LOG=herald=debug`;
+/// the engine stops the writer once its last flush is answered): how many marks a
+/// commit carries is what its cost is shared by, and where a mark's wait went.
 #[derive(Default)]
 struct Stats {
     commits: u64,
     marks: u64,
     outcomes: u64,
     busy: Duration,
+    /// Per mark, summed: asked until answered; asked until the writer took it (waiting for
+    /// the commit before); taken until its commit began (the gather); the commit (its
+    /// statement and, on PostgreSQL, the WAL flush).
+    mark_total: Duration,
+    mark_queued: Duration,
+    mark_before_commit: Duration,
+    mark_commit: Duration,
 }
 
 impl Stats {
@@ -346,15 +364,36 @@ impl Stats {
         }
     }
 
+    fn marks_answered(
+        &mut self,
+        asked: &[std::time::Instant],
+        picked: std::time::Instant,
+        commit_began: std::time::Instant,
+        answered: std::time::Instant,
+    ) {
+        for &a in asked {
+            let taken = picked.max(a);
+            self.mark_total += answered.saturating_duration_since(a);
+            self.mark_queued += taken.saturating_duration_since(a);
+            self.mark_before_commit += commit_began.saturating_duration_since(taken);
+            self.mark_commit += answered.saturating_duration_since(commit_began);
+        }
+    }
+
     fn log(&self) {
         let per = |n: u64| if self.commits == 0 { 0.0 } else { n as f64 / self.commits as f64 };
+        let per_mark = |d: Duration| (d.as_micros() as u64).checked_div(self.marks).unwrap_or(0);
         tracing::debug!(
             commits = self.commits,
             marks_per_commit = per(self.marks),
             outcomes_per_commit = per(self.outcomes),
             commit_us = per(self.busy.as_micros() as u64),
             busy_ms = self.busy.as_millis() as u64,
-            "send writer: done"
+            mark_us = per_mark(self.mark_total),
+            mark_queued_us = per_mark(self.mark_queued),
+            mark_before_commit_us = per_mark(self.mark_before_commit),
+            mark_commit_us = per_mark(self.mark_commit),
+            "send writer: figures so far"
         );
     }
 }

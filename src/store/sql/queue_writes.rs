@@ -108,6 +108,10 @@ async fn write_rows(
                  due_at timestamptz, relay text, smtp_code integer, smtp_text text, first_attempt_at timestamptz, \
                  sent_at timestamptz)",
             );
+            // As many rows as there are: without a LIMIT the planner takes the function for
+            // 100 rows, and joins them by hashing every row this owner leases (hundreds,
+            // read at each statement) instead of looking each one up by its key.
+            qb.push(" LIMIT ").push_bind(rows.len() as i64);
             qb
         }
         Dialect::Sqlite => {
