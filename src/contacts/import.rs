@@ -85,8 +85,7 @@ pub async fn import(
     let mut file = File::open(path).map_err(|e| Error::Invalid(format!("cannot open {shown}: {e}")))?;
     sniff(&mut file, &shown)?;
     let mut records = Records::new(BufReader::with_capacity(1 << 16, file), limits);
-    let read_error = |e: std::io::Error| Error::Internal(anyhow::anyhow!("reading {shown}: {e}"));
-    let header = match records.next_record().map_err(read_error)? {
+    let header = match records.next_record().map_err(|e| read_error(&shown, e))? {
         None => return Err(Error::Invalid(format!("{shown} is empty: expected a header row with an 'email' column"))),
         Some(Record { fields: Err(why), line, .. }) => {
             return Err(Error::Invalid(format!("{shown} line {line}: the header row cannot be read: {why}")));
@@ -110,9 +109,10 @@ pub async fn import(
     let mut report = ImportReport::default();
     while let Some(batch) = parsed.recv().await {
         let batch = batch?;
-        let counted = decide_parsed(app, opts, &batch, &mut rejects).await?;
+        let bytes_read = batch.bytes_read;
+        let counted = decide_parsed(app, opts, batch, &mut rejects).await?;
         report = add(report, counted);
-        progress(report.rows, batch.bytes_read);
+        progress(report.rows, bytes_read);
     }
     let warnings =
         reading.join().map_err(|_| Error::Internal(anyhow::anyhow!("the import's reader thread panicked")))?;
@@ -169,6 +169,11 @@ fn sniff(file: &mut File, shown: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A read error of the file shown as `shown` (the header's or a batch's).
+fn read_error(shown: &str, e: std::io::Error) -> Error {
+    Error::Internal(anyhow::anyhow!("reading {shown}: {e}"))
 }
 
 pub(super) fn header_names(header: &ByteRecord) -> std::result::Result<Vec<String>, String> {
@@ -267,7 +272,7 @@ impl Reader {
                         break;
                     }
                     Err(e) => {
-                        let _ = out.blocking_send(Err(Error::Internal(anyhow::anyhow!("reading {shown}: {e}"))));
+                        let _ = out.blocking_send(Err(read_error(shown, e)));
                         return warnings;
                     }
                 }
@@ -321,12 +326,12 @@ impl Reader {
 /// Puts a parsed batch's requests through the contact-change service, writes its
 /// rejected rows (the parser's and the rules') to the rejects file in the input's
 /// order, and counts the batch.
-async fn decide_parsed(app: &App, opts: &ImportOptions, batch: &Parsed, rejects: &mut Rejects) -> Result<ImportReport> {
-    let mut report =
+async fn decide_parsed(app: &App, opts: &ImportOptions, batch: Parsed, rejects: &mut Rejects) -> Result<ImportReport> {
+    let report =
         ImportReport { rows: batch.records.len() as u64, rejected: batch.rejected.len() as u64, ..Default::default() };
     let mode = if opts.dry_run { Mode::DryRun } else { Mode::EachOnItsOwn };
     let (decided, late) = decide(app, &batch.requests, mode).await?;
-    let mut rejected = batch.rejected.clone();
+    let mut rejected = batch.rejected;
     rejected.extend(late.into_iter().map(|(k, reason)| (batch.places[k], reason)));
     rejected.sort_by_key(|(i, _)| *i);
     for (i, reason) in rejected {
@@ -334,6 +339,5 @@ async fn decide_parsed(app: &App, opts: &ImportOptions, batch: &Parsed, rejects:
         rejects.write(record.fields.as_ref().ok(), &record.raw, &format!("line {}: {reason}", record.line))?;
     }
     rejects.flush()?;
-    report = add(report, decided);
-    Ok(report)
+    Ok(add(report, decided))
 }

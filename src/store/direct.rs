@@ -72,7 +72,7 @@ impl DirectSqlite {
         // contact's change, a bounce) needs that thread to reach its COMMIT; waiting 30 s
         // inside SQLite's busy handler deadlocked them until the timeout ran out ("database
         // is locked"). The writer retries a busy statement after an async pause instead
-        // (`send::engine::writer::patiently`), for as long as the store's other connections wait.
+        // ([`patiently`]), for as long as the store's other connections wait.
         conn.busy_timeout(BUSY_WAIT).map_err(failed)?;
         // journal_mode is a property of the file (WAL, set when the store was opened).
         conn.execute_batch(
@@ -225,4 +225,24 @@ fn claims_of(stmt: &mut rusqlite::CachedStatement<'_>, params: impl rusqlite::Pa
     }
     claims.sort_by_key(|c| c.send_id);
     Ok(claims)
+}
+
+/// How long a direct SQLite statement is retried while the database is locked: the same
+/// patience as the store's sqlx connections (their busy timeout).
+const LOCKED_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs a direct SQLite statement (or transaction), retrying it after a short async pause
+/// while another connection holds the write lock, so that the holder's task (which may
+/// need this runtime thread to reach its COMMIT) can finish. A busy statement committed
+/// nothing, so trying it again is safe.
+pub(crate) async fn patiently<T>(mut run: impl FnMut() -> Result<T>) -> Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match run() {
+            Err(e) if is_busy(&e) && started.elapsed() < LOCKED_PATIENCE => {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            result => return result,
+        }
+    }
 }

@@ -13,7 +13,7 @@
 //! - `attempt.rs`: one send: the re-check ([`Recheck`]), rendering, domain check, throttle,
 //!   the transport with the mark before DATA, and the [`Verdict`].
 //! - `verdict.rs`: the [`Verdict`] and its row for the store, in one place.
-//! - `writer.rs`: the group-committing writer of claims, marks and rows.
+//! - `writer/`: the group-committing writer of claims, marks and rows, and its figures.
 //! - `shared.rs`, `contexts.rs`: what attempts share; the campaigns as they need them.
 //! - `lease.rs`, `recheck.rs`: leases (claim, heartbeat, recovery); the send-time re-check.
 //! - `guard.rs`, `retry.rs`, `metrics.rs`: the campaign guard, the backoff, the counters.

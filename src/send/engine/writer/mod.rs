@@ -6,9 +6,12 @@
 //! durably `transmitting`. Outcomes are acknowledged by [`Writer::flush`], which the
 //! engine calls before it reports or exits.
 
+mod stats;
+
+use self::stats::Stats;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::store::{Claim, HeldConn, Mark, Outcome, Store};
+use crate::store::{Claim, HeldConn, Mark, Outcome, Store, direct};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -201,7 +204,7 @@ async fn run(
         let plain = outcomes.iter().all(|o| o.bounce.is_none());
         let started = std::time::Instant::now();
         let result = match direct.as_mut().filter(|_| plain) {
-            Some(d) => patiently(|| d.write_batch(&owner, &marks, &outcomes, clock.now())).await,
+            Some(d) => direct::patiently(|| d.write_batch(&owner, &marks, &outcomes, clock.now())).await,
             None => commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await,
         };
         let took = started.elapsed();
@@ -238,8 +241,8 @@ async fn run(
         // After the commit: the marks waiting in it were the urgent part.
         for (c, reply) in claims {
             let claimed = match (direct.as_mut(), c.campaign) {
-                (Some(d), Some(id)) => patiently(|| d.claim(&owner, id, c.limit, c.lease_until, c.now)).await,
-                (Some(d), None) => patiently(|| d.claim_messages(&owner, c.limit, c.lease_until, c.now)).await,
+                (Some(d), Some(id)) => direct::patiently(|| d.claim(&owner, id, c.limit, c.lease_until, c.now)).await,
+                (Some(d), None) => direct::patiently(|| d.claim_messages(&owner, c.limit, c.lease_until, c.now)).await,
                 (None, Some(id)) => store.claim(&owner, id, c.limit, c.lease_until, c.now).await,
                 (None, None) => store.claim_messages(&owner, c.limit, c.lease_until, c.now).await,
             };
@@ -336,68 +339,6 @@ struct Pace {
     gathers: u64,
 }
 
-/// What the writer did, logged whenever a flush is answered (`HERALD_LOG=herald=debug`;
-/// the engine stops the writer once its last flush is answered): how many marks a
-/// commit carries is what its cost is shared by, and where a mark's wait went.
-#[derive(Default)]
-struct Stats {
-    commits: u64,
-    marks: u64,
-    outcomes: u64,
-    busy: Duration,
-    /// Per mark, summed: asked until answered; asked until the writer took it (waiting for
-    /// the commit before); taken until its commit began (the gather); the commit (its
-    /// statement and, on PostgreSQL, the WAL flush).
-    mark_total: Duration,
-    mark_queued: Duration,
-    mark_before_commit: Duration,
-    mark_commit: Duration,
-}
-
-impl Stats {
-    fn add(&mut self, marks: usize, outcomes: usize, took: Duration) {
-        if marks + outcomes > 0 {
-            self.commits += 1;
-            self.marks += marks as u64;
-            self.outcomes += outcomes as u64;
-            self.busy += took;
-        }
-    }
-
-    fn marks_answered(
-        &mut self,
-        asked: &[std::time::Instant],
-        picked: std::time::Instant,
-        commit_began: std::time::Instant,
-        answered: std::time::Instant,
-    ) {
-        for &a in asked {
-            let taken = picked.max(a);
-            self.mark_total += answered.saturating_duration_since(a);
-            self.mark_queued += taken.saturating_duration_since(a);
-            self.mark_before_commit += commit_began.saturating_duration_since(taken);
-            self.mark_commit += answered.saturating_duration_since(commit_began);
-        }
-    }
-
-    fn log(&self) {
-        let per = |n: u64| if self.commits == 0 { 0.0 } else { n as f64 / self.commits as f64 };
-        let per_mark = |d: Duration| (d.as_micros() as u64).checked_div(self.marks).unwrap_or(0);
-        tracing::debug!(
-            commits = self.commits,
-            marks_per_commit = per(self.marks),
-            outcomes_per_commit = per(self.outcomes),
-            commit_us = per(self.busy.as_micros() as u64),
-            busy_ms = self.busy.as_millis() as u64,
-            mark_us = per_mark(self.mark_total),
-            mark_queued_us = per_mark(self.mark_queued),
-            mark_before_commit_us = per_mark(self.mark_before_commit),
-            mark_commit_us = per_mark(self.mark_commit),
-            "send writer: figures so far"
-        );
-    }
-}
-
 /// A claim on a connection of the pool, beside the writer's commits (PostgreSQL).
 fn claim_aside(pool: &Store, owner: &str, c: ClaimRequest, reply: oneshot::Sender<Result<Vec<Claim>>>) {
     let (pool, owner) = (pool.clone(), owner.to_owned());
@@ -409,26 +350,6 @@ fn claim_aside(pool: &Store, owner: &str, c: ClaimRequest, reply: oneshot::Sende
         };
         let _ = reply.send(claimed);
     });
-}
-
-/// How long a direct SQLite statement is retried while the database is locked: the same
-/// patience as the store's sqlx connections (their busy timeout).
-const LOCKED_PATIENCE: Duration = Duration::from_secs(30);
-
-/// Runs a direct SQLite statement (or transaction), retrying it after a short async pause
-/// while another connection holds the write lock, so that the holder's task (which may
-/// need this runtime thread to reach its COMMIT) can finish. A busy statement committed
-/// nothing, so trying it again is safe.
-async fn patiently<T>(mut run: impl FnMut() -> Result<T>) -> Result<T> {
-    let started = std::time::Instant::now();
-    loop {
-        match run() {
-            Err(e) if crate::store::direct::is_busy(&e) && started.elapsed() < LOCKED_PATIENCE => {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            result => return result,
-        }
-    }
 }
 
 /// One transaction, retried a few times on a transient database error.
