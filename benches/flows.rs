@@ -32,7 +32,13 @@ fn env() -> Vec<(String, String)> {
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
     let port: u16 = std::env::var("BENCH_SMTP_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(12525);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    // The runtime the `herald` binary runs (`cli/mod.rs`): one worker thread beside the
+    // main one, unless TOKIO_WORKER_THREADS says otherwise.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(1);
+    }
+    let rt = builder.enable_all().build().unwrap();
     rt.block_on(run(n, port));
 }
 
@@ -85,24 +91,59 @@ async fn run(n: usize, port: u16) {
     herald::contacts::import::import(&app, &d.join("contacts.csv"), &Default::default(), &|_, _| {}).await.unwrap();
     println!("{n} contacts; one message each; 20 connections; {}", app.store.backend_name());
 
+    // BENCH_FLOW_FIRST=1 runs the flow before the campaign (a diagnosis: whether the
+    // second to run is slowed by the first's rows).
+    let (campaign_secs, (flow_secs, enrol_secs, send_secs)) =
+        if std::env::var("BENCH_FLOW_FIRST").is_ok_and(|v| v == "1") {
+            let f = flow(&app, n).await;
+            (campaign(&app, &campaign_file, n).await, f)
+        } else {
+            let c = campaign(&app, &campaign_file, n).await;
+            (c, flow(&app, n).await)
+        };
+
+    let (c_rate, f_rate) = (n as f64 / campaign_secs, n as f64 / flow_secs);
+    println!("campaign: {n} sent in {campaign_secs:.2} s = {c_rate:.0} msg/s (record + materialise + send)");
+    println!("flow first step: {n} sent in {flow_secs:.2} s = {f_rate:.0} msg/s (enrol + schedule + send)");
+    println!("  of which enrolment: {n} contacts in {enrol_secs:.2} s = {:.0} contacts/s", n as f64 / enrol_secs);
+    println!("  of which scheduler ticks + send: {send_secs:.2} s = {:.0} msg/s", n as f64 / send_secs);
+    println!("ratio flow / campaign: {:.2} (target >= 0.8)", f_rate / c_rate);
+}
+
+/// The process's CPU time so far (user + system), from /proc (Linux), for the trace.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn campaign(app: &Arc<App>, campaign_file: &std::path::Path, n: usize) -> f64 {
     // The campaign: recorded, materialised and sent, as `campaign send` does.
     let start = Instant::now();
-    let text = std::fs::read_to_string(&campaign_file).unwrap();
-    let c = campaign::parse(&campaign_file, &text, &app.config.policy).unwrap();
-    let (record, _) = lifecycle::record(&app, &c, &text, CampaignState::Running).await.unwrap();
-    lifecycle::materialise(&app, &record, &c).await.unwrap();
-    let engine = Engine::new(app.clone(), Deps::from_config(&app).unwrap());
+    let text = std::fs::read_to_string(campaign_file).unwrap();
+    let c = campaign::parse(campaign_file, &text, &app.config.policy).unwrap();
+    let (record, _) = lifecycle::record(app, &c, &text, CampaignState::Running).await.unwrap();
+    lifecycle::materialise(app, &record, &c).await.unwrap();
+    eprintln!("  campaign: recorded and materialised in {:.2} s", start.elapsed().as_secs_f64());
+    let cpu = cpu_secs();
+    let send_start = Instant::now();
+    let engine = Engine::new(app.clone(), Deps::from_config(app).unwrap());
     let (_stop, rx) = tokio::sync::watch::channel(false);
     engine.run(Some(record.id), Until::Idle, rx, &|| {}).await.unwrap();
     engine.close().await;
     let campaign_secs = start.elapsed().as_secs_f64();
-    let status = lifecycle::status(&app, &record).await.unwrap();
+    eprintln!("  campaign send: {:.2} s, CPU {:.2} s", send_start.elapsed().as_secs_f64(), cpu_secs() - cpu);
+    let status = lifecycle::status(app, &record).await.unwrap();
     assert_eq!(status.sent as usize, n, "the campaign sent {} of {n}", status.sent);
+    campaign_secs
+}
 
+async fn flow(app: &Arc<App>, n: usize) -> (f64, f64, f64) {
     // The flow: every contact enrolled, then the daemon's scheduler and engine, timed
     // from the enrolment on (the issue: "enrols and schedules ... and sends their first
     // step"), as the campaign is timed from its recording and materialisation on.
-    let (flows, _) = enrolment::valid_flows(&app).unwrap();
+    let (flows, _) = enrolment::valid_flows(app).unwrap();
     let start = Instant::now();
     let mut reqs = Vec::with_capacity(n);
     let mut after = Default::default();
@@ -119,7 +160,7 @@ async fn run(n: usize, port: u16) {
         }));
     }
     let selected_secs = start.elapsed().as_secs_f64();
-    let enrolled = enrolment::enrol(&app, &flows, &reqs).await.unwrap();
+    let enrolled = enrolment::enrol(app, &flows, &reqs).await.unwrap();
     eprintln!("  enrolment: requests built in {selected_secs:.2} s");
     let enrol_secs = start.elapsed().as_secs_f64();
     assert_eq!(enrolled.enrolled as usize, n, "{enrolled:?}");
@@ -128,67 +169,64 @@ async fn run(n: usize, port: u16) {
     // starts, so the two halves are timed apart (a diagnosis, not the measured figure).
     if std::env::var("BENCH_FLOW_PHASES").is_ok_and(|v| v == "1") {
         let t = Instant::now();
-        let done = Scheduler::new().tick(&app).await.unwrap();
+        let mut unpaced = Scheduler::new().paced(1000, None, Duration::ZERO);
+        let done = unpaced.tick(app).await.unwrap();
         eprintln!("  phases: the scheduler alone advanced {} in {:.2?}", done.advanced.claimed, t.elapsed());
     }
+    let cpu = cpu_secs();
     let send_start = Instant::now();
-    let engine = Arc::new(Engine::new(app.clone(), Deps::from_config(&app).unwrap()));
+    let engine = Engine::new(app.clone(), Deps::from_config(app).unwrap());
     let metrics = engine.metrics();
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let running = {
-        let (engine, rx) = (engine.clone(), rx.clone());
-        tokio::spawn(async move { engine.run(None, Until::Shutdown, rx, &|| {}).await })
-    };
+    let notick = std::env::var("BENCH_FLOW_NOTICK").is_ok();
+    // As `herald daemon` runs them (`daemon.rs`): the scheduler a task of its own, waking
+    // the engine after each batch of steps queued; the engine awaited on the main task.
     let ticking = {
-        let (app, mut rx, wake) = (app.clone(), rx, engine.waker());
+        let (app, mut rx, wake) = (app.clone(), rx.clone(), engine.waker());
         tokio::spawn(async move {
-            // As the daemon's: the engine is woken after each batch of steps queued.
             let mut scheduler = Scheduler::new().waking(wake);
-            while !*rx.borrow() {
+            while !*rx.borrow() && !notick {
                 let t = Instant::now();
                 let done = scheduler.tick(&app).await.unwrap();
                 if done.advanced.claimed > 0 {
                     eprintln!("  tick: {} claimed in {:.2?}", done.advanced.claimed, t.elapsed());
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = rx.changed() => {}
+                if !done.more {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = rx.changed() => {}
+                    }
                 }
             }
         })
     };
-    // The engine's own count (an atomic): counting the sends table every few milliseconds
-    // would take from the very database and cores being measured. The engine's shutdown
-    // commits every outcome (as `Until::Idle` does for the campaign); the rows are counted
-    // once, after.
-    let mut last_print = Instant::now();
-    while (metrics.sent.load(std::sync::atomic::Ordering::Relaxed) as usize) < n {
-        if std::env::var("BENCH_FLOW_TRACE").is_ok() && last_print.elapsed() >= Duration::from_millis(500) {
-            eprintln!(
-                "  t={:.1}s sent={}",
-                send_start.elapsed().as_secs_f64(),
-                metrics.sent.load(std::sync::atomic::Ordering::Relaxed)
-            );
-            last_print = Instant::now();
+    // Stops the engine once it has sent n, by its own count (an atomic): counting the sends
+    // table every few milliseconds would take from the very database and cores being
+    // measured. The engine's shutdown commits every outcome (as `Until::Idle` does for the
+    // campaign); the rows are counted once, after.
+    let watch = async {
+        let trace = std::env::var("BENCH_FLOW_TRACE").is_ok();
+        let mut last_print = Instant::now();
+        while (metrics.sent.load(std::sync::atomic::Ordering::Relaxed) as usize) < n {
+            if trace && last_print.elapsed() >= Duration::from_millis(500) {
+                let sent = metrics.sent.load(std::sync::atomic::Ordering::Relaxed);
+                eprintln!("  t={:.1}s sent={sent}", send_start.elapsed().as_secs_f64());
+                last_print = Instant::now();
+            }
+            assert!(notick || !ticking.is_finished(), "the scheduler stopped (see above)");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(!ticking.is_finished() && !running.is_finished(), "the scheduler or the engine stopped (see above)");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    stop.send(true).unwrap();
-    running.await.unwrap().unwrap();
+        stop.send(true).unwrap();
+    };
+    let (ran, ()) = tokio::join!(engine.run(None, Until::Shutdown, rx, &|| {}), watch);
+    ran.unwrap();
     let flow_secs = start.elapsed().as_secs_f64();
     let send_secs = send_start.elapsed().as_secs_f64();
+    eprintln!("  flow send: {send_secs:.2} s, CPU {:.2} s", cpu_secs() - cpu);
     ticking.await.unwrap();
-    if let Ok(engine) = Arc::try_unwrap(engine) {
-        engine.close().await;
-    }
+    engine.close().await;
     let states = app.store.flow_send_states().await.unwrap();
     assert_eq!(states.get("sent").copied().unwrap_or(0) as usize, n, "flow sends: {states:?}");
 
-    let (c_rate, f_rate) = (n as f64 / campaign_secs, n as f64 / flow_secs);
-    println!("campaign: {n} sent in {campaign_secs:.2} s = {c_rate:.0} msg/s (record + materialise + send)");
-    println!("flow first step: {n} sent in {flow_secs:.2} s = {f_rate:.0} msg/s (enrol + schedule + send)");
-    println!("  of which enrolment: {n} contacts in {enrol_secs:.2} s = {:.0} contacts/s", n as f64 / enrol_secs);
-    println!("  of which scheduler ticks + send: {send_secs:.2} s = {:.0} msg/s", n as f64 / send_secs);
-    println!("ratio flow / campaign: {:.2} (target >= 0.8)", f_rate / c_rate);
+    (flow_secs, enrol_secs, send_secs)
 }

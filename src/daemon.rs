@@ -200,15 +200,23 @@ async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>, engine: A
             }
             Err(e) => Err(e),
         };
-        if let Err(e) = ticked {
-            tracing::warn!(error = %e, "scheduler: flow steps");
-        }
+        // A tick that stopped on a full queue (`Tick::more`) is followed by the next one at
+        // once: it has already waited for the engine.
+        let more = match ticked {
+            Ok(tick) => tick.more,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler: flow steps");
+                false
+            }
+        };
         if let Err(e) = seen.log_changes(&app).await {
             tracing::warn!(error = %e, "scheduler: campaign states");
         }
-        tokio::select! {
-            _ = tokio::time::sleep(SCHEDULE_EVERY) => {}
-            _ = shutdown.changed() => {}
+        if !more {
+            tokio::select! {
+                _ = tokio::time::sleep(SCHEDULE_EVERY) => {}
+                _ = shutdown.changed() => {}
+            }
         }
         if *shutdown.borrow() {
             return;

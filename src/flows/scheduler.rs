@@ -26,6 +26,14 @@
 //!
 //! Paused flows (`flows pause`) are not ticked, nor flows whose file is missing or
 //! invalid (said once in the log, and by `flows status`).
+//!
+//! A tick keeps the queue fed, not flooded: while [`AHEAD`] messages of the other sources
+//! wait unclaimed, it queues no more steps and waits for the engine to take some, for at
+//! most [`PACE_FOR`] in a tick; then it returns with [`Tick::more`] and the daemon ticks
+//! again at once. A flow that enrols a million contacts thus never puts a million sends
+//! in the queue ahead of every campaign (the engine takes the other sources' messages
+//! first), and its batches go in between the engine's commits instead of in one burst
+//! that holds SQLite's write lock for seconds (`benches/flows.rs`, `BENCH_FLOW_TRACE=1`).
 
 use super::enrolment::valid_flows;
 use super::{Flow, Unless};
@@ -41,6 +49,17 @@ use tokio::sync::Notify;
 
 /// Enrolments claimed per transaction.
 const BATCH: i64 = 1000;
+
+/// How many messages of the other sources may wait unclaimed before a tick waits for the
+/// engine: about half a second of sending at the benchmark's rate, ten engine batches.
+pub const AHEAD: i64 = 5_000;
+
+/// The longest a tick waits for room in the queue before it returns with
+/// [`Tick::more`] (so that the daemon's loop comes round: triggers, expiry).
+pub const PACE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often a waiting tick looks at the queue again.
+const PACE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How long a tick pauses between two full batches on SQLite (see [`give_way`]).
 const GIVE_WAY: std::time::Duration = std::time::Duration::from_millis(3);
@@ -71,10 +90,20 @@ fn ends_enrolment(r: ExclusionReason) -> bool {
 
 /// The scheduler of one daemon: what it last said about the flow files, so that a broken
 /// file is logged when it breaks, not every second.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Scheduler {
     invalid: Vec<String>,
     wake: Option<Arc<Notify>>,
+    batch: i64,
+    /// `None`: never waits for the engine (a tick with no engine running).
+    ahead: Option<i64>,
+    pace_for: std::time::Duration,
+}
+
+impl Default for Scheduler {
+    fn default() -> Scheduler {
+        Scheduler { invalid: Vec::new(), wake: None, batch: BATCH, ahead: Some(AHEAD), pace_for: PACE_FOR }
+    }
 }
 
 /// What one tick did.
@@ -83,6 +112,9 @@ pub struct Tick {
     pub advanced: Advanced,
     /// Enrolments ended because their last message was skipped (no longer eligible).
     pub exited_ineligible: u64,
+    /// The tick stopped with steps possibly still due: the queue stayed full for
+    /// [`PACE_FOR`]. The daemon ticks again without waiting for the next second.
+    pub more: bool,
 }
 
 impl Scheduler {
@@ -96,6 +128,32 @@ impl Scheduler {
     pub fn waking(mut self, engine: Arc<Notify>) -> Scheduler {
         self.wake = Some(engine);
         self
+    }
+
+    /// This scheduler claiming `batch` enrolments per transaction and letting `ahead`
+    /// messages wait in the queue before it waits up to `pace_for` for the engine; with no
+    /// `ahead`, never waiting (tests; the benchmark's diagnosis, which ticks with no engine
+    /// running).
+    pub fn paced(mut self, batch: i64, ahead: Option<i64>, pace_for: std::time::Duration) -> Scheduler {
+        self.batch = batch.max(1);
+        self.ahead = ahead.map(|a| a.max(1));
+        self.pace_for = pace_for;
+        self
+    }
+
+    /// Whether the queue has room for another batch: fewer than `ahead` messages of the
+    /// other sources waiting, now or (polling) before `deadline`.
+    async fn room(&self, app: &App, deadline: tokio::time::Instant) -> Result<bool> {
+        let Some(ahead) = self.ahead else { return Ok(true) };
+        loop {
+            if app.store.waiting_messages(ahead).await? < ahead {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(PACE_POLL).await;
+        }
     }
 
     fn queued(&self, done: &Advanced) {
@@ -133,7 +191,8 @@ impl Scheduler {
         let mut names: Vec<String> = running.keys().map(|n| (*n).to_owned()).collect();
         names.sort();
         let exits = exit_reasons();
-        for name in names {
+        let deadline = tokio::time::Instant::now() + self.pace_for;
+        'flows: for name in names {
             // First the steps with no `unless`, set-based in the database; then whatever
             // needs deciding one by one (an `unless`, a changed file, a previous message
             // skipped), through `plan`.
@@ -152,20 +211,28 @@ impl Scheduler {
                     exit_reasons: &exits,
                 };
                 loop {
-                    let done = app.store.advance_flow_step(&plain, now, BATCH).await?;
+                    if !self.room(app, deadline).await? {
+                        tick.more = true;
+                        break 'flows;
+                    }
+                    let done = app.store.advance_flow_step(&plain, now, self.batch).await?;
                     self.queued(&done);
                     tick.advanced.add(done);
-                    if done.claimed < BATCH as u64 {
+                    if done.claimed < self.batch as u64 {
                         break;
                     }
                     give_way(app).await;
                 }
             }
             loop {
-                let done = app.store.advance_flows(&name, now, BATCH, |due| plan(&running, due, now)).await?;
+                if !self.room(app, deadline).await? {
+                    tick.more = true;
+                    break 'flows;
+                }
+                let done = app.store.advance_flows(&name, now, self.batch, |due| plan(&running, due, now)).await?;
                 self.queued(&done);
                 tick.advanced.add(done);
-                if done.claimed < BATCH as u64 {
+                if done.claimed < self.batch as u64 {
                     break;
                 }
                 give_way(app).await;
@@ -179,6 +246,7 @@ impl Scheduler {
                 skipped = a.skipped,
                 completed = a.completed,
                 exited = a.exited + tick.exited_ineligible,
+                more = tick.more,
                 "flow steps"
             );
         }

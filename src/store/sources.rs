@@ -71,6 +71,13 @@ impl Store {
         dispatch!(self.queue::claim_messages(owner, limit, lease_until, now))
     }
 
+    /// How many messages of the other sources wait in the queue unclaimed, counted up to
+    /// `limit` (an index walk of at most `limit` entries): the flow scheduler queues no more
+    /// steps while `limit` are waiting (`flows::scheduler`).
+    pub async fn waiting_messages(&self, limit: i64) -> Result<i64> {
+        dispatch!(self.sources::waiting(limit))
+    }
+
     /// Confirmation messages queued for the contact since `since`: with
     /// [`crate::consent::sources::confirmation_allowed`], the daily limit
     /// (`[web] confirmations_per_day`).

@@ -112,6 +112,27 @@ impl Flows {
 }
 
 crate::on_both_backends! {
+    async fn a_tick_queues_no_more_steps_while_the_queue_is_full(t) {
+        // The scheduler feeds the engine instead of flooding the queue: with room for two
+        // waiting messages and one enrolment per batch, a tick over three due enrolments
+        // queues two, waits, and says there is more.
+        let mut f = workspace(&t, WELCOME).await;
+        f.enrol(&[ADA, BOB, "cy@example.net"], "joined:1").await;
+        f.scheduler = Scheduler::new().paced(1, Some(2), std::time::Duration::from_millis(50));
+        let tick = f.scheduler.tick(&f.app).await.unwrap();
+        assert_eq!((tick.advanced.queued, tick.more), (2, true), "{tick:?}");
+        // Still full: nothing more, however often it ticks.
+        let tick = f.scheduler.tick(&f.app).await.unwrap();
+        assert_eq!((tick.advanced.queued, tick.more), (0, true), "{tick:?}");
+        // The engine takes them: room again, and the third is queued.
+        while !f.engine.step_messages().await.unwrap().is_empty() {}
+        let tick = f.scheduler.tick(&f.app).await.unwrap();
+        assert_eq!((tick.advanced.queued, tick.more), (1, false), "{tick:?}");
+        while !f.engine.step_messages().await.unwrap().is_empty() {}
+        assert_eq!(f.subjects("cy@example.net"), ["Step hello for Cy"]);
+        assert_eq!(f.subjects(ADA).len() + f.subjects(BOB).len(), 2);
+    }
+
     async fn a_welcome_series_arrives_in_order_and_on_time_with_the_event_properties(t) {
         let mut f = workspace(&t, WELCOME).await;
         let e = f.enrol(&[ADA, BOB], "joined:1").await;

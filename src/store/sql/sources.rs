@@ -75,6 +75,17 @@ pub(in crate::store) async fn confirmations_since(
     Ok(n.max(0) as u64)
 }
 
+/// The queued sends of the other sources, up to `limit` (the partial index
+/// `sends_other_queued`, read only as far as `limit`).
+pub(in crate::store) async fn waiting(pool: &Pool, limit: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT id FROM sends WHERE state = 'queued' AND source <> 'campaign' LIMIT $1) q",
+    )
+    .bind(limit)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// The sends with `ids` (any source), in no particular order.
 pub(in crate::store) async fn messages(pool: &Pool, ids: &[SendId]) -> Result<Vec<MessageSend>> {
     let mut out = Vec::with_capacity(ids.len());
