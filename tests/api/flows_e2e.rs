@@ -92,8 +92,18 @@ impl Running {
     }
 
     fn flows_status(&self, flow: &str) -> Value {
-        let out = self.herald(&["flows", "status", flow, "--json"]);
-        // Seen once in a full run: a failure with nothing on stderr; say all there is.
+        let mut out = self.herald(&["flows", "status", flow, "--json"]);
+        // Seen twice in full runs on SQLite: the command (reads only) failed at once with
+        // "database is locked" while the daemon in this process was writing. The cause is
+        // not found yet (README, known limits); what this test checks is what the status
+        // says, so a locked database is retried, twice at most, and any other failure is not.
+        for _ in 0..2 {
+            if out.status.success() || !String::from_utf8_lossy(&out.stdout).contains("database is locked") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            out = self.herald(&["flows", "status", flow, "--json"]);
+        }
         assert!(
             out.status.success(),
             "{:?}; stderr: {}; stdout: {}",
