@@ -7,7 +7,12 @@
 //! target is 0.8 or more). The sink: `scripts/bench-flows.sh` starts Postfix's
 //! smtp-sink on `BENCH_SMTP_PORT` (default 12525). Embedded SQLite, or
 //! `BENCH_DATABASE_URL`. Run: `cargo bench --bench flows -- [N]`. `BENCH_FLOW_TRACE=1` prints
-//! the messages sent every half second while the flow runs (how the tick and the engine share SQLite's writer).
+//! the messages sent every half second while the flow runs (how the tick and the engine share SQLite's writer),
+//! and each half's send time and CPU time. Diagnoses, not the measured figure:
+//! `BENCH_FLOW_PHASES=1` ticks every step into the queue before the engine starts,
+//! `BENCH_FLOW_NOTICK=1` (with it) runs no scheduler beside the engine, `BENCH_FLOW_FIRST=1`
+//! runs the flow before the campaign. Both halves run as `herald` runs them: one worker
+//! thread, the engine awaited on the main task.
 
 use herald::app::App;
 use herald::campaign::{self, lifecycle};
