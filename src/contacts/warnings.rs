@@ -83,7 +83,7 @@ impl Warnings {
             }
         };
         if let Some(likely) = typo {
-            self.push(line, email, format!("the domain '{}' may be a typo of '{likely}'?", email.domain()));
+            self.push(line, email, format!("the domain '{domain}' may be a typo of '{likely}'?"));
         }
         if email.needs_smtputf8() {
             self.push(

@@ -156,6 +156,36 @@ impl Scheduler {
         }
     }
 
+    /// Runs `advance` (one transaction of at most a batch) until it claims less than a
+    /// batch: each time once the queue has room ([`Scheduler::room`]), the engine woken
+    /// after it, and a pause between two full batches ([`give_way`]). False (and
+    /// [`Tick::more`] set) when the queue stayed full until `deadline`.
+    async fn in_batches<F, Fut>(
+        &self,
+        app: &App,
+        deadline: tokio::time::Instant,
+        tick: &mut Tick,
+        mut advance: F,
+    ) -> Result<bool>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Advanced>>,
+    {
+        loop {
+            if !self.room(app, deadline).await? {
+                tick.more = true;
+                return Ok(false);
+            }
+            let done = advance().await?;
+            self.queued(&done);
+            tick.advanced.add(done);
+            if done.claimed < self.batch as u64 {
+                return Ok(true);
+            }
+            give_way(app).await;
+        }
+    }
+
     fn queued(&self, done: &Advanced) {
         if done.queued > 0
             && let Some(wake) = &self.wake
@@ -192,6 +222,7 @@ impl Scheduler {
         names.sort();
         let exits = exit_reasons();
         let deadline = tokio::time::Instant::now() + self.pace_for;
+        let batch = self.batch;
         'flows: for name in names {
             // First the steps with no `unless`, set-based in the database; then whatever
             // needs deciding one by one (an `unless`, a changed file, a previous message
@@ -210,32 +241,14 @@ impl Scheduler {
                     next: &next,
                     exit_reasons: &exits,
                 };
-                loop {
-                    if !self.room(app, deadline).await? {
-                        tick.more = true;
-                        break 'flows;
-                    }
-                    let done = app.store.advance_flow_step(&plain, now, self.batch).await?;
-                    self.queued(&done);
-                    tick.advanced.add(done);
-                    if done.claimed < self.batch as u64 {
-                        break;
-                    }
-                    give_way(app).await;
-                }
-            }
-            loop {
-                if !self.room(app, deadline).await? {
-                    tick.more = true;
+                let step = || app.store.advance_flow_step(&plain, now, batch);
+                if !self.in_batches(app, deadline, &mut tick, step).await? {
                     break 'flows;
                 }
-                let done = app.store.advance_flows(&name, now, self.batch, |due| plan(&running, due, now)).await?;
-                self.queued(&done);
-                tick.advanced.add(done);
-                if done.claimed < self.batch as u64 {
-                    break;
-                }
-                give_way(app).await;
+            }
+            let decided = || app.store.advance_flows(&name, now, batch, |due| plan(&running, due, now));
+            if !self.in_batches(app, deadline, &mut tick, decided).await? {
+                break 'flows;
             }
         }
         if tick.advanced.claimed > 0 || tick.exited_ineligible > 0 {
