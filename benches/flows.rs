@@ -11,7 +11,8 @@
 //! and each half's send time and CPU time. Diagnoses, not the measured figure:
 //! `BENCH_FLOW_PHASES=1` ticks every step into the queue before the engine starts,
 //! `BENCH_FLOW_NOTICK=1` (with it) runs no scheduler beside the engine, `BENCH_FLOW_FIRST=1`
-//! runs the flow before the campaign. Both halves run as `herald` runs them: one worker
+//! runs the flow before the campaign, `BENCH_ONLY=flow` (or `campaign`) runs one half alone
+//! (to profile it). Both halves run as `herald` runs them: one worker
 //! thread, the engine awaited on the main task.
 
 use herald::app::App;
@@ -42,6 +43,12 @@ fn main() {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
         builder.worker_threads(1);
+    }
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
     }
     let rt = builder.enable_all().build().unwrap();
     rt.block_on(run(n, port));
@@ -97,7 +104,17 @@ async fn run(n: usize, port: u16) {
     println!("{n} contacts; one message each; 20 connections; {}", app.store.backend_name());
 
     // BENCH_FLOW_FIRST=1 runs the flow before the campaign (a diagnosis: whether the
-    // second to run is slowed by the first's rows).
+    // second to run is slowed by the first's rows); BENCH_ONLY=flow or =campaign runs one
+    // half alone (a diagnosis: a profile of one half).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only == "flow" || only == "campaign" {
+        if only == "flow" {
+            flow(&app, n).await;
+        } else {
+            campaign(&app, &campaign_file, n).await;
+        }
+        return;
+    }
     let (campaign_secs, (flow_secs, enrol_secs, send_secs)) =
         if std::env::var("BENCH_FLOW_FIRST").is_ok_and(|v| v == "1") {
             let f = flow(&app, n).await;

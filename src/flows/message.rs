@@ -37,6 +37,30 @@ pub fn step_key(send_id: SendId, context: &serde_json::Value) -> Result<StepKey>
     Ok((field("flow")?, field("step")?, field("flow_hash").unwrap_or_default()))
 }
 
+/// The step a flow send's stored `context` (JSON text) names, and its event data as
+/// written: what the engine groups a batch's flow sends by ([`step_key`] on the text,
+/// without building the whole context as a value).
+pub fn step_group(send_id: SendId, context: &str) -> Result<(StepKey, String)> {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        flow: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        step: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        flow_hash: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        event: Option<&'a serde_json::value::RawValue>,
+    }
+    let named: Named<'_> = serde_json::from_str(context)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("send #{send_id}: the flow send's context: {e}")))?;
+    let missing = |key: &str| Error::Internal(anyhow::anyhow!("send #{send_id}: the flow send's context has no {key}"));
+    let flow = named.flow.ok_or_else(|| missing("flow"))?.into_owned();
+    let step = named.step.ok_or_else(|| missing("step"))?.into_owned();
+    let hash = named.flow_hash.map(|h| h.into_owned()).unwrap_or_default();
+    Ok(((flow, step, hash), named.event.map(|e| e.get().to_owned()).unwrap_or_default()))
+}
+
 /// The step of the flow as its file is now (the step with that name).
 pub fn step_base(app: &App, flow_name: &str, step_name: &str) -> Result<StepBase> {
     let flow: Flow = super::enrolment::valid_flows(app)?

@@ -61,21 +61,6 @@ pub const PACE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often a waiting tick looks at the queue again.
 const PACE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// How long a tick pauses between two full batches on SQLite (see [`give_way`]).
-const GIVE_WAY: std::time::Duration = std::time::Duration::from_millis(3);
-
-/// On SQLite, a pause between two batches of a tick, so that the send engine's writer,
-/// which retries a locked database every couple of milliseconds (`send::engine::writer`),
-/// gets the write lock between them. Without it a tick of 100 000 due steps took the lock
-/// back within microseconds of each commit and the engine, sending the steps already
-/// queued, went at about a third of its rate until the tick ended (`benches/flows.rs`,
-/// `BENCH_FLOW_TRACE=1`). PostgreSQL locks rows, not the database: no pause there.
-async fn give_way(app: &App) {
-    if app.store.backend_name() == "sqlite" {
-        tokio::time::sleep(GIVE_WAY).await;
-    }
-}
-
 /// The skip reasons of a flow's message that end the contact's enrolment: every exclusion
 /// reason (DESIGN §3) but the two that only skip the one message, a frequency cap and an
 /// unengaged contact; the others mean the contact is no longer eligible, and will not be
@@ -156,9 +141,10 @@ impl Scheduler {
         }
     }
 
-    /// Runs `advance` (one transaction of at most a batch) until it claims less than a
+    /// Runs `advance` (one transaction of at most a batch, in its turn with the send
+    /// engine's writer on SQLite: [`crate::store::WriteTurns`]) until it claims less than a
     /// batch: each time once the queue has room ([`Scheduler::room`]), the engine woken
-    /// after it, and a pause between two full batches ([`give_way`]). False (and
+    /// after it. False (and
     /// [`Tick::more`] set) when the queue stayed full until `deadline`.
     async fn in_batches<F, Fut>(
         &self,
@@ -182,7 +168,6 @@ impl Scheduler {
             if done.claimed < self.batch as u64 {
                 return Ok(true);
             }
-            give_way(app).await;
         }
     }
 

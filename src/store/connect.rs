@@ -71,7 +71,7 @@ impl Store {
                 .map_err(|e| {
                     Error::Internal(anyhow::Error::new(e).context(format!("cannot open the SQLite database {url}")))
                 })?;
-            Ok(Store { backend: Backend::Sqlite(pool), outbox: Default::default() })
+            Ok(Store { backend: Backend::Sqlite(pool), outbox: Default::default(), turns: super::WriteTurns::sqlite() })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| Error::Invalid(format!("database url: {e}")))?
@@ -86,7 +86,7 @@ impl Store {
                         anyhow::Error::new(e).context("cannot connect to PostgreSQL (check [database] url)"),
                     )
                 })?;
-            Ok(Store { backend: Backend::Postgres(pool), outbox: Default::default() })
+            Ok(Store { backend: Backend::Postgres(pool), outbox: Default::default(), turns: Default::default() })
         } else {
             Err(Error::Invalid(format!(
                 "database url must start with sqlite:// or postgres:// (got '{}')",
@@ -125,7 +125,7 @@ impl Store {
                     .map_err(failed)?,
             ),
         };
-        Ok(Store { backend, outbox: self.outbox.clone() })
+        Ok(Store { backend, outbox: self.outbox.clone(), turns: self.turns.clone() })
     }
 
     /// The send writer's direct connection (see `direct.rs`) on a SQLite store; `None` on

@@ -192,7 +192,7 @@ impl DirectSqlite {
 }
 
 /// The claims a claim statement returns (`id, campaign_id, contact_id, attempts,
-/// first_attempt_at, source`), in send order.
+/// first_attempt_at, source, context`), in send order.
 fn claims_of(stmt: &mut rusqlite::CachedStatement<'_>, params: impl rusqlite::Params) -> Result<Vec<Claim>> {
     let rows = stmt
         .query_map(params, |r| {
@@ -203,12 +203,13 @@ fn claims_of(stmt: &mut rusqlite::CachedStatement<'_>, params: impl rusqlite::Pa
                 r.get::<_, i32>(3)?,
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })
         .map_err(failed)?;
     let mut claims = Vec::new();
     for row in rows {
-        let (send_id, campaign_id, contact_id, attempts, first, source) = row.map_err(failed)?;
+        let (send_id, campaign_id, contact_id, attempts, first, source, context) = row.map_err(failed)?;
         let campaign_id: Option<i64> = campaign_id;
         let first_attempt_at = match first {
             Some(text) => Some(parse_at(&text).ok_or_else(|| super::corrupt("first_attempt_at", text))?),
@@ -221,6 +222,7 @@ fn claims_of(stmt: &mut rusqlite::CachedStatement<'_>, params: impl rusqlite::Pa
             source: source.parse().map_err(|e| super::corrupt("message source", e))?,
             attempts,
             first_attempt_at,
+            context,
         });
     }
     claims.sort_by_key(|c| c.send_id);

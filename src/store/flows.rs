@@ -187,6 +187,7 @@ impl Store {
     where
         F: FnOnce(Vec<DueEnrolment>) -> Vec<Advance>,
     {
+        let _turn = self.turns.take().await;
         dispatch!(self.flows::advance(flow, now, limit, plan))
     }
 
@@ -194,6 +195,7 @@ impl Store {
     /// transaction, set-based (see [`PlainStep`]): the same rows as [`Store::advance_flows`]
     /// with the scheduler's plan, without reading each enrolment out and writing it back.
     pub async fn advance_flow_step(&self, step: &PlainStep<'_>, now: DateTime<Utc>, limit: i64) -> Result<Advanced> {
+        let _turn = self.turns.take().await;
         dispatch!(self.flow_plain::advance_step(step, now, limit))
     }
 

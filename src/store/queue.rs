@@ -67,6 +67,10 @@ pub struct Claim {
     /// Attempts made before this one.
     pub attempts: i32,
     pub first_attempt_at: Option<DateTime<Utc>>,
+    /// The stored context (JSON text) of another source's message, returned by the claim
+    /// so that the engine groups a batch's flow sends without reading them again; none
+    /// for a campaign send.
+    pub context: Option<String>,
 }
 
 /// "About to hand this message's DATA to SMTP": granted only while the worker still

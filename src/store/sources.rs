@@ -52,13 +52,6 @@ impl Store {
         Ok(found.filter(|m| m.source != Source::Campaign))
     }
 
-    /// The sends of other sources among `ids` (the engine groups a batch's flow sends by
-    /// their context with it).
-    pub async fn message_sends(&self, ids: &[SendId]) -> Result<Vec<MessageSend>> {
-        let found: Vec<MessageSend> = dispatch!(self.sources::messages(ids))?;
-        Ok(found.into_iter().filter(|m| m.source != Source::Campaign).collect())
-    }
-
     /// Claims due messages of the other sources under `owner`'s lease (the engine drains
     /// them before any campaign's batch).
     pub async fn claim_messages(

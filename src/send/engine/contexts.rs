@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::campaign;
 use crate::domain::{EmailAddress, Source};
 use crate::error::{Error, Result};
-use crate::flows::message::{StepBase, StepKey, step_base, step_key};
+use crate::flows::message::{StepBase, StepKey, step_base, step_group, step_key};
 use crate::render::Renderer;
 use std::collections::HashMap;
 use std::path::Path;
@@ -114,24 +114,23 @@ impl Contexts {
     /// For the flow sends among `claims`: the send whose context each one can be rendered
     /// from (the first of those naming the same flow, step, file version and event data),
     /// so that a step sent to many contacts with the same event shares one context and is
-    /// prepared in batches, like a campaign.
-    pub(super) async fn flow_groups(
-        &self,
-        app: &App,
-        claims: &[crate::store::Claim],
-    ) -> Result<HashMap<crate::domain::SendId, crate::domain::SendId>> {
-        let ids: Vec<_> = claims.iter().filter(|c| c.source == Source::Flow).map(|c| c.send_id).collect();
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
+    /// prepared in batches, like a campaign. Read from the contexts the claim returned
+    /// (taken out of the claims: nothing else needs them).
+    pub(super) fn flow_groups(
+        claims: &mut [crate::store::Claim],
+    ) -> HashMap<crate::domain::SendId, crate::domain::SendId> {
         let mut first: HashMap<(StepKey, String), crate::domain::SendId> = HashMap::new();
-        let mut out = HashMap::with_capacity(ids.len());
-        for m in app.store.message_sends(&ids).await? {
-            let Ok(key) = step_key(m.id, &m.context) else { continue };
-            let event = m.context.get("event").map(|e| e.to_string()).unwrap_or_default();
-            let rep = *first.entry((key, event)).or_insert(m.id);
-            out.insert(m.id, rep);
+        let mut out = HashMap::new();
+        for c in claims.iter_mut() {
+            let Some(context) = c.context.take() else { continue };
+            if c.source != Source::Flow {
+                continue;
+            }
+            // A context that does not name its step is the send's own: preparing it fails
+            // with the reason (`Contexts::message`).
+            let Ok(group) = step_group(c.send_id, &context) else { continue };
+            out.insert(c.send_id, *first.entry(group).or_insert(c.send_id));
         }
-        Ok(out)
+        out
     }
 }

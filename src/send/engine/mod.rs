@@ -335,7 +335,7 @@ impl<T: Transport> Engine<T> {
     /// holding one of `places` until it ends.
     async fn dispatch(
         &self,
-        claims: Vec<Claim>,
+        mut claims: Vec<Claim>,
         slots: &Arc<Semaphore>,
         places: &mut OwnedSemaphorePermit,
         tasks: &mut JoinSet<Finished>,
@@ -349,7 +349,7 @@ impl<T: Transport> Engine<T> {
         // A campaign's claims share its context; a message of another source has its own, but
         // flow sends of one step with the same event data share one.
         let mut by_context: BTreeMap<(Option<CampaignId>, Option<SendId>), Vec<Claim>> = BTreeMap::new();
-        let shared_flow_contexts = self.contexts.flow_groups(&shared.app, &claims).await?;
+        let shared_flow_contexts = Contexts::flow_groups(&mut claims);
         for c in claims {
             let own =
                 c.campaign_id.is_none().then(|| shared_flow_contexts.get(&c.send_id).copied().unwrap_or(c.send_id));

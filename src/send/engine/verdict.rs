@@ -129,6 +129,7 @@ mod tests {
             source: crate::domain::Source::Campaign,
             attempts: 2,
             first_attempt_at: None,
+            context: None,
         }
     }
 

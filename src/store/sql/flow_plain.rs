@@ -56,18 +56,26 @@ pub(in crate::store) async fn advance_step(
         Dialect::Sqlite => {
             let before: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM sends").fetch_one(&mut *tx).await?;
             let before = before.unwrap_or(0);
+            // The context is the step's, with the enrolment's id and event data put in by
+            // concatenation: both are JSON already (an integer; the properties as `enrol`
+            // wrote them), and parsing and re-writing the context for every row cost more
+            // than the rest of the statement (`benches/flows.rs`).
+            let (head, tail) = context_around(&context);
             let mut qb = QueryBuilder::<Db>::new(
-                "INSERT INTO sends (source, contact_id, context, state, created_at, updated_at) \
-                 SELECT 'flow', e.contact_id, json_set(",
+                "INSERT INTO sends (source, contact_id, context, state, created_at, updated_at) SELECT 'flow', \
+                 e.contact_id, ",
             );
-            qb.push_bind(context).push(", '$.enrolment', e.id, '$.event', json(e.properties)), 'queued', ");
-            qb.push_bind(now).push(", ").push_bind(now);
+            qb.push_bind(head).push(" || e.id || ',\"event\":' || e.properties || ").push_bind(tail);
+            qb.push(", 'queued', ").push_bind(now).push(", ").push_bind(now);
             due_on_step(&mut qb);
             let queued = qb.build().execute(&mut *tx).await?.rows_affected();
+            // Each new send to its enrolment by contact: a contact has one active enrolment
+            // per flow (a unique index), as on PostgreSQL below.
             let mut qb = QueryBuilder::<Db>::new(
                 "INSERT INTO flow_steps (enrolment_id, step_name, step_index, send_id, outcome, reason, marketing, at) \
-                 SELECT CAST(json_extract(s.context, '$.enrolment') AS INTEGER), ",
+                 SELECT (SELECT e.id FROM flow_enrolments e WHERE e.flow = ",
             );
+            qb.push_bind(step.flow.to_owned()).push(" AND e.contact_id = s.contact_id AND e.state = 'active'), ");
             qb.push_bind(step.step_name.to_owned()).push(", ").push_bind(step.step_index);
             qb.push(", s.id, 'queued', NULL, ").push_bind(step.marketing).push(", ").push_bind(now);
             qb.push(" FROM sends s WHERE s.id > ").push_bind(before);
@@ -113,4 +121,38 @@ pub(in crate::store) async fn advance_step(
         completed: if state == "completed" { queued } else { 0 },
         ..Default::default()
     })
+}
+
+/// The step's context (a JSON object) as the text before an enrolment's id and the text
+/// after its event data: `{"enrolment":` and `,<the step's other keys>}`, so that
+/// `head || id || ',"event":' || properties || tail` is the object with both set.
+fn context_around(context: &str) -> (String, String) {
+    let mut rest: serde_json::Map<String, serde_json::Value> = serde_json::from_str(context).unwrap_or_default();
+    rest.remove("enrolment");
+    rest.remove("event");
+    let rest = serde_json::Value::Object(rest).to_string();
+    let inner = &rest[1..rest.len() - 1];
+    let tail = if inner.is_empty() { "}".to_owned() } else { format!(",{inner}}}") };
+    ("{\"enrolment\":".to_owned(), tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::context_around;
+
+    #[test]
+    fn the_context_around_an_enrolment_is_the_step_context_with_its_id_and_event() {
+        let step =
+            serde_json::json!({"enrolment": 0, "flow": "welcome", "step": "hello", "event": null, "kind": "marketing"});
+        let (head, tail) = context_around(&step.to_string());
+        let built = format!("{head}42,\"event\":{}{tail}", r#"{"items":["a","b"]}"#);
+        let built: serde_json::Value = serde_json::from_str(&built).unwrap();
+        assert_eq!(
+            built,
+            serde_json::json!({"enrolment": 42, "flow": "welcome", "step": "hello", "kind": "marketing", "event": {"items": ["a", "b"]}})
+        );
+        let (head, tail) = context_around("{}");
+        let built: serde_json::Value = serde_json::from_str(&format!("{head}7,\"event\":{{}}{tail}")).unwrap();
+        assert_eq!(built, serde_json::json!({"enrolment": 7, "event": {}}));
+    }
 }

@@ -180,6 +180,7 @@ fn claim_from_row(r: &DbRow) -> Result<Claim> {
         },
         attempts: r.try_get("attempts")?,
         first_attempt_at: r.try_get("first_attempt_at")?,
+        context: r.try_get("context")?,
     })
 }
 
@@ -207,7 +208,7 @@ pub(in crate::store) fn claim_sql() -> String {
            SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND campaign_id = $4 AND due_at <= $3 \
              ORDER BY due_at LIMIT $5{lock}) d) \
          {recheck}AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $4 AND c.state = 'running') \
-         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source"
+         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source, context"
     )
 }
 
@@ -253,7 +254,7 @@ pub(in crate::store) fn claim_messages_sql() -> String {
            UNION ALL \
            SELECT id FROM (SELECT id FROM sends WHERE state = 'deferred' AND source <> 'campaign' AND due_at <= $3 \
              ORDER BY due_at LIMIT $4{lock}) d){recheck} \
-         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source"
+         RETURNING id, campaign_id, contact_id, attempts, first_attempt_at, source, context"
     )
 }
 

@@ -85,19 +85,3 @@ pub(in crate::store) async fn waiting(pool: &Pool, limit: i64) -> Result<i64> {
     .fetch_one(pool)
     .await?)
 }
-
-/// The sends with `ids` (any source), in no particular order.
-pub(in crate::store) async fn messages(pool: &Pool, ids: &[SendId]) -> Result<Vec<MessageSend>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(super::support::CHUNK) {
-        let mut qb = sqlx::QueryBuilder::<super::Db>::new(
-            "SELECT id, source, contact_id, to_address, context, state, reason, relay, smtp_code, smtp_text \
-             FROM sends WHERE id",
-        );
-        super::support::push_in(&mut qb, chunk.iter().copied());
-        for r in qb.build().fetch_all(pool).await? {
-            out.push(message_from_row(&r)?);
-        }
-    }
-    Ok(out)
-}

@@ -163,6 +163,7 @@ async fn run(
         }
         None => None,
     };
+    let turns = store.write_turns();
     let mut store = store.hold();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Outcomes that came without a mark, held back for the next mark (see `HOLD`).
@@ -203,10 +204,12 @@ async fn run(
         // A bounce is recorded with its outcome by the store's path (`insert_bounce`).
         let plain = outcomes.iter().all(|o| o.bounce.is_none());
         let started = std::time::Instant::now();
+        let turn = turns.take().await;
         let result = match direct.as_mut().filter(|_| plain) {
             Some(d) => direct::patiently(|| d.write_batch(&owner, &marks, &outcomes, clock.now())).await,
             None => commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await,
         };
+        drop(turn);
         let took = started.elapsed();
         stats.add(marks.len(), outcomes.len(), took);
         stats.marks_answered(&asked, picked, started, std::time::Instant::now());
@@ -239,6 +242,7 @@ async fn run(
             }
         }
         // After the commit: the marks waiting in it were the urgent part.
+        let _turn = if claims.is_empty() { None } else { turns.take().await };
         for (c, reply) in claims {
             let claimed = match (direct.as_mut(), c.campaign) {
                 (Some(d), Some(id)) => direct::patiently(|| d.claim(&owner, id, c.limit, c.lease_until, c.now)).await,
