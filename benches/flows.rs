@@ -6,7 +6,7 @@
 //! same SMTP sink and engine settings, in the same process and run. Prints both rates and their ratio (the
 //! target is 0.8 or more). The sink: `scripts/bench-flows.sh` starts Postfix's
 //! smtp-sink on `BENCH_SMTP_PORT` (default 12525). Embedded SQLite, or
-//! `BENCH_DATABASE_URL`. Run: `cargo bench --bench flows -- [N]`. `BENCH_FLOW_TRACE=1` prints
+//! `BENCH_DATABASE_URL` (a PostgreSQL database is migrated first). Run: `cargo bench --bench flows -- [N]`. `BENCH_FLOW_TRACE=1` prints
 //! the messages sent every half second while the flow runs (how the tick and the engine share SQLite's writer),
 //! and each half's send time and CPU time. Diagnoses, not the measured figure:
 //! `BENCH_FLOW_PHASES=1` ticks every step into the queue before the engine starts,
@@ -98,8 +98,9 @@ async fn run(n: usize, port: u16) {
     std::fs::write(d.join("contacts.csv"), csv).unwrap();
 
     let loaded = herald::config::load(Some(&d.join("herald.toml")), &env()).unwrap();
+    // A PostgreSQL database is migrated as `herald db migrate` does, before it is opened.
+    herald::store::Store::connect(&url).await.unwrap().migrate().await.unwrap();
     let app = Arc::new(App::open(&loaded, &env()).await.unwrap());
-    app.store.migrate().await.unwrap();
     herald::contacts::import::import(&app, &d.join("contacts.csv"), &Default::default(), &|_, _| {}).await.unwrap();
     println!("{n} contacts; one message each; 20 connections; {}", app.store.backend_name());
 
