@@ -28,18 +28,12 @@ pub struct StepBase {
 
 /// The step a flow send's `context` names.
 pub fn step_key(send_id: SendId, context: &serde_json::Value) -> Result<StepKey> {
-    let field =
-        |key: &str| {
-            context.get(key).and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| {
-                Error::Internal(anyhow::anyhow!("send #{send_id}: the flow send's context has no {key}"))
-            })
-        };
-    Ok((field("flow")?, field("step")?, field("flow_hash").unwrap_or_default()))
+    Ok(step_group(send_id, &context.to_string())?.0)
 }
 
 /// The step a flow send's stored `context` (JSON text) names, and its event data as
-/// written: what the engine groups a batch's flow sends by ([`step_key`] on the text,
-/// without building the whole context as a value).
+/// written: what the engine groups a batch's flow sends by, read from the text without
+/// building the whole context as a value.
 pub fn step_group(send_id: SendId, context: &str) -> Result<(StepKey, String)> {
     #[derive(serde::Deserialize)]
     struct Named<'a> {

@@ -47,7 +47,6 @@ pub(in crate::store) async fn advance_step(
         qb.push(", due_at = ").push_bind(due).push(", exit_reason = NULL, flow_hash = ");
         qb.push_bind(step.flow_hash.to_owned()).push(", updated_at = ").push_bind(now);
     };
-    let context = step.context.to_string();
     let mut tx = begin_write(pool).await?;
     let queued = match DIALECT {
         // One writer at a time (the transaction holds the write lock): the sends inserted
@@ -60,12 +59,12 @@ pub(in crate::store) async fn advance_step(
             // concatenation: both are JSON already (an integer; the properties as `enrol`
             // wrote them), and parsing and re-writing the context for every row cost more
             // than the rest of the statement (`benches/flows.rs`).
-            let (head, tail) = context_around(&context);
+            let tail = context_tail(step.context);
             let mut qb = QueryBuilder::<Db>::new(
                 "INSERT INTO sends (source, contact_id, context, state, created_at, updated_at) SELECT 'flow', \
                  e.contact_id, ",
             );
-            qb.push_bind(head).push(" || e.id || ',\"event\":' || e.properties || ").push_bind(tail);
+            qb.push("'{\"enrolment\":' || e.id || ',\"event\":' || e.properties || ").push_bind(tail);
             qb.push(", 'queued', ").push_bind(now).push(", ").push_bind(now);
             due_on_step(&mut qb);
             let queued = qb.build().execute(&mut *tx).await?.rows_affected();
@@ -97,7 +96,7 @@ pub(in crate::store) async fn advance_step(
                 " FOR UPDATE OF e SKIP LOCKED), ins AS (INSERT INTO sends (source, contact_id, context, state, \
                  created_at, updated_at) SELECT 'flow', b.contact_id, (CAST(",
             );
-            qb.push_bind(context).push(
+            qb.push_bind(step.context.to_string()).push(
                 " AS jsonb) || jsonb_build_object('enrolment', b.id, 'event', CAST(b.properties AS jsonb)))::text, \
                  'queued', ",
             );
@@ -123,36 +122,36 @@ pub(in crate::store) async fn advance_step(
     })
 }
 
-/// The step's context (a JSON object) as the text before an enrolment's id and the text
-/// after its event data: `{"enrolment":` and `,<the step's other keys>}`, so that
-/// `head || id || ',"event":' || properties || tail` is the object with both set.
-fn context_around(context: &str) -> (String, String) {
-    let mut rest: serde_json::Map<String, serde_json::Value> = serde_json::from_str(context).unwrap_or_default();
+/// The step's context (a JSON object) without its `enrolment` and `event`, as the text
+/// that follows them: `,<the step's other keys>}`, so that
+/// `'{"enrolment":' || id || ',"event":' || properties || tail` is the object with both set.
+fn context_tail(context: &serde_json::Value) -> String {
+    let mut rest = context.as_object().cloned().unwrap_or_default();
     rest.remove("enrolment");
     rest.remove("event");
     let rest = serde_json::Value::Object(rest).to_string();
     let inner = &rest[1..rest.len() - 1];
-    let tail = if inner.is_empty() { "}".to_owned() } else { format!(",{inner}}}") };
-    ("{\"enrolment\":".to_owned(), tail)
+    if inner.is_empty() { "}".to_owned() } else { format!(",{inner}}}") }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::context_around;
+    use super::context_tail;
 
     #[test]
     fn the_context_around_an_enrolment_is_the_step_context_with_its_id_and_event() {
         let step =
             serde_json::json!({"enrolment": 0, "flow": "welcome", "step": "hello", "event": null, "kind": "marketing"});
-        let (head, tail) = context_around(&step.to_string());
-        let built = format!("{head}42,\"event\":{}{tail}", r#"{"items":["a","b"]}"#);
+        let tail = context_tail(&step);
+        let built = format!("{{\"enrolment\":42,\"event\":{}{tail}", r#"{"items":["a","b"]}"#);
         let built: serde_json::Value = serde_json::from_str(&built).unwrap();
         assert_eq!(
             built,
             serde_json::json!({"enrolment": 42, "flow": "welcome", "step": "hello", "kind": "marketing", "event": {"items": ["a", "b"]}})
         );
-        let (head, tail) = context_around("{}");
-        let built: serde_json::Value = serde_json::from_str(&format!("{head}7,\"event\":{{}}{tail}")).unwrap();
+        let tail = context_tail(&serde_json::json!({}));
+        let built: serde_json::Value =
+            serde_json::from_str(&format!("{{\"enrolment\":7,\"event\":{{}}{tail}")).unwrap();
         assert_eq!(built, serde_json::json!({"enrolment": 7, "event": {}}));
     }
 }

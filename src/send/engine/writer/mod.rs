@@ -203,8 +203,9 @@ async fn run(
         let Gathered { marks, mark_replies, asked, outcomes, flushes, claims } = g;
         // A bounce is recorded with its outcome by the store's path (`insert_bounce`).
         let plain = outcomes.iter().all(|o| o.bounce.is_none());
-        let started = std::time::Instant::now();
+        // The commit's own time (the figures) starts once it has its turn.
         let turn = turns.take().await;
+        let started = std::time::Instant::now();
         let result = match direct.as_mut().filter(|_| plain) {
             Some(d) => direct::patiently(|| d.write_batch(&owner, &marks, &outcomes, clock.now())).await,
             None => commit(&mut store, &owner, clock.as_ref(), transmit_lease, &marks, &outcomes).await,
