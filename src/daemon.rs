@@ -94,8 +94,11 @@ pub async fn run(
         let (router, config, stop) = (web::router(state.clone()), app.config.web.clone(), shutdown.clone());
         tokio::spawn(async move { web::serve::serve(listener, router, &config, stop).await })
     };
+    // The campaign states as they are before anyone can know the daemon is up: a change
+    // made once it has said so is one it logs, however soon its scheduler first runs.
+    let seen = Seen::now(&app).await;
     listening(Listening { web: addr, bounces: bounces_addr });
-    let scheduler = tokio::spawn(scheduler(app.clone(), shutdown.clone(), engine.waker()));
+    let scheduler = tokio::spawn(scheduler(app.clone(), shutdown.clone(), engine.waker(), seen));
     // Outbound consent webhooks (`[[webhooks.out]]`): returns at once when none is configured.
     let webhooks_out = tokio::spawn(crate::outbound::run(app.clone(), shutdown.clone()));
 
@@ -168,8 +171,12 @@ pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn scheduler(app: Arc<App>, mut shutdown: watch::Receiver<bool>, engine: Arc<tokio::sync::Notify>) {
-    let mut seen = Seen::default();
+async fn scheduler(
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+    engine: Arc<tokio::sync::Notify>,
+    mut seen: Seen,
+) {
     // The engine is woken as soon as a batch of steps is queued, not at its next poll.
     let mut flows = crate::flows::scheduler::Scheduler::new().waking(engine);
     let mut last_expiry: Option<tokio::time::Instant> = None;
@@ -244,12 +251,25 @@ async fn retention_if_due(app: &App) {
 /// cancel made elsewhere (`herald campaign pause` from another shell, another daemon's
 /// guard): one INFO line per change it notices. Starts and completions are logged where
 /// they happen (the scheduler's start, the engine's completion), so they are not repeated.
+/// A campaign that appeared since the last look was created scheduled or running: one
+/// found paused or cancelled was paused or cancelled since, and that is logged too (a
+/// pause and a resume both made between two looks are not).
 #[derive(Default)]
 struct Seen {
     states: Option<std::collections::HashMap<crate::domain::CampaignId, CampaignState>>,
 }
 
 impl Seen {
+    /// The states as they are now, nothing logged; empty (the first look logs nothing)
+    /// when the database cannot be read.
+    async fn now(app: &App) -> Seen {
+        let mut seen = Seen::default();
+        if let Err(e) = seen.log_changes(app).await {
+            tracing::warn!(error = %e, "scheduler: campaign states");
+        }
+        seen
+    }
+
     async fn log_changes(&mut self, app: &App) -> Result<()> {
         let now: std::collections::HashMap<crate::domain::CampaignId, CampaignState> = app
             .store
@@ -257,10 +277,11 @@ impl Seen {
             .await?
             .into_iter()
             .map(|c| {
-                if let Some(before) = self.states.as_ref().and_then(|s| s.get(&c.id))
-                    && *before != c.state
+                let before = self.states.as_ref().map(|s| s.get(&c.id).copied().unwrap_or(CampaignState::Scheduled));
+                if let Some(before) = before
+                    && before != c.state
                 {
-                    log_change(&c.name, *before, c.state, c.state_reason.as_deref());
+                    log_change(&c.name, before, c.state, c.state_reason.as_deref());
                 }
                 (c.id, c.state)
             })
