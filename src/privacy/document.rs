@@ -9,7 +9,7 @@ use crate::consent::ledger::Entry;
 use crate::contacts::cells::neutralise;
 use crate::domain::{Bounce, Contact, ContactId, ListName, Processing, Purpose, PurposeConsent, SubscriptionStatus};
 use crate::error::{Error, Result};
-use crate::store::{ContactBounce, ContactEvent, SendRecord};
+use crate::store::{ContactBounce, ContactClick, ContactEvent, ContactFlow, SendRecord};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -68,6 +68,10 @@ pub struct ContactExport<'a> {
     pub bounces: &'a [ContactBounce],
     /// The events the events API recorded for the contact (a shop's `cart_abandoned`, say).
     pub events: &'a [ContactEvent],
+    /// The links followed, once per link and message.
+    pub clicks: &'a [ContactClick],
+    /// Each entry into a flow, with its steps.
+    pub flows: &'a [ContactFlow],
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -102,19 +106,26 @@ pub const CSV_COLUMNS: &[&str] = &[
     "bounces",
     "events",
     "exported_at",
+    "clicks",
+    "flows",
 ];
 
-/// What is exported about `c`, given its ledger, sends, bounces and events.
-pub fn document<'a>(
-    c: &'a Contact,
-    ledger: &'a [Entry],
-    sends: &'a [SendRecord],
-    bounces: &'a [ContactBounce],
-    events: &'a [ContactEvent],
-    exported_at: DateTime<Utc>,
-) -> Result<ContactExport<'a>> {
+/// A contact's records beside its row, each in its export order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Records<'a> {
+    pub ledger: &'a [Entry],
+    pub sends: &'a [SendRecord],
+    pub bounces: &'a [ContactBounce],
+    pub events: &'a [ContactEvent],
+    pub clicks: &'a [ContactClick],
+    pub flows: &'a [ContactFlow],
+}
+
+/// What is exported about `c`, given its records.
+pub fn document<'a>(c: &'a Contact, records: Records<'a>, exported_at: DateTime<Utc>) -> Result<ContactExport<'a>> {
     let id = &c.identity;
-    let ledger = ledger
+    let ledger = records
+        .ledger
         .iter()
         .map(|e| {
             // The event with its evidence put back from the evidence table.
@@ -153,9 +164,11 @@ pub fn document<'a>(
         subscriptions: &c.lists,
         purposes: &c.purposes,
         ledger,
-        sends,
-        bounces,
-        events,
+        sends: records.sends,
+        bounces: records.bounces,
+        events: records.events,
+        clicks: records.clicks,
+        flows: records.flows,
         created_at: c.created_at,
         updated_at: c.updated_at,
     })
@@ -218,7 +231,7 @@ impl<'w> Sink<'w> {
 }
 
 /// One CSV row in the order of [`CSV_COLUMNS`], before neutralisation.
-fn csv_row<'a>(d: &'a ContactExport<'_>) -> Result<[Cow<'a, str>; 28]> {
+fn csv_row<'a>(d: &'a ContactExport<'_>) -> Result<[Cow<'a, str>; 30]> {
     let text = |v: Option<&'a str>| Cow::Borrowed(v.unwrap_or_default());
     let time = |v: Option<DateTime<Utc>>| Cow::Owned(v.map(|t| t.to_rfc3339()).unwrap_or_default());
     let p = &d.profile;
@@ -252,6 +265,8 @@ fn csv_row<'a>(d: &'a ContactExport<'_>) -> Result<[Cow<'a, str>; 28]> {
         json(&d.bounces)?,
         json(&d.events)?,
         time(Some(d.exported_at)),
+        json(d.clicks)?,
+        json(d.flows)?,
     ])
 }
 

@@ -12,7 +12,7 @@
 //! renamed when complete, so an export that fails (an unknown address included) leaves
 //! no file behind.
 
-use super::document::{Sink, document, write_failed};
+use super::document::{Records, Sink, document, write_failed};
 use crate::app::App;
 use crate::domain::{Contact, ContactId, EmailAddress, ListName};
 use crate::error::{Error, Result};
@@ -142,22 +142,28 @@ fn read_ahead(mut cursor: ExportCursor) -> tokio::sync::mpsc::Receiver<Result<Ex
     rx
 }
 
-/// Writes each contact of `batch` with its share of the batch's ledger, sends and
-/// bounces (all sorted by contact id, so each is a run taken in turn).
+/// Writes each contact of `batch` with its share of the batch's records (each sorted by
+/// contact id, so each is a run taken in turn).
 fn write_batch(batch: &ExportBatch, exported_at: DateTime<Utc>, sink: &mut Sink<'_>) -> Result<u64> {
-    let (mut ledger, mut sends, mut bounces) = (&batch.ledger[..], &batch.sends[..], &batch.bounces[..]);
-    let mut events = &batch.events[..];
+    let mut rest = Records {
+        ledger: &batch.ledger,
+        sends: &batch.sends,
+        bounces: &batch.bounces,
+        events: &batch.events,
+        clicks: &batch.clicks,
+        flows: &batch.flows,
+    };
     for contact in &batch.contacts {
         let id = contact.id.unwrap_or_default();
-        let doc = document(
-            contact,
-            run(&mut ledger, id, |e| e.contact_id),
-            run(&mut sends, id, |s| s.contact_id),
-            run(&mut bounces, id, |b| b.contact_id),
-            run(&mut events, id, |e| e.contact_id),
-            exported_at,
-        )?;
-        sink.write(&doc)?;
+        let records = Records {
+            ledger: run(&mut rest.ledger, id, |e| e.contact_id),
+            sends: run(&mut rest.sends, id, |s| s.contact_id),
+            bounces: run(&mut rest.bounces, id, |b| b.contact_id),
+            events: run(&mut rest.events, id, |e| e.contact_id),
+            clicks: run(&mut rest.clicks, id, |c| c.contact_id),
+            flows: run(&mut rest.flows, id, |f| f.contact_id),
+        };
+        sink.write(&document(contact, records, exported_at)?)?;
     }
     Ok(batch.contacts.len() as u64)
 }

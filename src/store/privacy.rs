@@ -1,5 +1,6 @@
 //! What the privacy export (DESIGN §12) reads: batches of contacts with their ledger,
-//! sends, bounces and events (the events API's).
+//! sends, bounces, events (the events API's), the links they followed and their places in
+//! flows.
 
 use super::{Backend, Store, postgres, sqlite};
 use crate::consent::ledger::Entry;
@@ -40,6 +41,49 @@ pub struct SendRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A link a contact followed in a message (once per link and message: `clicks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactClick {
+    #[serde(skip)]
+    pub contact_id: ContactId,
+    pub send_id: SendId,
+    pub url: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A contact's entry into a flow (DESIGN §13): where it stands and each step it went
+/// through.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactFlow {
+    #[serde(skip)]
+    pub id: i64,
+    #[serde(skip)]
+    pub contact_id: ContactId,
+    pub flow: String,
+    /// `active`, `completed` or `exited`.
+    pub state: String,
+    /// The step due next (active), or the one the entry ended on.
+    pub step: String,
+    pub due_at: Option<DateTime<Utc>>,
+    pub exit_reason: Option<String>,
+    /// The triggering event's properties (what the steps' templates read).
+    pub properties: serde_json::Value,
+    pub entered_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub steps: Vec<ContactFlowStep>,
+}
+
+/// One step a contact went through in a flow: its message queued, or skipped and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactFlowStep {
+    pub step: String,
+    /// `queued` or `skipped`.
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub send_id: Option<SendId>,
+    pub at: DateTime<Utc>,
+}
+
 /// One bounce or complaint recorded against a contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContactBounce {
@@ -56,8 +100,8 @@ pub struct ContactBounce {
 }
 
 /// A batch of a bulk export: contacts in id order, each with its subscriptions and
-/// purposes, and the ledger entries, sends, bounces and events of those contacts, each
-/// sorted by contact id.
+/// purposes, and the ledger entries, sends, bounces, events, clicks and flow entries of
+/// those contacts, each sorted by contact id.
 #[derive(Debug, Default)]
 pub struct ExportBatch {
     pub contacts: Vec<Contact>,
@@ -65,6 +109,8 @@ pub struct ExportBatch {
     pub sends: Vec<SendRecord>,
     pub bounces: Vec<ContactBounce>,
     pub events: Vec<ContactEvent>,
+    pub clicks: Vec<ContactClick>,
+    pub flows: Vec<ContactFlow>,
 }
 
 /// A bulk export's walk over the contacts, batch after batch, on one connection held

@@ -223,3 +223,63 @@ on_both_backends! {
         assert_eq!(emails, expected);
     }
 }
+
+on_both_backends! {
+    async fn export_holds_the_links_followed_and_each_flow_entry_with_its_steps(t) {
+        use crate::flow_steps::{ADA, BOB, WELCOME, workspace};
+        use herald::clock::Clock;
+        let mut f = workspace(&t, WELCOME).await;
+        // Ada agrees to tracking, so her click is kept.
+        let tracking = t.write(
+            "tracking.csv",
+            "email,first_name,opt_in_status,legal_basis,consent_date,consent_purposes,lists\n\
+             ada@example.com,Ada,double_opt_in,consent,2025-01-01,newsletter;tracking,newsletter:confirmed\n",
+        );
+        import(&f.app, &tracking, &ImportOptions::default(), &|_, _| {}).await.unwrap();
+        f.enrol(&[ADA], "joined:1").await;
+        f.run().await;
+        let ada = f.id(ADA).await;
+        let now = f.clock.now();
+        assert!(f.app.store.record_click("welcome.hello", ada, "https://shop.example/a?b=1", now).await.unwrap());
+
+        let doc = json(&export(&t, &[ADA]));
+        let flows = doc["flows"].as_array().unwrap();
+        assert_eq!(flows.len(), 1, "{doc}");
+        assert_eq!((flows[0]["flow"].as_str(), flows[0]["state"].as_str()), (Some("welcome"), Some("active")));
+        assert_eq!(flows[0]["step"], "tips", "the step due next: {doc}");
+        assert_eq!(flows[0]["properties"]["plan"], "gold", "{doc}");
+        let steps = flows[0]["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 1, "{doc}");
+        assert_eq!((steps[0]["step"].as_str(), steps[0]["outcome"].as_str()), (Some("hello"), Some("queued")));
+        let sends = doc["sends"].as_array().unwrap();
+        assert_eq!(sends.len(), 1, "{doc}");
+        assert_eq!(steps[0]["send_id"], sends[0]["send_id"], "{doc}");
+        let clicks = doc["clicks"].as_array().unwrap();
+        assert_eq!(clicks.len(), 1, "{doc}");
+        assert_eq!(clicks[0]["url"], "https://shop.example/a?b=1");
+        assert_eq!(clicks[0]["send_id"], sends[0]["send_id"], "{doc}");
+        assert!(clicks[0]["at"].is_string(), "{doc}");
+
+        // Bob is in no flow and followed nothing.
+        let bob = json(&export(&t, &[BOB]));
+        assert!(bob["flows"].as_array().unwrap().is_empty() && bob["clicks"].as_array().unwrap().is_empty(), "{bob}");
+
+        // The CSV row carries both as JSON-encoded cells, and the bulk line is the document.
+        let csv_out = export(&t, &[ADA, "--format", "csv"]);
+        let mut reader = csv::Reader::from_reader(csv_out.stdout.as_slice());
+        let header = reader.headers().unwrap().clone();
+        let row = reader.records().next().unwrap().unwrap();
+        let cell = |name: &str| -> serde_json::Value {
+            serde_json::from_str(&row[header.iter().position(|h| h == name).unwrap()]).unwrap()
+        };
+        assert_eq!(cell("clicks"), doc["clicks"]);
+        assert_eq!(cell("flows"), doc["flows"]);
+        let all = stdout(&export(&t, &["--all"]));
+        let line = all.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|d| d["email"] == ADA);
+        let (mut line, mut one) = (line.unwrap(), doc.clone());
+        for d in [&mut line, &mut one] {
+            d.as_object_mut().unwrap().remove("exported_at");
+        }
+        assert_eq!(line, one);
+    }
+}

@@ -1,8 +1,9 @@
 //! The privacy export's reads (DESIGN §12): a batch of contacts in id order, each with
-//! its subscriptions, consents, ledger (with evidence), sends and bounces.
+//! its subscriptions, consents, ledger (with evidence), sends, bounces, events, the links
+//! it followed and its flow entries (each with its steps).
 //!
 //! One statement per batch, and one row: the batch as a JSON array, a contact per
-//! element (`[its columns…, subscriptions, consents, ledger, sends, bounces]`), each
+//! element (`[its columns…, subscriptions, consents, ledger, sends, bounces, …]`), each
 //! related table aggregated by a correlated subquery over its `contact_id` index into a
 //! JSON array of arrays (SQLite's `json_group_array`, PostgreSQL's `json_agg`). The
 //! driver's cost is per row and per column, so a batch costs it one value however much
@@ -17,7 +18,9 @@ use super::{DIALECT, Db};
 use crate::consent::ledger::Entry;
 use crate::domain::{Bounce, Contact, ContactId, EmailAddress, Identity, ListName, Purpose, PurposeConsent, SendId};
 use crate::error::Result;
-use crate::store::privacy::{ContactBounce, ContactEvent, ExportBatch, SendRecord};
+use crate::store::privacy::{
+    ContactBounce, ContactClick, ContactEvent, ContactFlow, ContactFlowStep, ExportBatch, SendRecord,
+};
 use crate::store::{Dialect, corrupt};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -43,7 +46,7 @@ pub(in crate::store) async fn export_batch(
         "x.id, x.email, x.first_name, x.last_name, x.company, x.title, x.phone, x.website, x.country, x.crm_id, \
          {attributes}, x.opt_in_status, x.legal_basis, x.legal_basis_note, x.consent_date, x.source_type, \
          x.source_note, x.processing, x.bounce_status, x.consecutive_hard_bounces, x.created_at, x.updated_at, \
-         {subscriptions}, {consents}, {ledger}, {sends}, {bounces}, {events}",
+         {subscriptions}, {consents}, {ledger}, {sends}, {bounces}, {events}, {clicks}, {flows}",
         subscriptions = aggregate("s.list, s.status", "subscriptions s WHERE s.contact_id = x.id"),
         consents = aggregate("s.purpose, s.state, s.at", "consents s WHERE s.contact_id = x.id"),
         ledger = aggregate(
@@ -61,6 +64,20 @@ pub(in crate::store) async fn export_batch(
             "bounces b LEFT JOIN campaigns c ON c.id = b.campaign_id WHERE b.contact_id = x.id",
         ),
         events = aggregate("e.id, e.name, e.properties, e.received_at", "events e WHERE e.contact_id = x.id"),
+        // Through the contact's sends (`sends_contact`) to each one's clicks (`UNIQUE (send_id, url)`).
+        clicks =
+            aggregate("k.send_id, k.url, k.at", "sends s JOIN clicks k ON k.send_id = s.id WHERE s.contact_id = x.id"),
+        flows = aggregate(
+            &format!(
+                "f.id, f.flow, f.state, f.step_name, f.due_at, f.exit_reason, f.properties, f.created_at, \
+                 f.updated_at, {steps}",
+                steps = aggregate(
+                    "t.step_index, t.step_name, t.outcome, t.reason, t.send_id, t.at",
+                    "flow_steps t WHERE t.enrolment_id = f.id"
+                ),
+            ),
+            "flow_enrolments f WHERE f.contact_id = x.id",
+        ),
     );
     let outer = match DIALECT {
         Dialect::Sqlite => format!("SELECT json_group_array(json_array({columns}))"),
@@ -115,6 +132,20 @@ type SendRow = (
     DateTime<Utc>,
 );
 type EventRow = (i64, String, String, DateTime<Utc>);
+type ClickRow = (SendId, String, DateTime<Utc>);
+type FlowStepRow = (i64, String, String, Option<String>, Option<SendId>, DateTime<Utc>);
+type FlowRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Vec<FlowStepRow>,
+);
 type BounceRow = (i64, DateTime<Utc>, String, Option<String>, Option<SendId>, Option<String>, Option<String>, String);
 
 /// One element of the batch's array: the fields in the statement's column order.
@@ -148,6 +179,8 @@ struct ContactRow {
     sends: Vec<SendRow>,
     bounces: Vec<BounceRow>,
     events: Vec<EventRow>,
+    clicks: Vec<ClickRow>,
+    flows: Vec<FlowRow>,
 }
 
 impl ContactRow {
@@ -158,6 +191,8 @@ impl ContactRow {
         self.sends.sort_unstable_by_key(|s| s.0);
         self.bounces.sort_unstable_by_key(|b| (b.1, b.0));
         self.events.sort_unstable_by_key(|e| e.0);
+        self.clicks.sort_unstable_by(|a, b| (a.0, a.2, &a.1).cmp(&(b.0, b.2, &b.1)));
+        self.flows.sort_unstable_by_key(|f| f.0);
         let mut contact = Contact {
             id: Some(contact_id),
             email: EmailAddress::parse(&self.email).map_err(|e| corrupt("email", e))?,
@@ -233,6 +268,30 @@ impl ContactRow {
         for (id, name, properties, received_at) in self.events {
             let properties = serde_json::from_str(&properties).map_err(|e| corrupt("event properties", e))?;
             batch.events.push(ContactEvent { id, contact_id, name, properties, received_at });
+        }
+        for (send_id, url, at) in self.clicks {
+            batch.clicks.push(ContactClick { contact_id, send_id, url, at });
+        }
+        for (id, flow, state, step, due_at, exit_reason, properties, entered_at, updated_at, mut steps) in self.flows {
+            let properties = serde_json::from_str(&properties).map_err(|e| corrupt("flow properties", e))?;
+            steps.sort_unstable_by_key(|s| (s.5, s.0));
+            let steps = steps
+                .into_iter()
+                .map(|(_, step, outcome, reason, send_id, at)| ContactFlowStep { step, outcome, reason, send_id, at })
+                .collect();
+            batch.flows.push(ContactFlow {
+                id,
+                contact_id,
+                flow,
+                state,
+                step,
+                due_at,
+                exit_reason,
+                properties,
+                entered_at,
+                updated_at,
+                steps,
+            });
         }
         Ok(())
     }
