@@ -9,7 +9,7 @@ use crate::consent::ledger::Entry;
 use crate::contacts::cells::neutralise;
 use crate::domain::{Bounce, Contact, ContactId, ListName, Processing, Purpose, PurposeConsent, SubscriptionStatus};
 use crate::error::{Error, Result};
-use crate::store::{ContactBounce, ContactClick, ContactEvent, ContactFlow, SendRecord};
+use crate::store::{ContactBounce, ContactEvent, ContactFlow, SendRecord};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -68,8 +68,6 @@ pub struct ContactExport<'a> {
     pub bounces: &'a [ContactBounce],
     /// The events the events API recorded for the contact (a shop's `cart_abandoned`, say).
     pub events: &'a [ContactEvent],
-    /// The links followed, once per link and message.
-    pub clicks: &'a [ContactClick],
     /// Each entry into a flow, with its steps.
     pub flows: &'a [ContactFlow],
     pub created_at: DateTime<Utc>,
@@ -106,7 +104,6 @@ pub const CSV_COLUMNS: &[&str] = &[
     "bounces",
     "events",
     "exported_at",
-    "clicks",
     "flows",
 ];
 
@@ -117,7 +114,6 @@ pub struct Records<'a> {
     pub sends: &'a [SendRecord],
     pub bounces: &'a [ContactBounce],
     pub events: &'a [ContactEvent],
-    pub clicks: &'a [ContactClick],
     pub flows: &'a [ContactFlow],
 }
 
@@ -167,7 +163,6 @@ pub fn document<'a>(c: &'a Contact, records: Records<'a>, exported_at: DateTime<
         sends: records.sends,
         bounces: records.bounces,
         events: records.events,
-        clicks: records.clicks,
         flows: records.flows,
         created_at: c.created_at,
         updated_at: c.updated_at,
@@ -231,7 +226,7 @@ impl<'w> Sink<'w> {
 }
 
 /// One CSV row in the order of [`CSV_COLUMNS`], before neutralisation.
-fn csv_row<'a>(d: &'a ContactExport<'_>) -> Result<[Cow<'a, str>; 30]> {
+fn csv_row<'a>(d: &'a ContactExport<'_>) -> Result<[Cow<'a, str>; 29]> {
     let text = |v: Option<&'a str>| Cow::Borrowed(v.unwrap_or_default());
     let time = |v: Option<DateTime<Utc>>| Cow::Owned(v.map(|t| t.to_rfc3339()).unwrap_or_default());
     let p = &d.profile;
@@ -265,7 +260,6 @@ fn csv_row<'a>(d: &'a ContactExport<'_>) -> Result<[Cow<'a, str>; 30]> {
         json(&d.bounces)?,
         json(&d.events)?,
         time(Some(d.exported_at)),
-        json(d.clicks)?,
         json(d.flows)?,
     ])
 }

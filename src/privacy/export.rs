@@ -150,7 +150,6 @@ fn write_batch(batch: &ExportBatch, exported_at: DateTime<Utc>, sink: &mut Sink<
         sends: &batch.sends,
         bounces: &batch.bounces,
         events: &batch.events,
-        clicks: &batch.clicks,
         flows: &batch.flows,
     };
     for contact in &batch.contacts {
@@ -160,7 +159,6 @@ fn write_batch(batch: &ExportBatch, exported_at: DateTime<Utc>, sink: &mut Sink<
             sends: run(&mut rest.sends, id, |s| s.contact_id),
             bounces: run(&mut rest.bounces, id, |b| b.contact_id),
             events: run(&mut rest.events, id, |e| e.contact_id),
-            clicks: run(&mut rest.clicks, id, |c| c.contact_id),
             flows: run(&mut rest.flows, id, |f| f.contact_id),
         };
         sink.write(&document(contact, records, exported_at)?)?;

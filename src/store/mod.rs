@@ -378,7 +378,7 @@ pub mod confirmations;
 pub mod erasure;
 pub mod privacy;
 pub mod privacy_requests;
-pub use privacy::{ContactBounce, ContactClick, ContactEvent, ContactFlow, ContactFlowStep, SendRecord};
+pub use privacy::{ContactBounce, ContactEvent, ContactFlow, ContactFlowStep, LinkFollowed, SendRecord};
 pub mod compliance;
 pub mod flows;
 pub mod outbound;

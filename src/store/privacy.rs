@@ -1,6 +1,6 @@
 //! What the privacy export (DESIGN §12) reads: batches of contacts with their ledger,
-//! sends, bounces, events (the events API's), the links they followed and their places in
-//! flows.
+//! sends (each with the links followed in it), bounces, events (the events API's) and
+//! their places in flows.
 
 use super::{Backend, Store, postgres, sqlite};
 use crate::consent::ledger::Entry;
@@ -39,14 +39,13 @@ pub struct SendRecord {
     pub clicked_at: Option<DateTime<Utc>>,
     pub smtp_code: Option<i32>,
     pub updated_at: DateTime<Utc>,
+    /// The links followed in this message, once per link (`clicks`), by time.
+    pub clicks: Vec<LinkFollowed>,
 }
 
-/// A link a contact followed in a message (once per link and message: `clicks`).
+/// A link followed in a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ContactClick {
-    #[serde(skip)]
-    pub contact_id: ContactId,
-    pub send_id: SendId,
+pub struct LinkFollowed {
     pub url: String,
     pub at: DateTime<Utc>,
 }
@@ -100,8 +99,8 @@ pub struct ContactBounce {
 }
 
 /// A batch of a bulk export: contacts in id order, each with its subscriptions and
-/// purposes, and the ledger entries, sends, bounces, events, clicks and flow entries of
-/// those contacts, each sorted by contact id.
+/// purposes, and the ledger entries, sends, bounces, events and flow entries of those
+/// contacts, each sorted by contact id.
 #[derive(Debug, Default)]
 pub struct ExportBatch {
     pub contacts: Vec<Contact>,
@@ -109,7 +108,6 @@ pub struct ExportBatch {
     pub sends: Vec<SendRecord>,
     pub bounces: Vec<ContactBounce>,
     pub events: Vec<ContactEvent>,
-    pub clicks: Vec<ContactClick>,
     pub flows: Vec<ContactFlow>,
 }
 

@@ -1,6 +1,6 @@
 //! The privacy export's reads (DESIGN §12): a batch of contacts in id order, each with
-//! its subscriptions, consents, ledger (with evidence), sends, bounces, events, the links
-//! it followed and its flow entries (each with its steps).
+//! its subscriptions, consents, ledger (with evidence), sends (each with the links
+//! followed in it), bounces, events and flow entries (each with its steps).
 //!
 //! One statement per batch, and one row: the batch as a JSON array, a contact per
 //! element (`[its columns…, subscriptions, consents, ledger, sends, bounces, …]`), each
@@ -19,7 +19,7 @@ use crate::consent::ledger::Entry;
 use crate::domain::{Bounce, Contact, ContactId, EmailAddress, Identity, ListName, Purpose, PurposeConsent, SendId};
 use crate::error::Result;
 use crate::store::privacy::{
-    ContactBounce, ContactClick, ContactEvent, ContactFlow, ContactFlowStep, ExportBatch, SendRecord,
+    ContactBounce, ContactEvent, ContactFlow, ContactFlowStep, ExportBatch, LinkFollowed, SendRecord,
 };
 use crate::store::{Dialect, corrupt};
 use chrono::{DateTime, Utc};
@@ -46,7 +46,7 @@ pub(in crate::store) async fn export_batch(
         "x.id, x.email, x.first_name, x.last_name, x.company, x.title, x.phone, x.website, x.country, x.crm_id, \
          {attributes}, x.opt_in_status, x.legal_basis, x.legal_basis_note, x.consent_date, x.source_type, \
          x.source_note, x.processing, x.bounce_status, x.consecutive_hard_bounces, x.created_at, x.updated_at, \
-         {subscriptions}, {consents}, {ledger}, {sends}, {bounces}, {events}, {clicks}, {flows}",
+         {subscriptions}, {consents}, {ledger}, {sends}, {bounces}, {events}, {flows}",
         subscriptions = aggregate("s.list, s.status", "subscriptions s WHERE s.contact_id = x.id"),
         consents = aggregate("s.purpose, s.state, s.at", "consents s WHERE s.contact_id = x.id"),
         ledger = aggregate(
@@ -54,9 +54,13 @@ pub(in crate::store) async fn export_batch(
             "ledger l LEFT JOIN evidence v ON v.contact_id = l.contact_id AND v.seq = l.seq \
              WHERE l.contact_id = x.id",
         ),
+        // Each send's clicks through `UNIQUE (send_id, url)`.
         sends = aggregate(
-            "s.id, s.source, c.name, s.state, s.reason, s.created_at, s.sent_at, s.opened_at, s.clicked_at, \
-             s.smtp_code, s.updated_at",
+            &format!(
+                "s.id, s.source, c.name, s.state, s.reason, s.created_at, s.sent_at, s.opened_at, s.clicked_at, \
+                 s.smtp_code, s.updated_at, {clicks}",
+                clicks = aggregate("k.url, k.at", "clicks k WHERE k.send_id = s.id"),
+            ),
             "sends s LEFT JOIN campaigns c ON c.id = s.campaign_id WHERE s.contact_id = x.id",
         ),
         bounces = aggregate(
@@ -64,9 +68,6 @@ pub(in crate::store) async fn export_batch(
             "bounces b LEFT JOIN campaigns c ON c.id = b.campaign_id WHERE b.contact_id = x.id",
         ),
         events = aggregate("e.id, e.name, e.properties, e.received_at", "events e WHERE e.contact_id = x.id"),
-        // Through the contact's sends (`sends_contact`) to each one's clicks (`UNIQUE (send_id, url)`).
-        clicks =
-            aggregate("k.send_id, k.url, k.at", "sends s JOIN clicks k ON k.send_id = s.id WHERE s.contact_id = x.id"),
         flows = aggregate(
             &format!(
                 "f.id, f.flow, f.state, f.step_name, f.due_at, f.exit_reason, f.properties, f.created_at, \
@@ -130,9 +131,9 @@ type SendRow = (
     Option<DateTime<Utc>>,
     Option<i32>,
     DateTime<Utc>,
+    Vec<(String, DateTime<Utc>)>,
 );
 type EventRow = (i64, String, String, DateTime<Utc>);
-type ClickRow = (SendId, String, DateTime<Utc>);
 type FlowStepRow = (i64, String, String, Option<String>, Option<SendId>, DateTime<Utc>);
 type FlowRow = (
     i64,
@@ -179,7 +180,6 @@ struct ContactRow {
     sends: Vec<SendRow>,
     bounces: Vec<BounceRow>,
     events: Vec<EventRow>,
-    clicks: Vec<ClickRow>,
     flows: Vec<FlowRow>,
 }
 
@@ -191,7 +191,6 @@ impl ContactRow {
         self.sends.sort_unstable_by_key(|s| s.0);
         self.bounces.sort_unstable_by_key(|b| (b.1, b.0));
         self.events.sort_unstable_by_key(|e| e.0);
-        self.clicks.sort_unstable_by(|a, b| (a.0, a.2, &a.1).cmp(&(b.0, b.2, &b.1)));
         self.flows.sort_unstable_by_key(|f| f.0);
         let mut contact = Contact {
             id: Some(contact_id),
@@ -236,7 +235,8 @@ impl ContactRow {
         for (seq, at, body, hash, evidence) in self.ledger {
             batch.ledger.push(Entry { contact_id, seq, at, body, hash, evidence });
         }
-        for s in self.sends {
+        for mut s in self.sends {
+            s.11.sort_unstable_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
             batch.sends.push(SendRecord {
                 send_id: s.0,
                 contact_id,
@@ -250,6 +250,7 @@ impl ContactRow {
                 clicked_at: s.8,
                 smtp_code: s.9,
                 updated_at: s.10,
+                clicks: s.11.into_iter().map(|(url, at)| LinkFollowed { url, at }).collect(),
             });
         }
         for b in self.bounces {
@@ -268,9 +269,6 @@ impl ContactRow {
         for (id, name, properties, received_at) in self.events {
             let properties = serde_json::from_str(&properties).map_err(|e| corrupt("event properties", e))?;
             batch.events.push(ContactEvent { id, contact_id, name, properties, received_at });
-        }
-        for (send_id, url, at) in self.clicks {
-            batch.clicks.push(ContactClick { contact_id, send_id, url, at });
         }
         for (id, flow, state, step, due_at, exit_reason, properties, entered_at, updated_at, mut steps) in self.flows {
             let properties = serde_json::from_str(&properties).map_err(|e| corrupt("flow properties", e))?;

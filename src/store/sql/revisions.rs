@@ -2,7 +2,7 @@
 //! relay's fault.
 
 use super::Db;
-use super::support::Pool;
+use super::support::{Pool, begin_write};
 use crate::domain::CampaignId;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
@@ -49,7 +49,9 @@ pub(in crate::store) async fn revise_campaign(
     r: &super::super::revisions::Revision,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    let mut tx = pool.begin().await?;
+    // It reads the last revision before it writes: on SQLite a deferred transaction would
+    // fail at once ("database is locked", no busy wait) if another writer committed between.
+    let mut tx = begin_write(pool).await?;
     let last: Option<i64> =
         sqlx::query_scalar("SELECT CAST(MAX(revision) AS BIGINT) FROM campaign_revisions WHERE campaign_id = $1")
             .bind(campaign_id)
