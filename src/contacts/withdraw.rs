@@ -4,8 +4,8 @@
 //! purpose is withdrawn). The token is checked with the current link key, then the
 //! previous one; an expired token with a good signature is still honoured (a withdrawal
 //! never expires). The campaign's lists come from the campaign as it was started (its
-//! stored record), not from a file that may have changed since; a flow message's lists
-//! from its flow file (a flow has no stored record). `POST /u/{token}` may
+//! stored record), not from a file that may have changed since; a flow message's from
+//! the version of its flow file it was queued under (`flow_versions`). `POST /u/{token}` may
 //! also ask for everything ([`Scope::Everything`]).
 
 use super::change::{Selector, change_contact};
@@ -64,12 +64,12 @@ pub enum Scope {
 /// person (`authority` is theirs: [`Authority::contact`], with the channel's evidence).
 pub async fn withdraw_by_token(app: &App, token: &str, authority: &Authority) -> Result<Withdrawal> {
     let Some(token) = verify_for_withdrawal(app, token) else { return Ok(Withdrawal::NotVerified) };
-    let lists = campaign_lists(app, &token.campaign).await?;
+    let lists = message_lists(app, &token).await?;
     withdraw(app, &token, &lists, Scope::Message, authority).await
 }
 
-/// [`withdraw_by_token`] with a verified `token` whose campaign's lists are `lists`
-/// ([`campaign_lists`]), as far as `scope` says. Both parts of [`Scope::Everything`] are
+/// [`withdraw_by_token`] with a verified `token` whose message's lists are `lists`
+/// ([`message_lists`]), as far as `scope` says. Both parts of [`Scope::Everything`] are
 /// one change (one ledger event). Nothing is written when the person is already off
 /// everything asked (a second one-click is answered without a write).
 pub async fn withdraw(
@@ -100,12 +100,21 @@ pub async fn withdraw(
     Ok(Withdrawal::Done { contact_id, campaign, changed })
 }
 
-/// The `lists` of the campaign as stored when it was started (or last revised); none
-/// when there is no such campaign or its stored file no longer validates. Parsed once per
-/// campaign content ([`CampaignListsCache`]): a burst of one-click unsubscribes reads
-/// only the stored content hash.
-pub(crate) async fn campaign_lists(app: &App, name: &str) -> Result<Arc<[ListName]>> {
-    let Some(hash) = app.store.campaign_content_hash(name).await? else { return flow_lists(app, name) };
+/// The lists the message of `token` was sent for: its campaign's as stored when it was
+/// started (or last revised), none when its stored file no longer validates; for a flow
+/// message, those its flow's file named when the message was queued (the version the
+/// scheduler recorded), whatever the file says now or if it is gone. A campaign's are
+/// parsed once per content ([`CampaignListsCache`]): a burst of one-click unsubscribes
+/// reads only the stored content hash.
+pub(crate) async fn message_lists(app: &App, token: &LinkToken) -> Result<Arc<[ListName]>> {
+    let name = token.campaign.as_str();
+    let Some(hash) = app.store.campaign_content_hash(name).await? else {
+        return match app.store.flow_message_lists(token.contact_id, name).await? {
+            Some(lists) => Ok(lists.into()),
+            // Queued before flow versions were recorded (migration 0022), or no such message.
+            None => flow_lists(app, name),
+        };
+    };
     if let Some(lists) = app.campaign_lists.get(name, &hash) {
         return Ok(lists);
     }
@@ -125,8 +134,8 @@ pub(crate) async fn campaign_lists(app: &App, name: &str) -> Result<Arc<[ListNam
     Ok(lists)
 }
 
-/// The `lists` of the flow whose step a message was sent for: a flow message's links
-/// name `FLOW.STEP` (`Flow::step_campaign`), which no stored campaign has. The step
+/// The `lists` of the flow whose step a message was sent for, as its file is now: a flow
+/// message's links name `FLOW.STEP` (`Flow::step_campaign`), which no stored campaign has. The step
 /// may have been renamed since, so the flow is found by the longest name that prefixes
 /// `FLOW.`; none when no valid flow file matches (as for a campaign whose stored file no
 /// longer validates).

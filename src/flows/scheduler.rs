@@ -43,7 +43,7 @@ use crate::domain::ExclusionReason;
 use crate::error::Result;
 use crate::store::flows::{Advance, Advanced, DueEnrolment, Next, PlainStep, StepDone, StepOutcome};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -78,6 +78,9 @@ fn ends_enrolment(r: ExclusionReason) -> bool {
 #[derive(Debug)]
 pub struct Scheduler {
     invalid: Vec<String>,
+    /// The flow versions (name, content hash) whose lists this scheduler has recorded
+    /// ([`Store::record_flow_version`](crate::store::Store::record_flow_version)).
+    recorded: HashSet<(String, String)>,
     wake: Option<Arc<Notify>>,
     batch: i64,
     /// `None`: never waits for the engine (a tick with no engine running).
@@ -87,7 +90,14 @@ pub struct Scheduler {
 
 impl Default for Scheduler {
     fn default() -> Scheduler {
-        Scheduler { invalid: Vec::new(), wake: None, batch: BATCH, ahead: Some(AHEAD), pace_for: PACE_FOR }
+        Scheduler {
+            invalid: Vec::new(),
+            recorded: HashSet::new(),
+            wake: None,
+            batch: BATCH,
+            ahead: Some(AHEAD),
+            pace_for: PACE_FOR,
+        }
     }
 }
 
@@ -199,6 +209,15 @@ impl Scheduler {
         let running: HashMap<&str, &Flow> =
             valid.iter().filter(|f| !paused.contains(&f.name)).map(|f| (f.name.as_str(), f)).collect();
         let now = app.clock.now();
+        // Before any message of a version is queued, its lists are on record: an
+        // unsubscribe from that message leaves them, whatever the file says later.
+        for flow in running.values() {
+            let version = (flow.name.clone(), flow.content_hash.clone());
+            if !self.recorded.contains(&version) {
+                app.store.record_flow_version(&flow.name, &flow.content_hash, &flow.lists, now).await?;
+                self.recorded.insert(version);
+            }
+        }
         let mut tick =
             Tick { exited_ineligible: app.store.exit_flows_skipped(&exit_reasons(), now).await?, ..Default::default() };
         // One flow at a time: each flow's due enrolments come oldest first from the index

@@ -204,6 +204,35 @@ impl Store {
         dispatch!(self.flows::set_paused(flow, paused, now))
     }
 
+    /// Remembers the lists of `flow` as its file of `content_hash` names them (once per
+    /// version): what an unsubscribe from a message queued under that version leaves.
+    pub async fn record_flow_version(
+        &self,
+        flow: &str,
+        content_hash: &str,
+        lists: &[crate::domain::ListName],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let lists = serde_json::to_string(&lists.iter().map(|l| l.as_str()).collect::<Vec<_>>())
+            .map_err(|e| crate::error::Error::Internal(e.into()))?;
+        dispatch!(self.flows::record_version(flow, content_hash, &lists, now))
+    }
+
+    /// The lists the contact's last message of the flow step `step_campaign` (`FLOW.STEP`)
+    /// was sent for, as the flow's file named them when the message was queued; `None`
+    /// when there is no such message or its version was not recorded (queued before
+    /// migration 0022).
+    pub async fn flow_message_lists(
+        &self,
+        contact_id: ContactId,
+        step_campaign: &str,
+    ) -> Result<Option<Vec<crate::domain::ListName>>> {
+        let Some(json) = dispatch!(self.flows::message_lists(contact_id, step_campaign))? else { return Ok(None) };
+        let names: Vec<String> = serde_json::from_str(&json).map_err(|e| super::corrupt("flow version lists", e))?;
+        let lists = names.iter().map(|n| crate::domain::ListName::parse(n)).collect::<std::result::Result<_, _>>();
+        Ok(Some(lists.map_err(|e| super::corrupt("flow version list", e))?))
+    }
+
     /// The flows paused with `flows pause`.
     pub async fn paused_flows(&self) -> Result<HashSet<String>> {
         dispatch!(self.flows::paused())

@@ -19,7 +19,7 @@ use super::trace::{Id, record_id};
 use super::{HttpError, WebState};
 use crate::contacts::confirm::{self, ConfirmKind, Grant, Requested};
 use crate::contacts::token::LinkToken;
-use crate::contacts::withdraw::{self, Scope, Withdrawal, campaign_lists, verify_for_withdrawal};
+use crate::contacts::withdraw::{self, Scope, Withdrawal, message_lists, verify_for_withdrawal};
 use crate::domain::{ListName, OptInStatus, Processing, SubscriptionStatus};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -62,7 +62,7 @@ pub(crate) async fn page(State(s): State<Arc<WebState>>, Path(token): Path<Strin
             return Err(HttpError::NotFound);
         }
     }
-    let lists = campaign_lists(&s.app, &link.campaign).await?;
+    let lists = message_lists(&s.app, &link).await?;
     let views: Vec<ListView> = lists.iter().map(|l| ListView::of(&s, l)).collect();
     s.pages.render(
         "unsubscribe",
@@ -83,7 +83,7 @@ pub(crate) async fn unsubscribe(
     // the body, the POST itself is the request; only the page's second form widens it.
     let everything = form_urlencoded::parse(&body).any(|(k, v)| k == "scope" && v == "everything");
     let scope = if everything { Scope::Everything } else { Scope::Message };
-    let lists = campaign_lists(&s.app, &link.campaign).await?;
+    let lists = message_lists(&s.app, &link).await?;
     let authority = evidence.authority(PAGE, false);
     match withdraw::withdraw(&s.app, &link, &lists, scope, &authority).await? {
         Withdrawal::TestLink { .. } => test_link(&s),
@@ -146,7 +146,7 @@ pub(crate) async fn undo(
     let Some(contact) = contact.filter(|c| c.processing != Processing::Erased) else {
         return Err(HttpError::NotFound);
     };
-    let lists = campaign_lists(&s.app, &link.campaign).await?;
+    let lists = message_lists(&s.app, &link).await?;
     let left: Vec<ListName> =
         lists.iter().filter(|l| contact.lists.get(*l) == Some(&SubscriptionStatus::Unsubscribed)).cloned().collect();
     let opted_out = contact.opt_in == OptInStatus::OptedOutContact;

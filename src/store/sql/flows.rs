@@ -339,3 +339,43 @@ pub(in crate::store) async fn send_states(pool: &Pool) -> Result<BTreeMap<String
     .await?;
     rows.iter().map(|r| Ok((r.try_get("state")?, r.try_get("n")?))).collect()
 }
+
+pub(in crate::store) async fn record_version(
+    pool: &Pool,
+    flow: &str,
+    content_hash: &str,
+    lists: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO flow_versions (flow, content_hash, lists, recorded_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (flow, content_hash) DO NOTHING",
+    )
+    .bind(flow)
+    .bind(content_hash)
+    .bind(lists)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The recorded lists of the flow version the contact's last message of `step_campaign`
+/// (`FLOW.STEP`, as its links name it) was queued under (its context's `flow_hash`).
+pub(in crate::store) async fn message_lists(
+    pool: &Pool,
+    contact_id: ContactId,
+    step_campaign: &str,
+) -> Result<Option<String>> {
+    let hash = match DIALECT {
+        Dialect::Sqlite => "json_extract(s.context, '$.flow_hash')",
+        Dialect::Postgres => "(s.context::json ->> 'flow_hash')",
+    };
+    let sql = format!(
+        "SELECT v.lists FROM flow_steps f JOIN flow_enrolments e ON e.id = f.enrolment_id \
+         JOIN sends s ON s.id = f.send_id JOIN flow_versions v ON v.flow = e.flow AND v.content_hash = {hash} \
+         WHERE f.send_id = (SELECT MAX(g.send_id) FROM flow_steps g JOIN flow_enrolments n ON n.id = g.enrolment_id \
+                            WHERE n.contact_id = $1 AND n.flow || '.' || g.step_name = $2)"
+    );
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(contact_id).bind(step_campaign).fetch_optional(pool).await?)
+}
