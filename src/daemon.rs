@@ -295,7 +295,11 @@ fn log_change(campaign: &str, before: CampaignState, now: CampaignState, reason:
     let reason = reason.unwrap_or("");
     match (before, now) {
         (_, CampaignState::Paused) => tracing::info!(campaign, reason, "campaign paused"),
-        (CampaignState::Paused, CampaignState::Running) => tracing::info!(campaign, "campaign resumed"),
+        // Completed since the last look: it was resumed first (its completion is logged
+        // where it happens).
+        (CampaignState::Paused, CampaignState::Running | CampaignState::Completed) => {
+            tracing::info!(campaign, "campaign resumed")
+        }
         (_, CampaignState::Cancelled) => tracing::info!(campaign, reason, "campaign cancelled"),
         _ => {}
     }

@@ -4,7 +4,7 @@ use super::{Backend, Store};
 use crate::error::{Error, Result};
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -27,6 +27,23 @@ impl Workload {
     }
 }
 
+/// Puts a SQLite database in WAL mode if it is not (a new database, or one another tool
+/// made). WAL is a property of the file, kept once set, so it is set here once rather
+/// than by each connection the pool opens: the `journal_mode` pragma may need a lock that
+/// the busy timeout does not wait for (sqlx's note on its `journal_mode` option), and a
+/// connection opened beside a busy writer could then fail at once, "database is locked".
+async fn ensure_wal(pool: &SqlitePool) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    // A read first: a connection learns the file's mode from the file, not at its opening.
+    sqlx::query("SELECT COUNT(*) FROM sqlite_master").execute(&mut *conn).await?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await?;
+    // An in-memory database stays `memory` (it has no WAL).
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens `sqlite://PATH` (created if missing, with its folder) or `postgres://...`.
     pub async fn connect(url: &str) -> Result<Store> {
@@ -38,7 +55,6 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| Error::Invalid(format!("database url '{url}': {e}")))?
                 .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
@@ -71,6 +87,7 @@ impl Store {
                 .map_err(|e| {
                     Error::Internal(anyhow::Error::new(e).context(format!("cannot open the SQLite database {url}")))
                 })?;
+            ensure_wal(&pool).await?;
             Ok(Store { backend: Backend::Sqlite(pool), outbox: Default::default(), turns: super::WriteTurns::sqlite() })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)

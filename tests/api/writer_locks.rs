@@ -35,3 +35,27 @@ async fn a_write_lock_held_across_an_await_does_not_starve_the_send_writer() {
     assert!(started.elapsed() < Duration::from_secs(10), "it took {:?}", started.elapsed());
     holding.await.unwrap();
 }
+
+/// WAL is set once on the file, not by every connection: a database another tool made in
+/// rollback-journal mode is turned to WAL when a store opens it, and a second store opens
+/// and reads beside a writer that holds the write lock.
+#[tokio::test]
+async fn a_store_turns_its_database_to_wal_once_and_opens_beside_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("herald.db").display());
+    let mut other_tool = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("PRAGMA journal_mode = DELETE; CREATE TABLE t (x INTEGER)").execute(&mut other_tool).await.unwrap();
+    other_tool.close().await.unwrap();
+
+    let store = Store::connect(&url).await.unwrap();
+    let mut look = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("SELECT COUNT(*) FROM t").execute(&mut look).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut look).await.unwrap();
+    assert_eq!(mode, "wal");
+
+    sqlx::raw_sql("BEGIN IMMEDIATE; INSERT INTO t VALUES (1)").execute(&mut look).await.unwrap();
+    let second = Store::connect(&url).await.expect("opens beside the writer");
+    second.ping().await.expect("reads beside the writer");
+    sqlx::raw_sql("COMMIT").execute(&mut look).await.unwrap();
+    drop(store);
+}
