@@ -86,25 +86,25 @@ impl Running {
         tagged(&format!("{local}@example.com"), &self.tag)
     }
 
-    /// The real `herald` binary on this workspace.
-    fn herald(&self, args: &[&str]) -> std::process::Output {
-        herald_in(&self.ws, &self.ws.join("config/herald.toml"), args)
+    /// The real `herald` binary on this workspace, awaited: the daemon runs on this
+    /// test's runtime, and a command run blocking would freeze it, perhaps in the middle of
+    /// a write transaction, so that the command waited out its busy timeout on a lock
+    /// nobody could release ("database is locked").
+    async fn herald(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .current_dir(&self.ws)
+            .arg("--config")
+            .arg(self.ws.join("config/herald.toml"))
+            .args(args)
+            .env_remove("HERALD_DATABASE__URL")
+            .envs(env())
+            .output()
+            .await
+            .expect("run herald")
     }
 
-    fn flows_status(&self, flow: &str) -> Value {
-        let mut out = self.herald(&["flows", "status", flow, "--json"]);
-        // Seen three times in full runs on SQLite: the command (reads only) failed at once
-        // with "database is locked" while the daemon in this process was writing. The
-        // likeliest cause (each connection's journal_mode pragma) is gone, not proven
-        // (README, known limits); what this test checks is what the status says, so a
-        // locked database is retried, twice at most, and any other failure is not.
-        for _ in 0..2 {
-            if out.status.success() || !String::from_utf8_lossy(&out.stdout).contains("database is locked") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-            out = self.herald(&["flows", "status", flow, "--json"]);
-        }
+    async fn flows_status(&self, flow: &str) -> Value {
+        let out = self.herald(&["flows", "status", flow, "--json"]).await;
         assert!(
             out.status.success(),
             "{:?}; stderr: {}; stdout: {}",
@@ -245,13 +245,13 @@ crate::on_both_backends! {
         d.advance(chrono::Duration::days(3) - chrono::Duration::minutes(1));
         assert_eq!(d.after_a_few_passes(&bob).await.len(), 2, "nothing early");
         // Paused while the step comes due: nothing; resumed: it goes.
-        let out = d.herald(&["flows", "pause", "welcome"]);
+        let out = d.herald(&["flows", "pause", "welcome"]).await;
         assert!(out.status.success(), "{}", stderr(&out));
         d.advance(chrono::Duration::minutes(1));
         assert_eq!(d.after_a_few_passes(&bob).await.len(), 2, "nothing while paused");
-        let s = d.flows_status("welcome");
+        let s = d.flows_status("welcome").await;
         assert_eq!((s["paused"].as_bool(), &s["states"]["active"], &s["states"]["exited"]), (Some(true), &Value::from(1), &Value::from(1)), "{s}");
-        let out = d.herald(&["flows", "resume", "welcome"]);
+        let out = d.herald(&["flows", "resume", "welcome"]).await;
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(d.wait_for(&bob, 3).await[2], "Getting the most out of Acme");
         assert_footer(&d.last_to(&bob).await);
@@ -265,7 +265,7 @@ crate::on_both_backends! {
         let got = d.after_a_few_passes(&ada).await;
         assert_eq!(got, ["Please confirm your subscription", "Welcome, Ada"], "nothing after the unsubscribe");
         assert_eq!(subjects(&d.messages().await, &bob).len(), 4, "each step once");
-        let s = d.flows_status("welcome");
+        let s = d.flows_status("welcome").await;
         assert_eq!((&s["states"]["completed"], &s["states"]["exited"]), (&Value::from(1), &Value::from(1)), "{s}");
         assert!(s["states"].get("active").is_none_or(|n| n == 0), "{s}");
 
@@ -311,8 +311,12 @@ crate::on_both_backends! {
         }
         // Enrolled at the event; the reminder is due an hour later, not before.
         let deadline = Instant::now() + Duration::from_secs(20);
-        while d.flows_status("abandoned-cart")["states"]["active"] != 2 {
-            assert!(Instant::now() < deadline, "not enrolled: {}", d.flows_status("abandoned-cart"));
+        loop {
+            let s = d.flows_status("abandoned-cart").await;
+            if s["states"]["active"] == 2 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not enrolled: {s}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         d.advance(chrono::Duration::minutes(59));
@@ -333,14 +337,18 @@ crate::on_both_backends! {
         let bought = serde_json::json!({"email": carol, "event": "purchased", "properties": {"order": "A-1"}});
         assert_eq!(d.api("/api/events", bought).await.0, 202);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while d.flows_status("abandoned-cart")["states"]["exited"] != 1 {
-            assert!(Instant::now() < deadline, "no exit: {}", d.flows_status("abandoned-cart"));
+        loop {
+            let s = d.flows_status("abandoned-cart").await;
+            if s["states"]["exited"] == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no exit: {s}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         d.advance(chrono::Duration::days(1));
         assert_eq!(d.wait_for(&dan, 2).await[1], "Your cart is still waiting", "the control gets the last call");
         assert_eq!(d.after_a_few_passes(&carol).await.len(), 1, "nothing after the purchase");
-        let s = d.flows_status("abandoned-cart");
+        let s = d.flows_status("abandoned-cart").await;
         assert_eq!((&s["states"]["completed"], &s["states"]["exited"]), (&Value::from(1), &Value::from(1)), "{s}");
         assert!(d.app.store.custom_events_after(0, 10).await.unwrap().len() == 3, "every event recorded");
         d.stop().await;

@@ -59,3 +59,22 @@ async fn a_store_turns_its_database_to_wal_once_and_opens_beside_a_writer() {
     sqlx::raw_sql("COMMIT").execute(&mut look).await.unwrap();
     drop(store);
 }
+
+/// A command that only reads opens the workspace without taking the write lock (its
+/// config's lists and purposes are read and found unchanged, not written again), so it
+/// answers while another process holds the lock instead of waiting out the busy timeout.
+#[tokio::test]
+async fn a_read_only_command_answers_while_another_process_holds_the_write_lock() {
+    let t = crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite).await.unwrap();
+    let mut holder = sqlx::SqliteConnection::connect(&t.url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('held', '1')")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let out = t.herald(&["contacts", "list", "--json"]);
+    let took = started.elapsed();
+    sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    assert!(took < Duration::from_secs(10), "it waited for the lock: {took:?}");
+}

@@ -2,7 +2,7 @@
 //! and raw access for tests and `/healthz`.
 
 use super::DIALECT;
-use super::support::Pool;
+use super::support::{Pool, begin_write};
 use crate::domain::ListName;
 use crate::error::Result;
 use crate::store::{Dialect, ListSpec, PurposeSpec, corrupt};
@@ -40,8 +40,20 @@ pub(in crate::store) async fn meta_set(pool: &Pool, key: &str, value: &str) -> R
     Ok(())
 }
 
+/// Read first: a process whose config changes nothing (nearly every command, each time
+/// it opens) takes no write lock, so a read-only command never waits on a busy writer.
 pub(in crate::store) async fn sync_lists(pool: &Pool, lists: &[ListSpec], now: DateTime<Utc>) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let stored: BTreeMap<String, (bool, Option<String>)> =
+        sqlx::query_as::<_, (String, bool, Option<String>)>("SELECT name, double_opt_in, description FROM lists")
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|(name, double_opt_in, description)| (name, (double_opt_in, description)))
+            .collect();
+    if lists.iter().all(|l| stored.get(&l.name) == Some(&(l.double_opt_in, l.description.clone()))) {
+        return Ok(());
+    }
+    let mut tx = begin_write(pool).await?;
     for ListSpec { name, double_opt_in, description } in lists {
         sqlx::query(
             "INSERT INTO lists (name, double_opt_in, description, created_at) VALUES ($1, $2, $3, $4) \
@@ -58,8 +70,18 @@ pub(in crate::store) async fn sync_lists(pool: &Pool, lists: &[ListSpec], now: D
     Ok(())
 }
 
+/// Read first, as [`sync_lists`].
 pub(in crate::store) async fn sync_purposes(pool: &Pool, purposes: &[PurposeSpec], now: DateTime<Utc>) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let stored: BTreeMap<String, Option<String>> =
+        sqlx::query_as::<_, (String, Option<String>)>("SELECT name, description FROM purposes")
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    if purposes.iter().all(|p| stored.get(&p.name) == Some(&p.description)) {
+        return Ok(());
+    }
+    let mut tx = begin_write(pool).await?;
     for PurposeSpec { name, description } in purposes {
         sqlx::query(
             "INSERT INTO purposes (name, description, created_at) VALUES ($1, $2, $3) \
