@@ -55,8 +55,6 @@ pub struct LinkFollowed {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContactFlow {
     #[serde(skip)]
-    pub id: i64,
-    #[serde(skip)]
     pub contact_id: ContactId,
     pub flow: String,
     /// `active`, `completed` or `exited`.

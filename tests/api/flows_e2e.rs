@@ -91,13 +91,7 @@ impl Running {
     /// a write transaction, so that the command waited out its busy timeout on a lock
     /// nobody could release ("database is locked").
     async fn herald(&self, args: &[&str]) -> std::process::Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-            .current_dir(&self.ws)
-            .arg("--config")
-            .arg(self.ws.join("config/herald.toml"))
-            .args(args)
-            .env_remove("HERALD_DATABASE__URL")
-            .envs(env())
+        tokio::process::Command::from(herald_command(&self.ws, &self.ws.join("config/herald.toml"), args))
             .output()
             .await
             .expect("run herald")

@@ -147,15 +147,14 @@ async fn fresh_pg_schema() -> Option<String> {
 }
 
 pub fn herald_in(cwd: &Path, config: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .current_dir(cwd)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("HERALD_DATABASE__URL")
-        .envs(env())
-        .output()
-        .expect("run herald")
+    herald_command(cwd, config, args).output().expect("run herald")
+}
+
+/// The `herald` command [`herald_in`] runs, to run otherwise (awaited, say).
+pub fn herald_command(cwd: &Path, config: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    command.current_dir(cwd).arg("--config").arg(config).args(args).env_remove("HERALD_DATABASE__URL").envs(env());
+    command
 }
 
 pub fn stdout(o: &Output) -> String {

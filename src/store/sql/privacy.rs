@@ -270,7 +270,8 @@ impl ContactRow {
             let properties = serde_json::from_str(&properties).map_err(|e| corrupt("event properties", e))?;
             batch.events.push(ContactEvent { id, contact_id, name, properties, received_at });
         }
-        for (id, flow, state, step, due_at, exit_reason, properties, entered_at, updated_at, mut steps) in self.flows {
+        // Sorted by enrolment id above; the id itself is not exported.
+        for (_, flow, state, step, due_at, exit_reason, properties, entered_at, updated_at, mut steps) in self.flows {
             let properties = serde_json::from_str(&properties).map_err(|e| corrupt("flow properties", e))?;
             steps.sort_unstable_by_key(|s| (s.5, s.0));
             let steps = steps
@@ -278,7 +279,6 @@ impl ContactRow {
                 .map(|(_, step, outcome, reason, send_id, at)| ContactFlowStep { step, outcome, reason, send_id, at })
                 .collect();
             batch.flows.push(ContactFlow {
-                id,
                 contact_id,
                 flow,
                 state,
